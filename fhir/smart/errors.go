@@ -1,0 +1,77 @@
+package smart
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// OAuth 2.0 token endpoint error codes (RFC 6749 §5.2).
+const (
+	// CodeInvalidRequest: a parameter is missing, repeated or malformed.
+	CodeInvalidRequest = "invalid_request"
+	// CodeInvalidClient: client authentication failed (unknown or disabled
+	// client, or a bad assertion: RFC 7523 §3.2 uses this code for it).
+	CodeInvalidClient = "invalid_client"
+	// CodeInvalidGrant: the grant is invalid; the client_credentials grant
+	// carries none, so the token server does not emit it itself.
+	CodeInvalidGrant = "invalid_grant"
+	// CodeInvalidScope: no requested scope can be granted to this client.
+	CodeInvalidScope = "invalid_scope"
+	// CodeUnsupportedGrantType: grant_type is not client_credentials.
+	CodeUnsupportedGrantType = "unsupported_grant_type"
+	// CodeServerError is not in §5.2; it marks a failure of the server
+	// itself (registry or replay store down) with HTTP 500.
+	CodeServerError = "server_error"
+)
+
+// TokenError is an OAuth 2.0 error response from a token endpoint, both as
+// the server writes it and as TokenSource reads it.
+type TokenError struct {
+	// Status is the HTTP status code (400, 401 or 500).
+	Status int `json:"-"`
+	// Code is the OAuth "error" value, one of the Code constants.
+	Code string `json:"error"`
+	// Description is the human-readable "error_description"; it never
+	// echoes tokens or key material.
+	Description string `json:"error_description,omitempty"`
+}
+
+// Error implements error.
+func (e *TokenError) Error() string {
+	if e.Description == "" {
+		return fmt.Sprintf("smart: token endpoint: %s (HTTP %d)", e.Code, e.Status)
+	}
+	return fmt.Sprintf("smart: token endpoint: %s: %s (HTTP %d)", e.Code, e.Description, e.Status)
+}
+
+func newTokenError(code, description string) *TokenError {
+	status := http.StatusBadRequest
+	switch code {
+	case CodeInvalidClient:
+		status = http.StatusUnauthorized
+	case CodeServerError:
+		status = http.StatusInternalServerError
+	}
+	return &TokenError{Status: status, Code: code, Description: description}
+}
+
+// writeJSON writes v as an uncacheable JSON response, as RFC 6749 §5.1
+// requires of token responses.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func writeTokenError(w http.ResponseWriter, e *TokenError) {
+	writeJSON(w, e.Status, e)
+}

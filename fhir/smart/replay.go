@@ -1,0 +1,62 @@
+package smart
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// ReplayCache remembers the jti of every accepted client assertion until the
+// assertion expires, so that each assertion is used at most once.
+type ReplayCache interface {
+	// Seen records (clientID, jti) until exp and reports whether the pair
+	// was already recorded and has not yet expired.
+	Seen(ctx context.Context, clientID, jti string, exp time.Time) (alreadySeen bool, err error)
+}
+
+// MemoryReplayCache is an in-process ReplayCache whose entries lapse at
+// their expiry by the injected clock. It is safe for concurrent use; a
+// gateway with several instances needs a shared, durable implementation.
+type MemoryReplayCache struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[replayKey]time.Time
+}
+
+type replayKey struct{ client, jti string }
+
+// NewMemoryReplayCache returns an empty cache reading time from now
+// (time.Now when nil).
+func NewMemoryReplayCache(now func() time.Time) *MemoryReplayCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryReplayCache{now: now, entries: make(map[replayKey]time.Time)}
+}
+
+// Seen implements ReplayCache. Expired entries are dropped on every call, so
+// the map holds at most the assertions of the last few minutes.
+func (c *MemoryReplayCache) Seen(_ context.Context, clientID, jti string, exp time.Time) (bool, error) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, until := range c.entries {
+		if !now.Before(until) {
+			delete(c.entries, k)
+		}
+	}
+	key := replayKey{clientID, jti}
+	if _, ok := c.entries[key]; ok {
+		return true, nil
+	}
+	c.entries[key] = exp
+	return false, nil
+}
+
+// Len reports how many unexpired entries the cache holds as of its last call.
+func (c *MemoryReplayCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

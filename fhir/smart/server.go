@@ -1,0 +1,252 @@
+package smart
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// TokenPath is where the token endpoint is served below the issuer base URL.
+const TokenPath = "/auth/token"
+
+// DefaultTokenLifetime is the access token lifetime SMART recommends.
+const DefaultTokenLifetime = 5 * time.Minute
+
+// maxTokenRequestBytes bounds a token request body.
+const maxTokenRequestBytes = 64 << 10
+
+// Decision is one token endpoint outcome, handed to the audit hook. It holds
+// ids and metadata only, never tokens or assertions.
+type Decision struct {
+	// ClientID is the authenticated client, or on refusal the id the request
+	// claimed (unverified, truncated); empty if none could be read.
+	ClientID string
+	// OrgID is the client's organization once the client was looked up.
+	OrgID string
+	// Granted reports whether an access token was issued.
+	Granted bool
+	// Reason is empty when granted, else the OAuth error code and a fixed
+	// phrase, e.g. "invalid_client: client_assertion is expired".
+	Reason string
+	// Scopes are the granted scopes, or on refusal the requested ones.
+	Scopes []string
+	// TokenID is the jti of the issued access token, for correlation.
+	TokenID string
+}
+
+// TokenServerConfig configures a TokenServer. IssuerBase, Clients, Replay and
+// Key are required; the rest have working defaults.
+type TokenServerConfig struct {
+	// IssuerBase is this server's base URL; issued tokens carry it as iss.
+	IssuerBase string
+	// TokenURL is the absolute token endpoint URL that client assertions
+	// must name as aud; defaults to IssuerBase + TokenPath.
+	TokenURL string
+	// Audience is the aud of issued access tokens; defaults to IssuerBase.
+	Audience string
+	// Clients resolves client ids to registrations.
+	Clients ClientRegistry
+	// Replay remembers assertion ids so each assertion is used once.
+	Replay ReplayCache
+	// Key signs access tokens: RSA (RS256) or EC P-256 (ES256).
+	Key crypto.Signer
+	// KeyID is put in the access token header as kid when not empty.
+	KeyID string
+	// TokenLifetime is the access token lifetime; defaults to
+	// DefaultTokenLifetime.
+	TokenLifetime time.Duration
+	// ClockSkew is the tolerance granted to client clocks on exp, nbf and
+	// iat; zero means none.
+	ClockSkew time.Duration
+	// Clock supplies the current time; defaults to time.Now.
+	Clock func() time.Time
+	// OnDecision, when set, is called once per token request with its
+	// outcome, synchronously before the response is written.
+	OnDecision func(ctx context.Context, d Decision)
+}
+
+// TokenServer is the SMART Backend Services token endpoint, an http.Handler
+// for POST TokenPath. It is safe for concurrent use.
+type TokenServer struct {
+	cfg      TokenServerConfig
+	issuer   *issuer
+	verifier *Verifier
+}
+
+// NewTokenServer checks cfg, fills in defaults and returns the server.
+func NewTokenServer(cfg TokenServerConfig) (*TokenServer, error) {
+	if cfg.IssuerBase == "" {
+		return nil, errors.New("smart: token server: IssuerBase is required")
+	}
+	if cfg.Clients == nil || cfg.Replay == nil || cfg.Key == nil {
+		return nil, errors.New("smart: token server: Clients, Replay and Key are required")
+	}
+	base := strings.TrimRight(cfg.IssuerBase, "/")
+	if u, err := url.Parse(base); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("smart: token server: IssuerBase %q is not an absolute URL", cfg.IssuerBase)
+	}
+	cfg.IssuerBase = base
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = base + TokenPath
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = base
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.ClockSkew < 0 {
+		return nil, errors.New("smart: token server: ClockSkew must not be negative")
+	}
+	iss, err := newIssuer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("smart: token server: %w", err)
+	}
+	ver, err := NewVerifier(VerifierConfig{
+		Issuer:   cfg.IssuerBase,
+		Audience: cfg.Audience,
+		Key:      cfg.Key.Public(),
+		Clock:    cfg.Clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("smart: token server: %w", err)
+	}
+	return &TokenServer{cfg: cfg, issuer: iss, verifier: ver}, nil
+}
+
+// TokenURL returns the token endpoint URL that assertions must name as aud.
+func (s *TokenServer) TokenURL() string { return s.cfg.TokenURL }
+
+// tokenResponse is the RFC 6749 §5.1 success body.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// tokenRequest holds the form parameters of a client_credentials request.
+type tokenRequest struct {
+	grantType     string
+	assertionType string
+	assertion     string
+	scope         string
+	clientID      string
+}
+
+// ServeHTTP handles one token request.
+func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, newTokenError(CodeInvalidRequest, "token requests must use POST"))
+		return
+	}
+	req, terr := parseTokenRequest(w, r)
+	if terr != nil {
+		s.decide(ctx, Decision{Reason: terr.Code + ": " + terr.Description})
+		writeTokenError(w, terr)
+		return
+	}
+	requested := strings.Fields(req.scope)
+	v, ref := s.verifyAssertion(ctx, req.assertion, req.clientID)
+	if ref != nil {
+		s.decide(ctx, Decision{
+			ClientID: ref.clientID, OrgID: ref.orgID, Scopes: requested,
+			Reason: ref.err.Code + ": " + ref.err.Description,
+		})
+		writeTokenError(w, ref.err)
+		return
+	}
+	granted := grantScopes(req.scope, v.client.Scopes)
+	if len(granted) == 0 {
+		terr := newTokenError(CodeInvalidScope, "none of the requested scopes is allowed for this client")
+		s.decide(ctx, Decision{
+			ClientID: v.client.ID, OrgID: v.client.OrgID, Scopes: requested,
+			Reason: terr.Code + ": " + terr.Description,
+		})
+		writeTokenError(w, terr)
+		return
+	}
+	tok, err := s.issuer.issue(v.client, granted)
+	if err != nil {
+		terr := newTokenError(CodeServerError, "could not sign the access token")
+		s.decide(ctx, Decision{
+			ClientID: v.client.ID, OrgID: v.client.OrgID, Scopes: requested,
+			Reason: terr.Code + ": " + terr.Description,
+		})
+		writeTokenError(w, terr)
+		return
+	}
+	scope := FormatScopes(granted)
+	s.decide(ctx, Decision{
+		ClientID: v.client.ID, OrgID: v.client.OrgID, Granted: true,
+		Scopes: strings.Fields(scope), TokenID: tok.id,
+	})
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: tok.token,
+		TokenType:   "bearer",
+		ExpiresIn:   int64(s.cfg.TokenLifetime / time.Second),
+		Scope:       scope,
+	})
+}
+
+func (s *TokenServer) decide(ctx context.Context, d Decision) {
+	if s.cfg.OnDecision != nil {
+		s.cfg.OnDecision(ctx, d)
+	}
+}
+
+// parseTokenRequest reads and checks the form body. Parameters in the URL
+// query are ignored; a repeated parameter is refused (RFC 6749 §3.2).
+func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *TokenError) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "form body cannot be parsed")
+	}
+	return tokenRequestFromForm(r.PostForm)
+}
+
+// tokenRequestFromForm validates the parameters of a parsed form.
+func tokenRequestFromForm(form url.Values) (tokenRequest, *TokenError) {
+	for name, vals := range form {
+		if len(vals) > 1 {
+			return tokenRequest{}, newTokenError(CodeInvalidRequest, "parameter "+truncate(name, 40)+" is repeated")
+		}
+	}
+	req := tokenRequest{
+		grantType:     form.Get("grant_type"),
+		assertionType: form.Get("client_assertion_type"),
+		assertion:     form.Get("client_assertion"),
+		scope:         form.Get("scope"),
+		clientID:      form.Get("client_id"),
+	}
+	switch {
+	case req.grantType == "":
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "grant_type is required")
+	case req.grantType != "client_credentials":
+		return tokenRequest{}, newTokenError(CodeUnsupportedGrantType, "only client_credentials is supported")
+	case form.Has("client_secret"):
+		return tokenRequest{}, newTokenError(CodeInvalidClient, "only private_key_jwt client authentication is supported")
+	case req.assertionType == "" || req.assertion == "":
+		return tokenRequest{}, newTokenError(CodeInvalidClient, "client_assertion_type and client_assertion are required")
+	case req.assertionType != ClientAssertionType:
+		return tokenRequest{}, newTokenError(CodeInvalidClient, "client_assertion_type must be "+ClientAssertionType)
+	case strings.TrimSpace(req.scope) == "":
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "scope is required")
+	}
+	return req, nil
+}
