@@ -1,0 +1,123 @@
+package certs
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// certTypePKIX is the RFC 4398 CERT type of an X.509 certificate carried
+// inline in the record.
+const certTypePKIX = 1
+
+// ErrNotDiscovered reports that neither the address nor its domain publishes
+// a usable CERT record.
+var ErrNotDiscovered = errors.New("certs: no certificate published in DNS")
+
+// Discoverer finds a Direct partner's certificates in DNS CERT records.
+type Discoverer struct {
+	// Server is the resolver to ask, as host:port (for example "127.0.0.1:53").
+	Server string
+	// Timeout bounds each DNS exchange; zero means 5 seconds.
+	Timeout time.Duration
+}
+
+// Discover returns the certificates published for address: first the CERT
+// records at the address mapped to a DNS name (local-part "." domain), and
+// when there are none, those at the domain (domain-bound certificates).
+// Records that are not inline PKIX certificates are skipped; UDP answers
+// that were truncated are asked again over TCP.
+func (d *Discoverer) Discover(ctx context.Context, address string) ([]*x509.Certificate, error) {
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 {
+		return nil, fmt.Errorf("certs: discover %q: not an address", address)
+	}
+	local, domain := address[:at], address[at+1:]
+	var lastErr error
+	for _, name := range []string{local + "." + domain, domain} {
+		found, err := d.lookup(ctx, name)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if len(found) > 0 {
+			return found, nil
+		}
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("certs: discover %q: %w", address, lastErr)
+	}
+	return nil, fmt.Errorf("certs: discover %q: %w", address, ErrNotDiscovered)
+}
+
+func (d *Discoverer) lookup(ctx context.Context, name string) ([]*x509.Certificate, error) {
+	if _, ok := dns.IsDomainName(name); !ok {
+		return nil, fmt.Errorf("query %q: invalid DNS name", name)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), dns.TypeCERT)
+	q.SetEdns0(4096, false)
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	resp, err := d.exchange(ctx, q, "udp", timeout)
+	if err == nil && resp.Truncated {
+		resp, err = d.exchange(ctx, q, "tcp", timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", name, err)
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	default:
+		return nil, fmt.Errorf("query %q: rcode %s", name, dns.RcodeToString[resp.Rcode])
+	}
+	var out []*x509.Certificate
+	for _, rr := range resp.Answer {
+		rec, ok := rr.(*dns.CERT)
+		if !ok {
+			continue
+		}
+		c, err := ParseCERTRecord(rec.Type, rec.Certificate)
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (d *Discoverer) exchange(ctx context.Context, q *dns.Msg, network string, timeout time.Duration) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &dns.Client{Net: network, Timeout: timeout}
+	resp, _, err := c.ExchangeContext(ctx, q, d.Server)
+	if err != nil {
+		return nil, fmt.Errorf("%s exchange: %w", network, err)
+	}
+	return resp, nil
+}
+
+// ParseCERTRecord decodes the certificate field (base64, as miekg/dns
+// presents it) of a CERT record of the given type; only PKIX is accepted.
+func ParseCERTRecord(certType uint16, b64 string) (*x509.Certificate, error) {
+	if certType != certTypePKIX {
+		return nil, fmt.Errorf("certs: CERT record type %d is not PKIX", certType)
+	}
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("certs: CERT record: %w", err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("certs: CERT record: %w", err)
+	}
+	return c, nil
+}
