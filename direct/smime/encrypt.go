@@ -1,0 +1,222 @@
+package smime
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+)
+
+// ContentAlgorithm is the symmetric cipher that encrypts the content.
+type ContentAlgorithm int
+
+const (
+	// AES256CBC is AES-256 in CBC mode, the default and Direct's recommendation.
+	AES256CBC ContentAlgorithm = iota
+	// AES128CBC is AES-128 in CBC mode, the minimum Direct requires HISPs to accept.
+	AES128CBC
+)
+
+func (a ContentAlgorithm) String() string {
+	switch a {
+	case AES256CBC:
+		return "AES-256-CBC"
+	case AES128CBC:
+		return "AES-128-CBC"
+	default:
+		return fmt.Sprintf("ContentAlgorithm(%d)", int(a))
+	}
+}
+
+func (a ContentAlgorithm) params() (asn1.ObjectIdentifier, int, error) {
+	switch a {
+	case AES256CBC:
+		return oidAES256CBC, 32, nil
+	case AES128CBC:
+		return oidAES128CBC, 16, nil
+	default:
+		return nil, 0, fmt.Errorf("%v: %w", a, ErrUnsupportedAlgorithm)
+	}
+}
+
+// KeyTransport is how the content key is encrypted for each recipient.
+type KeyTransport int
+
+const (
+	// RSAPKCS1v15 is rsaEncryption (PKCS#1 v1.5), what HISPs interoperate on.
+	RSAPKCS1v15 KeyTransport = iota
+	// RSAOAEP is RSAES-OAEP with SHA-256 and MGF1-SHA-256 (RFC 8017, RFC 4055).
+	RSAOAEP
+)
+
+// EncryptOptions selects the algorithms of EncryptWith; the zero value is
+// AES-256-CBC with PKCS#1 v1.5 key transport.
+type EncryptOptions struct {
+	Content      ContentAlgorithm
+	KeyTransport KeyTransport
+}
+
+// Encrypt envelopes entity for recipients with alg and RSA PKCS#1 v1.5 key
+// transport, returning an application/pkcs7-mime; smime-type=enveloped-data
+// entity with a base64 body (RFC 5751 section 3.3).
+func Encrypt(entity []byte, recipients []*x509.Certificate, alg ContentAlgorithm) ([]byte, error) {
+	return EncryptWith(entity, recipients, EncryptOptions{Content: alg})
+}
+
+// EncryptWith is Encrypt with a choice of key transport.
+func EncryptWith(entity []byte, recipients []*x509.Certificate, opts EncryptOptions) ([]byte, error) {
+	der, err := envelop(entity, recipients, opts)
+	if err != nil {
+		return nil, fmt.Errorf("smime: encrypt: %w", err)
+	}
+	var out bytes.Buffer
+	out.Grow(len(der)*4/3 + len(der)/38 + 256)
+	out.WriteString("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n")
+	out.WriteString("Content-Transfer-Encoding: base64\r\n")
+	out.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
+	writeBase64Lines(&out, der)
+	return out.Bytes(), nil
+}
+
+// envelop builds the DER ContentInfo holding EnvelopedData.
+func envelop(content []byte, recipients []*x509.Certificate, opts EncryptOptions) ([]byte, error) {
+	if len(recipients) == 0 {
+		return nil, errors.New("no recipients")
+	}
+	algOID, keyLen, err := opts.Content.params()
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, keyLen)
+	iv := make([]byte, aes.BlockSize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(iv); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	ciphertext := pad(content, aes.BlockSize)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ciphertext, ciphertext)
+
+	infos := make([]keyTransRecipientInfo, 0, len(recipients))
+	for _, rc := range recipients {
+		ri, err := keyTransFor(rc, key, opts.KeyTransport)
+		if err != nil {
+			return nil, fmt.Errorf("recipient %q: %w", rc.Subject.CommonName, err)
+		}
+		infos = append(infos, ri)
+	}
+	ivDER, err := asn1.Marshal(iv)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := asn1.Marshal(envelopedDataOut{
+		Version:        0,
+		RecipientInfos: infos,
+		EncryptedContentInfo: encryptedContentInfo{
+			ContentType:                oidData,
+			ContentEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: algOID, Parameters: asn1.RawValue{FullBytes: ivDER}},
+			EncryptedContent:           asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: ciphertext},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marshal enveloped-data: %w", err)
+	}
+	// A RawValue with FullBytes is written verbatim, so the explicit [0]
+	// around the EnvelopedData is built here.
+	wrapped, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner})
+	if err != nil {
+		return nil, fmt.Errorf("marshal content info: %w", err)
+	}
+	return asn1.Marshal(contentInfo{ContentType: oidEnvelopedData, Content: asn1.RawValue{FullBytes: wrapped}})
+}
+
+// keyTransFor encrypts the content key for one recipient certificate.
+func keyTransFor(rc *x509.Certificate, key []byte, kt KeyTransport) (keyTransRecipientInfo, error) {
+	pub, ok := rc.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return keyTransRecipientInfo{}, fmt.Errorf("certificate key %T is not RSA: %w", rc.PublicKey, ErrUnsupportedAlgorithm)
+	}
+	if rc.KeyUsage != 0 && rc.KeyUsage&x509.KeyUsageKeyEncipherment == 0 {
+		return keyTransRecipientInfo{}, errors.New("certificate key usage does not allow keyEncipherment")
+	}
+	var (
+		alg pkix.AlgorithmIdentifier
+		enc []byte
+		err error
+	)
+	switch kt {
+	case RSAPKCS1v15:
+		alg = pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}
+		enc, err = rsa.EncryptPKCS1v15(rand.Reader, pub, key)
+	case RSAOAEP:
+		params, perr := oaepSHA256Params()
+		if perr != nil {
+			return keyTransRecipientInfo{}, perr
+		}
+		alg = pkix.AlgorithmIdentifier{Algorithm: oidRSAESOAEP, Parameters: asn1.RawValue{FullBytes: params}}
+		enc, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, key, nil)
+	default:
+		return keyTransRecipientInfo{}, fmt.Errorf("key transport %d: %w", kt, ErrUnsupportedAlgorithm)
+	}
+	if err != nil {
+		return keyTransRecipientInfo{}, fmt.Errorf("encrypt content key: %w", err)
+	}
+	rid, err := asn1.Marshal(issuerAndSerial{Issuer: asn1.RawValue{FullBytes: rc.RawIssuer}, Serial: rc.SerialNumber})
+	if err != nil {
+		return keyTransRecipientInfo{}, fmt.Errorf("marshal recipient id: %w", err)
+	}
+	return keyTransRecipientInfo{Version: 0, RID: asn1.RawValue{FullBytes: rid}, KeyEncryptionAlgorithm: alg, EncryptedKey: enc}, nil
+}
+
+// oaepSHA256Params encodes RSAES-OAEP-params naming SHA-256 and MGF1 with SHA-256.
+func oaepSHA256Params() ([]byte, error) {
+	sha256ID := pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}
+	mgfParam, err := asn1.Marshal(sha256ID)
+	if err != nil {
+		return nil, err
+	}
+	return asn1.Marshal(rsaesOAEPParams{
+		HashFunc:    sha256ID,
+		MaskGenFunc: pkix.AlgorithmIdentifier{Algorithm: oidMGF1, Parameters: asn1.RawValue{FullBytes: mgfParam}},
+	})
+}
+
+// pad appends PKCS#7 padding (RFC 5652 section 6.3) into a new slice.
+func pad(b []byte, blockSize int) []byte {
+	n := blockSize - len(b)%blockSize
+	out := make([]byte, len(b)+n)
+	copy(out, b)
+	for i := len(b); i < len(out); i++ {
+		out[i] = byte(n)
+	}
+	return out
+}
+
+// unpad strips and checks PKCS#7 padding.
+func unpad(b []byte, blockSize int) ([]byte, error) {
+	if len(b) == 0 || len(b)%blockSize != 0 {
+		return nil, errors.New("ciphertext is not a whole number of blocks")
+	}
+	n := int(b[len(b)-1])
+	if n == 0 || n > blockSize {
+		return nil, errors.New("bad padding")
+	}
+	for _, c := range b[len(b)-n:] {
+		if int(c) != n {
+			return nil, errors.New("bad padding")
+		}
+	}
+	return b[:len(b)-n], nil
+}
