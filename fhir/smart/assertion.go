@@ -169,9 +169,9 @@ func keyFitsAssertionAlg(k PublicKeyWithKID, alg string) bool {
 	var pub crypto.PublicKey = k.Key
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
-		return alg == "RS384"
+		return p != nil && p.N != nil && alg == "RS384"
 	case *ecdsa.PublicKey:
-		return alg == "ES384" && p.Curve == elliptic.P384()
+		return p != nil && alg == "ES384" && p.Curve == elliptic.P384()
 	}
 	return false
 }

@@ -193,8 +193,14 @@ func decodeB64(s string) ([]byte, error) {
 func algForKey(pub crypto.PublicKey) (string, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
+		if k == nil || k.N == nil {
+			return "", errors.New("empty RSA key")
+		}
 		return "RS384", nil
 	case *ecdsa.PublicKey:
+		if k == nil || k.Curve == nil {
+			return "", errors.New("empty EC key")
+		}
 		switch k.Curve {
 		case elliptic.P384():
 			return "ES384", nil
@@ -209,9 +215,9 @@ func algForKey(pub crypto.PublicKey) (string, error) {
 // algFits reports whether a JWS algorithm can be used with a public key:
 // RS256/RS384/RS512 with RSA, ES256 with P-256, ES384 with P-384.
 func algFits(pub crypto.PublicKey, alg string) bool {
-	switch pub.(type) {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		return alg == "RS256" || alg == "RS384" || alg == "RS512"
+		return k != nil && (alg == "RS256" || alg == "RS384" || alg == "RS512")
 	case *ecdsa.PublicKey:
 		want, err := algForKey(pub)
 		return err == nil && want == alg

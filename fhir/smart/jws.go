@@ -68,6 +68,9 @@ func ecdsaDERToJWS(der []byte, size int) ([]byte, error) {
 // client assertions (assertion true) RS384 or ES384 as SMART requires, for
 // access tokens RS256 or ES256.
 func methodForSigner(s crypto.Signer, assertion bool) (*signerMethod, error) {
+	if _, err := algForKey(s.Public()); err != nil {
+		return nil, fmt.Errorf("smart: signing key: %w", err)
+	}
 	switch pub := s.Public().(type) {
 	case *rsa.PublicKey:
 		if pub.N.BitLen() < minRSABits {
