@@ -49,12 +49,14 @@ func (c Checkpoint) Valid(key []byte) bool {
 }
 
 func (c Checkpoint) mac(key []byte) []byte {
+	var buf [256]byte
+	b := appendField(buf[:0], checkpointTag)
+	b = appendField(b, c.Tenant)
+	b = appendField(b, strconv.FormatInt(c.Seq, 10))
+	b = appendField(b, c.Hash)
+	b = appendField(b, formatTime(c.Time))
 	m := hmac.New(sha256.New, key)
-	writeField(m, checkpointTag)
-	writeField(m, c.Tenant)
-	writeField(m, strconv.FormatInt(c.Seq, 10))
-	writeField(m, c.Hash)
-	writeField(m, formatTime(c.Time))
+	m.Write(b) // a hash.Hash never returns an error
 	return m.Sum(nil)
 }
 

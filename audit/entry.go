@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -38,10 +37,10 @@ type Entry struct {
 
 // GenesisHash is the PrevHash of a tenant's first entry; it binds the chain to the tenant.
 func GenesisHash(tenant string) string {
-	h := sha256.New()
-	writeField(h, genesisTag)
-	writeField(h, tenant)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [128]byte
+	b := appendField(buf[:0], genesisTag)
+	b = appendField(b, tenant)
+	return hashHex(b)
 }
 
 // NewEntry builds the next entry of a chain whose head is (prevSeq, prevHash);
@@ -73,34 +72,27 @@ func NewEntry(tenant string, prevSeq int64, prevHash string, ev Event) Entry {
 // ComputeHash recomputes the hash from the fields (all but Hash itself) using
 // the canonical encoding described in the package documentation.
 func (e Entry) ComputeHash() string {
-	h := sha256.New()
-	e.writeCanonical(h)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte
+	return hashHex(e.AppendCanonical(buf[:0]))
 }
 
 // AppendCanonical appends the canonical encoding of e (the bytes that
 // ComputeHash hashes) to b and returns the extended slice.
 func (e Entry) AppendCanonical(b []byte) []byte {
-	w := appendWriter{b: b}
-	e.writeCanonical(&w)
-	return w.b
-}
-
-func (e Entry) writeCanonical(w io.Writer) {
-	writeField(w, entryTag)
-	writeField(w, e.Tenant)
-	writeField(w, strconv.FormatInt(e.Seq, 10))
-	writeField(w, formatTime(e.Time))
-	writeField(w, e.Actor)
-	writeField(w, e.ReferralID)
-	writeField(w, e.Action)
-	writeField(w, e.Outcome)
-	writeField(w, strconv.Itoa(len(e.Detail)))
+	b = appendField(b, entryTag)
+	b = appendField(b, e.Tenant)
+	b = appendField(b, strconv.FormatInt(e.Seq, 10))
+	b = appendField(b, formatTime(e.Time))
+	b = appendField(b, e.Actor)
+	b = appendField(b, e.ReferralID)
+	b = appendField(b, e.Action)
+	b = appendField(b, e.Outcome)
+	b = appendField(b, strconv.Itoa(len(e.Detail)))
 	for _, k := range slices.Sorted(maps.Keys(e.Detail)) {
-		writeField(w, k)
-		writeField(w, e.Detail[k])
+		b = appendField(b, k)
+		b = appendField(b, e.Detail[k])
 	}
-	writeField(w, e.PrevHash)
+	return appendField(b, e.PrevHash)
 }
 
 // formatTime renders t the way hashes and exports see it.
@@ -108,24 +100,14 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
-// writeField writes s as an 8-byte big-endian length followed by its bytes.
-// Writes to a hash or an appendWriter never fail, so errors are not returned.
-func writeField(w io.Writer, s string) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-	_, _ = w.Write(n[:])
-	_, _ = io.WriteString(w, s)
+// appendField appends s as an 8-byte big-endian length followed by its bytes.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
 }
 
-// appendWriter collects written bytes in a slice.
-type appendWriter struct{ b []byte }
-
-func (a *appendWriter) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
-func (a *appendWriter) WriteString(s string) (int, error) {
-	a.b = append(a.b, s...)
-	return len(s), nil
+// hashHex is the lowercase hex SHA-256 of b.
+func hashHex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
