@@ -140,4 +140,3 @@ func mustSign(t testing.TB, id *certs.Identity, ent []byte) []byte {
 	}
 	return out
 }
-

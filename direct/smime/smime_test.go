@@ -2,8 +2,8 @@ package smime_test
 
 import (
 	"bytes"
-	"crypto/x509"
 	"context"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
