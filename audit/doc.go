@@ -39,6 +39,8 @@
 //
 // GenesisHash(tenant) is the hex SHA-256 of the fields
 // "referralgw/audit/genesis/v1" and the tenant, in the same encoding.
+// A Checkpoint's MAC is the hex HMAC-SHA256 of the fields
+// "referralgw/audit/checkpoint/v1", tenant, seq, hash and time (as in 4).
 //
 // # What verification finds
 //

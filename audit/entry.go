@@ -24,15 +24,15 @@ const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 // Entry is one row of one tenant's chain.
 type Entry struct {
 	Tenant     string
-	Seq        int64     // 1-based, gap-free per tenant
-	Time       time.Time // always UTC, truncated to the microsecond (PostgreSQL precision) by NewEntry
-	Actor      string
-	ReferralID string
-	Action     string
-	Outcome    string
-	Detail     map[string]string
-	PrevHash   string // lowercase hex SHA-256; GenesisHash(tenant) for Seq 1
-	Hash       string // lowercase hex SHA-256 of the canonical encoding (which includes PrevHash)
+	Seq        int64             // 1-based, gap-free per tenant
+	Time       time.Time         // always UTC, truncated to the microsecond (PostgreSQL precision) by NewEntry
+	Actor      string            // as in Event.Actor
+	ReferralID string            // empty when the event concerns no referral
+	Action     string            // as in Event.Action
+	Outcome    string            // OutcomeSuccess | OutcomeFailure | OutcomeRefused
+	Detail     map[string]string // nil and empty hash alike
+	PrevHash   string            // lowercase hex SHA-256; GenesisHash(tenant) for Seq 1
+	Hash       string            // lowercase hex SHA-256 of the canonical encoding (which includes PrevHash)
 }
 
 // GenesisHash is the PrevHash of a tenant's first entry; it binds the chain to the tenant.
