@@ -1,0 +1,153 @@
+package smtpin
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address for ListenAndServe, e.g. ":25".
+	Addr string
+	// Hostname is announced in the greeting.
+	Hostname string
+	// Domains are our Direct domains; RCPT is accepted only for these.
+	Domains []string
+	// Mailboxes, when set, must accept each recipient; nil accepts every
+	// local part in Domains.
+	Mailboxes Mailboxes
+	// Spool receives every accepted message (required).
+	Spool Spool
+	// MaxMessageBytes caps DATA; larger messages get 552 5.3.4 (default 32 MiB).
+	MaxMessageBytes int64
+	// MaxRecipients caps RCPT per message; more get 452 4.5.3 (default 50).
+	MaxRecipients int
+	// MaxConnections caps concurrent sessions; more are greeted with 421
+	// and closed (default 100).
+	MaxConnections int
+	// ReadTimeout and WriteTimeout bound each network read and write
+	// (defaults 5m and 1m).
+	ReadTimeout, WriteTimeout time.Duration
+	// StoreTimeout bounds Spool.Store (default 1m).
+	StoreTimeout time.Duration
+	// TLSConfig enables STARTTLS.
+	TLSConfig *tls.Config
+	// RequireTLS refuses MAIL before STARTTLS with 530 5.7.0.
+	RequireTLS bool
+	// Now is the clock for Envelope.Received (default time.Now).
+	Now func() time.Time
+	// Logger receives connection metadata and spool ids only (default: discard).
+	Logger *slog.Logger
+}
+
+// Server is an inbound SMTP server for Direct mail.
+type Server struct {
+	cfg     Config
+	domains map[string]bool
+	smtp    *smtp.Server
+}
+
+// New validates cfg, applies defaults and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Spool == nil {
+		return nil, errors.New("smtpin: config: Spool is required")
+	}
+	if len(cfg.Domains) == 0 {
+		return nil, errors.New("smtpin: config: at least one Direct domain is required")
+	}
+	if cfg.RequireTLS && cfg.TLSConfig == nil {
+		return nil, errors.New("smtpin: config: RequireTLS needs a TLSConfig")
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 32 << 20
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = 50
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 100
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 5 * time.Minute
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = time.Minute
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, domains: make(map[string]bool)}
+	for _, d := range cfg.Domains {
+		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Addr = cfg.Addr
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.ReadTimeout = cfg.ReadTimeout
+	srv.WriteTimeout = cfg.WriteTimeout
+	srv.TLSConfig = cfg.TLSConfig
+	srv.ErrorLog = logAdapter{cfg.Logger}
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve accepts connections on l until Close or Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(newLimitListener(l, s.cfg.MaxConnections, s.cfg.Hostname))
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		return fmt.Errorf("smtpin: serve: %w", err)
+	}
+	return nil
+}
+
+// ListenAndServe listens on Config.Addr and serves.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("smtpin: listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Close stops listening and closes all connections at once.
+func (s *Server) Close() error { return s.smtp.Close() }
+
+// Shutdown stops listening and waits for open sessions to end or ctx to
+// expire.
+func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ctx) }
+
+// acceptsDomain reports whether domain is one of ours.
+func (s *Server) acceptsDomain(domain string) bool {
+	return s.domains[strings.ToLower(strings.TrimSuffix(domain, "."))]
+}
+
+// logAdapter routes go-smtp's internal error log to slog. go-smtp reports
+// only connection-level errors (peer address and error), not content.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Printf(format string, v ...any) {
+	a.l.Warn("smtpin: smtp server", "detail", fmt.Sprintf(format, v...))
+}
+
+func (a logAdapter) Println(v ...any) {
+	a.l.Warn("smtpin: smtp server", "detail", fmt.Sprint(v...))
+}

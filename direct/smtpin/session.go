@@ -1,0 +1,104 @@
+package smtpin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Replies this server gives; each names the RFC 3463 code it carries.
+var (
+	errRelayDenied = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	errUnknownUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such Direct address here"}
+	errBadAddress  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+	errNeedTLS     = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	errStoreFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
+)
+
+// session is one SMTP session; go-smtp creates a new one after STARTTLS.
+type session struct {
+	s        *Server
+	remoteIP string
+	helo     string
+	tls      bool
+	from     string
+	hasFrom  bool
+	rcpts    []string
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	_, isTLS := c.TLSConnectionState()
+	ip := c.Conn().RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return &session{s: s, remoteIP: ip, helo: c.Hostname(), tls: isTLS}, nil
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.hasFrom, ss.rcpts = "", false, nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.s.cfg.RequireTLS && !ss.tls {
+		return errNeedTLS
+	}
+	ss.from, ss.hasFrom = from, true
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	local, domain, ok := strings.Cut(to, "@")
+	if !ok || local == "" || domain == "" {
+		return errBadAddress
+	}
+	if !ss.s.acceptsDomain(domain) {
+		return errRelayDenied
+	}
+	if mb := ss.s.cfg.Mailboxes; mb != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.StoreTimeout)
+		defer cancel()
+		if !mb.Accepts(ctx, to) {
+			return errUnknownUser
+		}
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // 552 5.3.4 from go-smtp's size limit
+		}
+		return errStoreFailed
+	}
+	env := Envelope{
+		RemoteIP: ss.remoteIP,
+		HELO:     ss.helo,
+		MailFrom: ss.from,
+		RcptTo:   append([]string(nil), ss.rcpts...),
+		Received: ss.s.cfg.Now(),
+		TLS:      ss.tls,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.StoreTimeout)
+	defer cancel()
+	id, err := ss.s.cfg.Spool.Store(ctx, env, raw)
+	if err != nil {
+		ss.s.cfg.Logger.Error("smtpin: spool store failed", "remote_ip", ss.remoteIP, "size", len(raw), "err", err)
+		return errStoreFailed
+	}
+	ss.s.cfg.Logger.Info("smtpin: message accepted", "spool_id", id, "remote_ip", ss.remoteIP,
+		"size", len(raw), "recipients", len(env.RcptTo), "tls", ss.tls)
+	// go-smtp sends a returned SMTPError's code verbatim; this is how the
+	// 250 reply carries the spool id.
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK queued as " + id}
+}

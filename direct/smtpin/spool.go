@@ -1,0 +1,28 @@
+package smtpin
+
+import (
+	"context"
+	"time"
+)
+
+// Envelope is the SMTP transaction that carried a message.
+type Envelope struct {
+	RemoteIP string    // peer IP address
+	HELO     string    // name the client greeted with
+	MailFrom string    // reverse path; empty for the null sender <>
+	RcptTo   []string  // accepted recipients, in order
+	Received time.Time // when the end of DATA arrived
+	TLS      bool      // whether the transaction ran under STARTTLS
+}
+
+// Spool durably stores accepted messages. Store must return nil only once
+// the message survives a crash; the server acknowledges the message with
+// 250 after that and with 451 on any error.
+type Spool interface {
+	Store(ctx context.Context, env Envelope, raw []byte) (id string, err error)
+}
+
+// Mailboxes decides whether an address in one of our domains exists.
+type Mailboxes interface {
+	Accepts(ctx context.Context, addr string) bool
+}
