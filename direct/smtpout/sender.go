@@ -174,13 +174,15 @@ func (s *Sender) take(ctx context.Context, host, addr string) (*conn, error) {
 		if c == nil {
 			break
 		}
-		_ = c.raw.SetDeadline(time.Now().Add(s.cfg.CommandTimeout))
-		err := c.client.Reset()
-		_ = c.raw.SetDeadline(time.Time{})
-		if err == nil {
+		stop := context.AfterFunc(ctx, func() { _ = c.raw.Close() })
+		err := c.client.Reset() // bounded by the client's CommandTimeout
+		if stop() && err == nil {
 			return c, nil
 		}
 		c.close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("smtpout: reuse connection to %s: %w", host, ctx.Err())
+		}
 	}
 	return s.dial(ctx, host, addr)
 }
