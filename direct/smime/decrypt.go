@@ -41,6 +41,9 @@ func Decrypt(message []byte, keys KeyResolver) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smime: decrypt: %w: %w", ErrMalformed, err)
 	}
+	if der, err = berToDER(der); err != nil {
+		return nil, fmt.Errorf("smime: decrypt: %w: %w", ErrMalformed, err)
+	}
 	env, err := parseEnvelope(der)
 	if err != nil {
 		return nil, fmt.Errorf("smime: decrypt: %w: %w", ErrMalformed, err)

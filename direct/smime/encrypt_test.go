@@ -137,4 +137,3 @@ func TestSignThenEncryptRoundTrip(t *testing.T) {
 		t.Error("entity changed through sign, encrypt, decrypt, verify")
 	}
 }
-

@@ -124,6 +124,7 @@ func TestInteropWeReadOpenSSL(t *testing.T) {
 	}{
 		{name: "detached, AES-256", signer: "sender", cipher: "-aes256"},
 		{name: "detached, CRLF file, AES-128", signer: "sender", signArgs: []string{"-crlfeol"}, cipher: "-aes128"},
+		{name: "streamed (indefinite-length BER)", signer: "sender", cipher: "-aes256", encArgs: []string{"-stream"}},
 		{name: "opaque signed-data", signer: "sender", signArgs: []string{"-nodetach"}, cipher: "-aes256", wantOpaque: true},
 		{name: "RSA-OAEP key transport", signer: "sender", cipher: "-aes256",
 			encArgs: []string{"-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"}},
