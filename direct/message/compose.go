@@ -45,6 +45,9 @@ type Outbound struct {
 	Part2Notice               bool   // add the 42 CFR Part 2 notice to the summary and as its own part
 	DispositionNotificationTo string // where MDNs go; empty means no MDN requested
 	FinalDelivery             bool   // ask for a "dispatched" MDN (needs DispositionNotificationTo)
+	// XDM packs the attachments into one IHE XDM zip (XDMFilename) with
+	// Metadata-Limited XDS metadata instead of attaching them one by one.
+	XDM bool
 }
 
 // Composer renders Outbound messages. The zero value is ready to use and
@@ -144,12 +147,29 @@ func (m *Outbound) writeParts(w *gomessage.Writer) error {
 			return fmt.Errorf("part 2 notice part: %w", err)
 		}
 	}
-	for i, a := range m.Attachments {
+	attachments := m.Attachments
+	if m.XDM && len(attachments) > 0 {
+		zipped, err := buildXDM(m)
+		if err != nil {
+			return err
+		}
+		attachments = []Attachment{{Filename: XDMFilename, ContentType: "application/zip", Content: zipped}}
+	}
+	for i, a := range attachments {
 		if err := writeAttachment(w, a); err != nil {
 			return fmt.Errorf("attachment %d: %w", i, err)
 		}
 	}
 	return nil
+}
+
+// senderAddress returns the bare address of a validated RFC 5322 address.
+func senderAddress(s string) string {
+	a, err := netmail.ParseAddress(s)
+	if err != nil {
+		return s
+	}
+	return a.Address
 }
 
 // writeText writes a UTF-8 text/plain part; a non-nil disp makes it an
