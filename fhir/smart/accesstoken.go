@@ -161,6 +161,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		cfg: cfg,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{alg}),
+			jwt.WithStrictDecoding(),
 			jwt.WithTimeFunc(cfg.Clock),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuer(cfg.Issuer),

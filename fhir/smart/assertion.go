@@ -108,6 +108,7 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 	var claims jwt.RegisteredClaims
 	_, err = jwt.NewParser(
 		jwt.WithValidMethods(assertionAlgs),
+		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(s.cfg.Clock),
 		jwt.WithLeeway(s.cfg.ClockSkew),
 		jwt.WithExpirationRequired(),
@@ -127,7 +128,9 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 	if exp.After(now.Add(MaxAssertionLifetime + s.cfg.ClockSkew)) {
 		return failClient("client_assertion exp is more than five minutes ahead")
 	}
-	seen, err := s.cfg.Replay.Seen(ctx, client.ID, claims.ID, exp)
+	// Remember the jti as long as the assertion could still be accepted,
+	// which with a tolerated skew is past its exp.
+	seen, err := s.cfg.Replay.Seen(ctx, client.ID, claims.ID, exp.Add(s.cfg.ClockSkew))
 	if err != nil {
 		r := refuse(CodeServerError, "replay cache unavailable")
 		r.clientID, r.orgID = client.ID, client.OrgID

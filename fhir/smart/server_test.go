@@ -375,5 +375,42 @@ func TestTokenServerClockSkew(t *testing.T) {
 			}
 		})
 	}
+	// Runs last: it moves the clock. An assertion still accepted within
+	// the skew after its exp must still be remembered as used.
+	t.Run("replay within skew after exp", func(t *testing.T) {
+		spec := h.validSpec(t)
+		spec.claims["exp"] = h.clock.Now().Add(10 * time.Second).Unix()
+		assertion := spec.sign(t)
+		if _, ref := skewed.verifyAssertion(t.Context(), assertion, ""); ref != nil {
+			t.Fatalf("first use refused: %+v", ref.err)
+		}
+		h.clock.Advance(25 * time.Second)
+		_, ref := skewed.verifyAssertion(t.Context(), assertion, "")
+		if ref == nil || !strings.Contains(ref.err.Description, "already used") {
+			t.Fatalf("replay 15 s after exp with 30 s skew: refusal %+v, want already used", ref)
+		}
+	})
 }
 
+
+func TestTokenServerRefusesNonCanonicalEncoding(t *testing.T) {
+	h := newHarness(t)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	assertion := h.validSpec(t).sign(t)
+	// A 256-byte RS384 signature is 342 characters; the last one carries
+	// two signature bits and four padding bits that must be zero. Setting a
+	// padding bit leaves the decoded signature unchanged.
+	last := strings.IndexByte(alphabet, assertion[len(assertion)-1])
+	if last < 0 || last&1 != 0 {
+		t.Fatalf("unexpected last character %q", assertion[len(assertion)-1])
+	}
+	malleated := assertion[:len(assertion)-1] + string(alphabet[last|1])
+	got := h.postForm(t, tokenForm(malleated, "system/Task.rs"))
+	if got.status != http.StatusUnauthorized || got.Error != CodeInvalidClient {
+		t.Fatalf("non-canonical signature: HTTP %d %q, want 401 invalid_client", got.status, got.Error)
+	}
+	// The canonical form of the same assertion is still fresh and accepted.
+	if got := h.postForm(t, tokenForm(assertion, "system/Task.rs")); got.status != http.StatusOK {
+		t.Fatalf("canonical assertion: HTTP %d %s %s", got.status, got.Error, got.Description)
+	}
+}

@@ -21,6 +21,9 @@ import (
 // still accepts it.
 const assertionLifetime = 4 * time.Minute
 
+// maxCachedSeconds caps the expires_in a TokenSource believes, one day.
+const maxCachedSeconds = 24 * 60 * 60
+
 // maxTokenResponseBytes bounds the token endpoint response read.
 const maxTokenResponseBytes = 1 << 20
 
@@ -67,7 +70,7 @@ func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	ts.token, ts.granted = resp.AccessToken, resp.Scope
-	ts.refresh = now.Add(refreshAfter(time.Duration(resp.ExpiresIn) * time.Second))
+	ts.refresh = now.Add(refreshAfter(time.Duration(min(resp.ExpiresIn, maxCachedSeconds)) * time.Second))
 	return ts.token, nil
 }
 
