@@ -34,7 +34,7 @@ func Decrypt(message []byte, keys KeyResolver) ([]byte, error) {
 	if !isPKCS7Mime(e.mediaType) {
 		return nil, fmt.Errorf("smime: decrypt: content type %q: %w", e.mediaType, ErrNotEncrypted)
 	}
-	if st := strings.ToLower(e.params["smime-type"]); st != "" && st != "enveloped-data" {
+	if st := strings.ToLower(e.params["smime-type"]); st != "" && st != "enveloped-data" && st != "authenveloped-data" {
 		return nil, fmt.Errorf("smime: decrypt: smime-type %q: %w", st, ErrNotEncrypted)
 	}
 	der, err := e.decodedBody()
@@ -62,20 +62,9 @@ func isPKCS7Mime(mediaType string) bool {
 // open finds a recipient we hold a key for, recovers the content key and
 // decrypts the content.
 func (env *envelope) open(keys KeyResolver) ([]byte, error) {
-	var keyLen int
-	switch alg := env.contentAlg.Algorithm; {
-	case alg.Equal(oidAES128CBC):
-		keyLen = 16
-	case alg.Equal(oidAES192CBC):
-		keyLen = 24
-	case alg.Equal(oidAES256CBC):
-		keyLen = 32
-	default:
-		return nil, fmt.Errorf("content encryption %v: %w", alg, ErrUnsupportedAlgorithm)
-	}
-	var iv []byte
-	if rest, err := asn1.Unmarshal(env.contentAlg.Parameters.FullBytes, &iv); err != nil || len(rest) != 0 || len(iv) != aes.BlockSize {
-		return nil, fmt.Errorf("%w: content encryption IV", ErrMalformed)
+	keyLen, gcm, err := env.contentKeyLen()
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range env.recipients {
 		if r.issuer == nil {
@@ -89,22 +78,78 @@ func (env *envelope) open(keys KeyResolver) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+		if gcm {
+			return env.openGCM(key)
 		}
-		if len(env.ciphertext) == 0 || len(env.ciphertext)%aes.BlockSize != 0 {
-			return nil, fmt.Errorf("%w: ciphertext is not a whole number of blocks", ErrDecrypt)
-		}
-		plain := make([]byte, len(env.ciphertext))
-		cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, env.ciphertext)
-		plain, err = unpad(plain, aes.BlockSize)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
-		}
-		return plain, nil
+		return env.openCBC(key)
 	}
 	return nil, fmt.Errorf("%d recipient(s): %w", len(env.recipients), ErrNoKey)
+}
+
+// contentKeyLen returns the key size of the content cipher and whether it
+// is AES-GCM, which only AuthEnvelopedData may use (RFC 5084 section 1).
+func (env *envelope) contentKeyLen() (int, bool, error) {
+	alg := env.contentAlg.Algorithm
+	switch {
+	case !env.authenticated && alg.Equal(oidAES128CBC):
+		return 16, false, nil
+	case !env.authenticated && alg.Equal(oidAES192CBC):
+		return 24, false, nil
+	case !env.authenticated && alg.Equal(oidAES256CBC):
+		return 32, false, nil
+	case env.authenticated && alg.Equal(oidAES128GCM):
+		return 16, true, nil
+	case env.authenticated && alg.Equal(oidAES256GCM):
+		return 32, true, nil
+	default:
+		return 0, false, fmt.Errorf("content encryption %v: %w", alg, ErrUnsupportedAlgorithm)
+	}
+}
+
+func (env *envelope) openCBC(key []byte) ([]byte, error) {
+	var iv []byte
+	if rest, err := asn1.Unmarshal(env.contentAlg.Parameters.FullBytes, &iv); err != nil || len(rest) != 0 || len(iv) != aes.BlockSize {
+		return nil, fmt.Errorf("%w: content encryption IV", ErrMalformed)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	if len(env.ciphertext) == 0 || len(env.ciphertext)%aes.BlockSize != 0 {
+		return nil, fmt.Errorf("%w: ciphertext is not a whole number of blocks", ErrDecrypt)
+	}
+	plain := make([]byte, len(env.ciphertext))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, env.ciphertext)
+	plain, err = unpad(plain, aes.BlockSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	return plain, nil
+}
+
+func (env *envelope) openGCM(key []byte) ([]byte, error) {
+	params := gcmParameters{ICVLen: 12}
+	if rest, err := asn1.Unmarshal(env.contentAlg.Parameters.FullBytes, &params); err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("%w: GCM parameters", ErrMalformed)
+	}
+	if len(params.Nonce) != 12 || params.ICVLen < 12 || params.ICVLen > 16 || len(env.mac) != params.ICVLen {
+		return nil, fmt.Errorf("%w: GCM nonce or tag length", ErrMalformed)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	aead, err := cipher.NewGCMWithTagSize(block, params.ICVLen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	sealed := make([]byte, 0, len(env.ciphertext)+len(env.mac))
+	sealed = append(append(sealed, env.ciphertext...), env.mac...)
+	plain, err := aead.Open(nil, params.Nonce, sealed, env.aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
+	}
+	return plain, nil
 }
 
 // unwrapKey decrypts the content-encryption key of recipient r.

@@ -13,8 +13,9 @@
 // message content or key material.
 //
 // CMS SignedData is produced and checked with github.com/smallstep/pkcs7 set
-// to SHA-256. EnvelopedData is built and opened here with encoding/asn1,
-// because the fork selects its content cipher through package variables (a
-// data race between concurrent callers) and its CBC unpadding trusts the
-// pad byte.
+// to SHA-256. EnvelopedData (AES-CBC) and AuthEnvelopedData (AES-GCM) are
+// built and opened here with encoding/asn1, because the fork selects its
+// content cipher through package variables (a data race between concurrent
+// callers), its CBC unpadding trusts the pad byte, and it cannot say which
+// recipient a message names before it is given the key.
 package smime

@@ -22,6 +22,11 @@ const (
 	AES256CBC ContentAlgorithm = iota
 	// AES128CBC is AES-128 in CBC mode, the minimum Direct requires HISPs to accept.
 	AES128CBC
+	// AES256GCM is AES-256-GCM in AuthEnvelopedData (RFC 5083, RFC 5084,
+	// smime-type=authEnveloped-data); only for partners known to read it.
+	AES256GCM
+	// AES128GCM is AES-128-GCM in AuthEnvelopedData.
+	AES128GCM
 )
 
 func (a ContentAlgorithm) String() string {
@@ -30,10 +35,16 @@ func (a ContentAlgorithm) String() string {
 		return "AES-256-CBC"
 	case AES128CBC:
 		return "AES-128-CBC"
+	case AES256GCM:
+		return "AES-256-GCM"
+	case AES128GCM:
+		return "AES-128-GCM"
 	default:
 		return fmt.Sprintf("ContentAlgorithm(%d)", int(a))
 	}
 }
+
+func (a ContentAlgorithm) authenticated() bool { return a == AES256GCM || a == AES128GCM }
 
 func (a ContentAlgorithm) params() (asn1.ObjectIdentifier, int, error) {
 	switch a {
@@ -41,6 +52,10 @@ func (a ContentAlgorithm) params() (asn1.ObjectIdentifier, int, error) {
 		return oidAES256CBC, 32, nil
 	case AES128CBC:
 		return oidAES128CBC, 16, nil
+	case AES256GCM:
+		return oidAES256GCM, 32, nil
+	case AES128GCM:
+		return oidAES128GCM, 16, nil
 	default:
 		return nil, 0, fmt.Errorf("%v: %w", a, ErrUnsupportedAlgorithm)
 	}
@@ -65,7 +80,8 @@ type EncryptOptions struct {
 
 // Encrypt envelopes entity for recipients with alg and RSA PKCS#1 v1.5 key
 // transport, returning an application/pkcs7-mime; smime-type=enveloped-data
-// entity with a base64 body (RFC 5751 section 3.3).
+// entity with a base64 body (RFC 5751 section 3.3); with a GCM alg it is
+// smime-type=authEnveloped-data holding AuthEnvelopedData (RFC 5083).
 func Encrypt(entity []byte, recipients []*x509.Certificate, alg ContentAlgorithm) ([]byte, error) {
 	return EncryptWith(entity, recipients, EncryptOptions{Content: alg})
 }
@@ -78,7 +94,11 @@ func EncryptWith(entity []byte, recipients []*x509.Certificate, opts EncryptOpti
 	}
 	var out bytes.Buffer
 	out.Grow(len(der)*4/3 + len(der)/38 + 256)
-	out.WriteString("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n")
+	smimeType := "enveloped-data"
+	if opts.Content.authenticated() {
+		smimeType = "authEnveloped-data"
+	}
+	fmt.Fprintf(&out, "Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n", smimeType)
 	out.WriteString("Content-Transfer-Encoding: base64\r\n")
 	out.WriteString("Content-Disposition: attachment; filename=smime.p7m\r\n\r\n")
 	writeBase64Lines(&out, der)
@@ -95,20 +115,13 @@ func envelop(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 		return nil, err
 	}
 	key := make([]byte, keyLen)
-	iv := make([]byte, aes.BlockSize)
 	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(iv); err != nil {
 		return nil, err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	ciphertext := pad(content, aes.BlockSize)
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ciphertext, ciphertext)
-
 	infos := make([]keyTransRecipientInfo, 0, len(recipients))
 	for _, rc := range recipients {
 		ri, err := keyTransFor(rc, key, opts.KeyTransport)
@@ -117,6 +130,37 @@ func envelop(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 		}
 		infos = append(infos, ri)
 	}
+	var (
+		inner       []byte
+		contentType asn1.ObjectIdentifier
+	)
+	if opts.Content.authenticated() {
+		contentType = oidAuthEnvelopedData
+		inner, err = sealGCM(block, algOID, content, infos)
+	} else {
+		contentType = oidEnvelopedData
+		inner, err = sealCBC(block, algOID, content, infos)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A RawValue with FullBytes is written verbatim, so the explicit [0]
+	// around the inner structure is built here.
+	wrapped, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner})
+	if err != nil {
+		return nil, fmt.Errorf("marshal content info: %w", err)
+	}
+	return asn1.Marshal(contentInfo{ContentType: contentType, Content: asn1.RawValue{FullBytes: wrapped}})
+}
+
+// sealCBC encrypts content with AES-CBC under a random IV into EnvelopedData.
+func sealCBC(block cipher.Block, algOID asn1.ObjectIdentifier, content []byte, infos []keyTransRecipientInfo) ([]byte, error) {
+	iv := make([]byte, aes.BlockSize)
+	if _, err := rand.Read(iv); err != nil {
+		return nil, err
+	}
+	ciphertext := pad(content, aes.BlockSize)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ciphertext, ciphertext)
 	ivDER, err := asn1.Marshal(iv)
 	if err != nil {
 		return nil, err
@@ -133,13 +177,40 @@ func envelop(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 	if err != nil {
 		return nil, fmt.Errorf("marshal enveloped-data: %w", err)
 	}
-	// A RawValue with FullBytes is written verbatim, so the explicit [0]
-	// around the EnvelopedData is built here.
-	wrapped, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner})
+	return inner, nil
+}
+
+// sealGCM encrypts content with AES-GCM (12-byte random nonce, 16-byte tag,
+// no authenticated attributes) into AuthEnvelopedData.
+func sealGCM(block cipher.Block, algOID asn1.ObjectIdentifier, content []byte, infos []keyTransRecipientInfo) ([]byte, error) {
+	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("marshal content info: %w", err)
+		return nil, err
 	}
-	return asn1.Marshal(contentInfo{ContentType: oidEnvelopedData, Content: asn1.RawValue{FullBytes: wrapped}})
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	sealed := aead.Seal(nil, nonce, content, nil)
+	tagAt := len(sealed) - aead.Overhead()
+	params, err := asn1.Marshal(gcmParameters{Nonce: nonce, ICVLen: aead.Overhead()})
+	if err != nil {
+		return nil, err
+	}
+	inner, err := asn1.Marshal(authEnvelopedDataOut{
+		Version:        0,
+		RecipientInfos: infos,
+		AuthEncryptedContentInfo: encryptedContentInfo{
+			ContentType:                oidData,
+			ContentEncryptionAlgorithm: pkix.AlgorithmIdentifier{Algorithm: algOID, Parameters: asn1.RawValue{FullBytes: params}},
+			EncryptedContent:           asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: sealed[:tagAt]},
+		},
+		MAC: sealed[tagAt:],
+	})
+	if err != nil {
+		return nil, fmt.Errorf("marshal auth-enveloped-data: %w", err)
+	}
+	return inner, nil
 }
 
 // keyTransFor encrypts the content key for one recipient certificate.

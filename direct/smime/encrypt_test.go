@@ -23,6 +23,8 @@ func TestEncryptDecrypt(t *testing.T) {
 		{"AES-256-CBC default", entity(referralText), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{}},
 		{"AES-128-CBC", entity(referralText), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{Content: smime.AES128CBC}},
 		{"RSA-OAEP", entity(referralText), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{KeyTransport: smime.RSAOAEP}},
+		{"AES-256-GCM AuthEnvelopedData", entity(referralText), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{Content: smime.AES256GCM}},
+		{"AES-128-GCM with RSA-OAEP", entity(referralText), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{Content: smime.AES128GCM, KeyTransport: smime.RSAOAEP}},
 		{"we are the second recipient", big, []*x509.Certificate{fx.stranger.Cert, fx.rcpt.Cert}, smime.EncryptOptions{}},
 		{"block-aligned content", bytes.Repeat([]byte("x"), 64), []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{}},
 		{"empty content", nil, []*x509.Certificate{fx.rcpt.Cert}, smime.EncryptOptions{}},
@@ -33,7 +35,11 @@ func TestEncryptDecrypt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.HasPrefix(enc, []byte("Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n")) {
+			smimeType := "enveloped-data"
+			if tt.opts.Content == smime.AES256GCM || tt.opts.Content == smime.AES128GCM {
+				smimeType = "authEnveloped-data"
+			}
+			if !bytes.HasPrefix(enc, []byte("Content-Type: application/pkcs7-mime; smime-type="+smimeType+"; name=smime.p7m\r\n")) {
 				t.Errorf("header: %q", enc[:80])
 			}
 			if bytes.Contains(enc, []byte("Testpatient")) {
@@ -77,6 +83,10 @@ func TestDecryptRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := mustEncrypt(t, ent)
+	gcm, err := smime.Encrypt(ent, []*x509.Certificate{fx.rcpt.Cert}, smime.AES256GCM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		msg     []byte
@@ -86,7 +96,11 @@ func TestDecryptRefusals(t *testing.T) {
 		{"not encrypted", ent, smime.ErrNotEncrypted},
 		{"signed, not encrypted", mustSign(t, fx.sender, ent), smime.ErrNotEncrypted},
 		{"truncated base64", good[:len(good)-200], smime.ErrMalformed},
-		{"ciphertext corrupted", corruptCiphertext(t, good), smime.ErrDecrypt},
+		// The CBC ciphertext ends the DER: flipping the last byte of the
+		// next-to-last block garbles the padding byte of the last block.
+		{"CBC ciphertext corrupted", flipBit(t, good, 17), smime.ErrDecrypt},
+		// The GCM tag ends the DER (mac OCTET STRING).
+		{"GCM tag corrupted", flipBit(t, gcm, 1), smime.ErrDecrypt},
 		{"no header end", []byte("Content-Type: application/pkcs7-mime"), smime.ErrMalformed},
 	}
 	for _, tt := range tests {
@@ -102,16 +116,16 @@ func TestDecryptRefusals(t *testing.T) {
 	}
 }
 
-// corruptCiphertext flips a bit in the last ciphertext block of an
-// encrypted entity so that its padding no longer checks.
-func corruptCiphertext(t *testing.T, msg []byte) []byte {
+// flipBit flips the top bit of the byte fromEnd bytes before the end of
+// the DER inside an encrypted entity.
+func flipBit(t *testing.T, msg []byte, fromEnd int) []byte {
 	t.Helper()
 	i := bytes.Index(msg, []byte("\r\n\r\n"))
 	der, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(msg[i+4:])))
 	if err != nil {
 		t.Fatal(err)
 	}
-	der[len(der)-17] ^= 0x80 // in the next-to-last block: garbles the last block's padding
+	der[len(der)-fromEnd] ^= 0x80
 	var out bytes.Buffer
 	out.Write(msg[:i+4])
 	out.WriteString(base64.StdEncoding.EncodeToString(der))

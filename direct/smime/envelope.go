@@ -23,6 +23,10 @@ var (
 	oidAES128CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 2}
 	oidAES192CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
 	oidAES256CBC     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
+	oidAES128GCM     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 6}
+	oidAES256GCM     = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 46}
+
+	oidAuthEnvelopedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 1, 23}
 )
 
 // contentInfo is the outer CMS wrapper (RFC 5652 section 3).
@@ -37,6 +41,21 @@ type envelopedDataOut struct {
 	Version              int
 	RecipientInfos       []keyTransRecipientInfo `asn1:"set"`
 	EncryptedContentInfo encryptedContentInfo
+}
+
+// authEnvelopedDataOut is AuthEnvelopedData (RFC 5083) as we write it: no
+// originator info and no authenticated attributes, so the GCM AAD is empty.
+type authEnvelopedDataOut struct {
+	Version                  int
+	RecipientInfos           []keyTransRecipientInfo `asn1:"set"`
+	AuthEncryptedContentInfo encryptedContentInfo
+	MAC                      []byte
+}
+
+// gcmParameters is GCMParameters (RFC 5084 section 3.2).
+type gcmParameters struct {
+	Nonce  []byte
+	ICVLen int `asn1:"optional,default:12"`
 }
 
 type keyTransRecipientInfo struct {
@@ -78,10 +97,15 @@ type envelope struct {
 	recipients []recipient
 	contentAlg pkix.AlgorithmIdentifier
 	ciphertext []byte
+	// For AuthEnvelopedData: the authentication tag and the additional
+	// authenticated data (the DER of authAttrs as a SET OF, or empty).
+	authenticated bool
+	mac, aad      []byte
 }
 
-// parseEnvelope decodes a DER ContentInfo holding EnvelopedData. Recipient
-// infos other than key transport (key agreement, KEK, password) are skipped.
+// parseEnvelope decodes a DER ContentInfo holding EnvelopedData or
+// AuthEnvelopedData. Recipient infos other than key transport (key
+// agreement, KEK, password) are skipped.
 func parseEnvelope(der []byte) (*envelope, error) {
 	var ci contentInfo
 	rest, err := asn1.Unmarshal(der, &ci)
@@ -91,8 +115,13 @@ func parseEnvelope(der []byte) (*envelope, error) {
 	if len(rest) != 0 {
 		return nil, errors.New("content info: trailing data")
 	}
-	if !ci.ContentType.Equal(oidEnvelopedData) {
-		return nil, fmt.Errorf("content type %v is not enveloped-data", ci.ContentType)
+	env := &envelope{}
+	switch {
+	case ci.ContentType.Equal(oidEnvelopedData):
+	case ci.ContentType.Equal(oidAuthEnvelopedData):
+		env.authenticated = true
+	default:
+		return nil, fmt.Errorf("content type %v is not enveloped-data: %w", ci.ContentType, ErrNotEncrypted)
 	}
 	var seq asn1.RawValue
 	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &seq); err != nil || len(rest) != 0 ||
@@ -117,7 +146,6 @@ func parseEnvelope(der []byte) (*envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recipient infos: %w", err)
 	}
-	env := &envelope{}
 	for _, ri := range infos {
 		if ri.Class != asn1.ClassUniversal || ri.Tag != asn1.TagSequence {
 			continue
@@ -150,19 +178,32 @@ func parseEnvelope(der []byte) (*envelope, error) {
 	env.contentAlg = eci.ContentEncryptionAlgorithm
 	if !ec.IsCompound {
 		env.ciphertext = ec.Bytes
+	} else {
+		// A constructed [0] holds the ciphertext as a series of OCTET STRINGs.
+		chunks, err := rawElements(ec.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("encrypted content: %w", err)
+		}
+		for _, c := range chunks {
+			if c.Class != asn1.ClassUniversal || c.Tag != asn1.TagOctetString || c.IsCompound {
+				return nil, errors.New("encrypted content: chunk is not an OCTET STRING")
+			}
+			env.ciphertext = append(env.ciphertext, c.Bytes...)
+		}
+	}
+	if !env.authenticated {
 		return env, nil
 	}
-	// A constructed [0] holds the ciphertext as a series of OCTET STRINGs.
-	chunks, err := rawElements(ec.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("encrypted content: %w", err)
+	i += 2
+	if len(fields) > i && fields[i].Class == asn1.ClassContextSpecific && fields[i].Tag == 1 {
+		// RFC 5083: the AAD is authAttrs DER-encoded with the SET OF tag.
+		env.aad = append([]byte{0x31}, fields[i].FullBytes[1:]...)
+		i++
 	}
-	for _, c := range chunks {
-		if c.Class != asn1.ClassUniversal || c.Tag != asn1.TagOctetString || c.IsCompound {
-			return nil, errors.New("encrypted content: chunk is not an OCTET STRING")
-		}
-		env.ciphertext = append(env.ciphertext, c.Bytes...)
+	if len(fields) <= i || fields[i].Class != asn1.ClassUniversal || fields[i].Tag != asn1.TagOctetString || fields[i].IsCompound {
+		return nil, errors.New("auth-enveloped-data: missing mac")
 	}
+	env.mac = fields[i].Bytes
 	return env, nil
 }
 

@@ -67,6 +67,11 @@ func FuzzDecrypt(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(oaep)
+	gcm, err := smime.Encrypt(ent, []*x509.Certificate{fx.rcpt.Cert}, smime.AES256GCM)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(gcm)
 	f.Add(ent)
 	f.Add([]byte("Content-Type: application/pkcs7-mime\r\n\r\n\x30\x03\x06\x01\x00"))
 	f.Fuzz(func(t *testing.T, msg []byte) {

@@ -76,6 +76,7 @@ func TestInteropOpenSSLReadsOurs(t *testing.T) {
 		{"AES-256-CBC", smime.EncryptOptions{Content: smime.AES256CBC}},
 		{"AES-128-CBC", smime.EncryptOptions{Content: smime.AES128CBC}},
 		{"AES-256-CBC with RSA-OAEP", smime.EncryptOptions{KeyTransport: smime.RSAOAEP}},
+		{"AES-256-GCM AuthEnvelopedData", smime.EncryptOptions{Content: smime.AES256GCM}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +129,8 @@ func TestInteropWeReadOpenSSL(t *testing.T) {
 		{name: "opaque signed-data", signer: "sender", signArgs: []string{"-nodetach"}, cipher: "-aes256", wantOpaque: true},
 		{name: "RSA-OAEP key transport", signer: "sender", cipher: "-aes256",
 			encArgs: []string{"-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"}},
+		{name: "AES-256-GCM AuthEnvelopedData", signer: "sender", cipher: "-aes-256-gcm"},
+		{name: "AES-128-GCM AuthEnvelopedData, streamed", signer: "sender", cipher: "-aes-128-gcm", encArgs: []string{"-stream"}},
 		{name: "tampered after signing", signer: "sender", cipher: "-aes256", tamper: true, wantErr: smime.ErrBadSignature},
 		{name: "signer under an untrusted CA", signer: "untrust", cipher: "-aes256", wantErr: smime.ErrUntrustedAnchor},
 	}
