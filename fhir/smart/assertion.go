@@ -21,23 +21,36 @@ const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // lie, as SMART Backend Services requires.
 const MaxAssertionLifetime = 5 * time.Minute
 
-// assertionAlgs are the only JWS algorithms accepted on client assertions.
-var assertionAlgs = []string{"RS384", "ES384"}
+// assertionAlgs returns the only JWS algorithms accepted on client
+// assertions, as SMART Backend Services requires.
+func assertionAlgs() []string { return []string{"RS384", "ES384"} }
 
 // maxIDLen bounds the client id echoed to the audit hook from an unverified
 // assertion, so a hostile caller cannot flood the trail.
 const maxIDLen = 128
 
+// authFailed is what the caller is told when the failure would otherwise
+// reveal whether a client id or key id is registered, or which of its keys
+// failed; the audit hook still gets the precise reason.
+const authFailed = "client authentication failed"
+
 // refusal is a failed token request: what the client is told and what the
 // audit hook records. reason is a fixed phrase, never token content.
 type refusal struct {
 	err      *TokenError
+	reason   string
 	clientID string
 	orgID    string
 }
 
 func refuse(code, reason string) *refusal {
-	return &refusal{err: newTokenError(code, reason)}
+	return &refusal{err: newTokenError(code, reason), reason: code + ": " + reason}
+}
+
+// refuseQuietly refuses with invalid_client and the uninformative authFailed
+// description, keeping reason for the audit hook.
+func refuseQuietly(reason string) *refusal {
+	return &refusal{err: newTokenError(CodeInvalidClient, authFailed), reason: CodeInvalidClient + ": " + reason}
 }
 
 // verifiedAssertion is what a valid client assertion establishes.
@@ -81,14 +94,19 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 		return fail(CodeInvalidClient, "client_id does not match client_assertion iss")
 	}
 
+	// Until the signature is verified, the caller learns nothing about
+	// whether the client or key exists or is enabled.
 	client, err := s.cfg.Clients.Client(ctx, peek.Issuer)
 	switch {
 	case errors.Is(err, ErrUnknownClient):
-		return fail(CodeInvalidClient, "unknown client")
+		r := refuseQuietly("unknown client")
+		r.clientID = claimed
+		return verifiedAssertion{}, r
 	case err != nil:
 		return fail(CodeServerError, "client registry unavailable")
-	case client.Disabled:
-		r := refuse(CodeInvalidClient, "client is disabled")
+	}
+	quiet := func(reason string) (verifiedAssertion, *refusal) {
+		r := refuseQuietly(reason)
 		r.clientID, r.orgID = client.ID, client.OrgID
 		return verifiedAssertion{}, r
 	}
@@ -99,15 +117,15 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 	}
 	key, ok := client.JWKS.Lookup(kid)
 	if !ok {
-		return failClient("kid is not in the client's registered JWKS")
+		return quiet("kid is not in the client's registered JWKS")
 	}
 	if !keyFitsAssertionAlg(key, alg) {
-		return failClient("registered key for kid does not fit alg " + alg)
+		return quiet("registered key for kid does not fit alg " + alg)
 	}
 
 	var claims jwt.RegisteredClaims
 	_, err = jwt.NewParser(
-		jwt.WithValidMethods(assertionAlgs),
+		jwt.WithValidMethods([]string{alg}),
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(s.cfg.Clock),
 		jwt.WithLeeway(s.cfg.ClockSkew),
@@ -117,8 +135,15 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 		jwt.WithIssuer(client.ID),
 		jwt.WithSubject(client.ID),
 	).ParseWithClaims(assertion, &claims, func(*jwt.Token) (any, error) { return key.Key, nil })
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+		return quiet("client_assertion signature is invalid")
+	}
 	if err != nil {
 		return failClient(assertionReason(err))
+	}
+	// Only the key holder gets this far, so it may learn it is disabled.
+	if client.Disabled {
+		return failClient("client is disabled")
 	}
 	if claims.ID == "" {
 		return failClient("client_assertion has no jti")
@@ -146,8 +171,6 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 // words that never quote the token.
 func assertionReason(err error) string {
 	switch {
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "client_assertion signature is invalid"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "client_assertion is expired"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):

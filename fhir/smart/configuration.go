@@ -28,7 +28,7 @@ func SmartConfiguration(issuerBase string) http.Handler {
 	doc := smartConfiguration{
 		TokenEndpoint:                strings.TrimRight(issuerBase, "/") + TokenPath,
 		TokenEndpointAuthMethods:     []string{"private_key_jwt"},
-		TokenEndpointAuthSigningAlgs: append([]string(nil), assertionAlgs...),
+		TokenEndpointAuthSigningAlgs: assertionAlgs(),
 		GrantTypesSupported:          []string{"client_credentials"},
 		ScopesSupported:              []string{"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write"},
 		Capabilities:                 []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},

@@ -32,7 +32,8 @@ type Decision struct {
 	// Granted reports whether an access token was issued.
 	Granted bool
 	// Reason is empty when granted, else the OAuth error code and a fixed
-	// phrase, e.g. "invalid_client: client_assertion is expired".
+	// phrase, e.g. "invalid_client: client_assertion is expired". It can be
+	// more precise than the error_description the caller was sent.
 	Reason string
 	// Scopes are the granted scopes, or on refusal the requested ones.
 	Scopes []string
@@ -162,7 +163,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ref != nil {
 		s.decide(ctx, Decision{
 			ClientID: ref.clientID, OrgID: ref.orgID, Scopes: requested,
-			Reason: ref.err.Code + ": " + ref.err.Description,
+			Reason: ref.reason,
 		})
 		writeTokenError(w, ref.err)
 		return
