@@ -78,10 +78,7 @@ func (c *Composer) Compose(m Outbound) ([]byte, error) {
 		return nil, errors.New("message: compose: invalid boundary")
 	}
 
-	h, err := m.header(boundary)
-	if err != nil {
-		return nil, fmt.Errorf("message: compose: %w", err)
-	}
+	h := m.header(boundary)
 	var buf bytes.Buffer
 	w, err := gomessage.CreateWriter(&buf, h.Header)
 	if err != nil {
@@ -99,7 +96,7 @@ func (c *Composer) Compose(m Outbound) ([]byte, error) {
 // header builds the top-level header. go-message writes fields in reverse
 // order of insertion, so the setters below run from the last field to the
 // first.
-func (m *Outbound) header(boundary string) (mail.Header, error) {
+func (m *Outbound) header(boundary string) mail.Header {
 	var h mail.Header
 	h.SetContentType("multipart/mixed", map[string]string{"boundary": boundary})
 	h.Set("MIME-Version", "1.0")
@@ -127,7 +124,7 @@ func (m *Outbound) header(boundary string) (mail.Header, error) {
 	h.SetAddressList("To", to)
 	from, _ := netmail.ParseAddress(m.From)
 	h.SetAddressList("From", []*mail.Address{{Name: from.Name, Address: from.Address}})
-	return h, nil
+	return h
 }
 
 func (m *Outbound) writeParts(w *gomessage.Writer) error {
