@@ -1,0 +1,144 @@
+package mapping
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// NewTransaction renders the transaction Bundle that pushes a referral to a
+// receiver's FHIR server: ServiceRequest, Task, and a DocumentReference and
+// Binary per record. The ServiceRequest and Task are created conditionally
+// on the delivery id (identifier system SystemDelivery), so a resend of the
+// same delivery finds the Task it created before. Parties are referenced
+// logically by directory identifier, since the receiver's server does not
+// hold the gateway's directory.
+func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.RecordContent) ([]byte, error) {
+	if deliveryID == "" {
+		return nil, fmt.Errorf("mapping: transaction for %s: no delivery id", r.ID)
+	}
+	deliveryIdent := fhir.Identifier{System: ptr(SystemDelivery), Value: ptr(deliveryID)}
+	ifNoneExist := "identifier=" + SystemDelivery + "|" + deliveryID
+	srURL := "urn:uuid:" + derivedUUID("ServiceRequest", deliveryID)
+	taskURL := "urn:uuid:" + derivedUUID("Task", deliveryID)
+	docURL := map[string]string{}
+	binURL := map[string]string{}
+	for _, rc := range records {
+		docURL["DocumentReference/"+rc.ID] = "urn:uuid:" + derivedUUID("DocumentReference", deliveryID+"/"+rc.ID)
+		binURL["Binary/"+rc.ID] = "urn:uuid:" + derivedUUID("Binary", deliveryID+"/"+rc.ID)
+	}
+
+	sr, err := NewServiceRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	sr.Id, sr.Meta = nil, pushMeta(sr.Meta)
+	sr.Identifier = append(sr.Identifier, deliveryIdent)
+	sr.Requester = logical(sr.Requester)
+	for i := range sr.Performer {
+		sr.Performer[i] = *logical(&sr.Performer[i])
+	}
+	for i := range sr.SupportingInfo {
+		if u, ok := docURL[str(sr.SupportingInfo[i].Reference)]; ok {
+			sr.SupportingInfo[i] = fhir.Reference{Reference: ptr(u), Type: ptr("DocumentReference")}
+		}
+	}
+	if len(sr.Replaces) > 0 { // the replaced order lives on our side only
+		sr.Replaces = nil
+	}
+
+	task := NewTask(r)
+	task.ID, task.Meta = "", pushMeta(task.Meta)
+	task.Identifier = append(task.Identifier, deliveryIdent)
+	task.Focus = &fhir.Reference{Reference: ptr(srURL), Type: ptr("ServiceRequest")}
+	task.Requester, task.Owner = logical(task.Requester), logical(task.Owner)
+	for i := range task.Note {
+		task.Note[i].AuthorReference = logical(task.Note[i].AuthorReference)
+	}
+	for i := range task.Input {
+		if v := task.Input[i].ValueReference; v != nil {
+			if u, ok := docURL[str(v.Reference)]; ok {
+				v.Reference = ptr(u)
+			}
+		}
+	}
+	task.Output = nil // outputs are the receiver's to write
+
+	var entries []fhir.BundleEntry
+	add := func(url, typ string, res any, cond string) error {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("mapping: transaction %s: %w", typ, err)
+		}
+		req := &fhir.BundleEntryRequest{Method: fhir.HTTPVerbPOST, Url: typ}
+		if cond != "" {
+			req.IfNoneExist = ptr(cond)
+		}
+		entries = append(entries, fhir.BundleEntry{FullUrl: ptr(url), Resource: b, Request: req})
+		return nil
+	}
+	if err := add(srURL, "ServiceRequest", sr, ifNoneExist); err != nil {
+		return nil, err
+	}
+	if err := add(taskURL, "Task", task, ifNoneExist); err != nil {
+		return nil, err
+	}
+	for _, rc := range records {
+		d, err := NewDocumentReference(r, rc.Record)
+		if err != nil {
+			return nil, err
+		}
+		d.Id = nil
+		d.Content[0].Attachment.Url = ptr(binURL["Binary/"+rc.ID])
+		if err := add(docURL["DocumentReference/"+rc.ID], "DocumentReference", d, ""); err != nil {
+			return nil, err
+		}
+		bin := NewBinary(rc)
+		bin.Id = nil
+		if err := add(binURL["Binary/"+rc.ID], "Binary", bin, ""); err != nil {
+			return nil, err
+		}
+	}
+	b := fhir.Bundle{Type: fhir.BundleTypeTransaction, Entry: entries}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: marshal transaction: %w", err)
+	}
+	return out, nil
+}
+
+// pushMeta keeps only the security labels: version and update time are the
+// receiving server's to assign.
+func pushMeta(m *fhir.Meta) *fhir.Meta {
+	if m == nil || len(m.Security) == 0 {
+		return nil
+	}
+	return &fhir.Meta{Security: m.Security}
+}
+
+// logical turns a reference to a directory party ("Organization/x") into a
+// logical reference by directory identifier; other references are kept.
+func logical(r *fhir.Reference) *fhir.Reference {
+	if r == nil {
+		return nil
+	}
+	typ, id, ok := strings.Cut(str(r.Reference), "/")
+	if !ok || (typ != "Organization" && typ != "Practitioner") || strings.HasPrefix(typ, "urn:") {
+		return r
+	}
+	return &fhir.Reference{Type: ptr(typ), Identifier: &fhir.Identifier{System: ptr(SystemDirectory), Value: ptr(id)}, Display: r.Display}
+}
+
+// derivedUUID is a stable name-based UUID (SHA-256, version 8) for a
+// transaction entry's fullUrl, so a resend renders the same Bundle.
+func derivedUUID(kind, id string) string {
+	h := sha256.Sum256([]byte("referralgw/" + kind + "/" + id))
+	h[6] = h[6]&0x0f | 0x80
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}

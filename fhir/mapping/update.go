@@ -1,0 +1,134 @@
+package mapping
+
+import (
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"strconv"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// TaskUpdate is what an updated Task asks of the referral: the target
+// status and the why that goes with it.
+type TaskUpdate struct {
+	ID      string
+	Version int // meta.versionId; 0 when absent
+	Status  gateway.Status
+	Input   gateway.TransitionInput
+}
+
+// ParseTaskUpdate reads a Task sent with PUT (or produced by a PATCH). The
+// question of an on-hold Task is its note with id "question" (or, failing
+// that, its last plain note); the outcome of a completed one is its
+// consult-note output.
+func ParseTaskUpdate(data []byte) (*TaskUpdate, error) {
+	n, err := parseNode(data, "Task", nil)
+	if err != nil {
+		return nil, err
+	}
+	var t Task
+	if err := n.decode(&t); err != nil {
+		return nil, err
+	}
+	st, ok := TaskStatus(t.Status)
+	if !ok {
+		return nil, invalid("Task.status", "%q is not a referral state", t.Status)
+	}
+	u := &TaskUpdate{ID: t.ID, Status: st}
+	if t.Meta != nil && t.Meta.VersionId != nil {
+		if u.Version, err = strconv.Atoi(*t.Meta.VersionId); err != nil || u.Version < 1 {
+			return nil, invalid("Task.meta.versionId", "not a version this server issued")
+		}
+	}
+	in := &u.Input
+	if t.StatusReason != nil {
+		in.Reason = conceptCoding(t.StatusReason)
+		if in.Reason.Code == "" {
+			in.Reason, in.ReasonText = gateway.Coding{}, in.Reason.Display
+		} else if txt := str(t.StatusReason.Text); txt != "" {
+			in.ReasonText = txt
+		}
+	}
+	if bs := t.BusinessStatus; bs != nil {
+		in.BusinessStatus = str(bs.Text)
+		if in.BusinessStatus == "" && len(bs.Coding) > 0 {
+			if in.BusinessStatus = str(bs.Coding[0].Display); in.BusinessStatus == "" {
+				in.BusinessStatus = str(bs.Coding[0].Code)
+			}
+		}
+	}
+	plain := ""
+	for _, note := range t.Note {
+		switch str(note.Id) {
+		case NoteQuestion:
+			in.Question = note.Text
+		case NoteAnswer:
+			in.Answer = note.Text
+		case "":
+			plain = note.Text
+		}
+	}
+	if in.Question == "" && st == gateway.StatusOnHold {
+		if in.Question = plain; in.Question == "" {
+			in.Question = in.BusinessStatus
+		}
+	}
+	for i, o := range t.Output {
+		if !hasCode(o.Type, SystemTaskParameter, ParamConsultNote) {
+			continue
+		}
+		out := &gateway.Outcome{}
+		switch {
+		case o.ValueReference != nil:
+			out.Reference, out.Summary = str(o.ValueReference.Reference), str(o.ValueReference.Display)
+		case o.ValueString != nil:
+			out.Summary = *o.ValueString
+		default:
+			return nil, invalid("Task.output["+strconv.Itoa(i)+"]", "a consult note needs valueReference or valueString")
+		}
+		if t.ExecutionPeriod != nil && t.ExecutionPeriod.End != nil {
+			at, err := time.Parse(time.RFC3339Nano, *t.ExecutionPeriod.End)
+			if err != nil {
+				return nil, invalid("Task.executionPeriod.end", "not a FHIR instant")
+			}
+			out.At = at.UTC()
+		}
+		in.Outcome = out
+	}
+	return u, nil
+}
+
+// Changes keeps only what next asks beyond prev (the Task as the client
+// read it), so that a PUT of a whole Task does not repeat the previous
+// transition's reason, question or outcome.
+func Changes(prev, next *TaskUpdate) gateway.TransitionInput {
+	in := next.Input
+	p := prev.Input
+	if in.Reason == p.Reason && in.ReasonText == p.ReasonText {
+		in.Reason, in.ReasonText = gateway.Coding{}, ""
+	}
+	if in.BusinessStatus == p.BusinessStatus {
+		in.BusinessStatus = ""
+	}
+	if in.Question == p.Question {
+		in.Question = ""
+	}
+	if in.Answer == p.Answer {
+		in.Answer = ""
+	}
+	if in.Outcome != nil && p.Outcome != nil && *in.Outcome == *p.Outcome {
+		in.Outcome = nil
+	}
+	in.ExpectVersion = next.Version
+	return in
+}
+
+func hasCode(cc fhir.CodeableConcept, system, code string) bool {
+	for _, c := range cc.Coding {
+		if str(c.System) == system && str(c.Code) == code {
+			return true
+		}
+	}
+	return false
+}
