@@ -26,7 +26,9 @@ type Identity struct {
 }
 
 // CA is a self-signed development certificate authority. It is meant for
-// local use and tests only: its key lives in memory and it keeps no database.
+// local use and tests only: its key lives in memory, it keeps no database,
+// and it is not safe for concurrent use. All its certificates and CRLs are
+// dated from the time given to NewDevCA.
 type CA struct {
 	// Cert is the self-signed anchor certificate; publish it as the trust anchor.
 	Cert *x509.Certificate

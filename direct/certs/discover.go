@@ -32,7 +32,9 @@ type Discoverer struct {
 // records at the address mapped to a DNS name (local-part "." domain), and
 // when there are none, those at the domain (domain-bound certificates).
 // Records that are not inline PKIX certificates are skipped; UDP answers
-// that were truncated are asked again over TCP.
+// that were truncated are asked again over TCP. The certificates are
+// returned as published: the caller checks validity, trust and binding
+// (smime.Verify's checks) before encrypting to one.
 func (d *Discoverer) Discover(ctx context.Context, address string) ([]*x509.Certificate, error) {
 	at := strings.LastIndexByte(address, '@')
 	if at <= 0 || at == len(address)-1 {

@@ -29,6 +29,7 @@ const (
 	AES128GCM
 )
 
+// String returns the algorithm name as openssl and the RFCs spell it.
 func (a ContentAlgorithm) String() string {
 	switch a {
 	case AES256CBC:

@@ -151,3 +151,17 @@ func TestSignThenEncryptRoundTrip(t *testing.T) {
 		t.Error("entity changed through sign, encrypt, decrypt, verify")
 	}
 }
+
+func TestDecryptWholeMessage(t *testing.T) {
+	ent := entity(referralText)
+	msg := append([]byte("From: "+senderAddr+"\r\nTo: "+recipientAddr+"\r\n"+
+		"Subject: Referral (synthetic)\r\nMessage-ID: <synthetic-1@direct.example-clinic.test>\r\nMIME-Version: 1.0\r\n"),
+		mustEncrypt(t, ent)...)
+	got, err := smime.Decrypt(msg, fx.keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, ent) {
+		t.Error("decrypted entity differs")
+	}
+}

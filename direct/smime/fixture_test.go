@@ -44,6 +44,9 @@ type fixture struct {
 
 var fx *fixture
 
+// The Keyring is the KeyResolver the gateway wires in.
+var _ smime.KeyResolver = (*certs.Keyring)(nil)
+
 func TestMain(m *testing.M) {
 	var err error
 	fx, err = newFixture()
