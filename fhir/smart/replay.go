@@ -20,8 +20,9 @@ type ReplayCache interface {
 type MemoryReplayCache struct {
 	now func() time.Time
 
-	mu      sync.Mutex
-	entries map[replayKey]time.Time
+	mu       sync.Mutex
+	entries  map[replayKey]time.Time
+	earliest time.Time // soonest expiry among entries; zero when empty
 }
 
 type replayKey struct{ client, jti string }
@@ -35,23 +36,37 @@ func NewMemoryReplayCache(now func() time.Time) *MemoryReplayCache {
 	return &MemoryReplayCache{now: now, entries: make(map[replayKey]time.Time)}
 }
 
-// Seen implements ReplayCache. Expired entries are dropped on every call, so
-// the map holds at most the assertions of the last few minutes.
+// Seen implements ReplayCache. Expired entries are dropped whenever one has
+// lapsed, so the map holds at most the assertions of the last few minutes.
 func (c *MemoryReplayCache) Seen(_ context.Context, clientID, jti string, exp time.Time) (bool, error) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, until := range c.entries {
-		if !now.Before(until) {
-			delete(c.entries, k)
-		}
+	if !c.earliest.IsZero() && !now.Before(c.earliest) {
+		c.prune(now)
 	}
 	key := replayKey{clientID, jti}
 	if _, ok := c.entries[key]; ok {
 		return true, nil
 	}
 	c.entries[key] = exp
+	if c.earliest.IsZero() || exp.Before(c.earliest) {
+		c.earliest = exp
+	}
 	return false, nil
+}
+
+// prune drops entries expired at now and recomputes earliest.
+func (c *MemoryReplayCache) prune(now time.Time) {
+	c.earliest = time.Time{}
+	for k, until := range c.entries {
+		switch {
+		case !now.Before(until):
+			delete(c.entries, k)
+		case c.earliest.IsZero() || until.Before(c.earliest):
+			c.earliest = until
+		}
+	}
 }
 
 // Len reports how many unexpired entries the cache holds as of its last call.

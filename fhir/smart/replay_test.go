@@ -34,3 +34,35 @@ func TestMemoryReplayCache(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryReplayCacheMixedExpiry(t *testing.T) {
+	clock := newFakeClock()
+	c := NewMemoryReplayCache(clock.Now)
+	start := clock.Now()
+	for i, exp := range []time.Duration{3 * time.Minute, time.Minute, 2 * time.Minute} {
+		if seen, err := c.Seen(t.Context(), "c1", string(rune('a'+i)), start.Add(exp)); err != nil || seen {
+			t.Fatalf("insert %d: seen %v err %v", i, seen, err)
+		}
+	}
+	checks := []struct {
+		at      time.Duration
+		jti     string
+		want    bool
+		wantLen int
+	}{
+		{90 * time.Second, "a", true, 2},   // b (1 min) lapsed; a still held
+		{150 * time.Second, "c", false, 2}, // c (2 min) lapsed, recorded again until 3m30s
+		{150 * time.Second, "b", false, 3}, // b recorded again until 3m30s
+		{200 * time.Second, "c", true, 2},  // a (3 min) lapsed; c still held
+		{200 * time.Second, "a", false, 3}, // a recorded again
+	}
+	for _, ck := range checks {
+		clock.mu.Lock()
+		clock.now = start.Add(ck.at)
+		clock.mu.Unlock()
+		seen, err := c.Seen(t.Context(), "c1", ck.jti, start.Add(ck.at+time.Minute))
+		if err != nil || seen != ck.want || c.Len() != ck.wantLen {
+			t.Errorf("at %v jti %s: seen %v len %d err %v; want %v %d", ck.at, ck.jti, seen, c.Len(), err, ck.want, ck.wantLen)
+		}
+	}
+}
