@@ -3,6 +3,7 @@ package smime
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"testing"
 )
 
@@ -72,4 +73,19 @@ func FuzzSplitMultipart(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The fork's BER pass takes quadratic time on an indefinite-length value
+// with many children (about 17 s for this 200 KB input on the dev box);
+// parsePKCS7 hands it DER, so this returns at once with a typed refusal.
+func TestParsePKCS7HostileBER(t *testing.T) {
+	in := append([]byte{0x30, 0x80}, bytes.Repeat([]byte{0x05, 0x00}, 100000)...)
+	in = append(in, 0, 0)
+	if _, err := parsePKCS7(in); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v, want ErrMalformed", err)
+	}
+	deep := append(bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2), bytes.Repeat([]byte{0, 0}, maxBERDepth+2)...)
+	if _, err := parsePKCS7(deep); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("deep nesting: err = %v, want ErrMalformed", err)
+	}
 }

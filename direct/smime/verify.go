@@ -167,9 +167,16 @@ func verify(ctx context.Context, raw []byte, opts VerifyOptions) (*Verified, err
 	return res, nil
 }
 
-// parsePKCS7 parses a CMS SignedData, turning a parser panic on hostile
-// input into ErrMalformed.
-func parsePKCS7(der []byte) (p7 *pkcs7.PKCS7, err error) {
+// parsePKCS7 parses a CMS SignedData. The input is first normalised by
+// berToDER, which is linear and bounds nesting: the fork's own BER pass
+// rescans the remaining input at every indefinite-length child (quadratic
+// time on hostile input) and recurses without limit. A parser panic becomes
+// ErrMalformed.
+func parsePKCS7(ber []byte) (p7 *pkcs7.PKCS7, err error) {
+	der, err := berToDER(ber)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CMS: %w", ErrMalformed, err)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			p7, err = nil, fmt.Errorf("%w: CMS parser failed", ErrMalformed)
