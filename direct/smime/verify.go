@@ -78,66 +78,12 @@ func verify(ctx context.Context, raw []byte, opts VerifyOptions) (*Verified, err
 	}
 	at := now()
 
-	e, err := parseEntity(raw)
+	p7, content, opaque, err := extractSignature(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, err
 	}
-	var (
-		p7      *pkcs7.PKCS7
-		content []byte
-		res     = &Verified{}
-	)
-	switch {
-	case e.mediaType == "multipart/signed":
-		proto := strings.ToLower(e.params["protocol"])
-		if proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature" {
-			return nil, fmt.Errorf("multipart/signed protocol %q: %w", proto, ErrUnsigned)
-		}
-		parts, err := splitMultipart(e.body, e.params["boundary"])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		if len(parts) != 2 {
-			return nil, fmt.Errorf("%w: multipart/signed has %d parts, want 2", ErrMalformed, len(parts))
-		}
-		sigPart, err := parseEntity(parts[1])
-		if err != nil {
-			return nil, fmt.Errorf("%w: signature part: %w", ErrMalformed, err)
-		}
-		if sigPart.mediaType != "application/pkcs7-signature" && sigPart.mediaType != "application/x-pkcs7-signature" {
-			return nil, fmt.Errorf("signature part is %q: %w", sigPart.mediaType, ErrUnsigned)
-		}
-		der, err := sigPart.decodedBody()
-		if err != nil {
-			return nil, fmt.Errorf("%w: signature part: %w", ErrMalformed, err)
-		}
-		if p7, err = parsePKCS7(der); err != nil {
-			return nil, err
-		}
-		content = parts[0]
-		p7.Content = content
-	case isPKCS7Mime(e.mediaType):
-		st := strings.ToLower(e.params["smime-type"])
-		if st == "enveloped-data" {
-			return nil, fmt.Errorf("entity is still encrypted: %w", ErrUnsigned)
-		}
-		if st != "" && st != "signed-data" {
-			return nil, fmt.Errorf("smime-type %q: %w", st, ErrUnsigned)
-		}
-		der, err := e.decodedBody()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		if p7, err = parsePKCS7(der); err != nil {
-			return nil, err
-		}
-		content = p7.Content
-		res.Opaque = true
-	default:
-		return nil, fmt.Errorf("content type %q: %w", e.mediaType, ErrUnsigned)
-	}
-
-	signer, err := checkSignature(p7, content, res.Opaque)
+	res := &Verified{Opaque: opaque}
+	signer, err := checkSignature(p7, content, opaque)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +111,64 @@ func verify(ctx context.Context, raw []byte, opts VerifyOptions) (*Verified, err
 		return nil, err
 	}
 	return res, nil
+}
+
+// extractSignature finds the CMS SignedData of a signed entity and the
+// content it signs: the first part of multipart/signed exactly as received,
+// or the encapsulated content of application/pkcs7-mime signed-data.
+func extractSignature(raw []byte) (p7 *pkcs7.PKCS7, content []byte, opaque bool, err error) {
+	e, err := parseEntity(raw)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	switch {
+	case e.mediaType == "multipart/signed":
+		proto := strings.ToLower(e.params["protocol"])
+		if proto != "application/pkcs7-signature" && proto != "application/x-pkcs7-signature" {
+			return nil, nil, false, fmt.Errorf("multipart/signed protocol %q: %w", proto, ErrUnsigned)
+		}
+		parts, err := splitMultipart(e.body, e.params["boundary"])
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if len(parts) != 2 {
+			return nil, nil, false, fmt.Errorf("%w: multipart/signed has %d parts, want 2", ErrMalformed, len(parts))
+		}
+		sigPart, err := parseEntity(parts[1])
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: signature part: %w", ErrMalformed, err)
+		}
+		if sigPart.mediaType != "application/pkcs7-signature" && sigPart.mediaType != "application/x-pkcs7-signature" {
+			return nil, nil, false, fmt.Errorf("signature part is %q: %w", sigPart.mediaType, ErrUnsigned)
+		}
+		der, err := sigPart.decodedBody()
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: signature part: %w", ErrMalformed, err)
+		}
+		if p7, err = parsePKCS7(der); err != nil {
+			return nil, nil, false, err
+		}
+		p7.Content = parts[0]
+		return p7, parts[0], false, nil
+	case isPKCS7Mime(e.mediaType):
+		switch st := strings.ToLower(e.params["smime-type"]); st {
+		case "", "signed-data":
+		case "enveloped-data", "authenveloped-data":
+			return nil, nil, false, fmt.Errorf("entity is still encrypted: %w", ErrUnsigned)
+		default:
+			return nil, nil, false, fmt.Errorf("smime-type %q: %w", st, ErrUnsigned)
+		}
+		der, err := e.decodedBody()
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if p7, err = parsePKCS7(der); err != nil {
+			return nil, nil, false, err
+		}
+		return p7, p7.Content, true, nil
+	default:
+		return nil, nil, false, fmt.Errorf("content type %q: %w", e.mediaType, ErrUnsigned)
+	}
 }
 
 // parsePKCS7 parses a CMS SignedData. The input is first normalised by
