@@ -1,0 +1,381 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+)
+
+// HandleJob runs one queued job; Service is the JobHandler the stores'
+// workers call.
+func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) error {
+	switch j.Kind {
+	case JobDeliver:
+		return s.deliver(ctx, j.DeliveryID, meta)
+	case JobReceiptDeadline:
+		return s.CheckReceiptDeadline(ctx, j.DeliveryID)
+	}
+	return fmt.Errorf("unknown job kind %q", j.Kind)
+}
+
+// deliver sends one delivery: claim it (queued → sending) after re-checking
+// the gates at send time, send outside any transaction, then record the
+// result. A crash between the steps leaves the delivery in sending; the
+// rerun sends again with the same idempotency key (the delivery id).
+func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) error {
+	var (
+		out  *Outbound
+		ch   Channel
+		done bool
+	)
+	err := s.store.Update(ctx, func(tx Tx) error {
+		d, err := tx.Delivery(ctx, deliveryID, true)
+		if err != nil {
+			return err
+		}
+		if d.State != DeliveryQueued && d.State != DeliverySending {
+			done = true // already sent, delivered or failed: nothing to do
+			return nil
+		}
+		r, err := tx.Referral(ctx, d.ReferralID, true)
+		if err != nil {
+			return err
+		}
+		if r.Status != StatusRequested {
+			done = true
+			return s.failDelivery(ctx, tx, r, d, "referral is "+string(r.Status)+": send abandoned", false)
+		}
+		receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if gateErr == nil {
+			if reason, err := s.usable(ctx, tx, d.Channel, receiver); err != nil {
+				return err
+			} else if reason != "" {
+				gateErr = &RoutingError{ReceiverID: receiver.ID, Reasons: []string{reason}}
+			}
+		}
+		if gateErr != nil {
+			done = true
+			if err := s.audit(ctx, tx, System, r, "delivery.send-refused", audit.OutcomeRefused, map[string]string{
+				"delivery": d.ID, "channel": string(d.Channel), "gate": gateName(gateErr), "reason": gateErr.Error()}); err != nil {
+				return err
+			}
+			_ = chain
+			return s.failDelivery(ctx, tx, r, d, "refused at send time: "+gateErr.Error(), true)
+		}
+		if d.State == DeliveryQueued {
+			d.State = DeliverySending
+		}
+		d.Attempts++
+		d.Updated = s.clock.Now()
+		if err := tx.UpdateDelivery(ctx, d); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, System, r, "delivery.sending", audit.OutcomeSuccess, map[string]string{
+			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts)}); err != nil {
+			return err
+		}
+		sender, err := tx.Entry(ctx, r.Requester.OrgID)
+		if err != nil {
+			return err
+		}
+		recs, err := s.recordContents(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		ch = s.channels[d.Channel]
+		out = &Outbound{Referral: r, Delivery: d, Receiver: receiver, Sender: sender, Records: recs}
+		return nil
+	})
+	if err != nil || done {
+		return err
+	}
+
+	res, sendErr := ch.Send(ctx, out)
+
+	// Record the outcome even when the job's context was cancelled mid-send
+	// (graceful shutdown), so the delivery is requeued, not stuck.
+	rctx := context.WithoutCancel(ctx)
+	var retry error
+	err = s.store.Update(rctx, func(tx Tx) error {
+		d, err := tx.Delivery(rctx, deliveryID, true)
+		if err != nil {
+			return err
+		}
+		r, err := tx.Referral(rctx, d.ReferralID, true)
+		if err != nil {
+			return err
+		}
+		if d.State != DeliverySending {
+			return nil // a receipt or another worker got there first
+		}
+		now := s.clock.Now()
+		if sendErr == nil {
+			return s.markSent(rctx, tx, r, d, res, now)
+		}
+		d.LastError = truncate(sendErr.Error(), 500)
+		d.Updated = now
+		final := IsPermanent(sendErr) || (meta.MaxAttempts > 0 && meta.Attempt >= meta.MaxAttempts)
+		if final {
+			return s.failDelivery(rctx, tx, r, d, "send failed: "+d.LastError, true)
+		}
+		d.State = DeliveryQueued
+		if err := tx.UpdateDelivery(rctx, d); err != nil {
+			return err
+		}
+		retry = fmt.Errorf("deliver %s: %w", d.ID, sendErr)
+		return s.audit(rctx, tx, System, r, "delivery.retry", audit.OutcomeFailure, map[string]string{
+			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts), "error": d.LastError})
+	})
+	if err != nil {
+		return err
+	}
+	return retry
+}
+
+// markSent records a successful send, and the delivery when the send itself
+// proves it; otherwise it schedules the receipt deadline.
+func (s *Service) markSent(ctx context.Context, tx Tx, r *Referral, d *Delivery, res SendResult, now time.Time) error {
+	d.State = DeliverySent
+	d.RemoteID = res.RemoteID
+	d.SentAt = now
+	d.LastError = ""
+	d.Updated = now
+	if !res.Delivered && res.AwaitReceipt > 0 {
+		d.Deadline = now.Add(res.AwaitReceipt)
+	}
+	if err := tx.UpdateDelivery(ctx, d); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, tx, System, r, "delivery.sent", audit.OutcomeSuccess, map[string]string{
+		"delivery": d.ID, "channel": string(d.Channel), "remoteId": res.RemoteID, "detail": res.Detail}); err != nil {
+		return err
+	}
+	if res.Delivered {
+		return s.applyReceipt(ctx, tx, r, d, Receipt{Kind: ReceiptTaskStatus, At: now, Final: true, Detail: res.Detail})
+	}
+	if !d.Deadline.IsZero() {
+		return tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)})
+	}
+	return nil
+}
+
+// failDelivery fails d and, when fallback is set and the referral is still
+// waiting for a delivery, routes it to the next usable channel or fails the
+// referral with the reasons.
+func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Delivery, reason string, fallback bool) error {
+	if err := CheckDeliveryTransition(d.State, DeliveryFailed); err != nil {
+		return err
+	}
+	d.State = DeliveryFailed
+	d.LastError = truncate(reason, 500)
+	d.Updated = s.clock.Now()
+	if err := tx.UpdateDelivery(ctx, d); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, tx, System, r, "delivery.failed", audit.OutcomeFailure, map[string]string{
+		"delivery": d.ID, "channel": string(d.Channel), "reason": d.LastError}); err != nil {
+		return err
+	}
+	if !fallback || r.Status != StatusRequested {
+		return nil
+	}
+	all, err := tx.Deliveries(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	tried := map[ChannelKind]bool{}
+	var history []string
+	for _, x := range all {
+		if x.State == DeliveryFailed || x.ID == d.ID {
+			tried[x.Channel] = true
+			history = append(history, fmt.Sprintf("%s: %s", x.Channel, x.LastError))
+		} else if x.State != DeliveryFailed {
+			return nil // another delivery is still under way
+		}
+	}
+	receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	var next ChannelKind
+	if gateErr == nil {
+		next, gateErr = s.route(ctx, tx, receiver, chain, tried)
+	}
+	if gateErr == nil {
+		if err := s.audit(ctx, tx, System, r, "referral.fallback", audit.OutcomeSuccess, map[string]string{
+			"from": string(d.Channel), "to": string(next)}); err != nil {
+			return err
+		}
+		return s.queueDelivery(ctx, tx, r, next)
+	}
+	r.FailureReason = truncate(strings.Join(append(history, gateErr.Error()), "; "), 2000)
+	return s.move(ctx, tx, System, r, StatusFailed, TransitionInput{ReasonText: "no channel could deliver"})
+}
+
+// CheckReceiptDeadline fails a sent delivery whose receipt did not arrive by
+// its deadline; before the deadline it asks to be run again later.
+func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) error {
+	var snooze time.Duration
+	err := s.store.Update(ctx, func(tx Tx) error {
+		d, err := tx.Delivery(ctx, deliveryID, true)
+		if err != nil {
+			return err
+		}
+		if d.State != DeliverySent || d.Deadline.IsZero() {
+			return nil
+		}
+		now := s.clock.Now()
+		if now.Before(d.Deadline) {
+			snooze = d.Deadline.Sub(now)
+			return nil
+		}
+		r, err := tx.Referral(ctx, d.ReferralID, true)
+		if err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, System, r, "delivery.timeout", audit.OutcomeFailure, map[string]string{
+			"delivery": d.ID, "channel": string(d.Channel), "deadline": d.Deadline.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		return s.failDelivery(ctx, tx, r, d, "no receipt by "+d.Deadline.Format(time.RFC3339), true)
+	})
+	if err != nil {
+		return fmt.Errorf("receipt deadline of %s: %w", deliveryID, err)
+	}
+	if snooze > 0 {
+		return &SnoozeError{Delay: snooze}
+	}
+	return nil
+}
+
+// RecordReceipt applies a delivery notification from the far side (an MDN,
+// a DSN, a fax callback, the receiver's Task status). A failure receipt
+// fails the delivery and falls back; a final one delivers it and marks the
+// referral received; a non-final one records progress and, when extend is
+// positive, moves the deadline.
+func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Receipt, extend time.Duration) (*Delivery, error) {
+	var d *Delivery
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if d, err = tx.Delivery(ctx, deliveryID, true); err != nil {
+			return err
+		}
+		r, err := tx.Referral(ctx, d.ReferralID, true)
+		if err != nil {
+			return err
+		}
+		if rc.At.IsZero() {
+			rc.At = s.clock.Now()
+		}
+		if d.State == DeliveryDelivered || d.State == DeliveryFailed {
+			d.Receipts = append(d.Receipts, rc)
+			if err := tx.UpdateDelivery(ctx, d); err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, System, r, "delivery.receipt-late", audit.OutcomeSuccess, map[string]string{
+				"delivery": d.ID, "kind": string(rc.Kind), "state": string(d.State)})
+		}
+		if rc.Kind == ReceiptFailed {
+			d.Receipts = append(d.Receipts, rc)
+			return s.failDelivery(ctx, tx, r, d, "receipt: "+rc.Detail, true)
+		}
+		if !rc.Final {
+			d.Receipts = append(d.Receipts, rc)
+			if extend > 0 {
+				d.Deadline = s.clock.Now().Add(extend)
+				if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {
+					return err
+				}
+			}
+			d.Updated = s.clock.Now()
+			if err := tx.UpdateDelivery(ctx, d); err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, System, r, "delivery.receipt", audit.OutcomeSuccess, map[string]string{
+				"delivery": d.ID, "kind": string(rc.Kind), "detail": rc.Detail})
+		}
+		return s.applyReceipt(ctx, tx, r, d, rc)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receipt for delivery %s: %w", deliveryID, err)
+	}
+	return d, nil
+}
+
+// applyReceipt delivers d and moves a requested referral to received.
+func (s *Service) applyReceipt(ctx context.Context, tx Tx, r *Referral, d *Delivery, rc Receipt) error {
+	if err := CheckDeliveryTransition(d.State, DeliveryDelivered); err != nil {
+		return err
+	}
+	d.State = DeliveryDelivered
+	d.Receipts = append(d.Receipts, rc)
+	d.Deadline = time.Time{}
+	d.Updated = s.clock.Now()
+	if err := tx.UpdateDelivery(ctx, d); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, tx, System, r, "delivery.delivered", audit.OutcomeSuccess, map[string]string{
+		"delivery": d.ID, "channel": string(d.Channel), "receipt": string(rc.Kind), "detail": rc.Detail}); err != nil {
+		return err
+	}
+	if r.Status == StatusRequested {
+		return s.move(ctx, tx, System, r, StatusReceived, TransitionInput{ReasonText: "delivery receipt"})
+	}
+	return nil
+}
+
+// completeOpenDeliveries marks deliveries still waiting for a receipt as
+// delivered when the receiver's own action proves receipt.
+func (s *Service) completeOpenDeliveries(ctx context.Context, tx Tx, r *Referral, kind ReceiptKind, detail string) error {
+	ds, err := tx.Deliveries(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.State != DeliverySent {
+			continue
+		}
+		d.State = DeliveryDelivered
+		d.Deadline = time.Time{}
+		d.Receipts = append(d.Receipts, Receipt{Kind: kind, At: s.clock.Now(), Final: true, Detail: detail})
+		d.Updated = s.clock.Now()
+		if err := tx.UpdateDelivery(ctx, d); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, System, r, "delivery.delivered", audit.OutcomeSuccess, map[string]string{
+			"delivery": d.ID, "channel": string(d.Channel), "receipt": string(kind)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeliveryByRemoteID finds the delivery a receipt refers to.
+func (s *Service) DeliveryByRemoteID(ctx context.Context, channel ChannelKind, remoteID string) (*Delivery, error) {
+	var d *Delivery
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		d, err = tx.DeliveryByRemoteID(ctx, channel, remoteID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s/%s: %w", channel, remoteID, err)
+	}
+	return d, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+var _ = errors.New

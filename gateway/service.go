@@ -1,0 +1,542 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/referralgw/gateway/audit"
+)
+
+// Config tunes the core. The zero value works: DefaultConfig fills it in.
+type Config struct {
+	// BAAWarningWindow is how long before its end an active BAA is expiring.
+	BAAWarningWindow time.Duration
+	// Vendors names the directory entry of the vendor each channel sends
+	// through (the fax vendor, the HISP); its BAA is gated like the
+	// receiver's. A channel absent here has no vendor.
+	Vendors map[ChannelKind]string
+	// ReceiptGrace is added to a channel's AwaitReceipt before the deadline
+	// job fails the delivery.
+	ReceiptGrace time.Duration
+}
+
+// DefaultConfig returns the defaults DOMAIN.md implies.
+func DefaultConfig() Config {
+	return Config{BAAWarningWindow: DefaultBAAWarningWindow}
+}
+
+// Actor is who performs an operation: a user, an API client or the gateway.
+type Actor struct {
+	ID    string // "user:alice", "client:ehr-7", "system"
+	OrgID string // the organisation the actor acts for
+	// As picks the side when the actor's organisation is both referrer and
+	// receiver (an intra-practice referral); empty lets the target state decide.
+	As Side
+}
+
+// System is the gateway itself acting (routing, receipts, timeouts).
+var System = Actor{ID: "system"}
+
+// Service is the referral core. It is safe for concurrent use.
+type Service struct {
+	store    Store
+	sealer   *Sealer
+	clock    Clock
+	cfg      Config
+	channels map[ChannelKind]Channel
+	log      *slog.Logger
+}
+
+// NewService wires the core.
+func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.Logger, channels ...Channel) *Service {
+	if cfg.BAAWarningWindow == 0 {
+		cfg.BAAWarningWindow = DefaultBAAWarningWindow
+	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
+	for _, c := range channels {
+		s.channels[c.Kind()] = c
+	}
+	return s
+}
+
+// AddChannel registers a channel after construction (channels that need
+// the service, such as a FHIR push channel following receiver Tasks).
+func (s *Service) AddChannel(c Channel) { s.channels[c.Kind()] = c }
+
+// Store returns the store the service writes to.
+func (s *Service) Store() Store { return s.store }
+
+// Clock returns the service's clock.
+func (s *Service) Clock() Clock { return s.clock }
+
+// Config returns the service configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// NewID returns a new time-ordered identifier, valid as a FHIR id.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// NewRecord is a record supplied when a referral is created.
+type NewRecord struct {
+	Title       string `json:"title"`
+	ContentType string `json:"contentType"`
+	Content     []byte `json:"data"` // base64 in JSON
+}
+
+// NewReferral is the input of CreateReferral.
+type NewReferral struct {
+	Identifier string      `json:"identifier,omitempty"`
+	Requester  Requester   `json:"requester"`
+	ReceiverID string      `json:"receiverId"`
+	Patient    Patient     `json:"patient"`
+	Reason     Coding      `json:"reason"`
+	ReasonText string      `json:"reasonText,omitempty"`
+	Priority   Priority    `json:"priority,omitempty"`
+	Consent    ConsentRef  `json:"consent"`
+	Sensitive  Sensitivity `json:"sensitivity"`
+	Records    []NewRecord `json:"records,omitempty"`
+	// Submit sends the referral at once (draft → requested) when its gates pass.
+	Submit bool `json:"submit,omitempty"`
+	// Replaces is set by Replace; callers use Replace instead.
+	Replaces string `json:"-"`
+}
+
+// Validate checks the input fields and names every invalid one.
+func (n *NewReferral) Validate() error {
+	var errs ValidationErrors
+	req := func(field, v string) {
+		if v == "" {
+			errs = append(errs, &ValidationError{field, "required"})
+		}
+	}
+	req("requester.orgId", n.Requester.OrgID)
+	req("receiverId", n.ReceiverID)
+	req("patient.id", n.Patient.ID)
+	req("reason.code", n.Reason.Code)
+	if n.Requester.NPI != "" && !ValidNPI(n.Requester.NPI) {
+		errs = append(errs, &ValidationError{"requester.npi", "not a valid NPI"})
+	}
+	if n.Patient.BirthDate != "" {
+		if _, err := time.Parse(time.DateOnly, n.Patient.BirthDate); err != nil {
+			errs = append(errs, &ValidationError{"patient.birthDate", "must be YYYY-MM-DD"})
+		}
+	}
+	switch n.Priority {
+	case "", PriorityRoutine, PriorityUrgent, PriorityASAP, PriorityStat:
+	default:
+		errs = append(errs, &ValidationError{"priority", "must be routine, urgent, asap or stat"})
+	}
+	switch n.Consent.Kind {
+	case ConsentTreatment, ConsentAuthorization, ConsentRequiredByLaw, ConsentPart2:
+	case "":
+		errs = append(errs, &ValidationError{"consent.kind", "required: treatment, authorization, required-by-law or part2"})
+	default:
+		errs = append(errs, &ValidationError{"consent.kind", "must be treatment, authorization, required-by-law or part2"})
+	}
+	for i, rec := range n.Records {
+		if rec.Title == "" {
+			errs = append(errs, &ValidationError{fmt.Sprintf("records[%d].title", i), "required"})
+		}
+		if rec.ContentType == "" {
+			errs = append(errs, &ValidationError{fmt.Sprintf("records[%d].contentType", i), "required"})
+		}
+		if len(rec.Content) == 0 {
+			errs = append(errs, &ValidationError{fmt.Sprintf("records[%d].data", i), "empty content"})
+		}
+	}
+	return errs.orNil()
+}
+
+// CreateReferral stores a new draft referral with its records (sealed) and,
+// when n.Submit is set, submits it in the same transaction. A gate that
+// refuses the submission leaves the draft stored with the gap named in
+// Blocked and returns the typed refusal together with the referral.
+func (s *Service) CreateReferral(ctx context.Context, actor Actor, n NewReferral) (*Referral, error) {
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	if actor.OrgID != "" && actor.OrgID != n.Requester.OrgID {
+		return nil, fmt.Errorf("create referral for %s as %s: %w", n.Requester.OrgID, actor.OrgID, ErrForbidden)
+	}
+	now := s.clock.Now()
+	r := &Referral{
+		ID: NewID(), Version: 1, Created: now, Updated: now, Status: StatusDraft,
+		Priority: n.Priority, Identifier: n.Identifier, Requester: n.Requester, ReceiverID: n.ReceiverID,
+		Patient: n.Patient, Reason: n.Reason, ReasonText: n.ReasonText, Consent: n.Consent,
+		Sensitive: n.Sensitive, Replaces: n.Replaces,
+	}
+	if r.Priority == "" {
+		r.Priority = PriorityRoutine
+	}
+	var refusal error
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if n.Identifier != "" {
+			if _, err := tx.ReferralByIdentifier(ctx, n.Requester.OrgID, n.Identifier); err == nil {
+				return fmt.Errorf("identifier %q already used by %s: %w", n.Identifier, n.Requester.OrgID, ErrConflict)
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		org, err := tx.Entry(ctx, n.Requester.OrgID)
+		if errors.Is(err, ErrNotFound) {
+			return &ValidationError{"requester.orgId", fmt.Sprintf("%q is not in the directory", n.Requester.OrgID)}
+		} else if err != nil {
+			return err
+		}
+		if org.Kind != KindOrganization {
+			return &ValidationError{"requester.orgId", fmt.Sprintf("%q is a %s, not an organization", org.ID, org.Kind)}
+		}
+		if _, err := tx.Entry(ctx, n.ReceiverID); errors.Is(err, ErrNotFound) {
+			return &ValidationError{"receiverId", fmt.Sprintf("unknown receiver %q: not in the directory", n.ReceiverID)}
+		} else if err != nil {
+			return err
+		}
+		chain, err := ancestry(ctx, tx, n.ReceiverID)
+		if err != nil {
+			return err
+		}
+		r.ReceiverOrgID = chain[len(chain)-1].ID
+		for _, nr := range n.Records {
+			rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
+			sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
+				return err
+			}
+			r.Records = append(r.Records, rec)
+		}
+		if err := tx.InsertReferral(ctx, r); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, actor, r, "referral.created", audit.OutcomeSuccess, map[string]string{
+			"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}); err != nil {
+			return err
+		}
+		if n.Submit {
+			refusal, err = s.submitTx(ctx, tx, actor, r)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create referral: %w", err)
+	}
+	return r, refusal
+}
+
+// Submit runs the gates on a draft and, when they pass, moves it to
+// requested and queues its first delivery in the same transaction. A
+// refusal is recorded on the draft (Blocked) and in the audit trail, and
+// returned as its typed error.
+func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral, error) {
+	var r *Referral
+	var refusal error
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		r, err = tx.Referral(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if err := s.authorize(actor, r, SideReferrer); err != nil {
+			return err
+		}
+		if r.Status != StatusDraft {
+			return &TransitionError{Machine: "referral", From: string(r.Status), To: string(StatusRequested), Rule: "only a draft is submitted"}
+		}
+		refusal, err = s.submitTx(ctx, tx, actor, r)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("submit referral %s: %w", id, err)
+	}
+	return r, refusal
+}
+
+// submitTx is the send gate. It returns (refusal, nil) when a gate refused
+// (the refusal is stored and audited), or (nil, err) on a storage error.
+func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral) (error, error) {
+	receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+	if err != nil {
+		return nil, err
+	}
+	var kind ChannelKind
+	if gateErr == nil {
+		kind, gateErr = s.route(ctx, tx, receiver, chain, nil)
+	}
+	now := s.clock.Now()
+	if gateErr != nil {
+		r.Blocked = gateErr.Error()
+		r.Version++
+		r.Updated = now
+		if err := tx.UpdateReferral(ctx, r); err != nil {
+			return nil, err
+		}
+		if err := s.audit(ctx, tx, actor, r, "referral.send-refused", audit.OutcomeRefused, map[string]string{
+			"gate": gateName(gateErr), "reason": gateErr.Error()}); err != nil {
+			return nil, err
+		}
+		return gateErr, nil
+	}
+	for _, ev := range []struct{ action, key, val string }{
+		{"consent.checked", "basis", string(r.Consent.Kind)},
+		{"baa.checked", "receiver", r.ReceiverID},
+		{"referral.routed", "channel", string(kind)},
+	} {
+		if err := s.audit(ctx, tx, actor, r, ev.action, audit.OutcomeSuccess, map[string]string{ev.key: ev.val}); err != nil {
+			return nil, err
+		}
+	}
+	r.Blocked = ""
+	if err := s.move(ctx, tx, actor, r, StatusRequested, TransitionInput{}); err != nil {
+		return nil, err
+	}
+	return nil, s.queueDelivery(ctx, tx, r, kind)
+}
+
+// gateName classifies a refusal for the trail.
+func gateName(err error) string {
+	var (
+		ce *ConsentError
+		be *BAAError
+		me *MinimumNecessaryError
+		re *RoutingError
+		ue *UnverifiedRecipientError
+	)
+	switch {
+	case errors.As(err, &ce):
+		return "consent"
+	case errors.As(err, &be):
+		return "baa"
+	case errors.As(err, &me):
+		return "minimum-necessary"
+	case errors.As(err, &re):
+		return "routing"
+	case errors.As(err, &ue):
+		return "verification"
+	}
+	return "other"
+}
+
+// gates checks, in order, the receiver's verification, the consent basis,
+// minimum necessary and the receiver's BAA. It returns the receiver and its
+// ancestry, a gate refusal, or a storage error.
+func (s *Service) gates(ctx context.Context, tx Tx, r *Referral) (*Entry, []*Entry, error, error) {
+	chain, err := ancestry(ctx, tx, r.ReceiverID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	receiver := chain[0]
+	now := s.clock.Now()
+	verified := false
+	for _, e := range chain {
+		verified = verified || e.Verified()
+	}
+	if !verified {
+		return receiver, chain, &UnverifiedRecipientError{ReceiverID: receiver.ID}, nil
+	}
+	consents, err := tx.Consents(ctx, r.Requester.OrgID, r.Patient.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if gerr := CheckConsent(r, entryIDs(chain), consents, now); gerr != nil {
+		return receiver, chain, gerr, nil
+	}
+	if r.MinimumNecessaryOverride == nil {
+		content, err := s.recordContents(ctx, tx, r)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		texts := map[string][]byte{}
+		for _, rc := range content {
+			texts[rc.ID] = rc.Content
+		}
+		if f := ScanReferral(r, texts); len(f) > 0 {
+			return receiver, chain, &MinimumNecessaryError{Findings: f}, nil
+		}
+	}
+	if gerr, err := s.baaGate(ctx, tx, chain, "receiver"); err != nil || gerr != nil {
+		return receiver, chain, gerr, err
+	}
+	return receiver, chain, nil, nil
+}
+
+// baaGate finds the BAA nearest to the party (itself, then its parents) and
+// refuses unless it is active or expiring.
+func (s *Service) baaGate(ctx context.Context, tx Tx, chain []*Entry, role string) (error, error) {
+	for _, e := range chain {
+		b, err := tx.BAAForParty(ctx, e.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if st := b.Effective(s.clock.Now(), s.cfg.BAAWarningWindow); !st.PermitsPHI() {
+			return &BAAError{PartyID: e.ID, State: st, Role: role}, nil
+		}
+		return nil, nil
+	}
+	return &BAAError{PartyID: chain[0].ID, Role: role}, nil
+}
+
+// route picks the first channel in the receiver's order that is registered,
+// reachable, not yet tried, and whose vendor (if any) has a usable BAA.
+func (s *Service) route(ctx context.Context, tx Tx, receiver *Entry, chain []*Entry, tried map[ChannelKind]bool) (ChannelKind, error) {
+	var reasons []string
+	for _, kind := range receiver.Channels() {
+		if tried[kind] {
+			reasons = append(reasons, fmt.Sprintf("%s already failed", kind))
+			continue
+		}
+		reason, err := s.usable(ctx, tx, kind, receiver)
+		if err != nil {
+			return "", err
+		}
+		if reason == "" {
+			return kind, nil
+		}
+		reasons = append(reasons, reason)
+	}
+	return "", &RoutingError{ReceiverID: receiver.ID, Reasons: reasons}
+}
+
+// usable says why channel kind cannot carry PHI to receiver now ("" if it can).
+func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver *Entry) (string, error) {
+	ch, ok := s.channels[kind]
+	if !ok {
+		return fmt.Sprintf("%s: channel not configured", kind), nil
+	}
+	if kind == ChannelFHIR && !receiver.OnPlatform {
+		return "fhir: receiver is not on the platform", nil
+	}
+	if err := ch.Reachable(ctx, receiver); err != nil {
+		return fmt.Sprintf("%s: %v", kind, err), nil
+	}
+	if vendorID, ok := s.cfg.Vendors[kind]; ok && vendorID != "" {
+		vendor, err := tx.Entry(ctx, vendorID)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Sprintf("%s: vendor %s not in the directory", kind, vendorID), nil
+		} else if err != nil {
+			return "", err
+		}
+		gerr, err := s.baaGate(ctx, tx, []*Entry{vendor}, string(kind)+" vendor")
+		if err != nil {
+			return "", err
+		}
+		if gerr != nil {
+			return fmt.Sprintf("%s: %v", kind, gerr), nil
+		}
+	}
+	return "", nil
+}
+
+// queueDelivery records a queued delivery on kind and its job.
+func (s *Service) queueDelivery(ctx context.Context, tx Tx, r *Referral, kind ChannelKind) error {
+	now := s.clock.Now()
+	d := &Delivery{ID: NewID(), ReferralID: r.ID, Channel: kind, State: DeliveryQueued, Created: now, Updated: now}
+	if err := tx.InsertDelivery(ctx, d); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, tx, System, r, "delivery.queued", audit.OutcomeSuccess, map[string]string{
+		"delivery": d.ID, "channel": string(kind)}); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, Job{Kind: JobDeliver, DeliveryID: d.ID})
+}
+
+// ancestry returns the entry followed by its parents up to the root.
+func ancestry(ctx context.Context, tx Tx, id string) ([]*Entry, error) {
+	var chain []*Entry
+	seen := map[string]bool{}
+	for id != "" && !seen[id] && len(chain) < 16 {
+		seen[id] = true
+		e, err := tx.Entry(ctx, id)
+		if err != nil {
+			if len(chain) > 0 && errors.Is(err, ErrNotFound) {
+				break // a dangling parent ends the chain
+			}
+			return nil, fmt.Errorf("directory entry %s: %w", id, err)
+		}
+		chain = append(chain, e)
+		id = e.ParentID
+	}
+	return chain, nil
+}
+
+func entryIDs(chain []*Entry) []string {
+	ids := make([]string, len(chain))
+	for i, e := range chain {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// recordContents decrypts a referral's records.
+func (s *Service) recordContents(ctx context.Context, tx Tx, r *Referral) ([]RecordContent, error) {
+	out := make([]RecordContent, 0, len(r.Records))
+	for _, rec := range r.Records {
+		sealed, err := tx.RecordContent(ctx, r.ID, rec.ID)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", rec.ID, err)
+		}
+		pt, err := s.sealer.Open(r.ID, rec.ID, sealed)
+		if err != nil {
+			return nil, err
+		}
+		if ContentHash(pt) != rec.SHA256 {
+			return nil, fmt.Errorf("record %s: content hash mismatch", rec.ID)
+		}
+		out = append(out, RecordContent{Record: rec, Content: pt})
+	}
+	return out, nil
+}
+
+// audit appends an event about r to the trails of both practices.
+func (s *Service) audit(ctx context.Context, tx Tx, actor Actor, r *Referral, action, outcome string, detail map[string]string) error {
+	tenants := []string{r.Requester.OrgID}
+	if r.ReceiverOrgID != "" && r.ReceiverOrgID != r.Requester.OrgID {
+		tenants = append(tenants, r.ReceiverOrgID)
+	}
+	return tx.Audit(ctx, audit.Event{Time: s.clock.Now(), Actor: actor.ID, Tenants: tenants, ReferralID: r.ID,
+		Action: action, Outcome: outcome, Detail: detail})
+}
+
+// Referral loads one referral with its deliveries.
+func (s *Service) Referral(ctx context.Context, id string) (*Referral, []*Delivery, error) {
+	var r *Referral
+	var ds []*Delivery
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		if r, err = tx.Referral(ctx, id, false); err != nil {
+			return err
+		}
+		ds, err = tx.Deliveries(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("referral %s: %w", id, err)
+	}
+	return r, ds, nil
+}
+
+// RecordContents returns a referral's decrypted records.
+func (s *Service) RecordContents(ctx context.Context, r *Referral) ([]RecordContent, error) {
+	var out []RecordContent
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.recordContents(ctx, tx, r)
+		return err
+	})
+	return out, err
+}

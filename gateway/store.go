@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+)
+
+// Store persists the core's state. Every write happens inside Update, so a
+// referral change, its audit events and the jobs it queues commit together
+// or not at all (the outbox). Implementations: gateway/pgstore (PostgreSQL,
+// production) and gateway/litestore (embedded SQLite, the zero-set-up
+// default); both pass gateway/storetest.
+type Store interface {
+	// Update runs fn in a read-write transaction and commits when fn
+	// returns nil.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// AuditEntries streams audit entries ordered by (tenant, seq).
+	AuditEntries(ctx context.Context, q AuditQuery) iter.Seq2[audit.Entry, error]
+	// Checkpoints lists the stored signed chain checkpoints.
+	Checkpoints(ctx context.Context) ([]audit.Checkpoint, error)
+	// SaveCheckpoint stores a signed checkpoint of a chain head.
+	SaveCheckpoint(ctx context.Context, cp audit.Checkpoint) error
+	// AuditHeads returns the last entry of every tenant's chain.
+	AuditHeads(ctx context.Context) ([]audit.Entry, error)
+	// StartWorkers begins running queued jobs with h until StopWorkers.
+	StartWorkers(ctx context.Context, h JobHandler) error
+	// StopWorkers stops taking jobs and waits for running ones; when ctx
+	// ends first, running jobs are cancelled and retried later.
+	StopWorkers(ctx context.Context) error
+	// Ping checks that the database answers (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// Tx is one transaction's view of the store.
+type Tx interface {
+	InsertReferral(ctx context.Context, r *Referral) error
+	// UpdateReferral stores r, whose Version the caller has incremented; it
+	// fails with ErrConflict unless the stored version is r.Version-1.
+	UpdateReferral(ctx context.Context, r *Referral) error
+	// Referral loads one referral; lock holds it for update until commit.
+	Referral(ctx context.Context, id string, lock bool) (*Referral, error)
+	// ReferralByIdentifier finds a referral by the requester's business identifier.
+	ReferralByIdentifier(ctx context.Context, requesterOrg, identifier string) (*Referral, error)
+	// ReferralVersion loads a past version (FHIR _history).
+	ReferralVersion(ctx context.Context, id string, version int) (*Referral, error)
+	// ReferralVersions lists every stored version, oldest first.
+	ReferralVersions(ctx context.Context, id string) ([]*Referral, error)
+	ListReferrals(ctx context.Context, q ReferralQuery) ([]*Referral, error)
+
+	// PutRecordContent stores a record's sealed (encrypted) content.
+	PutRecordContent(ctx context.Context, referralID string, rec Record, sealed []byte) error
+	RecordContent(ctx context.Context, referralID, recordID string) ([]byte, error)
+
+	InsertDelivery(ctx context.Context, d *Delivery) error
+	UpdateDelivery(ctx context.Context, d *Delivery) error
+	Delivery(ctx context.Context, id string, lock bool) (*Delivery, error)
+	Deliveries(ctx context.Context, referralID string) ([]*Delivery, error)
+	DeliveryByRemoteID(ctx context.Context, channel ChannelKind, remoteID string) (*Delivery, error)
+
+	// PutEntry inserts or updates a directory entry; on update e.Version
+	// must be the stored version + 1 (ErrConflict otherwise).
+	PutEntry(ctx context.Context, e *Entry) error
+	Entry(ctx context.Context, id string) (*Entry, error)
+	ListEntries(ctx context.Context, q EntryQuery) ([]*Entry, error)
+
+	// PutBAA inserts or updates the BAA of a party (one current BAA per party).
+	PutBAA(ctx context.Context, b *BAA) error
+	BAAForParty(ctx context.Context, partyID string) (*BAA, error)
+	ListBAAs(ctx context.Context) ([]*BAA, error)
+
+	PutConsent(ctx context.Context, c *ConsentRecord) error
+	Consents(ctx context.Context, tenant, patientID string) ([]ConsentRecord, error)
+
+	// Audit appends ev to the chain of each of its tenants.
+	Audit(ctx context.Context, ev audit.Event) error
+	// Enqueue queues a job that runs after commit.
+	Enqueue(ctx context.Context, j Job) error
+}
+
+// ReferralQuery filters ListReferrals. Zero fields do not filter. Results
+// are ordered by id (time-ordered) and paged with AfterID.
+type ReferralQuery struct {
+	InvolvesOrg    string // requester or receiver organisation
+	RequesterOrg   string
+	ReceiverID     string
+	ReceiverOrg    string
+	Statuses       []Status
+	BusinessStatus string
+	PatientID      string
+	IDs            []string
+	UpdatedFrom    time.Time // inclusive
+	UpdatedTo      time.Time // exclusive
+	AfterID        string
+	Limit          int
+}
+
+// EntryQuery filters ListEntries.
+type EntryQuery struct {
+	Kind     EntryKind
+	ParentID string
+	Search   string // case-insensitive match on name, NPI, Direct address or id
+	AfterID  string
+	Limit    int
+}
+
+// AuditQuery filters AuditEntries. A filtered stream is for export; only an
+// unfiltered one per tenant verifies.
+type AuditQuery struct {
+	Tenant     string
+	ReferralID string
+}
+
+// JobKind names a queued job.
+type JobKind string
+
+// The durable jobs the core runs.
+const (
+	JobDeliver         JobKind = "deliver"
+	JobReceiptDeadline JobKind = "receipt-deadline"
+)
+
+// Job is a unit of queued work.
+type Job struct {
+	Kind       JobKind
+	DeliveryID string
+	RunAt      time.Time // zero: as soon as possible
+}
+
+// JobMeta tells a handler which attempt it is on.
+type JobMeta struct {
+	Attempt     int
+	MaxAttempts int
+}
+
+// JobHandler runs queued jobs. A returned error retries the job with
+// backoff; a *SnoozeError reschedules it without counting an attempt.
+type JobHandler interface {
+	HandleJob(ctx context.Context, j Job, meta JobMeta) error
+}
+
+// SnoozeError asks the queue to run the job again after Delay.
+type SnoozeError struct{ Delay time.Duration }
+
+func (e *SnoozeError) Error() string { return "snooze " + e.Delay.String() }
