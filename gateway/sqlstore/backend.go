@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Conn runs statements inside one transaction.
+type Conn interface {
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is a single-row result; Scan returns gateway.ErrNotFound for no row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// BackendTx is a database transaction that can also queue River jobs.
+type BackendTx interface {
+	Conn
+	// InsertJob queues a River job inside the transaction.
+	InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Backend is what one database supplies.
+type Backend interface {
+	Dialect() Dialect
+	Begin(ctx context.Context, readOnly bool) (BackendTx, error)
+	// StartWorkers creates the River client that works jobs and starts it.
+	StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error
+	StopWorkers(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Dialect is what differs in SQL text between the databases.
+type Dialect struct {
+	Name string // "postgres" or "sqlite"
+	// ForUpdate is appended to a SELECT that locks its row ("" when the
+	// database serialises writers anyway).
+	ForUpdate string
+	// NumberedArgs is true when the database takes $1-style placeholders;
+	// otherwise they are rewritten to ?1.
+	NumberedArgs bool
+	// TimeAsText stores times as fixed-width UTC text (SQLite).
+	TimeAsText bool
+}
+
+var dollarArg = regexp.MustCompile(`\$(\d+)`)
+
+// Rebind rewrites $N placeholders for the dialect.
+func (d Dialect) Rebind(q string) string {
+	if d.NumberedArgs {
+		return q
+	}
+	return dollarArg.ReplaceAllString(q, "?$1")
+}
+
+// timeText is the text form of times in SQLite: fixed width, so text order
+// is time order.
+const timeText = "2006-01-02T15:04:05.000000000Z"
+
+// Args converts arguments for the dialect: zero times become NULL, and
+// SQLite gets times as text.
+func (d Dialect) Args(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			switch {
+			case t.IsZero():
+				out[i] = nil
+			case d.TimeAsText:
+				out[i] = t.UTC().Format(timeText)
+			default:
+				out[i] = t.UTC()
+			}
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// QueueConfig tunes the River workers.
+type QueueConfig struct {
+	MaxWorkers        int
+	FetchPollInterval time.Duration
+	MaxAttempts       int
+	// RetryBase is the first retry delay; each retry doubles it, capped at RetryMax.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// JobTimeout bounds one run of a job; RescueAfter re-queues a job whose
+	// worker died (a crashed process) after that long.
+	JobTimeout  time.Duration
+	RescueAfter time.Duration
+}
+
+// DefaultQueueConfig is the production queue tuning.
+func DefaultQueueConfig() QueueConfig {
+	return QueueConfig{MaxWorkers: 20, FetchPollInterval: time.Second, MaxAttempts: 10,
+		RetryBase: 5 * time.Second, RetryMax: 30 * time.Minute, JobTimeout: 2 * time.Minute, RescueAfter: 5 * time.Minute}
+}

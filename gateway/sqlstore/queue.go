@@ -1,0 +1,105 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// deliverArgs is the River job that sends one delivery.
+type deliverArgs struct {
+	DeliveryID string `json:"delivery_id"`
+}
+
+// Kind implements river.JobArgs.
+func (deliverArgs) Kind() string { return "deliver" }
+
+// deadlineArgs is the River job that checks a delivery's receipt deadline.
+type deadlineArgs struct {
+	DeliveryID string `json:"delivery_id"`
+	Due        int64  `json:"due"` // unix seconds; part of the args so a moved deadline is a new job
+}
+
+// Kind implements river.JobArgs.
+func (deadlineArgs) Kind() string { return "receipt_deadline" }
+
+type deliverWorker struct {
+	river.WorkerDefaults[deliverArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: job.Args.DeliveryID}, job.JobRow)
+}
+
+type deadlineWorker struct {
+	river.WorkerDefaults[deadlineArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *deadlineWorker) Work(ctx context.Context, job *river.Job[deadlineArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobReceiptDeadline, DeliveryID: job.Args.DeliveryID}, job.JobRow)
+}
+
+func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *rivertype.JobRow) error {
+	err := h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts})
+	var snooze *gateway.SnoozeError
+	if errors.As(err, &snooze) {
+		return river.JobSnooze(snooze.Delay)
+	}
+	if errors.Is(err, gateway.ErrNotFound) {
+		return river.JobCancel(err) // the delivery is gone: retrying cannot help
+	}
+	return err
+}
+
+// jobArgs maps a core job to River args and insert options.
+func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
+	opts := &river.InsertOpts{MaxAttempts: q.MaxAttempts}
+	if !j.RunAt.IsZero() {
+		opts.ScheduledAt = j.RunAt
+	}
+	switch j.Kind {
+	case gateway.JobReceiptDeadline:
+		return deadlineArgs{DeliveryID: j.DeliveryID, Due: j.RunAt.Unix()}, opts
+	default:
+		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
+		return deliverArgs{DeliveryID: j.DeliveryID}, opts
+	}
+}
+
+// RetryPolicy doubles the delay from RetryBase up to RetryMax.
+type RetryPolicy struct{ Base, Max time.Duration }
+
+// NextRetry implements river.ClientRetryPolicy.
+func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	d := p.Base
+	for i := 1; i < job.Attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	if d > p.Max {
+		d = p.Max
+	}
+	return time.Now().Add(d)
+}
+
+// RiverConfig builds the River client configuration for workers.
+func RiverConfig(workers *river.Workers, q QueueConfig) *river.Config {
+	return &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: q.MaxWorkers}},
+		Workers:              workers,
+		FetchPollInterval:    q.FetchPollInterval,
+		FetchCooldown:        min(q.FetchPollInterval, 100*time.Millisecond),
+		JobTimeout:           q.JobTimeout,
+		RescueStuckJobsAfter: q.RescueAfter,
+		RetryPolicy:          RetryPolicy{Base: q.RetryBase, Max: q.RetryMax},
+		MaxAttempts:          q.MaxAttempts,
+	}
+}

@@ -1,0 +1,544 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// tx implements gateway.Tx over one backend transaction.
+type tx struct {
+	c     Conn
+	btx   BackendTx
+	d     Dialect
+	queue QueueConfig
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return t.c.Exec(ctx, t.d.Rebind(q), t.d.Args(args)...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (Rows, error) {
+	return t.c.Query(ctx, t.d.Rebind(q), t.d.Args(args)...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) Row {
+	return t.c.QueryRow(ctx, t.d.Rebind(q), t.d.Args(args)...)
+}
+
+func (t *tx) lock(lock bool) string {
+	if lock {
+		return " " + t.d.ForUpdate
+	}
+	return ""
+}
+
+// isUniqueViolation recognises a unique-constraint error from either database.
+func isUniqueViolation(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "23505") || strings.Contains(s, "UNIQUE constraint failed")
+}
+
+// ---- referrals
+
+func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, status,
+		business_status, version, created_at, updated_at, doc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, string(r.Status),
+		nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("referral %s: %w", r.ID, gateway.ErrConflict)
+		}
+		return fmt.Errorf("insert referral: %w", err)
+	}
+	return t.insertVersion(ctx, r, doc)
+}
+
+func (t *tx) insertVersion(ctx context.Context, r *gateway.Referral, doc []byte) error {
+	_, err := t.exec(ctx, `INSERT INTO referral_versions (referral_id, version, updated_at, doc) VALUES ($1,$2,$3,$4)`,
+		r.ID, r.Version, r.Updated, string(doc))
+	if err != nil {
+		return fmt.Errorf("insert referral version: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec(ctx, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6
+		WHERE id=$1 AND version=$7`,
+		r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, string(doc), r.Version-1)
+	if err != nil {
+		return fmt.Errorf("update referral: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("referral %s changed concurrently: %w", r.ID, gateway.ErrConflict)
+	}
+	return t.insertVersion(ctx, r, doc)
+}
+
+func scanReferral(row interface{ Scan(...any) error }) (*gateway.Referral, error) {
+	var doc string
+	if err := row.Scan(&doc); err != nil {
+		return nil, err
+	}
+	var r gateway.Referral
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return nil, fmt.Errorf("decode referral: %w", err)
+	}
+	return &r, nil
+}
+
+func (t *tx) Referral(ctx context.Context, id string, lock bool) (*gateway.Referral, error) {
+	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referrals WHERE id=$1`+t.lock(lock), id))
+	if err != nil {
+		return nil, fmt.Errorf("referral %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (t *tx) ReferralByIdentifier(ctx context.Context, org, identifier string) (*gateway.Referral, error) {
+	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referrals WHERE requester_org=$1 AND identifier=$2`, org, identifier))
+	if err != nil {
+		return nil, fmt.Errorf("referral %s/%s: %w", org, identifier, err)
+	}
+	return r, nil
+}
+
+func (t *tx) ReferralVersion(ctx context.Context, id string, version int) (*gateway.Referral, error) {
+	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referral_versions WHERE referral_id=$1 AND version=$2`, id, version))
+	if err != nil {
+		return nil, fmt.Errorf("referral %s version %d: %w", id, version, err)
+	}
+	return r, nil
+}
+
+func (t *tx) ReferralVersions(ctx context.Context, id string) ([]*gateway.Referral, error) {
+	return t.referrals(ctx, `SELECT doc FROM referral_versions WHERE referral_id=$1 ORDER BY version`, id)
+}
+
+func (t *tx) referrals(ctx context.Context, q string, args ...any) ([]*gateway.Referral, error) {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	defer rows.Close()
+	var out []*gateway.Referral
+	for rows.Next() {
+		r, err := scanReferral(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gateway.Referral, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.InvolvesOrg != "" {
+		args = append(args, q.InvolvesOrg)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(requester_org = $%d OR receiver_org = $%d OR receiver_id = $%d)", n, n, n))
+	}
+	if q.RequesterOrg != "" {
+		add("requester_org = ?", q.RequesterOrg)
+	}
+	if q.ReceiverID != "" {
+		add("receiver_id = ?", q.ReceiverID)
+	}
+	if q.ReceiverOrg != "" {
+		args = append(args, q.ReceiverOrg)
+		where = append(where, fmt.Sprintf("(receiver_org = $%d OR receiver_id = $%d)", len(args), len(args)))
+	}
+	if len(q.Statuses) > 0 {
+		var ph []string
+		for _, s := range q.Statuses {
+			args = append(args, string(s))
+			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "status IN ("+strings.Join(ph, ",")+")")
+	}
+	if len(q.IDs) > 0 {
+		var ph []string
+		for _, id := range q.IDs {
+			args = append(args, id)
+			ph = append(ph, fmt.Sprintf("$%d", len(args)))
+		}
+		where = append(where, "id IN ("+strings.Join(ph, ",")+")")
+	}
+	if q.BusinessStatus != "" {
+		add("business_status = ?", q.BusinessStatus)
+	}
+	if q.PatientID != "" {
+		add("patient_id = ?", q.PatientID)
+	}
+	if !q.UpdatedFrom.IsZero() {
+		add("updated_at >= ?", q.UpdatedFrom)
+	}
+	if !q.UpdatedTo.IsZero() {
+		add("updated_at < ?", q.UpdatedTo)
+	}
+	if q.AfterID != "" {
+		add("id > ?", q.AfterID)
+	}
+	sql := "SELECT doc FROM referrals"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY id"
+	if q.Limit > 0 {
+		sql += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return t.referrals(ctx, sql, args...)
+}
+
+// ---- record content
+
+func (t *tx) PutRecordContent(ctx context.Context, referralID string, rec gateway.Record, sealed []byte) error {
+	_, err := t.exec(ctx, `INSERT INTO record_contents (referral_id, record_id, content_type, sha256, size, sealed)
+		VALUES ($1,$2,$3,$4,$5,$6)`, referralID, rec.ID, rec.ContentType, rec.SHA256, rec.Size, sealed)
+	if err != nil {
+		return fmt.Errorf("store record %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) RecordContent(ctx context.Context, referralID, recordID string) ([]byte, error) {
+	var sealed []byte
+	if err := t.queryRow(ctx, `SELECT sealed FROM record_contents WHERE referral_id=$1 AND record_id=$2`,
+		referralID, recordID).Scan(&sealed); err != nil {
+		return nil, fmt.Errorf("record %s: %w", recordID, err)
+	}
+	return sealed, nil
+}
+
+// ---- deliveries
+
+func (t *tx) InsertDelivery(ctx context.Context, d *gateway.Delivery) error {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO deliveries (id, referral_id, channel, state, remote_id, updated_at, deadline, doc)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, d.ID, d.ReferralID, string(d.Channel), string(d.State), nullable(d.RemoteID),
+		d.Updated, d.Deadline, string(doc))
+	if err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateDelivery(ctx context.Context, d *gateway.Delivery) error {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec(ctx, `UPDATE deliveries SET state=$2, remote_id=$3, updated_at=$4, deadline=$5, doc=$6 WHERE id=$1`,
+		d.ID, string(d.State), nullable(d.RemoteID), d.Updated, d.Deadline, string(doc))
+	if err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delivery %s: %w", d.ID, gateway.ErrNotFound)
+	}
+	return nil
+}
+
+func scanDelivery(row interface{ Scan(...any) error }) (*gateway.Delivery, error) {
+	var doc string
+	if err := row.Scan(&doc); err != nil {
+		return nil, err
+	}
+	var d gateway.Delivery
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return nil, fmt.Errorf("decode delivery: %w", err)
+	}
+	return &d, nil
+}
+
+func (t *tx) Delivery(ctx context.Context, id string, lock bool) (*gateway.Delivery, error) {
+	d, err := scanDelivery(t.queryRow(ctx, `SELECT doc FROM deliveries WHERE id=$1`+t.lock(lock), id))
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+func (t *tx) Deliveries(ctx context.Context, referralID string) ([]*gateway.Delivery, error) {
+	rows, err := t.query(ctx, `SELECT doc FROM deliveries WHERE referral_id=$1 ORDER BY id`, referralID)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of %s: %w", referralID, err)
+	}
+	defer rows.Close()
+	var out []*gateway.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind, remoteID string) (*gateway.Delivery, error) {
+	d, err := scanDelivery(t.queryRow(ctx, `SELECT doc FROM deliveries WHERE channel=$1 AND remote_id=$2 ORDER BY id DESC LIMIT 1`,
+		string(channel), remoteID))
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s %s: %w", channel, remoteID, err)
+	}
+	return d, nil
+}
+
+// ---- directory
+
+func (t *tx) PutEntry(ctx context.Context, e *gateway.Entry) error {
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	var direct string
+	if e.Direct != nil {
+		direct = e.Direct.Address
+	}
+	n, err := t.exec(ctx, `INSERT INTO directory_entries (id, kind, name, npi, parent_id, direct_address, version, updated_at, doc)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+		ON CONFLICT (id) DO UPDATE SET kind=excluded.kind, name=excluded.name, npi=excluded.npi, parent_id=excluded.parent_id,
+		direct_address=excluded.direct_address, version=excluded.version, updated_at=excluded.updated_at, doc=excluded.doc
+		WHERE directory_entries.version = excluded.version - 1`,
+		e.ID, string(e.Kind), e.Name, nullable(e.NPI), nullable(e.ParentID), nullable(direct), e.Version, e.Updated, string(doc))
+	if err != nil {
+		return fmt.Errorf("put entry %s: %w", e.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("entry %s changed concurrently: %w", e.ID, gateway.ErrConflict)
+	}
+	return nil
+}
+
+func scanEntry(row interface{ Scan(...any) error }) (*gateway.Entry, error) {
+	var doc string
+	if err := row.Scan(&doc); err != nil {
+		return nil, err
+	}
+	var e gateway.Entry
+	if err := json.Unmarshal([]byte(doc), &e); err != nil {
+		return nil, fmt.Errorf("decode entry: %w", err)
+	}
+	return &e, nil
+}
+
+func (t *tx) Entry(ctx context.Context, id string) (*gateway.Entry, error) {
+	e, err := scanEntry(t.queryRow(ctx, `SELECT doc FROM directory_entries WHERE id=$1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %w", id, err)
+	}
+	return e, nil
+}
+
+func (t *tx) ListEntries(ctx context.Context, q gateway.EntryQuery) ([]*gateway.Entry, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Kind != "" {
+		args = append(args, string(q.Kind))
+		where = append(where, fmt.Sprintf("kind = $%d", len(args)))
+	}
+	if q.ParentID != "" {
+		args = append(args, q.ParentID)
+		where = append(where, fmt.Sprintf("parent_id = $%d", len(args)))
+	}
+	if q.Search != "" {
+		args = append(args, "%"+strings.ToLower(q.Search)+"%")
+		n := len(args)
+		where = append(where, fmt.Sprintf("(lower(name) LIKE $%d OR lower(id) LIKE $%d OR npi LIKE $%d OR lower(direct_address) LIKE $%d)", n, n, n, n))
+	}
+	if q.AfterID != "" {
+		args = append(args, q.AfterID)
+		where = append(where, fmt.Sprintf("id > $%d", len(args)))
+	}
+	sql := "SELECT doc FROM directory_entries"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY id"
+	if q.Limit > 0 {
+		sql += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := t.query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list entries: %w", err)
+	}
+	defer rows.Close()
+	var out []*gateway.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ---- BAAs and consents
+
+func (t *tx) PutBAA(ctx context.Context, b *gateway.BAA) error {
+	doc, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec(ctx, `INSERT INTO baas (party_id, id, state, end_date, version, updated_at, doc) VALUES ($1,$2,$3,$4,$5,$6,$7)
+		ON CONFLICT (party_id) DO UPDATE SET id=excluded.id, state=excluded.state, end_date=excluded.end_date,
+		version=excluded.version, updated_at=excluded.updated_at, doc=excluded.doc WHERE baas.version = excluded.version - 1`,
+		b.PartyID, b.ID, string(b.State), b.End, b.Version, b.Updated, string(doc))
+	if err != nil {
+		return fmt.Errorf("put BAA %s: %w", b.PartyID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("BAA %s changed concurrently: %w", b.PartyID, gateway.ErrConflict)
+	}
+	return nil
+}
+
+func scanBAA(row interface{ Scan(...any) error }) (*gateway.BAA, error) {
+	var doc string
+	if err := row.Scan(&doc); err != nil {
+		return nil, err
+	}
+	var b gateway.BAA
+	if err := json.Unmarshal([]byte(doc), &b); err != nil {
+		return nil, fmt.Errorf("decode BAA: %w", err)
+	}
+	return &b, nil
+}
+
+func (t *tx) BAAForParty(ctx context.Context, partyID string) (*gateway.BAA, error) {
+	b, err := scanBAA(t.queryRow(ctx, `SELECT doc FROM baas WHERE party_id=$1`, partyID))
+	if err != nil {
+		return nil, fmt.Errorf("BAA of %s: %w", partyID, err)
+	}
+	return b, nil
+}
+
+func (t *tx) ListBAAs(ctx context.Context) ([]*gateway.BAA, error) {
+	rows, err := t.query(ctx, `SELECT doc FROM baas ORDER BY party_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list BAAs: %w", err)
+	}
+	defer rows.Close()
+	var out []*gateway.BAA
+	for rows.Next() {
+		b, err := scanBAA(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) PutConsent(ctx context.Context, c *gateway.ConsentRecord) error {
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO consents (id, tenant, patient_id, kind, doc) VALUES ($1,$2,$3,$4,$5)
+		ON CONFLICT (id) DO UPDATE SET tenant=excluded.tenant, patient_id=excluded.patient_id, kind=excluded.kind, doc=excluded.doc`,
+		c.ID, c.Tenant, c.PatientID, string(c.Kind), string(doc))
+	if err != nil {
+		return fmt.Errorf("put consent: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) Consents(ctx context.Context, tenant, patientID string) ([]gateway.ConsentRecord, error) {
+	rows, err := t.query(ctx, `SELECT doc FROM consents WHERE tenant=$1 AND patient_id=$2 ORDER BY id`, tenant, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("consents: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.ConsentRecord
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		var c gateway.ConsentRecord
+		if err := json.Unmarshal([]byte(doc), &c); err != nil {
+			return nil, fmt.Errorf("decode consent: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ---- audit and jobs
+
+// Audit appends ev to each tenant's chain. The chain head row is locked
+// for the rest of the transaction, so appends to one tenant serialise and
+// the chain stays gap-free.
+func (t *tx) Audit(ctx context.Context, ev audit.Event) error {
+	seen := map[string]bool{}
+	for _, tenant := range ev.Tenants {
+		if tenant == "" || seen[tenant] {
+			continue
+		}
+		seen[tenant] = true
+		if _, err := t.exec(ctx, `INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING`,
+			tenant, audit.GenesisHash(tenant)); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		var seq int64
+		var hash string
+		if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE tenant=$1 `+t.d.ForUpdate, tenant).Scan(&seq, &hash); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		e := audit.NewEntry(tenant, seq, hash, ev)
+		detail, err := json.Marshal(e.Detail)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `INSERT INTO audit_log (tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, e.Tenant, e.Seq, e.Time, e.Actor, nullable(e.ReferralID), e.Action,
+			e.Outcome, string(detail), e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		if _, err := t.exec(ctx, `UPDATE audit_heads SET seq=$2, hash=$3 WHERE tenant=$1`, tenant, e.Seq, e.Hash); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) Enqueue(ctx context.Context, j gateway.Job) error {
+	args, opts := jobArgs(j, t.queue)
+	if err := t.btx.InsertJob(ctx, args, opts); err != nil {
+		return fmt.Errorf("enqueue %s %s: %w", j.Kind, j.DeliveryID, err)
+	}
+	return nil
+}
+
+var _ = errors.Is
