@@ -1,0 +1,165 @@
+// Package litestore is the embedded default store: SQLite through the
+// pure-Go modernc.org/sqlite driver, with River (riversqlite) as the job
+// queue, in one file under the data directory. It needs no server, so a new
+// user runs the gateway with zero set-up. One process owns the file.
+//
+// It only adapts database/sql to gateway/sqlstore; the schema and queries
+// live there.
+package litestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+)
+
+// Open opens (creating if needed) the SQLite database at path, applies
+// River's and the gateway's migrations, and returns the store.
+func Open(ctx context.Context, path string, queue sqlstore.QueueConfig) (*sqlstore.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("litestore: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(FULL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("litestore: open %s: %w", path, err)
+	}
+	// SQLite has one writer; one connection avoids SQLITE_BUSY between our
+	// transactions and River's (River's advice for this driver).
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("litestore: open %s: %w", path, err)
+	}
+	b := newBackend(db)
+	if err := b.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(b, queue), nil
+}
+
+type backend struct {
+	db      *sql.DB
+	driver  *riversqlite.Driver
+	inserts *river.Client[*sql.Tx]
+	workers *river.Client[*sql.Tx]
+}
+
+func newBackend(db *sql.DB) *backend {
+	driver := riversqlite.New(db)
+	inserts, err := river.NewClient(driver, &river.Config{})
+	if err != nil {
+		panic(fmt.Sprintf("litestore: insert-only river client: %v", err)) // config is static: cannot fail
+	}
+	return &backend{db: db, driver: driver, inserts: inserts}
+}
+
+func (b *backend) migrate(ctx context.Context) error {
+	m, err := rivermigrate.New(b.driver, nil)
+	if err != nil {
+		return fmt.Errorf("litestore: river migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("litestore: river migrations: %w", err)
+	}
+	if _, err := sqlstore.Migrate(ctx, b, ""); err != nil {
+		return fmt.Errorf("litestore: %w", err)
+	}
+	return nil
+}
+
+func (b *backend) Dialect() sqlstore.Dialect {
+	return sqlstore.Dialect{Name: "sqlite", TimeAsText: true}
+}
+
+func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {
+	t, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &btx{tx: t, b: b}, nil
+}
+
+func (b *backend) StartWorkers(ctx context.Context, workers *river.Workers, cfg sqlstore.QueueConfig) error {
+	c, err := river.NewClient(b.driver, sqlstore.RiverConfig(workers, cfg))
+	if err != nil {
+		return fmt.Errorf("litestore: river workers: %w", err)
+	}
+	b.workers = c
+	return c.Start(ctx)
+}
+
+func (b *backend) StopWorkers(ctx context.Context) error {
+	if b.workers == nil {
+		return nil
+	}
+	c := b.workers
+	b.workers = nil
+	if err := c.Stop(ctx); err != nil {
+		return c.StopAndCancel(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+func (b *backend) Ping(ctx context.Context) error { return b.db.PingContext(ctx) }
+func (b *backend) Close() error                   { return b.db.Close() }
+
+type btx struct {
+	tx *sql.Tx
+	b  *backend
+}
+
+func (t *btx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (t *btx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (t *btx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	return row{t.tx.QueryRowContext(ctx, q, args...)}
+}
+
+func (t *btx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := t.b.inserts.InsertTx(ctx, t.tx, args, opts)
+	return err
+}
+
+func (t *btx) Commit(ctx context.Context) error   { return t.tx.Commit() }
+func (t *btx) Rollback(ctx context.Context) error { return t.tx.Rollback() }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+type row struct{ r *sql.Row }
+
+func (r row) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gateway.ErrNotFound
+	}
+	return err
+}

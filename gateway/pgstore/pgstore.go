@@ -1,0 +1,167 @@
+// Package pgstore is the production store: PostgreSQL through pgx/v5, with
+// River (riverpgxv5) as the durable job queue. Several gateway processes
+// may share one database: row locks serialise changes to a referral, and
+// River hands each job to one worker.
+//
+// It only adapts pgx to gateway/sqlstore; the schema and queries live there.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+)
+
+// migrationLock serialises concurrent migrators across processes.
+const migrationLock = `SELECT pg_advisory_xact_lock(72100001)`
+
+// Open connects to the database at url, applies River's and the gateway's
+// migrations, and returns the store.
+func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstore.Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: connect to %s: %w", cfg.ConnConfig.Host, err)
+	}
+	b, err := newBackend(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := b.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return sqlstore.New(b, queue), nil
+}
+
+type backend struct {
+	pool    *pgxpool.Pool
+	driver  *riverpgxv5.Driver
+	inserts *river.Client[pgx.Tx]
+	workers *river.Client[pgx.Tx]
+}
+
+func newBackend(pool *pgxpool.Pool) (*backend, error) {
+	driver := riverpgxv5.New(pool)
+	inserts, err := river.NewClient(driver, &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: river client: %w", err)
+	}
+	return &backend{pool: pool, driver: driver, inserts: inserts}, nil
+}
+
+func (b *backend) migrate(ctx context.Context) error {
+	m, err := rivermigrate.New(b.driver, nil)
+	if err != nil {
+		return fmt.Errorf("pgstore: river migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("pgstore: river migrations: %w", err)
+	}
+	if _, err := sqlstore.Migrate(ctx, b, migrationLock); err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	return nil
+}
+
+func (b *backend) Dialect() sqlstore.Dialect {
+	return sqlstore.Dialect{Name: "postgres", ForUpdate: "FOR UPDATE", NumberedArgs: true}
+}
+
+func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {
+	opts := pgx.TxOptions{}
+	if readOnly {
+		opts.AccessMode = pgx.ReadOnly
+	}
+	t, err := b.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &btx{tx: t, b: b}, nil
+}
+
+func (b *backend) StartWorkers(ctx context.Context, workers *river.Workers, cfg sqlstore.QueueConfig) error {
+	c, err := river.NewClient(b.driver, sqlstore.RiverConfig(workers, cfg))
+	if err != nil {
+		return fmt.Errorf("pgstore: river workers: %w", err)
+	}
+	b.workers = c
+	return c.Start(ctx)
+}
+
+func (b *backend) StopWorkers(ctx context.Context) error {
+	if b.workers == nil {
+		return nil
+	}
+	c := b.workers
+	b.workers = nil
+	if err := c.Stop(ctx); err != nil {
+		// Out of patience: cancel the running jobs; River retries them.
+		return c.StopAndCancel(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
+func (b *backend) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }
+
+func (b *backend) Close() error {
+	b.pool.Close()
+	return nil
+}
+
+type btx struct {
+	tx pgx.Tx
+	b  *backend
+}
+
+func (t *btx) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+func (t *btx) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	rows, err := t.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (t *btx) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	return row{t.tx.QueryRow(ctx, sql, args...)}
+}
+
+func (t *btx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := t.b.inserts.InsertTx(ctx, t.tx, args, opts)
+	return err
+}
+
+func (t *btx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t *btx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+type row struct{ r pgx.Row }
+
+func (r row) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gateway.ErrNotFound
+	}
+	return err
+}

@@ -1,0 +1,105 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+	"github.com/referralgw/gateway/gateway/storetest"
+)
+
+// testURL is the PostgreSQL the tests use: GATEWAY_TEST_PG, or the local
+// server these machines run.
+func testURL() string {
+	if u := os.Getenv("GATEWAY_TEST_PG"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// OpenFresh opens a store in a new schema of the test database, dropped
+// when the test ends. Without PostgreSQL the test skips, except under
+// CI=true, where it fails.
+func OpenFresh(t testing.TB, queue sqlstore.QueueConfig) *sqlstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, testURL())
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "gwtest_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, testURL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(testURL(), "?") {
+		sep = "&"
+	}
+	s, err := pgstore.Open(ctx, testURL()+sep+"search_path="+schema, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) gateway.Store { return OpenFresh(t, storetest.FastQueue()) },
+		Tamper: func(t *testing.T, s gateway.Store, tenant string, seq int64) {
+			b := s.(*sqlstore.Store).Backend()
+			exec := func(q string, args ...any) error {
+				tx, err := b.Begin(t.Context(), false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback(t.Context())
+				if _, err := tx.Exec(t.Context(), q, args...); err != nil {
+					return err
+				}
+				return tx.Commit(t.Context())
+			}
+			err := exec(`UPDATE audit_log SET actor = 'user:mallory' WHERE tenant = $1 AND seq = $2`, tenant, seq)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("trigger did not refuse the update: %v", err)
+			}
+			if err := exec(`DELETE FROM audit_log WHERE tenant = $1`, tenant); err == nil {
+				t.Fatal("trigger did not refuse the delete")
+			}
+			// A superuser can switch the trigger off; the chain still shows it.
+			for _, q := range []string{`ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update`,
+				`UPDATE audit_log SET actor = 'user:mallory' WHERE tenant = '` + tenant + `' AND seq = ` + strconv.FormatInt(seq, 10),
+				`ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update`} {
+				if err := exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+	})
+}
+
