@@ -24,6 +24,9 @@ type Submission struct {
 	// IfNoneExist is the conditional-create criteria of the Task entry of a
 	// transaction, if it had one.
 	IfNoneExist string
+	// EntryTypes lists the resourceType of each transaction entry in order,
+	// for the transaction-response; empty for a single Task.
+	EntryTypes []string
 }
 
 // ParseTransaction reads a transaction Bundle holding a Task, its focus
@@ -58,6 +61,7 @@ func ParseTransaction(data []byte) (*Submission, error) {
 	}
 	p := &pool{byURL: map[string]*node{}}
 	var task *node
+	var types []string
 	ifNoneExist := ""
 	for i, e := range b.Entry {
 		path := fmt.Sprintf("Bundle.entry[%d].resource", i)
@@ -72,6 +76,7 @@ func ParseTransaction(data []byte) (*Submission, error) {
 			return nil, invalid(fmt.Sprintf("Bundle.entry[%d].request.method", i), "only POST (create) entries are accepted")
 		}
 		p.add(n, e.FullURL)
+		types = append(types, n.typ)
 		if n.typ == "Task" {
 			if task != nil {
 				return nil, invalid(path, "a referral transaction carries exactly one Task")
@@ -89,7 +94,7 @@ func ParseTransaction(data []byte) (*Submission, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.IfNoneExist = ifNoneExist
+	s.IfNoneExist, s.EntryTypes = ifNoneExist, types
 	return s, nil
 }
 

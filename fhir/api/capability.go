@@ -1,0 +1,148 @@
+package api
+
+import (
+	"net/http"
+)
+
+// capabilityStatement is our own small struct: the generated type marshals
+// required-looking zero values for elements this server does not use.
+type capabilityStatement struct {
+	ResourceType   string            `json:"resourceType"`
+	Status         string            `json:"status"`
+	Date           string            `json:"date"`
+	Publisher      string            `json:"publisher,omitempty"`
+	Kind           string            `json:"kind"`
+	Software       *csSoftware       `json:"software,omitempty"`
+	Implementation *csImplementation `json:"implementation,omitempty"`
+	FHIRVersion    string            `json:"fhirVersion"`
+	Format         []string          `json:"format"`
+	Rest           []csRest          `json:"rest"`
+}
+
+type csSoftware struct {
+	Name string `json:"name"`
+}
+
+type csImplementation struct {
+	Description string `json:"description"`
+	URL         string `json:"url,omitempty"`
+}
+
+type csRest struct {
+	Mode        string          `json:"mode"`
+	Security    *csSecurity     `json:"security,omitempty"`
+	Resource    []csResource    `json:"resource"`
+	Interaction []csInteraction `json:"interaction,omitempty"`
+}
+
+type csSecurity struct {
+	Extension   []csExtension     `json:"extension,omitempty"`
+	Service     []codeableConcept `json:"service"`
+	Description string            `json:"description"`
+}
+
+type csExtension struct {
+	URL       string        `json:"url"`
+	Extension []csExtension `json:"extension,omitempty"`
+	ValueURI  string        `json:"valueUri,omitempty"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding"`
+}
+
+type coding struct {
+	System string `json:"system"`
+	Code   string `json:"code"`
+}
+
+type csResource struct {
+	Type              string          `json:"type"`
+	Interaction       []csInteraction `json:"interaction"`
+	Versioning        string          `json:"versioning,omitempty"`
+	ReadHistory       *bool           `json:"readHistory,omitempty"`
+	UpdateCreate      *bool           `json:"updateCreate,omitempty"`
+	ConditionalCreate *bool           `json:"conditionalCreate,omitempty"`
+	ConditionalUpdate *bool           `json:"conditionalUpdate,omitempty"`
+	ConditionalDelete string          `json:"conditionalDelete,omitempty"`
+	SearchInclude     []string        `json:"searchInclude,omitempty"`
+	SearchParam       []csSearchParam `json:"searchParam,omitempty"`
+}
+
+type csInteraction struct {
+	Code string `json:"code"`
+}
+
+type csSearchParam struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Documentation string `json:"documentation,omitempty"`
+}
+
+func interactions(codes ...string) []csInteraction {
+	out := make([]csInteraction, len(codes))
+	for i, c := range codes {
+		out[i] = csInteraction{Code: c}
+	}
+	return out
+}
+
+// capability describes what this handler actually implements; keep it in
+// step with New's routes and searchParams.
+func (h *Handler) capability() capabilityStatement {
+	yes, no := true, false
+	sec := &csSecurity{
+		Service:     []codeableConcept{{Coding: []coding{{System: "http://terminology.hl7.org/CodeSystem/restful-security-service", Code: "SMART-on-FHIR"}}}},
+		Description: "SMART Backend Services: OAuth 2.0 client credentials with a signed JWT assertion; system scopes per resource type. A client sees only referrals its organisation requested or receives.",
+	}
+	if h.cfg.TokenURL != "" {
+		sec.Extension = []csExtension{{URL: "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+			Extension: []csExtension{{URL: "token", ValueURI: h.cfg.TokenURL}}}}
+	}
+	return capabilityStatement{
+		ResourceType: "CapabilityStatement",
+		Status:       "active",
+		Date:         "2026-03-01",
+		Kind:         "instance",
+		Software:     &csSoftware{Name: "referral gateway"},
+		Implementation: &csImplementation{Description: "Referral gateway FHIR API: referrals as Task + ServiceRequest",
+			URL: h.cfg.BaseURL},
+		FHIRVersion: "4.0.1",
+		Format:      []string{"application/fhir+json"},
+		Rest: []csRest{{
+			Mode:     "server",
+			Security: sec,
+			Resource: []csResource{
+				{
+					Type:              "Task",
+					Interaction:       interactions("read", "vread", "update", "patch", "history-instance", "create", "search-type"),
+					Versioning:        "versioned-update",
+					ReadHistory:       &yes,
+					UpdateCreate:      &no,
+					ConditionalCreate: &yes,
+					ConditionalUpdate: &no,
+					ConditionalDelete: "not-supported",
+					SearchInclude:     []string{"Task:focus"},
+					SearchParam: []csSearchParam{
+						{Name: "_id", Type: "token"},
+						{Name: "owner", Type: "reference"},
+						{Name: "requester", Type: "reference"},
+						{Name: "status", Type: "token"},
+						{Name: "business-status", Type: "token", Documentation: "exact match on businessStatus.text"},
+						{Name: "patient", Type: "reference", Documentation: "the patient identifier value ([system|]value)"},
+						{Name: "focus", Type: "reference"},
+						{Name: "_lastUpdated", Type: "date", Documentation: "prefixes eq, ge, gt, le, lt"},
+						{Name: "_count", Type: "number"},
+						{Name: "_cursor", Type: "string", Documentation: "keyset paging cursor; follow Bundle.link next"},
+					},
+				},
+				{Type: "ServiceRequest", Interaction: interactions("read")},
+			},
+			Interaction: interactions("transaction"),
+		}},
+	}
+}
+
+func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.capability(), nil)
+}

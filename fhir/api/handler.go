@@ -1,0 +1,270 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// ContentType is the media type of every resource the API writes.
+const ContentType = "application/fhir+json; charset=utf-8"
+
+// Authenticator turns a request's bearer token into the client behind it.
+// *smart.Verifier implements it; tests may use the real token server over
+// HTTP or any other implementation.
+type Authenticator interface {
+	Authenticate(r *http.Request) (smart.Principal, error)
+}
+
+// Config tunes the API. Only BaseURL is required.
+type Config struct {
+	// BaseURL is the public URL of the FHIR base (e.g.
+	// "https://gw.example.org/fhir"); fullUrl, Location and paging links
+	// are built from it.
+	BaseURL string
+	// TokenURL is advertised in the CapabilityStatement's security section.
+	TokenURL string
+	// AuditTenant is the trail that records refusals of requests whose
+	// client could not be identified; default "gateway".
+	AuditTenant string
+	// DefaultCount and MaxCount bound a search page; defaults 50 and 200.
+	DefaultCount, MaxCount int
+	// MaxBodyBytes bounds a request body; default 20 MiB.
+	MaxBodyBytes int64
+}
+
+func (c *Config) fill() {
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if c.AuditTenant == "" {
+		c.AuditTenant = "gateway"
+	}
+	if c.DefaultCount <= 0 {
+		c.DefaultCount = 50
+	}
+	if c.MaxCount <= 0 {
+		c.MaxCount = 200
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 20 << 20
+	}
+}
+
+// Handler serves /fhir. It is safe for concurrent use.
+type Handler struct {
+	svc  *gateway.Service
+	auth Authenticator
+	cfg  Config
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// New returns the /fhir handler over svc, authenticating with auth. A nil
+// log discards.
+func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger) *Handler {
+	cfg.fill()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /fhir/metadata", h.metadata)
+	h.handle("POST /fhir", "transaction.create", h.transaction)
+	h.handle("POST /fhir/{$}", "transaction.create", h.transaction)
+	h.handle("POST /fhir/Task", "create", h.createTask)
+	h.handle("GET /fhir/Task", "search.read", h.search)
+	h.handle("GET /fhir/Task/{id}", "read", h.readTask)
+	h.handle("PUT /fhir/Task/{id}", "update", h.updateTask)
+	h.handle("PATCH /fhir/Task/{id}", "patch.update", h.patchTask)
+	h.handle("GET /fhir/Task/{id}/_history", "history.read", h.history)
+	h.handle("GET /fhir/Task/{id}/_history/{vid}", "vread.read", h.vread)
+	h.handle("GET /fhir/ServiceRequest/{id}", "read", h.readServiceRequest)
+	h.handle("/fhir/", "unknown", h.unknown)
+	return h
+}
+
+// ServeHTTP routes a request under /fhir.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Routes mounts the FHIR API at /fhir, the SMART token endpoint at
+// smart.TokenPath and the SMART discovery document both at the root and
+// below /fhir, so cmd/ can serve everything from one mux.
+func Routes(mux *http.ServeMux, api *Handler, token *smart.TokenServer, issuerBase string) {
+	mux.Handle("/fhir", api)
+	mux.Handle("/fhir/", api)
+	mux.Handle(smart.TokenPath, token)
+	discovery := smart.SmartConfiguration(issuerBase)
+	mux.Handle("GET "+smart.ConfigurationPath, discovery)
+	mux.Handle("GET /fhir"+smart.ConfigurationPath, discovery)
+}
+
+// call is one authenticated request: who made it and what the trail
+// records about it.
+type call struct {
+	p        smart.Principal
+	actor    gateway.Actor
+	action   string
+	resource string
+	id       string
+	tenants  []string
+	detail   map[string]string
+}
+
+// handle registers fn behind authentication and per-request auditing.
+// fn writes its own success response; an error is mapped to an
+// OperationOutcome here.
+func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, r *http.Request, c *call) (int, error)) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		p, err := h.auth.Authenticate(r)
+		if err != nil {
+			h.refuseToken(ctx, w, err)
+			return
+		}
+		c := &call{p: p, actor: gateway.Actor{ID: "client:" + p.ClientID, OrgID: p.OrgID}, action: action,
+			tenants: []string{p.OrgID}, detail: map[string]string{"method": r.Method}}
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		status, err := fn(w, r, c)
+		if err != nil {
+			o := opRead
+			switch r.Method {
+			case http.MethodPost:
+				o = opCreate
+			case http.MethodPut, http.MethodPatch:
+				o = opUpdate
+			}
+			var oo OperationOutcome
+			status, oo = outcomeFor(err, o)
+			if status == http.StatusInternalServerError {
+				h.log.ErrorContext(ctx, "fhir request failed", "action", action, "resource", c.resource, "id", c.id, "err", err)
+			}
+			writeJSON(w, status, oo, nil)
+		}
+		h.auditCall(ctx, c, status)
+	})
+}
+
+// refuseToken answers a request without a valid bearer token with 401 and
+// audits the refusal (without the token).
+func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, err error) {
+	reason, challenge := "invalid token", `Bearer realm="fhir", error="invalid_token"`
+	if errors.Is(err, smart.ErrNoBearerToken) {
+		reason, challenge = "no bearer token", `Bearer realm="fhir"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeJSON(w, http.StatusUnauthorized, OperationOutcome{ResourceType: "OperationOutcome",
+		Issue: []Issue{{Severity: "error", Code: "login", Diagnostics: reason}}}, nil)
+	h.record(ctx, audit.Event{Actor: "anonymous", Tenants: []string{h.cfg.AuditTenant}, Action: "auth.bearer.refused",
+		Outcome: audit.OutcomeRefused, Detail: map[string]string{"reason": reason}})
+}
+
+// allow checks a scope and, when it is missing, audits the refusal and
+// returns the 403 to answer with.
+func (h *Handler) allow(ctx context.Context, c *call, resource string, o smart.Op) error {
+	if c.p.Allows(resource, o) {
+		return nil
+	}
+	need := resource + "." + o.String()
+	h.record(ctx, audit.Event{Actor: c.actor.ID, Tenants: []string{c.p.OrgID}, Action: "auth.scope.refused",
+		Outcome: audit.OutcomeRefused, Detail: map[string]string{"needed": "system/" + need, "token": c.p.TokenID}})
+	return newAPIError(http.StatusForbidden, "forbidden", "the access token lacks scope system/"+need)
+}
+
+// visible reports whether the client's organisation is a party to r.
+// Callers answer 404 otherwise, so other tenants' ids do not leak.
+func visible(p smart.Principal, r *gateway.Referral) bool {
+	return p.OrgID != "" && (p.OrgID == r.Requester.OrgID || p.OrgID == r.ReceiverOrgID || p.OrgID == r.ReceiverID)
+}
+
+// parties are the trails a referral's events belong in.
+func parties(r *gateway.Referral) []string {
+	if r.ReceiverOrgID == "" || r.ReceiverOrgID == r.Requester.OrgID {
+		return []string{r.Requester.OrgID}
+	}
+	return []string{r.Requester.OrgID, r.ReceiverOrgID}
+}
+
+// auditCall records one request in the trail: resource, id, status and the
+// token id, never content.
+func (h *Handler) auditCall(ctx context.Context, c *call, status int) {
+	outcome := audit.OutcomeSuccess
+	switch {
+	case status >= 500:
+		outcome = audit.OutcomeFailure
+	case status >= 400:
+		outcome = audit.OutcomeRefused
+	}
+	c.detail["status"] = strconv.Itoa(status)
+	c.detail["token"] = c.p.TokenID
+	if c.resource != "" {
+		c.detail["resource"] = c.resource
+	}
+	ev := audit.Event{Actor: c.actor.ID, Tenants: c.tenants, Action: "fhir." + c.action, Outcome: outcome, Detail: c.detail}
+	if c.resource == "Task" || c.resource == "ServiceRequest" {
+		ev.ReferralID = c.id
+	}
+	h.record(ctx, ev)
+}
+
+func (h *Handler) record(ctx context.Context, ev audit.Event) {
+	for k, v := range ev.Detail {
+		if v == "" {
+			delete(ev.Detail, k)
+		}
+	}
+	if err := h.svc.RecordAudit(context.WithoutCancel(ctx), ev); err != nil {
+		h.log.ErrorContext(ctx, "audit fhir request", "action", ev.Action, "err", err)
+	}
+}
+
+func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))
+}
+
+// readBody reads a FHIR JSON request body, checking its media type.
+func readBody(r *http.Request, types ...string) ([]byte, error) {
+	if len(types) == 0 {
+		types = []string{"application/fhir+json", "application/json"}
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ok := false
+	for _, t := range types {
+		ok = ok || (err == nil && mt == t)
+	}
+	if !ok {
+		return nil, newAPIError(http.StatusUnsupportedMediaType, "not-supported", "Content-Type must be "+strings.Join(types, " or "))
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, newAPIError(http.StatusRequestEntityTooLarge, "too-costly", "request body too large")
+		}
+		return nil, fmt.Errorf("fhir api: read body: %w", err)
+	}
+	return b, nil
+}
+
+// writeJSON writes a resource with the FHIR media type.
+func writeJSON(w http.ResponseWriter, status int, v any, hdr map[string]string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception","diagnostics":"could not render the response"}]}`)
+	}
+	w.Header().Set("Content-Type", ContentType)
+	for k, v := range hdr {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

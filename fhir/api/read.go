@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// etag is the weak ETag of a referral version.
+func etag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }
+
+// versionHeaders are the headers of a single-resource response.
+func (h *Handler) versionHeaders(resource string, r *gateway.Referral) map[string]string {
+	return map[string]string{
+		"ETag":          etag(r.Version),
+		"Last-Modified": r.Updated.UTC().Format(http.TimeFormat),
+		"Location":      fmt.Sprintf("%s/%s/%s/_history/%d", h.cfg.BaseURL, resource, r.ID, r.Version),
+	}
+}
+
+// load fetches a referral the client may see; anything else is not found.
+func (h *Handler) load(ctx context.Context, c *call, id string) (*gateway.Referral, error) {
+	c.id = id
+	r, _, err := h.svc.Referral(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !visible(c.p, r) {
+		c.detail["reason"] = "not a party to the referral"
+		return nil, fmt.Errorf("referral %s for %s: %w", id, c.p.OrgID, gateway.ErrNotFound)
+	}
+	c.tenants = parties(r)
+	return r, nil
+}
+
+func (h *Handler) readTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	if err := h.allow(r.Context(), c, "Task", smart.Read); err != nil {
+		return 0, err
+	}
+	ref, err := h.load(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	if notModified(r, ref) {
+		w.Header().Set("ETag", etag(ref.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return http.StatusNotModified, nil
+	}
+	writeJSON(w, http.StatusOK, mapping.NewTask(ref), h.versionHeaders("Task", ref))
+	return http.StatusOK, nil
+}
+
+// notModified implements If-None-Match on reads.
+func notModified(r *http.Request, ref *gateway.Referral) bool {
+	inm := r.Header.Get("If-None-Match")
+	return inm != "" && (inm == etag(ref.Version) || inm == `"`+strconv.Itoa(ref.Version)+`"`)
+}
+
+func (h *Handler) readServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "ServiceRequest"
+	if err := h.allow(r.Context(), c, "ServiceRequest", smart.Read); err != nil {
+		return 0, err
+	}
+	ref, err := h.load(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	sr, err := mapping.NewServiceRequest(ref)
+	if err != nil {
+		return 0, err
+	}
+	writeJSON(w, http.StatusOK, sr, h.versionHeaders("ServiceRequest", ref))
+	return http.StatusOK, nil
+}
+
+func (h *Handler) vread(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	if err := h.allow(r.Context(), c, "Task", smart.Read); err != nil {
+		return 0, err
+	}
+	vid, err := strconv.Atoi(r.PathValue("vid"))
+	if err != nil || vid < 1 {
+		return 0, newAPIError(http.StatusNotFound, "not-found", "no such version")
+	}
+	if _, err := h.load(r.Context(), c, r.PathValue("id")); err != nil {
+		return 0, err
+	}
+	c.detail["version"] = strconv.Itoa(vid)
+	var old *gateway.Referral
+	err = h.svc.Store().View(r.Context(), func(tx gateway.Tx) error {
+		var err error
+		old, err = tx.ReferralVersion(r.Context(), c.id, vid)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	writeJSON(w, http.StatusOK, mapping.NewTask(old), h.versionHeaders("Task", old))
+	return http.StatusOK, nil
+}
+
+func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	if err := h.allow(r.Context(), c, "Task", smart.Read); err != nil {
+		return 0, err
+	}
+	if _, err := h.load(r.Context(), c, r.PathValue("id")); err != nil {
+		return 0, err
+	}
+	var versions []*gateway.Referral
+	err := h.svc.Store().View(r.Context(), func(tx gateway.Tx) error {
+		var err error
+		versions, err = tx.ReferralVersions(r.Context(), c.id)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(versions) == 0 {
+		return 0, gateway.ErrNotFound
+	}
+	b := newBundle("history")
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task/" + c.id + "/_history"}}
+	for i := len(versions) - 1; i >= 0; i-- { // newest first
+		v := versions[i]
+		method, status := fhir.HTTPVerbPUT, "200 OK"
+		if v.Version == 1 {
+			method, status = fhir.HTTPVerbPOST, "201 Created"
+		}
+		if err := b.add(h.cfg.BaseURL+"/Task/"+v.ID, mapping.NewTask(v), &fhir.BundleEntryRequest{Method: method, Url: "Task/" + v.ID},
+			&fhir.BundleEntryResponse{Status: status, Etag: ptr(etag(v.Version)), LastModified: ptr(mapping.Instant(v.Updated))}, nil); err != nil {
+			return 0, err
+		}
+	}
+	c.detail["count"] = strconv.Itoa(len(versions))
+	writeJSON(w, http.StatusOK, b, nil)
+	return http.StatusOK, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,208 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// searchParams are the Task search parameters the API implements; any
+// other parameter is refused rather than silently ignored.
+var searchParams = []string{"_id", "owner", "requester", "status", "business-status", "patient", "patient:identifier",
+	"focus", "_lastUpdated", "_count", "_include", "_cursor"}
+
+// taskSearch is a parsed Task search.
+type taskSearch struct {
+	q       gateway.ReferralQuery
+	count   int
+	include bool
+}
+
+func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
+	s := &taskSearch{count: h.cfg.DefaultCount}
+	for name := range v {
+		known := false
+		for _, p := range searchParams {
+			known = known || p == name
+		}
+		if !known {
+			return nil, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name)
+		}
+	}
+	one := func(name string) string { return v.Get(name) }
+	if x := one("_id"); x != "" {
+		s.q.IDs = strings.Split(x, ",")
+	}
+	if x := one("focus"); x != "" {
+		id := strings.TrimPrefix(x, "ServiceRequest/")
+		s.q.IDs = append(s.q.IDs, id)
+	}
+	if x := one("owner"); x != "" {
+		s.q.ReceiverID = lastSegment(x)
+	}
+	if x := one("requester"); x != "" {
+		s.q.RequesterOrg = lastSegment(x)
+	}
+	if x := one("status"); x != "" {
+		for _, st := range strings.Split(x, ",") {
+			status, ok := mapping.TaskStatus(st)
+			if !ok {
+				return nil, newAPIError(http.StatusBadRequest, "value", "unknown Task status "+st)
+			}
+			s.q.Statuses = append(s.q.Statuses, status)
+		}
+	}
+	s.q.BusinessStatus = one("business-status")
+	for _, name := range []string{"patient", "patient:identifier"} {
+		if x := one(name); x != "" {
+			_, s.q.PatientID = mapping.SplitIdentifier(x)
+		}
+	}
+	for _, x := range v["_lastUpdated"] {
+		if err := lastUpdated(x, &s.q); err != nil {
+			return nil, err
+		}
+	}
+	if x := one("_count"); x != "" {
+		n, err := strconv.Atoi(x)
+		if err != nil || n < 1 {
+			return nil, newAPIError(http.StatusBadRequest, "value", "_count must be a positive integer")
+		}
+		s.count = min(n, h.cfg.MaxCount)
+	}
+	for _, inc := range v["_include"] {
+		if inc != "Task:focus" {
+			return nil, newAPIError(http.StatusBadRequest, "not-supported", "only _include=Task:focus is supported")
+		}
+		s.include = true
+	}
+	s.q.AfterID = one("_cursor")
+	return s, nil
+}
+
+// lastSegment reads "Organization/x" or "x" as x.
+func lastSegment(ref string) string {
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
+}
+
+// lastUpdated applies one _lastUpdated=<prefix><date> bound. A date
+// without a time stands for the whole day (or month, or year).
+func lastUpdated(x string, q *gateway.ReferralQuery) error {
+	prefix := "eq"
+	if len(x) > 2 && x[0] >= 'a' && x[0] <= 'z' {
+		prefix, x = x[:2], x[2:]
+	}
+	var start time.Time
+	var next time.Time
+	var err error
+	for _, layout := range []struct {
+		layout string
+		step   func(time.Time) time.Time
+	}{
+		{time.RFC3339Nano, func(t time.Time) time.Time { return t.Add(time.Nanosecond) }},
+		{"2006-01-02T15:04:05", func(t time.Time) time.Time { return t.Add(time.Second) }},
+		{time.DateOnly, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
+		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+	} {
+		if start, err = time.Parse(layout.layout, x); err == nil {
+			start = start.UTC()
+			next = layout.step(start)
+			break
+		}
+	}
+	if err != nil {
+		return newAPIError(http.StatusBadRequest, "value", "_lastUpdated needs a FHIR date or instant")
+	}
+	from, to := time.Time{}, time.Time{}
+	switch prefix {
+	case "ge":
+		from = start
+	case "gt":
+		from = next
+	case "lt":
+		to = start
+	case "le":
+		to = next
+	case "eq":
+		from, to = start, next
+	default:
+		return newAPIError(http.StatusBadRequest, "value", "_lastUpdated supports the prefixes eq, ge, gt, le and lt")
+	}
+	if !from.IsZero() && from.After(q.UpdatedFrom) {
+		q.UpdatedFrom = from
+	}
+	if !to.IsZero() && (q.UpdatedTo.IsZero() || to.Before(q.UpdatedTo)) {
+		q.UpdatedTo = to
+	}
+	return nil
+}
+
+func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "Task", smart.Search); err != nil {
+		return 0, err
+	}
+	s, err := h.parseSearch(r.URL.Query())
+	if err != nil {
+		return 0, err
+	}
+	if s.include {
+		if err := h.allow(ctx, c, "ServiceRequest", smart.Read); err != nil {
+			return 0, err
+		}
+	}
+	s.q.InvolvesOrg = c.p.OrgID
+	s.q.Limit = s.count + 1
+	list, err := h.svc.ListReferrals(ctx, s.q)
+	if err != nil {
+		return 0, err
+	}
+	more := len(list) > s.count
+	if more {
+		list = list[:s.count]
+	}
+	b := newBundle("searchset")
+	self := *r.URL
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + self.RawQuery}}
+	if more {
+		next := r.URL.Query()
+		next.Set("_cursor", list[len(list)-1].ID)
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", Url: h.cfg.BaseURL + "/Task?" + next.Encode()})
+	}
+	match, include := fhir.SearchEntryModeMatch, fhir.SearchEntryModeInclude
+	for _, ref := range list {
+		if !visible(c.p, ref) { // the query already filters; this guards the guard
+			continue
+		}
+		if err := b.add(h.cfg.BaseURL+"/Task/"+ref.ID, mapping.NewTask(ref), nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
+			return 0, err
+		}
+	}
+	if s.include {
+		for _, ref := range list {
+			sr, err := mapping.NewServiceRequest(ref)
+			if err != nil {
+				return 0, err
+			}
+			if err := b.add(h.cfg.BaseURL+"/ServiceRequest/"+ref.ID, sr, nil, nil, &fhir.BundleEntrySearch{Mode: &include}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	c.detail["count"] = strconv.Itoa(len(list))
+	writeJSON(w, http.StatusOK, b, nil)
+	return http.StatusOK, nil
+}

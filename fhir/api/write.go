@@ -1,0 +1,263 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// create stores the submitted referral, or finds the one a conditional
+// create matches. existed reports the latter.
+func (h *Handler) create(ctx context.Context, c *call, sub *mapping.Submission) (ref *gateway.Referral, existed bool, err error) {
+	n := sub.Referral
+	if n.Requester.OrgID == "" {
+		n.Requester.OrgID = c.p.OrgID
+	}
+	ident := ""
+	if sub.IfNoneExist != "" {
+		if ident, err = parseIfNoneExist(sub.IfNoneExist); err != nil {
+			return nil, false, err
+		}
+		if ref, err := h.byIdentifier(ctx, c.p.OrgID, ident); err == nil {
+			return ref, true, nil
+		} else if !errors.Is(err, gateway.ErrNotFound) {
+			return nil, false, err
+		}
+	}
+	ref, refusal := h.svc.CreateReferral(ctx, c.actor, n)
+	if ref == nil {
+		if ident != "" && errors.Is(refusal, gateway.ErrConflict) { // a concurrent retry won the race
+			if ref, err := h.byIdentifier(ctx, c.p.OrgID, ident); err == nil {
+				return ref, true, nil
+			}
+		}
+		return nil, false, refusal
+	}
+	if refusal != nil {
+		c.detail["blocked"] = "true"
+	}
+	return ref, false, nil
+}
+
+func (h *Handler) byIdentifier(ctx context.Context, org, ident string) (*gateway.Referral, error) {
+	var ref *gateway.Referral
+	err := h.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		var err error
+		ref, err = tx.ReferralByIdentifier(ctx, org, ident)
+		return err
+	})
+	return ref, err
+}
+
+// parseIfNoneExist reads "identifier=[system|]value", the one criterion
+// conditional create supports, into the stored identifier form.
+func parseIfNoneExist(q string) (string, error) {
+	v, err := url.ParseQuery(q)
+	if err != nil || len(v) != 1 || len(v["identifier"]) != 1 || v.Get("identifier") == "" {
+		return "", newAPIError(http.StatusBadRequest, "not-supported", "If-None-Exist supports exactly one identifier=[system|]value criterion")
+	}
+	system, value := mapping.SplitIdentifier(v.Get("identifier"))
+	return mapping.JoinIdentifier(system, value), nil
+}
+
+func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "Task", smart.Create); err != nil {
+		return 0, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	sub, err := mapping.ParseTask(body)
+	if err != nil {
+		return 0, err
+	}
+	sub.IfNoneExist = r.Header.Get("If-None-Exist")
+	ref, existed, err := h.create(ctx, c, sub)
+	if err != nil {
+		return 0, err
+	}
+	c.id, c.tenants = ref.ID, parties(ref)
+	status := http.StatusCreated
+	if existed {
+		status = http.StatusOK
+		c.detail["conditional"] = "matched"
+	}
+	writeJSON(w, status, mapping.NewTask(ref), h.versionHeaders("Task", ref))
+	return status, nil
+}
+
+func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "Task", smart.Create); err != nil {
+		return 0, err
+	}
+	if err := h.allow(ctx, c, "ServiceRequest", smart.Create); err != nil {
+		return 0, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	sub, err := mapping.ParseTransaction(body)
+	if err != nil {
+		return 0, err
+	}
+	ref, existed, err := h.create(ctx, c, sub)
+	if err != nil {
+		return 0, err
+	}
+	c.id, c.tenants = ref.ID, parties(ref)
+	if existed {
+		c.detail["conditional"] = "matched"
+	}
+	b := newBundle("transaction-response")
+	for _, typ := range sub.EntryTypes {
+		resp := &fhir.BundleEntryResponse{Status: "201 Created"}
+		switch typ {
+		case "Task", "ServiceRequest":
+			if existed {
+				resp.Status = "200 OK"
+			}
+			resp.Location = ptr(fmt.Sprintf("%s/%s/_history/%d", typ, ref.ID, ref.Version))
+			resp.Etag = ptr(etag(ref.Version))
+			resp.LastModified = ptr(mapping.Instant(ref.Updated))
+		default:
+			if existed {
+				resp.Status = "200 OK"
+			}
+		}
+		if err := b.add("", nil, nil, resp, nil); err != nil {
+			return 0, err
+		}
+	}
+	writeJSON(w, http.StatusOK, b, nil)
+	return http.StatusOK, nil
+}
+
+func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "Task", smart.Update); err != nil {
+		return 0, err
+	}
+	cur, err := h.load(ctx, c, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	return h.applyUpdate(w, r, c, cur, body)
+}
+
+func (h *Handler) patchTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Task"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "Task", smart.Update); err != nil {
+		return 0, err
+	}
+	cur, err := h.load(ctx, c, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	patch, err := readBody(r, "application/json-patch+json")
+	if err != nil {
+		return 0, err
+	}
+	doc, err := json.Marshal(mapping.NewTask(cur))
+	if err != nil {
+		return 0, err
+	}
+	patched, err := applyPatch(doc, patch)
+	if err != nil {
+		if strings.Contains(err.Error(), "test failed") {
+			return 0, newAPIError(http.StatusUnprocessableEntity, "processing", err.Error())
+		}
+		return 0, newAPIError(http.StatusBadRequest, "invalid", err.Error())
+	}
+	return h.applyUpdate(w, r, c, cur, patched)
+}
+
+// applyUpdate moves the referral to the status the updated Task asks for,
+// through gateway.Service (Submit for draft → requested, so the send gates
+// run; Transition otherwise).
+func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, cur *gateway.Referral, body []byte) (int, error) {
+	ctx := r.Context()
+	next, err := mapping.ParseTaskUpdate(body)
+	if err != nil {
+		return 0, err
+	}
+	if next.ID != "" && next.ID != cur.ID {
+		return 0, newAPIError(http.StatusBadRequest, "invalid", "Task.id does not match the URL", "Task.id")
+	}
+	curJSON, err := json.Marshal(mapping.NewTask(cur))
+	if err != nil {
+		return 0, err
+	}
+	prev, err := mapping.ParseTaskUpdate(curJSON)
+	if err != nil {
+		return 0, err
+	}
+	in := mapping.Changes(prev, next)
+	if im := r.Header.Get("If-Match"); im != "" {
+		v, ok := parseETag(im)
+		if !ok {
+			return 0, newAPIError(http.StatusBadRequest, "value", `If-Match must be a version ETag such as W/"3"`)
+		}
+		in.ExpectVersion = v
+	}
+	if in.ExpectVersion != 0 && in.ExpectVersion != cur.Version {
+		return 0, fmt.Errorf("task %s at version %d, If-Match %d: %w", cur.ID, cur.Version, in.ExpectVersion, gateway.ErrConflict)
+	}
+	c.detail["from"], c.detail["to"] = string(cur.Status), string(next.Status)
+	var updated *gateway.Referral
+	switch {
+	case next.Status == cur.Status:
+		if in != (gateway.TransitionInput{ExpectVersion: in.ExpectVersion}) {
+			return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
+				"only a change of Task.status (with its statusReason, note, businessStatus or output) is applied", "Task.status")
+		}
+		updated = cur
+	case cur.Status == gateway.StatusDraft && next.Status == gateway.StatusRequested:
+		var refusal error
+		updated, refusal = h.svc.Submit(ctx, c.actor, cur.ID)
+		if updated == nil || refusal != nil {
+			if refusal == nil {
+				refusal = errors.New("submit failed")
+			}
+			return 0, refusal
+		}
+	default:
+		if updated, err = h.svc.Transition(ctx, c.actor, cur.ID, next.Status, in); err != nil {
+			return 0, err
+		}
+	}
+	writeJSON(w, http.StatusOK, mapping.NewTask(updated), h.versionHeaders("Task", updated))
+	return http.StatusOK, nil
+}
+
+// parseETag reads W/"n" (or "n") as version n.
+func parseETag(s string) (int, bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
+	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
+		return 0, false
+	}
+	v, err := strconv.Atoi(s[1 : len(s)-1])
+	return v, err == nil && v > 0
+}
