@@ -83,7 +83,14 @@ func CheckBAATransition(from, to BAAState) error {
 			return nil
 		}
 	}
-	rule := fmt.Sprintf("a %s BAA cannot become %s", from, to)
+	article := "a"
+	if from == BAAActive || from == BAAExpiring || from == BAAExpired {
+		article = "an"
+	}
+	rule := fmt.Sprintf("%s %s BAA cannot become %s", article, from, to)
+	if from == "" {
+		rule = fmt.Sprintf("a new BAA starts as draft, sent or active, not %s", to)
+	}
 	if from == BAATerminated {
 		rule = "a terminated BAA is final; record a new agreement"
 	}

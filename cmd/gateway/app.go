@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/litestore"
+	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+)
+
+// app is the wired gateway: configuration, store, core service and channels.
+type app struct {
+	cfg      Config
+	store    *sqlstore.Store
+	svc      *gateway.Service
+	log      *slog.Logger
+	auditKey []byte
+	stdout   io.Writer
+}
+
+// openApp opens the configured store (migrating it) and wires the core.
+func openApp(ctx context.Context, cfg Config, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	store, err := openStore(ctx, cfg, sqlstore.DefaultQueueConfig())
+	if err != nil {
+		return nil, err
+	}
+	recordKey, err := cfg.key("record")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	auditKey, err := cfg.key("audit")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sealer, err := gateway.NewSealer(recordKey)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	gcfg := gateway.DefaultConfig()
+	gcfg.BAAWarningWindow = cfg.BAAWarningWindow
+	gcfg.Vendors = map[gateway.ChannelKind]string{}
+	if cfg.FaxVendorID != "" {
+		gcfg.Vendors[gateway.ChannelFax] = cfg.FaxVendorID
+	}
+	if cfg.HISPID != "" {
+		gcfg.Vendors[gateway.ChannelDirect] = cfg.HISPID
+	}
+	svc := gateway.NewService(store, sealer, gateway.SystemClock{}, gcfg, log, channels...)
+	return &app{cfg: cfg, store: store, svc: svc, log: log, auditKey: auditKey, stdout: stdout}, nil
+}
+
+// openStore opens PostgreSQL when a URL is configured, else the embedded store.
+func openStore(ctx context.Context, cfg Config, q sqlstore.QueueConfig) (*sqlstore.Store, error) {
+	if cfg.DB != "" {
+		s, err := pgstore.Open(ctx, cfg.DB, q)
+		if err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		return s, nil
+	}
+	s, err := litestore.Open(ctx, filepath.Join(cfg.DataDir, "gateway.db"), q)
+	if err != nil {
+		return nil, fmt.Errorf("embedded database: %w", err)
+	}
+	return s, nil
+}
+
+func (a *app) Close() { a.store.Close() }
+
+// admin is the actor for CLI changes: the operating-system user at the console.
+func cliActor(name string) gateway.Actor {
+	if name == "" {
+		name = "cli"
+	}
+	return gateway.Actor{ID: "user:" + name}
+}

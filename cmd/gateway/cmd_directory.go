@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := sub(args, "add", "list", "show", "set-baa", "verify", "import")
+	if err != nil {
+		return err
+	}
+	fs := newFlags("directory "+verb, &cfg, stderr)
+	actor := fs.String("actor", os.Getenv("USER"), "who makes the change (recorded in the audit trail)")
+	var (
+		e                                         gateway.Entry
+		fhirURL, direct, certFile, fax, channels string
+		file, state, end, method, search, kind   string
+	)
+	switch verb {
+	case "add":
+		fs.StringVar(&e.ID, "id", "", "entry id (letters, digits, '-', '.')")
+		fs.StringVar(&kind, "kind", "organization", "organization, location, practitioner or vendor")
+		fs.StringVar(&e.Name, "name", "", "display name")
+		fs.StringVar(&e.NPI, "npi", "", "National Provider Identifier (10 digits)")
+		fs.StringVar(&e.ParentID, "parent", "", "parent organization id")
+		fs.BoolVar(&e.OnPlatform, "on-platform", false, "the party's EHR is on the platform (FHIR)")
+		fs.StringVar(&fhirURL, "fhir-url", "", "FHIR base URL to push to (on-platform parties; empty: they pull)")
+		fs.StringVar(&direct, "direct", "", "Direct address")
+		fs.StringVar(&certFile, "direct-cert", "", "PEM file with the party's Direct certificate (else discovered in DNS)")
+		fs.StringVar(&fax, "fax", "", "fax number in E.164 form (+1...)")
+		fs.StringVar(&channels, "channels", "", "preferred channel order, e.g. direct,fax (default fhir,direct,fax)")
+		fs.StringVar(&e.VendorRole, "vendor-role", "", "fax or hisp, for --kind vendor")
+		fs.StringVar(&file, "file", "", "read the entry as JSON from this file instead of flags")
+	case "list":
+		fs.StringVar(&search, "search", "", "filter by name, id, NPI or Direct address")
+		fs.StringVar(&kind, "kind", "", "filter by kind")
+	case "set-baa":
+		fs.StringVar(&state, "state", "", "draft, sent, active or terminated")
+		fs.StringVar(&end, "end", "", "end date YYYY-MM-DD (required to activate)")
+		fs.StringVar(&file, "document", "", "reference to the signed agreement")
+	case "verify":
+		fs.StringVar(&method, "method", "", "how the contact was confirmed, e.g. \"phone call to front desk\"")
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	a, err := openApp(ctx, cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	who := cliActor(*actor)
+
+	switch verb {
+	case "add":
+		if file != "" {
+			b, err := readInput(file)
+			if err != nil {
+				return err
+			}
+			if err := strictJSON(b, &e); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+		} else {
+			e.Kind = gateway.EntryKind(kind)
+			if fhirURL != "" || e.OnPlatform {
+				e.FHIR = &gateway.FHIREndpoint{BaseURL: fhirURL}
+			}
+			if direct != "" {
+				e.Direct = &gateway.DirectEndpoint{Address: direct}
+				if certFile != "" {
+					pem, err := os.ReadFile(certFile)
+					if err != nil {
+						return err
+					}
+					e.Direct.CertPEM = string(pem)
+				}
+			}
+			if fax != "" {
+				e.Fax = &gateway.FaxEndpoint{Number: fax}
+			}
+			for _, c := range strings.Split(channels, ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					e.ChannelOrder = append(e.ChannelOrder, gateway.ChannelKind(c))
+				}
+			}
+		}
+		got, err := a.svc.PutEntry(ctx, who, &e)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "saved %s %s (version %d)\n", got.Kind, got.ID, got.Version)
+		return nil
+	case "list":
+		list, err := a.svc.ListEntries(ctx, gateway.EntryQuery{Search: search, Kind: gateway.EntryKind(kind)})
+		if err != nil {
+			return err
+		}
+		baas := map[string]*gateway.BAA{}
+		all, err := a.svc.BAAs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range all {
+			baas[b.PartyID] = b
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tKIND\tNAME\tNPI\tCHANNELS\tBAA\tVERIFIED")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", e.ID, e.Kind, e.Name, dash(e.NPI), channelSummary(e),
+				dash(string(baas[e.ID].Effective(time.Now(), a.cfg.BAAWarningWindow))), e.Verified())
+		}
+		return tw.Flush()
+	case "show":
+		if len(rest) != 1 {
+			return usagef("directory show ID")
+		}
+		e, err := a.svc.Entry(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		out := struct {
+			*gateway.Entry
+			BAA *baaView `json:"baa,omitempty"`
+		}{Entry: e}
+		all, err := a.svc.BAAs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range all {
+			if b.PartyID == e.ID {
+				out.BAA = &baaView{BAA: b, InForce: b.Effective(time.Now(), a.cfg.BAAWarningWindow)}
+			}
+		}
+		return printJSON(stdout, out)
+	case "set-baa":
+		if len(rest) != 1 || state == "" {
+			return usagef("directory set-baa PARTY-ID --state draft|sent|active|terminated [--end YYYY-MM-DD]")
+		}
+		c := gateway.BAAChange{PartyID: rest[0], State: gateway.BAAState(state), Document: file}
+		if end != "" {
+			t, err := time.Parse(time.DateOnly, end)
+			if err != nil {
+				return usagef("--end must be YYYY-MM-DD")
+			}
+			c.End = t
+		}
+		b, err := a.svc.SetBAA(ctx, who, c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "BAA with %s is %s\n", b.PartyID, b.Effective(time.Now(), a.cfg.BAAWarningWindow))
+		return nil
+	case "verify":
+		if len(rest) != 1 {
+			return usagef("directory verify ID --method \"how it was confirmed\"")
+		}
+		e, err := a.svc.VerifyEntry(ctx, who, rest[0], method)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "verified %s by %s (%s)\n", e.ID, e.Verification.By, e.Verification.Method)
+		return nil
+	default: // import
+		if len(rest) != 1 {
+			return usagef("directory import FILE")
+		}
+		return importDirectory(ctx, a, who, rest[0], stdout)
+	}
+}
+
+// baaView shows a BAA with the state in force today.
+type baaView struct {
+	*gateway.BAA
+	InForce gateway.BAAState `json:"inForce"`
+}
+
+// directoryFile is our own import format: entries, then BAAs.
+type directoryFile struct {
+	Entries []json.RawMessage   `json:"entries"`
+	BAAs    []gateway.BAAChange `json:"baas"`
+	Verify  []struct {
+		ID     string `json:"id"`
+		Method string `json:"method"`
+	} `json:"verify"`
+}
+
+// importDirectory applies a directory file entry by entry: a broken entry
+// is reported with its position and never stops the rest.
+func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string, stdout io.Writer) error {
+	b, err := readInput(path)
+	if err != nil {
+		return err
+	}
+	var f directoryFile
+	if err := strictJSON(b, &f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var added, updated, skipped int
+	for i, raw := range f.Entries {
+		var e gateway.Entry
+		if err := strictJSON(raw, &e); err != nil {
+			fmt.Fprintf(stdout, "entries[%d]: skipped: %v\n", i, err)
+			skipped++
+			continue
+		}
+		old, lookErr := a.svc.Entry(ctx, e.ID)
+		if lookErr == nil {
+			e.Version = old.Version
+		}
+		if _, err := a.svc.PutEntry(ctx, who, &e); err != nil {
+			fmt.Fprintf(stdout, "entries[%d] (%s): skipped: %s\n", i, e.ID, describe(err))
+			skipped++
+			continue
+		}
+		if errors.Is(lookErr, gateway.ErrNotFound) {
+			added++
+		} else {
+			updated++
+		}
+	}
+	for i, c := range f.BAAs {
+		if _, err := a.svc.SetBAA(ctx, who, c); err != nil {
+			fmt.Fprintf(stdout, "baas[%d] (%s): skipped: %s\n", i, c.PartyID, describe(err))
+			skipped++
+		}
+	}
+	for i, v := range f.Verify {
+		if _, err := a.svc.VerifyEntry(ctx, who, v.ID, v.Method); err != nil {
+			fmt.Fprintf(stdout, "verify[%d] (%s): skipped: %s\n", i, v.ID, describe(err))
+			skipped++
+		}
+	}
+	fmt.Fprintf(stdout, "imported %s: %d added, %d updated, %d skipped\n", path, added, updated, skipped)
+	if skipped > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func channelSummary(e *gateway.Entry) string {
+	var parts []string
+	for _, k := range e.Channels() {
+		switch {
+		case k == gateway.ChannelFHIR && e.OnPlatform:
+			parts = append(parts, "fhir")
+		case k == gateway.ChannelDirect && e.Direct != nil:
+			parts = append(parts, "direct")
+		case k == gateway.ChannelFax && e.Fax != nil:
+			parts = append(parts, "fax")
+		}
+	}
+	return dash(strings.Join(parts, ","))
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", &cfg, stderr)
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (env GATEWAY_HTTP_ADDR)")
+	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long shutdown waits for in-flight sends before cancelling (they are re-queued)")
+	every := fs.Duration("checkpoint-every", 10*time.Minute, "how often to sign audit chain checkpoints")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stdout, stderr, cliChannels(cfg)...)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	return serve(ctx, a, ln, *grace, *every)
+}
+
+// serve runs the HTTP server and the delivery workers until ctx ends, then
+// shuts down: stop accepting, let in-flight sends finish within grace,
+// cancel (and so re-queue) the rest.
+func serve(ctx context.Context, a *app, ln net.Listener, grace, checkpointEvery time.Duration) error {
+	if err := a.store.StartWorkers(ctx, a.svc); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("gateway serving", "http", ln.Addr().String(), "store", storeKind(a.cfg))
+	fmt.Fprintf(a.stdout, "gateway listening on http://%s\n", ln.Addr())
+
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			serveErr = err
+			break loop
+		case <-tick.C:
+			if _, err := checkpoint(ctx, a); err != nil {
+				a.log.Error("audit checkpoint", "err", err)
+			}
+		}
+	}
+	a.log.Info("gateway shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := a.store.StopWorkers(sctx); err != nil {
+		a.log.Warn("workers cancelled at shutdown; their jobs are retried", "err", err)
+	}
+	if _, err := checkpoint(context.Background(), a); err != nil {
+		a.log.Error("audit checkpoint", "err", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func storeKind(c Config) string {
+	if c.DB != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// routes mounts health, readiness, metrics and the protocol handlers.
+func (a *app) routes() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_http_requests_total",
+		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
+	reg.MustRegister(requests)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := a.store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unavailable\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	for pattern, h := range a.protocolHandlers() {
+		mux.Handle(pattern, h)
+	}
+	return countRequests(mux, requests)
+}
+
+// countRequests records each request's matched route and status.
+func countRequests(next *http.ServeMux, c *prometheus.CounterVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: 200}
+		next.ServeHTTP(rec, r)
+		_, pattern := next.Handler(r)
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		c.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// protocolHandlers returns the FHIR, fax-callback and console handlers
+// that are wired in this build, keyed by mux pattern.
+func (a *app) protocolHandlers() map[string]http.Handler {
+	return map[string]http.Handler{}
+}

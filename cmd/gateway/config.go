@@ -1,0 +1,94 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the gateway. The defaults work on a new
+// machine; environment variables override the defaults and flags override
+// both.
+type Config struct {
+	// DB is a PostgreSQL URL; empty means the embedded SQLite store under DataDir.
+	DB string
+	// DataDir holds the embedded database, keys, spools and the inbox.
+	DataDir string
+	// HTTPAddr is where `serve` listens (FHIR API, console, health, metrics).
+	HTTPAddr string
+	// BAAWarningWindow is how long before its end an active BAA is expiring.
+	BAAWarningWindow time.Duration
+	// FaxVendorID and HISPID name the vendor directory entries whose BAAs gate those channels.
+	FaxVendorID string
+	HISPID      string
+}
+
+// defaultConfig reads the environment over the built-in defaults.
+func defaultConfig() Config {
+	c := Config{DataDir: "gateway-data", HTTPAddr: "127.0.0.1:8080", BAAWarningWindow: 60 * 24 * time.Hour}
+	if v := os.Getenv("GATEWAY_DB"); v != "" {
+		c.DB = v
+	}
+	if v := os.Getenv("GATEWAY_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	if v := os.Getenv("GATEWAY_HTTP_ADDR"); v != "" {
+		c.HTTPAddr = v
+	}
+	if v := os.Getenv("GATEWAY_FAX_VENDOR"); v != "" {
+		c.FaxVendorID = v
+	}
+	if v := os.Getenv("GATEWAY_HISP"); v != "" {
+		c.HISPID = v
+	}
+	return c
+}
+
+// register adds the shared flags to fs.
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (postgres://...); empty: embedded SQLite under --data (env GATEWAY_DB)")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for the embedded store, keys and spools (env GATEWAY_DATA_DIR)")
+	fs.DurationVar(&c.BAAWarningWindow, "baa-warning", c.BAAWarningWindow, "an active BAA ending within this window is reported as expiring")
+	fs.StringVar(&c.FaxVendorID, "fax-vendor", c.FaxVendorID, "directory id of the fax vendor whose BAA gates fax (env GATEWAY_FAX_VENDOR)")
+	fs.StringVar(&c.HISPID, "hisp", c.HISPID, "directory id of the HISP whose BAA gates Direct, if one is used (env GATEWAY_HISP)")
+}
+
+// key returns the named 32-byte key from the environment
+// (GATEWAY_<NAME>_KEY, base64) or from DataDir/keys/<name>.key, creating
+// the file with a random key on first use.
+func (c *Config) key(name string) ([]byte, error) {
+	if v := os.Getenv("GATEWAY_" + strings.ToUpper(name) + "_KEY"); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("GATEWAY_%s_KEY must be 32 bytes in base64", strings.ToUpper(name))
+		}
+		return k, nil
+	}
+	path := filepath.Join(c.DataDir, "keys", name+".key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("key file %s is not 32 bytes of base64", path)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write key %s: %w", path, err)
+	}
+	return k, nil
+}
