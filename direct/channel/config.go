@@ -1,0 +1,108 @@
+package channel
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/smime"
+	"github.com/referralgw/gateway/direct/smtpout"
+)
+
+// Default MDN deadlines of the Direct delivery notification guide as the
+// gateway applies them.
+const (
+	DefaultProcessedWithin  = time.Hour
+	DefaultDispatchedWithin = 24 * time.Hour
+)
+
+// Transport hands one sealed message to the receiving HISP; *smtpout.Sender
+// implements it.
+type Transport interface {
+	Send(ctx context.Context, from string, to []string, msg []byte) (smtpout.Result, error)
+}
+
+// DiscoverFunc finds the certificates a Direct address publishes, such as
+// (*certs.Discoverer).Discover.
+type DiscoverFunc func(ctx context.Context, address string) ([]*x509.Certificate, error)
+
+// Config wires a Channel. Domain, Keys, Trust and Transport are required.
+type Config struct {
+	// Domain is our Direct domain, e.g. "direct.clinic-a.example"; it names
+	// our message ids and the default sender.
+	Domain string
+	// DefaultSender is the address we send from when the referring
+	// organisation has no Direct address of its own; "referrals@"+Domain
+	// when empty.
+	DefaultSender string
+	// Keys holds our signing (and decryption) identities.
+	Keys *certs.Keyring
+	// Trust holds the anchors a recipient certificate must chain to.
+	Trust *certs.TrustStore
+	// Discover finds certificates in DNS when a directory entry carries
+	// none; nil means such entries are unreachable.
+	Discover DiscoverFunc
+	// Transport sends sealed messages.
+	Transport Transport
+	// ProcessedWithin is how long to wait for the processed MDN
+	// (DefaultProcessedWithin when zero).
+	ProcessedWithin time.Duration
+	// DispatchedWithin is how long after the processed MDN to wait for the
+	// dispatched one (DefaultDispatchedWithin when zero).
+	DispatchedWithin time.Duration
+	// NoFinalDelivery stops asking receivers for a dispatched MDN; by
+	// default the gateway asks for one.
+	NoFinalDelivery bool
+	// Content is the content-encryption algorithm; the zero value is AES-256-CBC.
+	Content smime.ContentAlgorithm
+	// Now is the clock for certificate validity and message dates
+	// (time.Now when nil).
+	Now func() time.Time
+	// Logger receives ids and reply codes only (discarded when nil).
+	Logger *slog.Logger
+}
+
+// FinalDelivery reports whether messages ask for a dispatched MDN.
+func (c *Config) FinalDelivery() bool { return !c.NoFinalDelivery }
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	var errs []error
+	if cfg.Domain == "" {
+		errs = append(errs, errors.New("domain is required"))
+	}
+	if cfg.Keys == nil {
+		errs = append(errs, errors.New("keyring is required"))
+	}
+	if cfg.Trust == nil {
+		errs = append(errs, errors.New("trust store is required"))
+	}
+	if cfg.Transport == nil {
+		errs = append(errs, errors.New("transport is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, fmt.Errorf("direct channel: config: %w", err)
+	}
+	cfg.Domain = strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	if cfg.DefaultSender == "" {
+		cfg.DefaultSender = "referrals@" + cfg.Domain
+	}
+	if cfg.ProcessedWithin <= 0 {
+		cfg.ProcessedWithin = DefaultProcessedWithin
+	}
+	if cfg.DispatchedWithin <= 0 {
+		cfg.DispatchedWithin = DefaultDispatchedWithin
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}

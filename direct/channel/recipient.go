@@ -1,0 +1,139 @@
+package channel
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// ErrNoCertificate reports that a party has no certificate we may encrypt
+// for; the wrapping error names why each candidate was unusable.
+var ErrNoCertificate = errors.New("no usable recipient certificate")
+
+// errDiscovery marks a DNS failure that may pass (as opposed to a name that
+// publishes nothing), so Send retries instead of failing the delivery.
+var errDiscovery = errors.New("certificate discovery failed")
+
+// RecipientCert returns the certificate to encrypt for the party's Direct
+// address: the directory's CertPEM when set, else what DNS publishes. The
+// certificate is valid now, allows key encipherment, is bound to the address
+// or its domain and chains to our trust anchors.
+func (c *Channel) RecipientCert(ctx context.Context, e *gateway.Entry) (*x509.Certificate, error) {
+	if e == nil || e.Direct == nil || strings.TrimSpace(e.Direct.Address) == "" {
+		return nil, errors.New("no Direct address in the directory entry")
+	}
+	addr := e.Direct.Address
+	var (
+		candidates []*x509.Certificate
+		source     string
+	)
+	if e.Direct.CertPEM != "" {
+		source = "directory"
+		list, err := certs.DecodeCertsPEM([]byte(e.Direct.CertPEM))
+		if err != nil {
+			return nil, fmt.Errorf("directory certificate of %s: %w: %w", addr, ErrNoCertificate, err)
+		}
+		candidates = list
+	} else {
+		if c.cfg.Discover == nil {
+			return nil, fmt.Errorf("%s: %w: no certificate in the directory and DNS discovery is not configured", addr, ErrNoCertificate)
+		}
+		source = "DNS"
+		list, err := c.cfg.Discover(ctx, addr)
+		switch {
+		case errors.Is(err, certs.ErrNotDiscovered):
+			return nil, fmt.Errorf("%s: %w: %w", addr, ErrNoCertificate, err)
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w: %w", addr, errDiscovery, err)
+		}
+		candidates = list
+	}
+	return c.pick(addr, source, candidates)
+}
+
+// pick returns the first candidate usable for addr; the others in the list
+// serve as intermediates.
+func (c *Channel) pick(addr, source string, candidates []*x509.Certificate) (*x509.Certificate, error) {
+	var reasons []string
+	for _, cert := range candidates {
+		if cert.IsCA {
+			continue
+		}
+		err := c.CheckRecipientCert(cert, addr, candidates...)
+		if err == nil {
+			return cert, nil
+		}
+		reasons = append(reasons, err.Error())
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "no end-entity certificate")
+	}
+	return nil, fmt.Errorf("%s (%s): %w: %s", addr, source, ErrNoCertificate, strings.Join(reasons, "; "))
+}
+
+// CheckRecipientCert says why cert cannot be encrypted for at addr now, or
+// returns nil: validity, keyEncipherment, binding to the address or its
+// domain, and a chain to our anchors (extra certificates may supply
+// intermediates).
+func (c *Channel) CheckRecipientCert(cert *x509.Certificate, addr string, extra ...*x509.Certificate) error {
+	now := c.cfg.Now()
+	name := cert.Subject.CommonName
+	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return fmt.Errorf("certificate %q is not valid at %s (valid %s to %s)", name,
+			now.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if cert.KeyUsage&x509.KeyUsageKeyEncipherment == 0 {
+		return fmt.Errorf("certificate %q does not allow key encipherment", name)
+	}
+	if !BoundTo(cert, addr) {
+		return fmt.Errorf("certificate %q is bound neither to %s nor to its domain", name, addr)
+	}
+	inter := x509.NewCertPool()
+	for _, x := range extra {
+		if x != cert {
+			inter.AddCert(x)
+		}
+	}
+	_, err := cert.Verify(x509.VerifyOptions{Roots: c.cfg.Trust.Pool(), Intermediates: inter,
+		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return fmt.Errorf("certificate %q does not chain to a trust anchor: %w", name, err)
+	}
+	return nil
+}
+
+// BoundTo reports whether cert names addr as an rfc822Name or addr's domain
+// as a dNSName, the Direct binding rule; names compare case-insensitively.
+func BoundTo(cert *x509.Certificate, addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return false
+	}
+	domain := strings.TrimSuffix(addr[at+1:], ".")
+	for _, e := range cert.EmailAddresses {
+		if strings.EqualFold(e, addr) {
+			return true
+		}
+	}
+	for _, d := range cert.DNSNames {
+		if strings.EqualFold(strings.TrimSuffix(d, "."), domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// Domain returns the domain of a bare address in lower case, or "".
+func Domain(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+}

@@ -1,0 +1,76 @@
+package channel
+
+import (
+	"bytes"
+	"crypto/x509"
+	"fmt"
+	"strings"
+
+	"github.com/referralgw/gateway/direct/smime"
+)
+
+// outerFields are the header fields repeated outside the encryption so that
+// MTAs and mail clients can route and thread the message; they carry no PHI
+// (the subject is content-free by construction).
+var outerFields = []string{"from", "to", "subject", "date", "message-id", "in-reply-to", "references"}
+
+// Seal signs entity (a complete RFC 5322 message from message.Compose or
+// mdn.Build, CRLF line endings) with our identity for the address from and
+// encrypts it for recipient, returning the message to hand to SMTP: the
+// routing header fields of entity, MIME-Version, then the enveloped entity.
+func (c *Channel) Seal(from string, recipient *x509.Certificate, entity []byte) ([]byte, error) {
+	id, err := c.cfg.Keys.ForAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("direct: seal: signing identity for %s: %w", from, err)
+	}
+	signed, err := smime.Sign(entity, id.Cert, id.Key, id.Chain)
+	if err != nil {
+		return nil, fmt.Errorf("direct: seal: sign: %w", err)
+	}
+	enveloped, err := smime.Encrypt(signed, []*x509.Certificate{recipient}, c.cfg.Content)
+	if err != nil {
+		return nil, fmt.Errorf("direct: seal: encrypt for %q: %w", recipient.Subject.CommonName, err)
+	}
+	var out bytes.Buffer
+	out.Write(headerFields(entity, outerFields))
+	out.WriteString("MIME-Version: 1.0\r\n")
+	out.Write(enveloped)
+	return out.Bytes(), nil
+}
+
+// headerFields returns the raw lines (with their continuation lines) of the
+// named fields of raw's header, in their original order.
+func headerFields(raw []byte, names []string) []byte {
+	var out bytes.Buffer
+	keep := false
+	for len(raw) > 0 {
+		nl := bytes.IndexByte(raw, '\n')
+		var line []byte
+		if nl < 0 {
+			line, raw = raw, nil
+		} else {
+			line, raw = raw[:nl+1], raw[nl+1:]
+		}
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			break // end of header
+		}
+		if trimmed[0] != ' ' && trimmed[0] != '\t' {
+			keep = false
+			if colon := bytes.IndexByte(trimmed, ':'); colon > 0 {
+				name := strings.ToLower(strings.TrimSpace(string(trimmed[:colon])))
+				for _, n := range names {
+					if n == name {
+						keep = true
+						break
+					}
+				}
+			}
+		}
+		if keep {
+			out.Write(trimmed)
+			out.WriteString("\r\n")
+		}
+	}
+	return out.Bytes()
+}

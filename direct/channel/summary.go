@@ -1,0 +1,151 @@
+package channel
+
+import (
+	"fmt"
+	"mime"
+	"regexp"
+	"strings"
+
+	"github.com/referralgw/gateway/direct/message"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// Subject returns the subject of a referral message: a fixed word and the
+// referral token that replies are matched on, and nothing about the patient.
+func Subject(referralID string) string { return "Referral [ref:" + referralID + "]" }
+
+var refToken = regexp.MustCompile(`\[ref:([A-Za-z0-9\-.]{1,64})\]`)
+
+// ReferralToken returns the referral id carried by a "[ref:<id>]" token in
+// subject, as replies keep it ("Re: Referral [ref:…]").
+func ReferralToken(subject string) (string, bool) {
+	m := refToken.FindStringSubmatch(subject)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// Summary renders the human-readable body of a referral message. It is PHI
+// (the receiver needs the patient's identifiers) and goes only into the
+// encrypted message, never into logs. Text records are appended to it, since
+// Direct attachments are documents (C-CDA, PDF, images).
+func Summary(out *gateway.Outbound) string {
+	r := out.Referral
+	var b strings.Builder
+	fmt.Fprintf(&b, "Referral %s", r.ID)
+	if r.Identifier != "" {
+		fmt.Fprintf(&b, " (referrer's identifier %s)", r.Identifier)
+	}
+	b.WriteString("\n\n")
+	line := func(label, value string) {
+		if strings.TrimSpace(value) != "" {
+			fmt.Fprintf(&b, "%-10s %s\n", label+":", value)
+		}
+	}
+	line("Priority", string(r.Priority))
+	from := r.Requester.Name
+	if r.Requester.NPI != "" {
+		from = strings.TrimSpace(from + " (NPI " + r.Requester.NPI + ")")
+	}
+	if out.Sender != nil {
+		from = joinNonEmpty(", ", from, out.Sender.Name)
+	}
+	line("From", from)
+	line("Phone", r.Requester.Phone)
+	if out.Receiver != nil {
+		to := out.Receiver.Name
+		if out.Receiver.NPI != "" {
+			to += " (NPI " + out.Receiver.NPI + ")"
+		}
+		line("To", to)
+	}
+	p := r.Patient
+	patient := joinNonEmpty(" ", p.GivenName, p.FamilyName)
+	if p.BirthDate != "" {
+		patient = joinNonEmpty(", ", patient, "born "+p.BirthDate)
+	}
+	patient = joinNonEmpty(", ", patient, p.Gender)
+	mrn := "MRN " + p.ID
+	if p.System != "" {
+		mrn += " (" + p.System + ")"
+	}
+	line("Patient", joinNonEmpty(", ", patient, mrn))
+	reason := r.Reason.Display
+	if r.Reason.Code != "" {
+		reason = joinNonEmpty(" ", reason, "("+joinNonEmpty(" ", r.Reason.System, r.Reason.Code)+")")
+	}
+	line("Reason", reason)
+	consent := string(r.Consent.Kind)
+	if r.Consent.Purpose != "" {
+		consent += ", purpose " + r.Consent.Purpose
+	}
+	if r.Consent.Citation != "" {
+		consent += ", " + r.Consent.Citation
+	}
+	line("Basis", consent)
+	if t := strings.TrimSpace(r.ReasonText); t != "" {
+		b.WriteString("\nClinical question:\n" + t + "\n")
+	}
+	if len(out.Records) > 0 {
+		b.WriteString("\nRecords:\n")
+		for _, rec := range out.Records {
+			fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
+		}
+	}
+	for _, rec := range out.Records {
+		if isText(rec.ContentType) {
+			fmt.Fprintf(&b, "\n--- %s ---\n%s\n", rec.Title, strings.TrimRight(string(rec.Content), "\n"))
+		}
+	}
+	b.WriteString("\nTo answer, reply to this message with \"Accept\" or \"Decline\" and a reason on the first line.\n")
+	return b.String()
+}
+
+// Attachments returns the records that travel as documents (all but text).
+func Attachments(recs []gateway.RecordContent) []message.Attachment {
+	var out []message.Attachment
+	for _, rec := range recs {
+		if isText(rec.ContentType) {
+			continue
+		}
+		out = append(out, message.Attachment{Filename: filename(rec.Record), ContentType: rec.ContentType, Content: rec.Content})
+	}
+	return out
+}
+
+func isText(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/plain"
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// filename makes a bare, portable file name from a record title, with an
+// extension for its content type.
+func filename(rec gateway.Record) string {
+	base := strings.Trim(unsafeName.ReplaceAllString(rec.Title, "-"), "-.")
+	if len(base) > 60 {
+		base = base[:60]
+	}
+	if base == "" {
+		base = "record-" + rec.ID
+	}
+	mt, _, _ := mime.ParseMediaType(rec.ContentType)
+	ext := map[string]string{"application/pdf": ".pdf", "application/xml": ".xml", "text/xml": ".xml",
+		"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif", "application/zip": ".zip"}[mt]
+	if ext != "" && !strings.HasSuffix(strings.ToLower(base), ext) {
+		base += ext
+	}
+	return base
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, sep)
+}

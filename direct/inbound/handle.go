@@ -1,0 +1,344 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/mdn"
+	"github.com/referralgw/gateway/direct/message"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// handle opens m and applies it: a receipt to its delivery, a reply to its
+// referral, anything else to the inbox. A *Refusal sends m to quarantine;
+// any other error leaves m in the spool for the next pass.
+func (p *Processor) handle(ctx context.Context, m *inMessage) error {
+	if err := p.open(ctx, m); err != nil {
+		return err
+	}
+	rep, err := mdn.Parse(m.entity)
+	if err == nil {
+		return p.applyReport(ctx, m, rep) // never an MDN for an MDN
+	}
+	in, perr := message.Parse(m.entity)
+	if perr != nil {
+		return &Refusal{Reason: ReasonMalformed, Err: errors.Join(err, perr)}
+	}
+	reached, applyErr := p.applyMessage(ctx, m, in)
+	var ref *Refusal
+	if applyErr != nil && !errors.As(applyErr, &ref) {
+		return applyErr
+	}
+	// Every verified message is answered, a refused reply with processed only.
+	if err := p.queueMDNs(ctx, m, in, reached); err != nil {
+		return err
+	}
+	return applyErr
+}
+
+// applyReport turns an MDN or DSN about one of our messages into a
+// delivery receipt; a report we cannot correlate goes to the inbox.
+func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Report) error {
+	var d *gateway.Delivery
+	if rep.OriginalMessageID != "" {
+		var err error
+		d, err = p.svc.DeliveryByRemoteID(ctx, gateway.ChannelDirect, rep.OriginalMessageID)
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+			return err
+		}
+	}
+	if d == nil {
+		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
+		if err != nil {
+			return err
+		}
+		m.tenants = tenants
+		it := m.item("report")
+		it.Applied = "unmatched " + string(rep.Kind)
+		if err := p.inbox.Put(it, m.raw); err != nil {
+			return err
+		}
+		return p.audit(ctx, tenants, "", "direct.report-unmatched", audit.OutcomeFailure, map[string]string{
+			"spool": m.id, "kind": string(rep.Kind), "originalMessageId": rep.OriginalMessageID, "from": m.from})
+	}
+	r, _, err := p.svc.Referral(ctx, d.ReferralID)
+	if err != nil {
+		return err
+	}
+	m.referralID, m.tenants = r.ID, []string{r.Requester.OrgID}
+	ok, err := p.fromParty(ctx, r.ReceiverID, m.from)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Refusal{Reason: ReasonNotReceiver,
+			Err: fmt.Errorf("%s reported on delivery %s but is not its receiver", m.from, d.ID)}
+	}
+	rc, extend := p.receipt(rep)
+	if _, err := p.svc.RecordReceipt(ctx, d.ID, rc, extend); err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "direct receipt", "spool", m.id, "delivery", d.ID, "kind", string(rc.Kind))
+	return p.audit(ctx, m.tenants, r.ID, "direct.receipt", audit.OutcomeSuccess, map[string]string{
+		"spool": m.id, "delivery": d.ID, "report": string(rep.Kind), "disposition": string(rep.Disposition),
+		"receipt": string(rc.Kind), "reportId": rep.MessageID, "from": m.from})
+}
+
+// receipt maps a report onto the core's receipt and the deadline extension
+// that waits for the dispatched MDN.
+func (p *Processor) receipt(rep *mdn.Report) (gateway.Receipt, time.Duration) {
+	now := p.now()
+	switch {
+	case rep.Failed():
+		return gateway.Receipt{Kind: gateway.ReceiptFailed, At: now, Final: true,
+			Detail: string(rep.Kind) + " failed: " + cleanRemote(rep.Reason)}, 0
+	case rep.Kind == mdn.KindDSN:
+		// A delivered or relayed DSN shows progress, not final delivery.
+		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "dsn " + firstAction(rep)}, 0
+	case rep.Disposition == mdn.Processed:
+		if p.ch.FinalDelivery() {
+			return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn processed"}, p.ch.DispatchedWithin
+		}
+		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Final: true, Detail: "mdn processed"}, 0
+	case rep.Disposition == mdn.Dispatched, rep.Disposition == mdn.Displayed:
+		return gateway.Receipt{Kind: gateway.ReceiptDispatched, At: now, Final: true, Detail: "mdn " + string(rep.Disposition)}, 0
+	case rep.Disposition == mdn.Deleted:
+		return gateway.Receipt{Kind: gateway.ReceiptFailed, At: now, Final: true, Detail: "mdn deleted"}, 0
+	}
+	return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn " + cleanRemote(string(rep.Disposition))}, 0
+}
+
+func firstAction(rep *mdn.Report) string {
+	if len(rep.Recipients) > 0 {
+		return string(rep.Recipients[0].Action)
+	}
+	return "report"
+}
+
+// cleanRemote keeps remote text fit for a trail field: printable and short.
+func cleanRemote(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncate(strings.TrimSpace(s), 200)
+}
+
+// applyMessage applies a reply to its referral or keeps the message in the
+// inbox, and reports whether it reached its destination.
+func (p *Processor) applyMessage(ctx context.Context, m *inMessage, in *message.Inbound) (bool, error) {
+	r, err := p.matchReferral(ctx, in)
+	if err != nil {
+		return false, err
+	}
+	if r == nil {
+		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
+		if err != nil {
+			return false, err
+		}
+		m.tenants = tenants
+		it := m.item("message")
+		it.InReplyTo, it.ContentTypes, it.Applied = in.InReplyTo, contentTypes(in), "stored"
+		if err := p.inbox.Put(it, m.raw); err != nil {
+			return false, err
+		}
+		return true, p.audit(ctx, tenants, "", "direct.inbound-stored", audit.OutcomeSuccess, map[string]string{
+			"spool": m.id, "messageId": m.msgID, "from": m.from, "attachments": fmt.Sprint(len(in.Attachments))})
+	}
+	m.referralID, m.tenants = r.ID, []string{r.Requester.OrgID}
+	ok, err := p.fromParty(ctx, r.ReceiverID, m.from)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, &Refusal{Reason: ReasonNotReceiver,
+			Err: fmt.Errorf("%s replied to referral %s but is not its receiver", m.from, r.ID)}
+	}
+	applied, err := p.applyReply(ctx, m, r, in)
+	if err != nil {
+		return false, err
+	}
+	it := m.item("reply")
+	it.InReplyTo, it.ContentTypes, it.Applied = in.InReplyTo, contentTypes(in), applied
+	if err := p.inbox.Put(it, m.raw); err != nil {
+		return false, err
+	}
+	return true, p.audit(ctx, m.tenants, r.ID, "direct.reply", audit.OutcomeSuccess, map[string]string{
+		"spool": m.id, "messageId": m.msgID, "from": m.from, "applied": applied, "attachments": fmt.Sprint(len(in.Attachments))})
+}
+
+// applyReply carries out the command on the reply's first line. Documents
+// attached to a reply are kept with it in the inbox: the core has no call
+// that adds a record to a referral after it was created.
+func (p *Processor) applyReply(ctx context.Context, m *inMessage, r *gateway.Referral, in *message.Inbound) (string, error) {
+	cmd, rest := command(in.Text)
+	actor := gateway.Actor{ID: "direct:" + strings.ToLower(m.from), OrgID: r.ReceiverOrgID, As: gateway.SideReceiver}
+	applied := "stored"
+	var (
+		to    gateway.Status
+		input gateway.TransitionInput
+	)
+	switch cmd {
+	case "accept":
+		to, input.ReasonText = gateway.StatusAccepted, "accepted by Direct reply"
+	case "decline":
+		to, input.ReasonText = gateway.StatusRejected, rest
+		if input.ReasonText == "" {
+			input.ReasonText = "declined by Direct reply"
+		}
+	}
+	if to != "" {
+		_, err := p.svc.Transition(ctx, actor, r.ID, to, input)
+		var te *gateway.TransitionError
+		switch {
+		case err == nil:
+			applied = string(to)
+		case errors.As(err, &te) && r.Status == to:
+			applied = string(to) + " (already)" // a rerun after a crash
+		case errors.As(err, &te), errors.Is(err, gateway.ErrForbidden):
+			applied = "refused: " + truncate(err.Error(), 200)
+		default:
+			return "", err
+		}
+	}
+	if n := len(in.Attachments); n > 0 {
+		applied += fmt.Sprintf("; %d document(s) kept", n)
+	}
+	return applied, nil
+}
+
+// command reads the first non-empty line of a reply: "accept(ed)" or
+// "decline(d)"/"reject(ed)", the latter followed by the reason (the rest of
+// that line and the lines after it, up to the quoted original).
+func command(text string) (cmd, rest string) {
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		word, tail, _ := strings.Cut(line, " ")
+		switch strings.ToLower(strings.TrimRight(word, ".,:;!-")) {
+		case "accept", "accepted":
+			return "accept", ""
+		case "decline", "declined", "reject", "rejected":
+			parts := []string{strings.TrimLeft(strings.TrimSpace(tail), ".,:;!- ")}
+			for _, l := range lines[i+1:] {
+				if strings.HasPrefix(l, ">") || (strings.HasPrefix(l, "On ") && strings.HasSuffix(strings.TrimSpace(l), "wrote:")) {
+					break
+				}
+				parts = append(parts, l)
+			}
+			return "decline", truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
+		}
+		return "", ""
+	}
+	return "", ""
+}
+
+// matchReferral finds the referral a message answers: by the Message-ID it
+// replies to, else by the [ref:<id>] token of its subject.
+func (p *Processor) matchReferral(ctx context.Context, in *message.Inbound) (*gateway.Referral, error) {
+	for _, id := range append([]string{in.InReplyTo}, in.References...) {
+		if id == "" {
+			continue
+		}
+		d, err := p.svc.DeliveryByRemoteID(ctx, gateway.ChannelDirect, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, _, err := p.svc.Referral(ctx, d.ReferralID)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if id, ok := channel.ReferralToken(in.Subject); ok {
+		r, _, err := p.svc.Referral(ctx, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// fromParty reports whether addr is the Direct address, or in the Direct
+// domain, of the directory entry id or one of its parent organisations.
+func (p *Processor) fromParty(ctx context.Context, id, addr string) (bool, error) {
+	for range 8 {
+		if id == "" {
+			return false, nil
+		}
+		e, err := p.svc.Entry(ctx, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if e.Direct != nil && e.Direct.Address != "" {
+			if strings.EqualFold(e.Direct.Address, addr) || channel.Domain(e.Direct.Address) == channel.Domain(addr) {
+				return true, nil
+			}
+		}
+		id = e.ParentID
+	}
+	return false, nil
+}
+
+// tenantsFor names the practices whose directory entries own the
+// recipient addresses; UnknownTenant when none does.
+func (p *Processor) tenantsFor(ctx context.Context, addrs []string) ([]string, error) {
+	var out []string
+	for _, addr := range addrs {
+		entries, err := p.svc.ListEntries(ctx, gateway.EntryQuery{Search: addr, Limit: 20})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.Direct == nil || !strings.EqualFold(e.Direct.Address, addr) {
+				continue
+			}
+			root := e
+			for range 8 {
+				if root.ParentID == "" {
+					break
+				}
+				parent, err := p.svc.Entry(ctx, root.ParentID)
+				if err != nil {
+					break
+				}
+				root = parent
+			}
+			out = append(out, root.ID)
+		}
+	}
+	return dedupe(out), nil
+}
+
+func contentTypes(in *message.Inbound) []string {
+	var out []string
+	for _, a := range in.Attachments {
+		mt, _, err := mime.ParseMediaType(a.ContentType)
+		if err != nil {
+			mt = "unknown"
+		}
+		out = append(out, mt)
+	}
+	return out
+}
