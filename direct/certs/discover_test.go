@@ -39,6 +39,8 @@ func startDNS(t *testing.T, records map[string][]dns.RR, truncateUDP bool) *dnsZ
 		switch {
 		case !ok:
 			m.Rcode = dns.RcodeNameError
+		case rrs == nil:
+			m.Rcode = dns.RcodeServerFailure
 		case truncateUDP && network == "udp":
 			m.Truncated = true
 		default:
@@ -81,6 +83,9 @@ func certRR(t *testing.T, name string, certType uint16, der []byte) dns.RR {
 	}
 }
 
+// errServFail stands for "an error that is not ErrNotDiscovered".
+var errServFail = errors.New("SERVFAIL")
+
 func TestDiscover(t *testing.T) {
 	ca, err := NewDevCA("direct.example-clinic.test", time.Now())
 	if err != nil {
@@ -100,6 +105,9 @@ func TestDiscover(t *testing.T) {
 			certRR(t, "dr.rivera.direct.example-clinic.test.", 4, []byte("https://example.test/cert")), // IPKIX: skipped
 		},
 		"direct.example-clinic.test.": {certRR(t, "direct.example-clinic.test.", 1, domID.Cert.Raw)},
+		// A broken zone: the server fails for both names.
+		"a.broken.test.": nil,
+		"broken.test.":   nil,
 	}
 	tests := []struct {
 		name     string
@@ -112,12 +120,19 @@ func TestDiscover(t *testing.T) {
 		{"domain fallback", "dr.okafor@direct.example-clinic.test", false, domID.Cert, nil},
 		{"TCP after truncation", "dr.rivera@direct.example-clinic.test", true, addrID.Cert, nil},
 		{"nothing published", "someone@nowhere.test", false, nil, ErrNotDiscovered},
+		{"resolver failure", "a@broken.test", false, nil, errServFail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			z := startDNS(t, records, tt.truncate)
 			d := &Discoverer{Server: z.addr, Timeout: 5 * time.Second}
 			got, err := d.Discover(context.Background(), tt.address)
+			if tt.wantErr == errServFail {
+				if err == nil || errors.Is(err, ErrNotDiscovered) || !strings.Contains(err.Error(), "SERVFAIL") {
+					t.Fatalf("err = %v, want a resolver failure", err)
+				}
+				return
+			}
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)

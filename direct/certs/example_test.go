@@ -3,6 +3,7 @@ package certs_test
 import (
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/referralgw/gateway/direct/certs"
@@ -30,4 +31,31 @@ func Example() {
 	}
 	fmt.Println(signer.Cert.EmailAddresses, signer.Cert.CRLDistributionPoints)
 	// Output: [intake@direct.example-clinic.test] [http://localhost:8080/ca.crl]
+}
+
+// WriteDevBundle backs `gateway certs dev`: a CA, its CRL and one
+// certificate and key per address, as PEM files.
+func ExampleWriteDevBundle() {
+	dir, err := os.MkdirTemp("", "devbundle")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	err = certs.WriteDevBundle(dir, "direct.example-clinic.test", []string{"intake@direct.example-clinic.test"}, time.Now())
+	if err != nil {
+		log.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e.Name())
+	}
+	// Output:
+	// ca-key.pem
+	// ca.crl
+	// ca.pem
+	// intake@direct.example-clinic.test-key.pem
+	// intake@direct.example-clinic.test.pem
 }
