@@ -8,6 +8,7 @@ import (
 )
 
 func TestIssue(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	ca, err := NewDevCA("direct.example-clinic.test", now)
 	if err != nil {
@@ -59,6 +60,7 @@ func TestIssue(t *testing.T) {
 }
 
 func TestIssueRejectsBadNames(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("example.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +78,7 @@ func TestIssueRejectsBadNames(t *testing.T) {
 }
 
 func TestCRL(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	ca, err := NewDevCA("example.test", now)
 	if err != nil {

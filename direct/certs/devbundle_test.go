@@ -9,6 +9,7 @@ import (
 )
 
 func TestWriteDevBundle(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	tests := []struct {
 		name      string

@@ -87,6 +87,7 @@ func certRR(t *testing.T, name string, certType uint16, der []byte) dns.RR {
 var errServFail = errors.New("SERVFAIL")
 
 func TestDiscover(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("direct.example-clinic.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +158,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestDiscoverRejectsNonAddress(t *testing.T) {
+	t.Parallel()
 	d := &Discoverer{Server: "127.0.0.1:1"}
 	for _, a := range []string{"", "nobody", "@example.test", "a@"} {
 		if _, err := d.Discover(context.Background(), a); err == nil {

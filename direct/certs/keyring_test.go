@@ -8,6 +8,7 @@ import (
 )
 
 func TestKeyring(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("direct.example-clinic.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,7 @@ func TestKeyring(t *testing.T) {
 }
 
 func TestTrustStore(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("example.test", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPEMRoundTrip(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("example.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +56,7 @@ func TestPEMRoundTrip(t *testing.T) {
 }
 
 func TestPKCS12RoundTrip(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("example.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +83,7 @@ func TestPKCS12RoundTrip(t *testing.T) {
 }
 
 func TestCRLPEM(t *testing.T) {
+	t.Parallel()
 	ca, err := NewDevCA("example.test", time.Now())
 	if err != nil {
 		t.Fatal(err)
