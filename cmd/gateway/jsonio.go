@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // strictJSON decodes one JSON value into v, refusing unknown fields and
@@ -20,7 +21,7 @@ func strictJSON(b []byte, v any) error {
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("field %q: expected %s, got %s", te.Field, te.Type, te.Value)
+			return fmt.Errorf("field %q: expected %s, got %s", jsonPath(te.Field), te.Type, te.Value)
 		}
 		return fmt.Errorf("invalid JSON: %v", err)
 	}
@@ -34,4 +35,18 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// jsonPath drops the Go names of embedded structs ("NewReferral.receiverId"
+// → "receiverId"): the user wrote JSON, whose names start in lower case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	var out []string
+	for _, p := range parts {
+		if p != "" && p[0] >= 'A' && p[0] <= 'Z' {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ".")
 }

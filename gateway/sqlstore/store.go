@@ -49,7 +49,12 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{c: btx, d: s.d, btx: btx, queue: s.queue}); err != nil {
+	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue}
+	if err := fn(t); err != nil {
+		_ = btx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := t.flushAudit(ctx); err != nil {
 		_ = btx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}

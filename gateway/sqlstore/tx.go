@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/referralgw/gateway/audit"
@@ -17,6 +18,8 @@ type tx struct {
 	btx   BackendTx
 	d     Dialect
 	queue QueueConfig
+	// pending holds audit events until flushAudit, just before commit.
+	pending []audit.Event
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -497,16 +500,42 @@ func (t *tx) Consents(ctx context.Context, tenant, patientID string) ([]gateway.
 
 // ---- audit and jobs
 
-// Audit appends ev to each tenant's chain. The chain head row is locked
-// for the rest of the transaction, so appends to one tenant serialise and
-// the chain stays gap-free.
+// Audit buffers ev for each of its tenants; flushAudit appends the buffer
+// to the chains just before commit.
 func (t *tx) Audit(ctx context.Context, ev audit.Event) error {
-	seen := map[string]bool{}
-	for _, tenant := range ev.Tenants {
-		if tenant == "" || seen[tenant] {
-			continue
+	if err := ev.Validate(); err != nil {
+		return fmt.Errorf("audit event: %w", err)
+	}
+	t.pending = append(t.pending, ev)
+	return nil
+}
+
+// flushAudit appends the buffered events to each tenant's chain. The chain
+// heads are locked in tenant order (so two transactions touching the same
+// practices never deadlock) and held until commit, which keeps every chain
+// gap-free; each tenant's entries go in with one INSERT.
+func (t *tx) flushAudit(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	byTenant := map[string][]audit.Event{}
+	for _, ev := range t.pending {
+		seen := map[string]bool{}
+		for _, tenant := range ev.Tenants {
+			if tenant == "" || seen[tenant] {
+				continue
+			}
+			seen[tenant] = true
+			byTenant[tenant] = append(byTenant[tenant], ev)
 		}
-		seen[tenant] = true
+	}
+	t.pending = nil
+	tenants := make([]string, 0, len(byTenant))
+	for tenant := range byTenant {
+		tenants = append(tenants, tenant)
+	}
+	sort.Strings(tenants)
+	for _, tenant := range tenants {
 		if _, err := t.exec(ctx, `INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING`,
 			tenant, audit.GenesisHash(tenant)); err != nil {
 			return fmt.Errorf("audit head: %w", err)
@@ -516,17 +545,26 @@ func (t *tx) Audit(ctx context.Context, ev audit.Event) error {
 		if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE tenant=$1 `+t.d.ForUpdate, tenant).Scan(&seq, &hash); err != nil {
 			return fmt.Errorf("audit head: %w", err)
 		}
-		e := audit.NewEntry(tenant, seq, hash, ev)
-		detail, err := json.Marshal(e.Detail)
-		if err != nil {
-			return err
+		var (
+			values []string
+			args   []any
+		)
+		for _, ev := range byTenant[tenant] {
+			e := audit.NewEntry(tenant, seq, hash, ev)
+			detail, err := json.Marshal(e.Detail)
+			if err != nil {
+				return err
+			}
+			n := len(args)
+			values = append(values, fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10))
+			args = append(args, e.Tenant, e.Seq, e.Time, e.Actor, nullable(e.ReferralID), e.Action, e.Outcome, string(detail), e.PrevHash, e.Hash)
+			seq, hash = e.Seq, e.Hash
 		}
-		if _, err := t.exec(ctx, `INSERT INTO audit_log (tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, e.Tenant, e.Seq, e.Time, e.Actor, nullable(e.ReferralID), e.Action,
-			e.Outcome, string(detail), e.PrevHash, e.Hash); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO audit_log (tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash) VALUES `+
+			strings.Join(values, ","), args...); err != nil {
 			return fmt.Errorf("append audit: %w", err)
 		}
-		if _, err := t.exec(ctx, `UPDATE audit_heads SET seq=$2, hash=$3 WHERE tenant=$1`, tenant, e.Seq, e.Hash); err != nil {
+		if _, err := t.exec(ctx, `UPDATE audit_heads SET seq=$2, hash=$3 WHERE tenant=$1`, tenant, seq, hash); err != nil {
 			return fmt.Errorf("audit head: %w", err)
 		}
 	}

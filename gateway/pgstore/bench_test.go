@@ -1,0 +1,14 @@
+package pgstore_test
+
+import (
+	"testing"
+
+	"github.com/referralgw/gateway/gateway/storetest"
+)
+
+// BenchmarkCreateAndQueue measures creating a referral, passing its gates
+// and queuing its first delivery in one transaction (the outbox), on
+// PostgreSQL.
+func BenchmarkCreateAndQueue(b *testing.B) {
+	storetest.BenchCreateAndQueue(b, OpenFresh(b, storetest.FastQueue()))
+}
