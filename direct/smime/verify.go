@@ -56,7 +56,9 @@ type Verified struct {
 // accepted after restoring CRLF) or application/pkcs7-mime signed-data. It
 // then checks the signer certificate: chain to opts.TrustAnchors, validity
 // at opts.Now, digitalSignature key usage, CRL revocation and binding to
-// opts.Sender. Every refusal wraps one of the package's Err values.
+// opts.Sender. Direct signatures have exactly one signer, SHA-256 or
+// stronger, with signed attributes; anything else is ErrBadSignature. Every
+// refusal wraps one of the package's Err values.
 func Verify(ctx context.Context, signedEntity []byte, opts VerifyOptions) (*Verified, error) {
 	v, err := verify(ctx, signedEntity, opts)
 	if err != nil {
