@@ -1,0 +1,241 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// DefaultScopes are requested from a receiver's token endpoint.
+var DefaultScopes = []string{"system/Task.cr", "system/ServiceRequest.c", "system/DocumentReference.c", "system/Binary.c"}
+
+// Config configures the channel. Key is needed only for receivers whose
+// entries name a token endpoint.
+type Config struct {
+	// Key signs the gateway's SMART client assertions (RSA or EC P-384),
+	// and KeyID names it in the JWKS the receivers registered.
+	Key   crypto.Signer
+	KeyID string
+	// Scopes are requested with every token; default DefaultScopes.
+	Scopes []string
+	// HTTPClient sends the pushes and token requests; default a client
+	// with a 30 s timeout.
+	HTTPClient *http.Client
+	// AllowHTTP permits plain-http base and token URLs (tests and local
+	// development only); production endpoints must be https.
+	AllowHTTP bool
+	// Clock supplies the time for assertions; default time.Now.
+	Clock func() time.Time
+}
+
+// Channel pushes referrals to receivers' FHIR servers. It is safe for
+// concurrent use.
+type Channel struct {
+	cfg    Config
+	mu     sync.Mutex
+	tokens map[string]*smart.TokenSource // by token URL + client id
+}
+
+// New returns the FHIR channel.
+func New(cfg Config) *Channel {
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = DefaultScopes
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Channel{cfg: cfg, tokens: map[string]*smart.TokenSource{}}
+}
+
+// Kind is gateway.ChannelFHIR.
+func (c *Channel) Kind() gateway.ChannelKind { return gateway.ChannelFHIR }
+
+// Reachable accepts an on-platform entry with a FHIR endpoint: a usable
+// base URL (push) or none (pull), and token settings that are complete.
+func (c *Channel) Reachable(_ context.Context, to *gateway.Entry) error {
+	switch {
+	case !to.OnPlatform:
+		return errors.New("fhir: receiver is not on the platform")
+	case to.FHIR == nil:
+		return errors.New("fhir: receiver has no FHIR endpoint")
+	}
+	if to.FHIR.BaseURL == "" {
+		return nil
+	}
+	if err := c.checkURL("base URL", to.FHIR.BaseURL); err != nil {
+		return err
+	}
+	if (to.FHIR.TokenURL == "") != (to.FHIR.ClientID == "") {
+		return errors.New("fhir: token URL and client id must be set together")
+	}
+	if to.FHIR.TokenURL != "" {
+		if c.cfg.Key == nil {
+			return errors.New("fhir: receiver needs SMART authentication but no gateway key is configured")
+		}
+		return c.checkURL("token URL", to.FHIR.TokenURL)
+	}
+	return nil
+}
+
+func (c *Channel) checkURL(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("fhir: %s is not an absolute URL", what)
+	}
+	if u.Scheme != "https" && !(c.cfg.AllowHTTP && u.Scheme == "http") {
+		return fmt.Errorf("fhir: %s must use https", what)
+	}
+	return nil
+}
+
+// Send pushes the referral, or for a pull-mode receiver records that there
+// is nothing to push.
+func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.SendResult, error) {
+	to := out.Receiver
+	if err := c.Reachable(ctx, to); err != nil {
+		return gateway.SendResult{}, gateway.Permanent(err)
+	}
+	if to.FHIR.BaseURL == "" {
+		return gateway.SendResult{Detail: "pull mode: the receiver reads its Tasks from the gateway"}, nil
+	}
+	body, err := mapping.NewTransaction(out.Referral, out.Delivery.ID, out.Records)
+	if err != nil {
+		return gateway.SendResult{}, gateway.Permanent(fmt.Errorf("fhir: push %s: %w", out.Delivery.ID, err))
+	}
+	res, err := c.post(ctx, to, body)
+	if err != nil {
+		return gateway.SendResult{}, fmt.Errorf("fhir: push %s: %w", out.Delivery.ID, err)
+	}
+	taskID, err := taskLocation(res)
+	if err != nil {
+		return gateway.SendResult{}, gateway.Permanent(fmt.Errorf("fhir: push %s: %w", out.Delivery.ID, err))
+	}
+	return gateway.SendResult{RemoteID: taskID, Delivered: true, Detail: "transaction accepted, Task " + taskID}, nil
+}
+
+// post sends the transaction and returns the response body of a 2xx.
+func (c *Channel) post(ctx context.Context, to *gateway.Entry, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(to.FHIR.BaseURL, "/"), bytes.NewReader(body))
+	if err != nil {
+		return nil, gateway.Permanent(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Accept", "application/fhir+json")
+	var ts *smart.TokenSource
+	if to.FHIR.TokenURL != "" {
+		ts = c.tokenSource(to.FHIR)
+		tok, err := ts.Token(ctx)
+		if err != nil {
+			var te *smart.TokenError
+			if errors.As(err, &te) && te.Status >= 400 && te.Status < 500 {
+				return nil, gateway.Permanent(fmt.Errorf("token: %s", te.Code))
+			}
+			return nil, fmt.Errorf("token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err // network failure or timeout: retried
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case res.StatusCode >= 200 && res.StatusCode < 300:
+		return b, nil
+	case res.StatusCode == http.StatusUnauthorized && ts != nil:
+		ts.Invalidate() // the next attempt fetches a fresh token
+		return nil, fmt.Errorf("receiver answered 401; token dropped, will retry")
+	case res.StatusCode == http.StatusRequestTimeout || res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
+		return nil, fmt.Errorf("receiver answered %d%s", res.StatusCode, issueCodes(b))
+	default:
+		return nil, gateway.Permanent(fmt.Errorf("receiver refused with %d%s", res.StatusCode, issueCodes(b)))
+	}
+}
+
+func (c *Channel) tokenSource(ep *gateway.FHIREndpoint) *smart.TokenSource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := ep.TokenURL + " " + ep.ClientID
+	ts, ok := c.tokens[k]
+	if !ok {
+		ts = &smart.TokenSource{TokenURL: ep.TokenURL, ClientID: ep.ClientID, Key: c.cfg.Key, KeyID: c.cfg.KeyID,
+			Scopes: c.cfg.Scopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
+		c.tokens[k] = ts
+	}
+	return ts
+}
+
+// issueCodes summarises an OperationOutcome by its issue codes only: the
+// receiver's diagnostics may echo content and are not kept.
+func issueCodes(body []byte) string {
+	var oo struct {
+		ResourceType string
+		Issue        []struct{ Code string }
+	}
+	if json.Unmarshal(body, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		return ""
+	}
+	codes := make([]string, 0, len(oo.Issue))
+	for _, is := range oo.Issue {
+		codes = append(codes, is.Code)
+	}
+	return " (" + strings.Join(codes, ", ") + ")"
+}
+
+// taskLocation finds the receiver's Task id in a transaction-response: the
+// second entry answers the Task entry of mapping.NewTransaction.
+func taskLocation(body []byte) (string, error) {
+	var b struct {
+		ResourceType string
+		Type         string
+		Entry        []struct {
+			Resource *struct {
+				ResourceType string `json:"resourceType"`
+				ID           string `json:"id"`
+			} `json:"resource"`
+			Response *struct {
+				Location string `json:"location"`
+			} `json:"response"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.ResourceType != "Bundle" || b.Type != "transaction-response" {
+		return "", errors.New("receiver did not answer with a transaction-response Bundle")
+	}
+	if len(b.Entry) < 2 {
+		return "", fmt.Errorf("transaction-response has %d entries, want one per request entry", len(b.Entry))
+	}
+	e := b.Entry[1]
+	if e.Response != nil && e.Response.Location != "" {
+		loc := e.Response.Location
+		if i := strings.Index(loc, "Task/"); i >= 0 {
+			id, _, _ := strings.Cut(loc[i+len("Task/"):], "/")
+			if id != "" {
+				return id, nil
+			}
+		}
+	}
+	if e.Resource != nil && e.Resource.ResourceType == "Task" && e.Resource.ID != "" {
+		return e.Resource.ID, nil
+	}
+	return "", errors.New("transaction-response names no Task")
+}

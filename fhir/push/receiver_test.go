@@ -1,0 +1,141 @@
+package push
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/referralgw/gateway/fhir/mapping/schematest"
+	"github.com/referralgw/gateway/fhir/smart"
+)
+
+// receiver is a stand-in for an on-platform EHR's FHIR server on a real
+// listener: a SMART token endpoint and a transaction endpoint with
+// conditional create on the Task identifier.
+type receiver struct {
+	t        *testing.T
+	srv      *httptest.Server
+	tokens   *smart.TokenServer
+	gwKey    *ecdsa.PrivateKey
+	schema   *schematest.Validator
+	mu       sync.Mutex
+	tasks    map[string]string // If-None-Exist criteria → Task id
+	posts    int
+	answer   int           // when non-zero, answer every push with this status
+	hang     chan struct{} // when non-nil, hold pushes until the client gives up
+	lastAuth string
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{t: t, tasks: map[string]string{}, schema: schematest.New(t)}
+	mux := http.NewServeMux()
+	rc.srv = httptest.NewServer(mux)
+	t.Cleanup(rc.srv.Close)
+	var err error
+	if rc.gwKey, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &smart.MemoryRegistry{}
+	reg.Put(smart.Client{ID: "referral-gateway", OrgID: "gateway", Scopes: DefaultScopes,
+		JWKS: smart.JWKS{{KID: "gw-1", Key: &rc.gwKey.PublicKey}}})
+	rc.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: rc.srv.URL, Clients: reg,
+		Replay: smart.NewMemoryReplayCache(nil), Key: serverKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle(smart.TokenPath, rc.tokens)
+	mux.HandleFunc("POST /fhir", rc.transaction)
+	return rc
+}
+
+func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
+	p, err := rc.tokens.Verifier().Authenticate(r)
+	if err != nil || !p.Allows("Task", smart.Create) {
+		http.Error(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login"}]}`, http.StatusUnauthorized)
+		return
+	}
+	rc.mu.Lock()
+	rc.posts++
+	answer, hang := rc.answer, rc.hang
+	rc.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-r.Context().Done():
+		case <-hang:
+		}
+		return
+	}
+	if answer != 0 {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(answer)
+		fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"synthetic refusal"}]}`)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	rc.schema.Validate(rc.t, body)
+	var b struct {
+		Entry []struct {
+			Resource struct{ ResourceType string } `json:"resource"`
+			Request  struct{ IfNoneExist string } `json:"request"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || len(b.Entry) < 2 || b.Entry[1].Resource.ResourceType != "Task" || b.Entry[1].Request.IfNoneExist == "" {
+		http.Error(w, "unexpected bundle", http.StatusBadRequest)
+		return
+	}
+	rc.mu.Lock()
+	id, existed := rc.tasks[b.Entry[1].Request.IfNoneExist]
+	if !existed {
+		id = fmt.Sprintf("task-%d", len(rc.tasks)+1)
+		rc.tasks[b.Entry[1].Request.IfNoneExist] = id
+	}
+	rc.mu.Unlock()
+	status := "201 Created"
+	if existed {
+		status = "200 OK"
+	}
+	type resp struct {
+		Status   string `json:"status"`
+		Location string `json:"location,omitempty"`
+	}
+	out := struct {
+		ResourceType string `json:"resourceType"`
+		Type         string `json:"type"`
+		Entry        []struct {
+			Response resp `json:"response"`
+		} `json:"entry"`
+	}{ResourceType: "Bundle", Type: "transaction-response"}
+	for i := range b.Entry {
+		e := struct {
+			Response resp `json:"response"`
+		}{resp{Status: status}}
+		if i == 1 {
+			e.Response.Location = "Task/" + id + "/_history/1"
+		}
+		out.Entry = append(out.Entry, e)
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (rc *receiver) taskCount() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.tasks)
+}
