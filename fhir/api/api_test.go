@@ -61,7 +61,9 @@ func TestCreateReadAndConditionalCreate(t *testing.T) {
 		again := e.do(t, tok, "POST", "/fhir", transaction("REF-1", "requested")).want(t, http.StatusOK)
 		var b struct {
 			Type  string
-			Entry []struct{ Response struct{ Status, Location string } }
+			Entry []struct {
+				Response struct{ Status, Location string }
+			}
 		}
 		again.decode(t, &b)
 		if b.Type != "transaction-response" || b.Entry[0].Response.Status != "200 OK" || !strings.HasPrefix(b.Entry[0].Response.Location, "Task/"+id+"/") {
@@ -91,7 +93,9 @@ func TestCreateReadAndConditionalCreate(t *testing.T) {
 	t.Run("a submit refused by a gate leaves a draft that says why", func(t *testing.T) {
 		body := strings.ReplaceAll(string(transaction("REF-3", "requested")), "Organization/org-ortho", "Organization/org-other")
 		res := e.do(t, tok, "POST", "/fhir", []byte(body)).want(t, http.StatusOK)
-		var b struct{ Entry []struct{ Response struct{ Location string } } }
+		var b struct {
+			Entry []struct{ Response struct{ Location string } }
+		}
 		res.decode(t, &b)
 		var got task
 		e.do(t, tok, "GET", "/fhir/"+strings.Join(strings.Split(b.Entry[0].Response.Location, "/")[:2], "/"), nil).want(t, http.StatusOK).decode(t, &got)

@@ -92,7 +92,7 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		Entry []struct {
 			Resource struct{ ResourceType string } `json:"resource"`
-			Request  struct{ IfNoneExist string } `json:"request"`
+			Request  struct{ IfNoneExist string }  `json:"request"`
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil || len(b.Entry) < 2 || b.Entry[1].Resource.ResourceType != "Task" || b.Entry[1].Request.IfNoneExist == "" {
