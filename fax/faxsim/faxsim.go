@@ -62,17 +62,17 @@ type CallbackResult struct {
 // Fax is the emulator's record of one fax job.
 type Fax struct {
 	ID           phaxio.FaxID
-	To           string
-	Files        []File
-	CallbackURL  string
-	Tags         map[string]string
-	Status       phaxio.Status
-	NumPages     int
-	ErrorType    string
-	ErrorCode    int
+	To           string            // E.164 destination
+	Files        []File            // documents as received, in order
+	CallbackURL  string            // where the outcome is posted; empty for none
+	Tags         map[string]string // tag[name] fields of the submission
+	Status       phaxio.Status     // queued until the callback is due, then final
+	NumPages     int               // PDF pages counted with pdfcpu, 1 per other file
+	ErrorType    string            // "lineError" or "faxError" on failure
+	ErrorCode    int               // one of the Code* constants on failure
 	ErrorMessage string
-	CreatedAt    time.Time
-	CompletedAt  time.Time
+	CreatedAt    time.Time        // from Config.Now at submission
+	CompletedAt  time.Time        // from Config.Now when the outcome was decided
 	Submissions  int              // 1, plus one per idempotent resubmission
 	Callbacks    []CallbackResult // one per callback posted
 }

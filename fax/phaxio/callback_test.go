@@ -154,8 +154,8 @@ func TestVerifyCallback(t *testing.T) {
 			wantErr: ErrBadSignature,
 		},
 		{
-			name: "file dropped",
-			req:  func(t *testing.T) *http.Request { return multipartCallback(t, okForm, nil, goodSig) },
+			name:    "file dropped",
+			req:     func(t *testing.T) *http.Request { return multipartCallback(t, okForm, nil, goodSig) },
 			wantErr: ErrBadSignature,
 		},
 		{

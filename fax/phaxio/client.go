@@ -125,6 +125,9 @@ func encodeSend(req SendRequest) ([]byte, string, error) {
 		}
 	}
 	for _, k := range sortedKeys(req.Tags) {
+		if k == IdempotencyTag && req.IdempotencyKey != "" {
+			continue // IdempotencyKey wins; never send the tag twice
+		}
 		if err := mw.WriteField("tag["+k+"]", req.Tags[k]); err != nil {
 			return nil, "", err
 		}

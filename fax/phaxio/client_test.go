@@ -24,6 +24,7 @@ type recorded struct {
 	to         string
 	callback   string
 	tags       map[string]string
+	tagCounts  map[string]int
 	files      map[string][]string // form field → file names
 	contents   []string
 }
@@ -40,9 +41,11 @@ func fakePhaxio(t *testing.T, status int, reply string, rec *recorded) *httptest
 			rec.to = r.FormValue("to")
 			rec.callback = r.FormValue("callback_url")
 			rec.tags = map[string]string{}
+			rec.tagCounts = map[string]int{}
 			for k, v := range r.MultipartForm.Value {
 				if strings.HasPrefix(k, "tag[") && strings.HasSuffix(k, "]") {
 					rec.tags[k[4:len(k)-1]] = v[0]
+					rec.tagCounts[k[4:len(k)-1]] = len(v)
 				}
 			}
 			rec.files = map[string][]string{}
@@ -75,11 +78,14 @@ func TestSendEncodesRequest(t *testing.T) {
 		To:             "+15552345678",
 		Files:          []File{{Name: "packet.pdf", Data: []byte("%PDF-A")}, {Name: "extra.pdf", Data: []byte("%PDF-B")}},
 		CallbackURL:    "https://gw.example.test/cb",
-		Tags:           map[string]string{"delivery_id": "dlv-9"},
+		Tags:           map[string]string{"delivery_id": "dlv-9", IdempotencyTag: "stale"},
 		IdempotencyKey: "idem-9",
 	})
 	if err != nil {
 		t.Fatalf("Send: %v", err)
+	}
+	if rec.tagCounts[IdempotencyTag] != 1 {
+		t.Errorf("idempotency tag sent %d times, want once", rec.tagCounts[IdempotencyTag])
 	}
 	if id != 4321 {
 		t.Errorf("id = %d, want 4321", id)

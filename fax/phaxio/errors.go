@@ -35,8 +35,8 @@ func (e *APIError) Temporary() bool {
 // TransportError is a failure to reach Phaxio or to read its reply (network
 // error, timeout, truncated or unparseable body); it is always temporary.
 type TransportError struct {
-	Op  string
-	Err error
+	Op  string // the client operation, e.g. "send" or "status"
+	Err error  // the network, timeout or decoding failure
 }
 
 // Error reports the operation and the underlying cause.
