@@ -234,7 +234,11 @@ func (p *Processor) refuse(ctx context.Context, m *inMessage, ref *Refusal) erro
 	it.Error = truncate(ref.Err.Error(), 500)
 	it.Applied = "quarantined"
 	if len(it.Tenants) == 0 {
-		it.Tenants = []string{UnknownTenant}
+		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
+		if err != nil {
+			return err
+		}
+		it.Tenants = tenants
 	}
 	if err := p.quarantine.Put(it, m.raw); err != nil {
 		return err

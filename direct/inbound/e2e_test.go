@@ -1,0 +1,364 @@
+package inbound_test
+
+import (
+	"bytes"
+	"crypto/x509"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/direct/mdn"
+	"github.com/referralgw/gateway/direct/message"
+	"github.com/referralgw/gateway/direct/smime"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// TestEndToEnd sends a referral from gateway A to gateway B over SMTP with
+// STARTTLS; B verifies it, keeps it in its inbox and answers with processed
+// and dispatched MDNs, which A applies: the delivery is delivered and the
+// referral received. B's reply "Accepted" then moves A's referral on.
+func TestEndToEnd(t *testing.T) {
+	a, b := pair(t)
+	seedA(t, a, b)
+	seedB(t, b)
+	r := create(t, a)
+
+	var msgID string
+	eventually(t, "A's delivery sent", func() bool {
+		_, ds := a.referral(t, r.ID)
+		if len(ds) == 1 && ds[0].State == gateway.DeliverySent {
+			msgID = ds[0].RemoteID
+			return true
+		}
+		return false
+	})
+	_, ds := a.referral(t, r.ID)
+	if want := ds[0].ID + "@" + domainA; msgID != want {
+		t.Fatalf("remote id %q, want %q (derived from the delivery id)", msgID, want)
+	}
+
+	// B: decrypt, verify, keep in the inbox, answer with two MDNs.
+	var stats inbound.Stats
+	b.processUntil(t, "B's inbox", func() bool {
+		items, err := b.proc.Inbox().List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(items) == 1
+	})
+	items, _ := b.proc.Inbox().List()
+	it := items[0]
+	if it.Kind != "message" || it.From != addrA || it.MessageID != msgID || !slices.Equal(it.Tenants, []string{"cardio-b"}) ||
+		!slices.Equal(it.ContentTypes, []string{"application/pdf"}) || it.ReferralID != "" {
+		t.Fatalf("inbox item: %+v", it)
+	}
+	kept, err := b.proc.Inbox().Message(it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(kept, []byte("application/pkcs7-mime")) || bytes.Contains(kept, []byte("Testpatient")) {
+		t.Fatal("inbox copy is not the encrypted message as received")
+	}
+	if !bytes.Contains(kept, []byte("Subject: Referral [ref:"+r.ID+"]")) {
+		t.Fatal("outer subject does not carry the referral token")
+	}
+	// What B decrypts is the referral A composed, Part 2 notice absent.
+	in := openAs(t, b, kept, addrA)
+	if in.MessageID != msgID || !in.FinalDelivery || in.DispositionNotificationTo != addrA ||
+		!strings.Contains(in.Text, "Alex Testpatient") || !strings.Contains(in.Text, "Sinus rhythm") ||
+		strings.Contains(in.Text, "42 CFR PART 2") || len(in.Attachments) != 1 || in.Attachments[0].Filename != "ECG-report.pdf" {
+		t.Fatalf("decrypted referral: %+v", in)
+	}
+	bTrail := b.actions(t, "cardio-b")
+	for _, want := range []string{"direct.inbound-stored", "direct.mdn-sent"} {
+		if hasAction(bTrail, want) == nil {
+			t.Errorf("B's trail lacks %s", want)
+		}
+	}
+	if n := countAction(bTrail, "direct.mdn-sent"); n != 2 {
+		t.Errorf("B sent %d MDNs, want processed and dispatched", n)
+	}
+	if stats, err = b.proc.ProcessOnce(t.Context()); err != nil || stats != (inbound.Stats{}) {
+		t.Fatalf("second pass over an empty spool: %+v %v", stats, err)
+	}
+
+	// A: the MDNs deliver the delivery and the referral is received.
+	a.processUntil(t, "A's delivery delivered", func() bool {
+		got, ds := a.referral(t, r.ID)
+		return got.Status == gateway.StatusReceived && ds[0].State == gateway.DeliveryDelivered
+	})
+	_, ds = a.referral(t, r.ID)
+	var kinds []gateway.ReceiptKind
+	for _, rc := range ds[0].Receipts {
+		kinds = append(kinds, rc.Kind)
+	}
+	if !slices.Contains(kinds, gateway.ReceiptDispatched) {
+		t.Fatalf("receipts: %v", kinds)
+	}
+	aTrail := a.actions(t, "clinic-a")
+	for _, want := range []string{"delivery.sent", "direct.receipt", "delivery.delivered", "referral.received"} {
+		if hasAction(aTrail, want) == nil {
+			t.Errorf("A's trail lacks %s", want)
+		}
+	}
+	if items, _ := a.proc.Inbox().List(); len(items) != 0 {
+		t.Errorf("MDNs landed in A's inbox: %+v", items)
+	}
+
+	// B's reply "Accepted" moves the referral to accepted.
+	reply := compose(t, message.Outbound{From: addrB, To: []string{addrA}, Subject: "Re: Referral [ref:" + r.ID + "]",
+		MessageID: message.NewMessageID(domainB), InReplyTo: msgID, Date: b.clock.Now(),
+		SummaryText: "Accepted.\nWe will call the patient.", DispositionNotificationTo: addrB})
+	sendSealed(t, b, addrB, a.identity.Cert, addrA, reply)
+	a.processUntil(t, "referral accepted", func() bool {
+		got, _ := a.referral(t, r.ID)
+		return got.Status == gateway.StatusAccepted
+	})
+	got, _ := a.referral(t, r.ID)
+	last := got.History[len(got.History)-1]
+	if last.Actor != "direct:"+addrB || last.To != gateway.StatusAccepted {
+		t.Fatalf("last transition: %+v", last)
+	}
+	if e := hasAction(a.actions(t, "clinic-a"), "direct.reply"); e == nil || e.Detail["applied"] != "accepted" {
+		t.Fatalf("reply audit: %+v", e)
+	}
+	// The reply asked for an MDN: A answers with processed only (no final delivery asked).
+	b.processUntil(t, "A's processed MDN for the reply at B", func() bool {
+		return countAction(b.actions(t, "cardio-b"), "direct.report-unmatched") == 1
+	})
+}
+
+// TestReplyFromStrangerRefused checks that a reply naming one of our referrals
+// but signed by another party is refused, quarantined and audited.
+func TestReplyFromStrangerRefused(t *testing.T) {
+	a, b := pair(t)
+	seedA(t, a, b)
+	// Cardio-b's directory entry names another domain: B is a stranger to it.
+	e, err := a.svc.Entry(t.Context(), "cardio-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := create(t, a)
+	eventually(t, "sent", func() bool {
+		_, ds := a.referral(t, r.ID)
+		return len(ds) == 1 && ds[0].State == gateway.DeliverySent
+	})
+	e.Direct.Address = "intake@direct.other-cardiology.example"
+	put(t, a, e)
+	reply := compose(t, message.Outbound{From: addrB, To: []string{addrA}, Subject: "Re: Referral [ref:" + r.ID + "]",
+		MessageID: message.NewMessageID(domainB), Date: b.clock.Now(), SummaryText: "Declined: not our patient."})
+	sendSealed(t, b, addrB, a.identity.Cert, addrA, reply)
+	a.processUntil(t, "quarantined", func() bool {
+		q, _ := a.proc.Quarantine().List()
+		return len(q) == 1
+	})
+	q, _ := a.proc.Quarantine().List()
+	if q[0].Reason != inbound.ReasonNotReceiver || q[0].ReferralID != r.ID {
+		t.Fatalf("quarantine item: %+v", q[0])
+	}
+	if got, _ := a.referral(t, r.ID); got.Status != gateway.StatusRequested {
+		t.Fatalf("status changed by a stranger: %s", got.Status)
+	}
+	if e := hasAction(a.actions(t, "clinic-a"), "direct.inbound-refused"); e == nil || e.Detail["reason"] != string(inbound.ReasonNotReceiver) {
+		t.Fatalf("refusal audit: %+v", e)
+	}
+}
+
+// TestFailedMDNFallsBack: a failed MDN fails the Direct delivery and the core
+// falls back to fax.
+func TestFailedMDNFallsBack(t *testing.T) {
+	a, b := pair(t)
+	seedA(t, a, b)
+	r := create(t, a)
+	var msgID string
+	eventually(t, "sent", func() bool {
+		_, ds := a.referral(t, r.ID)
+		if len(ds) == 1 && ds[0].State == gateway.DeliverySent {
+			msgID = ds[0].RemoteID
+			return true
+		}
+		return false
+	})
+	failed, err := mdn.Build(mdn.Notification{From: addrB, To: addrA, MessageID: message.NewMessageID(domainB),
+		Date: b.clock.Now(), ReportingUA: domainB + "; test", FinalRecipient: addrB, OriginalMessageID: msgID,
+		Disposition: mdn.Failed, Failure: "recipient mailbox unavailable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendSealed(t, b, addrB, a.identity.Cert, addrA, failed)
+	a.processUntil(t, "fallback to fax delivered", func() bool {
+		got, ds := a.referral(t, r.ID)
+		return got.Status == gateway.StatusReceived && len(ds) == 2 && ds[1].State == gateway.DeliveryDelivered
+	})
+	_, ds := a.referral(t, r.ID)
+	if ds[0].Channel != gateway.ChannelDirect || ds[0].State != gateway.DeliveryFailed || !strings.Contains(ds[0].LastError, "mailbox unavailable") ||
+		ds[1].Channel != gateway.ChannelFax {
+		t.Fatalf("deliveries: %+v / %+v", ds[0], ds[1])
+	}
+	if hasAction(a.actions(t, "clinic-a"), "referral.fallback") == nil {
+		t.Error("no fallback in the trail")
+	}
+}
+
+// TestRefusals sends messages B must refuse; each is quarantined with its
+// reason and audited, none is answered.
+func TestRefusals(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x1]",
+		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral text.",
+		DispositionNotificationTo: addrA})
+	signed, err := smime.Sign(plain, a.identity.Cert, a.identity.Key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(signed, []byte("Synthetic referral text."), []byte("Synthetic referral TEXT."), 1)
+	if bytes.Equal(tampered, signed) {
+		t.Fatal("tampering did not change the signed entity")
+	}
+	stranger, err := b.ca.IssueAddress("someone@direct.clinic-a.example") // B's CA: trusted, but not A's address
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoofed, err := smime.Sign(plain, stranger.Cert, stranger.Key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		entity []byte // already signed (or not)
+		want   inbound.Reason
+	}{
+		{"tampered", tampered, inbound.ReasonBadSignature},
+		{"unsigned", plain, inbound.ReasonUnsigned},
+		{"address mismatch", spoofed, inbound.ReasonAddressMismatch},
+	}
+	for _, tc := range cases {
+		wire := envelope(t, plain, tc.entity, b.identity.Cert)
+		sendRaw(t, a, addrA, addrB, wire)
+	}
+	// Not encrypted at all.
+	sendRaw(t, a, addrA, addrB, signed)
+	b.processUntil(t, "all quarantined", func() bool {
+		q, _ := b.proc.Quarantine().List()
+		return len(q) == len(cases)+1
+	})
+	q, _ := b.proc.Quarantine().List()
+	var got []inbound.Reason
+	for _, it := range q {
+		got = append(got, it.Reason)
+		if !slices.Equal(it.Tenants, []string{"cardio-b"}) || it.Kind != "refused" {
+			t.Errorf("quarantine item: %+v", it)
+		}
+	}
+	for _, want := range []inbound.Reason{inbound.ReasonBadSignature, inbound.ReasonUnsigned, inbound.ReasonAddressMismatch, inbound.ReasonNotEncrypted} {
+		if !slices.Contains(got, want) {
+			t.Errorf("quarantine reasons %v lack %s", got, want)
+		}
+	}
+	trail := b.actions(t, "cardio-b")
+	if n := countAction(trail, "direct.inbound-refused"); n != len(cases)+1 {
+		t.Errorf("%d refusals audited, want %d", n, len(cases)+1)
+	}
+	if hasAction(trail, "direct.mdn-sent") != nil {
+		t.Error("an MDN answered a refused message")
+	}
+	if items, _ := b.proc.Inbox().List(); len(items) != 0 {
+		t.Errorf("refused messages in the inbox: %+v", items)
+	}
+}
+
+// TestRelayRefused: a send to a domain B does not serve is refused by B's
+// smtpin, and the channel reports it as permanent.
+func TestRelayRefused(t *testing.T) {
+	a, b := pair(t)
+	seedA(t, a, b)
+	other, err := b.ca.IssueDomain("direct.elsewhere.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver := &gateway.Entry{ID: "elsewhere", Kind: gateway.KindOrganization, Name: "Synthetic Elsewhere",
+		Direct: &gateway.DirectEndpoint{Address: "intake@direct.elsewhere.example", CertPEM: string(certs.EncodeCertPEM(other.Cert))}}
+	out := &gateway.Outbound{Referral: &gateway.Referral{ID: "ref-relay", Patient: gateway.Patient{ID: "MRN-9"}},
+		Delivery: &gateway.Delivery{ID: "del-relay"}, Receiver: receiver}
+	_, err = a.ch.Send(t.Context(), out)
+	if err == nil || !gateway.IsPermanent(err) || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("relay send: %v (permanent %v)", err, gateway.IsPermanent(err))
+	}
+}
+
+func countAction(entries []audit.Entry, action string) int {
+	n := 0
+	for _, e := range entries {
+		if e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// openAs decrypts and verifies a kept message with n's keys.
+func openAs(t *testing.T, n *node, raw []byte, sender string) *message.Inbound {
+	t.Helper()
+	inner, err := smime.Decrypt(raw, n.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(n.ca.Cert)
+	for _, c := range n.ch.Config().Trust.Anchors() {
+		pool.AddCert(c)
+	}
+	v, err := smime.Verify(t.Context(), inner, smime.VerifyOptions{Sender: sender, TrustAnchors: pool, SkipRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := message.Parse(v.Entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func compose(t *testing.T, m message.Outbound) []byte {
+	t.Helper()
+	raw, err := message.Compose(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// sendSealed signs entity as from with n's keys, encrypts it for to's
+// certificate and sends it with n's transport.
+func sendSealed(t *testing.T, n *node, from string, cert *x509.Certificate, to string, entity []byte) {
+	t.Helper()
+	wire, err := n.ch.Seal(from, cert, entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, n, from, to, wire)
+}
+
+func sendRaw(t *testing.T, n *node, from, to string, wire []byte) {
+	t.Helper()
+	if _, err := n.ch.Config().Transport.Send(t.Context(), from, []string{to}, wire); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// envelope encrypts an (un)signed entity for cert and adds the outer header
+// of plain, as a sending HISP would.
+func envelope(t *testing.T, plain, entity []byte, cert *x509.Certificate) []byte {
+	t.Helper()
+	enc, err := smime.Encrypt(entity, []*x509.Certificate{cert}, smime.AES256CBC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, _, _ := bytes.Cut(plain, []byte("\r\nMime-Version"))
+	out := append([]byte{}, hdr...)
+	return append(append(out, "\r\nMIME-Version: 1.0\r\n"...), enc...)
+}

@@ -1,0 +1,294 @@
+package inbound_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/direct/smtpin"
+	"github.com/referralgw/gateway/direct/smtpout"
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/litestore"
+	"github.com/referralgw/gateway/gateway/storetest"
+)
+
+// Synthetic parties. Clinic A refers to Cardiology B; each runs its own
+// gateway with its own Direct domain and CA, and each trusts both CAs.
+const (
+	domainA = "direct.clinic-a.example"
+	domainB = "direct.cardio-b.example"
+	addrA   = "referrals@" + domainA
+	addrB   = "intake@" + domainB
+)
+
+var admin = gateway.Actor{ID: "user:admin"}
+
+// node is one gateway instance: store, core, Direct channel, SMTP server
+// with its spool, and the inbound processor.
+type node struct {
+	domain   string
+	clock    *storetest.ManualClock
+	ca       *certs.CA
+	identity *certs.Identity
+	keys     *certs.Keyring
+	store    gateway.Store
+	svc      *gateway.Service
+	ch       *channel.Channel
+	spool    *smtpin.DirSpool
+	listener net.Listener
+	proc     *inbound.Processor
+	fax      *storetest.RecordingChannel
+}
+
+// pair builds A and B, wired to each other over real TCP with STARTTLS.
+func pair(t *testing.T) (a, b *node) {
+	t.Helper()
+	now := time.Now().UTC()
+	a, b = newNode(t, domainA, now), newNode(t, domainB, now)
+	trust, err := certs.NewTrustStore(a.ca.Cert, b.ca.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, roots := selfSigned(t)
+	for _, n := range []*node{a, b} {
+		n.startSMTP(t, serverTLS)
+	}
+	a.wire(t, trust, b.listener.Addr().String(), roots)
+	b.wire(t, trust, a.listener.Addr().String(), roots)
+	return a, b
+}
+
+func newNode(t *testing.T, domain string, now time.Time) *node {
+	t.Helper()
+	n := &node{domain: domain, clock: storetest.NewManualClock(now), keys: certs.NewKeyring()}
+	var err error
+	if n.ca, err = certs.NewDevCA(domain, now); err != nil {
+		t.Fatal(err)
+	}
+	if n.identity, err = n.ca.IssueDomain(domain); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.keys.Add(n.identity); err != nil {
+		t.Fatal(err)
+	}
+	if n.spool, err = smtpin.NewDirSpool(filepath.Join(t.TempDir(), "spool")); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *node) startSMTP(t *testing.T, serverTLS *tls.Config) {
+	t.Helper()
+	srv, err := smtpin.New(smtpin.Config{
+		Hostname: "mx." + n.domain, Domains: []string{n.domain}, Spool: n.spool,
+		Mailboxes: inbound.NewMailboxes(n.keys, n.domain), TLSConfig: serverTLS, RequireTLS: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(n.listener) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// wire builds the node's sender (to the peer's listener), channel, store,
+// core and processor, and starts the store's workers.
+func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x509.CertPool) {
+	t.Helper()
+	ctx := t.Context()
+	snd, err := smtpout.New(smtpout.Config{Smarthost: peer, HELO: "gw." + n.domain, TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = snd.Close() })
+	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: snd, Now: n.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.store, err = litestore.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"), storetest.FastQueue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.store.Close() })
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := gateway.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.fax = storetest.NewRecordingChannel(gateway.ChannelFax, storetest.Behavior{})
+	n.svc = gateway.NewService(n.store, sealer, n.clock, gateway.DefaultConfig(), nil, n.ch, n.fax)
+	n.proc, err = inbound.New(inbound.Config{Service: n.svc, Spool: n.spool, Dir: filepath.Join(t.TempDir(), "direct"),
+		Channel: n.ch, SkipRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.StartWorkers(ctx, n.svc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.store.StopWorkers(sctx)
+	})
+}
+
+// seedA puts the referring clinic and the cardiology practice (Direct, then
+// fax) into A's directory, verified and under an active BAA.
+func seedA(t *testing.T, a, b *node) {
+	t.Helper()
+	put(t, a, &gateway.Entry{ID: "clinic-a", Kind: gateway.KindOrganization, Name: "Synthetic Family Clinic",
+		NPI: "1234567893", Direct: &gateway.DirectEndpoint{Address: addrA}})
+	put(t, a, &gateway.Entry{ID: "cardio-b", Kind: gateway.KindOrganization, Name: "Synthetic Cardiology",
+		Direct:       &gateway.DirectEndpoint{Address: addrB, CertPEM: string(certs.EncodeCertPEM(b.identity.Cert))},
+		Fax:          &gateway.FaxEndpoint{Number: "+15555550123"},
+		ChannelOrder: []gateway.ChannelKind{gateway.ChannelDirect, gateway.ChannelFax}})
+	if _, err := a.svc.VerifyEntry(t.Context(), admin, "cardio-b", "phone call to front desk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.svc.SetBAA(t.Context(), admin, gateway.BAAChange{PartyID: "cardio-b", State: gateway.BAAActive,
+		End: a.clock.Now().AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seedB puts the cardiology practice itself into B's directory.
+func seedB(t *testing.T, b *node) {
+	t.Helper()
+	put(t, b, &gateway.Entry{ID: "cardio-b", Kind: gateway.KindOrganization, Name: "Synthetic Cardiology",
+		Direct: &gateway.DirectEndpoint{Address: addrB}})
+}
+
+func put(t *testing.T, n *node, e *gateway.Entry) {
+	t.Helper()
+	if _, err := n.svc.PutEntry(t.Context(), admin, e); err != nil {
+		t.Fatalf("put entry %s: %v", e.ID, err)
+	}
+}
+
+// referral is a synthetic treatment referral from clinic-a to cardio-b.
+func referral() gateway.NewReferral {
+	return gateway.NewReferral{
+		Requester:  gateway.Requester{OrgID: "clinic-a", Name: "Dr. Synthetic Primary", NPI: "1234567893"},
+		ReceiverID: "cardio-b",
+		Patient:    gateway.Patient{ID: "MRN-0001", FamilyName: "Testpatient", GivenName: "Alex", BirthDate: "1970-01-01"},
+		Reason:     gateway.Coding{System: "http://snomed.info/sct", Code: "49436004", Display: "Atrial fibrillation"},
+		ReasonText: "Palpitations for three weeks; please evaluate.",
+		Priority:   gateway.PriorityRoutine,
+		Consent:    gateway.ConsentRef{Kind: gateway.ConsentTreatment},
+		Records: []gateway.NewRecord{
+			{Title: "ECG report", ContentType: "application/pdf", Content: []byte("%PDF-1.4 synthetic ECG report")},
+			{Title: "Note", ContentType: "text/plain", Content: []byte("Sinus rhythm with episodes of AF.")},
+		},
+		Submit: true,
+	}
+}
+
+func create(t *testing.T, a *node) *gateway.Referral {
+	t.Helper()
+	r, err := a.svc.CreateReferral(t.Context(), gateway.Actor{ID: "user:referrer", OrgID: "clinic-a"}, referral())
+	if err != nil {
+		t.Fatalf("create referral: %v", err)
+	}
+	if r.Status != gateway.StatusRequested {
+		t.Fatalf("status after submit: %s (blocked: %s)", r.Status, r.Blocked)
+	}
+	return r
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// process runs one pass of n's processor until cond holds.
+func (n *node) processUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	eventually(t, what, func() bool {
+		if _, err := n.proc.ProcessOnce(t.Context()); err != nil {
+			t.Logf("process pass: %v", err)
+		}
+		return cond()
+	})
+}
+
+func (n *node) referral(t *testing.T, id string) (*gateway.Referral, []*gateway.Delivery) {
+	t.Helper()
+	r, ds, err := n.svc.Referral(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, ds
+}
+
+// actions lists the audit actions in one tenant's trail.
+func (n *node) actions(t *testing.T, tenant string) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	for en, err := range n.store.AuditEntries(t.Context(), gateway.AuditQuery{Tenant: tenant}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, en)
+	}
+	return out
+}
+
+func hasAction(entries []audit.Entry, action string) *audit.Entry {
+	for i := range entries {
+		if entries[i].Action == action {
+			return &entries[i]
+		}
+	}
+	return nil
+}
+
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, roots
+}
