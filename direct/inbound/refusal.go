@@ -39,7 +39,9 @@ type Refusal struct {
 }
 
 // Error implements error.
-func (r *Refusal) Error() string { return fmt.Sprintf("direct inbound: refused (%s): %v", r.Reason, r.Err) }
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("direct inbound: refused (%s): %v", r.Reason, r.Err)
+}
 
 // Unwrap returns the underlying error.
 func (r *Refusal) Unwrap() error { return r.Err }
