@@ -127,8 +127,10 @@ func TestBadRequests(t *testing.T) {
 	}{
 		{"malformed JSON", "POST", "/fhir", []byte(`{"resourceType":"Bundle",`), 400, "structure", ""},
 		{"missing Task status", "POST", "/fhir", []byte(strings.Replace(string(transaction("X", "requested")), `"status":"requested",`, "", 1)), 400, "required", "Bundle.entry[0].resource.status"},
+		{"requester is another organisation", "POST", "/fhir", []byte(strings.ReplaceAll(string(transaction("X", "requested")), "Organization/org-north", "Organization/org-other")), 403, "forbidden", ""},
 		{"unknown receiver", "POST", "/fhir", []byte(strings.ReplaceAll(string(transaction("X", "requested")), "org-ortho", "org-nowhere")), 422, "invalid", "Task.owner"},
 		{"unknown resource type", "GET", "/fhir/Observation/1", nil, 404, "not-supported", ""},
+		{"delete is not supported", "DELETE", "/fhir/Task/x", nil, 405, "not-supported", ""},
 		{"unknown referral", "GET", "/fhir/Task/nope", nil, 404, "not-found", ""},
 		{"unknown search parameter", "GET", "/fhir/Task?color=red", nil, 400, "not-supported", ""},
 		{"bad _lastUpdated", "GET", "/fhir/Task?_lastUpdated=yesterday", nil, 400, "value", ""},
@@ -515,6 +517,10 @@ func TestTokenErrors(t *testing.T) {
 		}
 		if !slices.Contains(e.auditActions(t, orgNorth), "auth.scope.refused/"+audit.OutcomeRefused) {
 			t.Errorf("scope refusal not audited: %v", e.auditActions(t, orgNorth))
+		}
+		if !slices.Contains(e.auditActions(t, orgNorth), "auth.token.granted/"+audit.OutcomeSuccess) ||
+			!slices.Contains(e.auditActions(t, orgNorth), "auth.token.refused/"+audit.OutcomeRefused) {
+			t.Errorf("token endpoint decisions not audited: %v", e.auditActions(t, orgNorth))
 		}
 		if !slices.Contains(e.auditActions(t, orgOrtho), "fhir.transaction.create/"+audit.OutcomeSuccess) {
 			t.Errorf("create not audited in the receiver's trail: %v", e.auditActions(t, orgOrtho))

@@ -227,6 +227,10 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 }
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fhir/"), "/")
+	if typ == "Task" || typ == "ServiceRequest" || typ == "metadata" {
+		return 0, newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
+	}
 	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))
 }
 

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/fhir/mapping/schematest"
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/gateway"
@@ -143,7 +142,8 @@ func newEnvWithStore(t testing.TB, open func(context.Context) (gateway.Store, er
 		t.Fatal(err)
 	}
 	e.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: srv.URL, Clients: reg,
-		Replay: smart.NewMemoryReplayCache(clock.Now), Key: serverKey, KeyID: "gw-1", Clock: clock.Now})
+		Replay: smart.NewMemoryReplayCache(clock.Now), Key: serverKey, KeyID: "gw-1", Clock: clock.Now,
+		OnDecision: TokenAudit(svc, "gateway", nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +299,3 @@ func (e *env) auditActions(tb testing.TB, tenant string) []string {
 	}
 	return out
 }
-
-var _ = audit.OutcomeSuccess

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,11 @@ func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
 	}
 	if x := one("focus"); x != "" {
 		id := strings.TrimPrefix(x, "ServiceRequest/")
-		s.q.IDs = append(s.q.IDs, id)
+		if s.q.IDs != nil && !slices.Contains(s.q.IDs, id) {
+			s.q.IDs = []string{"-"} // _id and focus disagree: nothing matches both
+		} else {
+			s.q.IDs = []string{id}
+		}
 	}
 	if x := one("owner"); x != "" {
 		s.q.ReceiverID = lastSegment(x)
