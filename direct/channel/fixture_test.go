@@ -132,9 +132,9 @@ func outbound(part2 bool) *gateway.Outbound {
 	return &gateway.Outbound{
 		Referral: &gateway.Referral{
 			ID: "ref-0001", Identifier: "CLINIC-A-77", Priority: gateway.PriorityUrgent,
-			Requester: gateway.Requester{OrgID: "clinic-a", Name: "Dr. Synthetic Primary", NPI: "1234567893", Phone: "+15555550100"},
-			Patient:   gateway.Patient{ID: "MRN-0001", System: "urn:oid:2.16.840.1.113883.3.9999", GivenName: "Alex", FamilyName: "Testpatient", BirthDate: "1970-01-01", Gender: "other"},
-			Reason:    gateway.Coding{System: "http://snomed.info/sct", Code: "49436004", Display: "Atrial fibrillation"},
+			Requester:  gateway.Requester{OrgID: "clinic-a", Name: "Dr. Synthetic Primary", NPI: "1234567893", Phone: "+15555550100"},
+			Patient:    gateway.Patient{ID: "MRN-0001", System: "urn:oid:2.16.840.1.113883.3.9999", GivenName: "Alex", FamilyName: "Testpatient", BirthDate: "1970-01-01", Gender: "other"},
+			Reason:     gateway.Coding{System: "http://snomed.info/sct", Code: "49436004", Display: "Atrial fibrillation"},
 			ReasonText: "Palpitations for three weeks; please evaluate.",
 			Consent:    gateway.ConsentRef{Kind: gateway.ConsentTreatment, Purpose: "treatment"},
 			Sensitive:  gateway.Sensitivity{Part2: part2},

@@ -1,0 +1,186 @@
+package inbound
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/mdn"
+	"github.com/referralgw/gateway/gateway"
+)
+
+func TestCommand(t *testing.T) {
+	cases := []struct {
+		text, cmd, rest string
+	}{
+		{"Accepted", "accept", ""},
+		{"\n\n  accept.\nWe will call.", "accept", ""},
+		{"ACCEPTED!", "accept", ""},
+		{"Decline: not taking new patients", "decline", "not taking new patients"},
+		{"declined\nOut of network.\nPlease refer elsewhere.\n> original text", "decline", "Out of network.\nPlease refer elsewhere."},
+		{"Reject - wrong specialty\n\nOn Mon, Nov 23 Clinic wrote:\n> Referral", "decline", "wrong specialty"},
+		{"Rejected", "decline", ""},
+		{"Thanks, we will look at it. Accept?", "", ""},
+		{"acceptable", "", ""},
+		{"", "", ""},
+	}
+	for _, tc := range cases {
+		cmd, rest := command(tc.text)
+		if cmd != tc.cmd || rest != tc.rest {
+			t.Errorf("command(%q) = %q, %q; want %q, %q", tc.text, cmd, rest, tc.cmd, tc.rest)
+		}
+	}
+}
+
+func TestReceipt(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, final := range []bool{true, false} {
+		p := &Processor{ch: channel.Config{NoFinalDelivery: !final, DispatchedWithin: 24 * time.Hour}, now: func() time.Time { return now }}
+		cases := []struct {
+			name   string
+			rep    mdn.Report
+			kind   gateway.ReceiptKind
+			final  bool
+			extend time.Duration
+			detail string
+		}{
+			{"processed", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Processed}, gateway.ReceiptProcessed, !final, map[bool]time.Duration{true: 24 * time.Hour}[final], "mdn processed"},
+			{"dispatched", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Dispatched, FinalDelivery: true}, gateway.ReceiptDispatched, true, 0, "mdn dispatched"},
+			{"failed mdn", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Failed, Reason: "mailbox\r\nfull"}, gateway.ReceiptFailed, true, 0, "mdn failed: mailbox  full"},
+			{"processed with error", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Processed, Modifiers: []string{"error"}, Reason: "bad"}, gateway.ReceiptFailed, true, 0, "mdn failed: bad"},
+			{"failed dsn", mdn.Report{Kind: mdn.KindDSN, Recipients: []mdn.RecipientStatus{{Action: mdn.ActionFailed, Status: "5.1.1"}}, Reason: "smtp; 550 5.1.1 unknown"}, gateway.ReceiptFailed, true, 0, "dsn failed: smtp; 550 5.1.1 unknown"},
+			{"relayed dsn", mdn.Report{Kind: mdn.KindDSN, Recipients: []mdn.RecipientStatus{{Action: mdn.ActionRelayed}}}, gateway.ReceiptProcessed, false, 0, "dsn relayed"},
+			{"deleted", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Deleted}, gateway.ReceiptFailed, true, 0, "mdn deleted"},
+		}
+		for _, tc := range cases {
+			rc, ext := p.receipt(&tc.rep)
+			if rc.Kind != tc.kind || rc.Final != tc.final || ext != tc.extend || rc.Detail != tc.detail || !rc.At.Equal(now) {
+				t.Errorf("final delivery %v, %s: got %+v extend %v; want %s final %v extend %v detail %q",
+					final, tc.name, rc, ext, tc.kind, tc.final, tc.extend, tc.detail)
+			}
+		}
+	}
+}
+
+func TestFolder(t *testing.T) {
+	f, err := OpenFolder(filepath.Join(t.TempDir(), "inbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []Item{
+		{ID: "002", Kind: "message", From: "a@direct.example", Tenants: []string{"clinic-a"}, Applied: "stored"},
+		{ID: "001", Kind: "reply", ReferralID: "ref-1", Applied: "accepted"},
+	}
+	for _, it := range items {
+		if err := f.Put(it, []byte("raw "+it.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Put again (a rerun) replaces instead of duplicating.
+	if err := f.Put(items[0], []byte("raw 002")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "001" || got[1].ID != "002" || got[1].From != "a@direct.example" || !slices.Equal(got[1].Tenants, []string{"clinic-a"}) {
+		t.Fatalf("list: %+v", got)
+	}
+	raw, err := f.Message("002")
+	if err != nil || string(raw) != "raw 002" {
+		t.Fatalf("message: %q %v", raw, err)
+	}
+	for _, bad := range []string{"", "..", "../x", `a\b`} {
+		if err := f.Put(Item{ID: bad}, nil); err == nil {
+			t.Errorf("Put accepted id %q", bad)
+		}
+		if _, err := f.Message(bad); err == nil {
+			t.Errorf("Message accepted id %q", bad)
+		}
+	}
+	st, err := os.Stat(filepath.Join(f.dir, "002", "message.eml"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("message file mode: %v %v", st, err)
+	}
+}
+
+func TestMailboxes(t *testing.T) {
+	ca, err := certs.NewDevCA("mailboxes.example", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := certs.NewKeyring()
+	for _, issue := range []func() (*certs.Identity, error){
+		func() (*certs.Identity, error) { return ca.IssueDomain("direct.a.example") },
+		func() (*certs.Identity, error) { return ca.IssueAddress("dr.one@direct.b.example") },
+	} {
+		id, err := issue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := keys.Add(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewMailboxes(keys, "direct.a.example", "Direct.B.example.")
+	cases := map[string]bool{
+		"anyone@direct.a.example": true,
+		"ANYONE@DIRECT.A.EXAMPLE": true,
+		"dr.one@direct.b.example": true,
+		"dr.two@direct.b.example": false, // no key for it
+		"x@direct.c.example":      false, // not our domain
+		"no-at-sign":              false,
+		"someone@sub.a.example":   false,
+	}
+	for addr, want := range cases {
+		if got := m.Accepts(context.Background(), addr); got != want {
+			t.Errorf("Accepts(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	raw := []byte("From: \"Dr. Test\" <dr.test@direct.example>\r\nMessage-Id: <abc@direct.example>\r\n\r\nbody")
+	if got := headerFrom(raw); got != "dr.test@direct.example" {
+		t.Errorf("from: %q", got)
+	}
+	if got := headerMsgID(raw); got != "abc@direct.example" {
+		t.Errorf("message id: %q", got)
+	}
+	for _, bad := range [][]byte{nil, []byte("no header"), []byte("From: a@x, b@y\r\n\r\n"), []byte("Message-Id: <a b@c>\r\n\r\n")} {
+		if headerFrom(bad) != "" || headerMsgID(bad) != "" {
+			t.Errorf("headers of %q not empty", bad)
+		}
+	}
+}
+
+// FuzzInboundText runs the processor's own parsers of remote input (the
+// header fields it reads and the reply command) over arbitrary bytes.
+func FuzzInboundText(f *testing.F) {
+	f.Add([]byte("From: a@direct.example\r\nMessage-Id: <x@y>\r\n\r\nAccepted\r\n"))
+	f.Add([]byte("From: <>\r\n\r\ndecline: reason\n> quoted"))
+	f.Add([]byte("\x00\xff\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if id := headerMsgID(raw); strings.ContainsAny(id, " \t<>\r\n") {
+			t.Fatalf("unsafe message id %q", id)
+		}
+		if from := headerFrom(raw); from != "" && !strings.Contains(from, "@") {
+			t.Fatalf("from without domain %q", from)
+		}
+		cmd, rest := command(string(raw))
+		if cmd != "decline" && rest != "" {
+			t.Fatalf("rest %q without decline", rest)
+		}
+		if len(rest) > 1000+len("…") {
+			t.Fatalf("rest of %d bytes", len(rest))
+		}
+		_ = cleanRemote(string(raw))
+	})
+}
