@@ -131,11 +131,28 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 
 // post sends the transaction and returns the response body of a 2xx.
 func (c *Channel) post(ctx context.Context, to *gateway.Entry, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(to.FHIR.BaseURL, "/"), bytes.NewReader(body))
+	return c.exchange(ctx, to, http.MethodPost, "", body)
+}
+
+// exchange sends one request to the receiver's FHIR base (path below it)
+// with its SMART token, and classifies the answer: the body of a 2xx, a
+// Permanent error for a refusal, a plain error for what a retry may fix.
+func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path string, body []byte) ([]byte, error) {
+	target := strings.TrimSuffix(to.FHIR.BaseURL, "/")
+	if path != "" {
+		target += "/" + path
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, gateway.Permanent(err)
 	}
-	req.Header.Set("Content-Type", "application/fhir+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
 	req.Header.Set("Accept", "application/fhir+json")
 	var ts *smart.TokenSource
 	if to.FHIR.TokenURL != "" {

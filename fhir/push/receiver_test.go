@@ -26,7 +26,8 @@ type receiver struct {
 	gwKey    *ecdsa.PrivateKey
 	schema   *schematest.Validator
 	mu       sync.Mutex
-	tasks    map[string]string // If-None-Exist criteria → Task id
+	tasks    map[string]string         // If-None-Exist criteria → Task id
+	docs     map[string]map[string]any // Task id → the Task as the receiver holds it
 	posts    int
 	answer   int           // when non-zero, answer every push with this status
 	hang     chan struct{} // when non-nil, hold pushes until the client gives up
@@ -35,7 +36,7 @@ type receiver struct {
 
 func newReceiver(t *testing.T) *receiver {
 	t.Helper()
-	rc := &receiver{t: t, tasks: map[string]string{}, schema: schematest.New(t)}
+	rc := &receiver{t: t, tasks: map[string]string{}, docs: map[string]map[string]any{}, schema: schematest.New(t)}
 	mux := http.NewServeMux()
 	rc.srv = httptest.NewServer(mux)
 	t.Cleanup(rc.srv.Close)
@@ -57,6 +58,7 @@ func newReceiver(t *testing.T) *receiver {
 	}
 	mux.Handle(smart.TokenPath, rc.tokens)
 	mux.HandleFunc("POST /fhir", rc.transaction)
+	mux.HandleFunc("GET /fhir/Task/{id}", rc.readTask)
 	return rc
 }
 
@@ -95,6 +97,12 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 			Request  struct{ IfNoneExist string }  `json:"request"`
 		} `json:"entry"`
 	}
+	var raw struct {
+		Entry []struct {
+			Resource map[string]any `json:"resource"`
+		} `json:"entry"`
+	}
+	_ = json.Unmarshal(body, &raw)
 	if err := json.Unmarshal(body, &b); err != nil || len(b.Entry) < 2 || b.Entry[1].Resource.ResourceType != "Task" || b.Entry[1].Request.IfNoneExist == "" {
 		http.Error(w, "unexpected bundle", http.StatusBadRequest)
 		return
@@ -104,6 +112,10 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	if !existed {
 		id = fmt.Sprintf("task-%d", len(rc.tasks)+1)
 		rc.tasks[b.Entry[1].Request.IfNoneExist] = id
+		doc := raw.Entry[1].Resource
+		doc["id"] = id
+		doc["status"] = "received"
+		rc.docs[id] = doc
 	}
 	rc.mu.Unlock()
 	status := "201 Created"
@@ -132,6 +144,33 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/fhir+json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (rc *receiver) readTask(w http.ResponseWriter, r *http.Request) {
+	if _, err := rc.tokens.Verifier().Authenticate(r); err != nil {
+		http.Error(w, "token", http.StatusUnauthorized)
+		return
+	}
+	rc.mu.Lock()
+	doc, ok := rc.docs[r.PathValue("id")]
+	var b []byte
+	if ok {
+		b, _ = json.Marshal(doc)
+	}
+	rc.mu.Unlock()
+	if !ok {
+		http.Error(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}`, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	_, _ = w.Write(b)
+}
+
+// edit changes the receiver's copy of a Task, as its users would.
+func (rc *receiver) edit(id string, f func(map[string]any)) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	f(rc.docs[id])
 }
 
 func (rc *receiver) taskCount() int {

@@ -107,3 +107,76 @@ func TestServicePullModeReceiptIsTheReceiversFirstMove(t *testing.T) {
 		t.Errorf("referral %s, want accepted", got.Status)
 	}
 }
+
+func TestSyncFollowsTheReceiversTask(t *testing.T) {
+	rc := newReceiver(t)
+	ch := rc.channel()
+	svc := newService(t, ch, rc.entry())
+	r := submit(t, svc, "org-ortho")
+	_, d := waitDelivery(t, svc, r.ID, gateway.DeliveryDelivered)
+	ctx := context.Background()
+
+	steps := []struct {
+		name string
+		edit func(map[string]any)
+		want gateway.Status
+		err  bool
+	}{
+		{"unchanged", func(map[string]any) {}, gateway.StatusReceived, false},
+		{"accepted", func(m map[string]any) { m["status"] = "accepted" }, gateway.StatusAccepted, false},
+		{"skipping in-progress is refused", func(m map[string]any) {
+			m["status"] = "completed"
+			m["output"] = []any{map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": "urn:referralgw:task-parameter", "code": "consult-note"}}},
+				"valueReference": map[string]any{"reference": "DocumentReference/consult-9"}}}
+		}, gateway.StatusAccepted, true},
+		{"in progress", func(m map[string]any) { m["status"] = "in-progress"; delete(m, "output") }, gateway.StatusInProgress, false},
+		{"completed with the consult note", func(m map[string]any) {
+			m["status"] = "completed"
+			m["output"] = []any{map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": "urn:referralgw:task-parameter", "code": "consult-note"}}},
+				"valueReference": map[string]any{"reference": "DocumentReference/consult-9"}}}
+		}, gateway.StatusCompleted, false},
+	}
+	for _, s := range steps {
+		rc.edit(d.RemoteID, s.edit)
+		_, err := ch.Sync(ctx, svc, r.ID)
+		if (err != nil) != s.err {
+			t.Fatalf("%s: Sync err = %v, want error %v", s.name, err, s.err)
+		}
+		got, _, err := svc.Referral(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != s.want {
+			t.Fatalf("%s: referral %s, want %s", s.name, got.Status, s.want)
+		}
+	}
+	got, _, _ := svc.Referral(ctx, r.ID)
+	if got.Outcome == nil || got.Outcome.Reference != "DocumentReference/consult-9" {
+		t.Errorf("outcome %+v", got.Outcome)
+	}
+}
+
+func TestSyncAllCountsChangedReferrals(t *testing.T) {
+	rc := newReceiver(t)
+	ch := rc.channel()
+	svc := newService(t, ch, rc.entry())
+	var remote []string
+	for range 3 {
+		r := submit(t, svc, "org-ortho")
+		_, d := waitDelivery(t, svc, r.ID, gateway.DeliveryDelivered)
+		remote = append(remote, d.RemoteID)
+	}
+	rc.edit(remote[0], func(m map[string]any) { m["status"] = "accepted" })
+	rc.edit(remote[2], func(m map[string]any) {
+		m["status"] = "rejected"
+		m["statusReason"] = map[string]any{"text": "not our specialty"}
+	})
+	n, err := ch.SyncAll(context.Background(), svc)
+	if err != nil || n != 2 {
+		t.Errorf("SyncAll = %d, %v; want 2 changed", n, err)
+	}
+	n, err = ch.SyncAll(context.Background(), svc)
+	if err != nil || n != 0 {
+		t.Errorf("second SyncAll = %d, %v; want nothing left to change", n, err)
+	}
+}
