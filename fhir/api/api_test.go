@@ -301,6 +301,13 @@ func TestTaskTransitions(t *testing.T) {
 				"type":           map[string]any{"coding": []any{map[string]any{"system": "urn:referralgw:task-parameter", "code": "consult-note"}}},
 				"valueReference": map[string]any{"reference": "DocumentReference/consult-1", "display": "Consult note"}}}}), 200, "completed"},
 		}},
+		{"receipt acknowledged by the receiver", []step{
+			{"ehr-ortho", setStatus("received", nil), 200, "received"},
+			{"ehr-ortho", setStatus("received", nil), 200, "received"}, // an unchanged PUT is a no-op
+		}},
+		{"the referrer cannot accept its own referral", []step{
+			{"ehr-north", setStatus("accepted", nil), 422, "requested"},
+		}},
 		{"reject with a reason", []step{
 			{"ehr-ortho", setStatus("rejected", map[string]any{"statusReason": map[string]any{"text": "outside our service area"}}), 200, "rejected"},
 		}},

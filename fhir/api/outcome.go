@@ -32,6 +32,7 @@ type apiError struct {
 	issue  Issue
 }
 
+// Error is the diagnostics text.
 func (e *apiError) Error() string { return e.issue.Diagnostics }
 
 func newAPIError(status int, code, diagnostics string, expr ...string) *apiError {

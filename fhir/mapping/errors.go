@@ -13,6 +13,7 @@ type InvalidError struct {
 	Reason     string
 }
 
+// Error names the element and the reason.
 func (e *InvalidError) Error() string {
 	return fmt.Sprintf("fhir: %s: %s", e.Expression, e.Reason)
 }
@@ -23,6 +24,7 @@ type MalformedError struct {
 	Err error
 }
 
+// Error says the input is not JSON, with the decoder's reason.
 func (e *MalformedError) Error() string { return "fhir: malformed JSON: " + e.Err.Error() }
 
 // Unwrap returns the decoder's error.
