@@ -125,6 +125,7 @@ func (h *Handler) capability() capabilityStatement {
 					SearchInclude:     []string{"Task:focus"},
 					SearchParam: []csSearchParam{
 						{Name: "_id", Type: "token"},
+						{Name: "identifier", Type: "token", Documentation: "the requesting organisation's business identifier ([system|]value)"},
 						{Name: "owner", Type: "reference"},
 						{Name: "requester", Type: "reference"},
 						{Name: "status", Type: "token"},

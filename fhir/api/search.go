@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,14 +18,15 @@ import (
 
 // searchParams are the Task search parameters the API implements; any
 // other parameter is refused rather than silently ignored.
-var searchParams = []string{"_id", "owner", "requester", "status", "business-status", "patient", "patient:identifier",
+var searchParams = []string{"_id", "identifier", "owner", "requester", "status", "business-status", "patient", "patient:identifier",
 	"focus", "_lastUpdated", "_count", "_include", "_cursor"}
 
 // taskSearch is a parsed Task search.
 type taskSearch struct {
-	q       gateway.ReferralQuery
-	count   int
-	include bool
+	q          gateway.ReferralQuery
+	identifier string // stored form of identifier=[system|]value
+	count      int
+	include    bool
 }
 
 func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
@@ -49,6 +51,10 @@ func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
 		} else {
 			s.q.IDs = []string{id}
 		}
+	}
+	if x := one("identifier"); x != "" {
+		system, value := mapping.SplitIdentifier(x)
+		s.identifier = mapping.JoinIdentifier(system, value)
 	}
 	if x := one("owner"); x != "" {
 		s.q.ReceiverID = lastSegment(x)
@@ -170,6 +176,20 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 		}
 	}
 	s.q.InvolvesOrg = c.p.OrgID
+	if s.identifier != "" {
+		// Business identifiers are the requesting organisation's own.
+		ref, err := h.byIdentifier(ctx, c.p.OrgID, s.identifier)
+		switch {
+		case errors.Is(err, gateway.ErrNotFound):
+			s.q.IDs = []string{"-"}
+		case err != nil:
+			return 0, err
+		case s.q.IDs != nil && !slices.Contains(s.q.IDs, ref.ID):
+			s.q.IDs = []string{"-"}
+		default:
+			s.q.IDs = []string{ref.ID}
+		}
+	}
 	s.q.Limit = s.count + 1
 	list, err := h.svc.ListReferrals(ctx, s.q)
 	if err != nil {
