@@ -227,41 +227,78 @@ func TestRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		name   string
-		entity []byte // already signed (or not)
-		want   inbound.Reason
-	}{
-		{"tampered", tampered, inbound.ReasonBadSignature},
-		{"unsigned", plain, inbound.ReasonUnsigned},
-		{"address mismatch", spoofed, inbound.ReasonAddressMismatch},
+	signAs := func(id *certs.Identity) []byte {
+		t.Helper()
+		s, err := smime.Sign(plain, id.Cert, id.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
+	revoked, err := a.ca.IssueAddress(addrA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.revoked = append(a.revoked, revoked.Cert)
+	now := a.clock.Now()
+	expired, err := a.ca.IssueAddress(addrA, certs.ValidBetween(now.AddDate(0, -2, 0), now.AddDate(0, -1, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueCA, err := certs.NewDevCA(domainA, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := rogueCA.IssueDomain(domainA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		entity     []byte            // already signed (or not)
+		encryptFor *x509.Certificate // nil: B's certificate
+		want       inbound.Reason
+	}{
+		{"tampered", tampered, nil, inbound.ReasonBadSignature},
+		{"unsigned", plain, nil, inbound.ReasonUnsigned},
+		{"address mismatch", spoofed, nil, inbound.ReasonAddressMismatch},
+		{"revoked signer", signAs(revoked), nil, inbound.ReasonCertRevoked},
+		{"expired signer", signAs(expired), nil, inbound.ReasonCertExpired},
+		{"untrusted anchor", signAs(rogue), nil, inbound.ReasonUntrustedAnchor},
+		{"wrong recipient", signed, a.identity.Cert, inbound.ReasonWrongRecipient},
+	}
+	var want []inbound.Reason
 	for _, tc := range cases {
-		wire := envelope(t, plain, tc.entity, b.identity.Cert)
-		sendRaw(t, a, addrA, addrB, wire)
+		cert := tc.encryptFor
+		if cert == nil {
+			cert = b.identity.Cert
+		}
+		sendRaw(t, a, addrA, addrB, envelope(t, plain, tc.entity, cert))
+		want = append(want, tc.want)
 	}
 	// Not encrypted at all.
 	sendRaw(t, a, addrA, addrB, signed)
+	want = append(want, inbound.ReasonNotEncrypted)
 	b.processUntil(t, "all quarantined", func() bool {
 		q, _ := b.proc.Quarantine().List()
-		return len(q) == len(cases)+1
+		return len(q) == len(want)
 	})
 	q, _ := b.proc.Quarantine().List()
 	var got []inbound.Reason
 	for _, it := range q {
 		got = append(got, it.Reason)
-		if !slices.Equal(it.Tenants, []string{"cardio-b"}) || it.Kind != "refused" {
+		if !slices.Equal(it.Tenants, []string{"cardio-b"}) || it.Kind != "refused" || it.Error == "" {
 			t.Errorf("quarantine item: %+v", it)
 		}
 	}
-	for _, want := range []inbound.Reason{inbound.ReasonBadSignature, inbound.ReasonUnsigned, inbound.ReasonAddressMismatch, inbound.ReasonNotEncrypted} {
-		if !slices.Contains(got, want) {
-			t.Errorf("quarantine reasons %v lack %s", got, want)
-		}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("quarantine reasons %v, want %v", got, want)
 	}
 	trail := b.actions(t, "cardio-b")
-	if n := countAction(trail, "direct.inbound-refused"); n != len(cases)+1 {
-		t.Errorf("%d refusals audited, want %d", n, len(cases)+1)
+	if n := countAction(trail, "direct.inbound-refused"); n != len(want) {
+		t.Errorf("%d refusals audited, want %d", n, len(want))
 	}
 	if hasAction(trail, "direct.mdn-sent") != nil {
 		t.Error("an MDN answered a refused message")

@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/direct/smtpin"
 	"github.com/referralgw/gateway/direct/smtpout"
 	"github.com/referralgw/gateway/gateway"
@@ -51,6 +54,41 @@ type node struct {
 	listener net.Listener
 	proc     *inbound.Processor
 	fax      *storetest.RecordingChannel
+	gate     *gatedTransport
+	revoked  []*x509.Certificate // listed on the CA's CRL
+}
+
+// gatedTransport holds sends while a test keeps its gate closed.
+type gatedTransport struct {
+	next channel.Transport
+	hold atomic.Pointer[chan struct{}]
+}
+
+func (g *gatedTransport) Send(ctx context.Context, from string, to []string, msg []byte) (smtpout.Result, error) {
+	if h := g.hold.Load(); h != nil {
+		select {
+		case <-*h:
+		case <-ctx.Done():
+			return smtpout.Result{}, ctx.Err()
+		}
+	}
+	return g.next.Send(ctx, from, to, msg)
+}
+
+// crls serves the CRL of whichever node's CA publishes url.
+func crls(nodes ...*node) smime.CRLFetcher {
+	return smime.CRLFetcherFunc(func(_ context.Context, url string) (*x509.RevocationList, error) {
+		for _, n := range nodes {
+			if n.ca.CRLURL == url {
+				der, err := n.ca.CRL(n.revoked...)
+				if err != nil {
+					return nil, err
+				}
+				return x509.ParseRevocationList(der)
+			}
+		}
+		return nil, fmt.Errorf("no CRL at %s", url)
+	})
 }
 
 // pair builds A and B, wired to each other over real TCP with STARTTLS.
@@ -66,8 +104,9 @@ func pair(t *testing.T) (a, b *node) {
 	for _, n := range []*node{a, b} {
 		n.startSMTP(t, serverTLS)
 	}
-	a.wire(t, trust, b.listener.Addr().String(), roots)
-	b.wire(t, trust, a.listener.Addr().String(), roots)
+	fetch := crls(a, b)
+	a.wire(t, trust, b.listener.Addr().String(), roots, fetch)
+	b.wire(t, trust, a.listener.Addr().String(), roots, fetch)
 	return a, b
 }
 
@@ -78,6 +117,7 @@ func newNode(t *testing.T, domain string, now time.Time) *node {
 	if n.ca, err = certs.NewDevCA(domain, now); err != nil {
 		t.Fatal(err)
 	}
+	n.ca.CRLURL = "http://crl." + domain + "/ca.crl" // served by crls, never fetched over the network
 	if n.identity, err = n.ca.IssueDomain(domain); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +148,7 @@ func (n *node) startSMTP(t *testing.T, serverTLS *tls.Config) {
 
 // wire builds the node's sender (to the peer's listener), channel, store,
 // core and processor, and starts the store's workers.
-func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x509.CertPool) {
+func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x509.CertPool, fetch smime.CRLFetcher) {
 	t.Helper()
 	ctx := t.Context()
 	snd, err := smtpout.New(smtpout.Config{Smarthost: peer, HELO: "gw." + n.domain, TLSConfig: &tls.Config{RootCAs: roots}})
@@ -116,7 +156,8 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = snd.Close() })
-	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: snd, Now: n.clock.Now})
+	n.gate = &gatedTransport{next: snd}
+	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: n.gate, Now: n.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +175,7 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 	n.fax = storetest.NewRecordingChannel(gateway.ChannelFax, storetest.Behavior{})
 	n.svc = gateway.NewService(n.store, sealer, n.clock, gateway.DefaultConfig(), nil, n.ch, n.fax)
 	n.proc, err = inbound.New(inbound.Config{Service: n.svc, Spool: n.spool, Dir: filepath.Join(t.TempDir(), "direct"),
-		Channel: n.ch, SkipRevocation: true})
+		Channel: n.ch, CRLs: fetch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,9 @@ func (p *Processor) handle(ctx context.Context, m *inMessage) error {
 // applyReport turns an MDN or DSN about one of our messages into a
 // delivery receipt; a report we cannot correlate goes to the inbox.
 func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Report) error {
-	var d *gateway.Delivery
-	if rep.OriginalMessageID != "" {
-		var err error
-		d, err = p.svc.DeliveryByRemoteID(ctx, gateway.ChannelDirect, rep.OriginalMessageID)
-		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
-			return err
-		}
+	d, err := p.deliveryFor(ctx, rep.OriginalMessageID)
+	if err != nil {
+		return err
 	}
 	if d == nil {
 		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
@@ -203,7 +199,7 @@ func (p *Processor) applyReply(ctx context.Context, m *inMessage, r *gateway.Ref
 			applied = string(to)
 		case errors.As(err, &te) && r.Status == to:
 			applied = string(to) + " (already)" // a rerun after a crash
-		case errors.As(err, &te), errors.Is(err, gateway.ErrForbidden):
+		case refusedByCore(err):
 			applied = "refused: " + truncate(err.Error(), 200)
 		default:
 			return "", err
@@ -251,12 +247,12 @@ func (p *Processor) matchReferral(ctx context.Context, in *message.Inbound) (*ga
 		if id == "" {
 			continue
 		}
-		d, err := p.svc.DeliveryByRemoteID(ctx, gateway.ChannelDirect, id)
-		if errors.Is(err, gateway.ErrNotFound) {
-			continue
-		}
+		d, err := p.deliveryFor(ctx, id)
 		if err != nil {
 			return nil, err
+		}
+		if d == nil {
+			continue
 		}
 		r, _, err := p.svc.Referral(ctx, d.ReferralID)
 		if err != nil {
@@ -341,4 +337,53 @@ func contentTypes(in *message.Inbound) []string {
 		out = append(out, mt)
 	}
 	return out
+}
+
+// refusedByCore reports whether err is one of the core's typed refusals,
+// which retrying the same reply cannot change.
+func refusedByCore(err error) bool {
+	var (
+		te *gateway.TransitionError
+		ve *gateway.ValidationError
+		vs gateway.ValidationErrors
+	)
+	return errors.As(err, &te) || errors.As(err, &ve) || errors.As(err, &vs) ||
+		errors.Is(err, gateway.ErrForbidden) || errors.Is(err, gateway.ErrNotFound)
+}
+
+// deliveryFor finds our Direct delivery whose message has the Message-ID
+// msgID; nil when there is none. The Message-ID is recorded on the delivery
+// only after the SMTP send returned, so a receipt that overtakes that
+// (a fast receiver) is matched by the delivery id the Message-ID is derived
+// from (channel.MessageID).
+func (p *Processor) deliveryFor(ctx context.Context, msgID string) (*gateway.Delivery, error) {
+	if msgID == "" {
+		return nil, nil
+	}
+	d, err := p.svc.DeliveryByRemoteID(ctx, gateway.ChannelDirect, msgID)
+	if err == nil {
+		return d, nil
+	}
+	if !errors.Is(err, gateway.ErrNotFound) {
+		return nil, err
+	}
+	local, domain, ok := strings.Cut(msgID, "@")
+	if !ok || !strings.EqualFold(domain, p.ch.Domain) || local == "" {
+		return nil, nil
+	}
+	// The Service has no lookup of one delivery by id; read it from its store.
+	err = p.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		var err error
+		d, err = tx.Delivery(ctx, local, false)
+		return err
+	})
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case d.Channel != gateway.ChannelDirect:
+		return nil, nil
+	}
+	return d, nil
 }

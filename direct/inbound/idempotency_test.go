@@ -32,7 +32,7 @@ func TestProcessedOnce(t *testing.T) {
 	seedB(t, b)
 	spool := &flakySpool{DirSpool: b.spool}
 	proc, err := inbound.New(inbound.Config{Service: b.svc, Spool: spool, Dir: filepath.Join(t.TempDir(), "direct"),
-		Channel: b.ch, SkipRevocation: true})
+		Channel: b.ch, CRLs: crls(a, b)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,12 +61,18 @@ func (p *Processor) queueMDNs(ctx context.Context, m *inMessage, in *message.Inb
 			ReportingUA: p.cfg.ReportingUA, OriginalRecipient: ours, FinalRecipient: ours,
 			OriginalMessageID: in.MessageID, Disposition: disp, FinalDelivery: in.FinalDelivery && disp == mdn.Dispatched,
 		})
-		if err != nil {
-			return fmt.Errorf("build %s mdn: %w", disp, err)
+		var wire []byte
+		if err == nil {
+			wire, err = p.cfg.Channel.Seal(ours, m.signer, raw)
 		}
-		wire, err := p.cfg.Channel.Seal(ours, m.signer, raw)
 		if err != nil {
-			return fmt.Errorf("seal %s mdn: %w", disp, err)
+			// Remote input (a malformed Disposition-Notification-To) or a
+			// missing key of ours: retrying cannot help, so it is audited.
+			if err := p.audit(ctx, m.tenants, m.referralID, "direct.mdn-skipped", audit.OutcomeFailure, map[string]string{
+				"spool": m.id, "messageId": in.MessageID, "disposition": string(disp), "reason": truncate(err.Error(), 300)}); err != nil {
+				return err
+			}
+			continue
 		}
 		o := outgoing{MessageID: id, OriginalMessageID: in.MessageID, Disposition: string(disp), From: ours,
 			To: in.DispositionNotificationTo, Tenants: m.tenants, ReferralID: m.referralID, Spool: m.id, Wire: wire}

@@ -21,8 +21,11 @@ import (
 // be named for.
 const UnknownTenant = "direct-inbox"
 
-// DefaultInterval is how often Run polls the spool when Config.Interval is zero.
-const DefaultInterval = 5 * time.Second
+// Defaults of Config.
+const (
+	DefaultInterval    = 5 * time.Second
+	DefaultMaxAttempts = 10
+)
 
 // Spool is the part of smtpin.DirSpool the processor reads.
 type Spool interface {
@@ -54,6 +57,10 @@ type Config struct {
 	ReportingUA string
 	// Interval is Run's polling period (DefaultInterval when zero).
 	Interval time.Duration
+	// MaxAttempts is how many passes may fail on one message (a store
+	// error, a full disk) before it is quarantined as processing-failed;
+	// DefaultMaxAttempts when zero. Counts restart with the process.
+	MaxAttempts int
 	// Logger receives ids and reasons only (discarded when nil).
 	Logger *slog.Logger
 }
@@ -70,6 +77,7 @@ type Processor struct {
 	outbox     string
 	now        func() time.Time
 	log        *slog.Logger
+	failures   map[string]int // spool id → failed passes in a row
 }
 
 // New checks cfg, creates the data directories and returns the processor.
@@ -102,6 +110,10 @@ func New(cfg Config) (*Processor, error) {
 	if p.cfg.Interval <= 0 {
 		p.cfg.Interval = DefaultInterval
 	}
+	if p.cfg.MaxAttempts <= 0 {
+		p.cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	p.failures = map[string]int{}
 	if p.cfg.CRLs == nil && !p.cfg.SkipRevocation {
 		p.cfg.CRLs = smime.NewCRLCache(&smime.HTTPCRLFetcher{}, p.now)
 	}
@@ -204,13 +216,18 @@ func (p *Processor) processOne(ctx context.Context, id string) (quarantined bool
 	if err := p.handle(ctx, m); err != nil {
 		var ref *Refusal
 		if !errors.As(err, &ref) {
-			return false, fmt.Errorf("direct inbound: %s: %w", id, err)
+			p.failures[id]++
+			if p.failures[id] < p.cfg.MaxAttempts || ctx.Err() != nil {
+				return false, fmt.Errorf("direct inbound: %s: %w", id, err)
+			}
+			ref = &Refusal{Reason: ReasonProcessingFailed, Err: err}
 		}
 		if err := p.refuse(ctx, m, ref); err != nil {
 			return false, fmt.Errorf("direct inbound: %s: %w", id, err)
 		}
 		quarantined = true
 	}
+	delete(p.failures, id)
 	if err := writeFileAtomic(marker, []byte(p.now().UTC().Format(time.RFC3339)+"\n")); err != nil {
 		return quarantined, fmt.Errorf("direct inbound: mark %s done: %w", id, err)
 	}

@@ -30,6 +30,9 @@ const (
 	// ReasonNotReceiver: a verified reply or receipt about one of our
 	// referrals came from an address that is not the referral's receiver.
 	ReasonNotReceiver Reason = "sender-not-receiver"
+	// ReasonProcessingFailed: processing failed Config.MaxAttempts passes
+	// in a row for a reason that is not the message's fault.
+	ReasonProcessingFailed Reason = "processing-failed"
 )
 
 // Refusal is a message the processor will not apply.
