@@ -29,7 +29,7 @@ type Item struct {
 	Tenants      []string  `json:"tenants,omitempty"`
 	ContentTypes []string  `json:"contentTypes,omitempty"` // of the attachments
 	// Applied says what the gateway did with it, e.g. "accepted",
-	// "receipt processed", "stored"; for a refusal, the reason.
+	// "stored", "unmatched mdn"; "quarantined" for a refusal.
 	Applied string `json:"applied,omitempty"`
 	Reason  Reason `json:"reason,omitempty"` // refusals only
 	Error   string `json:"error,omitempty"`  // refusals only: the refusing check's words

@@ -78,7 +78,18 @@ func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Repo
 	}
 	rc, extend := p.receipt(rep)
 	if _, err := p.svc.RecordReceipt(ctx, d.ID, rc, extend); err != nil {
-		return err
+		if !refusedByCore(err) {
+			return err
+		}
+		// The delivery cannot take this receipt (e.g. it was requeued for a
+		// retry): keep the report for an admin instead of retrying it.
+		it := m.item("report")
+		it.Applied = "refused: " + truncate(err.Error(), 200)
+		if err := p.inbox.Put(it, m.raw); err != nil {
+			return err
+		}
+		return p.audit(ctx, m.tenants, r.ID, "direct.receipt-refused", audit.OutcomeRefused, map[string]string{
+			"spool": m.id, "delivery": d.ID, "receipt": string(rc.Kind), "error": it.Applied, "from": m.from})
 	}
 	p.log.InfoContext(ctx, "direct receipt", "spool", m.id, "delivery", d.ID, "kind", string(rc.Kind))
 	return p.audit(ctx, m.tenants, r.ID, "direct.receipt", audit.OutcomeSuccess, map[string]string{

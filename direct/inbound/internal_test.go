@@ -2,6 +2,8 @@ package inbound
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,4 +185,26 @@ func FuzzInboundText(f *testing.F) {
 		}
 		_ = cleanRemote(string(raw))
 	})
+}
+
+func TestRefusedByCore(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&gateway.TransitionError{Machine: "delivery", From: "queued", To: "delivered"}, true},
+		{fmt.Errorf("receipt: %w", &gateway.TransitionError{Machine: "referral"}), true},
+		{&gateway.ValidationError{Field: "reasonText"}, true},
+		{gateway.ValidationErrors{{Field: "x"}}, true},
+		{fmt.Errorf("x: %w", gateway.ErrForbidden), true},
+		{gateway.ErrNotFound, true},
+		{gateway.ErrConflict, false},
+		{errors.New("database is locked"), false},
+		{context.DeadlineExceeded, false},
+	}
+	for _, tc := range cases {
+		if got := refusedByCore(tc.err); got != tc.want {
+			t.Errorf("refusedByCore(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
