@@ -275,3 +275,27 @@ func FuzzReferralToken(f *testing.F) {
 		}
 	})
 }
+
+func TestOurs(t *testing.T) {
+	f := getFixture(t)
+	ch, err := channel.New(channel.Config{Domain: "Direct.Clinic-A.example.", Domains: []string{"direct.clinic-a-peds.example", ""},
+		Keys: f.keys, Trust: f.trust, Transport: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ch.Config()
+	for addr, want := range map[string]bool{
+		"referrals@direct.clinic-a.example":     true,
+		"dr@DIRECT.CLINIC-A-PEDS.EXAMPLE":       true,
+		"intake@direct.cardio-b.example":        false,
+		"referrals@sub.direct.clinic-a.example": false,
+		"no-domain":                             false,
+	} {
+		if got := cfg.Ours(addr); got != want {
+			t.Errorf("Ours(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if cfg.DefaultSender != "referrals@direct.clinic-a.example" {
+		t.Errorf("default sender %q", cfg.DefaultSender)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type Config struct {
 	// Domain is our Direct domain, e.g. "direct.clinic-a.example"; it names
 	// our message ids and the default sender.
 	Domain string
+	// Domains lists further Direct domains of ours (organisations with
+	// their own Direct domain); Domain is always one of ours.
+	Domains []string
 	// DefaultSender is the address we send from when the referring
 	// organisation has no Direct address of its own; "referrals@"+Domain
 	// when empty.
@@ -70,6 +74,9 @@ type Config struct {
 // FinalDelivery reports whether messages ask for a dispatched MDN.
 func (c *Config) FinalDelivery() bool { return !c.NoFinalDelivery }
 
+// Ours reports whether addr is in one of our Direct domains.
+func (c *Config) Ours(addr string) bool { return slices.Contains(c.Domains, Domain(addr)) }
+
 func (c *Config) withDefaults() (Config, error) {
 	cfg := *c
 	var errs []error
@@ -89,6 +96,13 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("direct channel: config: %w", err)
 	}
 	cfg.Domain = strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	domains := []string{cfg.Domain}
+	for _, d := range cfg.Domains {
+		if d = strings.ToLower(strings.TrimSuffix(d, ".")); d != "" && !slices.Contains(domains, d) {
+			domains = append(domains, d)
+		}
+	}
+	cfg.Domains = domains
 	if cfg.DefaultSender == "" {
 		cfg.DefaultSender = "referrals@" + cfg.Domain
 	}

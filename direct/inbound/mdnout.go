@@ -90,7 +90,7 @@ func (p *Processor) queueMDNs(ctx context.Context, m *inMessage, in *message.Inb
 // ourAddress is the recipient of m in our domain that answers it.
 func (p *Processor) ourAddress(m *inMessage, in *message.Inbound) string {
 	for _, a := range append(append([]string{}, m.env.RcptTo...), in.To...) {
-		if channel.Domain(a) == p.ch.Domain {
+		if p.ch.Ours(a) {
 			if _, err := p.ch.Keys.ForAddress(a); err == nil {
 				return strings.ToLower(a)
 			}
