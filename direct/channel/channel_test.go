@@ -299,3 +299,28 @@ func TestOurs(t *testing.T) {
 		t.Errorf("default sender %q", cfg.DefaultSender)
 	}
 }
+
+func TestSendWithoutFinalDelivery(t *testing.T) {
+	f := getFixture(t)
+	tr := &recorder{res: smtpout.Result{Code: 250}}
+	ch, err := channel.New(channel.Config{Domain: ourDomain, Keys: f.keys, Trust: f.trust, Transport: tr,
+		NoFinalDelivery: true, ProcessedWithin: 30 * time.Minute, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ch.Send(t.Context(), outbound(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AwaitReceipt != 30*time.Minute {
+		t.Errorf("await %v", res.AwaitReceipt)
+	}
+	inner, err := smime.Decrypt(tr.sent[0], f.theirKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(inner, []byte("Disposition-Notification-To: <"+ourAddr+">")) ||
+		bytes.Contains(inner, []byte("X-DIRECT-FINAL-DESTINATION-DELIVERY")) {
+		t.Error("message should ask for MDNs but not for final delivery")
+	}
+}
