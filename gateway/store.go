@@ -78,6 +78,18 @@ type Tx interface {
 	PutConsent(ctx context.Context, c *ConsentRecord) error
 	Consents(ctx context.Context, tenant, patientID string) ([]ConsentRecord, error)
 
+	// PutDocument inserts (d.Version 1) or updates (d.Version = stored + 1,
+	// ErrConflict otherwise) a small JSON record an edge keeps.
+	PutDocument(ctx context.Context, d Document) error
+	// InsertDocument inserts d and reports false, without error, when a
+	// document of that kind and id already exists (first writer wins; used
+	// for replay caches and idempotency keys).
+	InsertDocument(ctx context.Context, d Document) (bool, error)
+	Document(ctx context.Context, kind, id string) (Document, error)
+	// Documents lists a kind's documents in id order, skipping expired ones.
+	Documents(ctx context.Context, kind string, now time.Time) ([]Document, error)
+	DeleteDocument(ctx context.Context, kind, id string) error
+
 	// Audit appends ev to the chain of each of its tenants.
 	Audit(ctx context.Context, ev audit.Event) error
 	// Enqueue queues a job that runs after commit.
@@ -149,3 +161,14 @@ type JobHandler interface {
 type SnoozeError struct{ Delay time.Duration }
 
 func (e *SnoozeError) Error() string { return "snooze " + e.Delay.String() }
+
+// Document is a small versioned JSON record that an edge (FHIR clients,
+// admin accounts, the Direct inbox) keeps in the core store.
+type Document struct {
+	Kind    string
+	ID      string
+	Version int
+	Updated time.Time
+	Expires time.Time // zero: never; expired documents read as not found
+	Body    []byte    // JSON
+}

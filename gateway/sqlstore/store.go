@@ -43,21 +43,22 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	// Roll back on every way out but a commit: an error, a panic, or
+	// runtime.Goexit (a test's t.Fatal inside fn).
+	finished := false
 	defer func() {
-		if p := recover(); p != nil {
+		if !finished {
 			_ = btx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
 		}
 	}()
 	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue}
 	if err := fn(t); err != nil {
-		_ = btx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
 	if err := t.flushAudit(ctx); err != nil {
-		_ = btx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
+	finished = true
 	if readOnly {
 		return btx.Rollback(ctx)
 	}

@@ -520,3 +520,51 @@ func testTamper(t *testing.T, h Harness) {
 		t.Fatalf("breaks: %+v", rep.Breaks)
 	}
 }
+
+func testDocuments(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	now := e.clock.Now()
+	put := func(d gateway.Document) error {
+		return e.store.Update(e.ctx, func(tx gateway.Tx) error { return tx.PutDocument(e.ctx, d) })
+	}
+	if err := put(gateway.Document{Kind: "client", ID: "ehr-1", Version: 1, Updated: now, Body: []byte(`{"org":"cardio-b"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(gateway.Document{Kind: "client", ID: "ehr-1", Version: 1, Updated: now, Body: []byte(`{}`)}); !errors.Is(err, gateway.ErrConflict) {
+		t.Fatalf("stale put: %v", err)
+	}
+	if err := put(gateway.Document{Kind: "client", ID: "ehr-1", Version: 2, Updated: now, Body: []byte(`{"org":"cardio-c"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var first, second bool
+	_ = e.store.Update(e.ctx, func(tx gateway.Tx) error {
+		var err error
+		first, err = tx.InsertDocument(e.ctx, gateway.Document{Kind: "jti", ID: "abc", Version: 1, Updated: now, Expires: now.Add(time.Minute), Body: []byte(`{}`)})
+		if err != nil {
+			return err
+		}
+		second, err = tx.InsertDocument(e.ctx, gateway.Document{Kind: "jti", ID: "abc", Version: 1, Updated: now, Body: []byte(`{}`)})
+		return err
+	})
+	if !first || second {
+		t.Fatalf("insert-once: %v %v", first, second)
+	}
+	_ = e.store.View(e.ctx, func(tx gateway.Tx) error {
+		d, err := tx.Document(e.ctx, "client", "ehr-1")
+		if err != nil || d.Version != 2 || string(d.Body) != `{"org":"cardio-c"}` {
+			t.Fatalf("get: %+v %v", d, err)
+		}
+		live, _ := tx.Documents(e.ctx, "jti", now)
+		later, _ := tx.Documents(e.ctx, "jti", now.Add(2*time.Minute))
+		if len(live) != 1 || len(later) != 0 {
+			t.Fatalf("expiry: %d %d", len(live), len(later))
+		}
+		if _, err := tx.Document(e.ctx, "client", "nope"); !errors.Is(err, gateway.ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+		return nil
+	})
+	if err := e.store.Update(e.ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(e.ctx, "client", "ehr-1") }); err != nil {
+		t.Fatal(err)
+	}
+}
