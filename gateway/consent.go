@@ -45,8 +45,9 @@ type ConsentRecord struct {
 	Kind      ConsentKind `json:"kind"`      // ConsentAuthorization or ConsentPart2
 	Signed    time.Time   `json:"signed"`
 	Expires   time.Time   `json:"expires,omitzero"` // zero: no expiry date (an event-based expiry is tracked by revocation)
-	// Recipients the patient allowed (directory ids); empty means any
-	// treating provider (only valid for ConsentPart2 general designations).
+	// Recipients the patient allowed (directory ids). An authorization must
+	// name at least one; an empty list on a Part 2 consent is a general
+	// designation of the patient's treating providers.
 	Recipients []string  `json:"recipients,omitempty"`
 	Purposes   []string  `json:"purposes,omitempty"` // purposes of use covered
 	Revoked    time.Time `json:"revoked,omitzero"`
@@ -55,6 +56,14 @@ type ConsentRecord struct {
 // consentCovers reports whether rec covers a disclosure to receiver (or one
 // of its ancestors) for purpose.
 func consentCovers(rec ConsentRecord, receiverChain []string, purpose string) string {
+	if len(receiverChain) == 0 {
+		return "no receiver to check the consent against"
+	}
+	// An authorization must name who receives the PHI (164.508(c)(1)(iii));
+	// a Part 2 consent may use a general designation of treating providers.
+	if rec.Kind == ConsentAuthorization && len(rec.Recipients) == 0 {
+		return fmt.Sprintf("authorization %s names no recipient", rec.ID)
+	}
 	if len(rec.Recipients) > 0 {
 		found := false
 		for _, id := range receiverChain {
@@ -92,8 +101,7 @@ func CheckConsent(r *Referral, receiverChain []string, onFile []ConsentRecord, n
 	}
 	// Psychotherapy notes and non-treatment purposes need an authorization
 	// (164.508(a)(2)); Part 2 records need a Part 2 consent whatever the basis.
-	needAuth := kind == ConsentAuthorization || r.Sensitive.PsychotherapyNotes ||
-		(kind == ConsentTreatment && purpose != "treatment")
+	needAuth := kind == ConsentAuthorization || r.Sensitive.PsychotherapyNotes || purpose != "treatment"
 	if kind == ConsentRequiredByLaw {
 		if r.Consent.Citation == "" {
 			return &ConsentError{Basis: kind, Gap: "citation of the law (e.g. 164.512(b)) not recorded"}

@@ -97,4 +97,8 @@ type Receipt struct {
 	// receipt (processed, when dispatched was requested) only records progress.
 	Final  bool   `json:"final,omitempty"`
 	Detail string `json:"detail,omitempty"` // metadata only: codes, page counts, status words
+	// Retryable marks a failure worth another try on the same channel (a
+	// busy fax line, no answer): the core queues a new delivery on that
+	// channel with backoff, up to Config.ChannelRetries, before falling back.
+	Retryable bool `json:"retryable,omitempty"`
 }

@@ -79,9 +79,9 @@ func (e *Entry) Verified() bool { return e.Verification != nil }
 // Channels returns the entry's channel preference order.
 func (e *Entry) Channels() []ChannelKind {
 	if len(e.ChannelOrder) > 0 {
-		return e.ChannelOrder
+		return slices.Clone(e.ChannelOrder)
 	}
-	return DefaultChannelOrder
+	return slices.Clone(DefaultChannelOrder)
 }
 
 var (

@@ -191,14 +191,27 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		return err
 	}
 	tried := map[ChannelKind]bool{}
+	failures := map[ChannelKind]int{}
 	var history []string
 	for _, x := range all {
 		if x.State == DeliveryFailed || x.ID == d.ID {
 			tried[x.Channel] = true
+			failures[x.Channel]++
 			history = append(history, fmt.Sprintf("%s: %s", x.Channel, x.LastError))
-		} else if x.State != DeliveryFailed {
+		} else {
 			return nil // another delivery is still under way
 		}
+	}
+	// A retryable failure (busy, no answer) earns the same channel another
+	// delivery after a backoff, up to ChannelRetries.
+	if n := len(d.Receipts); n > 0 && d.Receipts[n-1].Retryable && failures[d.Channel] < s.cfg.ChannelRetries {
+		// The send-time gates run again when the retry is picked up.
+		backoff := s.cfg.RetryBackoff << (failures[d.Channel] - 1)
+		if err := s.audit(ctx, tx, System, r, "delivery.retry-scheduled", audit.OutcomeSuccess, map[string]string{
+			"channel": string(d.Channel), "after": backoff.String(), "failures": fmt.Sprint(failures[d.Channel])}); err != nil {
+			return err
+		}
+		return s.queueDeliveryAt(ctx, tx, r, d.Channel, s.clock.Now().Add(backoff))
 	}
 	receiver, chain, gateErr, err := s.gates(ctx, tx, r)
 	if err != nil {
@@ -220,8 +233,18 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 }
 
 // CheckReceiptDeadline fails a sent delivery whose receipt did not arrive by
-// its deadline; before the deadline it asks to be run again later.
+// its deadline; before the deadline it asks to be run again later. A channel
+// that can poll (ReceiptPoller) is asked once before the delivery fails.
 func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) error {
+	if d, err := s.Delivery(ctx, deliveryID); err == nil && d.State == DeliverySent && !d.Deadline.IsZero() &&
+		!s.clock.Now().Before(d.Deadline) {
+		if rc := s.pollBeforeTimeout(ctx, d); rc != nil {
+			rc.Detail = strings.TrimSpace("polled at deadline " + rc.Detail)
+			if _, err := s.RecordReceipt(ctx, deliveryID, *rc, 0); err != nil {
+				return err
+			}
+		}
+	}
 	var snooze time.Duration
 	err := s.store.Update(ctx, func(tx Tx) error {
 		d, err := tx.Delivery(ctx, deliveryID, true)

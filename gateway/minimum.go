@@ -21,7 +21,8 @@ var (
 	ssnPattern = regexp.MustCompile(`\b(\d{3})[- ](\d{2})[- ](\d{4})\b`)
 	// dobPattern matches a full date close after a birth-date label.
 	dobPattern = regexp.MustCompile(`(?i)\b(dob|d\.o\.b\.?|date of birth|birth ?date|born)\b[^0-9\n]{0,12}` +
-		`(\d{1,2}[/-]\d{1,2}[/-]\d{4}|\d{4}-\d{2}-\d{2}|[a-z]{3,9}\.? \d{1,2},? \d{4})`)
+		`(\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}|` +
+		`\d{1,2}[ \-][a-z]{3,9}\.?[ \-]\d{4}|[a-z]{3,9}\.? \d{1,2},? \d{4})`)
 )
 
 // MaxRecordsBeforeChartDump is how many records one referral may carry
@@ -55,7 +56,8 @@ func isText(contentType string) bool {
 // and text records; content maps record id to plaintext.
 func ScanReferral(r *Referral, content map[string][]byte) []Finding {
 	out := ScanText("reasonText", r.ReasonText)
-	out = append(out, ScanText("question/answer", r.Answer)...)
+	out = append(out, ScanText("question", r.Question)...)
+	out = append(out, ScanText("answer", r.Answer)...)
 	for _, rec := range r.Records {
 		if !isText(rec.ContentType) {
 			continue

@@ -118,7 +118,7 @@ func TestScanReferral(t *testing.T) {
 		{
 			name:     "date of birth in the referrer's answer",
 			referral: gateway.Referral{Question: "Which knee?", Answer: "Left knee. DOB 03/05/1980."},
-			want:     []gateway.Finding{{Kind: "date-of-birth", Where: "question/answer"}},
+			want:     []gateway.Finding{{Kind: "date-of-birth", Where: "answer"}},
 		},
 		{
 			name:     "ssn in a text record",
@@ -176,7 +176,7 @@ func TestScanReferral(t *testing.T) {
 			content: map[string][]byte{"a-note": []byte("born 1980-03-05, SSN 123 45 6789")},
 			want: []gateway.Finding{
 				{Kind: "ssn", Where: "reasonText"},
-				{Kind: "date-of-birth", Where: "question/answer"},
+				{Kind: "date-of-birth", Where: "answer"},
 				{Kind: "ssn", Where: "record:a-note"},
 				{Kind: "date-of-birth", Where: "record:a-note"},
 				{Kind: "whole-chart", Where: fmt.Sprintf("%d records", gateway.MaxRecordsBeforeChartDump+1)},

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ func (s *Sealer) Seal(referralID, recordID string, plaintext []byte) ([]byte, er
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("sealer: nonce: %w", err)
 	}
-	return s.aead.Seal(nonce, nonce, plaintext, []byte(referralID+"\x00"+recordID)), nil
+	return s.aead.Seal(nonce, nonce, plaintext, binding(referralID, recordID)), nil
 }
 
 // Open decrypts sealed content of (referralID, recordID).
@@ -48,7 +49,7 @@ func (s *Sealer) Open(referralID, recordID string, sealed []byte) ([]byte, error
 	if len(sealed) < n {
 		return nil, errors.New("sealer: sealed content too short")
 	}
-	pt, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(referralID+"\x00"+recordID))
+	pt, err := s.aead.Open(nil, sealed[:n], sealed[n:], binding(referralID, recordID))
 	if err != nil {
 		return nil, fmt.Errorf("sealer: open record %s: %w", recordID, err)
 	}
@@ -59,4 +60,13 @@ func (s *Sealer) Open(referralID, recordID string, sealed []byte) ([]byte, error
 func ContentHash(content []byte) string {
 	sum := sha256.Sum256(content)
 	return hex.EncodeToString(sum[:])
+}
+
+// binding is the additional data sealing content to one record: both ids,
+// each length-prefixed so no two id pairs share a binding.
+func binding(referralID, recordID string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(referralID)))
+	b = append(b, referralID...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(recordID)))
+	return append(b, recordID...)
 }

@@ -23,12 +23,22 @@ type Config struct {
 	// ReceiptGrace is added to a channel's AwaitReceipt before the deadline
 	// job fails the delivery.
 	ReceiptGrace time.Duration
+	// ChannelRetries is how many deliveries one channel gets for a
+	// referral when its failures are retryable (busy, no answer).
+	ChannelRetries int
+	// RetryBackoff is the delay before the first same-channel retry; it
+	// doubles with each further one.
+	RetryBackoff time.Duration
 }
 
 // DefaultConfig returns the defaults DOMAIN.md implies.
 func DefaultConfig() Config {
-	return Config{BAAWarningWindow: DefaultBAAWarningWindow}
+	return Config{BAAWarningWindow: DefaultBAAWarningWindow, ChannelRetries: 3, RetryBackoff: 2 * time.Minute}
 }
+
+// SystemTenant is the trail of events that concern no practice (an
+// unknown API client's refused request, gateway-wide administration).
+const SystemTenant = "gateway"
 
 // Actor is who performs an operation: a user, an API client or the gateway.
 type Actor struct {
@@ -54,8 +64,15 @@ type Service struct {
 
 // NewService wires the core.
 func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.Logger, channels ...Channel) *Service {
+	def := DefaultConfig()
 	if cfg.BAAWarningWindow == 0 {
-		cfg.BAAWarningWindow = DefaultBAAWarningWindow
+		cfg.BAAWarningWindow = def.BAAWarningWindow
+	}
+	if cfg.ChannelRetries == 0 {
+		cfg.ChannelRetries = def.ChannelRetries
+	}
+	if cfg.RetryBackoff == 0 {
+		cfg.RetryBackoff = def.RetryBackoff
 	}
 	if clock == nil {
 		clock = SystemClock{}
@@ -443,6 +460,11 @@ func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver 
 
 // queueDelivery records a queued delivery on kind and its job.
 func (s *Service) queueDelivery(ctx context.Context, tx Tx, r *Referral, kind ChannelKind) error {
+	return s.queueDeliveryAt(ctx, tx, r, kind, time.Time{})
+}
+
+// queueDeliveryAt is queueDelivery for a send that must wait until runAt.
+func (s *Service) queueDeliveryAt(ctx context.Context, tx Tx, r *Referral, kind ChannelKind, runAt time.Time) error {
 	now := s.clock.Now()
 	d := &Delivery{ID: NewID(), ReferralID: r.ID, Channel: kind, State: DeliveryQueued, Created: now, Updated: now}
 	if err := tx.InsertDelivery(ctx, d); err != nil {
@@ -452,7 +474,7 @@ func (s *Service) queueDelivery(ctx context.Context, tx Tx, r *Referral, kind Ch
 		"delivery": d.ID, "channel": string(kind)}); err != nil {
 		return err
 	}
-	return tx.Enqueue(ctx, Job{Kind: JobDeliver, DeliveryID: d.ID})
+	return tx.Enqueue(ctx, Job{Kind: JobDeliver, DeliveryID: d.ID, RunAt: runAt})
 }
 
 // ancestry returns the entry followed by its parents up to the root.

@@ -40,6 +40,11 @@ var auditAction = map[Status]string{
 // Transition moves a referral to another lifecycle state on behalf of actor.
 // An illegal move is refused with a *TransitionError and changes nothing.
 func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Status, in TransitionInput) (*Referral, error) {
+	if to == StatusRequested {
+		// Sending is never a bare status change: it runs the gates and
+		// queues the delivery.
+		return s.Submit(ctx, actor, id)
+	}
 	var r, refused *Referral
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error

@@ -190,6 +190,9 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 		}
 		where = append(where, "id IN ("+strings.Join(ph, ",")+")")
 	}
+	if q.Identifier != "" {
+		add("identifier = ?", q.Identifier)
+	}
 	if q.BusinessStatus != "" {
 		add("business_status = ?", q.BusinessStatus)
 	}

@@ -568,3 +568,30 @@ func testDocuments(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 }
+
+func testRetryableReceipt(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{Await: time.Hour}, Behavior{Await: time.Hour})
+	r := e.create(referral())
+	// Drive the jobs by hand: each send succeeds, then a "busy" receipt fails it.
+	for i := 1; i <= 3; i++ {
+		ds := e.deliveries(r.ID)
+		d := ds[len(ds)-1]
+		if d.Channel != gateway.ChannelFHIR || d.State != gateway.DeliveryQueued {
+			t.Fatalf("attempt %d: %+v", i, d)
+		}
+		if err := e.svc.HandleJob(e.ctx, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: d.ID}, gateway.JobMeta{Attempt: 1, MaxAttempts: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.RecordReceipt(e.ctx, d.ID, gateway.Receipt{Kind: gateway.ReceiptFailed, Detail: "busy", Retryable: true}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After three busy signals the channel is spent: fall back to Direct.
+	ds := e.deliveries(r.ID)
+	if len(ds) != 4 || ds[3].Channel != gateway.ChannelDirect || e.status(r.ID) != gateway.StatusRequested {
+		t.Fatalf("after retries: %d deliveries, last %+v", len(ds), ds[len(ds)-1])
+	}
+	if acts := e.actions("clinic-a", r.ID); !contains(acts, "delivery.retry-scheduled") || !contains(acts, "referral.fallback") {
+		t.Fatalf("trail: %v", acts)
+	}
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ListAndPage", func(t *testing.T) { testList(t, h) })
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
+	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 }
 
 // env is one test's wiring.
