@@ -1,0 +1,267 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/fax/channel"
+	"github.com/referralgw/gateway/fax/phaxio"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// ReplayKind is the gateway.Document kind that remembers processed
+// callbacks; the id is the fax id, "/" and the status.
+const ReplayKind = "fax-callback"
+
+// Actor is who the trail names as the author of a callback.
+const Actor = "vendor:fax"
+
+// Defaults of Config.
+const (
+	DefaultMaxBody         = 1 << 20
+	DefaultReplayRetention = 400 * 24 * time.Hour
+)
+
+// Config sets up the handler. CallbackURL and Token are required.
+type Config struct {
+	// CallbackURL is the exact public URL the vendor posts to and signs.
+	CallbackURL string
+	// Token is the vendor account's callback token (the HMAC key).
+	Token []byte
+	// MaxBody bounds a callback body (DefaultMaxBody when zero).
+	MaxBody int64
+	// ReplayRetention is how long a processed callback is remembered
+	// (DefaultReplayRetention when zero).
+	ReplayRetention time.Duration
+	// Logger receives fax ids, delivery ids and status words only
+	// (discarded when nil).
+	Logger *slog.Logger
+}
+
+// handler is the http.Handler Handler returns.
+type handler struct {
+	svc *gateway.Service
+	cfg Config
+	bad error // the configuration's defect, if any
+}
+
+// Validate reports what a configuration lacks.
+func (c Config) Validate() error {
+	var errs []error
+	if c.CallbackURL == "" {
+		errs = append(errs, errors.New("callback URL is required"))
+	}
+	if len(c.Token) == 0 {
+		errs = append(errs, errors.New("callback token is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fax callback: config: %w", err)
+	}
+	return nil
+}
+
+// Handler returns the POST /fax/callback endpoint. It answers 200 when the
+// callback was applied or is a replay, 401 when the signature is missing or
+// wrong, 404 when the fax is not one of ours, 400 for a malformed callback,
+// and 500 when the core could not record it (the vendor retries). With a
+// configuration that fails Validate it refuses every request with 500, so
+// that an empty token can never verify anything.
+func Handler(svc *gateway.Service, cfg Config) http.Handler {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.ReplayRetention <= 0 {
+		cfg.ReplayRetention = DefaultReplayRetention
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &handler{svc: svc, cfg: cfg, bad: cfg.Validate()}
+}
+
+// reply is the status and the words the vendor sees; refusals say no more
+// than the status text.
+func reply(w http.ResponseWriter, code int) {
+	http.Error(w, http.StatusText(code), code)
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if h.bad != nil || h.svc == nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: handler not configured", "err", h.bad)
+		reply(w, http.StatusInternalServerError)
+		return
+	}
+	if r.Method != http.MethodPost {
+		h.refuse(ctx, "method", map[string]string{"method": r.Method})
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
+	cb, err := phaxio.VerifyCallback(r, h.cfg.CallbackURL, h.cfg.Token)
+	switch {
+	case errors.Is(err, phaxio.ErrMissingSignature):
+		h.refuse(ctx, "signature missing", nil)
+		reply(w, http.StatusUnauthorized)
+		return
+	case errors.Is(err, phaxio.ErrBadSignature):
+		h.refuse(ctx, "signature mismatch", nil)
+		reply(w, http.StatusUnauthorized)
+		return
+	case err != nil:
+		h.refuse(ctx, "malformed", nil)
+		reply(w, http.StatusBadRequest)
+		return
+	}
+	code := h.apply(ctx, cb)
+	reply(w, code)
+}
+
+// apply records a verified callback and returns the HTTP status to answer.
+func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
+	faxID := cb.FaxID.String()
+	base := map[string]string{"faxId": faxID, "status": string(cb.Status)}
+	if cb.Direction != "" && cb.Direction != "sent" {
+		h.refuse(ctx, "not a sent fax", base)
+		return http.StatusBadRequest
+	}
+	d, err := h.delivery(ctx, cb)
+	if errors.Is(err, gateway.ErrNotFound) {
+		h.refuse(ctx, "unknown fax", base)
+		return http.StatusNotFound
+	} else if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: find delivery", "fax", faxID, "err", err)
+		return http.StatusInternalServerError
+	}
+	base["delivery"] = d.ID
+	tenants := h.tenants(ctx, d)
+	res := channel.PhaxioResult(cb.Status, cb.NumPages, cb.ErrorType, cb.ErrorCode, cb.ErrorMessage)
+	rc := res.Receipt()
+	if rc == nil {
+		h.audit(ctx, tenants, d.ReferralID, "fax.callback.progress", audit.OutcomeSuccess, base)
+		return http.StatusOK
+	}
+
+	first, err := h.remember(ctx, faxID, cb.Status, d.ID)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: replay check", "fax", faxID, "err", err)
+		return http.StatusInternalServerError
+	}
+	if !first {
+		h.audit(ctx, tenants, d.ReferralID, "fax.callback.replay", audit.OutcomeRefused, base)
+		return http.StatusOK
+	}
+	if _, err := h.svc.RecordReceipt(ctx, d.ID, *rc, 0); err != nil {
+		// Forget the callback so that the vendor's retry is applied.
+		h.forget(ctx, faxID, cb.Status)
+		base["error"] = err.Error()
+		h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeFailure, base)
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: record receipt", "fax", faxID, "delivery", d.ID, "err", err)
+		var te *gateway.TransitionError
+		if errors.As(err, &te) {
+			return http.StatusConflict
+		}
+		return http.StatusInternalServerError
+	}
+	base["receipt"] = string(rc.Kind)
+	base["detail"] = rc.Detail
+	h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeSuccess, base)
+	h.cfg.Logger.InfoContext(ctx, "fax callback applied", "fax", faxID, "delivery", d.ID, "status", string(cb.Status))
+	return http.StatusOK
+}
+
+// delivery finds the fax delivery the callback reports on: by the fax id
+// the send recorded or, when the callback overtook the recording of the
+// send, by the delivery tag the channel put on the fax (signed by the
+// vendor with the rest of the callback).
+func (h *handler) delivery(ctx context.Context, cb *phaxio.Callback) (*gateway.Delivery, error) {
+	faxID := cb.FaxID.String()
+	d, err := h.svc.DeliveryByRemoteID(ctx, gateway.ChannelFax, faxID)
+	if !errors.Is(err, gateway.ErrNotFound) {
+		return d, err
+	}
+	tag := cb.Tags[channel.TagDelivery]
+	if tag == "" || cb.Tags[phaxio.IdempotencyTag] != tag {
+		return nil, err
+	}
+	d, terr := h.svc.Delivery(ctx, tag)
+	if terr != nil {
+		return nil, terr
+	}
+	if d.Channel != gateway.ChannelFax || (d.RemoteID != "" && d.RemoteID != faxID) {
+		return nil, fmt.Errorf("delivery %s does not match fax %s: %w", d.ID, faxID, gateway.ErrNotFound)
+	}
+	return d, nil
+}
+
+// tenants are the practices whose trails record a callback on d.
+func (h *handler) tenants(ctx context.Context, d *gateway.Delivery) []string {
+	r, _, err := h.svc.Referral(ctx, d.ReferralID)
+	if err != nil {
+		return []string{gateway.SystemTenant}
+	}
+	out := []string{r.Requester.OrgID}
+	if r.ReceiverOrgID != "" && r.ReceiverOrgID != r.Requester.OrgID {
+		out = append(out, r.ReceiverOrgID)
+	}
+	return out
+}
+
+// remember stores the processed (fax, status) pair; it reports false when
+// it was already there.
+func (h *handler) remember(ctx context.Context, faxID string, st phaxio.Status, deliveryID string) (bool, error) {
+	now := h.svc.Clock().Now()
+	body, err := json.Marshal(map[string]string{"delivery": deliveryID, "received": now.Format(time.RFC3339)})
+	if err != nil {
+		return false, err
+	}
+	var first bool
+	err = h.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		var err error
+		first, err = tx.InsertDocument(ctx, gateway.Document{Kind: ReplayKind, ID: replayID(faxID, st), Version: 1,
+			Updated: now, Expires: now.Add(h.cfg.ReplayRetention), Body: body})
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("fax callback: remember %s: %w", faxID, err)
+	}
+	return first, nil
+}
+
+// forget drops a remembered callback whose receipt could not be recorded.
+func (h *handler) forget(ctx context.Context, faxID string, st phaxio.Status) {
+	err := h.svc.Store().Update(context.WithoutCancel(ctx), func(tx gateway.Tx) error {
+		return tx.DeleteDocument(ctx, ReplayKind, replayID(faxID, st))
+	})
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: forget", "fax", faxID, "err", err)
+	}
+}
+
+func replayID(faxID string, st phaxio.Status) string { return faxID + "/" + string(st) }
+
+// refuse audits a callback refused before it could be tied to a referral.
+func (h *handler) refuse(ctx context.Context, reason string, detail map[string]string) {
+	d := map[string]string{"reason": reason}
+	for k, v := range detail {
+		d[k] = v
+	}
+	h.audit(ctx, []string{gateway.SystemTenant}, "", "fax.callback.refused", audit.OutcomeRefused, d)
+}
+
+// audit appends one event; a failure to audit is logged, as the reply has
+// already been decided.
+func (h *handler) audit(ctx context.Context, tenants []string, referralID, action, outcome string, detail map[string]string) {
+	ev := audit.Event{Time: h.svc.Clock().Now(), Actor: Actor, Tenants: tenants, ReferralID: referralID,
+		Action: action, Outcome: outcome, Detail: detail}
+	if err := h.svc.RecordAudit(context.WithoutCancel(ctx), ev); err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: audit", "action", action, "err", err)
+	}
+}
