@@ -1,0 +1,139 @@
+package dirimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// Apply writes the items of rows to the directory through svc, in order:
+// a new entry is added, an existing one is updated in place (see merge) and
+// one that would not change is counted as unchanged, so importing the same
+// source twice changes nothing. Each entry is one Service call, one
+// transaction: a row the Service refuses is added to Summary.Skipped and
+// the import goes on. progress, when not nil, is called after each item
+// with the items done and rows.Total. The error is fatal only: the source
+// could not be read, ctx ended, or the store failed.
+func Apply(ctx context.Context, svc *gateway.Service, actor gateway.Actor, rows Rows, progress func(done, total int)) (Summary, error) {
+	var sum Summary
+	done := 0
+	for it, err := range rows.All() {
+		if err != nil {
+			return sum, fmt.Errorf("dirimport: apply: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return sum, fmt.Errorf("dirimport: apply: %w", err)
+		}
+		sum.Skipped = append(sum.Skipped, it.Skipped...)
+		if it.Entry != nil {
+			if err := applyEntry(ctx, svc, actor, it, &sum); err != nil {
+				return sum, err
+			}
+		}
+		done++
+		if progress != nil {
+			progress(done, rows.Total)
+		}
+	}
+	return sum, nil
+}
+
+// applyEntry writes one entry and counts the outcome. Refusals of the
+// entry are row errors; only failures of the store are returned.
+func applyEntry(ctx context.Context, svc *gateway.Service, actor gateway.Actor, it Item, sum *Summary) error {
+	in := *it.Entry
+	old, err := svc.Entry(ctx, in.ID)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		in.Version = 0
+		in.Verification = nil
+		if _, err := svc.PutEntry(ctx, actor, &in); err != nil {
+			return rowFailure(it.Row, err, sum)
+		}
+		sum.Added++
+		return nil
+	case err != nil:
+		return fmt.Errorf("dirimport: apply row %d: %w", it.Row, err)
+	}
+	next := merge(old, &in)
+	if sameEntry(old, next) {
+		sum.Unchanged++
+		return nil
+	}
+	if _, err := svc.PutEntry(ctx, actor, next); err != nil {
+		return rowFailure(it.Row, err, sum)
+	}
+	sum.Updated++
+	return nil
+}
+
+// rowFailure records a refusal of one entry (invalid field, unknown
+// parent, concurrent edit) as a row error, and returns any other error.
+func rowFailure(row int, err error, sum *Summary) error {
+	var ve *gateway.ValidationError
+	var ves gateway.ValidationErrors
+	switch {
+	case errors.As(err, &ves):
+		for _, v := range ves {
+			sum.Skipped = append(sum.Skipped, RowError{row, v.Field, v.Reason})
+		}
+	case errors.As(err, &ve):
+		sum.Skipped = append(sum.Skipped, RowError{row, ve.Field, ve.Reason})
+	case errors.Is(err, gateway.ErrConflict):
+		sum.Skipped = append(sum.Skipped, RowError{row, "version", "the entry changed during the import; import again"})
+	default:
+		return fmt.Errorf("dirimport: apply row %d: %w", row, err)
+	}
+	return nil
+}
+
+// merge is old updated with what the import knows. The import sets kind,
+// name (unless it is only NPPES's placeholder), NPI and (when it names one) the parent, and adds or replaces the
+// Direct address and FHIR base URL it carries. It never removes an
+// endpoint, and keeps what it does not carry: fax, certificate (while the
+// Direct address is the same), SMART client settings (while the base URL is
+// the same), channel order, on-platform flag and vendor role. Verification
+// is left to PutEntry, which keeps it only while the contacts are the same:
+// a changed address must be verified again.
+func merge(old, in *gateway.Entry) *gateway.Entry {
+	next := *old
+	next.Kind, next.Name, next.NPI = in.Kind, in.Name, in.NPI
+	if in.Name == placeholderName(in.NPI) && old.Name != "" {
+		next.Name = old.Name // NPPES does not know names; keep the one an admin gave
+	}
+	if in.ParentID != "" {
+		next.ParentID = in.ParentID
+	}
+	if in.OnPlatform {
+		next.OnPlatform = true
+	}
+	if in.Direct != nil && (old.Direct == nil || old.Direct.Address != in.Direct.Address) {
+		next.Direct = &gateway.DirectEndpoint{Address: in.Direct.Address}
+	}
+	if in.FHIR != nil && (old.FHIR == nil || old.FHIR.BaseURL != in.FHIR.BaseURL) {
+		next.FHIR = &gateway.FHIREndpoint{BaseURL: in.FHIR.BaseURL}
+	}
+	if old.Kind == gateway.KindVendor {
+		next.Kind = old.Kind // an import never demotes a vendor
+	}
+	next.Verification = nil
+	next.Version = old.Version
+	return &next
+}
+
+// sameEntry reports whether writing next over old would change nothing
+// the directory holds (ignoring bookkeeping: version, time, verification).
+func sameEntry(old, next *gateway.Entry) bool {
+	a, b := *old, *next
+	a.Verification, b.Verification = nil, nil
+	a.Version, b.Version = 0, 0
+	a.Updated = b.Updated
+	return reflect.DeepEqual(&a, &b)
+}
+
+// placeholderName is the name NPPES gives an entry whose file rows name
+// nobody.
+func placeholderName(npi string) string { return "NPI " + npi }
