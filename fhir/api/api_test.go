@@ -308,6 +308,11 @@ func TestTaskTransitions(t *testing.T) {
 			{"ehr-ortho", setStatus("received", nil), 200, "received"},
 			{"ehr-ortho", setStatus("received", nil), 200, "received"}, // an unchanged PUT is a no-op
 		}},
+		{"progress without a status change", []step{
+			{"ehr-ortho", setStatus("received", nil), 200, "received"},
+			{"ehr-ortho", setStatus("received", map[string]any{"businessStatus": map[string]any{"text": "triaged by nurse"}}), 200, "received"},
+			{"ehr-ortho", setStatus("received", map[string]any{"statusReason": map[string]any{"text": "no move"}}), 422, "received"},
+		}},
 		{"the referrer cannot accept its own referral", []step{
 			{"ehr-north", setStatus("accepted", nil), 422, "requested"},
 		}},

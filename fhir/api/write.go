@@ -229,11 +229,19 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 	var updated *gateway.Referral
 	switch {
 	case next.Status == cur.Status:
-		if in != (gateway.TransitionInput{ExpectVersion: in.ExpectVersion}) {
+		progress := gateway.TransitionInput{ExpectVersion: in.ExpectVersion, BusinessStatus: in.BusinessStatus}
+		switch {
+		case in == (gateway.TransitionInput{ExpectVersion: in.ExpectVersion}):
+			updated = cur // nothing changed
+		case in == progress:
+			// The receiver reports progress without a lifecycle move.
+			if updated, err = h.svc.UpdateProgress(ctx, c.actor, cur.ID, in.BusinessStatus, in.ExpectVersion); err != nil {
+				return 0, err
+			}
+		default:
 			return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
-				"only a change of Task.status (with its statusReason, note, businessStatus or output) is applied", "Task.status")
+				"without a change of Task.status only businessStatus can change", "Task.status")
 		}
-		updated = cur
 	case cur.Status == gateway.StatusDraft && next.Status == gateway.StatusRequested:
 		var refusal error
 		updated, refusal = h.svc.Submit(ctx, c.actor, cur.ID)

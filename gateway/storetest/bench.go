@@ -38,6 +38,8 @@ func BenchCreateAndQueue(b *testing.B, store gateway.Store) {
 	n := referral()
 	n.ReceiverID = "cardio-b"
 	actor := gateway.Actor{ID: "user:referrer", OrgID: "clinic-a"}
+	// Eight goroutines per core, as many HTTP requests would be in flight.
+	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

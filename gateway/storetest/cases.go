@@ -385,6 +385,10 @@ func testLifecycle(t *testing.T, h Harness) {
 			t.Fatalf("status %s, want %s", got.Status, s.to)
 		}
 	}
+	// Progress after completion is refused: the referral is closed.
+	if _, err := e.svc.UpdateProgress(e.ctx, recv, r.ID, "late note", 0); err == nil {
+		t.Fatal("progress on a completed referral")
+	}
 	final, _, _ := e.svc.Referral(e.ctx, r.ID)
 	if final.Outcome == nil || final.Outcome.Reference != "DocumentReference/consult-1" || final.Answer == "" || final.BusinessStatus != "appointment booked" {
 		t.Fatalf("final: %+v", final)
@@ -407,9 +411,15 @@ func testLifecycle(t *testing.T, h Harness) {
 			t.Errorf("missing %s", want)
 		}
 	}
-	// A referral accepted before anyone acknowledged it is received first.
 	r2 := e.create(referral())
 	e.waitFor("received", func() bool { return e.status(r2.ID) == gateway.StatusReceived })
+	// The receiver reports progress without a transition; the referrer cannot.
+	if got, err := e.svc.UpdateProgress(e.ctx, recv, r2.ID, "triaged", 0); err != nil || got.BusinessStatus != "triaged" || got.Status != gateway.StatusReceived {
+		t.Fatalf("progress: %+v %v", got, err)
+	}
+	if _, err := e.svc.UpdateProgress(e.ctx, gateway.Actor{ID: "user:referrer", OrgID: "clinic-a"}, r2.ID, "x", 0); !errors.Is(err, gateway.ErrForbidden) {
+		t.Fatalf("referrer progress: %v", err)
+	}
 	if _, err := e.svc.Transition(e.ctx, recv, r2.ID, gateway.StatusRejected, gateway.TransitionInput{}); err == nil {
 		t.Fatal("reject without a reason")
 	}
