@@ -1,0 +1,300 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// Role is what an administrator may do.
+type Role string
+
+// The three roles. Every role reads; operators also change the directory,
+// BAAs and referrals; only admins manage accounts.
+const (
+	RoleAdmin    Role = "admin"
+	RoleOperator Role = "operator"
+	RoleAuditor  Role = "auditor"
+)
+
+// valid reports whether r is one of the three roles.
+func (r Role) valid() bool { return r == RoleAdmin || r == RoleOperator || r == RoleAuditor }
+
+// CanChange reports whether r may change the directory, BAAs or referrals.
+func (r Role) CanChange() bool { return r == RoleAdmin || r == RoleOperator }
+
+// CanManageAccounts reports whether r may create accounts.
+func (r Role) CanManageAccounts() bool { return r == RoleAdmin }
+
+// Login policy.
+const (
+	maxFailures  = 5                // failures in a row before the account locks
+	lockout      = 15 * time.Minute // how long a locked account stays locked
+	totpPeriod   = 30               // seconds per TOTP step (RFC 6238)
+	totpSkew     = 1                // steps accepted either side of now
+	minPassword  = 12               // characters
+	totpIssuer   = "Referral Gateway"
+	docAccount   = "admin.account"
+	auditTenant  = "gateway"
+	argonTime    = 2
+	argonMemory  = 19 * 1024 // KiB (the OWASP minimum for argon2id)
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+var accountNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// passwordHash is an argon2id hash with the parameters it was made with, so
+// that parameters can be raised later without invalidating old hashes.
+type passwordHash struct {
+	Salt    []byte `json:"salt"`
+	Key     []byte `json:"key"`
+	Time    uint32 `json:"time"`
+	Memory  uint32 `json:"memory"`
+	Threads uint8  `json:"threads"`
+}
+
+func hashPassword(password string) (passwordHash, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return passwordHash{}, fmt.Errorf("admin: password salt: %w", err)
+	}
+	return passwordHash{Salt: salt, Time: argonTime, Memory: argonMemory, Threads: argonThreads,
+		Key: argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)}, nil
+}
+
+// matches reports whether password hashes to h, in constant time.
+func (h passwordHash) matches(password string) bool {
+	if len(h.Key) == 0 || h.Time == 0 || h.Memory == 0 || h.Threads == 0 {
+		return false
+	}
+	k := argon2.IDKey([]byte(password), h.Salt, h.Time, h.Memory, h.Threads, uint32(len(h.Key)))
+	return subtle.ConstantTimeCompare(k, h.Key) == 1
+}
+
+// account is the stored record of one administrator.
+type account struct {
+	Name        string       `json:"name"`
+	Role        Role         `json:"role"`
+	Password    passwordHash `json:"password"`
+	TOTPSecret  string       `json:"totpSecret"`
+	LastStep    int64        `json:"lastStep"` // TOTP step of the last accepted code; older or equal codes are refused
+	Failures    int          `json:"failures"`
+	LockedUntil time.Time    `json:"lockedUntil,omitzero"`
+	Created     time.Time    `json:"created"`
+	version     int
+}
+
+// CreateAccount adds an administrator with a password and a fresh TOTP
+// secret, and returns the otpauth:// URI to enrol it in an authenticator app.
+// The change is audited with the system as actor.
+func (s *Server) CreateAccount(ctx context.Context, name, password string, role Role) (totpURI string, err error) {
+	return createAccount(ctx, s.svc, s.clock, "system", name, password, role)
+}
+
+// BootstrapAdmin creates an admin account directly over svc, for the
+// `gateway admin create` command, and returns its otpauth:// URI.
+func BootstrapAdmin(ctx context.Context, svc *gateway.Service, name, password string) (totpURI string, err error) {
+	return createAccount(ctx, svc, svc.Clock(), "cli", name, password, RoleAdmin)
+}
+
+// createAccount validates and stores a new account on behalf of actor.
+func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Clock, actor, name, password string, role Role) (string, error) {
+	var errs gateway.ValidationErrors
+	if !accountNamePattern.MatchString(name) {
+		errs = append(errs, &gateway.ValidationError{Field: "name", Reason: "must be 1-64 lower-case letters, digits, '.', '_' or '-'"})
+	}
+	if len([]rune(password)) < minPassword {
+		errs = append(errs, &gateway.ValidationError{Field: "password", Reason: fmt.Sprintf("must be at least %d characters", minPassword)})
+	}
+	if !role.valid() {
+		errs = append(errs, &gateway.ValidationError{Field: "role", Reason: "must be admin, operator or auditor"})
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("admin: create account: %w", errs)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: totpIssuer, AccountName: name, Period: totpPeriod,
+		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return "", fmt.Errorf("admin: create account: totp secret: %w", err)
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	now := clock.Now()
+	a := account{Name: name, Role: role, Password: h, TOTPSecret: key.Secret(), Created: now}
+	body, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("admin: create account: %w", err)
+	}
+	err = svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		ok, err := tx.InsertDocument(ctx, gateway.Document{Kind: docAccount, ID: name, Version: 1, Updated: now, Body: body})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &gateway.ValidationError{Field: "name", Reason: "an account with this name exists"}
+		}
+		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: []string{auditTenant},
+			Action: "admin.account-created", Outcome: audit.OutcomeSuccess,
+			Detail: map[string]string{"account": name, "role": string(role)}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("admin: create account %s: %w", name, err)
+	}
+	return key.URL(), nil
+}
+
+// loadAccount reads one account.
+func loadAccount(ctx context.Context, tx gateway.Tx, name string) (*account, error) {
+	d, err := tx.Document(ctx, docAccount, name)
+	if err != nil {
+		return nil, err
+	}
+	var a account
+	if err := json.Unmarshal(d.Body, &a); err != nil {
+		return nil, fmt.Errorf("admin: account %s: %w", name, err)
+	}
+	a.version = d.Version
+	return &a, nil
+}
+
+// saveAccount writes a changed account back (optimistic on its version).
+func saveAccount(ctx context.Context, tx gateway.Tx, a *account, now time.Time) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("admin: account %s: %w", a.Name, err)
+	}
+	return tx.PutDocument(ctx, gateway.Document{Kind: docAccount, ID: a.Name, Version: a.version + 1, Updated: now, Body: body})
+}
+
+// matchTOTP returns the time step a code is valid for, within totpSkew steps
+// of now, and false when it matches none.
+func matchTOTP(secret, code string, now time.Time) (int64, bool) {
+	if len(code) != 6 {
+		return 0, false
+	}
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	found, step := false, int64(0)
+	for off := -totpSkew; off <= totpSkew; off++ {
+		t := now.Add(time.Duration(off*totpPeriod) * time.Second)
+		want, err := totp.GenerateCodeCustom(secret, t, opts)
+		if err != nil {
+			return 0, false
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 && !found {
+			found, step = true, t.Unix()/totpPeriod
+		}
+	}
+	return step, found
+}
+
+// loginFailure says why a login was refused; the reason is audited but the
+// client only learns that the credentials were wrong, or that it is locked.
+type loginFailure struct {
+	reason string // "unknown-account", "password", "totp", "totp-reused", "locked"
+	locked bool
+}
+
+func (f *loginFailure) Error() string {
+	if f.locked {
+		return "admin: login: account locked"
+	}
+	return "admin: login: invalid credentials"
+}
+
+// dummyHash keeps the time of a login for an unknown account close to that
+// of a wrong password.
+var dummyHash = passwordHash{Salt: make([]byte, 16), Key: make([]byte, argonKeyLen), Time: argonTime, Memory: argonMemory, Threads: argonThreads}
+
+// authenticate checks a name, password and TOTP code, records the outcome
+// on the account (failure count, lockout, last used step) and in the audit
+// trail, and returns the account on success or a *loginFailure.
+func (s *Server) authenticate(ctx context.Context, name, password, code string) (*account, error) {
+	now := s.clock.Now()
+	var result *account
+	var failure *loginFailure
+	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		result, failure = nil, nil
+		a, err := loadAccount(ctx, tx, name)
+		if errors.Is(err, gateway.ErrNotFound) {
+			dummyHash.matches(password)
+			failure = &loginFailure{reason: "unknown-account"}
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if now.Before(a.LockedUntil) {
+			failure = &loginFailure{reason: "locked", locked: true}
+			return nil
+		}
+		passOK := a.Password.matches(password)
+		step, codeOK := matchTOTP(a.TOTPSecret, code, now)
+		switch {
+		case !passOK:
+			failure = &loginFailure{reason: "password"}
+		case !codeOK:
+			failure = &loginFailure{reason: "totp"}
+		case step <= a.LastStep:
+			failure = &loginFailure{reason: "totp-reused"}
+		}
+		if failure != nil {
+			a.Failures++
+			if a.Failures >= maxFailures {
+				a.Failures = 0
+				a.LockedUntil = now.Add(lockout)
+				failure.locked = true
+			}
+			return saveAccount(ctx, tx, a, now)
+		}
+		a.Failures, a.LastStep, a.LockedUntil = 0, step, time.Time{}
+		if err := saveAccount(ctx, tx, a, now); err != nil {
+			return err
+		}
+		result = a
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: login %s: %w", name, err)
+	}
+	if failure != nil {
+		detail := map[string]string{"account": name, "reason": failure.reason}
+		outcome := audit.OutcomeFailure
+		if failure.reason == "locked" {
+			outcome = audit.OutcomeRefused
+		} else if failure.locked {
+			detail["locked-until"] = now.Add(lockout).UTC().Format(time.RFC3339)
+		}
+		if err := s.audit(ctx, "user:"+name, "auth.login-failed", outcome, detail); err != nil {
+			return nil, err
+		}
+		return nil, failure
+	}
+	if err := s.audit(ctx, "user:"+name, "auth.login", audit.OutcomeSuccess, map[string]string{"account": name, "role": string(result.Role)}); err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// audit records an event of the admin face in the gateway's own trail.
+func (s *Server) audit(ctx context.Context, actor, action, outcome string, detail map[string]string) error {
+	err := s.svc.RecordAudit(ctx, audit.Event{Time: s.clock.Now(), Actor: actor, Tenants: []string{auditTenant},
+		Action: action, Outcome: outcome, Detail: detail})
+	if err != nil {
+		return fmt.Errorf("admin: audit %s: %w", action, err)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+// Package admin is the gateway's administration face: a JSON API under
+// /admin/v1/ and a server-rendered web console under /admin/ through which
+// admins keep the recipient directory and Business Associate Agreements
+// current, watch referrals move through their deliveries, check the audit
+// chain and see the directory's health.
+//
+// It owns the administrators themselves: accounts with an argon2id password
+// hash and a TOTP second factor (RFC 6238), lockout after repeated failures,
+// idle-limited sessions in an HttpOnly SameSite=Strict cookie and a CSRF token
+// on every state-changing request. These records are kept as generic
+// documents in the core store; every login, failure, refusal and change is
+// appended to the audit trail.
+//
+// It must not reach past the core: it imports gateway and audit, never a
+// channel (fhir, direct, fax) or a database driver, and every change goes
+// through gateway.Service so that the core's rules and audit apply. It never
+// shows or logs patient identity, clinical reasons or message content: the
+// console and the API carry ids, states and metadata only.
+package admin

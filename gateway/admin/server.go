@@ -1,0 +1,178 @@
+package admin
+
+import (
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// Config tunes the admin face. The zero value works.
+type Config struct {
+	// Clock tells the time for sessions, lockouts, TOTP and health windows;
+	// nil uses the service's clock.
+	Clock gateway.Clock
+	// SessionIdle is how long a session lives without a request (default 15m).
+	SessionIdle time.Duration
+	// Secure sets the Secure flag on the session cookie; set it whenever
+	// the console is served over HTTPS (always, outside tests).
+	Secure bool
+	// CertWarningWindow is how long before expiry a Direct certificate is
+	// reported on the health page (default 30 days).
+	CertWarningWindow time.Duration
+	// Logger receives ids and metadata of internal errors; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultSessionIdle is the idle timeout of a session when Config leaves it zero.
+const DefaultSessionIdle = 15 * time.Minute
+
+// DefaultCertWarningWindow is the certificate warning window when Config leaves it zero.
+const DefaultCertWarningWindow = 30 * 24 * time.Hour
+
+// Server serves the admin API (/admin/v1/) and the console (/admin/).
+// Mount it at "/admin/"; it is safe for concurrent use.
+type Server struct {
+	svc   *gateway.Service
+	cfg   Config
+	clock gateway.Clock
+	log   *slog.Logger
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+}
+
+// New builds the admin server over svc.
+func New(svc *gateway.Service, cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = svc.Clock()
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.CertWarningWindow <= 0 {
+		cfg.CertWarningWindow = DefaultCertWarningWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, mux: http.NewServeMux(), pages: parsePages()}
+	s.routeAPI()
+	s.routeConsole()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	s.mux.ServeHTTP(w, r)
+}
+
+// access is what a handler needs the session's role to allow.
+type access int
+
+const (
+	accessRead access = iota
+	accessChange
+	accessAccounts
+)
+
+func (a access) allowedFor(r Role) bool {
+	switch a {
+	case accessRead:
+		return r.valid()
+	case accessChange:
+		return r.CanChange()
+	case accessAccounts:
+		return r.CanManageAccounts()
+	}
+	return false
+}
+
+// authedHandler is a handler that runs with a valid session.
+type authedHandler func(w http.ResponseWriter, r *http.Request, ss *session)
+
+// guard resolves the session, then checks CSRF on state-changing methods and
+// the role. It returns the session, or nil after calling refuse with the
+// HTTP status to answer.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refuse func(status int, msg string)) *session {
+	ss, err := s.currentSession(r)
+	if errors.Is(err, errNoSession) {
+		refuse(http.StatusUnauthorized, "log in first")
+		return nil
+	} else if err != nil {
+		s.log.ErrorContext(r.Context(), "admin: session lookup failed", "err", err)
+		refuse(http.StatusInternalServerError, "internal error")
+		return nil
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !ss.csrfOK(r) {
+		s.refusal(r, ss, "admin.csrf-refused", "csrf token missing or wrong")
+		refuse(http.StatusForbidden, "the form has expired or did not come from this console; reload the page and try again")
+		return nil
+	}
+	if !need.allowedFor(ss.Role) {
+		s.refusal(r, ss, "admin.refused", "role "+string(ss.Role))
+		refuse(http.StatusForbidden, "your role ("+string(ss.Role)+") may not do this")
+		return nil
+	}
+	return ss
+}
+
+// refusal audits a refused request by its route, never its content.
+func (s *Server) refusal(r *http.Request, ss *session, action, reason string) {
+	err := s.audit(r.Context(), "user:"+ss.Account, action, "refused",
+		map[string]string{"route": r.Method + " " + r.Pattern, "reason": reason})
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "admin: audit refusal failed", "err", err)
+	}
+}
+
+// api wraps an API handler: problem+json for every refusal.
+func (s *Server) api(need access, h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ss := s.guard(w, r, need, func(status int, msg string) {
+			typ := problemForbidden
+			switch status {
+			case http.StatusUnauthorized:
+				typ = problemAuth
+			case http.StatusInternalServerError:
+				typ = problemInternal
+			}
+			writeProblem(w, Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: msg})
+		})
+		if ss != nil {
+			w.Header().Set("Cache-Control", "no-store")
+			h(w, r, ss)
+		}
+	}
+}
+
+// page wraps a console handler: an unauthenticated visitor goes to the
+// login page, other refusals get an error page.
+func (s *Server) page(need access, h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ss := s.guard(w, r, need, func(status int, msg string) {
+			if status == http.StatusUnauthorized {
+				http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+				return
+			}
+			s.renderError(w, r, nil, status, msg)
+		})
+		if ss != nil {
+			w.Header().Set("Cache-Control", "no-store")
+			h(w, r, ss)
+		}
+	}
+}
+
+// internalError logs err (ids and metadata only) and answers with a 500.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "admin: request failed", "route", r.Pattern, "err", err)
+	writeProblem(w, problemFor(err))
+}

@@ -1,0 +1,157 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+const (
+	cookieName = "gw_admin_session"
+	docSession = "admin.session"
+	csrfField  = "csrf"         // form field of the console's CSRF token
+	csrfHeader = "X-CSRF-Token" // header of the API's CSRF token
+)
+
+// session is the stored state of one login. It is stored under the SHA-256
+// of its cookie value, so a copy of the database does not yield live cookies.
+type session struct {
+	Account  string    `json:"account"`
+	Role     Role      `json:"role"`
+	CSRF     string    `json:"csrf"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"lastSeen"`
+	id       string    // document id (hash of the cookie value)
+	version  int
+}
+
+// actor is the session's user as the core names actors.
+func (ss *session) actor() gateway.Actor { return gateway.Actor{ID: "user:" + ss.Account} }
+
+func randomToken() (string, error) {
+	b := make([]byte, 32) // 256 bits
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("admin: random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func sessionDocID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// startSession stores a new session for a and sets its cookie.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, a *account) (*session, error) {
+	token, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	csrf, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	ss := &session{Account: a.Name, Role: a.Role, CSRF: csrf, Created: now, LastSeen: now, id: sessionDocID(token), version: 1}
+	body, err := json.Marshal(ss)
+	if err != nil {
+		return nil, fmt.Errorf("admin: start session: %w", err)
+	}
+	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: ss.id, Version: 1, Updated: now,
+			Expires: now.Add(s.cfg.SessionIdle), Body: body})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: start session: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/admin/", HttpOnly: true,
+		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	return ss, nil
+}
+
+// errNoSession reports a missing, unknown or idle-expired session.
+var errNoSession = errors.New("admin: no valid session")
+
+// currentSession loads the request's session and refreshes its idle timer.
+// A session idle for longer than SessionIdle is deleted and refused.
+func (s *Server) currentSession(r *http.Request) (*session, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return nil, errNoSession
+	}
+	ctx := r.Context()
+	id := sessionDocID(c.Value)
+	now := s.clock.Now()
+	var ss *session
+	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		ss = nil
+		d, err := tx.Document(ctx, docSession, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		var got session
+		if err := json.Unmarshal(d.Body, &got); err != nil {
+			return fmt.Errorf("admin: session: %w", err)
+		}
+		if now.Sub(got.LastSeen) > s.cfg.SessionIdle {
+			return tx.DeleteDocument(ctx, docSession, id)
+		}
+		got.id, got.version = id, d.Version
+		ss = &got
+		if now.Sub(got.LastSeen) < time.Second {
+			return nil // fresh enough; spare a write
+		}
+		got.LastSeen = now
+		body, err := json.Marshal(got)
+		if err != nil {
+			return err
+		}
+		got.version = d.Version + 1
+		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: id, Version: got.version, Updated: now,
+			Expires: now.Add(s.cfg.SessionIdle), Body: body})
+	})
+	if errors.Is(err, gateway.ErrConflict) && ss != nil {
+		err = nil // a concurrent request refreshed it
+	}
+	if err != nil {
+		return nil, fmt.Errorf("admin: session: %w", err)
+	}
+	if ss == nil {
+		return nil, errNoSession
+	}
+	return ss, nil
+}
+
+// endSession deletes the request's session and clears its cookie.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request, ss *session) error {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,
+		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	ctx := r.Context()
+	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(ctx, docSession, ss.id) })
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+		return fmt.Errorf("admin: end session: %w", err)
+	}
+	return nil
+}
+
+// csrfOK reports whether the request carries the session's CSRF token, in
+// the form field (console) or the header (API).
+func (ss *session) csrfOK(r *http.Request) bool {
+	got := r.Header.Get(csrfHeader)
+	if got == "" {
+		got = r.PostFormValue(csrfField)
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ss.CSRF)) == 1
+}
