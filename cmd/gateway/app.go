@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 
 	"github.com/referralgw/gateway/gateway"
@@ -21,12 +22,21 @@ type app struct {
 	log      *slog.Logger
 	auditKey []byte
 	stdout   io.Writer
+	// protocols are the edge handlers a node mounts (FHIR, SMART, fax
+	// callback), keyed by mux pattern; empty for one-shot commands.
+	protocols map[string]http.Handler
 }
 
 // openApp opens the configured store (migrating it) and wires the core.
 func openApp(ctx context.Context, cfg Config, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
+	return openAppQueue(ctx, cfg, sqlstore.DefaultQueueConfig(), stdout, stderr, channels...)
+}
+
+// openAppQueue is openApp with the delivery queue tuned by q (the demo and
+// the benchmark poll faster than production).
+func openAppQueue(ctx context.Context, cfg Config, q sqlstore.QueueConfig, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	store, err := openStore(ctx, cfg, sqlstore.DefaultQueueConfig())
+	store, err := openStore(ctx, cfg, q)
 	if err != nil {
 		return nil, err
 	}

@@ -13,40 +13,51 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", &cfg, stderr)
+	ec := defaultEdgeConfig()
+	ec.register(fs)
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (env GATEWAY_HTTP_ADDR)")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long shutdown waits for in-flight sends before cancelling (they are re-queued)")
 	every := fs.Duration("checkpoint-every", 10*time.Minute, "how often to sign audit chain checkpoints")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, stdout, stderr, cliChannels(cfg)...)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	return serve(ctx, a, ln, *grace, *every)
+	n, err := openNode(ctx, cfg, ec, sqlstore.DefaultQueueConfig(), nodeListeners{HTTP: ln}, stdout, stderr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer n.Close()
+	return serve(ctx, n, ln, *grace, *every)
 }
 
-// serve runs the HTTP server and the delivery workers until ctx ends, then
-// shuts down: stop accepting, let in-flight sends finish within grace,
-// cancel (and so re-queue) the rest.
-func serve(ctx context.Context, a *app, ln net.Listener, grace, checkpointEvery time.Duration) error {
+// serve runs the node (HTTP server, delivery workers, SMTP listener,
+// inbound and follow loops) until ctx ends, then shuts down: stop
+// accepting, let in-flight sends finish within grace, cancel (and so
+// re-queue) the rest.
+func serve(ctx context.Context, n *node, ln net.Listener, grace, checkpointEvery time.Duration) error {
+	a := n.app
 	if err := a.store.StartWorkers(ctx, a.svc); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	loops, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	n.start(loops)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("gateway serving", "http", ln.Addr().String(), "store", storeKind(a.cfg))
+	a.log.Info("gateway serving", "http", ln.Addr().String(), "store", storeKind(a.cfg), "direct", n.direct != nil, "fax", n.fax != nil)
 	fmt.Fprintf(a.stdout, "gateway listening on http://%s\n", ln.Addr())
+	n.describe(a.stdout)
 
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
@@ -69,6 +80,8 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	stopLoops()
+	n.stop(sctx)
 	if err := a.store.StopWorkers(sctx); err != nil {
 		a.log.Warn("workers cancelled at shutdown; their jobs are retried", "err", err)
 	}
@@ -145,5 +158,5 @@ func (s *statusRecorder) WriteHeader(code int) {
 // protocolHandlers returns the FHIR, fax-callback and console handlers
 // that are wired in this build, keyed by mux pattern.
 func (a *app) protocolHandlers() map[string]http.Handler {
-	return map[string]http.Handler{}
+	return a.protocols
 }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/fhir/api"
+	"github.com/referralgw/gateway/fhir/push"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/fhir/smartstore"
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+)
+
+// node is one gateway instance with all its edges: the core (store and
+// service), the HTTP face (FHIR API, SMART token endpoint and discovery,
+// fax callback), the FHIR push channel with its follow loop, and, when
+// configured, the Direct channel with its SMTP listener and inbound
+// processor and the fax channel.
+type node struct {
+	app     *app
+	edges   edgeConfig
+	baseURL string
+	log     *slog.Logger
+
+	push    *push.Channel
+	fhirKey *ecdsa.PrivateKey // signs our SMART assertions to receivers
+	clients *smartstore.Store
+	tokens  *smart.TokenServer
+
+	direct *directEdge // nil: Direct not configured
+	proc   *inbound.Processor
+	smtpLn net.Listener
+
+	fax *faxEdge // nil: fax not configured
+
+	wg sync.WaitGroup
+}
+
+// nodeListeners are listeners a caller opened before the node exists (the
+// demo needs every address before it builds the first node). SMTP may be
+// nil: the node then listens on edgeConfig.SMTPAddr when Direct is on.
+type nodeListeners struct {
+	HTTP net.Listener
+	SMTP net.Listener
+}
+
+// openNode wires a node from the configuration. Nothing runs until start.
+func openNode(ctx context.Context, cfg Config, ec edgeConfig, q sqlstore.QueueConfig, ls nodeListeners, stdout, stderr io.Writer) (_ *node, err error) {
+	n := &node{edges: ec, smtpLn: ls.SMTP,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	n.baseURL = strings.TrimSuffix(ec.PublicURL, "/")
+	if n.baseURL == "" {
+		n.baseURL = "http://" + ls.HTTP.Addr().String()
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	keyDir := filepath.Join(cfg.DataDir, "keys")
+	if n.fhirKey, err = loadOrCreateECKey(filepath.Join(keyDir, "fhir-client.pem"), elliptic.P384()); err != nil {
+		return nil, err
+	}
+	tokenKey, err := loadOrCreateECKey(filepath.Join(keyDir, "token.pem"), elliptic.P256())
+	if err != nil {
+		return nil, err
+	}
+	n.push = push.New(push.Config{Key: n.fhirKey, KeyID: keyID(&n.fhirKey.PublicKey), AllowHTTP: ec.FHIRAllowHTTP})
+	channels := []gateway.Channel{n.push}
+	if ec.DirectDomain != "" && ec.DirectCerts != "" {
+		if n.direct, err = newDirectEdge(ec, cfg.DataDir, n.log, time.Now()); err != nil {
+			return nil, err
+		}
+		channels = append(channels, n.direct.ch)
+	}
+	if n.fax, err = newFaxEdge(ec, n.baseURL, n.log); err != nil {
+		return nil, err
+	}
+	if n.fax != nil {
+		channels = append(channels, n.fax.ch)
+	}
+	if n.app, err = openAppQueue(ctx, cfg, q, stdout, stderr, channels...); err != nil {
+		return nil, err
+	}
+	svc := n.app.svc
+	n.clients = smartstore.New(svc)
+	n.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: n.baseURL, Clients: n.clients, Replay: n.clients,
+		Key: tokenKey, KeyID: keyID(&tokenKey.PublicKey), ClockSkew: 30 * time.Second,
+		OnDecision: api.TokenAudit(svc, gateway.SystemTenant, n.log)})
+	if err != nil {
+		return nil, fmt.Errorf("smart token server: %w", err)
+	}
+	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL()}, n.log)
+	inner := http.NewServeMux()
+	api.Routes(inner, fhirAPI, n.tokens, n.baseURL)
+	jwks, err := smart.PublicJWKS(smart.PublicKeyWithKID{KID: keyID(&n.fhirKey.PublicKey), Key: &n.fhirKey.PublicKey})
+	if err != nil {
+		return nil, fmt.Errorf("fhir client jwks: %w", err)
+	}
+	n.app.protocols = map[string]http.Handler{
+		"/fhir": inner, "/fhir/": inner, smart.TokenPath: inner, "GET " + smart.ConfigurationPath: inner,
+		// The public keys our FHIR push channel signs assertions with, for
+		// receivers to register us as their backend client.
+		"GET /.well-known/jwks.json": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks)
+		}),
+	}
+	if n.fax != nil {
+		n.app.protocols["POST "+faxCallbackPath] = n.fax.callback(svc)
+	}
+	if n.direct != nil {
+		if n.proc, err = inbound.New(inbound.Config{Service: svc, Spool: n.direct.spool, Dir: n.direct.dir, Channel: n.direct.ch,
+			Interval: ec.InboundEvery, Logger: n.log}); err != nil {
+			return nil, fmt.Errorf("direct inbound: %w", err)
+		}
+		if n.smtpLn == nil {
+			if n.smtpLn, err = net.Listen("tcp", ec.SMTPAddr); err != nil {
+				return nil, fmt.Errorf("listen smtp %s: %w", ec.SMTPAddr, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// start runs the node's listeners and loops (SMTP, inbound processing,
+// following pushed Tasks) until ctx ends; stop waits for them.
+func (n *node) start(ctx context.Context) {
+	svc := n.app.svc
+	if n.direct != nil {
+		n.wg.Add(2)
+		go func() {
+			defer n.wg.Done()
+			if err := n.direct.smtp.Serve(n.smtpLn); err != nil && ctx.Err() == nil {
+				n.log.Error("direct smtp listener stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer n.wg.Done()
+			if err := n.proc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Error("direct inbound processor stopped", "err", err)
+			}
+		}()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.push.Follow(ctx, svc, n.edges.FollowEvery, func(err error) { n.log.Warn("fhir follow", "err", err) })
+	}()
+}
+
+// stop shuts the SMTP listener (letting sessions finish within ctx) and
+// waits for the loops, which end with the context start was given.
+func (n *node) stop(ctx context.Context) {
+	if n.direct != nil {
+		if err := n.direct.smtp.Shutdown(ctx); err != nil {
+			_ = n.direct.smtp.Close()
+		}
+	}
+	done := make(chan struct{})
+	go func() { n.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.log.Warn("node loops did not stop within the grace period")
+	}
+}
+
+// describe prints where each edge listens and what is not configured.
+func (n *node) describe(w io.Writer) {
+	fmt.Fprintf(w, "  FHIR API        %s/fhir (SMART token %s)\n", n.baseURL, n.tokens.TokenURL())
+	if n.direct != nil {
+		fmt.Fprintf(w, "  Direct          %s, SMTP on %s (identities: %s)\n", n.edges.DirectDomain, n.smtpLn.Addr(), strings.Join(n.direct.names, ", "))
+	} else {
+		fmt.Fprintln(w, "  Direct          not configured (--direct-domain and --direct-certs)")
+	}
+	if n.fax != nil {
+		fmt.Fprintf(w, "  Fax             %s, callback %s%s\n", n.edges.FaxAPI, n.baseURL, faxCallbackPath)
+	} else {
+		fmt.Fprintln(w, "  Fax             not configured")
+	}
+}
+
+// Close releases what openNode acquired.
+func (n *node) Close() {
+	if n.direct != nil {
+		_ = n.direct.smtp.Close()
+		_ = n.direct.sender.Close()
+	}
+	if n.smtpLn != nil {
+		_ = n.smtpLn.Close()
+	}
+	if n.app != nil {
+		n.app.Close()
+	}
+}

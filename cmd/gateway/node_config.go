@@ -1,0 +1,94 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"time"
+)
+
+// edgeConfig is the configuration of a node's edges: the Direct, FHIR and
+// fax settings beside the shared Config. Defaults come from the
+// environment; `serve` registers flags over them.
+type edgeConfig struct {
+	// PublicURL is the base URL other systems reach this gateway's HTTP
+	// face at (SMART issuer, FHIR base, fax callback); empty means
+	// "http://" + the HTTP listen address.
+	PublicURL string
+	// FHIRAllowHTTP lets FHIR pushes and token requests use plain http
+	// (loopback development only).
+	FHIRAllowHTTP bool
+	// FollowEvery is how often pushed referrals are read back from the
+	// receivers' FHIR servers.
+	FollowEvery time.Duration
+
+	// DirectDomain is our Direct domain; Direct is off without it.
+	DirectDomain string
+	// DirectCerts is a directory as `gateway certs dev` writes it: ca.pem
+	// (and anchors/*.pem) are trust anchors, every <name>.pem with a
+	// <name>-key.pem beside it is one of our identities.
+	DirectCerts string
+	// SMTPAddr is where inbound Direct mail is accepted.
+	SMTPAddr string
+	// Smarthost, when set, receives all outbound Direct mail; otherwise
+	// the recipient domain's MX is looked up.
+	Smarthost string
+	// SMTPTLSCert and SMTPTLSKey are the STARTTLS certificate of the SMTP
+	// listener; a self-signed one is generated at start when empty.
+	SMTPTLSCert, SMTPTLSKey string
+	// SMTPTLSRoots is a PEM bundle of roots that outbound STARTTLS
+	// certificates are verified against, in addition to the system roots.
+	SMTPTLSRoots string
+	// SMTPTLSInsecure skips verification of the remote STARTTLS
+	// certificate. Development only: it gives up protection against an
+	// active attacker on the path (the message itself stays encrypted).
+	SMTPTLSInsecure bool
+	// DNSServer answers certificate discovery (DNS CERT) queries, host:port;
+	// empty turns discovery off (certificates must be in the directory).
+	DNSServer string
+	// InboundEvery is how often the Direct spool is processed.
+	InboundEvery time.Duration
+
+	// FaxAPI is the fax vendor's API base URL; fax is off without it.
+	FaxAPI string
+	// FaxKey, FaxSecret and FaxCallbackToken are the vendor credentials
+	// (environment only: GATEWAY_FAX_KEY, _SECRET, _CALLBACK_TOKEN).
+	FaxKey, FaxSecret, FaxCallbackToken string
+}
+
+// defaultEdgeConfig reads the environment over the built-in defaults.
+func defaultEdgeConfig() edgeConfig {
+	e := edgeConfig{SMTPAddr: "127.0.0.1:2525", FollowEvery: 30 * time.Second, InboundEvery: 5 * time.Second}
+	str := map[string]*string{
+		"GATEWAY_PUBLIC_URL": &e.PublicURL, "GATEWAY_DIRECT_DOMAIN": &e.DirectDomain, "GATEWAY_DIRECT_CERTS": &e.DirectCerts,
+		"GATEWAY_SMTP_ADDR": &e.SMTPAddr, "GATEWAY_SMARTHOST": &e.Smarthost, "GATEWAY_SMTP_TLS_CERT": &e.SMTPTLSCert,
+		"GATEWAY_SMTP_TLS_KEY": &e.SMTPTLSKey, "GATEWAY_SMTP_TLS_ROOTS": &e.SMTPTLSRoots, "GATEWAY_DNS": &e.DNSServer,
+		"GATEWAY_FAX_API": &e.FaxAPI, "GATEWAY_FAX_KEY": &e.FaxKey, "GATEWAY_FAX_SECRET": &e.FaxSecret,
+		"GATEWAY_FAX_CALLBACK_TOKEN": &e.FaxCallbackToken,
+	}
+	for name, p := range str {
+		if v := os.Getenv(name); v != "" {
+			*p = v
+		}
+	}
+	e.FHIRAllowHTTP = os.Getenv("GATEWAY_FHIR_ALLOW_HTTP") == "true"
+	e.SMTPTLSInsecure = os.Getenv("GATEWAY_SMTP_TLS_INSECURE") == "true"
+	return e
+}
+
+// register adds the edge flags to fs (credentials stay in the environment).
+func (e *edgeConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
+	fs.BoolVar(&e.FHIRAllowHTTP, "fhir-allow-http", e.FHIRAllowHTTP, "DEVELOPMENT ONLY: allow plain-http FHIR endpoints and token URLs (env GATEWAY_FHIR_ALLOW_HTTP=true)")
+	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
+	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
+	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "directory of Direct certificates as `gateway certs dev` writes it (env GATEWAY_DIRECT_CERTS)")
+	fs.StringVar(&e.SMTPAddr, "smtp", e.SMTPAddr, "inbound Direct SMTP listen address (env GATEWAY_SMTP_ADDR)")
+	fs.StringVar(&e.Smarthost, "smarthost", e.Smarthost, "host:port receiving all outbound Direct mail; default: MX lookup (env GATEWAY_SMARTHOST)")
+	fs.StringVar(&e.SMTPTLSCert, "smtp-tls-cert", e.SMTPTLSCert, "STARTTLS certificate (PEM) of the SMTP listener; default: self-signed at start")
+	fs.StringVar(&e.SMTPTLSKey, "smtp-tls-key", e.SMTPTLSKey, "STARTTLS private key (PEM) of the SMTP listener")
+	fs.StringVar(&e.SMTPTLSRoots, "smtp-tls-roots", e.SMTPTLSRoots, "PEM roots to trust for outbound STARTTLS besides the system roots")
+	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
+	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
+	fs.DurationVar(&e.InboundEvery, "direct-poll", e.InboundEvery, "how often the inbound Direct spool is processed")
+	fs.StringVar(&e.FaxAPI, "fax-api", e.FaxAPI, "fax vendor API base URL; fax is off without it (env GATEWAY_FAX_API; credentials in GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET, GATEWAY_FAX_CALLBACK_TOKEN)")
+}

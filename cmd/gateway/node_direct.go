@@ -1,0 +1,151 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/direct/smtpin"
+	"github.com/referralgw/gateway/direct/smtpout"
+)
+
+// directEdge is a node's Direct face: the channel that sends, the SMTP
+// listener that accepts into the spool, and (once the core exists) the
+// processor that applies what was spooled.
+type directEdge struct {
+	ch     *channel.Channel
+	sender *smtpout.Sender
+	spool  *smtpin.DirSpool
+	smtp   *smtpin.Server
+	dir    string // the processor's data directory
+	names  []string
+}
+
+// loadDirectCerts reads a certificate directory: ca.pem and anchors/*.pem
+// are trust anchors; every other <name>.pem with <name>-key.pem is one of
+// our identities.
+func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, error) {
+	var anchors []*x509.Certificate
+	paths := []string{filepath.Join(dir, "ca.pem")}
+	more, _ := filepath.Glob(filepath.Join(dir, "anchors", "*.pem"))
+	for _, p := range append(paths, more...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: trust anchor: %w", err)
+		}
+		cs, err := certs.DecodeCertsPEM(b)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: trust anchor %s: %w", p, err)
+		}
+		anchors = append(anchors, cs...)
+	}
+	trust, err := certs.NewTrustStore(anchors...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("direct certs: %w", err)
+	}
+	keys := certs.NewKeyring()
+	files, err := filepath.Glob(filepath.Join(dir, "*-key.pem"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var names []string
+	for _, kf := range files {
+		name := strings.TrimSuffix(filepath.Base(kf), "-key.pem")
+		if name == "ca" {
+			continue
+		}
+		certPEM, err := os.ReadFile(filepath.Join(dir, name+".pem"))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: identity %s: %w", name, err)
+		}
+		keyPEM, err := os.ReadFile(kf)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: identity %s: %w", name, err)
+		}
+		id, err := certs.LoadIdentityPEM(certPEM, keyPEM)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: identity %s: %w", name, err)
+		}
+		if err := keys.Add(id); err != nil {
+			return nil, nil, nil, fmt.Errorf("direct certs: identity %s: %w", name, err)
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, nil, nil, fmt.Errorf("direct certs: no identity (<name>.pem with <name>-key.pem) in %s", dir)
+	}
+	return keys, trust, names, nil
+}
+
+// newDirectEdge builds the Direct channel and SMTP listener of a node.
+func newDirectEdge(ec edgeConfig, dataDir string, log *slog.Logger, now time.Time) (*directEdge, error) {
+	keys, trust, names, err := loadDirectCerts(ec.DirectCerts)
+	if err != nil {
+		return nil, err
+	}
+	outTLS := &tls.Config{InsecureSkipVerify: ec.SMTPTLSInsecure} //nolint:gosec // dev-only flag, documented
+	if ec.SMTPTLSRoots != "" {
+		b, err := os.ReadFile(ec.SMTPTLSRoots)
+		if err != nil {
+			return nil, fmt.Errorf("direct: smtp tls roots: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("direct: smtp tls roots: no certificate in %s", ec.SMTPTLSRoots)
+		}
+		outTLS.RootCAs = pool
+	}
+	sender, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain, TLSConfig: outTLS})
+	if err != nil {
+		return nil, fmt.Errorf("direct: smtp out: %w", err)
+	}
+	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: sender, Logger: log}
+	if ec.DNSServer != "" {
+		d := &certs.Discoverer{Server: ec.DNSServer}
+		ccfg.Discover = d.Discover
+	}
+	ch, err := channel.New(ccfg)
+	if err != nil {
+		_ = sender.Close()
+		return nil, fmt.Errorf("direct: %w", err)
+	}
+	spool, err := smtpin.NewDirSpool(filepath.Join(dataDir, "direct", "spool"))
+	if err != nil {
+		_ = sender.Close()
+		return nil, fmt.Errorf("direct: spool: %w", err)
+	}
+	var serverCert tls.Certificate
+	if ec.SMTPTLSCert != "" {
+		serverCert, err = tls.LoadX509KeyPair(ec.SMTPTLSCert, ec.SMTPTLSKey)
+	} else {
+		host, _, _ := net.SplitHostPort(ec.SMTPAddr)
+		if host == "" {
+			host = "localhost"
+		}
+		serverCert, _, err = selfSignedTLS(host, now)
+	}
+	if err != nil {
+		_ = sender.Close()
+		return nil, fmt.Errorf("direct: smtp tls certificate: %w", err)
+	}
+	srv, err := smtpin.New(smtpin.Config{Hostname: "mx." + ec.DirectDomain, Domains: []string{ec.DirectDomain}, Spool: spool,
+		Mailboxes: inbound.NewMailboxes(keys, ec.DirectDomain), TLSConfig: &tls.Config{Certificates: []tls.Certificate{serverCert}},
+		RequireTLS: true, Logger: log})
+	if err != nil {
+		_ = sender.Close()
+		return nil, fmt.Errorf("direct: smtp in: %w", err)
+	}
+	return &directEdge{ch: ch, sender: sender, spool: spool, smtp: srv, dir: filepath.Join(dataDir, "direct"), names: names}, nil
+}
