@@ -108,17 +108,17 @@ type Referral struct {
 	// referral (FHIR Task.identifier); unique per requesting org when set.
 	Identifier string `json:"identifier,omitempty"`
 
-	Requester  Requester   `json:"requester"`
-	ReceiverID string      `json:"receiverId"` // directory entry of the receiving party
+	Requester  Requester `json:"requester"`
+	ReceiverID string    `json:"receiverId"` // directory entry of the receiving party
 	// ReceiverOrgID is the root organisation of the receiver: the second
 	// tenant whose trail records a cross-practice referral.
-	ReceiverOrgID string `json:"receiverOrgId"`
-	Patient    Patient     `json:"patient"`
-	Reason     Coding      `json:"reason"`
-	ReasonText string      `json:"reasonText,omitempty"` // free text; scanned for minimum necessary
-	Records    []Record    `json:"records,omitempty"`
-	Consent    ConsentRef  `json:"consent"`
-	Sensitive  Sensitivity `json:"sensitivity"`
+	ReceiverOrgID string      `json:"receiverOrgId"`
+	Patient       Patient     `json:"patient"`
+	Reason        Coding      `json:"reason"`
+	ReasonText    string      `json:"reasonText,omitempty"` // free text; scanned for minimum necessary
+	Records       []Record    `json:"records,omitempty"`
+	Consent       ConsentRef  `json:"consent"`
+	Sensitive     Sensitivity `json:"sensitivity"`
 
 	// Blocked names the gap that keeps a draft from being sent (consent,
 	// BAA, minimum necessary, routing); empty when nothing blocks it.

@@ -107,7 +107,7 @@ type ReferralQuery struct {
 	BusinessStatus string
 	PatientID      string
 	IDs            []string
-	Identifier     string // the requester's business identifier
+	Identifier     string    // the requester's business identifier
 	UpdatedFrom    time.Time // inclusive
 	UpdatedTo      time.Time // exclusive
 	AfterID        string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/pgstore"
 	"github.com/referralgw/gateway/gateway/sqlstore"
@@ -60,12 +61,23 @@ func OpenFresh(t testing.TB, queue sqlstore.QueueConfig) *sqlstore.Store {
 	if strings.Contains(testURL(), "?") {
 		sep = "&"
 	}
-	s, err := pgstore.Open(ctx, testURL()+sep+"search_path="+schema, queue)
+	lastOpenedURL = testURL() + sep + "search_path=" + schema
+	s, err := pgstore.Open(ctx, lastOpenedURL, queue)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// lastOpenedURL is the URL of the schema OpenFresh made last (tests that
+// open a second store on it run sequentially).
+var lastOpenedURL string
+
+// auditVerify reports whether every chain in the store verifies.
+func auditVerify(ctx context.Context, s gateway.Store) (bool, error) {
+	rep, err := audit.Verify(s.AuditEntries(ctx, gateway.AuditQuery{}))
+	return rep.OK(), err
 }
 
 func TestConformance(t *testing.T) {
@@ -102,4 +114,3 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
-
