@@ -29,12 +29,13 @@ type app struct {
 
 // openApp opens the configured store (migrating it) and wires the core.
 func openApp(ctx context.Context, cfg Config, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
-	return openAppQueue(ctx, cfg, sqlstore.DefaultQueueConfig(), stdout, stderr, channels...)
+	return openAppWith(ctx, cfg, sqlstore.DefaultQueueConfig(), nil, stdout, stderr, channels...)
 }
 
-// openAppQueue is openApp with the delivery queue tuned by q (the demo and
-// the benchmark poll faster than production).
-func openAppQueue(ctx context.Context, cfg Config, q sqlstore.QueueConfig, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
+// openAppWith is openApp with the delivery queue tuned by q (the demo and
+// the benchmark poll faster than production) and, when wrap is set, the
+// core writing through wrap(store) (the benchmark times the store).
+func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap func(gateway.Store) gateway.Store, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	store, err := openStore(ctx, cfg, q)
 	if err != nil {
@@ -64,7 +65,11 @@ func openAppQueue(ctx context.Context, cfg Config, q sqlstore.QueueConfig, stdou
 	if cfg.HISPID != "" {
 		gcfg.Vendors[gateway.ChannelDirect] = cfg.HISPID
 	}
-	svc := gateway.NewService(store, sealer, gateway.SystemClock{}, gcfg, log, channels...)
+	var core gateway.Store = store
+	if wrap != nil {
+		core = wrap(store)
+	}
+	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
 	return &app{cfg: cfg, store: store, svc: svc, log: log, auditKey: auditKey, stdout: stdout}, nil
 }
 

@@ -25,7 +25,7 @@ func cliChannels(cfg Config) []gateway.Channel {
 			}
 		}
 	}
-	if f, err := newFaxEdge(ec, "http://"+cfg.HTTPAddr, nil); err == nil && f != nil {
+	if f, err := newFaxEdge(ec, "http://"+cfg.HTTPAddr, nil, nil); err == nil && f != nil {
 		out = append(out, f.ch)
 	}
 	return out

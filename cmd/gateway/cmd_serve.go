@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -31,7 +29,7 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	n, err := openNode(ctx, cfg, ec, sqlstore.DefaultQueueConfig(), nodeListeners{HTTP: ln}, stdout, stderr)
+	n, err := openNode(ctx, cfg, ec, nodeOptions{}, nodeListeners{HTTP: ln}, stdout, stderr)
 	if err != nil {
 		ln.Close()
 		return err

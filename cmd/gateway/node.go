@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/inbound"
 	"github.com/referralgw/gateway/fhir/api"
 	"github.com/referralgw/gateway/fhir/push"
@@ -46,6 +47,8 @@ type node struct {
 
 	fax *faxEdge // nil: fax not configured
 
+	inboundLoop func(ctx context.Context, p *inbound.Processor) // replaces p.Run when set
+
 	wg sync.WaitGroup
 }
 
@@ -57,9 +60,28 @@ type nodeListeners struct {
 	SMTP net.Listener
 }
 
+// nodeOptions are the hooks the demo and the benchmark use; the zero
+// value is what `serve` runs with.
+type nodeOptions struct {
+	// Queue tunes the delivery workers (production tuning when zero).
+	Queue sqlstore.QueueConfig
+	// WrapStore, WrapChannel and WrapTransport wrap the core's store, each
+	// channel and the Direct SMTP sender (the benchmark times them).
+	WrapStore     func(gateway.Store) gateway.Store
+	WrapChannel   func(gateway.Channel) gateway.Channel
+	WrapTransport func(channel.Transport) channel.Transport
+	// HTTPClient sends FHIR pushes and fax API requests.
+	HTTPClient *http.Client
+	// InboundLoop replaces the inbound processor's Run loop.
+	InboundLoop func(ctx context.Context, p *inbound.Processor)
+}
+
 // openNode wires a node from the configuration. Nothing runs until start.
-func openNode(ctx context.Context, cfg Config, ec edgeConfig, q sqlstore.QueueConfig, ls nodeListeners, stdout, stderr io.Writer) (_ *node, err error) {
-	n := &node{edges: ec, smtpLn: ls.SMTP,
+func openNode(ctx context.Context, cfg Config, ec edgeConfig, opts nodeOptions, ls nodeListeners, stdout, stderr io.Writer) (_ *node, err error) {
+	if opts.Queue == (sqlstore.QueueConfig{}) {
+		opts.Queue = sqlstore.DefaultQueueConfig()
+	}
+	n := &node{edges: ec, smtpLn: ls.SMTP, inboundLoop: opts.InboundLoop,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	n.baseURL = strings.TrimSuffix(ec.PublicURL, "/")
 	if n.baseURL == "" {
@@ -78,21 +100,26 @@ func openNode(ctx context.Context, cfg Config, ec edgeConfig, q sqlstore.QueueCo
 	if err != nil {
 		return nil, err
 	}
-	n.push = push.New(push.Config{Key: n.fhirKey, KeyID: keyID(&n.fhirKey.PublicKey), AllowHTTP: ec.FHIRAllowHTTP})
+	n.push = push.New(push.Config{Key: n.fhirKey, KeyID: keyID(&n.fhirKey.PublicKey), AllowHTTP: ec.FHIRAllowHTTP, HTTPClient: opts.HTTPClient})
 	channels := []gateway.Channel{n.push}
 	if ec.DirectDomain != "" && ec.DirectCerts != "" {
-		if n.direct, err = newDirectEdge(ec, cfg.DataDir, n.log, time.Now()); err != nil {
+		if n.direct, err = newDirectEdge(ec, cfg.DataDir, opts.WrapTransport, n.log, time.Now()); err != nil {
 			return nil, err
 		}
 		channels = append(channels, n.direct.ch)
 	}
-	if n.fax, err = newFaxEdge(ec, n.baseURL, n.log); err != nil {
+	if n.fax, err = newFaxEdge(ec, n.baseURL, opts.HTTPClient, n.log); err != nil {
 		return nil, err
 	}
 	if n.fax != nil {
 		channels = append(channels, n.fax.ch)
 	}
-	if n.app, err = openAppQueue(ctx, cfg, q, stdout, stderr, channels...); err != nil {
+	if opts.WrapChannel != nil {
+		for i, c := range channels {
+			channels[i] = opts.WrapChannel(c)
+		}
+	}
+	if n.app, err = openAppWith(ctx, cfg, opts.Queue, opts.WrapStore, stdout, stderr, channels...); err != nil {
 		return nil, err
 	}
 	svc := n.app.svc
@@ -150,6 +177,10 @@ func (n *node) start(ctx context.Context) {
 		}()
 		go func() {
 			defer n.wg.Done()
+			if n.inboundLoop != nil {
+				n.inboundLoop(ctx, n.proc)
+				return
+			}
 			if err := n.proc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				n.log.Error("direct inbound processor stopped", "err", err)
 			}

@@ -87,7 +87,7 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 }
 
 // newDirectEdge builds the Direct channel and SMTP listener of a node.
-func newDirectEdge(ec edgeConfig, dataDir string, log *slog.Logger, now time.Time) (*directEdge, error) {
+func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) channel.Transport, log *slog.Logger, now time.Time) (*directEdge, error) {
 	keys, trust, names, err := loadDirectCerts(ec.DirectCerts)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,11 @@ func newDirectEdge(ec edgeConfig, dataDir string, log *slog.Logger, now time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("direct: smtp out: %w", err)
 	}
-	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: sender, Logger: log}
+	var transport channel.Transport = sender
+	if wrap != nil {
+		transport = wrap(sender)
+	}
+	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log}
 	if ec.DNSServer != "" {
 		d := &certs.Discoverer{Server: ec.DNSServer}
 		ccfg.Discover = d.Discover

@@ -107,17 +107,29 @@ func TestServeWiresEveryEdge(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	done := make(chan error, 1)
 	t.Setenv("GATEWAY_DATA_DIR", dir)
+	t.Setenv("GATEWAY_FAX_KEY", "synthetic-key")
+	t.Setenv("GATEWAY_FAX_SECRET", "synthetic-secret")
+	t.Setenv("GATEWAY_FAX_CALLBACK_TOKEN", "synthetic-token")
 	go func() {
 		done <- run(ctx, []string{"serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
-			"--direct-domain", "direct.clinic-a.example", "--direct-certs", certDir}, &stdout, &stderr)
+			"--direct-domain", "direct.clinic-a.example", "--direct-certs", certDir,
+			"--fax-api", "http://127.0.0.1:9", "--fax-vendor", "faxvendor"}, &stdout, &stderr)
 	}()
 	httpRe := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	smtpRe := regexp.MustCompile(`SMTP on ([0-9.:]+)`)
 	waitFor(t, "serve to listen", func() bool { return smtpRe.MatchString(stdout.String()) })
 	base := httpRe.FindStringSubmatch(stdout.String())[1]
 	smtpAddr := smtpRe.FindStringSubmatch(stdout.String())[1]
-	if !strings.Contains(stdout.String(), "Fax             not configured") {
-		t.Errorf("serve output does not say fax is not configured:\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), "callback "+base+"/fax/callback") {
+		t.Errorf("serve output does not name the fax callback:\n%s", stdout.String())
+	}
+	resp, err := http.Post(base+"/fax/callback", "application/x-www-form-urlencoded", strings.NewReader("success=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned fax callback: %d, want 401", resp.StatusCode)
 	}
 
 	get := func(path, token string) (int, string) {
