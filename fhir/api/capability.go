@@ -58,6 +58,7 @@ type coding struct {
 
 type csResource struct {
 	Type              string          `json:"type"`
+	Documentation     string          `json:"documentation,omitempty"`
 	Interaction       []csInteraction `json:"interaction"`
 	Versioning        string          `json:"versioning,omitempty"`
 	ReadHistory       *bool           `json:"readHistory,omitempty"`
@@ -138,6 +139,20 @@ func (h *Handler) capability() capabilityStatement {
 					},
 				},
 				{Type: "ServiceRequest", Interaction: interactions("read")},
+				{
+					Type:              "Subscription",
+					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; channel.payload application/fhir+json (the Task) or absent (id only); notifications are history Bundles, one per Task version. A failing endpoint goes to status error after repeated attempts; set status requested to resume.",
+					Interaction:       interactions("read", "update", "delete", "create", "search-type"),
+					Versioning:        "versioned-update",
+					UpdateCreate:      &no,
+					ConditionalCreate: &no,
+					ConditionalUpdate: &no,
+					ConditionalDelete: "not-supported",
+					SearchParam: []csSearchParam{
+						{Name: "_id", Type: "token"},
+						{Name: "status", Type: "token", Documentation: "requested, active, error or off; only the client's own subscriptions are found"},
+					},
+				},
 			},
 			Interaction: interactions("transaction"),
 		}},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	DefaultCount, MaxCount int
 	// MaxBodyBytes bounds a request body; default 20 MiB.
 	MaxBodyBytes int64
+	// Subscriptions stores the /fhir/Subscription resources; default a
+	// registry over the service with https endpoints only. Pass the one
+	// whose Config the Notifier shares when http endpoints are allowed.
+	Subscriptions *subscription.Registry
 }
 
 func (c *Config) fill() {
@@ -63,6 +68,7 @@ func (c *Config) fill() {
 // Handler serves /fhir. It is safe for concurrent use.
 type Handler struct {
 	svc  *gateway.Service
+	subs *subscription.Registry
 	auth Authenticator
 	cfg  Config
 	log  *slog.Logger
@@ -76,7 +82,10 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, log: log, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, subs: cfg.Subscriptions, auth: auth, cfg: cfg, log: log, mux: http.NewServeMux()}
+	if h.subs == nil {
+		h.subs = subscription.NewRegistry(svc, subscription.Config{BaseURL: cfg.BaseURL})
+	}
 	h.mux.HandleFunc("GET /fhir/metadata", h.metadata)
 	h.handle("POST /fhir", "transaction.create", h.transaction)
 	h.handle("POST /fhir/{$}", "transaction.create", h.transaction)
@@ -88,6 +97,11 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	h.handle("GET /fhir/Task/{id}/_history", "history.read", h.history)
 	h.handle("GET /fhir/Task/{id}/_history/{vid}", "vread.read", h.vread)
 	h.handle("GET /fhir/ServiceRequest/{id}", "read", h.readServiceRequest)
+	h.handle("POST /fhir/Subscription", "create", h.createSubscription)
+	h.handle("GET /fhir/Subscription", "search.read", h.searchSubscriptions)
+	h.handle("GET /fhir/Subscription/{id}", "read", h.readSubscription)
+	h.handle("PUT /fhir/Subscription/{id}", "update", h.updateSubscription)
+	h.handle("DELETE /fhir/Subscription/{id}", "delete", h.deleteSubscription)
 	h.handle("/fhir/", "unknown", h.unknown)
 	return h
 }
@@ -139,7 +153,7 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 			switch r.Method {
 			case http.MethodPost:
 				o = opCreate
-			case http.MethodPut, http.MethodPatch:
+			case http.MethodPut, http.MethodPatch, http.MethodDelete:
 				o = opUpdate
 			}
 			var oo OperationOutcome
@@ -228,7 +242,7 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fhir/"), "/")
-	if typ == "Task" || typ == "ServiceRequest" || typ == "metadata" {
+	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "metadata" {
 		return 0, newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
 	}
 	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))

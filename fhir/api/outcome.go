@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -96,11 +97,16 @@ func outcomeFor(err error, o op) (int, OperationOutcome) {
 		mne *gateway.MinimumNecessaryError
 		re  *gateway.RoutingError
 		ue  *gateway.UnverifiedRecipientError
+		se  *subscription.Error
 	)
 	switch {
 	case errors.As(err, &ae):
 		oo.Issue = append(oo.Issue, ae.issue)
 		return ae.status, oo
+	case errors.As(err, &se):
+		status, is := subscriptionOutcome(se)
+		oo.Issue = append(oo.Issue, is)
+		return status, oo
 	case errors.As(err, &me):
 		add("structure", "the body is not well-formed FHIR JSON")
 		return http.StatusBadRequest, oo

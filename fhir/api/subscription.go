@@ -1,0 +1,209 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/fhir/subscription"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// subscriptionParams are the Subscription search parameters implemented.
+var subscriptionParams = []string{"_id", "status"}
+
+// owner is the subscription owner behind a call.
+func (c *call) owner() subscription.Owner {
+	return subscription.Owner{OrgID: c.p.OrgID, ClientID: c.p.ClientID}
+}
+
+// subscriptionHeaders are the headers of a single-Subscription response.
+func (h *Handler) subscriptionHeaders(s *subscription.Subscription) map[string]string {
+	return map[string]string{
+		"ETag":          etag(s.Version),
+		"Last-Modified": s.Updated.UTC().Format(http.TimeFormat),
+		"Location":      fmt.Sprintf("%s/Subscription/%s/_history/%d", h.cfg.BaseURL, s.ID, s.Version),
+	}
+}
+
+// subscriptionError turns the registry's version conflict into the
+// Subscription's own outcome; everything else maps in outcomeFor.
+func subscriptionError(err error) error {
+	if errors.Is(err, gateway.ErrConflict) {
+		return newAPIError(http.StatusPreconditionFailed, "conflict", "the Subscription changed since the version named in If-Match; read it again", "Subscription.meta.versionId")
+	}
+	return err
+}
+
+func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Create); err != nil {
+		return 0, err
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	res, err := subscription.Parse(b)
+	if err != nil {
+		return 0, err
+	}
+	s, err := h.subs.Create(r.Context(), c.owner(), res)
+	if err != nil {
+		return 0, err
+	}
+	c.detail["id"] = s.ID
+	writeJSON(w, http.StatusCreated, s.Resource(), h.subscriptionHeaders(s))
+	return http.StatusCreated, nil
+}
+
+func (h *Handler) readSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Read); err != nil {
+		return 0, err
+	}
+	c.detail["id"] = r.PathValue("id")
+	s, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
+	return http.StatusOK, nil
+}
+
+func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Update); err != nil {
+		return 0, err
+	}
+	id := r.PathValue("id")
+	c.detail["id"] = id
+	b, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	res, err := subscription.Parse(b)
+	if err != nil {
+		return 0, err
+	}
+	if res.ID != id {
+		return 0, newAPIError(http.StatusBadRequest, "invariant", "the Subscription id must match the URL", "Subscription.id")
+	}
+	version, err := ifMatchVersion(r, res)
+	if err != nil {
+		return 0, err
+	}
+	s, err := h.subs.Update(r.Context(), c.owner(), id, version, res)
+	if err != nil {
+		return 0, subscriptionError(err)
+	}
+	c.detail["status"] = string(s.Status)
+	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
+	return http.StatusOK, nil
+}
+
+// ifMatchVersion reads the version a PUT is based on: If-Match, else
+// meta.versionId, else none (0: last writer wins).
+func ifMatchVersion(r *http.Request, res *subscription.Resource) (int, error) {
+	v := r.Header.Get("If-Match")
+	v = strings.TrimPrefix(v, "W/")
+	v = strings.Trim(v, `"`)
+	if v == "" && res.Meta != nil {
+		v = res.Meta.VersionID
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, newAPIError(http.StatusBadRequest, "value", "If-Match must name a version", "Subscription.meta.versionId")
+	}
+	return n, nil
+}
+
+func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Delete); err != nil {
+		return 0, err
+	}
+	c.detail["id"] = r.PathValue("id")
+	if err := h.subs.Delete(r.Context(), c.p.OrgID, r.PathValue("id")); err != nil {
+		return 0, err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, nil
+}
+
+func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Search); err != nil {
+		return 0, err
+	}
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return 0, newAPIError(http.StatusBadRequest, "structure", "malformed query string")
+	}
+	for name := range v {
+		if !slices.Contains(subscriptionParams, name) {
+			return 0, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name)
+		}
+	}
+	var ids, statuses []string
+	if x := v.Get("_id"); x != "" {
+		ids = strings.Split(x, ",")
+	}
+	if x := v.Get("status"); x != "" {
+		statuses = strings.Split(x, ",")
+	}
+	all, err := h.subs.List(r.Context(), c.p.OrgID)
+	if err != nil {
+		return 0, err
+	}
+	b := newBundle("searchset")
+	self := h.cfg.BaseURL + "/Subscription"
+	if r.URL.RawQuery != "" {
+		self += "?" + r.URL.RawQuery
+	}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: self}}
+	match := fhir.SearchEntryModeMatch
+	n := 0
+	for _, s := range all {
+		if (ids != nil && !slices.Contains(ids, s.ID)) || (statuses != nil && !slices.Contains(statuses, string(s.Status))) {
+			continue
+		}
+		if err := b.add(h.cfg.BaseURL+"/Subscription/"+s.ID, s.Resource(), nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	b.Total = &n
+	c.detail["count"] = strconv.Itoa(n)
+	writeJSON(w, http.StatusOK, b, nil)
+	return http.StatusOK, nil
+}
+
+// subscriptionOutcome maps a subscription refusal: malformed JSON is 400,
+// criteria naming another organisation 403, any other content 422.
+func subscriptionOutcome(se *subscription.Error) (int, Issue) {
+	status := http.StatusUnprocessableEntity
+	switch se.Code {
+	case "structure":
+		status = http.StatusBadRequest
+	case "too-costly":
+		status = http.StatusRequestEntityTooLarge
+	case "forbidden":
+		status = http.StatusForbidden
+	}
+	is := Issue{Severity: "error", Code: se.Code, Diagnostics: se.Reason}
+	if se.Expression != "" {
+		is.Expression = []string{se.Expression}
+	}
+	return status, is
+}

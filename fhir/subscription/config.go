@@ -1,0 +1,148 @@
+package subscription
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// Config tunes subscriptions. The zero value works for production: https
+// endpoints on public addresses, a poll every 5 s, 5 attempts.
+type Config struct {
+	// BaseURL is the public FHIR base (e.g. "https://gw.example.org/fhir");
+	// notifications name Tasks with absolute URLs below it.
+	BaseURL string
+	// AllowHTTP accepts http:// endpoints (tests and development only).
+	AllowHTTP bool
+	// AllowPrivateNetworks lets the default HTTP client connect to
+	// loopback, private and link-local addresses (tests and development
+	// only); by default an endpoint resolving to one fails, so a client
+	// cannot point the gateway at its internal network.
+	AllowPrivateNetworks bool
+	// Interval is the time between polls; default 5 s.
+	Interval time.Duration
+	// MaxFailures is how many consecutive failed attempts put a
+	// subscription in status error; default 5.
+	MaxFailures int
+	// Backoff is the wait after the first failure, doubled after each
+	// further one up to MaxBackoff; defaults 30 s and 30 min.
+	Backoff, MaxBackoff time.Duration
+	// Timeout bounds one POST; default 10 s.
+	Timeout time.Duration
+	// Batch bounds the notifications one subscription gets per poll;
+	// default 100.
+	Batch int
+	// Overlap is how far before the cursor each poll looks again, for
+	// changes that committed late; default 30 s. Versions already sent are
+	// remembered for this long, so none is sent twice.
+	Overlap time.Duration
+	// MaxPerOrg bounds the subscriptions of one organisation; default 20.
+	MaxPerOrg int
+	// Parallel bounds the endpoints notified at once; default 4.
+	Parallel int
+	// HTTPClient posts notifications; default a client with Timeout, no
+	// redirects, TLS 1.2+ and the private-network guard.
+	HTTPClient *http.Client
+	// Clock tells the time; default the core's clock.
+	Clock func() time.Time
+}
+
+func (c *Config) fill(svc *gateway.Service) {
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if c.Interval <= 0 {
+		c.Interval = 5 * time.Second
+	}
+	if c.MaxFailures <= 0 {
+		c.MaxFailures = 5
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = 30 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 100
+	}
+	if c.Overlap <= 0 {
+		c.Overlap = 30 * time.Second
+	}
+	if c.MaxPerOrg <= 0 {
+		c.MaxPerOrg = 20
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
+	}
+	if c.Clock == nil {
+		c.Clock = svc.Clock().Now
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = defaultClient(c.Timeout, c.AllowPrivateNetworks)
+	}
+}
+
+// backoff is the wait after the n-th consecutive failure.
+func (c *Config) backoff(n int) time.Duration {
+	d := c.Backoff
+	for i := 1; i < n && d < c.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, c.MaxBackoff)
+}
+
+// errPrivateAddress refuses a connection to a non-public address.
+var errPrivateAddress = errors.New("endpoint address is not public")
+
+func defaultClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	d := &net.Dialer{Timeout: timeout}
+	if !allowPrivate {
+		d.Control = func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("subscription: dial %s: %w", address, err)
+			}
+			if !public(ap.Addr()) {
+				return fmt.Errorf("subscription: dial %s: %w", address, errPrivateAddress)
+			}
+			return nil
+		}
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// public reports whether a is a global unicast address outside the
+// private, shared and documentation ranges.
+func public(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range []string{"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "fc00::/7"} {
+		if netip.MustParsePrefix(p).Contains(a) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,25 @@
+// Package subscription implements FHIR R4 Subscriptions with a rest-hook
+// channel for the gateway's FHIR API: an EHR subscribes to changes of the
+// Tasks its organisation owns (Task?owner=) or requested (Task?requester=),
+// and the gateway POSTs a history Bundle to the EHR's endpoint for every
+// new Task version.
+//
+// The package owns the Subscription resource (parsing and validation of
+// what a client submits, Parse and Validate), its storage as core
+// documents (Registry, kinds "fhir-subscription" and
+// "fhir-subscription-state") and delivery (Notifier): polling the core for
+// referrals updated since each subscription's cursor, the handshake ping
+// that moves a requested subscription to active, retries with exponential
+// backoff, and the error status that stops a failing endpoint after a
+// bounded number of consecutive failures instead of retrying forever.
+//
+// A subscription only ever names its own organisation in its criteria, and
+// every referral is checked again before it is sent, so a subscription
+// never notifies about a referral its organisation is not a party to.
+// Every notification attempt is written to the audit trail with ids and
+// metadata only.
+//
+// The package must not handle HTTP requests from clients (fhir/api does,
+// calling Registry), must not import the direct or fax channels, and never
+// logs or audits PHI or resource content.
+package subscription

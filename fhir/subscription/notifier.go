@@ -1,0 +1,390 @@
+package subscription
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// actor is who the trail names for notifications.
+const actor = "system:fhir-subscriptions"
+
+// Notifier delivers notifications for active subscriptions and the
+// handshake for requested ones. One Notifier runs per gateway.
+type Notifier struct {
+	svc *gateway.Service
+	cfg Config
+	log *slog.Logger
+}
+
+// NewNotifier returns a notifier over svc. A nil log discards.
+func NewNotifier(svc *gateway.Service, cfg Config, log *slog.Logger) *Notifier {
+	cfg.fill(svc)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Notifier{svc: svc, cfg: cfg, log: log}
+}
+
+// Run polls every Config.Interval until ctx ends, then returns nil. A
+// failed poll is logged and retried at the next tick.
+func (n *Notifier) Run(ctx context.Context) error {
+	t := time.NewTicker(n.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := n.Poll(ctx); err != nil && ctx.Err() == nil {
+			n.log.ErrorContext(ctx, "fhir subscriptions poll", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Poll makes one pass: every requested subscription gets its handshake,
+// every active one the Task versions it has not had yet (up to
+// Config.Batch), skipping those waiting out a backoff.
+func (n *Notifier) Poll(ctx context.Context) error {
+	now := n.cfg.Clock()
+	var subs []*Subscription
+	err := n.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		var err error
+		subs, err = loadAll(ctx, tx, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("subscription: poll: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, n.cfg.Parallel)
+	)
+	for _, s := range subs {
+		if (s.Status != StatusRequested && s.Status != StatusActive) || (!s.End.IsZero() && !now.Before(s.End)) {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := n.serve(ctx, s); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// serve handles one subscription for one poll.
+func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
+	var st *State
+	err := n.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		var err error
+		st, err = loadState(ctx, tx, s.ID, s.Updated)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("subscription: state %s: %w", s.ID, err)
+	}
+	if n.cfg.Clock().Before(st.NextAttempt) {
+		return nil
+	}
+	if s.Status == StatusRequested {
+		at := n.cfg.Clock()
+		body, err := renderHandshake(gateway.NewID(), mapping.Instant(at))
+		if err != nil {
+			return err
+		}
+		result, ok := n.post(ctx, s, body)
+		n.audit(ctx, s, "fhir.subscription.handshake", nil, ok, result, st.Failures+1)
+		if !ok {
+			return n.fail(ctx, s, result)
+		}
+		if active, err := n.activate(ctx, s); err != nil || !active {
+			return err
+		}
+	}
+	pending, err := n.pending(ctx, s, st)
+	if err != nil {
+		return err
+	}
+	for _, r := range pending {
+		if ctx.Err() != nil {
+			return nil
+		}
+		at := n.cfg.Clock()
+		body, err := renderNotification(n.cfg.BaseURL, s, r, gateway.NewID(), mapping.Instant(at))
+		if err != nil {
+			return err
+		}
+		result, ok := n.post(ctx, s, body)
+		n.audit(ctx, s, "fhir.subscription.notify", r, ok, result, st.Failures+1)
+		if !ok {
+			return n.fail(ctx, s, result)
+		}
+		st.Failures = 0
+		if more, err := n.delivered(ctx, s, r); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// pending lists the Task versions s has not been sent, oldest change
+// first: referrals matching the criteria updated since the cursor (less
+// the overlap, never before the start) whose current version is newer
+// than the one last sent.
+func (n *Notifier) pending(ctx context.Context, s *Subscription, st *State) ([]*gateway.Referral, error) {
+	from := st.Cursor.Add(-n.cfg.Overlap)
+	if from.Before(st.Start) {
+		from = st.Start
+	}
+	q := gateway.ReferralQuery{UpdatedFrom: from, Limit: 200}
+	switch s.Criteria.Param {
+	case "owner":
+		q.ReceiverOrg = s.Criteria.OrgID
+	case "requester":
+		q.RequesterOrg = s.Criteria.OrgID
+	default:
+		return nil, fmt.Errorf("subscription %s: unknown criteria %q", s.ID, s.Criteria.Param)
+	}
+	var out []*gateway.Referral
+	for {
+		page, err := n.svc.ListReferrals(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("subscription: list referrals for %s: %w", s.ID, err)
+		}
+		for _, r := range page {
+			if matches(s, r) && st.Sent[r.ID].Version < r.Version && !r.Updated.Before(from) {
+				out = append(out, r)
+			}
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.AfterID = page[len(page)-1].ID
+	}
+	slices.SortFunc(out, func(a, b *gateway.Referral) int {
+		if c := a.Updated.Compare(b.Updated); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), n.cfg.Batch)], nil
+}
+
+// matches checks a referral against the subscription's criteria and its
+// organisation once more, whatever the store returned: a subscription
+// never hears of a referral its organisation is not a party to.
+func matches(s *Subscription, r *gateway.Referral) bool {
+	org := s.OrgID
+	if org == "" || s.Criteria.OrgID != org {
+		return false
+	}
+	switch s.Criteria.Param {
+	case "owner":
+		return r.ReceiverOrgID == org || r.ReceiverID == org
+	case "requester":
+		return r.Requester.OrgID == org
+	}
+	return false
+}
+
+// post sends one Bundle and reports a short result ("http 200",
+// "timeout", "connection failed") and whether it succeeded (2xx).
+func (n *Notifier) post(ctx context.Context, s *Subscription, body []byte) (string, bool) {
+	u, err := url.Parse(s.Endpoint)
+	if err != nil || !(u.Scheme == "https" || (u.Scheme == "http" && n.cfg.AllowHTTP)) {
+		return "endpoint refused", false
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return "endpoint refused", false
+	}
+	req.Header.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	req.Header.Set("Accept", "application/fhir+json")
+	for _, h := range s.Header {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	res, err := n.cfg.HTTPClient.Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, errPrivateAddress):
+			return "endpoint address not public", false
+		case errors.Is(err, context.DeadlineExceeded):
+			return "timeout", false
+		}
+		return "connection failed", false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	return "http " + strconv.Itoa(res.StatusCode), res.StatusCode >= 200 && res.StatusCode < 300
+}
+
+// activate moves a requested subscription to active after its handshake,
+// unless the client changed it meanwhile. It reports whether the
+// subscription is active.
+func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) {
+	now := n.cfg.Clock().UTC()
+	active := false
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		cur, err := load(ctx, tx, s.ID)
+		if err != nil {
+			return err
+		}
+		st, err := loadState(ctx, tx, s.ID, cur.Updated)
+		if err != nil {
+			return err
+		}
+		if cur.Status != StatusRequested || cur.Version != s.Version {
+			return nil
+		}
+		cur.Status, cur.Error = StatusActive, ""
+		st.Failures, st.NextAttempt = 0, time.Time{}
+		if err := putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st); err != nil {
+			return err
+		}
+		active = true
+		return putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur)
+	})
+	if err != nil {
+		return false, fmt.Errorf("subscription: activate %s: %w", s.ID, err)
+	}
+	return active, nil
+}
+
+// delivered records a sent Task version: the cursor moves to its change,
+// the failure count resets, and marks older than the overlap are dropped.
+// It reports whether the subscription is still active.
+func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Referral) (bool, error) {
+	now := n.cfg.Clock().UTC()
+	more := false
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		cur, err := load(ctx, tx, s.ID)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		st, err := loadState(ctx, tx, s.ID, cur.Updated)
+		if err != nil {
+			return err
+		}
+		if cur.Criteria != s.Criteria {
+			return nil // a new criteria started afresh meanwhile
+		}
+		if st.Sent == nil {
+			st.Sent = map[string]Mark{}
+		}
+		if st.Sent[r.ID].Version < r.Version {
+			st.Sent[r.ID] = Mark{Version: r.Version, Updated: r.Updated}
+		}
+		if r.Updated.After(st.Cursor) {
+			st.Cursor = r.Updated
+		}
+		for id, m := range st.Sent {
+			if m.Updated.Before(st.Cursor.Add(-n.cfg.Overlap)) {
+				delete(st.Sent, id)
+			}
+		}
+		st.Failures, st.NextAttempt = 0, time.Time{}
+		more = cur.Status == StatusActive
+		return putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st)
+	})
+	if err != nil {
+		return false, fmt.Errorf("subscription: record delivery %s: %w", s.ID, err)
+	}
+	return more, nil
+}
+
+// fail counts a failed attempt: the next one waits out a doubling backoff,
+// and after Config.MaxFailures consecutive failures the subscription goes
+// to status error and is not tried again until its client resumes it.
+func (n *Notifier) fail(ctx context.Context, s *Subscription, result string) error {
+	now := n.cfg.Clock().UTC()
+	stopped := false
+	var failures int
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		cur, err := load(ctx, tx, s.ID)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Status != StatusRequested && cur.Status != StatusActive {
+			return nil // turned off meanwhile
+		}
+		st, err := loadState(ctx, tx, s.ID, cur.Updated)
+		if err != nil {
+			return err
+		}
+		st.Failures++
+		failures = st.Failures
+		st.NextAttempt = now.Add(n.cfg.backoff(st.Failures))
+		if st.Failures >= n.cfg.MaxFailures {
+			stopped = true
+			st.NextAttempt = time.Time{}
+			cur.Status = StatusError
+			cur.Error = fmt.Sprintf("the rest-hook endpoint failed %d consecutive attempts (last: %s at %s); notifications stopped: set status requested to resume",
+				st.Failures, result, mapping.Instant(now))
+			if err := putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur); err != nil {
+				return err
+			}
+		}
+		return putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st)
+	})
+	if err != nil {
+		return fmt.Errorf("subscription: record failure %s: %w", s.ID, err)
+	}
+	if stopped {
+		n.log.WarnContext(ctx, "fhir subscription stopped", "subscription", s.ID, "org", s.OrgID, "failures", failures, "result", result)
+		n.record(ctx, audit.Event{Actor: actor, Tenants: []string{s.OrgID}, Action: "fhir.subscription.error", Outcome: audit.OutcomeFailure,
+			Detail: map[string]string{"subscription": s.ID, "failures": strconv.Itoa(failures), "result": result}})
+	}
+	return nil
+}
+
+// audit records one attempt with ids and metadata only.
+func (n *Notifier) audit(ctx context.Context, s *Subscription, action string, r *gateway.Referral, ok bool, result string, attempt int) {
+	ev := audit.Event{Actor: actor, Tenants: []string{s.OrgID}, Action: action, Outcome: audit.OutcomeSuccess,
+		Detail: map[string]string{"subscription": s.ID, "result": result, "attempt": strconv.Itoa(attempt)}}
+	if !ok {
+		ev.Outcome = audit.OutcomeFailure
+	}
+	if r != nil {
+		ev.ReferralID = r.ID
+		ev.Detail["version"] = strconv.Itoa(r.Version)
+	}
+	n.record(ctx, ev)
+}
+
+func (n *Notifier) record(ctx context.Context, ev audit.Event) {
+	if err := n.svc.RecordAudit(context.WithoutCancel(ctx), ev); err != nil {
+		n.log.ErrorContext(ctx, "audit fhir subscription", "action", ev.Action, "err", err)
+	}
+}
