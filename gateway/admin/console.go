@@ -40,6 +40,9 @@ var funcs = template.FuncMap{
 	},
 	"baaStates": func() []gateway.BAAState { return gateway.BAAStates },
 	"statuses":  func() []gateway.Status { return gateway.Statuses },
+	"kinds": func() []gateway.EntryKind {
+		return []gateway.EntryKind{gateway.KindOrganization, gateway.KindLocation, gateway.KindPractitioner, gateway.KindVendor}
+	},
 	"channels":  func() []gateway.ChannelKind { return gateway.DefaultChannelOrder },
 	"join": func(list []gateway.ChannelKind) string {
 		var s []string

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -53,12 +54,21 @@ func newEnv(t *testing.T, fhir storetest.Behavior) *env {
 	e := &env{t: t, ctx: ctx, store: store, clock: storetest.NewManualClock(time.Now().UTC().Truncate(time.Second)),
 		fhir: storetest.NewRecordingChannel(gateway.ChannelFHIR, fhir), seeder: gateway.Actor{ID: "user:seed"}}
 	e.svc = gateway.NewService(store, sealer, e.clock, gateway.DefaultConfig(), nil, e.fhir)
-	e.srv = admin.New(e.svc, admin.Config{Clock: e.clock})
+	e.srv = admin.New(e.svc, admin.Config{Clock: e.clock, Logger: slog.New(slog.NewTextHandler(failOnLog{t}, nil))})
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", e.srv)
 	e.ts = httptest.NewServer(mux)
 	t.Cleanup(e.ts.Close)
 	return e
+}
+
+// failOnLog fails the test when the server logs an error: every error a
+// test provokes is expected to be answered, not logged as internal.
+type failOnLog struct{ t *testing.T }
+
+func (f failOnLog) Write(p []byte) (int, error) {
+	f.t.Errorf("server logged: %s", p)
+	return len(p), nil
 }
 
 // seed creates a referring clinic and a verified cardiology practice on the
