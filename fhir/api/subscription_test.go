@@ -1,0 +1,454 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/fhir/subscription"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// receiver is an EHR's rest-hook endpoint on a real TLS listener.
+type receiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	status int
+	got    []received
+}
+
+// received is one POST the receiver got.
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{status: http.StatusOK}
+	rc.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, received{header: r.Header.Clone(), body: b})
+		status := rc.status
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) setStatus(code int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.status = code
+}
+
+// posts returns what the receiver got so far.
+func (rc *receiver) posts() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.got)
+}
+
+// notified is the part of a notification Bundle the tests read.
+type notified struct {
+	ResourceType string `json:"resourceType"`
+	Type         string `json:"type"`
+	Entry        []struct {
+		FullURL  string `json:"fullUrl"`
+		Resource *task  `json:"resource"`
+		Response struct {
+			Etag string `json:"etag"`
+		} `json:"response"`
+	} `json:"entry"`
+}
+
+// decode validates a notification against the R4 schema and reads it.
+func (e *env) notification(t *testing.T, p received) notified {
+	t.Helper()
+	e.schema.Validate(t, p.body)
+	var n notified
+	if err := json.Unmarshal(p.body, &n); err != nil {
+		t.Fatalf("notification %s: %v", p.body, err)
+	}
+	if n.ResourceType != "Bundle" || n.Type != "history" {
+		t.Fatalf("notification is a %s %s, want a history Bundle", n.Type, n.ResourceType)
+	}
+	if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+		t.Errorf("notification Content-Type %q", ct)
+	}
+	return n
+}
+
+// notifier returns a notifier of e's gateway that trusts the test TLS
+// receivers; a failed attempt waits a minute.
+func (e *env) notifier(rc *receiver) *subscription.Notifier {
+	return subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(),
+		Backoff: time.Minute, MaxBackoff: time.Hour}, nil)
+}
+
+func subscriptionBody(status, criteria, endpoint, payload string, header ...string) []byte {
+	ch := map[string]any{"type": "rest-hook", "endpoint": endpoint}
+	if payload != "" {
+		ch["payload"] = payload
+	}
+	if header != nil {
+		ch["header"] = header
+	}
+	b, _ := json.Marshal(map[string]any{"resourceType": "Subscription", "status": status, "reason": "follow our referrals",
+		"criteria": criteria, "channel": ch})
+	return b
+}
+
+// subscribe creates a subscription as client and returns it.
+func (e *env) subscribe(t *testing.T, client string, body []byte) subscription.Resource {
+	t.Helper()
+	var s subscription.Resource
+	e.do(t, e.token(t, client), "POST", "/fhir/Subscription", body).want(t, http.StatusCreated).decode(t, &s)
+	return s
+}
+
+func (e *env) readSubscription(t *testing.T, client, id string) subscription.Resource {
+	t.Helper()
+	var s subscription.Resource
+	e.do(t, e.token(t, client), "GET", "/fhir/Subscription/"+id, nil).want(t, http.StatusOK).decode(t, &s)
+	return s
+}
+
+func poll(t *testing.T, n *subscription.Notifier) {
+	t.Helper()
+	if err := n.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	before := e.createReferral(t, "S-0", "requested") // changed before the subscription exists
+	e.clock.Advance(time.Minute)
+
+	ortho, north := newReceiver(t), newReceiver(t)
+	subOrtho := e.subscribe(t, "ehr-ortho", subscriptionBody("requested", "Task?owner=Organization/org-ortho", ortho.srv.URL+"/hook",
+		"application/fhir+json", "Authorization: Bearer receiver-secret"))
+	subNorth := e.subscribe(t, "ehr-north", subscriptionBody("active", "Task?requester=org-north", north.srv.URL, ""))
+	if subOrtho.Status != subscription.StatusRequested || subOrtho.Criteria != "Task?owner=Organization/org-ortho" || subNorth.Criteria != "Task?requester=Organization/org-north" {
+		t.Fatalf("created %+v and %+v", subOrtho, subNorth)
+	}
+	n := e.notifier(ortho)
+
+	// The handshake confirms the requested subscription.
+	poll(t, n)
+	if p := ortho.posts(); len(p) != 1 || len(e.notification(t, p[0]).Entry) != 0 {
+		t.Fatalf("handshake: %d posts", len(p))
+	}
+	if got := e.readSubscription(t, "ehr-ortho", subOrtho.ID); got.Status != subscription.StatusActive || got.Error != "" {
+		t.Fatalf("after handshake: status %s error %q", got.Status, got.Error)
+	}
+	if len(north.posts()) != 0 {
+		t.Fatalf("an active subscription got a handshake or a change from before it existed: %d posts", len(north.posts()))
+	}
+
+	e.clock.Advance(time.Second)
+	id := e.createReferral(t, "S-1", "requested")
+	poll(t, n)
+	p := ortho.posts()
+	if len(p) != 2 {
+		t.Fatalf("after a new Task: %d posts, want handshake + 1", len(p))
+	}
+	got := e.notification(t, p[1])
+	if len(got.Entry) != 1 || got.Entry[0].Resource == nil || got.Entry[0].Resource.ID != id || got.Entry[0].Response.Etag != `W/"`+got.Entry[0].Resource.Meta.VersionID+`"` {
+		t.Fatalf("notification %s", p[1].body)
+	}
+	if p[1].header.Get("Authorization") != "Bearer receiver-secret" {
+		t.Errorf("configured header not sent: %q", p[1].header.Get("Authorization"))
+	}
+	firstVersion := got.Entry[0].Resource.Meta.VersionID
+	idOnly := north.posts()
+	if len(idOnly) != 1 {
+		t.Fatalf("requester subscription: %d posts, want 1", len(idOnly))
+	}
+	nb := e.notification(t, idOnly[0])
+	if len(nb.Entry) != 1 || nb.Entry[0].Resource != nil || nb.Entry[0].FullURL != e.srv.URL+"/fhir/Task/"+id+"/_history/"+firstVersion {
+		t.Errorf("id-only notification %s", idOnly[0].body)
+	}
+	for _, rc := range []received{p[1], idOnly[0]} {
+		if strings.Contains(string(rc.body), before) {
+			t.Errorf("notified about %s, changed before the subscription", before)
+		}
+	}
+
+	// Nothing changed: nothing is sent again.
+	e.clock.Advance(time.Second)
+	poll(t, n)
+	if len(ortho.posts()) != 2 || len(north.posts()) != 1 {
+		t.Fatalf("a version was sent twice: %d and %d posts", len(ortho.posts()), len(north.posts()))
+	}
+
+	// The receiver accepts: both subscriptions hear of the new version once.
+	e.clock.Advance(time.Second)
+	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+		"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
+	poll(t, n)
+	poll(t, n)
+	p = ortho.posts()
+	if len(p) != 3 {
+		t.Fatalf("after accept: %d posts, want 3", len(p))
+	}
+	if v := e.notification(t, p[2]); v.Entry[0].Resource.Status != "accepted" || v.Entry[0].Resource.Meta.VersionID == firstVersion {
+		t.Errorf("accepted notification %s", p[2].body)
+	}
+	if len(north.posts()) != 2 {
+		t.Errorf("requester subscription: %d posts after accept, want 2", len(north.posts()))
+	}
+
+	// Every attempt is in the subscriber's trail, ids only.
+	trail := e.auditActions(t, orgOrtho)
+	for _, want := range []string{"fhir.subscription.handshake/success", "fhir.subscription.notify/success", "fhir.create/success"} {
+		if !slices.Contains(trail, want) {
+			t.Errorf("ortho trail lacks %s: %v", want, trail)
+		}
+	}
+	for en, err := range e.store.AuditEntries(ctx, gateway.AuditQuery{Tenant: orgOrtho}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(en.Action, "fhir.subscription.notify") {
+			if en.ReferralID != id || en.Detail["subscription"] != subOrtho.ID || en.Detail["version"] == "" {
+				t.Errorf("notify audit %+v", en)
+			}
+			if strings.Contains(strings.Join(slices.Collect(maps.Values(en.Detail)), " "), "Testperson") {
+				t.Errorf("audit carries content: %+v", en.Detail)
+			}
+		}
+	}
+}
+
+func TestSubscriptionRefusals(t *testing.T) {
+	e := newEnv(t)
+	const hook = "https://ehr.example.org/hook"
+	tests := []struct {
+		name   string
+		client string
+		body   []byte
+		status int
+		expr   string
+	}{
+		{"another organisation as owner", "ehr-ortho", subscriptionBody("active", "Task?owner=Organization/org-north", hook, ""), 403, "Subscription.criteria"},
+		{"another organisation as requester", "ehr-other", subscriptionBody("active", "Task?requester=org-north", hook, ""), 403, "Subscription.criteria"},
+		{"other resource", "ehr-ortho", subscriptionBody("active", "Patient?organization=org-ortho", hook, ""), 422, "Subscription.criteria"},
+		{"two parameters", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho&status=requested", hook, ""), 422, "Subscription.criteria"},
+		{"no criteria", "ehr-ortho", subscriptionBody("active", "", hook, ""), 422, "Subscription.criteria"},
+		{"http endpoint", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", "http://ehr.example.org/hook", ""), 422, "Subscription.channel.endpoint"},
+		{"credentials in endpoint", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", "https://u:p@ehr.example.org/hook", ""), 422, "Subscription.channel.endpoint"},
+		{"xml payload", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", hook, "application/fhir+xml"), 422, "Subscription.channel.payload"},
+		{"header injection", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", hook, "", "X-A: b\r\nX-B: c"), 422, "Subscription.channel.header[0]"},
+		{"reserved header", "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", hook, "", "Host: evil.example"), 422, "Subscription.channel.header[0]"},
+		{"status error", "ehr-ortho", subscriptionBody("error", "Task?owner=org-ortho", hook, ""), 422, "Subscription.status"},
+		{"email channel", "ehr-ortho", []byte(`{"resourceType":"Subscription","status":"active","reason":"r","criteria":"Task?owner=org-ortho","channel":{"type":"email","endpoint":"mailto:a@example.org"}}`), 422, "Subscription.channel.type"},
+		{"no reason", "ehr-ortho", []byte(`{"resourceType":"Subscription","status":"active","criteria":"Task?owner=org-ortho","channel":{"type":"rest-hook","endpoint":"` + hook + `"}}`), 422, "Subscription.reason"},
+		{"not a Subscription", "ehr-ortho", []byte(`{"resourceType":"Task","status":"active"}`), 400, "Subscription.resourceType"},
+		{"malformed", "ehr-ortho", []byte(`{"resourceType":"Subscription","status":`), 400, ""},
+		{"scope missing", "ehr-readonly", subscriptionBody("active", "Task?owner=org-north", hook, ""), 403, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(t, e.token(t, tt.client), "POST", "/fhir/Subscription", tt.body).want(t, tt.status)
+			var oo OperationOutcome
+			res.decode(t, &oo)
+			if oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+				t.Fatalf("answer %s", res.body)
+			}
+			if tt.expr != "" && !slices.Contains(oo.Issue[0].Expression, tt.expr) {
+				t.Errorf("expression %v, want %s", oo.Issue[0].Expression, tt.expr)
+			}
+		})
+	}
+	var all struct {
+		Total int `json:"total"`
+	}
+	for _, client := range []string{"ehr-ortho", "ehr-other"} {
+		e.do(t, e.token(t, client), "GET", "/fhir/Subscription", nil).want(t, http.StatusOK).decode(t, &all)
+		if all.Total != 0 {
+			t.Errorf("%s has %d subscriptions after refusals", client, all.Total)
+		}
+	}
+}
+
+func TestSubscriptionFailingEndpointStopsAndResumes(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	rc.setStatus(http.StatusServiceUnavailable)
+	sub := e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
+	n := e.notifier(rc)
+	e.clock.Advance(time.Second)
+	id := e.createReferral(t, "F-1", "requested")
+
+	const maxFailures = 5 // the default
+	for attempt := 1; attempt <= maxFailures; attempt++ {
+		poll(t, n)
+		if got := len(rc.posts()); got != attempt {
+			t.Fatalf("attempt %d: endpoint got %d posts", attempt, got)
+		}
+		poll(t, n) // still backing off: no attempt
+		if got := len(rc.posts()); got != attempt {
+			t.Fatalf("attempt %d: retried during backoff (%d posts)", attempt, got)
+		}
+		e.clock.Advance(time.Duration(1<<attempt) * time.Minute)
+		if s := e.readSubscription(t, "ehr-ortho", sub.ID); attempt < maxFailures && s.Status != subscription.StatusActive {
+			t.Fatalf("attempt %d: status %s", attempt, s.Status)
+		}
+	}
+	s := e.readSubscription(t, "ehr-ortho", sub.ID)
+	if s.Status != subscription.StatusError || !strings.Contains(s.Error, "http 503") {
+		t.Fatalf("after %d failures: status %s, error %q", maxFailures, s.Status, s.Error)
+	}
+	for range 3 {
+		e.clock.Advance(24 * time.Hour)
+		poll(t, n)
+	}
+	if got := len(rc.posts()); got != maxFailures {
+		t.Fatalf("a subscription in error was retried: %d posts", got)
+	}
+	if trail := e.auditActions(t, orgOrtho); !slices.Contains(trail, "fhir.subscription.error/failure") || !slices.Contains(trail, "fhir.subscription.notify/failure") {
+		t.Errorf("trail %v", trail)
+	}
+	var list struct {
+		Total int `json:"total"`
+	}
+	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?status=error", nil).want(t, http.StatusOK).decode(t, &list)
+	if list.Total != 1 {
+		t.Errorf("search status=error found %d", list.Total)
+	}
+
+	// PUT back what was read keeps the error; a stale version is refused.
+	body, _ := json.Marshal(s)
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body).want(t, http.StatusOK)
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body).want(t, http.StatusPreconditionFailed)
+	if got := e.readSubscription(t, "ehr-ortho", sub.ID); got.Status != subscription.StatusError {
+		t.Fatalf("PUT of the read resource changed status to %s", got.Status)
+	}
+
+	// The endpoint is fixed and the client resumes: handshake, then the
+	// version it missed.
+	rc.setStatus(http.StatusOK)
+	s = e.readSubscription(t, "ehr-ortho", sub.ID)
+	s.Status = subscription.StatusRequested
+	body, _ = json.Marshal(s)
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body, "If-Match", `W/"`+s.Meta.VersionID+`"`).want(t, http.StatusOK)
+	poll(t, n)
+	p := rc.posts()
+	if len(p) != maxFailures+2 {
+		t.Fatalf("after resume: %d posts, want %d", len(p), maxFailures+2)
+	}
+	if hs := e.notification(t, p[maxFailures]); len(hs.Entry) != 0 {
+		t.Errorf("first post after resume is not the handshake: %s", p[maxFailures].body)
+	}
+	if got := e.notification(t, p[maxFailures+1]); got.Entry[0].Resource.ID != id {
+		t.Errorf("missed version not delivered: %s", p[maxFailures+1].body)
+	}
+	if s := e.readSubscription(t, "ehr-ortho", sub.ID); s.Status != subscription.StatusActive || s.Error != "" {
+		t.Errorf("after resume: status %s error %q", s.Status, s.Error)
+	}
+}
+
+func TestSubscriptionCrossTenantIsolation(t *testing.T) {
+	e := newEnv(t)
+	other := newReceiver(t)
+	var subs []subscription.Resource
+	for _, criteria := range []string{"Task?owner=org-other", "Task?requester=org-other"} {
+		subs = append(subs, e.subscribe(t, "ehr-other", subscriptionBody("active", criteria, other.srv.URL, "application/fhir+json")))
+	}
+	n := e.notifier(other)
+	e.clock.Advance(time.Second)
+	id := e.createReferral(t, "X-1", "requested")
+	e.clock.Advance(time.Second)
+	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+		"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
+	poll(t, n)
+	if got := len(other.posts()); got != 0 {
+		t.Fatalf("org-other was notified about a referral between north and ortho: %d posts", got)
+	}
+	// Another organisation's subscription is not found, never forbidden.
+	for _, client := range []string{"ehr-north", "ehr-ortho"} {
+		tok := e.token(t, client)
+		e.do(t, tok, "GET", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
+		e.do(t, tok, "DELETE", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
+		body, _ := json.Marshal(subs[0])
+		e.do(t, tok, "PUT", "/fhir/Subscription/"+subs[0].ID, body).want(t, http.StatusNotFound)
+		var list struct {
+			Total int `json:"total"`
+		}
+		e.do(t, tok, "GET", "/fhir/Subscription?_id="+subs[0].ID, nil).want(t, http.StatusOK).decode(t, &list)
+		if list.Total != 0 {
+			t.Errorf("%s found another organisation's subscription", client)
+		}
+	}
+	// The owner deletes its own.
+	tok := e.token(t, "ehr-other")
+	e.do(t, tok, "DELETE", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNoContent)
+	e.do(t, tok, "GET", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
+}
+
+func TestSubscriptionNotifierRun(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Interval: 10 * time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	e.clock.Advance(time.Second)
+	id := e.createReferral(t, "R-1", "requested")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rc.posts()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	p := rc.posts()
+	if len(p) != 1 || !strings.Contains(e.notification(t, p[0]).Entry[0].FullURL, id) {
+		t.Fatalf("Run delivered %d posts", len(p))
+	}
+}
+
+func TestSubscriptionSearchParamsAdvertised(t *testing.T) {
+	e := newEnv(t)
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type        string
+				SearchParam []struct{ Name string }
+			}
+		}
+	}
+	e.do(t, "", "GET", "/fhir/metadata", nil).want(t, http.StatusOK).decode(t, &cs)
+	found := false
+	for _, r := range cs.Rest[0].Resource {
+		if r.Type != "Subscription" {
+			continue
+		}
+		found = true
+		for _, p := range r.SearchParam {
+			if !slices.Contains(subscriptionParams, p.Name) {
+				t.Errorf("advertised Subscription search parameter %s is not implemented", p.Name)
+			}
+		}
+	}
+	if !found {
+		t.Error("the CapabilityStatement does not list Subscription")
+	}
+	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?criteria=x", nil).want(t, http.StatusBadRequest)
+	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Subscription/x", []byte(`[]`)).want(t, http.StatusMethodNotAllowed)
+}
