@@ -43,7 +43,7 @@ var funcs = template.FuncMap{
 	"kinds": func() []gateway.EntryKind {
 		return []gateway.EntryKind{gateway.KindOrganization, gateway.KindLocation, gateway.KindPractitioner, gateway.KindVendor}
 	},
-	"channels":  func() []gateway.ChannelKind { return gateway.DefaultChannelOrder },
+	"channels": func() []gateway.ChannelKind { return gateway.DefaultChannelOrder },
 	"join": func(list []gateway.ChannelKind) string {
 		var s []string
 		for _, k := range list {
