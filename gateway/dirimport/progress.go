@@ -114,7 +114,7 @@ func (p *Progress) line(now time.Time) string {
 	return b.String()
 }
 
-// rate formats items per second: "850/s", "3.1k/s", "1.2M/s".
+// rate formats items per second: "0.4/s", "850/s", "3.1k/s", "1.2M/s".
 func rate(n int, d time.Duration) string {
 	if d <= 0 {
 		return "-/s"
@@ -125,7 +125,9 @@ func rate(n int, d time.Duration) string {
 		return fmt.Sprintf("%.1fM/s", r/1e6)
 	case r >= 1e3:
 		return fmt.Sprintf("%.1fk/s", r/1e3)
-	default:
+	case r >= 10:
 		return fmt.Sprintf("%.0f/s", r)
+	default:
+		return fmt.Sprintf("%.1f/s", r)
 	}
 }
