@@ -64,7 +64,7 @@ type options struct {
 	apiWrap       func(e *env, next http.Handler) http.Handler
 }
 
-func newEnv(t *testing.T, o options) *env {
+func newEnv(t testing.TB, o options) *env {
 	t.Helper()
 	ctx := t.Context()
 	e := &env{clock: o.clock}
@@ -136,7 +136,7 @@ func newEnv(t *testing.T, o options) *env {
 
 // seed puts the referring clinic, the receiving cardiology practice (fax
 // only, verified, active BAA) and the fax vendor into the directory.
-func (e *env) seed(t *testing.T, o options) {
+func (e *env) seed(t testing.TB, o options) {
 	t.Helper()
 	ctx := t.Context()
 	now := e.clock.Now()
@@ -323,4 +323,3 @@ func pdfText(t *testing.T, pdf []byte, first, last int) string {
 	}
 	return string(out)
 }
-

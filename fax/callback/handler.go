@@ -44,11 +44,45 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// core is what the handler uses of *gateway.Service.
+type core interface {
+	DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind, remoteID string) (*gateway.Delivery, error)
+	Delivery(ctx context.Context, id string) (*gateway.Delivery, error)
+	Referral(ctx context.Context, id string) (*gateway.Referral, []*gateway.Delivery, error)
+	RecordReceipt(ctx context.Context, deliveryID string, rc gateway.Receipt, extend time.Duration) (*gateway.Delivery, error)
+	RecordAudit(ctx context.Context, ev audit.Event) error
+	Clock() gateway.Clock
+}
+
+// documents is the replay memory: first writer wins.
+type documents interface {
+	InsertDocument(ctx context.Context, d gateway.Document) (bool, error)
+	DeleteDocument(ctx context.Context, kind, id string) error
+}
+
+// storeDocuments keeps the replay memory in the core's store.
+type storeDocuments struct{ store gateway.Store }
+
+func (s storeDocuments) InsertDocument(ctx context.Context, d gateway.Document) (bool, error) {
+	var first bool
+	err := s.store.Update(ctx, func(tx gateway.Tx) error {
+		var err error
+		first, err = tx.InsertDocument(ctx, d)
+		return err
+	})
+	return first, err
+}
+
+func (s storeDocuments) DeleteDocument(ctx context.Context, kind, id string) error {
+	return s.store.Update(ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(ctx, kind, id) })
+}
+
 // handler is the http.Handler Handler returns.
 type handler struct {
-	svc *gateway.Service
-	cfg Config
-	bad error // the configuration's defect, if any
+	svc  core
+	docs documents
+	cfg  Config
+	bad  error // the configuration's defect, if any
 }
 
 // Validate reports what a configuration lacks.
@@ -73,6 +107,14 @@ func (c Config) Validate() error {
 // configuration that fails Validate it refuses every request with 500, so
 // that an empty token can never verify anything.
 func Handler(svc *gateway.Service, cfg Config) http.Handler {
+	if svc == nil {
+		return newHandler(nil, nil, cfg)
+	}
+	return newHandler(svc, storeDocuments{svc.Store()}, cfg)
+}
+
+// newHandler fills in cfg's defaults around a core and a replay memory.
+func newHandler(svc core, docs documents, cfg Config) *handler {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -82,7 +124,11 @@ func Handler(svc *gateway.Service, cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &handler{svc: svc, cfg: cfg, bad: cfg.Validate()}
+	bad := cfg.Validate()
+	if bad == nil && (svc == nil || docs == nil) {
+		bad = errors.New("fax callback: no service")
+	}
+	return &handler{svc: svc, docs: docs, cfg: cfg, bad: bad}
 }
 
 // reply is the status and the words the vendor sees; refusals say no more
@@ -93,7 +139,7 @@ func reply(w http.ResponseWriter, code int) {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if h.bad != nil || h.svc == nil {
+	if h.bad != nil {
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: handler not configured", "err", h.bad)
 		reply(w, http.StatusInternalServerError)
 		return
@@ -222,13 +268,8 @@ func (h *handler) remember(ctx context.Context, faxID string, st phaxio.Status, 
 	if err != nil {
 		return false, err
 	}
-	var first bool
-	err = h.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		var err error
-		first, err = tx.InsertDocument(ctx, gateway.Document{Kind: ReplayKind, ID: replayID(faxID, st), Version: 1,
-			Updated: now, Expires: now.Add(h.cfg.ReplayRetention), Body: body})
-		return err
-	})
+	first, err := h.docs.InsertDocument(ctx, gateway.Document{Kind: ReplayKind, ID: replayID(faxID, st), Version: 1,
+		Updated: now, Expires: now.Add(h.cfg.ReplayRetention), Body: body})
 	if err != nil {
 		return false, fmt.Errorf("fax callback: remember %s: %w", faxID, err)
 	}
@@ -237,10 +278,7 @@ func (h *handler) remember(ctx context.Context, faxID string, st phaxio.Status, 
 
 // forget drops a remembered callback whose receipt could not be recorded.
 func (h *handler) forget(ctx context.Context, faxID string, st phaxio.Status) {
-	err := h.svc.Store().Update(context.WithoutCancel(ctx), func(tx gateway.Tx) error {
-		return tx.DeleteDocument(ctx, ReplayKind, replayID(faxID, st))
-	})
-	if err != nil {
+	if err := h.docs.DeleteDocument(context.WithoutCancel(ctx), ReplayKind, replayID(faxID, st)); err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: forget", "fax", faxID, "err", err)
 	}
 }
