@@ -157,6 +157,15 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	if len(north.posts()) != 0 {
 		t.Fatalf("an active subscription got a handshake or a change from before it existed: %d posts", len(north.posts()))
 	}
+	// The receiver's credential is never read back; sending back what was
+	// read keeps it.
+	read := e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription/"+subOrtho.ID, nil).want(t, http.StatusOK)
+	if strings.Contains(string(read.body), "receiver-secret") {
+		t.Fatalf("subscription read shows its header value: %s", read.body)
+	}
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+subOrtho.ID, read.body).want(t, http.StatusOK)
+	e.do(t, e.token(t, "ehr-ortho"), "POST", "/fhir/Subscription", subscriptionBody("active", "Task?owner=org-ortho", ortho.srv.URL,
+		"", "Authorization: "+subscription.Redacted)).want(t, http.StatusUnprocessableEntity)
 
 	e.clock.Advance(time.Second)
 	id := e.createReferral(t, "S-1", "requested")

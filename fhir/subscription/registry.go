@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/referralgw/gateway/fhir/mapping"
@@ -42,12 +44,53 @@ type Subscription struct {
 	Updated time.Time `json:"-"`
 }
 
-// Resource renders the subscription as an R4 Subscription.
+// Redacted replaces every channel.header value when a subscription is
+// read: the headers carry the receiver's credentials, which clients write
+// but never read back. A header sent back with this value keeps the stored
+// one of the same name.
+const Redacted = "***"
+
+func redact(header []string) []string {
+	out := make([]string, 0, len(header))
+	for _, h := range header {
+		name, _, _ := strings.Cut(h, ":")
+		out = append(out, name+": "+Redacted)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// unredact restores the stored value of every submitted header whose value
+// is Redacted.
+func unredact(submitted, stored []string) ([]string, error) {
+	out := make([]string, 0, len(submitted))
+	for i, h := range submitted {
+		name, value, _ := strings.Cut(h, ":")
+		if strings.TrimSpace(value) != Redacted {
+			out = append(out, h)
+			continue
+		}
+		j := slices.IndexFunc(stored, func(s string) bool {
+			n, _, _ := strings.Cut(s, ":")
+			return strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(name))
+		})
+		if j < 0 {
+			return nil, refuse("value", fmt.Sprintf("Subscription.channel.header[%d]", i), "header %s has no stored value to keep", truncate(name, 40))
+		}
+		out = append(out, stored[j])
+	}
+	return out, nil
+}
+
+// Resource renders the subscription as an R4 Subscription; header values
+// are Redacted.
 func (s *Subscription) Resource() *Resource {
 	res := &Resource{ResourceType: "Subscription", ID: s.ID, Status: s.Status, Reason: s.Reason,
 		Criteria: s.Criteria.String(), Error: s.Error,
 		Meta:    &Meta{VersionID: strconv.Itoa(s.Version), LastUpdated: mapping.Instant(s.Updated)},
-		Channel: &Channel{Type: "rest-hook", Endpoint: s.Endpoint, Payload: s.Payload, Header: s.Header}}
+		Channel: &Channel{Type: "rest-hook", Endpoint: s.Endpoint, Payload: s.Payload, Header: redact(s.Header)}}
 	if !s.End.IsZero() {
 		res.End = mapping.Instant(s.End)
 	}
@@ -104,6 +147,11 @@ func (g *Registry) AllowHTTP() bool { return g.cfg.AllowHTTP }
 // Create validates res for owner and stores it as a new subscription. Its
 // cursor starts now: only changes after creation are notified.
 func (g *Registry) Create(ctx context.Context, owner Owner, res *Resource) (*Subscription, error) {
+	if res.Channel != nil {
+		if _, err := unredact(res.Channel.Header, nil); err != nil {
+			return nil, err
+		}
+	}
 	sp, err := Validate(res, owner.OrgID, g.cfg.AllowHTTP)
 	if err != nil {
 		return nil, err
@@ -202,6 +250,13 @@ func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch i
 		// other change is validated as usual.
 		keepError := res.Status == StatusError && s.Status == StatusError
 		check := *res
+		if res.Channel != nil {
+			ch := *res.Channel
+			if ch.Header, err = unredact(ch.Header, s.Header); err != nil {
+				return err
+			}
+			check.Channel = &ch
+		}
 		if keepError {
 			check.Status = StatusOff
 		}

@@ -1,0 +1,136 @@
+package subscription
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// trail lists the actions and outcomes in a tenant's audit trail.
+func trail(t *testing.T, svc *gateway.Service, tenant string) []string {
+	t.Helper()
+	var out []string
+	for en, err := range svc.Store().AuditEntries(context.Background(), gateway.AuditQuery{Tenant: tenant}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, en.Action+"/"+en.Outcome)
+	}
+	return out
+}
+
+func TestHandshakeFailuresStopTheSubscription(t *testing.T) {
+	ctx := context.Background()
+	svc, clock := newService(t)
+	cfg := Config{AllowHTTP: true, AllowPrivateNetworks: true, MaxFailures: 3, Backoff: time.Minute}
+	reg, n := NewRegistry(svc, cfg), NewNotifier(svc, cfg, nil)
+	ep := newEndpoint(t, http.StatusInternalServerError)
+	s, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ep.resource(StatusRequested, "Task?owner=org-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 6; i++ {
+		if err := n.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(i, 3); ep.count() != want {
+			t.Fatalf("poll %d: %d handshakes, want %d", i, ep.count(), want)
+		}
+		st, err := reg.State(ctx, "org-a", s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 && !st.NextAttempt.Equal(clock.Now().Add(time.Minute<<(i-1))) {
+			t.Errorf("after failure %d: next attempt %v, want %v later", i, st.NextAttempt, time.Minute<<(i-1))
+		}
+		clock.Advance(time.Hour)
+	}
+	got, err := reg.Get(ctx, "org-a", s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusError || !strings.Contains(got.Error, "3 consecutive") || !strings.Contains(got.Error, "http 500") {
+		t.Errorf("status %s, error %q", got.Status, got.Error)
+	}
+	tr := trail(t, svc, "org-a")
+	if !slices.Contains(tr, "fhir.subscription.handshake/failure") || !slices.Contains(tr, "fhir.subscription.error/failure") {
+		t.Errorf("trail %v", tr)
+	}
+	for _, a := range tr {
+		if strings.Contains(a, "s3cret") {
+			t.Errorf("trail carries the header value")
+		}
+	}
+}
+
+func TestPrivateAddressesAreRefusedByDefault(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	cfg := Config{AllowHTTP: true}
+	reg, n := NewRegistry(svc, cfg), NewNotifier(svc, cfg, nil)
+	ep := newEndpoint(t, http.StatusOK) // listens on 127.0.0.1
+	s, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ep.resource(StatusRequested, "Task?owner=org-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := reg.State(ctx, "org-a", s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.count() != 0 || st.Failures != 1 {
+		t.Errorf("loopback endpoint: %d posts, %d failures", ep.count(), st.Failures)
+	}
+}
+
+func TestEndedAndOffSubscriptionsAreNotServed(t *testing.T) {
+	ctx := context.Background()
+	svc, clock := newService(t)
+	cfg := Config{AllowHTTP: true, AllowPrivateNetworks: true}
+	reg, n := NewRegistry(svc, cfg), NewNotifier(svc, cfg, nil)
+	ep := newEndpoint(t, http.StatusOK)
+	ended := ep.resource(StatusRequested, "Task?owner=org-a")
+	ended.End = clock.Now().Add(time.Minute).Format(time.RFC3339)
+	if _, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ended); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ep.resource(StatusOff, "Task?owner=org-a")); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if err := n.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ep.count() != 0 {
+		t.Errorf("ended or off subscriptions were served: %d posts", ep.count())
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	c := Config{Backoff: time.Second, MaxBackoff: 10 * time.Second}
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 60: 10 * time.Second} {
+		if got := c.backoff(n); got != want {
+			t.Errorf("backoff(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+func TestPublic(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"93.184.216.34": true, "2606:2800:220:1:248:1893:25c8:1946": true,
+		"127.0.0.1": false, "10.1.2.3": false, "192.168.1.1": false, "172.16.0.1": false, "169.254.169.254": false,
+		"100.64.0.1": false, "0.0.0.0": false, "::1": false, "fe80::1": false, "fd00::1": false, "::ffff:10.0.0.1": false, "224.0.0.1": false,
+	} {
+		if got := public(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("public(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
