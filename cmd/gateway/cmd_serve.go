@@ -79,10 +79,10 @@ loop:
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	stopLoops()
-	n.stop(sctx)
 	if err := a.store.StopWorkers(sctx); err != nil {
 		a.log.Warn("workers cancelled at shutdown; their jobs are retried", "err", err)
 	}
+	n.stop(sctx)
 	if _, err := checkpoint(context.Background(), a); err != nil {
 		a.log.Error("audit checkpoint", "err", err)
 	}

@@ -193,10 +193,13 @@ func (n *node) start(ctx context.Context) {
 	}()
 }
 
-// stop shuts the SMTP listener (letting sessions finish within ctx) and
-// waits for the loops, which end with the context start was given.
+// stop closes our pooled outbound SMTP connections, shuts the SMTP
+// listener (letting sessions finish within ctx) and waits for the loops,
+// which end with the context start was given. serve calls it after the
+// delivery workers stopped, so no send is cut off by it.
 func (n *node) stop(ctx context.Context) {
 	if n.direct != nil {
+		_ = n.direct.sender.Close()
 		if err := n.direct.smtp.Shutdown(ctx); err != nil {
 			_ = n.direct.smtp.Close()
 		}

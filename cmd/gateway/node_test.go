@@ -38,8 +38,8 @@ func (s *lockedBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls cond until it returns true or ten seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// pollUntil polls cond until it returns true or ten seconds pass.
+func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -117,7 +117,7 @@ func TestServeWiresEveryEdge(t *testing.T) {
 	}()
 	httpRe := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	smtpRe := regexp.MustCompile(`SMTP on ([0-9.:]+)`)
-	waitFor(t, "serve to listen", func() bool { return smtpRe.MatchString(stdout.String()) })
+	pollUntil(t, "serve to listen", func() bool { return smtpRe.MatchString(stdout.String()) })
 	base := httpRe.FindStringSubmatch(stdout.String())[1]
 	smtpAddr := smtpRe.FindStringSubmatch(stdout.String())[1]
 	if !strings.Contains(stdout.String(), "callback "+base+"/fax/callback") {

@@ -25,6 +25,7 @@ func commands() []command {
 		{"audit", "verify|export|checkpoint", "verify the hash-chained trail, export it as FHIR AuditEvents", cmdAudit},
 		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
+		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
 	}
 }
 
