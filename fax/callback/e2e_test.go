@@ -401,3 +401,56 @@ func TestNoCallbackByDeadline(t *testing.T) {
 		t.Errorf("failure reason %q", rr.FailureReason)
 	}
 }
+
+// callbackFirst holds the vendor's acceptance of a fax until the emulator's
+// callback for it has been answered, so the callback overtakes the core's
+// recording of the send.
+func callbackFirst(e *env, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		if r.Method == http.MethodPost && rec.Code == http.StatusOK {
+			faxes := e.sim.Received()
+			id := faxes[len(faxes)-1].ID
+			deadline := time.Now().Add(10 * time.Second)
+			tick := time.NewTicker(5 * time.Millisecond)
+			for f, _ := e.sim.Fax(id); len(f.Callbacks) == 0 && time.Now().Before(deadline); f, _ = e.sim.Fax(id) {
+				<-tick.C
+			}
+			tick.Stop()
+		}
+		defer func() {
+			if r.Method == http.MethodPost {
+				e.sendReturned.Add(1)
+			}
+		}()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+func TestCallbackOvertakesSend(t *testing.T) {
+	e := newEnv(t, options{apiWrap: callbackFirst})
+	r := e.create(t, false)
+	_, ds := e.waitStatus(t, r.ID, gateway.StatusReceived)
+	d := ds[0]
+	var f faxsim.Fax
+	eventually(t, "the emulator's callback answered", func() bool {
+		f = e.faxesFor(d.ID)[0]
+		return len(f.Callbacks) == 1 && f.Callbacks[0].StatusCode == http.StatusOK
+	})
+	// The send's result came back after the receipt: the core keeps the
+	// delivery delivered.
+	eventually(t, "the send recorded", func() bool {
+		return count(e.trail(t, clinicID), "delivery.sending", "delivery", d.ID) == 1 && e.sendReturned.Load() == 1
+	})
+	if _, ds = e.referral(t, r.ID); len(ds) != 1 || ds[0].State != gateway.DeliveryDelivered {
+		t.Errorf("delivery %s", d.State)
+	}
+	if n := count(e.trail(t, clinicID), "fax.callback", "delivery", d.ID, "faxId", f.ID.String()); n != 1 {
+		t.Errorf("callback audited %d times", n)
+	}
+}

@@ -43,15 +43,16 @@ var (
 // env is one gateway with the fax channel and callback endpoint, talking to
 // the fax emulator over real HTTP listeners.
 type env struct {
-	sim        *faxsim.Server
-	api        *httptest.Server // the emulated vendor API
-	cbSrv      *httptest.Server // our callback endpoint
-	callback   string           // its exact URL
-	store      *sqlstore.Store
-	svc        *gateway.Service
-	ch         *channel.Channel
-	clock      gateway.Clock
-	statusGets atomic.Int64 // GET /v2.1/faxes/{id} requests seen by the vendor
+	sim          *faxsim.Server
+	api          *httptest.Server // the emulated vendor API
+	cbSrv        *httptest.Server // our callback endpoint
+	callback     string           // its exact URL
+	store        *sqlstore.Store
+	svc          *gateway.Service
+	ch           *channel.Channel
+	clock        gateway.Clock
+	statusGets   atomic.Int64 // GET /v2.1/faxes/{id} requests seen by the vendor
+	sendReturned atomic.Int64 // submissions answered by callbackFirst
 }
 
 // options tune an env.
