@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/dirimport"
 )
 
 func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := sub(args, "add", "list", "show", "set-baa", "verify", "import")
+	verb, args, err := sub(args, "add", "list", "show", "set-baa", "verify", "import", "export")
 	if err != nil {
 		return err
 	}
@@ -25,6 +26,7 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		e                                         gateway.Entry
 		fhirURL, direct, certFile, fax, channels string
 		file, state, end, method, search, kind   string
+		format                                   string
 	)
 	switch verb {
 	case "add":
@@ -50,6 +52,10 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		fs.StringVar(&file, "document", "", "reference to the signed agreement")
 	case "verify":
 		fs.StringVar(&method, "method", "", "how the contact was confirmed, e.g. \"phone call to front desk\"")
+	case "import":
+		fs.StringVar(&format, "format", "gateway", "gateway (our JSON: entries, BAAs, verifications), nppes (CMS NPPES endpoint CSV) or fhir (a Plan-Net style Bundle)")
+	case "export":
+		fs.StringVar(&format, "format", "fhir", "fhir: the directory as a FHIR R4 Bundle")
 	}
 	if err := parse(fs, args); err != nil {
 		return err
@@ -172,12 +178,51 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		}
 		fmt.Fprintf(stdout, "verified %s by %s (%s)\n", e.ID, e.Verification.By, e.Verification.Method)
 		return nil
+	case "export":
+		if format != "fhir" {
+			return usagef("--format must be fhir")
+		}
+		return dirimport.ExportFHIR(ctx, a.svc, stdout)
 	default: // import
 		if len(rest) != 1 {
-			return usagef("directory import FILE")
+			return usagef("directory import [--format gateway|nppes|fhir] FILE")
 		}
-		return importDirectory(ctx, a, who, rest[0], stdout)
+		switch format {
+		case "gateway":
+			return importDirectory(ctx, a, who, rest[0], stdout)
+		case "nppes", "fhir":
+			return importExternal(ctx, a, who, format, rest[0], stdout, stderr)
+		}
+		return usagef("--format must be gateway, nppes or fhir")
 	}
+}
+
+// importExternal imports an NPPES endpoint file or a FHIR Bundle with a
+// progress bar; rows that cannot be imported are listed and make the exit
+// status 1, and never stop the others.
+func importExternal(ctx context.Context, a *app, who gateway.Actor, format, path string, stdout, stderr io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var rows dirimport.Rows
+	if format == "nppes" {
+		rows = dirimport.NPPES(f, dirimport.NPPESOptions{})
+	} else if rows, err = dirimport.FHIRBundle(f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	bar := dirimport.NewProgress(stderr, rows.Total, "import")
+	sum, err := dirimport.Apply(ctx, a.svc, who, rows, bar.Update)
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	fmt.Fprintln(stdout, sum)
+	if len(sum.Skipped) > 0 {
+		return errSilent
+	}
+	return nil
 }
 
 // baaView shows a BAA with the state in force today.

@@ -182,3 +182,33 @@ func TestMigrateAndHelp(t *testing.T) {
 		t.Fatalf("unknown command: %d", code)
 	}
 }
+
+func TestDirectoryImportNPPESAndFHIR(t *testing.T) {
+	dir := t.TempDir()
+	nppes := filepath.Join("..", "..", "gateway", "dirimport", "testdata", "endpoint_pfile_sample.csv")
+	out, errs, code := gw(t, dir, "directory", "import", "--format", "nppes", nppes)
+	if !strings.Contains(out, "added") || !strings.Contains(errs, "import") {
+		t.Fatalf("nppes import: %d %q %q", code, out, errs)
+	}
+	// The sample carries broken rows on purpose: they are listed and make the status 1.
+	if strings.Contains(out, "skipped 0") != (code == 0) {
+		t.Fatalf("exit status %d does not match the summary %q", code, out)
+	}
+	again, _, _ := gw(t, dir, "directory", "import", "--format", "nppes", nppes)
+	if !strings.Contains(again, "added 0, updated 0") {
+		t.Fatalf("re-import changed the directory: %q", again)
+	}
+	bundle := filepath.Join("..", "..", "gateway", "dirimport", "testdata", "plannet_bundle.json")
+	out, errs, code = gw(t, dir, "directory", "import", "--format", "fhir", bundle)
+	if !strings.Contains(out, "added") {
+		t.Fatalf("fhir import: %d %q %q", code, out, errs)
+	}
+	out, _, code = gw(t, dir, "directory", "export")
+	if code != 0 || !strings.Contains(out, `"resourceType": "Bundle"`) && !strings.Contains(out, `"resourceType":"Bundle"`) {
+		t.Fatalf("export: %d %.200s", code, out)
+	}
+	_, errs, code = gw(t, dir, "directory", "import", "--format", "csv", nppes)
+	if code != 2 || !strings.Contains(errs, "--format") {
+		t.Fatalf("bad format: %d %q", code, errs)
+	}
+}
