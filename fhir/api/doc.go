@@ -7,7 +7,10 @@
 // resources contained (conditional create on the Task identifier makes a
 // retried POST safe), read and search Tasks with keyset paging, read
 // history, and move a referral through its lifecycle with PUT or JSON
-// Patch on Task.status under If-Match.
+// Patch on Task.status under If-Match. EHRs subscribe to changes of their
+// own Tasks with R4 rest-hook Subscriptions (/fhir/Subscription, stored and
+// delivered by fhir/subscription); a client sees only its organisation's
+// subscriptions, and channel.header values are never read back.
 //
 // Every request except GET /fhir/metadata needs a SMART Backend Services
 // bearer token (see fhir/smart); the granted scopes are enforced per

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,11 +24,12 @@ func (c *call) owner() subscription.Owner {
 }
 
 // subscriptionHeaders are the headers of a single-Subscription response.
+// Location is unversioned: Subscription has no vread here.
 func (h *Handler) subscriptionHeaders(s *subscription.Subscription) map[string]string {
 	return map[string]string{
 		"ETag":          etag(s.Version),
 		"Last-Modified": s.Updated.UTC().Format(http.TimeFormat),
-		"Location":      fmt.Sprintf("%s/Subscription/%s/_history/%d", h.cfg.BaseURL, s.ID, s.Version),
+		"Location":      h.cfg.BaseURL + "/Subscription/" + s.ID,
 	}
 }
 

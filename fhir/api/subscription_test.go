@@ -113,7 +113,11 @@ func subscriptionBody(status, criteria, endpoint, payload string, header ...stri
 func (e *env) subscribe(t *testing.T, client string, body []byte) subscription.Resource {
 	t.Helper()
 	var s subscription.Resource
-	e.do(t, e.token(t, client), "POST", "/fhir/Subscription", body).want(t, http.StatusCreated).decode(t, &s)
+	res := e.do(t, e.token(t, client), "POST", "/fhir/Subscription", body).want(t, http.StatusCreated)
+	res.decode(t, &s)
+	if loc := res.header.Get("Location"); loc != e.srv.URL+"/fhir/Subscription/"+s.ID || res.header.Get("ETag") != `W/"1"` {
+		t.Errorf("created subscription: Location %q, ETag %q", loc, res.header.Get("ETag"))
+	}
 	return s
 }
 
@@ -460,4 +464,45 @@ func TestSubscriptionSearchParamsAdvertised(t *testing.T) {
 	}
 	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?criteria=x", nil).want(t, http.StatusBadRequest)
 	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Subscription/x", []byte(`[]`)).want(t, http.StatusMethodNotAllowed)
+}
+
+// Two gateway instances run a notifier each over one store: every Task
+// version still reaches the receiver once.
+func TestSubscriptionTwoNotifiersSendOnce(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	notifiers := []*subscription.Notifier{e.notifier(rc), e.notifier(rc)}
+	e.clock.Advance(time.Second)
+	ids := []string{e.createReferral(t, "T-1", "requested"), e.createReferral(t, "T-2", "requested")}
+	for round := range 3 {
+		if round == 1 {
+			e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+ids[0], []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+				"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
+		}
+		var wg sync.WaitGroup
+		for _, n := range notifiers {
+			wg.Go(func() {
+				if err := n.Poll(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	seen := map[string]int{}
+	for _, p := range rc.posts() {
+		nb := e.notification(t, p)
+		for _, en := range nb.Entry {
+			seen[en.FullURL]++
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("receiver got %d distinct versions, want 3 (two creations, one accept): %v", len(seen), seen)
+	}
+	for u, k := range seen {
+		if k != 1 {
+			t.Errorf("%s sent %d times", u, k)
+		}
+	}
 }

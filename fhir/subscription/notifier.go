@@ -24,11 +24,14 @@ import (
 const actor = "system:fhir-subscriptions"
 
 // Notifier delivers notifications for active subscriptions and the
-// handshake for requested ones. One Notifier runs per gateway.
+// handshake for requested ones. Every gateway instance may run one: a
+// subscription is served by one notifier at a time (a lease in its
+// delivery state).
 type Notifier struct {
 	svc *gateway.Service
 	cfg Config
 	log *slog.Logger
+	id  string // this instance, as lease holder
 }
 
 // NewNotifier returns a notifier over svc. A nil log discards.
@@ -37,7 +40,7 @@ func NewNotifier(svc *gateway.Service, cfg Config, log *slog.Logger) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Notifier{svc: svc, cfg: cfg, log: log}
+	return &Notifier{svc: svc, cfg: cfg, log: log, id: gateway.NewID()}
 }
 
 // Run polls every Config.Interval until ctx ends, then returns nil. A
@@ -109,6 +112,16 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 	if n.cfg.Clock().Before(st.NextAttempt) {
 		return nil
 	}
+	var pending []*gateway.Referral
+	if s.Status == StatusActive {
+		if pending, err = n.pending(ctx, s, st); err != nil || len(pending) == 0 {
+			return err
+		}
+	}
+	if held, err := n.acquire(ctx, s, st.Version); err != nil || !held {
+		return err
+	}
+	defer n.release(ctx, s.ID)
 	if s.Status == StatusRequested {
 		at := n.cfg.Clock()
 		body, err := renderHandshake(gateway.NewID(), mapping.Instant(at))
@@ -123,10 +136,10 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 		if active, err := n.activate(ctx, s); err != nil || !active {
 			return err
 		}
-	}
-	pending, err := n.pending(ctx, s, st)
-	if err != nil {
-		return err
+		st.Failures = 0
+		if pending, err = n.pending(ctx, s, st); err != nil {
+			return err
+		}
 	}
 	for _, r := range pending {
 		if ctx.Err() != nil {
@@ -208,6 +221,61 @@ func matches(s *Subscription, r *gateway.Referral) bool {
 		return r.Requester.OrgID == org
 	}
 	return false
+}
+
+// leaseFor is how long a notifier holds a subscription without renewing:
+// long enough for one attempt.
+func (n *Notifier) leaseFor() time.Duration { return 2*n.cfg.Timeout + n.cfg.Interval }
+
+// acquire takes the subscription's lease for this notifier, provided
+// neither the subscription nor its delivery state changed since this pass
+// read them and no other notifier holds it. It reports whether the lease
+// is held.
+func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int) (bool, error) {
+	id := s.ID
+	now := n.cfg.Clock().UTC()
+	held := false
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		cur, err := load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		st, err := loadState(ctx, tx, id, cur.Updated)
+		if err != nil {
+			return err
+		}
+		if cur.Version != s.Version || st.Version != version || (st.Holder != "" && st.Holder != n.id && now.Before(st.HeldUntil)) {
+			return nil
+		}
+		st.Holder, st.HeldUntil = n.id, now.Add(n.leaseFor())
+		held = true
+		return putJSON(ctx, tx, StateKind, id, st.Version+1, now, st)
+	})
+	if errors.Is(err, gateway.ErrConflict) || errors.Is(err, gateway.ErrNotFound) {
+		return false, nil // another notifier or a deletion won the race
+	}
+	if err != nil {
+		return false, fmt.Errorf("subscription: lease %s: %w", id, err)
+	}
+	return held, nil
+}
+
+// release gives the lease up after a pass, so another instance need not
+// wait for it to expire.
+func (n *Notifier) release(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	now := n.cfg.Clock().UTC()
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		st, err := loadState(ctx, tx, id, now)
+		if err != nil || st.Holder != n.id || st.Version == 0 {
+			return err
+		}
+		st.Holder, st.HeldUntil = "", time.Time{}
+		return putJSON(ctx, tx, StateKind, id, st.Version+1, now, st)
+	})
+	if err != nil && !errors.Is(err, gateway.ErrConflict) {
+		n.log.WarnContext(ctx, "fhir subscription lease release", "subscription", id, "err", err)
+	}
 }
 
 // post sends one Bundle and reports a short result ("http 200",
@@ -312,7 +380,10 @@ func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Re
 			}
 		}
 		st.Failures, st.NextAttempt = 0, time.Time{}
-		more = cur.Status == StatusActive
+		more = cur.Status == StatusActive && st.Holder == n.id
+		if more {
+			st.HeldUntil = now.Add(n.leaseFor())
+		}
 		return putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st)
 	})
 	if err != nil {

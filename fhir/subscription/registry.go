@@ -111,6 +111,10 @@ type State struct {
 	Failures int `json:"failures,omitempty"`
 	// NextAttempt is when a failing endpoint is tried again.
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	// Holder is the notifier delivering for this subscription until
+	// HeldUntil, so that two gateway instances never both send.
+	Holder    string    `json:"holder,omitempty"`
+	HeldUntil time.Time `json:"heldUntil,omitzero"`
 	// Version is the stored document version.
 	Version int `json:"-"`
 }
