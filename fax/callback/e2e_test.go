@@ -350,6 +350,28 @@ func TestVendorBAAInactive(t *testing.T) {
 	}
 }
 
+func TestVendorBAAEndsBeforeSend(t *testing.T) {
+	e := newEnv(t, options{startLater: true})
+	r := e.create(t, false)
+	if _, err := e.svc.SetBAA(t.Context(), admin, gateway.BAAChange{PartyID: vendorID, State: gateway.BAATerminated}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t)
+	r, ds := e.waitStatus(t, r.ID, gateway.StatusFailed)
+	if len(ds) != 1 || ds[0].State != gateway.DeliveryFailed || !strings.Contains(ds[0].LastError, "refused at send time") {
+		t.Errorf("deliveries %+v", ds)
+	}
+	if !strings.Contains(r.FailureReason, "fax vendor") {
+		t.Errorf("failure reason %q", r.FailureReason)
+	}
+	if n := len(e.sim.Received()); n != 0 {
+		t.Errorf("emulator received %d faxes", n)
+	}
+	if count(e.trail(t, clinicID), "delivery.send-refused", "channel", "fax") != 1 {
+		t.Error("send-time refusal not audited")
+	}
+}
+
 func TestUnverifiedNumber(t *testing.T) {
 	e := newEnv(t, options{unverified: true})
 	r, err := e.svc.CreateReferral(t.Context(), gateway.Actor{ID: "user:referrer", OrgID: clinicID}, newReferral(t, false))

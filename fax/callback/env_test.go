@@ -63,6 +63,7 @@ type options struct {
 	vendorBAA     gateway.BAAState // BAAActive when empty
 	unverified    bool             // the receiver's own entry is not verified (its parent is)
 	apiWrap       func(e *env, next http.Handler) http.Handler
+	startLater    bool // the test calls start itself
 }
 
 func newEnv(t testing.TB, o options) *env {
@@ -124,7 +125,16 @@ func newEnv(t testing.TB, o options) *env {
 	h := callback.Handler(e.svc, callback.Config{CallbackURL: e.callback, Token: token})
 	cb.Store(&h)
 	e.seed(t, o)
-	if err := e.store.StartWorkers(ctx, e.svc); err != nil {
+	if !o.startLater {
+		e.start(t)
+	}
+	return e
+}
+
+// start runs the store's workers until the test ends.
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	if err := e.store.StartWorkers(t.Context(), e.svc); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -132,7 +142,6 @@ func newEnv(t testing.TB, o options) *env {
 		defer cancel()
 		_ = e.store.StopWorkers(sctx)
 	})
-	return e
 }
 
 // seed puts the referring clinic, the receiving cardiology practice (fax

@@ -103,7 +103,8 @@ func (c Config) Validate() error {
 // Handler returns the POST /fax/callback endpoint. It answers 200 when the
 // callback was applied or is a replay, 401 when the signature is missing or
 // wrong, 404 when the fax is not one of ours, 400 for a malformed callback,
-// and 500 when the core could not record it (the vendor retries). With a
+// 405 for another method, 409 when the delivery cannot take the receipt in
+// its state, and 500 when the core could not record it (the vendor retries). With a
 // configuration that fails Validate it refuses every request with 500, so
 // that an empty token can never verify anything.
 func Handler(svc *gateway.Service, cfg Config) http.Handler {
