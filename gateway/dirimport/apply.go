@@ -20,6 +20,7 @@ import (
 func Apply(ctx context.Context, svc *gateway.Service, actor gateway.Actor, rows Rows, progress func(done, total int)) (Summary, error) {
 	var sum Summary
 	done := 0
+	seen := map[string]bool{} // ids written (or found) earlier in this run
 	for it, err := range rows.All() {
 		if err != nil {
 			return sum, fmt.Errorf("dirimport: apply: %w", err)
@@ -29,9 +30,10 @@ func Apply(ctx context.Context, svc *gateway.Service, actor gateway.Actor, rows 
 		}
 		sum.Skipped = append(sum.Skipped, it.Skipped...)
 		if it.Entry != nil {
-			if err := applyEntry(ctx, svc, actor, it, &sum); err != nil {
+			if err := applyEntry(ctx, svc, actor, it, seen[it.Entry.ID], &sum); err != nil {
 				return sum, err
 			}
+			seen[it.Entry.ID] = true
 		}
 		done++
 		if progress != nil {
@@ -42,8 +44,11 @@ func Apply(ctx context.Context, svc *gateway.Service, actor gateway.Actor, rows 
 }
 
 // applyEntry writes one entry and counts the outcome. Refusals of the
-// entry are row errors; only failures of the store are returned.
-func applyEntry(ctx context.Context, svc *gateway.Service, actor gateway.Actor, it Item, sum *Summary) error {
+// entry are row errors; only failures of the store are returned. again
+// says the id came up earlier in this run (an NPI whose rows are not
+// adjacent): then the item only adds endpoints the entry lacks, and the
+// first wins, so that importing the same file twice stays a no-op.
+func applyEntry(ctx context.Context, svc *gateway.Service, actor gateway.Actor, it Item, again bool, sum *Summary) error {
 	in := *it.Entry
 	old, err := svc.Entry(ctx, in.ID)
 	switch {
@@ -58,7 +63,12 @@ func applyEntry(ctx context.Context, svc *gateway.Service, actor gateway.Actor, 
 	case err != nil:
 		return fmt.Errorf("dirimport: apply row %d: %w", it.Row, err)
 	}
-	next := merge(old, &in)
+	var next *gateway.Entry
+	if again {
+		next = fill(old, &in, it.Row, sum)
+	} else {
+		next = merge(old, &in)
+	}
 	if sameEntry(old, next) {
 		sum.Unchanged++
 		return nil
@@ -121,6 +131,33 @@ func merge(old, in *gateway.Entry) *gateway.Entry {
 	}
 	next.Verification = nil
 	next.Version = old.Version
+	return &next
+}
+
+// fill is old with the endpoints of in that old lacks; an endpoint of in
+// that differs from old's is a row error and old's is kept.
+func fill(old, in *gateway.Entry, row int, sum *Summary) *gateway.Entry {
+	next := *old
+	next.Verification = nil
+	switch {
+	case in.Direct == nil:
+	case old.Direct == nil:
+		next.Direct = &gateway.DirectEndpoint{Address: in.Direct.Address}
+	case old.Direct.Address != in.Direct.Address:
+		sum.Skipped = append(sum.Skipped, RowError{row, "direct.address",
+			fmt.Sprintf("entry %s came earlier in this import with another Direct address; the first is kept", in.ID)})
+	}
+	switch {
+	case in.FHIR == nil:
+	case old.FHIR == nil:
+		next.FHIR = &gateway.FHIREndpoint{BaseURL: in.FHIR.BaseURL}
+	case old.FHIR.BaseURL != in.FHIR.BaseURL:
+		sum.Skipped = append(sum.Skipped, RowError{row, "fhir.baseUrl",
+			fmt.Sprintf("entry %s came earlier in this import with another FHIR endpoint; the first is kept", in.ID)})
+	}
+	if in.OnPlatform {
+		next.OnPlatform = true
+	}
 	return &next
 }
 

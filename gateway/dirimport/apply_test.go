@@ -180,3 +180,22 @@ func TestSummaryString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+func TestApplyNPIRowsThatAreNotAdjacent(t *testing.T) {
+	svc := newService(t)
+	csv := []byte(nppesHeader +
+		`"9990000074","DIRECT","","first@direct.example.org"` + "\n" +
+		`"9990000082","DIRECT","","other@direct.example.org"` + "\n" +
+		`"9990000074","DIRECT","","second@direct.example.org"` + "\n" +
+		`"9990000074","FHIR","","https://fhir.example.org/r4"` + "\n")
+	sum := importNPPES(t, svc, csv)
+	checkCounts(t, "first import", sum, 2, 1, 0, 1)
+	if len(sum.Skipped) == 1 && (sum.Skipped[0].Row != 4 || sum.Skipped[0].Field != "direct.address") {
+		t.Errorf("skipped = %v, want row 4 direct.address", sum.Skipped)
+	}
+	e := entry(t, svc, "npi-9990000074")
+	if e.Direct.Address != "first@direct.example.org" || e.FHIR == nil || e.FHIR.BaseURL != "https://fhir.example.org/r4" {
+		t.Errorf("merged entry = direct %+v fhir %+v", e.Direct, e.FHIR)
+	}
+	checkCounts(t, "again", importNPPES(t, svc, csv), 0, 0, 3, 1)
+}

@@ -40,7 +40,8 @@ type nppesRow struct {
 
 // NPPES reads the CMS NPPES Endpoint file (endpoint_pfile_*.csv) as a
 // stream. Adjacent rows of one NPI become one entry "npi-<NPI>" (the CMS
-// file is sorted by NPI); DIRECT rows give its Direct address and FHIR rows
+// file is sorted by NPI; rows of an NPI that come apart yield the entry
+// again, and Apply merges it); DIRECT rows give its Direct address and FHIR rows
 // its FHIR base URL, other endpoint types are skipped with a reason. A
 // missing or unreadable header is fatal; a bad row only skips that row.
 func NPPES(r io.Reader, opts NPPESOptions) Rows {
