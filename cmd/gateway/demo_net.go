@@ -65,6 +65,9 @@ type netOptions struct {
 	Keep  bool      // keep the PostgreSQL schemas after the run
 	Log   io.Writer // the nodes' logs (ids and metadata only)
 	Hooks nodeOptions
+	// FollowEvery overrides how often A reads pushed Tasks back (the
+	// benchmark, which stops at delivery, makes it rare).
+	FollowEvery time.Duration
 }
 
 // demoQueue polls fast: the demo and the benchmark wait on deliveries.
@@ -169,6 +172,9 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 			SMTPTLSCert: tlsCert, SMTPTLSKey: tlsKey, SMTPTLSRoots: tlsCert}
 	}
 	ecA := edge(demoDomainA, certsA, smtpB.Addr().String())
+	if o.FollowEvery > 0 {
+		ecA.FollowEvery = o.FollowEvery
+	}
 	ecA.FaxAPI, ecA.FaxKey, ecA.FaxSecret, ecA.FaxCallbackToken = "http://"+faxLn.Addr().String(), demoFaxKey, demoFaxSecret, demoFaxToken
 	ecB := edge(demoDomainB, certsB, smtpA.Addr().String())
 	hooks := o.Hooks

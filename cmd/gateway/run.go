@@ -26,6 +26,7 @@ func commands() []command {
 		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
+		{"bench", "--channel fhir|direct|fax|all --referrals N ...", "drive referrals through the loopback network and measure", cmdBench},
 	}
 }
 

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/metrics"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// benchOptions configure one benchmark run.
+type benchOptions struct {
+	Channels    []gateway.ChannelKind
+	Referrals   int           // per channel
+	Concurrency int           // referrals in flight at once
+	DB          string        // PostgreSQL URL; empty: embedded stores
+	Timeout     time.Duration // per channel
+	Progress    io.Writer     // the \r-updated progress line; nil: none
+}
+
+// benchResult is one channel's figures.
+type benchResult struct {
+	Channel      string  `json:"channel"`
+	Store        string  `json:"store"`
+	Referrals    int     `json:"referrals"`
+	Delivered    int     `json:"delivered"`
+	Concurrency  int     `json:"concurrency"`
+	WallSeconds  float64 `json:"wallSeconds"`
+	PerSecond    float64 `json:"referralsPerSecond"`
+	P50ms        float64 `json:"p50Ms"`
+	P95ms        float64 `json:"p95Ms"`
+	P99ms        float64 `json:"p99Ms"`
+	CPUPerRef    float64 `json:"cpuSecondsPerReferral"`
+	PeakRSSMB    float64 `json:"peakRssMB"`
+	PeakGoMB     float64 `json:"peakGoMemoryMB"`
+	CryptoShare  float64 `json:"cryptoShare"`
+	DBShare      float64 `json:"databaseShare"`
+	NetShare     float64 `json:"networkShare"`
+	OtherShare   float64 `json:"otherSendShare"`
+	CryptoMsRef  float64 `json:"cryptoMsPerReferral"`
+	DBMsRef      float64 `json:"databaseMsPerReferral"`
+	NetMsRef     float64 `json:"networkMsPerReferral"`
+	OtherMsRef   float64 `json:"otherSendMsPerReferral"`
+	LatencyMsRef float64 `json:"meanLatencyMs"`
+}
+
+func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", &cfg, stderr)
+	ch := fs.String("channel", "all", "fhir, direct, fax or all")
+	o := benchOptions{}
+	fs.IntVar(&o.Referrals, "referrals", 200, "referrals per channel")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch *ch {
+	case "all":
+		o.Channels = []gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelDirect, gateway.ChannelFax}
+	case "fhir", "direct", "fax":
+		o.Channels = []gateway.ChannelKind{gateway.ChannelKind(*ch)}
+	default:
+		return usagef("--channel must be fhir, direct, fax or all")
+	}
+	if o.Referrals < 1 || o.Concurrency < 1 {
+		return usagef("--referrals and --concurrency must be at least 1")
+	}
+	o.DB, o.Progress = cfg.DB, stderr
+	res, err := runBench(ctx, o)
+	if len(res) > 0 {
+		if *asJSON {
+			if err := printJSON(stdout, res); err != nil {
+				return err
+			}
+		} else {
+			printBench(stdout, res)
+		}
+	}
+	return err
+}
+
+// benchReceivers is who each channel's referrals go to.
+var benchReceivers = map[gateway.ChannelKind]string{
+	gateway.ChannelFHIR: "ortho-ehr", gateway.ChannelDirect: "bh-direct", gateway.ChannelFax: "fax-clinic",
+}
+
+// runBench drives referrals through the loopback network, one channel
+// after the other, and measures each from creation to its delivered
+// receipt.
+func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	dir, err := os.MkdirTemp("", "gateway-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	timers := &benchTimers{}
+	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, Hooks: timers.hooks(), FollowEvery: time.Hour})
+	if err != nil {
+		return nil, fmt.Errorf("bench: start network: %w", err)
+	}
+	defer ln.close()
+	defer func() { _ = ln.shutdown() }()
+	if err := ln.seed(ctx); err != nil {
+		return nil, err
+	}
+	store := "sqlite"
+	if o.DB != "" {
+		store = "postgres"
+	}
+	var out []benchResult
+	for _, ch := range o.Channels {
+		r, err := benchChannel(ctx, ln, timers, ch, o)
+		r.Store = store
+		out = append(out, r)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// benchChannel runs one channel's referrals with o.Concurrency in flight.
+func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gateway.ChannelKind, o benchOptions) (benchResult, error) {
+	res := benchResult{Channel: string(ch), Referrals: o.Referrals, Concurrency: o.Concurrency}
+	svc := ln.a.app.svc
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	timers.reset()
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	var (
+		next, done atomic.Int64
+		mu         sync.Mutex
+		ids        []string
+		errs       []error
+		wg         sync.WaitGroup
+	)
+	stopWatch := make(chan struct{})
+	peakGo := make(chan float64, 1)
+	go watchBench(string(ch), o, &done, start, stopWatch, peakGo)
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1))
+				if i > o.Referrals || ctx.Err() != nil {
+					return
+				}
+				n := demoReferral(100000*benchSeq(ch)+i, benchReceivers[ch])
+				r, err := svc.CreateReferral(ctx, demoReferrer, n)
+				if err == nil {
+					err = waitDelivered(ctx, svc, r.ID)
+				}
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("referral %d: %w", i, err))
+				} else {
+					ids = append(ids, r.ID)
+				}
+				mu.Unlock()
+				done.Add(1)
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(stopWatch)
+	res.PeakGoMB = <-peakGo
+	res.CPUPerRef = (cpuSeconds() - cpu0) / float64(max(len(ids), 1))
+	res.PeakRSSMB = peakRSSMB()
+	res.WallSeconds = wall.Seconds()
+	res.Delivered = len(ids)
+	res.PerSecond = float64(len(ids)) / wall.Seconds()
+	lat, err := latencies(context.WithoutCancel(ctx), svc, ids)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.P50ms, res.P95ms, res.P99ms = pct(lat, 50), pct(lat, 95), pct(lat, 99)
+		var sum float64
+		for _, l := range lat {
+			sum += l
+		}
+		res.LatencyMsRef = sum / float64(len(lat))
+		c, d, n, x := float64(timers.crypto.Load()), float64(timers.db.Load()), float64(timers.net.Load()), float64(timers.other.Load())
+		if busy := c + d + n + x; busy > 0 {
+			res.CryptoShare, res.DBShare, res.NetShare, res.OtherShare = c/busy, d/busy, n/busy, x/busy
+		}
+		per := float64(len(lat)) * float64(time.Millisecond)
+		res.CryptoMsRef, res.DBMsRef, res.NetMsRef, res.OtherMsRef = c/per, d/per, n/per, x/per
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("bench %s: %d of %d referrals not delivered: %w", ch, o.Referrals-len(ids), o.Referrals, errors.Join(errs[:min(len(errs), 3)]...))
+	}
+	return res, nil
+}
+
+// benchSeq keeps the synthetic patient ids of the channels apart.
+func benchSeq(ch gateway.ChannelKind) int {
+	return slices.Index([]gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelDirect, gateway.ChannelFax}, ch) + 1
+}
+
+// waitDelivered polls (uncounted) until the referral is received, i.e.
+// its delivery has its final receipt.
+func waitDelivered(ctx context.Context, svc *gateway.Service, id string) error {
+	q := quiet(ctx)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, _, err := svc.Referral(q, id)
+		if err != nil {
+			return err
+		}
+		switch r.Status {
+		case gateway.StatusReceived:
+			return nil
+		case gateway.StatusFailed, gateway.StatusDraft:
+			return fmt.Errorf("referral %s is %s: %s%s", shortID(id), r.Status, r.Blocked, r.FailureReason)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("referral %s still %s: %w", shortID(id), r.Status, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// latencies reads each referral's creation and first delivered event from
+// the referrer's trail (commit times, so polling adds nothing) and returns
+// the differences in milliseconds.
+func latencies(ctx context.Context, svc *gateway.Service, ids []string) ([]float64, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	created := map[string]time.Time{}
+	delivered := map[string]time.Time{}
+	for e, err := range svc.Store().AuditEntries(quiet(ctx), gateway.AuditQuery{Tenant: "clinic-a"}) {
+		if err != nil {
+			return nil, err
+		}
+		if !want[e.ReferralID] {
+			continue
+		}
+		switch e.Action {
+		case "referral.created":
+			created[e.ReferralID] = e.Time
+		case "delivery.delivered":
+			if _, ok := delivered[e.ReferralID]; !ok {
+				delivered[e.ReferralID] = e.Time
+			}
+		}
+	}
+	out := make([]float64, 0, len(ids))
+	for _, id := range ids {
+		c, ok1 := created[id]
+		d, ok2 := delivered[id]
+		if ok1 && ok2 {
+			out = append(out, float64(d.Sub(c))/float64(time.Millisecond))
+		}
+	}
+	if len(out) != len(ids) {
+		return out, fmt.Errorf("bench: %d of %d referrals lack created or delivered events in the trail", len(ids)-len(out), len(ids))
+	}
+	return out, nil
+}
+
+// pct is the p-th percentile (nearest rank) of sorted values.
+func pct(sorted []float64, p float64) float64 {
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// cpuSeconds is this process's user and system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// peakRSSMB is the process's peak resident set so far (Linux reports KiB).
+func peakRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
+
+// watchBench draws the progress line every 200 ms and samples the Go
+// runtime's memory, sending the peak (MB) when stop closes.
+func watchBench(ch string, o benchOptions, done *atomic.Int64, start time.Time, stop <-chan struct{}, peak chan<- float64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	var top uint64
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	draw := func(final bool) {
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > top {
+			top = v
+		}
+		if o.Progress == nil {
+			return
+		}
+		n := int(done.Load())
+		const width = 30
+		fill := min(width, n*width/max(o.Referrals, 1))
+		rate := float64(n) / time.Since(start).Seconds()
+		fmt.Fprintf(o.Progress, "\r%-7s [%s%s] %d/%d  %.1f referrals/s  ", ch, strings.Repeat("#", fill), strings.Repeat(".", width-fill), n, o.Referrals, rate)
+		if final {
+			fmt.Fprintln(o.Progress)
+		}
+	}
+	for {
+		select {
+		case <-stop:
+			draw(true)
+			peak <- float64(top) / (1 << 20)
+			return
+		case <-t.C:
+			draw(false)
+		}
+	}
+}
+
+// printBench renders the results as a table.
+func printBench(w io.Writer, rs []benchResult) {
+	fmt.Fprintf(w, "%-7s %-8s %5s %4s %8s %8s %8s %8s %9s %14s %14s %14s %14s %8s\n", "channel", "store", "n", "C",
+		"ref/s", "p50 ms", "p95 ms", "p99 ms", "CPU s/ref", "crypto ms/ref", "db ms/ref", "network ms/ref", "other ms/ref", "RSS MB")
+	cell := func(ms, share float64) string { return fmt.Sprintf("%6.1f (%3.0f%%)", ms, 100*share) }
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-7s %-8s %5d %4d %8.1f %8.1f %8.1f %8.1f %9.4f %14s %14s %14s %14s %8.1f\n", r.Channel, r.Store,
+			r.Delivered, r.Concurrency, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.CPUPerRef,
+			cell(r.CryptoMsRef, r.CryptoShare), cell(r.DBMsRef, r.DBShare), cell(r.NetMsRef, r.NetShare), cell(r.OtherMsRef, r.OtherShare), r.PeakRSSMB)
+	}
+	fmt.Fprintln(w, "\nref/s: delivered referrals over the channel's wall time; latency: referral.created to the first delivery.delivered")
+	fmt.Fprintln(w, "in the referrer's trail (commit times). CPU: getrusage user+system of the whole process (both nodes, EHR, emulator).")
+	fmt.Fprintln(w, "ms/ref: summed wall time per delivered referral inside Store.Update/View (db, lock waits included), SMTP sends")
+	fmt.Fprintln(w, "and HTTP round trips incl. the far side's handling (network), Direct seal and open outside db and network")
+	fmt.Fprintln(w, "(crypto), FHIR mapping / fax rendering (other); both nodes, overlapping calls each count. (%) is the share of")
+	fmt.Fprintln(w, "that instrumented time. RSS: peak resident set of the process so far.")
+}
