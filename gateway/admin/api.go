@@ -67,7 +67,11 @@ func decodeJSON(r io.Reader, v any) *Problem {
 		return &p
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		p := invalid(strings.Trim(name, `"`), "unknown field")
+		field := strings.Trim(name, `"`)
+		if field == "" {
+			field = "body"
+		}
+		p := invalid(field, "unknown field "+name)
 		return &p
 	}
 	var pe *time.ParseError

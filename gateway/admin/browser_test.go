@@ -35,6 +35,10 @@ func chromium(t *testing.T) string {
 // browser starts a headless Chromium for the test and returns its context.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	profile, err := os.MkdirTemp("", "admin-chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -42,13 +46,24 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
-	ctx, cancelTimeout := context.WithTimeout(t.Context(), 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), 90*time.Second)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancelTimeout() })
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(bctx) // closes the browser and waits for it
+		cancelBrowser()
+		cancelAlloc()
+		cancelTimeout()
+		// Chromium's helpers may still be flushing the profile; retry
+		// until it is gone, within a bound.
+		deadline := time.Now().Add(10 * time.Second)
+		for os.RemoveAll(profile) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	if err := chromedp.Run(bctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}

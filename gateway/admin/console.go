@@ -39,7 +39,12 @@ var funcs = template.FuncMap{
 		return string(s)
 	},
 	"baaStates": func() []gateway.BAAState { return gateway.BAAStates },
-	"statuses":  func() []gateway.Status { return gateway.Statuses },
+	// settable are the stored states an admin can move a BAA to; expiring
+	// and expired follow from the end date.
+	"settable": func() []gateway.BAAState {
+		return []gateway.BAAState{gateway.BAADraft, gateway.BAASent, gateway.BAAActive, gateway.BAATerminated}
+	},
+	"statuses": func() []gateway.Status { return gateway.Statuses },
 	"kinds": func() []gateway.EntryKind {
 		return []gateway.EntryKind{gateway.KindOrganization, gateway.KindLocation, gateway.KindPractitioner, gateway.KindVendor}
 	},
