@@ -151,6 +151,10 @@ func (h *Handler) capability() capabilityStatement {
 					SearchParam: []csSearchParam{
 						{Name: "_id", Type: "token"},
 						{Name: "status", Type: "token", Documentation: "requested, active, error or off; only the client's own subscriptions are found"},
+						{Name: "criteria", Type: "string", Documentation: "exact match on the criteria, Organization/ prefix optional"},
+						{Name: "type", Type: "token", Documentation: "always rest-hook"},
+						{Name: "url", Type: "uri", Documentation: "exact match on channel.endpoint"},
+						{Name: "payload", Type: "token", Documentation: "application/fhir+json"},
 					},
 				},
 			},

@@ -16,7 +16,7 @@ import (
 )
 
 // subscriptionParams are the Subscription search parameters implemented.
-var subscriptionParams = []string{"_id", "status"}
+var subscriptionParams = []string{"_id", "status", "criteria", "type", "url", "payload"}
 
 // owner is the subscription owner behind a call.
 func (c *call) owner() subscription.Owner {
@@ -155,12 +155,9 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 			return 0, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name)
 		}
 	}
-	var ids, statuses []string
-	if x := v.Get("_id"); x != "" {
-		ids = strings.Split(x, ",")
-	}
-	if x := v.Get("status"); x != "" {
-		statuses = strings.Split(x, ",")
+	keep, err := subscriptionFilter(v)
+	if err != nil {
+		return 0, err
 	}
 	all, err := h.subs.List(r.Context(), c.p.OrgID)
 	if err != nil {
@@ -175,7 +172,7 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	match := fhir.SearchEntryModeMatch
 	n := 0
 	for _, s := range all {
-		if (ids != nil && !slices.Contains(ids, s.ID)) || (statuses != nil && !slices.Contains(statuses, string(s.Status))) {
+		if !keep(s) {
 			continue
 		}
 		if err := b.add(h.cfg.BaseURL+"/Subscription/"+s.ID, s.Resource(), nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
@@ -187,6 +184,31 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	c.detail["count"] = strconv.Itoa(n)
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil
+}
+
+// subscriptionFilter reads the search parameters into a predicate. Each
+// takes a comma-separated list of values, any of which matches.
+func subscriptionFilter(v url.Values) (func(*subscription.Subscription) bool, error) {
+	list := func(name string) []string {
+		if x := v.Get(name); x != "" {
+			return strings.Split(x, ",")
+		}
+		return nil
+	}
+	var criteria []string
+	for _, x := range list("criteria") {
+		c, err := subscription.ParseCriteria(x)
+		if err != nil {
+			return nil, newAPIError(http.StatusBadRequest, "value", "criteria must be Task?owner=... or Task?requester=...")
+		}
+		criteria = append(criteria, c.String())
+	}
+	ids, statuses, types, urls, payloads := list("_id"), list("status"), list("type"), list("url"), list("payload")
+	in := func(vals []string, x string) bool { return vals == nil || slices.Contains(vals, x) }
+	return func(s *subscription.Subscription) bool {
+		return in(ids, s.ID) && in(statuses, string(s.Status)) && in(criteria, s.Criteria.String()) &&
+			in(types, "rest-hook") && in(urls, s.Endpoint) && in(payloads, s.Payload)
+	}, nil
 }
 
 // subscriptionOutcome maps a subscription refusal: malformed JSON is 400,

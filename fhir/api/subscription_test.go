@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -462,7 +463,7 @@ func TestSubscriptionSearchParamsAdvertised(t *testing.T) {
 	if !found {
 		t.Error("the CapabilityStatement does not list Subscription")
 	}
-	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?criteria=x", nil).want(t, http.StatusBadRequest)
+	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?contact=x", nil).want(t, http.StatusBadRequest)
 	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Subscription/x", []byte(`[]`)).want(t, http.StatusMethodNotAllowed)
 }
 
@@ -505,4 +506,46 @@ func TestSubscriptionTwoNotifiersSendOnce(t *testing.T) {
 			t.Errorf("%s sent %d times", u, k)
 		}
 	}
+}
+
+func TestSubscriptionSearch(t *testing.T) {
+	e := newEnv(t)
+	const hook = "https://ehr.example.org/hook"
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", hook, "application/fhir+json"))
+	e.subscribe(t, "ehr-ortho", subscriptionBody("off", "Task?requester=org-ortho", hook+"2", ""))
+	e.subscribe(t, "ehr-north", subscriptionBody("active", "Task?requester=org-north", hook, ""))
+	tok := e.token(t, "ehr-ortho")
+	tests := []struct {
+		query string
+		want  int
+	}{
+		{"", 2},
+		{"?status=active", 1},
+		{"?status=off,active", 2},
+		{"?criteria=Task?owner=org-ortho", 1},
+		{"?criteria=" + url.QueryEscape("Task?requester=Organization/org-ortho"), 1},
+		{"?criteria=Task?requester=org-north", 0},
+		{"?url=" + url.QueryEscape(hook), 1},
+		{"?payload=" + url.QueryEscape("application/fhir+json"), 1},
+		{"?type=rest-hook&status=active", 1},
+		{"?type=websocket", 0},
+	}
+	for _, tt := range tests {
+		var b struct {
+			Total int `json:"total"`
+			Entry []struct {
+				Resource subscription.Resource `json:"resource"`
+			} `json:"entry"`
+		}
+		e.do(t, tok, "GET", "/fhir/Subscription"+tt.query, nil).want(t, http.StatusOK).decode(t, &b)
+		if b.Total != tt.want || len(b.Entry) != tt.want {
+			t.Errorf("%s: %d found, want %d", tt.query, b.Total, tt.want)
+		}
+		for _, en := range b.Entry {
+			if !strings.HasSuffix(en.Resource.Criteria, "org-ortho") {
+				t.Errorf("%s found %s", tt.query, en.Resource.Criteria)
+			}
+		}
+	}
+	e.do(t, tok, "GET", "/fhir/Subscription?criteria=Patient?x=y", nil).want(t, http.StatusBadRequest)
 }
