@@ -25,6 +25,7 @@ type RowError struct {
 	Reason string
 }
 
+// String reads "row 5: NPI: ...", the form Summary.String lists.
 func (e RowError) String() string {
 	return fmt.Sprintf("row %d: %s: %s", e.Row, e.Field, e.Reason)
 }
