@@ -101,7 +101,7 @@ func rowFailure(row int, err error, sum *Summary) error {
 }
 
 // merge is old updated with what the import knows. The import sets kind,
-// name (unless it is only NPPES's placeholder), NPI and (when it names one) the parent, and adds or replaces the
+// name and kind (unless the name is only NPPES's placeholder), NPI and (when it names one) the parent, and adds or replaces the
 // Direct address and FHIR base URL it carries. It never removes an
 // endpoint, and keeps what it does not carry: fax, certificate (while the
 // Direct address is the same), SMART client settings (while the base URL is
@@ -112,7 +112,8 @@ func merge(old, in *gateway.Entry) *gateway.Entry {
 	next := *old
 	next.Kind, next.Name, next.NPI = in.Kind, in.Name, in.NPI
 	if in.Name == placeholderName(in.NPI) && old.Name != "" {
-		next.Name = old.Name // NPPES does not know names; keep the one an admin gave
+		// NPPES knew neither name nor kind; keep what the directory has.
+		next.Name, next.Kind = old.Name, old.Kind
 	}
 	if in.ParentID != "" {
 		next.ParentID = in.ParentID

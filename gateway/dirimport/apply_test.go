@@ -65,7 +65,8 @@ func TestApplyNPPESIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := entry(t, svc, "npi-9990000058")
-	e.Name = "Dr. Olive Oak"
+	e.Name = "Oak Health Partners"
+	e.Kind = gateway.KindOrganization
 	e.Fax = &gateway.FaxEndpoint{Number: "+15555550142"}
 	if _, err := svc.PutEntry(t.Context(), admin, e); err != nil {
 		t.Fatal(err)
@@ -74,8 +75,8 @@ func TestApplyNPPESIsIdempotent(t *testing.T) {
 	if e := entry(t, svc, "npi-9990000025"); !e.Verified() || e.Version != 2 {
 		t.Errorf("verified entry after re-import: verified %v version %d, want true 2", e.Verified(), e.Version)
 	}
-	if e := entry(t, svc, "npi-9990000058"); e.Name != "Dr. Olive Oak" || e.Fax == nil {
-		t.Errorf("admin's name or fax lost: %q %+v", e.Name, e.Fax)
+	if e := entry(t, svc, "npi-9990000058"); e.Name != "Oak Health Partners" || e.Kind != gateway.KindOrganization || e.Fax == nil {
+		t.Errorf("admin's name, kind or fax lost: %q %s %+v", e.Name, e.Kind, e.Fax)
 	}
 
 	// A changed Direct address updates the entry and needs verifying again.
