@@ -81,13 +81,18 @@ func (n *Notifier) Poll(ctx context.Context) error {
 		sem  = make(chan struct{}, n.cfg.Parallel)
 	)
 	for _, s := range subs {
-		if (s.Status != StatusRequested && s.Status != StatusActive) || (!s.End.IsZero() && !now.Before(s.End)) {
+		if s.Status != StatusRequested && s.Status != StatusActive {
 			continue
 		}
+		ended := !s.End.IsZero() && !now.Before(s.End)
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := n.serve(ctx, s); err != nil {
+			serve := n.serve
+			if ended {
+				serve = n.end
+			}
+			if err := serve(ctx, s); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -223,6 +228,35 @@ func matches(s *Subscription, r *gateway.Referral) bool {
 	return false
 }
 
+// end turns off a subscription whose end has passed, as R4 asks.
+func (n *Notifier) end(ctx context.Context, s *Subscription) error {
+	now := n.cfg.Clock().UTC()
+	ended := false
+	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+		cur, err := load(ctx, tx, s.ID)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Version != s.Version {
+			return nil // changed meanwhile; the next poll decides
+		}
+		cur.Status = StatusOff
+		ended = true
+		return putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur)
+	})
+	if err != nil {
+		return fmt.Errorf("subscription: end %s: %w", s.ID, err)
+	}
+	if ended {
+		n.record(ctx, audit.Event{Actor: actor, Tenants: []string{s.OrgID}, Action: "fhir.subscription.ended", Outcome: audit.OutcomeSuccess,
+			Detail: map[string]string{"subscription": s.ID}})
+	}
+	return nil
+}
+
 // leaseFor is how long a notifier holds a subscription without renewing:
 // long enough for one attempt.
 func (n *Notifier) leaseFor() time.Duration { return 2*n.cfg.Timeout + n.cfg.Interval }
@@ -340,6 +374,9 @@ func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) 
 	})
 	if err != nil {
 		return false, fmt.Errorf("subscription: activate %s: %w", s.ID, err)
+	}
+	if active {
+		s.Status, s.Version = StatusActive, s.Version+1
 	}
 	return active, nil
 }

@@ -99,7 +99,8 @@ func TestEndedAndOffSubscriptionsAreNotServed(t *testing.T) {
 	ep := newEndpoint(t, http.StatusOK)
 	ended := ep.resource(StatusRequested, "Task?owner=org-a")
 	ended.End = clock.Now().Add(time.Minute).Format(time.RFC3339)
-	if _, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ended); err != nil {
+	s, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ended)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ep.resource(StatusOff, "Task?owner=org-a")); err != nil {
@@ -111,6 +112,12 @@ func TestEndedAndOffSubscriptionsAreNotServed(t *testing.T) {
 	}
 	if ep.count() != 0 {
 		t.Errorf("ended or off subscriptions were served: %d posts", ep.count())
+	}
+	if got, err := reg.Get(ctx, "org-a", s.ID); err != nil || got.Status != StatusOff {
+		t.Errorf("ended subscription: %v, %v", got.Status, err)
+	}
+	if tr := trail(t, svc, "org-a"); !slices.Contains(tr, "fhir.subscription.ended/success") {
+		t.Errorf("trail %v", tr)
 	}
 }
 
