@@ -92,7 +92,13 @@ func TestApplyFHIRBundleIsIdempotent(t *testing.T) {
 	svc := newService(t)
 	data := readFixture(t, "plannet_bundle.json")
 	checkCounts(t, "first import", importBundle(t, svc, data), 5, 0, 0, 3)
+	if got := directoryEvents(t, svc); got["directory.added"] != 5 || len(got) != 1 {
+		t.Errorf("audit after first import = %v, want 5 directory.added", got)
+	}
 	checkCounts(t, "again", importBundle(t, svc, data), 0, 0, 5, 3)
+	if got := directoryEvents(t, svc); got["directory.added"] != 5 || len(got) != 1 {
+		t.Errorf("audit after re-import = %v, want nothing new", got)
+	}
 	if e := entry(t, svc, "role-ann"); e.ParentID != "org-birchwood" || e.Direct == nil || e.FHIR == nil {
 		t.Errorf("role-ann = %+v", e)
 	}
@@ -199,4 +205,19 @@ func TestApplyNPIRowsThatAreNotAdjacent(t *testing.T) {
 		t.Errorf("merged entry = direct %+v fhir %+v", e.Direct, e.FHIR)
 	}
 	checkCounts(t, "again", importNPPES(t, svc, csv), 0, 0, 3, 1)
+}
+
+// directoryEvents counts the directory actions in every tenant's trail.
+func directoryEvents(t *testing.T, svc *gateway.Service) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for e, err := range svc.Store().AuditEntries(t.Context(), gateway.AuditQuery{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(e.Action, "directory.") {
+			counts[e.Action]++
+		}
+	}
+	return counts
 }
