@@ -24,6 +24,7 @@ func (s *Server) routeAPI() {
 	m.HandleFunc("POST /admin/v1/accounts", s.api(accessAccounts, s.apiCreateAccount))
 	m.HandleFunc("GET /admin/v1/entries", s.api(accessRead, s.apiListEntries))
 	m.HandleFunc("POST /admin/v1/entries", s.api(accessChange, s.apiCreateEntry))
+	m.HandleFunc("POST /admin/v1/entries/import", s.api(accessChange, s.apiImport))
 	m.HandleFunc("GET /admin/v1/entries/{id}", s.api(accessRead, s.apiGetEntry))
 	m.HandleFunc("PUT /admin/v1/entries/{id}", s.api(accessChange, s.apiUpdateEntry))
 	m.HandleFunc("POST /admin/v1/entries/{id}/verify", s.api(accessChange, s.apiVerifyEntry))

@@ -17,7 +17,7 @@ import (
 var assets embed.FS
 
 // pageNames are the console's pages; each is parsed with the layout.
-var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health"}
+var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health", "import"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -136,6 +136,8 @@ func (s *Server) routeConsole() {
 	m.HandleFunc("GET /admin/directory", s.page(accessRead, s.directoryPage))
 	m.HandleFunc("GET /admin/directory/new", s.page(accessChange, s.newEntryPage))
 	m.HandleFunc("POST /admin/directory/new", s.page(accessChange, s.saveEntry))
+	m.HandleFunc("GET /admin/directory/import", s.page(accessChange, s.importPage))
+	m.HandleFunc("POST /admin/directory/import", limitBody(maxImport, s.page(accessChange, s.importSubmit)))
 	m.HandleFunc("GET /admin/directory/{id}", s.page(accessRead, s.entryPage))
 	m.HandleFunc("POST /admin/directory/{id}", s.page(accessChange, s.saveEntry))
 	m.HandleFunc("POST /admin/directory/{id}/verify", s.page(accessChange, s.verifySubmit))
