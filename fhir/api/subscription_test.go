@@ -549,3 +549,32 @@ func TestSubscriptionSearch(t *testing.T) {
 	}
 	e.do(t, tok, "GET", "/fhir/Subscription?criteria=Patient?x=y", nil).want(t, http.StatusBadRequest)
 }
+
+// A backlog larger than one batch is delivered over several polls, oldest
+// change first, each version once.
+func TestSubscriptionBacklogInBatches(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t)
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Batch: 2}, nil)
+	var want []string
+	for i := range 5 {
+		e.clock.Advance(time.Hour) // far apart: beyond the overlap
+		want = append(want, e.createReferral(t, "B-"+string(rune('a'+i)), "requested"))
+	}
+	for i := range 3 {
+		poll(t, n)
+		if got, want := len(rc.posts()), min(2*(i+1), 5); got != want {
+			t.Fatalf("poll %d: %d posts, want %d", i+1, got, want)
+		}
+	}
+	poll(t, n)
+	var got []string
+	for _, p := range rc.posts() {
+		u := e.notification(t, p).Entry[0].FullURL
+		got = append(got, strings.Split(strings.TrimPrefix(u, e.srv.URL+"/fhir/Task/"), "/")[0])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v in order", got, want)
+	}
+}

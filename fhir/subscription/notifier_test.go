@@ -58,6 +58,9 @@ func TestHandshakeFailuresStopTheSubscription(t *testing.T) {
 	if got.Status != StatusError || !strings.Contains(got.Error, "3 consecutive") || !strings.Contains(got.Error, "http 500") {
 		t.Errorf("status %s, error %q", got.Status, got.Error)
 	}
+	if failing, err := reg.Failing(ctx); err != nil || len(failing) != 1 || failing[0].ID != s.ID {
+		t.Errorf("Failing: %d subscriptions (%v)", len(failing), err)
+	}
 	tr := trail(t, svc, "org-a")
 	if !slices.Contains(tr, "fhir.subscription.handshake/failure") || !slices.Contains(tr, "fhir.subscription.error/failure") {
 		t.Errorf("trail %v", tr)

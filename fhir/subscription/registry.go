@@ -145,9 +145,6 @@ func NewRegistry(svc *gateway.Service, cfg Config) *Registry {
 	return &Registry{store: svc.Store(), now: cfg.Clock, cfg: cfg}
 }
 
-// AllowHTTP reports whether http endpoints are accepted (tests, dev).
-func (g *Registry) AllowHTTP() bool { return g.cfg.AllowHTTP }
-
 // Create validates res for owner and stores it as a new subscription. Its
 // cursor starts now: only changes after creation are notified.
 func (g *Registry) Create(ctx context.Context, owner Owner, res *Resource) (*Subscription, error) {
@@ -227,6 +224,25 @@ func (g *Registry) List(ctx context.Context, orgID string) ([]*Subscription, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: list: %w", err)
+	}
+	return out, nil
+}
+
+// Failing lists every organisation's subscriptions in status error, for
+// the admin console's health view.
+func (g *Registry) Failing(ctx context.Context) ([]*Subscription, error) {
+	var out []*Subscription
+	err := g.store.View(ctx, func(tx gateway.Tx) error {
+		all, err := loadAll(ctx, tx, g.now())
+		for _, s := range all {
+			if s.Status == StatusError {
+				out = append(out, s)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscription: failing: %w", err)
 	}
 	return out, nil
 }
