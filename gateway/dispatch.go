@@ -112,10 +112,20 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if err != nil {
 			return err
 		}
-		if d.State != DeliverySending {
-			return nil // a receipt or another worker got there first
-		}
 		now := s.clock.Now()
+		if d.State != DeliverySending {
+			// A receipt overtook the recording of this send (a fast fax
+			// callback, an MDN): keep the send's handle and time anyway.
+			if sendErr == nil && d.RemoteID == "" && d.State == DeliveryDelivered {
+				d.RemoteID, d.SentAt, d.Updated = res.RemoteID, now, now
+				if err := tx.UpdateDelivery(rctx, d); err != nil {
+					return err
+				}
+				return s.audit(rctx, tx, System, r, "delivery.sent", audit.OutcomeSuccess, map[string]string{
+					"delivery": d.ID, "channel": string(d.Channel), "remoteId": res.RemoteID, "detail": "recorded after its receipt"})
+			}
+			return nil // another worker got there first
+		}
 		if sendErr == nil {
 			return s.markSent(rctx, tx, r, d, res, now)
 		}

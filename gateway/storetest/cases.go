@@ -605,3 +605,42 @@ func testRetryableReceipt(t *testing.T, h Harness) {
 		t.Fatalf("trail: %v", acts)
 	}
 }
+
+// receiptFirstChannel delivers a receipt for the delivery before Send
+// returns, as a fast fax callback or MDN can.
+type receiptFirstChannel struct {
+	*RecordingChannel
+	svc *gateway.Service
+}
+
+func (c *receiptFirstChannel) Send(ctx context.Context, out *gateway.Outbound) (gateway.SendResult, error) {
+	res, err := c.RecordingChannel.Send(ctx, out)
+	if err != nil {
+		return res, err
+	}
+	if _, err := c.svc.RecordReceipt(ctx, out.Delivery.ID, gateway.Receipt{Kind: gateway.ReceiptFaxSuccess, Final: true}, 0); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func testReceiptBeforeSendRecorded(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{Await: time.Hour}, Behavior{})
+	ch := &receiptFirstChannel{RecordingChannel: e.fhir}
+	key := make([]byte, 32)
+	sealer, _ := gateway.NewSealer(key)
+	e.svc = gateway.NewService(e.store, sealer, e.clock, gateway.DefaultConfig(), nil, ch, e.direct)
+	ch.svc = e.svc
+	r := e.create(referral())
+	d := e.deliveries(r.ID)[0]
+	if err := e.svc.HandleJob(e.ctx, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: d.ID}, gateway.JobMeta{Attempt: 1, MaxAttempts: 3}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.deliveries(r.ID)[0]
+	if got.State != gateway.DeliveryDelivered || got.RemoteID != "remote-"+d.ID || got.SentAt.IsZero() {
+		t.Fatalf("delivery after an early receipt: %+v", got)
+	}
+	if acts := e.actions("clinic-a", r.ID); !contains(acts, "delivery.sent") || !contains(acts, "delivery.delivered") {
+		t.Fatalf("trail: %v", acts)
+	}
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
+	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
 }
 
 // env is one test's wiring.
