@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -99,6 +100,13 @@ type sessionInfo struct {
 }
 
 func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
+	// Only a JSON body: a form on another site can post text/plain that
+	// parses as JSON, but cannot send application/json without CORS.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeProblem(w, Problem{Type: problemValidation, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
+			Detail: "send the credentials as application/json", Errors: []FieldProblem{{Field: "Content-Type", Reason: "must be application/json"}}})
+		return
+	}
 	var in loginRequest
 	if p := decodeJSON(r.Body, &in); p != nil {
 		writeProblem(w, *p)

@@ -83,6 +83,9 @@ func TestLogin(t *testing.T) {
 			if last != "auth.login-failed/failure" {
 				t.Fatalf("audited %s, want auth.login-failed/failure", last)
 			}
+			if en := e.lastAudit("gateway"); en.Detail["reason"] != tc.reason || en.Detail["account"] != tc.user {
+				t.Fatalf("audited detail %v, want reason %s for %s", en.Detail, tc.reason, tc.user)
+			}
 			// Every failure reads the same to the client; only the trail knows why.
 			p := r.problem(t)
 			if p.Status != http.StatusUnauthorized || p.Detail != "name, password or code is wrong" {
@@ -246,3 +249,24 @@ func TestBootstrapAdmin(t *testing.T) {
 }
 
 func auditQuery(tenant string) gateway.AuditQuery { return gateway.AuditQuery{Tenant: tenant} }
+
+func TestAPILoginNeedsJSON(t *testing.T) {
+	e := newEnv(t, storetest.Behavior{})
+	secret := e.account("ada", "correct horse battery", admin.RoleAdmin)
+	body := `{"name":"ada","password":"correct horse battery","code":"` + e.code(secret) + `"}`
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequestWithContext(e.ctx, "POST", e.ts.URL+"/admin/v1/login", strings.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType || len(resp.Cookies()) != 0 {
+			t.Fatalf("login as %q: %d, cookies %v", ct, resp.StatusCode, resp.Cookies())
+		}
+	}
+	if r := e.client().login("ada", "correct horse battery", e.code(secret)); r.status != http.StatusOK {
+		t.Fatalf("JSON login: %d", r.status)
+	}
+}

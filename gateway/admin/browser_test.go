@@ -103,14 +103,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		return s
 	}
 
-	// Log in.
+	// Log in with the keyboard only: the name field has focus, Tab moves
+	// on, Enter submits.
 	run("log in",
 		chromedp.Navigate(base+"/admin/"),
 		chromedp.WaitVisible(`#name`, chromedp.ByQuery),
-		chromedp.SendKeys(`#name`, "ada", chromedp.ByQuery),
-		chromedp.SendKeys(`#password`, "correct horse battery", chromedp.ByQuery),
-		chromedp.SendKeys(`#code`, e.code(secret), chromedp.ByQuery),
-		chromedp.Submit(`#code`, chromedp.ByQuery),
+		chromedp.KeyEvent("ada"),
+		chromedp.KeyEvent("\t"),
+		chromedp.KeyEvent("correct horse battery"),
+		chromedp.KeyEvent("\t"),
+		chromedp.KeyEvent(e.code(secret)),
+		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(`nav[aria-label="Main"]`, chromedp.ByQuery),
 	)
 	if h := text("h1"); h != "Directory" {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -152,20 +153,42 @@ func (s *Server) routeConsole() {
 	})
 }
 
-// loginData is the login form as last submitted (never the password or code).
-type loginData struct{ Name string }
+// loginData is the login form as last submitted (never the password or
+// code) with its anti-forgery token.
+type loginData struct{ Name, CSRF string }
+
+// loginCookie carries the login form's anti-forgery token (double submit):
+// a page on another site can post the form but cannot read or set the cookie.
+const loginCookie = "gw_admin_login"
+
+// loginForm renders the login page with a fresh anti-forgery token.
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, status int, msg, name string) {
+	token, err := randomToken()
+	if err != nil {
+		s.consoleError(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/admin/login", HttpOnly: true,
+		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+	s.render(w, r, status, "login", view{Title: "Log in", Error: msg, Data: loginData{Name: name, CSRF: token}})
+}
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.currentSession(r); err == nil {
 		http.Redirect(w, r, "/admin/directory", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", view{Title: "Log in", Data: loginData{}})
+	s.loginForm(w, r, http.StatusOK, "", "")
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	name := strings.TrimSpace(r.PostFormValue("name"))
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue(csrfField))) != 1 {
+		s.loginForm(w, r, http.StatusForbidden, "The login form expired or did not come from this console; please try again.", name)
+		return
+	}
 	a, err := s.authenticate(r.Context(), name, r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code")))
 	var lf *loginFailure
 	if errors.As(err, &lf) {
@@ -174,12 +197,14 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		if lf.locked {
 			msg, status = "Too many failed logins: this account is locked for 15 minutes.", http.StatusTooManyRequests
 		}
-		s.render(w, r, status, "login", view{Title: "Log in", Error: msg, Data: loginData{Name: name}})
+		s.loginForm(w, r, status, msg, name)
 		return
 	} else if err != nil {
 		s.consoleError(w, r, nil, err)
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/admin/login", MaxAge: -1, HttpOnly: true,
+		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
 	if _, err := s.startSession(r.Context(), w, a); err != nil {
 		s.consoleError(w, r, nil, err)
 		return

@@ -50,7 +50,7 @@ func (e *env) consoleLogin(name string, role admin.Role) (*client, string) {
 	e.t.Helper()
 	secret := e.account(name, "correct horse battery", role)
 	c := e.client()
-	p := c.page("POST", "/admin/login", url.Values{"name": {name}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
+	p := c.page("POST", "/admin/login", url.Values{"csrf": {c.loginToken()}, "name": {name}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
 	if p.status != http.StatusSeeOther || p.location != "/admin/directory" {
 		e.t.Fatalf("console login: %d → %q", p.status, p.location)
 	}
@@ -60,6 +60,17 @@ func (e *env) consoleLogin(name string, role admin.Role) (*client, string) {
 		e.t.Fatalf("no CSRF token on the directory page")
 	}
 	return c, m[1]
+}
+
+// loginToken opens the login page and returns its anti-forgery token.
+func (c *client) loginToken() string {
+	c.e.t.Helper()
+	p := c.page("GET", "/admin/login", nil)
+	m := csrfInput.FindStringSubmatch(p.html)
+	if p.status != http.StatusOK || m == nil {
+		c.e.t.Fatalf("login page: %d, token %v", p.status, m)
+	}
+	return m[1]
 }
 
 func TestConsoleLoginForm(t *testing.T) {
@@ -75,14 +86,22 @@ func TestConsoleLoginForm(t *testing.T) {
 			t.Errorf("login page lacks %s", want)
 		}
 	}
-	p := c.page("POST", "/admin/login", url.Values{"name": {"ada"}, "password": {"wrong password here"}, "code": {e.code(secret)}})
+	// Without the login form's token (a post from another site) nothing is checked.
+	p := c.page("POST", "/admin/login", url.Values{"name": {"ada"}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
+	if p.status != http.StatusForbidden {
+		t.Fatalf("login without token: %d", p.status)
+	}
+	if n := len(e.auditActions("gateway")); n != 1 { // only the account creation
+		t.Fatalf("a forged login reached authentication: %v", e.auditActions("gateway"))
+	}
+	p = c.page("POST", "/admin/login", url.Values{"csrf": {c.loginToken()}, "name": {"ada"}, "password": {"wrong password here"}, "code": {e.code(secret)}})
 	if p.status != http.StatusUnauthorized || !strings.Contains(p.html, `role="alert"`) || strings.Contains(p.html, "wrong password here") {
 		t.Fatalf("failed login page: %d %s", p.status, p.html)
 	}
 	if !strings.Contains(p.html, `value="ada"`) {
 		t.Error("the failed login form forgets the account name")
 	}
-	p = c.page("POST", "/admin/login", url.Values{"name": {"ada"}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
+	p = c.page("POST", "/admin/login", url.Values{"csrf": {c.loginToken()}, "name": {"ada"}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("login: %d", p.status)
 	}

@@ -290,3 +290,16 @@ func (e *env) chainIntact() {
 		e.t.Fatalf("audit chain: %v %+v", err, rep)
 	}
 }
+
+// lastAudit returns the newest entry of a tenant's chain.
+func (e *env) lastAudit(tenant string) audit.Entry {
+	e.t.Helper()
+	var last audit.Entry
+	for en, err := range e.store.AuditEntries(e.ctx, gateway.AuditQuery{Tenant: tenant}) {
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		last = en
+	}
+	return last
+}

@@ -28,7 +28,7 @@ func TestPagesGolden(t *testing.T) {
 		name, page string
 		v          view
 	}{
-		{"login-failed", "login", view{Title: "Log in", Error: "The name, password or code is wrong.", Data: loginData{Name: "ada"}}},
+		{"login-failed", "login", view{Title: "Log in", Error: "The name, password or code is wrong.", Data: loginData{Name: "ada", CSRF: "login-token"}}},
 		{"baas", "baas", view{Title: "Business Associate Agreements", Nav: "baas", Session: ss, Data: baasData{Rows: []BAARow{
 			{Party: cardio, BAA: &gateway.BAA{PartyID: "cardio-b", State: gateway.BAAActive, Start: at, End: at.AddDate(0, 1, 0), Document: "baa/cardio-b.pdf"}, Effective: gateway.BAAExpiring},
 			{Party: clinic},

@@ -300,18 +300,23 @@ func (s *Server) verifyAudit(ctx context.Context) (VerifyReport, error) {
 	return out, nil
 }
 
-// recentAudit returns the newest n entries (of one tenant when set), newest first.
+// recentAudit returns the newest n entries (of one tenant when set), newest
+// first. The stream is ordered by tenant, not time, so it is read whole,
+// holding at most 2n entries at a time.
 func (s *Server) recentAudit(ctx context.Context, tenant string, n int) ([]AuditEntryView, error) {
-	var all []AuditEntryView
+	newest := func(list []AuditEntryView) []AuditEntryView {
+		slices.SortStableFunc(list, func(a, b AuditEntryView) int { return b.Time.Compare(a.Time) })
+		return list[:min(n, len(list))]
+	}
+	var keep []AuditEntryView
 	for e, err := range s.svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant}) {
 		if err != nil {
 			return nil, fmt.Errorf("admin: audit trail: %w", err)
 		}
-		all = append(all, auditEntryView(e))
+		keep = append(keep, auditEntryView(e))
+		if len(keep) >= 2*n {
+			keep = newest(keep)
+		}
 	}
-	slices.SortStableFunc(all, func(a, b AuditEntryView) int { return b.Time.Compare(a.Time) })
-	if len(all) > n {
-		all = all[:n]
-	}
-	return all, nil
+	return newest(keep), nil
 }
