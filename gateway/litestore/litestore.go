@@ -55,7 +55,7 @@ type backend struct {
 	db      *sql.DB
 	driver  *riversqlite.Driver
 	inserts *river.Client[*sql.Tx]
-	workers *river.Client[*sql.Tx]
+	*sqlstore.WorkerPool[*sql.Tx]
 }
 
 func newBackend(db *sql.DB) *backend {
@@ -64,7 +64,7 @@ func newBackend(db *sql.DB) *backend {
 	if err != nil {
 		panic(fmt.Sprintf("litestore: insert-only river client: %v", err)) // config is static: cannot fail
 	}
-	return &backend{db: db, driver: driver, inserts: inserts}
+	return &backend{db: db, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver)}
 }
 
 func (b *backend) migrate(ctx context.Context) error {
@@ -91,27 +91,6 @@ func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx,
 		return nil, err
 	}
 	return &btx{tx: t, b: b}, nil
-}
-
-func (b *backend) StartWorkers(ctx context.Context, workers *river.Workers, cfg sqlstore.QueueConfig) error {
-	c, err := river.NewClient(b.driver, sqlstore.RiverConfig(workers, cfg))
-	if err != nil {
-		return fmt.Errorf("litestore: river workers: %w", err)
-	}
-	b.workers = c
-	return c.Start(ctx)
-}
-
-func (b *backend) StopWorkers(ctx context.Context) error {
-	if b.workers == nil {
-		return nil
-	}
-	c := b.workers
-	b.workers = nil
-	if err := c.Stop(ctx); err != nil {
-		return c.StopAndCancel(context.WithoutCancel(ctx))
-	}
-	return nil
 }
 
 func (b *backend) Ping(ctx context.Context) error { return b.db.PingContext(ctx) }

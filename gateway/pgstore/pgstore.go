@@ -55,7 +55,7 @@ type backend struct {
 	pool    *pgxpool.Pool
 	driver  *riverpgxv5.Driver
 	inserts *river.Client[pgx.Tx]
-	workers *river.Client[pgx.Tx]
+	*sqlstore.WorkerPool[pgx.Tx]
 }
 
 func newBackend(pool *pgxpool.Pool) (*backend, error) {
@@ -64,7 +64,7 @@ func newBackend(pool *pgxpool.Pool) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: river client: %w", err)
 	}
-	return &backend{pool: pool, driver: driver, inserts: inserts}, nil
+	return &backend{pool: pool, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver)}, nil
 }
 
 func (b *backend) migrate(ctx context.Context) error {
@@ -95,28 +95,6 @@ func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx,
 		return nil, err
 	}
 	return &btx{tx: t, b: b}, nil
-}
-
-func (b *backend) StartWorkers(ctx context.Context, workers *river.Workers, cfg sqlstore.QueueConfig) error {
-	c, err := river.NewClient(b.driver, sqlstore.RiverConfig(workers, cfg))
-	if err != nil {
-		return fmt.Errorf("pgstore: river workers: %w", err)
-	}
-	b.workers = c
-	return c.Start(ctx)
-}
-
-func (b *backend) StopWorkers(ctx context.Context) error {
-	if b.workers == nil {
-		return nil
-	}
-	c := b.workers
-	b.workers = nil
-	if err := c.Stop(ctx); err != nil {
-		// Out of patience: cancel the running jobs; River retries them.
-		return c.StopAndCancel(context.WithoutCancel(ctx))
-	}
-	return nil
 }
 
 func (b *backend) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }
