@@ -104,7 +104,7 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	if err != nil {
 		return 0, subscriptionError(err)
 	}
-	c.detail["status"] = string(s.Status)
+	c.detail["subscriptionStatus"] = string(s.Status)
 	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
 	return http.StatusOK, nil
 }

@@ -359,6 +359,17 @@ func TestSubscriptionFailingEndpointStopsAndResumes(t *testing.T) {
 	s.Status = subscription.StatusRequested
 	body, _ = json.Marshal(s)
 	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body, "If-Match", `W/"`+s.Meta.VersionID+`"`).want(t, http.StatusOK)
+	resumed := false
+	for en, err := range e.store.AuditEntries(context.Background(), gateway.AuditQuery{Tenant: orgOrtho}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumed = resumed || (en.Action == "fhir.update" && en.Detail["resource"] == "Subscription" && en.Detail["id"] == sub.ID &&
+			en.Detail["subscriptionStatus"] == "requested" && en.Detail["status"] == "200")
+	}
+	if !resumed {
+		t.Error("the resuming PUT is not in the trail")
+	}
 	poll(t, n)
 	p := rc.posts()
 	if len(p) != maxFailures+2 {
