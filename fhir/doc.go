@@ -9,7 +9,12 @@
 //     Backend Services bearer tokens.
 //   - fhir/push is the gateway.Channel that delivers a referral to a
 //     receiver's own FHIR server as a transaction Bundle.
-//   - fhir/smart is SMART Backend Services authorization in both directions.
+//   - fhir/smart is SMART Backend Services authorization in both directions;
+//     fhir/smartstore keeps its client registrations and seen assertion ids
+//     in the core store.
+//   - fhir/subscription is R4 rest-hook Subscriptions: EHRs subscribe to
+//     their Task changes and the notifier posts them, with backoff, until an
+//     endpoint fails too often and is marked in error.
 //
 // The fhir packages may import gateway (to read its types, call its Service
 // and implement gateway.Channel) and audit; they must never import the
