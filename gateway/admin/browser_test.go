@@ -103,6 +103,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		return s
 	}
 
+	// keep saves a screenshot of the current page to $ADMIN_SCREENSHOT_DIR,
+	// for a person to look at, when that is set.
+	keep := func(name string) {
+		t.Helper()
+		if dir := os.Getenv("ADMIN_SCREENSHOT_DIR"); dir != "" {
+			var shot []byte
+			run("screenshot "+name, chromedp.FullScreenshot(&shot, 100))
+			if err := os.WriteFile(filepath.Join(dir, name), shot, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
 	// Log in with the keyboard only: the name field has focus, Tab moves
 	// on, Enter submits.
 	run("log in",
@@ -150,6 +163,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(`#party-derm-c button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`p.notice`, chromedp.ByQuery),
 	)
+	keep("baas.png")
 	if s := text(`#party-derm-c td .baa`); s != "active" {
 		t.Fatalf("BAA board shows %q for derm-c", s)
 	}
@@ -195,8 +209,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err := os.WriteFile(path, shot, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if dir := os.Getenv("ADMIN_SCREENSHOT_DIR"); dir != "" { // keep a copy to look at
-		_ = os.WriteFile(filepath.Join(dir, "timeline.png"), shot, 0o600)
-	}
+	keep("timeline.png")
 	t.Logf("timeline screenshot: %s (%d bytes)", path, len(shot))
 }
