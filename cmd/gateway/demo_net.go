@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -181,9 +182,9 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	if hooks.Queue == (sqlstore.QueueConfig{}) {
 		hooks.Queue = demoQueue()
 	}
-	logw := o.Log
-	if logw == nil {
-		logw = io.Discard
+	var logw io.Writer = io.Discard
+	if o.Log != nil {
+		logw = &lockedWriter{w: o.Log} // both nodes' handlers write to it
 	}
 	if ln.a, err = openNode(ctx, cfgA, ecA, hooks, nodeListeners{HTTP: ln.httpA, SMTP: smtpA}, io.Discard, logw); err != nil {
 		return nil, fmt.Errorf("demo: node A: %w", err)
@@ -288,4 +289,16 @@ func freshSchemas(ctx context.Context, url string, n int) ([]string, func(), err
 		}
 	}
 	return urls, drop, nil
+}
+
+// lockedWriter serialises writes from several loggers to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -59,7 +59,8 @@ func TestDemo(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			db := st.db(t)
-			var out, logs bytes.Buffer
+			var out bytes.Buffer
+			var logs lockedBuffer
 			err := runDemo(t.Context(), demoOptions{KeepDir: t.TempDir(), DB: db, Timeout: 45 * time.Second, Log: &logs}, &out)
 			text := out.String()
 			if err != nil {
