@@ -151,7 +151,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) (err error) {
 func playDemo(ctx context.Context, ln *loopNet, tl *timeline) []*demoCase {
 	d := &demoRun{ln: ln, tl: tl, svc: ln.a.app.svc}
 	cases := []*demoCase{
-		{label: "on-platform: accepted, completed", receiver: "ortho-ehr", channel: "fhir", expected: "pushed; accepted, in progress, completed with note"},
+		{label: "on-platform: accepted, completed", receiver: "ortho-ehr", channel: "fhir", expected: "pushed; accepted, started, completed + note"},
 		{label: "Direct, Part 2: MDNs, accepted", receiver: "bh-direct", channel: "direct", expected: "processed+dispatched MDNs; accepted by reply"},
 		{label: "fax-only clinic", receiver: "fax-clinic", channel: "fax", expected: "delivered by signed callback (EMULATOR)"},
 		{label: "BAA expired", receiver: "lapsed-cardio", channel: "-", expected: "refused before anything leaves"},
@@ -477,7 +477,7 @@ func (d *demoRun) authCase(ctx context.Context, c *demoCase) {
 		c.fail("sent after capture", err)
 		return
 	}
-	c.actual, c.ok = "held ("+clipText(got.Blocked, 28)+"), then received", true
+	c.actual, c.ok = "held ("+ce.Gap+"), then received", true
 }
 
 // rerouteCase: B declines by Direct reply; the referrer re-routes the

@@ -113,6 +113,9 @@ func openNode(ctx context.Context, cfg Config, ec edgeConfig, opts nodeOptions, 
 	}
 	if n.fax != nil {
 		channels = append(channels, n.fax.ch)
+		if cfg.FaxVendorID == "" {
+			n.log.Warn("fax is configured without --fax-vendor: the fax vendor's BAA is not gated")
+		}
 	}
 	if opts.WrapChannel != nil {
 		for i, c := range channels {
