@@ -118,3 +118,37 @@ func TestLoadDirectCerts(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIChannels checks which channels one-shot commands route with,
+// from the environment `serve` would read.
+func TestCLIChannels(t *testing.T) {
+	certDir := t.TempDir()
+	if err := certs.WriteDevBundle(certDir, "direct.clinic-a.example", nil, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"fhir only", nil, "fhir"},
+		{"direct", map[string]string{"GATEWAY_DIRECT_DOMAIN": "direct.clinic-a.example", "GATEWAY_DIRECT_CERTS": certDir}, "fhir,direct"},
+		{"broken certificate directory is left out", map[string]string{"GATEWAY_DIRECT_DOMAIN": "direct.clinic-a.example", "GATEWAY_DIRECT_CERTS": t.TempDir()}, "fhir"},
+		{"fax", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9", "GATEWAY_FAX_KEY": "k", "GATEWAY_FAX_SECRET": "s", "GATEWAY_FAX_CALLBACK_TOKEN": "t"}, "fhir,fax"},
+		{"fax without credentials is left out", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9"}, "fhir"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"GATEWAY_DIRECT_DOMAIN", "GATEWAY_DIRECT_CERTS", "GATEWAY_FAX_API", "GATEWAY_FAX_KEY", "GATEWAY_FAX_SECRET", "GATEWAY_FAX_CALLBACK_TOKEN"} {
+				t.Setenv(k, tc.env[k])
+			}
+			var kinds []string
+			for _, c := range cliChannels(defaultConfig()) {
+				kinds = append(kinds, string(c.Kind()))
+			}
+			if got := strings.Join(kinds, ","); got != tc.want {
+				t.Errorf("channels %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
