@@ -23,7 +23,7 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 	fs := newFlags("directory "+verb, &cfg, stderr)
 	actor := fs.String("actor", os.Getenv("USER"), "who makes the change (recorded in the audit trail)")
 	var (
-		e                                         gateway.Entry
+		e                                        gateway.Entry
 		fhirURL, direct, certFile, fax, channels string
 		file, state, end, method, search, kind   string
 		format                                   string

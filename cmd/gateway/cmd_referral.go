@@ -35,7 +35,7 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 	org := fs.String("org", "", "organization the actor acts for (default: the referrer for create/submit/answer/override/replace, the receiver for transition)")
 	var (
 		file, to, reason, reasonCode, text, status, receiver, outcome string
-		submit                                                          bool
+		submit                                                        bool
 	)
 	switch verb {
 	case "create":

@@ -212,3 +212,22 @@ func TestDirectoryImportNPPESAndFHIR(t *testing.T) {
 		t.Fatalf("bad format: %d %q", code, errs)
 	}
 }
+
+func TestAdminCreate(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
+	out, errs, code := gw(t, dir, "admin", "create", "--name", "alice", "--role", "auditor", "--password-file", pw)
+	if code != 0 || !strings.Contains(out, "otpauth://totp/") || !strings.Contains(out, "alice (auditor)") {
+		t.Fatalf("admin create: %d %q %q", code, out, errs)
+	}
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "alice", "--password-file", pw)
+	if code == 0 {
+		t.Fatalf("duplicate account accepted: %q", errs)
+	}
+	os.WriteFile(pw, []byte("short\n"), 0o600)
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--password-file", pw)
+	if code != 2 || !strings.Contains(errs, "at least 12") {
+		t.Fatalf("short password: %d %q", code, errs)
+	}
+}

@@ -21,7 +21,9 @@ import (
 	"github.com/referralgw/gateway/fhir/push"
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/fhir/smartstore"
+	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -46,6 +48,8 @@ type node struct {
 	smtpLn net.Listener
 
 	fax *faxEdge // nil: fax not configured
+
+	subs *subscription.Notifier // posts FHIR rest-hook notifications
 
 	inboundLoop func(ctx context.Context, p *inbound.Processor) // replaces p.Run when set
 
@@ -133,15 +137,22 @@ func openNode(ctx context.Context, cfg Config, ec edgeConfig, opts nodeOptions, 
 	if err != nil {
 		return nil, fmt.Errorf("smart token server: %w", err)
 	}
-	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL()}, n.log)
+	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.FHIRAllowHTTP}
+	n.subs = subscription.NewNotifier(svc, subsCfg, n.log)
+	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL(),
+		Subscriptions: subscription.NewRegistry(svc, subsCfg)}, n.log)
 	inner := http.NewServeMux()
 	api.Routes(inner, fhirAPI, n.tokens, n.baseURL)
 	jwks, err := smart.PublicJWKS(smart.PublicKeyWithKID{KID: keyID(&n.fhirKey.PublicKey), Key: &n.fhirKey.PublicKey})
 	if err != nil {
 		return nil, fmt.Errorf("fhir client jwks: %w", err)
 	}
+	console := admin.New(svc, admin.Config{Secure: strings.HasPrefix(n.baseURL, "https://"), Logger: n.log})
 	n.app.protocols = map[string]http.Handler{
 		"/fhir": inner, "/fhir/": inner, smart.TokenPath: inner, "GET " + smart.ConfigurationPath: inner,
+		// The admin API (/admin/v1) and web console.
+		"/admin/":  console,
+		"GET /{$}": http.RedirectHandler("/admin/", http.StatusFound),
 		// The public keys our FHIR push channel signs assertions with, for
 		// receivers to register us as their backend client.
 		"GET /.well-known/jwks.json": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -189,10 +200,14 @@ func (n *node) start(ctx context.Context) {
 			}
 		}()
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.push.Follow(ctx, svc, n.edges.FollowEvery, func(err error) { n.log.Warn("fhir follow", "err", err) })
+	}()
+	go func() {
+		defer n.wg.Done()
+		_ = n.subs.Run(ctx) // nil when ctx ends; failed polls are logged by the notifier
 	}()
 }
 
@@ -219,6 +234,7 @@ func (n *node) stop(ctx context.Context) {
 // describe prints where each edge listens and what is not configured.
 func (n *node) describe(w io.Writer) {
 	fmt.Fprintf(w, "  FHIR API        %s/fhir (SMART token %s)\n", n.baseURL, n.tokens.TokenURL())
+	fmt.Fprintf(w, "  Admin console   %s/admin/ (create an account with `gateway admin create`)\n", n.baseURL)
 	if n.direct != nil {
 		fmt.Fprintf(w, "  Direct          %s, SMTP on %s (identities: %s)\n", n.edges.DirectDomain, n.smtpLn.Addr(), strings.Join(n.direct.names, ", "))
 	} else {

@@ -23,6 +23,7 @@ func commands() []command {
 		{"consent", "add ...", "put an authorization or Part 2 consent on file", cmdConsent},
 		{"referral", "create|submit|show|list|transition|answer|override|replace ...", "create and follow referrals", cmdReferral},
 		{"audit", "verify|export|checkpoint", "verify the hash-chained trail, export it as FHIR AuditEvents", cmdAudit},
+		{"admin", "create --name N [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
 		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},

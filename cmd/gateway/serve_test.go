@@ -79,6 +79,10 @@ func TestServeHealthMetricsAndShutdown(t *testing.T) {
 		!strings.Contains(body, `gateway_http_requests_total{code="200",route="GET /readyz"}`) {
 		t.Fatalf("metrics: %d %.400s", code, body)
 	}
+	// The admin console is served (its login page; the root redirects there).
+	if code, body := get("/"); code != http.StatusOK || !strings.Contains(body, "<form") || !strings.Contains(strings.ToLower(body), "password") {
+		t.Fatalf("console: %d %.300s", code, body)
+	}
 	if code, _ := get("/no-such-route"); code != http.StatusNotFound {
 		t.Fatalf("unknown route: %d", code)
 	}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/referralgw/gateway/gateway/admin"
+)
+
+// cmdAdmin manages console accounts; `admin create` bootstraps the first.
+func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	if _, rest, err := sub(args, "create"); err != nil {
+		return err
+	} else {
+		args = rest
+	}
+	fs := newFlags("admin create", &cfg, stderr)
+	name := fs.String("name", "", "account name")
+	role := fs.String("role", string(admin.RoleAdmin), "admin, operator or auditor")
+	passwordFile := fs.String("password-file", "", "read the password from this file (default: the first line of standard input)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return usagef("--name is required")
+	}
+	password, err := readPassword(*passwordFile)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	uri, err := admin.New(a.svc, admin.Config{}).CreateAccount(ctx, *name, password, admin.Role(*role))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "account %s (%s) created.\nAdd this to an authenticator app (RFC 6238 TOTP); it is shown only once:\n%s\n", *name, *role, uri)
+	return nil
+}
+
+// readPassword reads a password from a file or the first line of stdin,
+// never from the command line (where other users could see it).
+func readPassword(path string) (string, error) {
+	var r io.Reader = os.Stdin
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if len(line) < 12 {
+		return "", usagef("the password must be at least 12 characters")
+	}
+	return line, nil
+}
