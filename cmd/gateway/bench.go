@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -61,8 +62,20 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with `go tool pprof`)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch *ch {
 	case "all":
