@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -642,5 +643,64 @@ func testReceiptBeforeSendRecorded(t *testing.T, h Harness) {
 	}
 	if acts := e.actions("clinic-a", r.ID); !contains(acts, "delivery.sent") || !contains(acts, "delivery.delivered") {
 		t.Fatalf("trail: %v", acts)
+	}
+}
+
+// flakyStore fails the next few write transactions, as a database that
+// goes away for a while does.
+type flakyStore struct {
+	gateway.Store
+	mu       sync.Mutex
+	failNext int
+	failed   int
+}
+
+func (f *flakyStore) Update(ctx context.Context, fn func(gateway.Tx) error) error {
+	f.mu.Lock()
+	if f.failNext > 0 {
+		f.failNext--
+		f.failed++
+		f.mu.Unlock()
+		return errors.New("database unavailable (simulated outage)")
+	}
+	f.mu.Unlock()
+	return f.Store.Update(ctx, fn)
+}
+
+func (f *flakyStore) trip(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext = n
+}
+
+// testDatabaseOutage: the database goes away right after the channel sent,
+// before the send is recorded. The work is delayed, not lost, and the
+// receiver sees the referral once (the resend carries the same key).
+func testDatabaseOutage(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	flaky := &flakyStore{Store: e.store}
+	e.fhir.SetBehavior(Behavior{AfterSend: func(attempt int) {
+		if attempt == 1 {
+			flaky.trip(2) // the result write and the next claim fail
+		}
+	}})
+	key := make([]byte, 32)
+	sealer, _ := gateway.NewSealer(key)
+	e.svc = gateway.NewService(flaky, sealer, e.clock, gateway.DefaultConfig(), nil, e.fhir, e.direct)
+	e.startWorkers()
+	r := e.create(referral())
+	e.waitFor("received after the outage", func() bool { return e.status(r.ID) == gateway.StatusReceived })
+	ds := e.deliveries(r.ID)
+	if len(ds) != 1 || ds[0].State != gateway.DeliveryDelivered {
+		t.Fatalf("deliveries: %+v", ds)
+	}
+	flaky.mu.Lock()
+	failed := flaky.failed
+	flaky.mu.Unlock()
+	if failed != 2 || e.fhir.Attempts(ds[0].ID) != 2 || e.fhir.Received() != 1 {
+		t.Fatalf("outage: %d failed writes, %d sends, %d received; want 2, 2, 1", failed, e.fhir.Attempts(ds[0].ID), e.fhir.Received())
+	}
+	if rep := e.verify(); !rep.OK() {
+		t.Fatalf("trail: %+v", rep)
 	}
 }

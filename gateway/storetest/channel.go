@@ -17,6 +17,9 @@ type Behavior struct {
 	BlockFirst   bool          // the first send blocks until its context ends (a worker killed mid-send)
 	Await        time.Duration // ask for a receipt within this long instead of delivering at once
 	Unreachable  string        // Reachable returns this reason
+	// AfterSend, when set, runs after each successful send (before the
+	// core records it): tests trip failures at that moment.
+	AfterSend func(attempt int)
 }
 
 // RecordingChannel is a test channel that records what it was asked to
@@ -82,6 +85,9 @@ func (c *RecordingChannel) Send(ctx context.Context, out *gateway.Outbound) (gat
 	c.mu.Lock()
 	c.delivered[id] = 1 // the receiver keys on the delivery id: a resend is a duplicate
 	c.mu.Unlock()
+	if b.AfterSend != nil {
+		b.AfterSend(n)
+	}
 	if b.Await > 0 {
 		return gateway.SendResult{RemoteID: "remote-" + id, AwaitReceipt: b.Await, Detail: "accepted"}, nil
 	}

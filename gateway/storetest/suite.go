@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
+	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
 }
 
 // env is one test's wiring.
