@@ -63,6 +63,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with `go tool pprof`)")
+	soak := fs.Duration("soak", 0, "instead of one run, drive rounds of --referrals for this long and compare goroutines and heap after the load stops with after warm-up")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +90,17 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		return usagef("--referrals and --concurrency must be at least 1")
 	}
 	o.DB, o.Progress = cfg.DB, stderr
+	if *soak > 0 {
+		rep, err := runSoak(ctx, o, *soak, stderr)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, rep)
+		}
+		printSoak(stdout, rep)
+		return nil
+	}
 	res, err := runBench(ctx, o)
 	if len(res) > 0 {
 		if *asJSON {
