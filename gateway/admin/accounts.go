@@ -22,7 +22,7 @@ import (
 type Role string
 
 // The three roles. Every role reads; operators also change the directory,
-// BAAs and referrals; only admins manage accounts.
+// BAAs and referrals; only admins manage accounts and FHIR clients.
 const (
 	RoleAdmin    Role = "admin"
 	RoleOperator Role = "operator"
@@ -37,6 +37,10 @@ func (r Role) CanChange() bool { return r == RoleAdmin || r == RoleOperator }
 
 // CanManageAccounts reports whether r may create accounts.
 func (r Role) CanManageAccounts() bool { return r == RoleAdmin }
+
+// CanManageClients reports whether r may register, disable or enable FHIR
+// clients (which grant systems access to referral data).
+func (r Role) CanManageClients() bool { return r == RoleAdmin }
 
 // Login policy.
 const (

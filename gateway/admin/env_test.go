@@ -39,6 +39,13 @@ type env struct {
 
 func newEnv(t *testing.T, fhir storetest.Behavior) *env {
 	t.Helper()
+	return newEnvConfig(t, fhir, admin.Config{})
+}
+
+// newEnvConfig is newEnv with cfg's optional parts (Clients) set; its
+// Clock and Logger are the test's.
+func newEnvConfig(t *testing.T, fhir storetest.Behavior, cfg admin.Config) *env {
+	t.Helper()
 	ctx := t.Context()
 	store, err := litestore.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"), storetest.FastQueue())
 	if err != nil {
@@ -54,7 +61,8 @@ func newEnv(t *testing.T, fhir storetest.Behavior) *env {
 	e := &env{t: t, ctx: ctx, store: store, clock: storetest.NewManualClock(time.Now().UTC().Truncate(time.Second)),
 		fhir: storetest.NewRecordingChannel(gateway.ChannelFHIR, fhir), seeder: gateway.Actor{ID: "user:seed"}}
 	e.svc = gateway.NewService(store, sealer, e.clock, gateway.DefaultConfig(), nil, e.fhir)
-	e.srv = admin.New(e.svc, admin.Config{Clock: e.clock, Logger: slog.New(slog.NewTextHandler(failOnLog{t}, nil))})
+	cfg.Clock, cfg.Logger = e.clock, slog.New(slog.NewTextHandler(failOnLog{t}, nil))
+	e.srv = admin.New(e.svc, cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", e.srv)
 	e.ts = httptest.NewServer(mux)

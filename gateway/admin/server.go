@@ -25,6 +25,9 @@ type Config struct {
 	CertWarningWindow time.Duration
 	// Logger receives ids and metadata of internal errors; nil discards.
 	Logger *slog.Logger
+	// Clients manages FHIR client registrations under /admin/v1/clients;
+	// nil answers those routes with 501 Not Implemented.
+	Clients ClientRegistry
 }
 
 // DefaultSessionIdle is the idle timeout of a session when Config leaves it zero.
@@ -60,6 +63,7 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	}
 	s := &Server{svc: svc, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, mux: http.NewServeMux(), pages: parsePages()}
 	s.routeAPI()
+	s.routeClientsAPI()
 	s.routeConsole()
 	return s
 }
@@ -81,6 +85,7 @@ const (
 	accessRead access = iota
 	accessChange
 	accessAccounts
+	accessClients
 )
 
 func (a access) allowedFor(r Role) bool {
@@ -91,6 +96,8 @@ func (a access) allowedFor(r Role) bool {
 		return r.CanChange()
 	case accessAccounts:
 		return r.CanManageAccounts()
+	case accessClients:
+		return r.CanManageClients()
 	}
 	return false
 }
