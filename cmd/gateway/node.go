@@ -147,7 +147,8 @@ func openNode(ctx context.Context, cfg Config, ec edgeConfig, opts nodeOptions, 
 	if err != nil {
 		return nil, fmt.Errorf("fhir client jwks: %w", err)
 	}
-	console := admin.New(svc, admin.Config{Secure: strings.HasPrefix(n.baseURL, "https://"), Logger: n.log})
+	console := admin.New(svc, admin.Config{Secure: strings.HasPrefix(n.baseURL, "https://"), Logger: n.log,
+		Clients: newAdminClients(n.clients)})
 	n.app.protocols = map[string]http.Handler{
 		"/fhir": inner, "/fhir/": inner, smart.TokenPath: inner, "GET " + smart.ConfigurationPath: inner,
 		// The admin API (/admin/v1) and web console.
