@@ -202,3 +202,17 @@ func (s *Server) apiSetClientDisabled(disabled bool) authedHandler {
 		writeJSON(w, http.StatusOK, c)
 	}
 }
+
+// clientsPage lists the FHIR client registrations, read-only.
+func (s *Server) clientsPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	if s.cfg.Clients == nil {
+		s.renderError(w, r, ss, http.StatusNotImplemented, "FHIR clients are not configured on this gateway.")
+		return
+	}
+	list, err := s.cfg.Clients.Clients(r.Context())
+	if err != nil {
+		s.consoleError(w, r, ss, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "clients", view{Title: "FHIR clients", Nav: "clients", Session: ss, Data: list})
+}

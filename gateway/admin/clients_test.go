@@ -279,3 +279,38 @@ func TestClientRoles(t *testing.T) {
 		t.Fatalf("registry changes %v, want %v", log, want)
 	}
 }
+
+func TestClientsPage(t *testing.T) {
+	reg := newFakeClients()
+	if _, err := reg.Register(context.Background(), "user:seed", admin.ClientInfo{ID: "ehr-1", OrgID: "clinic-a", Scopes: []string{"system/Task.rs"}},
+		[]byte(`{"keys":[{"kid":"k1"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.SetDisabled(context.Background(), "user:seed", "ehr-1", true); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		cfg    admin.Config
+		status int
+		want   []string
+	}{
+		{"configured", admin.Config{Clients: reg}, http.StatusOK, []string{"<th scope=\"row\">ehr-1</th>", "<code>system/Task.rs</code>", "<code>k1</code>", "disabled"}},
+		{"not configured", admin.Config{}, http.StatusNotImplemented, []string{"FHIR clients are not configured"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvConfig(t, storetest.Behavior{}, tc.cfg)
+			c := e.mustLogin("audrey", admin.RoleAuditor)
+			r := c.do("GET", "/admin/clients", nil)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(r.body), w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ import (
 var assets embed.FS
 
 // pageNames are the console's pages; each is parsed with the layout.
-var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health", "import"}
+var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health", "import", "clients"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -148,6 +148,7 @@ func (s *Server) routeConsole() {
 	m.HandleFunc("GET /admin/referrals/{id}", s.page(accessRead, s.timelinePage))
 	m.HandleFunc("GET /admin/audit", s.page(accessRead, s.auditPage))
 	m.HandleFunc("GET /admin/health", s.page(accessRead, s.healthPage))
+	m.HandleFunc("GET /admin/clients", s.page(accessRead, s.clientsPage))
 	m.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, nil, http.StatusNotFound, "There is no such page.")
 	})

@@ -2,7 +2,10 @@
 // /admin/v1/ and a server-rendered web console under /admin/ through which
 // admins keep the recipient directory and Business Associate Agreements
 // current, watch referrals move through their deliveries, check the audit
-// chain and see the directory's health.
+// chain and see the directory's health. Admins also register, disable and
+// enable the FHIR API's SMART Backend Services clients, through the small
+// ClientRegistry interface that cmd/gateway implements over the FHIR side's
+// store (this package cannot import it).
 //
 // It owns the administrators themselves: accounts with an argon2id password
 // hash and a TOTP second factor (RFC 6238), lockout after repeated failures,

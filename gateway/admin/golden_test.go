@@ -43,6 +43,10 @@ func TestPagesGolden(t *testing.T) {
 			Audit: []AuditEntryView{{Tenant: "clinic-a", Seq: 7, Time: at, Actor: "user:referrer", ReferralID: "r-1", Action: "referral.created",
 				Outcome: audit.OutcomeSuccess, Detail: map[string]string{"receiver": "cardio-b"}}},
 		}}},
+		{"clients", "clients", view{Title: "FHIR clients", Nav: "clients", Session: ss, Data: []ClientInfo{
+			{ID: "ehr-1", OrgID: "clinic-a", Scopes: []string{"system/Task.rs", "system/ServiceRequest.r"}, KeyIDs: []string{"k1", "k2"}},
+			{ID: "ehr-2", OrgID: "cardio-b", Scopes: []string{"system/Task.cruds"}, KeyIDs: []string{"k9"}, Disabled: true},
+		}}},
 		{"audit-broken", "audit", view{Title: "Audit trail", Nav: "audit", Session: ss, Data: auditData{
 			Report: VerifyReport{Tenants: 2, Entries: 40, At: at, Breaks: []audit.Break{{Tenant: "cardio-b", Seq: 2, Reason: "hash mismatch"}}}}}},
 	}
