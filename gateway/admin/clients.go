@@ -116,9 +116,28 @@ type clientRequest struct {
 }
 
 // checkClientRequest finds what the admin face can tell without the
-// registry: the id's shape, an organization in the directory, some scopes
-// and a JWKS that is at least a JSON object.
+// registry: the request's shape and an organization in the directory.
 func (s *Server) checkClientRequest(ctx context.Context, in *clientRequest) (gateway.ValidationErrors, error) {
+	errs := clientRequestShape(in)
+	if in.OrgID == "" {
+		return errs, nil
+	}
+	e, err := s.svc.Entry(ctx, in.OrgID)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		errs = append(errs, &gateway.ValidationError{Field: "orgId", Reason: "no such organization in the directory"})
+	case err != nil:
+		return nil, err
+	case e.Kind != gateway.KindOrganization:
+		errs = append(errs, &gateway.ValidationError{Field: "orgId", Reason: "names a " + string(e.Kind) + ", not an organization"})
+	}
+	return errs, nil
+}
+
+// clientRequestShape checks the id's form, that an organization is named,
+// that there are scopes (one per element) and that the JWKS is at least
+// a JSON object; it trims in.OrgID.
+func clientRequestShape(in *clientRequest) gateway.ValidationErrors {
 	var errs gateway.ValidationErrors
 	add := func(field, reason string) {
 		errs = append(errs, &gateway.ValidationError{Field: field, Reason: reason})
@@ -129,16 +148,6 @@ func (s *Server) checkClientRequest(ctx context.Context, in *clientRequest) (gat
 	in.OrgID = strings.TrimSpace(in.OrgID)
 	if in.OrgID == "" {
 		add("orgId", "required")
-	} else {
-		e, err := s.svc.Entry(ctx, in.OrgID)
-		switch {
-		case err == nil && e.Kind != gateway.KindOrganization:
-			add("orgId", "names a "+string(e.Kind)+", not an organization")
-		case err != nil && !errors.Is(err, gateway.ErrNotFound):
-			return nil, err
-		case err != nil:
-			add("orgId", "no such organization in the directory")
-		}
 	}
 	if len(in.Scopes) == 0 {
 		add("scopes", "at least one scope is required")
@@ -151,7 +160,7 @@ func (s *Server) checkClientRequest(ctx context.Context, in *clientRequest) (gat
 	if trimmed := bytes.TrimSpace(in.JWKS); len(trimmed) == 0 || trimmed[0] != '{' {
 		add("jwks", "required: a JWKS document, a JSON object with \"keys\"")
 	}
-	return errs, nil
+	return errs
 }
 
 func (s *Server) apiRegisterClient(w http.ResponseWriter, r *http.Request, ss *session) {

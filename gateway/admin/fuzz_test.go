@@ -89,3 +89,31 @@ func FuzzEntryForm(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeClientRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"ehr-1","orgId":"clinic-a","scopes":["system/Task.rs"],"jwks":{"keys":[{"kty":"EC","kid":"k1"}]}}`,
+		`{"orgId":" ","scopes":[],"jwks":null}`, `{"scopes":"system/Task.rs"}`, `{"jwks":"keys"}`, `{"id":"a b"}`,
+		`{"scopes":["system/Task.rs system/Patient.r",""]}`, `{"secret":1}`, `[]`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in clientRequest
+		if p := decodeJSON(bytes.NewReader(body), &in); p != nil {
+			if p.Status != 422 || len(p.Errors) == 0 || p.Errors[0].Field == "" {
+				t.Fatalf("refusal without a field: %+v", p)
+			}
+			return
+		}
+		errs := clientRequestShape(&in)
+		for _, e := range errs {
+			if e.Field == "" || e.Reason == "" {
+				t.Fatalf("refusal without field or reason: %+v", e)
+			}
+		}
+		if len(errs) == 0 && (in.OrgID == "" || len(in.Scopes) == 0 || len(in.JWKS) == 0) {
+			t.Fatalf("accepted an incomplete request: %+v", in)
+		}
+	})
+}
