@@ -37,6 +37,9 @@ func openApp(ctx context.Context, cfg Config, stdout, stderr io.Writer, channels
 // core writing through wrap(store) (the benchmark times the store).
 func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap func(gateway.Store) gateway.Store, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if q.Logger == nil {
+		q.Logger = log.With("component", "queue")
+	}
 	store, err := openStore(ctx, cfg, q)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -108,6 +109,9 @@ type QueueConfig struct {
 	// worker died (a crashed process) after that long.
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
+	// Logger receives River's own log lines (leader elections, rescues);
+	// nil leaves River's default.
+	Logger *slog.Logger
 }
 
 // DefaultQueueConfig is the production queue tuning.

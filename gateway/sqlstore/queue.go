@@ -101,5 +101,6 @@ func RiverConfig(workers *river.Workers, q QueueConfig) *river.Config {
 		RescueStuckJobsAfter: q.RescueAfter,
 		RetryPolicy:          RetryPolicy{Base: q.RetryBase, Max: q.RetryMax},
 		MaxAttempts:          q.MaxAttempts,
+		Logger:               q.Logger,
 	}
 }
