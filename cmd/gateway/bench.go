@@ -63,6 +63,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with `go tool pprof`)")
+	memProfile := fs.String("memprofile", "", "with --soak: write a heap profile, taken after the load stopped, to this file")
 	soak := fs.Duration("soak", 0, "instead of one run, drive rounds of --referrals for this long and compare goroutines and heap after the load stops with after warm-up")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -94,6 +95,16 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		rep, err := runSoak(ctx, o, *soak, stderr)
 		if err != nil {
 			return err
+		}
+		if *memProfile != "" {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				return fmt.Errorf("heap profile: %w", err)
+			}
 		}
 		if *asJSON {
 			return printJSON(stdout, rep)
