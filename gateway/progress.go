@@ -145,3 +145,22 @@ func (s *Service) pollBeforeTimeout(ctx context.Context, d *Delivery) *Receipt {
 	}
 	return rc
 }
+
+// SweepExpired deletes expired edge documents (used assertion ids, idle
+// sessions, callback replay records) in batches, and says how many it
+// removed. `gateway serve` runs it periodically.
+func (s *Service) SweepExpired(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.store.Update(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.DeleteExpiredDocuments(ctx, s.clock.Now(), 500)
+			return err
+		})
+		total += n
+		if err != nil || n < 500 {
+			return total, err
+		}
+	}
+}

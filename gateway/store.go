@@ -89,6 +89,9 @@ type Tx interface {
 	// Documents lists a kind's documents in id order, skipping expired ones.
 	Documents(ctx context.Context, kind string, now time.Time) ([]Document, error)
 	DeleteDocument(ctx context.Context, kind, id string) error
+	// DeleteExpiredDocuments removes up to limit documents whose expiry is
+	// at or before now, and says how many it removed.
+	DeleteExpiredDocuments(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// Audit appends ev to the chain of each of its tenants.
 	Audit(ctx context.Context, ev audit.Event) error

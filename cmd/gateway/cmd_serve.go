@@ -72,6 +72,13 @@ loop:
 			if _, err := checkpoint(ctx, a); err != nil {
 				a.log.Error("audit checkpoint", "err", err)
 			}
+			// Expired edge records (used assertion ids, idle sessions,
+			// callback replay records) go on the same schedule.
+			if n, err := a.svc.SweepExpired(ctx); err != nil {
+				a.log.Error("sweep expired documents", "err", err)
+			} else if n > 0 {
+				a.log.Info("swept expired documents", "count", n)
+			}
 		}
 	}
 	a.log.Info("gateway shutting down")

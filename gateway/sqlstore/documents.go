@@ -75,4 +75,13 @@ func (t *tx) DeleteDocument(ctx context.Context, kind, id string) error {
 	return nil
 }
 
+func (t *tx) DeleteExpiredDocuments(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := t.exec(ctx, `DELETE FROM documents WHERE (kind, id) IN
+		(SELECT kind, id FROM documents WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)`, now, limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired documents: %w", err)
+	}
+	return int(n), nil
+}
+
 var _ = errors.Is

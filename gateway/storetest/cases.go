@@ -578,6 +578,22 @@ func testDocuments(t *testing.T, h Harness) {
 	if err := e.store.Update(e.ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(e.ctx, "client", "ehr-1") }); err != nil {
 		t.Fatal(err)
 	}
+	// The sweep removes what expired and nothing else.
+	_ = put(gateway.Document{Kind: "session", ID: "s1", Version: 1, Updated: now, Expires: now.Add(30 * time.Second), Body: []byte(`{}`)})
+	_ = put(gateway.Document{Kind: "session", ID: "s2", Version: 1, Updated: now, Expires: now.Add(time.Hour), Body: []byte(`{}`)})
+	_ = put(gateway.Document{Kind: "client", ID: "kept", Version: 1, Updated: now, Body: []byte(`{}`)})
+	e.clock.Advance(2 * time.Minute)
+	if n, err := e.svc.SweepExpired(e.ctx); err != nil || n != 2 { // the jti (1 min) and s1
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	_ = e.store.View(e.ctx, func(tx gateway.Tx) error {
+		for _, k := range [][2]string{{"session", "s2"}, {"client", "kept"}} {
+			if _, err := tx.Document(e.ctx, k[0], k[1]); err != nil {
+				t.Errorf("sweep removed %s/%s: %v", k[0], k[1], err)
+			}
+		}
+		return nil
+	})
 }
 
 func testRetryableReceipt(t *testing.T, h Harness) {
