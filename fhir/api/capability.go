@@ -138,7 +138,12 @@ func (h *Handler) capability() capabilityStatement {
 						{Name: "_cursor", Type: "string", Documentation: "keyset paging cursor; follow Bundle.link next"},
 					},
 				},
-				{Type: "ServiceRequest", Interaction: interactions("read")},
+				{
+					Type:              "ServiceRequest",
+					Documentation:     "create makes a draft referral of the client's organisation (Patient, Practitioner, Consent and DocumentReferences contained); a later Task create whose focus is ServiceRequest/<id> with status requested submits it.",
+					Interaction:       interactions("read", "create"),
+					ConditionalCreate: &yes,
+				},
 				{
 					Type:              "Subscription",
 					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; channel.payload application/fhir+json (the Task) or absent (id only); notifications are history Bundles, one per Task version. A failing endpoint goes to status error after repeated attempts; set status requested to resume.",

@@ -3,9 +3,11 @@
 //
 // A referral is exposed as a Task (the workflow; its status is the
 // referral's lifecycle state) focused on a ServiceRequest (the order).
-// Clients create referrals with a transaction Bundle or a Task carrying its
-// resources contained (conditional create on the Task identifier makes a
-// retried POST safe), read and search Tasks with keyset paging, read
+// Clients create referrals with a transaction Bundle, a Task carrying its
+// resources contained, or in two steps: POST a ServiceRequest (a draft of
+// the caller's organisation), then POST a Task whose focus is
+// ServiceRequest/{id}, status requested to submit it (conditional create
+// on the identifier makes a retried POST safe), read and search Tasks with keyset paging, read
 // history, and move a referral through its lifecycle with PUT or JSON
 // Patch on Task.status under If-Match. EHRs subscribe to changes of their
 // own Tasks with R4 rest-hook Subscriptions (/fhir/Subscription, stored and

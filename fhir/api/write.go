@@ -81,6 +81,12 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err != nil {
 		return 0, err
 	}
+	if link, ok, err := mapping.ParseTaskLink(body); ok {
+		if err != nil {
+			return 0, err
+		}
+		return h.attachTask(w, r, c, link)
+	}
 	sub, err := mapping.ParseTask(body)
 	if err != nil {
 		return 0, err

@@ -56,3 +56,32 @@ func FuzzParseTask(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseServiceRequest(f *testing.F) {
+	seedFiles(f, "servicerequest-draft.json", "servicerequest-completed.json")
+	f.Add([]byte(`{"resourceType":"ServiceRequest","status":"draft","intent":"order","subject":{"reference":"#p"},"performer":[{"reference":"Organization/o"}],"reasonCode":[{"coding":[{"code":"c"}]}],"contained":[{"resourceType":"Patient","id":"p","identifier":[{"value":"m"}]}]}`))
+	f.Add([]byte(`{"resourceType":"Task"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseServiceRequest(data)
+		checkParseError(t, err)
+		if err == nil && (s.Referral.ReceiverID == "" || s.Referral.Submit) {
+			t.Fatalf("accepted %+v: a ServiceRequest makes a draft with a receiver", s.Referral)
+		}
+	})
+}
+
+func FuzzParseTaskLink(f *testing.F) {
+	seedFiles(f, "task-completed.json", "task-draft.json")
+	f.Add([]byte(`{"resourceType":"Task","status":"requested","intent":"order","focus":{"reference":"ServiceRequest/x"}}`))
+	f.Add([]byte(`{"resourceType":"Task","status":"ready","intent":"order","focus":{"reference":"ServiceRequest/x"},"owner":{"reference":"Basic/b"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, ok, err := ParseTaskLink(data)
+		checkParseError(t, err)
+		if ok && err == nil && l.ServiceRequestID == "" {
+			t.Fatal("a link without a focus id")
+		}
+		if !ok && (l != nil || err != nil) {
+			t.Fatalf("not a link, yet %+v, %v", l, err)
+		}
+	})
+}

@@ -162,15 +162,28 @@ func assemble(p *pool, task *node) (*Submission, error) {
 	if n.ReceiverID == "" {
 		return nil, invalid(task.path+".owner", "required: the receiving party (a directory Organization or Practitioner)")
 	}
+	if err := readOrder(p, srNode, &sr, &n); err != nil {
+		return nil, err
+	}
+	if sr.Priority == nil && t.Priority != "" {
+		n.Priority = gateway.Priority(t.Priority)
+	}
+	readSecurity(t.Meta, &n.Sensitive)
+	return &Submission{Referral: n}, nil
+}
+
+// readOrder reads what the ServiceRequest carries into n: patient,
+// requester, reason, priority, security labels, consent and records.
+func readOrder(p *pool, srNode *node, sr *fhir.ServiceRequest, n *gateway.NewReferral) error {
 	var err error
 	if n.Patient, err = readPatient(p, srNode, sr.Subject); err != nil {
-		return nil, err
+		return err
 	}
 	if err := readRequester(p, srNode, sr.Requester, &n.Requester); err != nil {
-		return nil, err
+		return err
 	}
 	if len(sr.ReasonCode) == 0 || conceptCoding(&sr.ReasonCode[0]).Code == "" {
-		return nil, invalid(srNode.path+".reasonCode", "required: a coded reason for referral")
+		return invalid(srNode.path+".reasonCode", "required: a coded reason for referral")
 	}
 	n.Reason = conceptCoding(&sr.ReasonCode[0])
 	for _, note := range sr.Note {
@@ -178,15 +191,10 @@ func assemble(p *pool, task *node) (*Submission, error) {
 			n.ReasonText = note.Text
 		}
 	}
-	switch {
-	case sr.Priority != nil:
+	if sr.Priority != nil {
 		n.Priority = gateway.Priority(sr.Priority.Code())
-	case t.Priority != "":
-		n.Priority = gateway.Priority(t.Priority)
 	}
-	for _, m := range []*fhir.Meta{sr.Meta, t.Meta} {
-		readSecurity(m, &n.Sensitive)
-	}
+	readSecurity(sr.Meta, &n.Sensitive)
 	n.Consent = gateway.ConsentRef{Kind: gateway.ConsentTreatment}
 	seen := map[*node]bool{}
 	consentFound := false
@@ -195,17 +203,17 @@ func assemble(p *pool, task *node) (*Submission, error) {
 		expr := fmt.Sprintf("%s.supportingInfo[%d]", srNode.path, i)
 		if target == nil {
 			if refID(str(info.Reference), "DocumentReference") != "" {
-				return nil, invalid(expr, "the referenced DocumentReference is not in the request")
+				return invalid(expr, "the referenced DocumentReference is not in the request")
 			}
 			continue
 		}
 		switch target.typ {
 		case "Consent":
 			if consentFound {
-				return nil, invalid(expr, "one Consent per referral")
+				return invalid(expr, "one Consent per referral")
 			}
 			if n.Consent, err = readConsent(target); err != nil {
-				return nil, err
+				return err
 			}
 			consentFound = true
 		case "DocumentReference":
@@ -215,7 +223,7 @@ func assemble(p *pool, task *node) (*Submission, error) {
 			seen[target] = true
 			rec, err := readRecord(p, target)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			n.Records = append(n.Records, rec)
 		}
@@ -224,14 +232,14 @@ func assemble(p *pool, task *node) (*Submission, error) {
 		for _, c := range p.byURL {
 			if c.typ == "Consent" && !seen[c] {
 				if n.Consent, err = readConsent(c); err != nil {
-					return nil, err
+					return err
 				}
 				seen[c] = true
 				break
 			}
 		}
 	}
-	return &Submission{Referral: n}, nil
+	return nil
 }
 
 // partyID reads a directory id from a reference "Type/id" of one of the

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/referralgw/gateway/fhir/mapping"
+	"github.com/referralgw/gateway/fhir/smart"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// createServiceRequest is the first step of the two-step create: the
+// ServiceRequest alone becomes a draft referral of the caller's
+// organisation, which a later POST /fhir/Task focusing it submits.
+func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "ServiceRequest"
+	ctx := r.Context()
+	if err := h.allow(ctx, c, "ServiceRequest", smart.Create); err != nil {
+		return 0, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return 0, err
+	}
+	sub, err := mapping.ParseServiceRequest(body)
+	if err != nil {
+		return 0, err
+	}
+	sub.IfNoneExist = r.Header.Get("If-None-Exist")
+	ref, existed, err := h.create(ctx, c, sub)
+	if err != nil {
+		return 0, err
+	}
+	c.id, c.tenants = ref.ID, parties(ref)
+	status := http.StatusCreated
+	if existed {
+		status = http.StatusOK
+		c.detail["conditional"] = "matched"
+	}
+	sr, err := mapping.NewServiceRequest(ref)
+	if err != nil {
+		return 0, err
+	}
+	writeJSON(w, status, sr, h.versionHeaders("ServiceRequest", ref))
+	return status, nil
+}
+
+// attachTask is the second step of the two-step create: a Task focusing a
+// draft of the caller's organisation adopts that draft and, when it asks
+// for status requested, submits it through the send gates.
+func (h *Handler) attachTask(w http.ResponseWriter, r *http.Request, c *call, link *mapping.TaskLink) (int, error) {
+	ctx := r.Context()
+	c.detail["focus"] = "stored"
+	cur, err := h.load(ctx, c, link.ServiceRequestID)
+	if err != nil {
+		return 0, err
+	}
+	if cur.Requester.OrgID != c.p.OrgID { // a receiver sees the referral but does not own it
+		c.detail["reason"] = "not the requester of the referral"
+		return 0, fmt.Errorf("referral %s for %s: %w", cur.ID, c.p.OrgID, gateway.ErrNotFound)
+	}
+	if cur.Status != gateway.StatusDraft {
+		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
+			fmt.Sprintf("the focus ServiceRequest is %s, not a draft: a Task is attached only to a draft", cur.Status), "Task.focus")
+	}
+	if link.RequesterOrgID != "" && link.RequesterOrgID != cur.Requester.OrgID {
+		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
+			"Task.requester differs from the requester of the focus ServiceRequest", "Task.requester")
+	}
+	if link.OwnerID != "" && link.OwnerID != cur.ReceiverID {
+		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
+			"Task.owner differs from the performer of the focus ServiceRequest", "Task.owner")
+	}
+	ref := cur
+	if link.Submit {
+		var refusal error
+		ref, refusal = h.svc.Submit(ctx, c.actor, cur.ID)
+		if ref == nil || refusal != nil {
+			if refusal == nil {
+				refusal = errors.New("submit failed")
+			}
+			return 0, refusal
+		}
+	}
+	c.tenants = parties(ref)
+	writeJSON(w, http.StatusCreated, mapping.NewTask(ref), h.versionHeaders("Task", ref))
+	return http.StatusCreated, nil
+}
