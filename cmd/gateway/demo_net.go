@@ -233,7 +233,8 @@ func (ln *loopNet) close() {
 // writeLoopbackTLS writes a self-signed STARTTLS certificate for 127.0.0.1
 // that both SMTP listeners present and both senders trust.
 func writeLoopbackTLS(dir string, now time.Time) (certFile, keyFile string, err error) {
-	tc, leaf, err := selfSignedTLS("127.0.0.1", now)
+	tc, err := certs.SelfSignedTLS(now, "127.0.0.1")
+	leaf := tc.Leaf
 	if err != nil {
 		return "", "", err
 	}

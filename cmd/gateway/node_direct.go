@@ -138,7 +138,7 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		if host == "" {
 			host = "localhost"
 		}
-		serverCert, _, err = selfSignedTLS(host, now)
+		serverCert, err = certs.SelfSignedTLS(now, host)
 	}
 	if err != nil {
 		_ = sender.Close()
