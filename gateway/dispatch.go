@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,15 +48,16 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 			done = true
 			return s.failDelivery(ctx, tx, r, d, "referral is "+string(r.Status)+": send abandoned", false)
 		}
-		receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+		g, err := s.gates(ctx, tx, r, true)
 		if err != nil {
 			return err
 		}
+		gateErr := g.refusal
 		if gateErr == nil {
-			if reason, err := s.usable(ctx, tx, d.Channel, receiver); err != nil {
+			if reason, err := s.usable(ctx, tx, d.Channel, g.receiver); err != nil {
 				return err
 			} else if reason != "" {
-				gateErr = &RoutingError{ReceiverID: receiver.ID, Reasons: []string{reason}}
+				gateErr = &RoutingError{ReceiverID: g.receiver.ID, Reasons: []string{reason}}
 			}
 		}
 		if gateErr != nil {
@@ -66,7 +66,6 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 				"delivery": d.ID, "channel": string(d.Channel), "gate": gateName(gateErr), "reason": gateErr.Error()}); err != nil {
 				return err
 			}
-			_ = chain
 			return s.failDelivery(ctx, tx, r, d, "refused at send time: "+gateErr.Error(), true)
 		}
 		if d.State == DeliveryQueued {
@@ -85,12 +84,8 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if err != nil {
 			return err
 		}
-		recs, err := s.recordContents(ctx, tx, r)
-		if err != nil {
-			return err
-		}
 		ch = s.channels[d.Channel]
-		out = &Outbound{Referral: r, Delivery: d, Receiver: receiver, Sender: sender, Records: recs}
+		out = &Outbound{Referral: r, Delivery: d, Receiver: g.receiver, Sender: sender, Records: g.records}
 		return nil
 	})
 	if err != nil || done {
@@ -223,13 +218,14 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		}
 		return s.queueDeliveryAt(ctx, tx, r, d.Channel, s.clock.Now().Add(backoff))
 	}
-	receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+	g, err := s.gates(ctx, tx, r, false)
 	if err != nil {
 		return err
 	}
 	var next ChannelKind
+	gateErr := g.refusal
 	if gateErr == nil {
-		next, gateErr = s.route(ctx, tx, receiver, chain, tried)
+		next, gateErr = s.route(ctx, tx, g.receiver, g.chain, tried)
 	}
 	if gateErr == nil {
 		if err := s.audit(ctx, tx, System, r, "referral.fallback", audit.OutcomeSuccess, map[string]string{
@@ -410,5 +406,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-var _ = errors.New

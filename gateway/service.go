@@ -284,13 +284,14 @@ func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral
 // submitTx is the send gate. It returns (refusal, nil) when a gate refused
 // (the refusal is stored and audited), or (nil, err) on a storage error.
 func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral) (error, error) {
-	receiver, chain, gateErr, err := s.gates(ctx, tx, r)
+	g, err := s.gates(ctx, tx, r, false)
 	if err != nil {
 		return nil, err
 	}
 	var kind ChannelKind
+	gateErr := g.refusal
 	if gateErr == nil {
-		kind, gateErr = s.route(ctx, tx, receiver, chain, nil)
+		kind, gateErr = s.route(ctx, tx, g.receiver, g.chain, nil)
 	}
 	now := s.clock.Now()
 	if gateErr != nil {
@@ -346,47 +347,59 @@ func gateName(err error) string {
 	return "other"
 }
 
+// gateResult is what the send gates found: the receiver and its ancestry,
+// a refusal (nil when every gate passed), and the decrypted records when
+// the caller asked for them.
+type gateResult struct {
+	receiver *Entry
+	chain    []*Entry
+	refusal  error
+	records  []RecordContent
+}
+
 // gates checks, in order, the receiver's verification, the consent basis,
-// minimum necessary and the receiver's BAA. It returns the receiver and its
-// ancestry, a gate refusal, or a storage error.
-func (s *Service) gates(ctx context.Context, tx Tx, r *Referral) (*Entry, []*Entry, error, error) {
+// minimum necessary and the receiver's BAA. withRecords decrypts every
+// record for the caller (a send needs them); otherwise only the text
+// records the minimum-necessary scan reads are decrypted. The error is a
+// storage failure, never a refusal.
+func (s *Service) gates(ctx context.Context, tx Tx, r *Referral, withRecords bool) (gateResult, error) {
 	chain, err := ancestry(ctx, tx, r.ReceiverID)
 	if err != nil {
-		return nil, nil, nil, err
+		return gateResult{}, err
 	}
-	receiver := chain[0]
-	now := s.clock.Now()
+	g := gateResult{receiver: chain[0], chain: chain}
 	verified := false
 	for _, e := range chain {
 		verified = verified || e.Verified()
 	}
 	if !verified {
-		return receiver, chain, &UnverifiedRecipientError{ReceiverID: receiver.ID}, nil
+		g.refusal = &UnverifiedRecipientError{ReceiverID: g.receiver.ID}
+		return g, nil
 	}
 	consents, err := tx.Consents(ctx, r.Requester.OrgID, r.Patient.ID)
 	if err != nil {
-		return nil, nil, nil, err
+		return gateResult{}, err
 	}
-	if gerr := CheckConsent(r, entryIDs(chain), consents, now); gerr != nil {
-		return receiver, chain, gerr, nil
+	if g.refusal = CheckConsent(r, entryIDs(chain), consents, s.clock.Now()); g.refusal != nil {
+		return g, nil
+	}
+	if withRecords || r.MinimumNecessaryOverride == nil {
+		if g.records, err = s.recordContents(ctx, tx, r, !withRecords); err != nil {
+			return gateResult{}, err
+		}
 	}
 	if r.MinimumNecessaryOverride == nil {
-		content, err := s.recordContents(ctx, tx, r)
-		if err != nil {
-			return nil, nil, nil, err
-		}
 		texts := map[string][]byte{}
-		for _, rc := range content {
+		for _, rc := range g.records {
 			texts[rc.ID] = rc.Content
 		}
 		if f := ScanReferral(r, texts); len(f) > 0 {
-			return receiver, chain, &MinimumNecessaryError{Findings: f}, nil
+			g.refusal = &MinimumNecessaryError{Findings: f}
+			return g, nil
 		}
 	}
-	if gerr, err := s.baaGate(ctx, tx, chain, "receiver"); err != nil || gerr != nil {
-		return receiver, chain, gerr, err
-	}
-	return receiver, chain, nil, nil
+	g.refusal, err = s.baaGate(ctx, tx, chain, "receiver")
+	return g, err
 }
 
 // baaGate finds the BAA nearest to the party (itself, then its parents) and
@@ -504,10 +517,14 @@ func entryIDs(chain []*Entry) []string {
 	return ids
 }
 
-// recordContents decrypts a referral's records.
-func (s *Service) recordContents(ctx context.Context, tx Tx, r *Referral) ([]RecordContent, error) {
+// recordContents decrypts a referral's records, or only its text records
+// (those the minimum-necessary scan reads) when textOnly is set.
+func (s *Service) recordContents(ctx context.Context, tx Tx, r *Referral, textOnly bool) ([]RecordContent, error) {
 	out := make([]RecordContent, 0, len(r.Records))
 	for _, rec := range r.Records {
+		if textOnly && !isText(rec.ContentType) {
+			continue
+		}
 		sealed, err := tx.RecordContent(ctx, r.ID, rec.ID)
 		if err != nil {
 			return nil, fmt.Errorf("record %s: %w", rec.ID, err)
@@ -557,7 +574,7 @@ func (s *Service) RecordContents(ctx context.Context, r *Referral) ([]RecordCont
 	var out []RecordContent
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		out, err = s.recordContents(ctx, tx, r)
+		out, err = s.recordContents(ctx, tx, r, false)
 		return err
 	})
 	return out, err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -83,5 +82,3 @@ func (t *tx) DeleteExpiredDocuments(ctx context.Context, now time.Time, limit in
 	}
 	return int(n), nil
 }
-
-var _ = errors.Is

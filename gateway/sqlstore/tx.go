@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -581,5 +580,3 @@ func (t *tx) Enqueue(ctx context.Context, j gateway.Job) error {
 	}
 	return nil
 }
-
-var _ = errors.Is
