@@ -185,6 +185,25 @@ func (s *Service) CreateReferral(ctx context.Context, actor Actor, n NewReferral
 	if actor.OrgID != "" && actor.OrgID != n.Requester.OrgID {
 		return nil, fmt.Errorf("create referral for %s as %s: %w", n.Requester.OrgID, actor.OrgID, ErrForbidden)
 	}
+	var (
+		r       *Referral
+		refusal error
+	)
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		r, refusal, err = s.createTx(ctx, tx, actor, n)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create referral: %w", err)
+	}
+	return r, refusal
+}
+
+// createTx stores a validated new referral in tx and, when n.Submit is
+// set, submits it; it returns the referral and a gate refusal, or a
+// storage or validation error.
+func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferral) (*Referral, error, error) {
 	now := s.clock.Now()
 	r := &Referral{
 		ID: NewID(), Version: 1, Created: now, Updated: now, Status: StatusDraft,
@@ -195,62 +214,58 @@ func (s *Service) CreateReferral(ctx context.Context, actor Actor, n NewReferral
 	if r.Priority == "" {
 		r.Priority = PriorityRoutine
 	}
-	var refusal error
-	err := s.store.Update(ctx, func(tx Tx) error {
-		if n.Identifier != "" {
-			if _, err := tx.ReferralByIdentifier(ctx, n.Requester.OrgID, n.Identifier); err == nil {
-				return fmt.Errorf("identifier %q already used by %s: %w", n.Identifier, n.Requester.OrgID, ErrConflict)
-			} else if !errors.Is(err, ErrNotFound) {
-				return err
-			}
+	if n.Identifier != "" {
+		if _, err := tx.ReferralByIdentifier(ctx, n.Requester.OrgID, n.Identifier); err == nil {
+			return nil, nil, fmt.Errorf("identifier %q already used by %s: %w", n.Identifier, n.Requester.OrgID, ErrConflict)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
 		}
-		org, err := tx.Entry(ctx, n.Requester.OrgID)
-		if errors.Is(err, ErrNotFound) {
-			return &ValidationError{"requester.orgId", fmt.Sprintf("%q is not in the directory", n.Requester.OrgID)}
-		} else if err != nil {
-			return err
-		}
-		if org.Kind != KindOrganization {
-			return &ValidationError{"requester.orgId", fmt.Sprintf("%q is a %s, not an organization", org.ID, org.Kind)}
-		}
-		if _, err := tx.Entry(ctx, n.ReceiverID); errors.Is(err, ErrNotFound) {
-			return &ValidationError{"receiverId", fmt.Sprintf("unknown receiver %q: not in the directory", n.ReceiverID)}
-		} else if err != nil {
-			return err
-		}
-		chain, err := ancestry(ctx, tx, n.ReceiverID)
-		if err != nil {
-			return err
-		}
-		r.ReceiverOrgID = chain[len(chain)-1].ID
-		for _, nr := range n.Records {
-			rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
-			sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
-			if err != nil {
-				return err
-			}
-			if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
-				return err
-			}
-			r.Records = append(r.Records, rec)
-		}
-		if err := tx.InsertReferral(ctx, r); err != nil {
-			return err
-		}
-		if err := s.audit(ctx, tx, actor, r, "referral.created", audit.OutcomeSuccess, map[string]string{
-			"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}); err != nil {
-			return err
-		}
-		if n.Submit {
-			refusal, err = s.submitTx(ctx, tx, actor, r)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create referral: %w", err)
 	}
-	return r, refusal
+	org, err := tx.Entry(ctx, n.Requester.OrgID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, &ValidationError{"requester.orgId", fmt.Sprintf("%q is not in the directory", n.Requester.OrgID)}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if org.Kind != KindOrganization {
+		return nil, nil, &ValidationError{"requester.orgId", fmt.Sprintf("%q is a %s, not an organization", org.ID, org.Kind)}
+	}
+	if _, err := tx.Entry(ctx, n.ReceiverID); errors.Is(err, ErrNotFound) {
+		return nil, nil, &ValidationError{"receiverId", fmt.Sprintf("unknown receiver %q: not in the directory", n.ReceiverID)}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	chain, err := ancestry(ctx, tx, n.ReceiverID)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.ReceiverOrgID = chain[len(chain)-1].ID
+	for _, nr := range n.Records {
+		rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
+		sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
+			return nil, nil, err
+		}
+		r.Records = append(r.Records, rec)
+	}
+	if err := tx.InsertReferral(ctx, r); err != nil {
+		return nil, nil, err
+	}
+	if err := s.audit(ctx, tx, actor, r, "referral.created", audit.OutcomeSuccess, map[string]string{
+		"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}); err != nil {
+		return nil, nil, err
+	}
+	if !n.Submit {
+		return r, nil, nil
+	}
+	refusal, err := s.submitTx(ctx, tx, actor, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, refusal, nil
 }
 
 // Submit runs the gates on a draft and, when they pass, moves it to

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -254,49 +253,51 @@ func (s *Service) OverrideMinimumNecessary(ctx context.Context, actor Actor, id,
 // receiverID that replaces the old one, with the same patient, reason,
 // consent and records. The new one is submitted when submit is set.
 func (s *Service) Replace(ctx context.Context, actor Actor, oldID, receiverID string, submit bool) (*Referral, error) {
-	old, _, err := s.Referral(ctx, oldID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(actor, old, SideReferrer); err != nil {
-		return nil, err
-	}
-	if old.Status != StatusRejected && old.Status != StatusFailed {
-		return nil, &TransitionError{Machine: "referral", From: string(old.Status), To: "replaced",
-			Rule: "only a rejected or failed referral is re-routed"}
-	}
-	if old.ReplacedBy != "" {
-		return nil, fmt.Errorf("referral %s was already replaced by %s: %w", oldID, old.ReplacedBy, ErrConflict)
-	}
-	recs, err := s.RecordContents(ctx, old)
-	if err != nil {
-		return nil, err
-	}
-	n := NewReferral{Requester: old.Requester, ReceiverID: receiverID, Patient: old.Patient, Reason: old.Reason,
-		ReasonText: old.ReasonText, Priority: old.Priority, Consent: old.Consent, Sensitive: old.Sensitive,
-		Replaces: old.ID, Submit: submit}
-	for _, rc := range recs {
-		n.Records = append(n.Records, NewRecord{Title: rc.Title, ContentType: rc.ContentType, Content: rc.Content})
-	}
-	nr, refusal := s.CreateReferral(ctx, actor, n)
-	if nr == nil {
-		return nil, refusal
-	}
-	err = s.store.Update(ctx, func(tx Tx) error {
-		o, err := tx.Referral(ctx, oldID, true)
+	var nr *Referral
+	var refusal error
+	// One transaction, the old referral locked: a replacement exists if and
+	// only if the old referral names it, and a retried call cannot make two.
+	err := s.store.Update(ctx, func(tx Tx) error {
+		old, err := tx.Referral(ctx, oldID, true)
 		if err != nil {
 			return err
 		}
-		o.ReplacedBy = nr.ID
-		o.Version++
-		o.Updated = s.clock.Now()
-		if err := tx.UpdateReferral(ctx, o); err != nil {
+		if err := s.authorize(actor, old, SideReferrer); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, o, "referral.replaced", audit.OutcomeSuccess, map[string]string{"replacedBy": nr.ID, "receiver": receiverID})
+		if old.Status != StatusRejected && old.Status != StatusFailed {
+			return &TransitionError{Machine: "referral", From: string(old.Status), To: "replaced",
+				Rule: "only a rejected or failed referral is re-routed"}
+		}
+		if old.ReplacedBy != "" {
+			return fmt.Errorf("referral %s was already replaced by %s: %w", oldID, old.ReplacedBy, ErrConflict)
+		}
+		recs, err := s.recordContents(ctx, tx, old, false)
+		if err != nil {
+			return err
+		}
+		n := NewReferral{Requester: old.Requester, ReceiverID: receiverID, Patient: old.Patient, Reason: old.Reason,
+			ReasonText: old.ReasonText, Priority: old.Priority, Consent: old.Consent, Sensitive: old.Sensitive,
+			Replaces: old.ID, Submit: submit}
+		for _, rc := range recs {
+			n.Records = append(n.Records, NewRecord{Title: rc.Title, ContentType: rc.ContentType, Content: rc.Content})
+		}
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		if nr, refusal, err = s.createTx(ctx, tx, actor, n); err != nil {
+			return err
+		}
+		old.ReplacedBy = nr.ID
+		old.Version++
+		old.Updated = s.clock.Now()
+		if err := tx.UpdateReferral(ctx, old); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, old, "referral.replaced", audit.OutcomeSuccess, map[string]string{"replacedBy": nr.ID, "receiver": receiverID})
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nr, err
+	if err != nil {
+		return nil, fmt.Errorf("replace referral %s: %w", oldID, err)
 	}
 	return nr, refusal
 }

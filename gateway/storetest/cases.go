@@ -244,6 +244,15 @@ func testFallback(t *testing.T, h Harness) {
 		t.Fatalf("replace: %v", err)
 	}
 	e.waitFor("replacement received", func() bool { return e.status(nr.ID) == gateway.StatusReceived })
+	// A second replacement is refused and creates nothing.
+	before, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{})
+	if _, err := e.svc.Replace(e.ctx, gateway.Actor{ID: "user:referrer", OrgID: "clinic-a"}, r2.ID, "cardio-b", true); !errors.Is(err, gateway.ErrConflict) {
+		t.Fatalf("second replace: %v", err)
+	}
+	after, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{})
+	if len(after) != len(before) {
+		t.Fatalf("a refused replace left %d referral(s) behind", len(after)-len(before))
+	}
 }
 
 func testRetry(t *testing.T, h Harness) {
