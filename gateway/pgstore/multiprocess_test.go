@@ -17,9 +17,8 @@ import (
 // the shared trail stays intact.
 func TestTwoGatewaysShareOneDatabase(t *testing.T) {
 	ctx := t.Context()
-	first := OpenFresh(t, storetest.FastQueue())
-	// A second store on the schema OpenFresh just made.
-	second, err := pgstore.Open(ctx, lastOpenedURL, storetest.FastQueue())
+	first, url := openFreshURL(t, storetest.FastQueue())
+	second, err := pgstore.Open(ctx, url, storetest.FastQueue()) // the same schema
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,13 @@ func testURL() string {
 // when the test ends. Without PostgreSQL the test skips, except under
 // CI=true, where it fails.
 func OpenFresh(t testing.TB, queue sqlstore.QueueConfig) *sqlstore.Store {
+	s, _ := openFreshURL(t, queue)
+	return s
+}
+
+// openFreshURL is OpenFresh that also returns the schema's URL, for tests
+// that open a second store on it.
+func openFreshURL(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -61,18 +68,14 @@ func OpenFresh(t testing.TB, queue sqlstore.QueueConfig) *sqlstore.Store {
 	if strings.Contains(testURL(), "?") {
 		sep = "&"
 	}
-	lastOpenedURL = testURL() + sep + "search_path=" + schema
-	s, err := pgstore.Open(ctx, lastOpenedURL, queue)
+	url := testURL() + sep + "search_path=" + schema
+	s, err := pgstore.Open(ctx, url, queue)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s, url
 }
-
-// lastOpenedURL is the URL of the schema OpenFresh made last (tests that
-// open a second store on it run sequentially).
-var lastOpenedURL string
 
 // auditVerify reports whether every chain in the store verifies.
 func auditVerify(ctx context.Context, s gateway.Store) (bool, error) {
