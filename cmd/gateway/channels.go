@@ -13,7 +13,7 @@ import (
 // `serve` would read them; a channel that cannot be built is left out, and
 // routing then names it unreachable.
 func cliChannels(cfg Config) []gateway.Channel {
-	ec := defaultEdgeConfig()
+	ec := cfg.Edges
 	out := []gateway.Channel{push.New(push.Config{AllowHTTP: ec.FHIRAllowHTTP})}
 	if ec.DirectDomain != "" && ec.DirectCerts != "" {
 		if keys, trust, _, err := loadDirectCerts(ec.DirectCerts); err == nil {

@@ -17,7 +17,7 @@ func cmdClient(ctx context.Context, cfg Config, args []string, stdout, stderr io
 		return err
 	}
 	fs := newFlags("client add", &cfg, stderr)
-	ec := defaultEdgeConfig()
+	ec := &cfg.Edges
 	org := fs.String("org", "", "directory id of the organisation the client acts for (required)")
 	jwksFile := fs.String("jwks", "", "file holding the client's JWKS (public keys), \"-\" for standard input (required)")
 	scope := fs.String("scope", "", `space-separated SMART system scopes, e.g. "system/Task.rs system/Task.u" (required)`)

@@ -17,8 +17,7 @@ import (
 
 func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", &cfg, stderr)
-	ec := defaultEdgeConfig()
-	ec.register(fs)
+	cfg.Edges.register(fs)
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (env GATEWAY_HTTP_ADDR)")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long shutdown waits for in-flight sends before cancelling (they are re-queued)")
 	every := fs.Duration("checkpoint-every", 10*time.Minute, "how often to sign audit chain checkpoints")
@@ -29,7 +28,7 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	n, err := openNode(ctx, cfg, ec, nodeOptions{}, nodeListeners{HTTP: ln}, stdout, stderr)
+	n, err := openNode(ctx, cfg, nodeOptions{}, nodeListeners{HTTP: ln}, stdout, stderr)
 	if err != nil {
 		ln.Close()
 		return err

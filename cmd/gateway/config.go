@@ -27,11 +27,15 @@ type Config struct {
 	// FaxVendorID and HISPID name the vendor directory entries whose BAAs gate those channels.
 	FaxVendorID string
 	HISPID      string
+	// Edges are the FHIR, Direct and fax settings of `serve`'s edges
+	// (node_config.go); one-shot commands read them too, to route.
+	Edges edgeConfig
 }
 
 // defaultConfig reads the environment over the built-in defaults.
 func defaultConfig() Config {
-	c := Config{DataDir: "gateway-data", HTTPAddr: "127.0.0.1:8080", BAAWarningWindow: 60 * 24 * time.Hour}
+	c := Config{DataDir: "gateway-data", HTTPAddr: "127.0.0.1:8080", BAAWarningWindow: 60 * 24 * time.Hour,
+		Edges: defaultEdgeConfig()}
 	if v := os.Getenv("GATEWAY_DB"); v != "" {
 		c.DB = v
 	}

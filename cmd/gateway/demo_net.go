@@ -186,11 +186,12 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	if o.Log != nil {
 		logw = &lockedWriter{w: o.Log} // both nodes' handlers write to it
 	}
-	if ln.a, err = openNode(ctx, cfgA, ecA, hooks, nodeListeners{HTTP: ln.httpA, SMTP: smtpA}, io.Discard, logw); err != nil {
+	cfgA.Edges, cfgB.Edges = ecA, ecB
+	if ln.a, err = openNode(ctx, cfgA, hooks, nodeListeners{HTTP: ln.httpA, SMTP: smtpA}, io.Discard, logw); err != nil {
 		return nil, fmt.Errorf("demo: node A: %w", err)
 	}
 	closers = append(closers, ln.a.Close)
-	if ln.b, err = openNode(ctx, cfgB, ecB, hooks, nodeListeners{HTTP: ln.httpB, SMTP: smtpB}, io.Discard, logw); err != nil {
+	if ln.b, err = openNode(ctx, cfgB, hooks, nodeListeners{HTTP: ln.httpB, SMTP: smtpB}, io.Discard, logw); err != nil {
 		return nil, fmt.Errorf("demo: node B: %w", err)
 	}
 	closers = append(closers, ln.b.Close)

@@ -81,7 +81,8 @@ type nodeOptions struct {
 }
 
 // openNode wires a node from the configuration. Nothing runs until start.
-func openNode(ctx context.Context, cfg Config, ec edgeConfig, opts nodeOptions, ls nodeListeners, stdout, stderr io.Writer) (_ *node, err error) {
+func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListeners, stdout, stderr io.Writer) (_ *node, err error) {
+	ec := cfg.Edges
 	if opts.Queue == (sqlstore.QueueConfig{}) {
 		opts.Queue = sqlstore.DefaultQueueConfig()
 	}

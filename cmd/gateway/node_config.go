@@ -7,8 +7,8 @@ import (
 )
 
 // edgeConfig is the configuration of a node's edges: the Direct, FHIR and
-// fax settings beside the shared Config. Defaults come from the
-// environment; `serve` registers flags over them.
+// fax settings, held in Config.Edges. Defaults come from the environment;
+// `serve` registers flags over them.
 type edgeConfig struct {
 	// PublicURL is the base URL other systems reach this gateway's HTTP
 	// face at (SMART issuer, FHIR base, fax callback); empty means
