@@ -247,19 +247,31 @@ func (c *demoCase) fail(step string, err error) {
 	}
 }
 
+// sendUntilReceived creates a case's referral and waits until it is
+// received through a delivery on ch. When that does not happen it fails
+// the case, naming step, and returns a nil delivery.
+func (d *demoRun) sendUntilReceived(ctx context.Context, c *demoCase, label string, n gateway.NewReferral,
+	ch gateway.ChannelKind, step string) (*gateway.Referral, *gateway.Delivery) {
+	r, err := d.create(ctx, label, n)
+	if err != nil {
+		c.fail("create", err)
+		return nil, nil
+	}
+	r, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
+	dl := delivered(ds, ch)
+	if err != nil || dl == nil {
+		c.fail(step, err)
+		return nil, nil
+	}
+	return r, dl
+}
+
 // fhirCase: pushed to the on-platform EHR, whose staff accept, start and
 // complete the Task with a consult note; the follow loop carries each move
 // back.
 func (d *demoRun) fhirCase(ctx context.Context, c *demoCase) {
-	r, err := d.create(ctx, "#1 fhir", demoReferral(1, "ortho-ehr"))
-	if err != nil {
-		c.fail("create", err)
-		return
-	}
-	r, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
-	dl := delivered(ds, gateway.ChannelFHIR)
-	if err != nil || dl == nil {
-		c.fail("FHIR push delivered", err)
+	r, dl := d.sendUntilReceived(ctx, c, "#1 fhir", demoReferral(1, "ortho-ehr"), gateway.ChannelFHIR, "FHIR push delivered")
+	if dl == nil {
 		return
 	}
 	for _, mv := range []struct {
@@ -271,6 +283,7 @@ func (d *demoRun) fhirCase(ctx context.Context, c *demoCase) {
 			c.fail("EHR moves the Task", err)
 			return
 		}
+		var err error
 		if r, _, err = d.waitStatus(ctx, r.ID, mv.status); err != nil {
 			c.fail("follow picks up "+string(mv.status), err)
 			return
@@ -297,20 +310,13 @@ func (d *demoRun) directCase(ctx context.Context, c *demoCase) {
 	n := demoReferral(2, "bh-direct")
 	n.Sensitive = gateway.Sensitivity{Part2: true, BehavioralHealth: true}
 	n.Consent = gateway.ConsentRef{Kind: gateway.ConsentPart2, Purpose: "treatment"}
-	r, err := d.create(ctx, "#2 direct", n)
-	if err != nil {
-		c.fail("create", err)
-		return
-	}
-	_, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
-	dl := delivered(ds, gateway.ChannelDirect)
-	if err != nil || dl == nil {
-		c.fail("Direct delivery delivered by MDN", err)
+	r, dl := d.sendUntilReceived(ctx, c, "#2 direct", n, gateway.ChannelDirect, "Direct delivery delivered by MDN")
+	if dl == nil {
 		return
 	}
 	// The two MDNs may overtake each other; A's trail records both.
 	var kinds string
-	err = waitFor(ctx, func() (bool, error) {
+	err := waitFor(ctx, func() (bool, error) {
 		var err error
 		kinds, err = mdnsReceived(ctx, d.svc, r.ID)
 		return kinds == "processed,dispatched", err
@@ -408,15 +414,8 @@ func (d *demoRun) labelOf(id string) string {
 // faxCase: the fax-only clinic gets the packet through the vendor
 // EMULATOR, whose signed callback delivers it.
 func (d *demoRun) faxCase(ctx context.Context, c *demoCase) {
-	r, err := d.create(ctx, "#3 fax", demoReferral(3, "fax-clinic"))
-	if err != nil {
-		c.fail("create", err)
-		return
-	}
-	_, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
-	dl := delivered(ds, gateway.ChannelFax)
-	if err != nil || dl == nil {
-		c.fail("fax delivered by callback", err)
+	_, dl := d.sendUntilReceived(ctx, c, "#3 fax", demoReferral(3, "fax-clinic"), gateway.ChannelFax, "fax delivered by callback")
+	if dl == nil {
 		return
 	}
 	if !strings.Contains(receiptKinds(dl), string(gateway.ReceiptFaxSuccess)) {
@@ -483,15 +482,8 @@ func (d *demoRun) authCase(ctx context.Context, c *demoCase) {
 // rerouteCase: B declines by Direct reply; the referrer re-routes the
 // referral to the on-platform specialist.
 func (d *demoRun) rerouteCase(ctx context.Context, c *demoCase) {
-	r, err := d.create(ctx, "#6 reroute", demoReferral(6, "bh-direct"))
-	if err != nil {
-		c.fail("create", err)
-		return
-	}
-	_, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
-	dl := delivered(ds, gateway.ChannelDirect)
-	if err != nil || dl == nil {
-		c.fail("Direct delivery delivered", err)
+	r, dl := d.sendUntilReceived(ctx, c, "#6 reroute", demoReferral(6, "bh-direct"), gateway.ChannelDirect, "Direct delivery delivered")
+	if dl == nil {
 		return
 	}
 	if err := d.replyAsB(ctx, r.ID, dl.RemoteID, "Declined: not accepting new patients this month."); err != nil {
@@ -509,7 +501,7 @@ func (d *demoRun) rerouteCase(ctx context.Context, c *demoCase) {
 	}
 	d.tl.label(nr.ID, "#6b reroute")
 	d.tl.say("#6 reroute  declined; re-routed as %s to ortho-ehr", shortID(nr.ID))
-	_, ds, err = d.waitStatus(ctx, nr.ID, gateway.StatusReceived)
+	_, ds, err := d.waitStatus(ctx, nr.ID, gateway.StatusReceived)
 	if err != nil || delivered(ds, gateway.ChannelFHIR) == nil {
 		c.fail("replacement delivered on FHIR", err)
 		return
