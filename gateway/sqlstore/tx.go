@@ -538,13 +538,13 @@ func (t *tx) flushAudit(ctx context.Context) error {
 	}
 	sort.Strings(tenants)
 	for _, tenant := range tenants {
-		if _, err := t.exec(ctx, `INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING`,
-			tenant, audit.GenesisHash(tenant)); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
+		// One statement creates a new chain's head or locks the existing
+		// one (the no-op update takes the row lock) and reads it.
 		var seq int64
 		var hash string
-		if err := t.queryRow(ctx, `SELECT seq, hash FROM audit_heads WHERE tenant=$1 `+t.d.ForUpdate, tenant).Scan(&seq, &hash); err != nil {
+		if err := t.queryRow(ctx, `INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2)
+			ON CONFLICT (tenant) DO UPDATE SET tenant = excluded.tenant RETURNING seq, hash`,
+			tenant, audit.GenesisHash(tenant)).Scan(&seq, &hash); err != nil {
 			return fmt.Errorf("audit head: %w", err)
 		}
 		var (
