@@ -120,15 +120,19 @@ func TestSend(t *testing.T) {
 		for _, a := range in.Attachments {
 			names = append(names, a.Filename+" "+a.ContentType)
 		}
-		wantNames := []string{"ECG-report-12-lead.pdf application/pdf"}
+		wantNames := []string{"ECG-report-12-lead.pdf application/pdf", "Visit-note.txt text/plain"}
 		if part2 {
 			wantNames = append([]string{"42CFR-Part2-Notice.txt text/plain; charset=utf-8"}, wantNames...)
 		}
 		if !slices.Equal(names, wantNames) {
 			t.Fatalf("attachments %q, want %q", names, wantNames)
 		}
-		if !strings.Contains(in.Text, "Sinus rhythm") {
-			t.Error("text record missing from the summary")
+		// The text record travels as its own attachment, byte for byte.
+		if n := len(in.Attachments); n == 0 || string(in.Attachments[n-1].Content) != "Sinus rhythm with episodes of AF.\n" {
+			t.Error("text record missing, or changed, among the attachments")
+		}
+		if strings.Contains(in.Text, "Sinus rhythm") {
+			t.Error("text record content pasted into the summary")
 		}
 		if got := strings.Contains(in.Text, "42 CFR PART 2"); got != part2 {
 			t.Errorf("Part 2 notice present %v, want %v", got, part2)

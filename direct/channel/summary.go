@@ -93,30 +93,17 @@ func Summary(out *gateway.Outbound) string {
 			fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
 		}
 	}
-	for _, rec := range out.Records {
-		if isText(rec.ContentType) {
-			fmt.Fprintf(&b, "\n--- %s ---\n%s\n", rec.Title, strings.TrimRight(string(rec.Content), "\n"))
-		}
-	}
 	b.WriteString("\nTo answer, reply to this message with \"Accept\" or \"Decline\" and a reason on the first line.\n")
 	return b.String()
 }
 
-// Attachments returns the records that travel as documents (all but text).
+// Attachments returns the records as the message's attachments, one each.
 func Attachments(recs []gateway.RecordContent) []message.Attachment {
-	var out []message.Attachment
+	out := make([]message.Attachment, 0, len(recs))
 	for _, rec := range recs {
-		if isText(rec.ContentType) {
-			continue
-		}
 		out = append(out, message.Attachment{Filename: filename(rec.Record), ContentType: rec.ContentType, Content: rec.Content})
 	}
 	return out
-}
-
-func isText(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "text/plain"
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -133,7 +120,7 @@ func filename(rec gateway.Record) string {
 	}
 	mt, _, _ := mime.ParseMediaType(rec.ContentType)
 	ext := map[string]string{"application/pdf": ".pdf", "application/xml": ".xml", "text/xml": ".xml",
-		"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif", "application/zip": ".zip"}[mt]
+		"image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif", "application/zip": ".zip", "text/plain": ".txt"}[mt]
 	if ext != "" && !strings.HasSuffix(strings.ToLower(base), ext) {
 		base += ext
 	}

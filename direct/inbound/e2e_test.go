@@ -52,7 +52,7 @@ func TestEndToEnd(t *testing.T) {
 	items, _ := b.proc.Inbox().List()
 	it := items[0]
 	if it.Kind != "message" || it.From != addrA || it.MessageID != msgID || !slices.Equal(it.Tenants, []string{"cardio-b"}) ||
-		!slices.Equal(it.ContentTypes, []string{"application/pdf"}) || it.ReferralID != "" {
+		!slices.Equal(it.ContentTypes, []string{"application/pdf", "text/plain"}) || it.ReferralID != "" {
 		t.Fatalf("inbox item: %+v", it)
 	}
 	kept, err := b.proc.Inbox().Message(it.ID)
@@ -68,8 +68,9 @@ func TestEndToEnd(t *testing.T) {
 	// What B decrypts is the referral A composed, Part 2 notice absent.
 	in := openAs(t, b, kept, addrA)
 	if in.MessageID != msgID || !in.FinalDelivery || in.DispositionNotificationTo != addrA ||
-		!strings.Contains(in.Text, "Alex Testpatient") || !strings.Contains(in.Text, "Sinus rhythm") ||
-		strings.Contains(in.Text, "42 CFR PART 2") || len(in.Attachments) != 1 || in.Attachments[0].Filename != "ECG-report.pdf" {
+		!strings.Contains(in.Text, "Alex Testpatient") || strings.Contains(in.Text, "42 CFR PART 2") ||
+		len(in.Attachments) != 2 || in.Attachments[0].Filename != "ECG-report.pdf" ||
+		in.Attachments[1].Filename != "Note.txt" || !strings.Contains(string(in.Attachments[1].Content), "Sinus rhythm") {
 		t.Fatalf("decrypted referral: %+v", in)
 	}
 	bTrail := b.actions(t, "cardio-b")

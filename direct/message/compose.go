@@ -25,7 +25,8 @@ type Attachment struct {
 	// Filename is the name shown to the recipient; it must not contain a path.
 	Filename string
 	// ContentType is a C-CDA (application/xml, text/xml), application/pdf,
-	// image/* or application/zip (XDM) media type, optionally with parameters.
+	// text/plain, image/* or application/zip (XDM) media type, optionally
+	// with parameters.
 	ContentType string
 	// Content is the raw document; it travels base64 encoded.
 	Content []byte
@@ -259,7 +260,7 @@ func (a *Attachment) validate() error {
 		return fmt.Errorf("content type: %w", err)
 	}
 	switch {
-	case mt == "application/xml", mt == "text/xml", mt == "application/pdf",
+	case mt == "application/xml", mt == "text/xml", mt == "application/pdf", mt == "text/plain",
 		mt == "application/zip", strings.HasPrefix(mt, "image/"):
 		return nil
 	}
