@@ -110,11 +110,14 @@ type ReferralQuery struct {
 	BusinessStatus string
 	PatientID      string
 	IDs            []string
-	Identifier     string    // the requester's business identifier
-	UpdatedFrom    time.Time // inclusive
-	UpdatedTo      time.Time // exclusive
-	AfterID        string
-	Limit          int
+	Identifier     string // the requester's business identifier
+	// DeliveredOn keeps referrals with a delivered delivery on that channel
+	// (the FHIR follow loop reads back only what it pushed).
+	DeliveredOn ChannelKind
+	UpdatedFrom time.Time // inclusive
+	UpdatedTo   time.Time // exclusive
+	AfterID     string
+	Limit       int
 }
 
 // EntryQuery filters ListEntries.

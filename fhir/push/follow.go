@@ -88,7 +88,8 @@ func (c *Channel) SyncAll(ctx context.Context, svc *gateway.Service) (int, error
 	var errs []error
 	after := ""
 	for {
-		page, err := svc.ListReferrals(ctx, gateway.ReferralQuery{Statuses: openStatuses, AfterID: after, Limit: 100})
+		page, err := svc.ListReferrals(ctx, gateway.ReferralQuery{Statuses: openStatuses,
+			DeliveredOn: gateway.ChannelFHIR, AfterID: after, Limit: 100})
 		if err != nil {
 			return changed, fmt.Errorf("fhir: sync: list: %w", err)
 		}

@@ -192,6 +192,10 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 	if q.Identifier != "" {
 		add("identifier = ?", q.Identifier)
 	}
+	if q.DeliveredOn != "" {
+		add("EXISTS (SELECT 1 FROM deliveries d WHERE d.referral_id = referrals.id AND d.channel = ? AND d.state = 'delivered')",
+			string(q.DeliveredOn))
+	}
 	if q.BusinessStatus != "" {
 		add("business_status = ?", q.BusinessStatus)
 	}

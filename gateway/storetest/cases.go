@@ -64,6 +64,11 @@ func testDeliver(t *testing.T, h Harness) {
 	if e.fhir.Received() != 1 {
 		t.Fatalf("receiver got %d referrals, want 1", e.fhir.Received())
 	}
+	onFHIR, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{DeliveredOn: gateway.ChannelFHIR})
+	onDirect, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{DeliveredOn: gateway.ChannelDirect})
+	if len(onFHIR) != 1 || onFHIR[0].ID != r.ID || len(onDirect) != 0 {
+		t.Fatalf("delivered-on filter: fhir %d, direct %d", len(onFHIR), len(onDirect))
+	}
 	// A cross-practice referral appears in both practices' trails.
 	for _, tenant := range []string{"clinic-a", "cardio-b"} {
 		acts := e.actions(tenant, r.ID)
