@@ -263,6 +263,19 @@ func (d *demoRun) sendUntilReceived(ctx context.Context, c *demoCase, label stri
 		c.fail(step, err)
 		return nil, nil
 	}
+	// A receipt can overtake the recording of its send; wait for the send's
+	// handle too, so the summary names it.
+	err = waitFor(ctx, func() (bool, error) {
+		got, err := d.svc.Delivery(ctx, dl.ID)
+		if err == nil {
+			dl = got
+		}
+		return err == nil && dl.RemoteID != "", err
+	})
+	if err != nil {
+		c.fail(step+" (send recorded)", err)
+		return nil, nil
+	}
 	return r, dl
 }
 

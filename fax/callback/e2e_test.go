@@ -28,7 +28,7 @@ func TestSuccess(t *testing.T) {
 		t.Run("part2="+strconv.FormatBool(part2), func(t *testing.T) {
 			e := newEnv(t, options{})
 			r := e.create(t, part2)
-			r, ds := e.waitStatus(t, r.ID, gateway.StatusReceived)
+			r, ds := e.waitReceived(t, r.ID)
 			if len(ds) != 1 || ds[0].Channel != gateway.ChannelFax || ds[0].State != gateway.DeliveryDelivered {
 				t.Fatalf("deliveries: %+v", ds)
 			}
@@ -288,7 +288,7 @@ func outageFor(n int64) func(e *env, next http.Handler) http.Handler {
 func TestVendorDown(t *testing.T) {
 	e := newEnv(t, options{apiWrap: outageFor(2)})
 	r := e.create(t, false)
-	_, ds := e.waitStatus(t, r.ID, gateway.StatusReceived)
+	_, ds := e.waitReceived(t, r.ID)
 	if len(ds) != 1 {
 		t.Fatalf("deliveries: %d", len(ds))
 	}

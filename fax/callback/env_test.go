@@ -261,6 +261,28 @@ func (e *env) waitStatus(t *testing.T, id string, want gateway.Status) (*gateway
 	return r, ds
 }
 
+// waitReceived waits until the referral is received and every delivery's
+// send is recorded: the emulator's callback can deliver a fax before the
+// core records the send (and with it the fax id), in either order.
+func (e *env) waitReceived(t *testing.T, id string) (*gateway.Referral, []*gateway.Delivery) {
+	t.Helper()
+	var r *gateway.Referral
+	var ds []*gateway.Delivery
+	eventually(t, "referral received and its sends recorded", func() bool {
+		r, ds = e.referral(t, id)
+		if r.Status != gateway.StatusReceived {
+			return false
+		}
+		for _, d := range ds {
+			if d.State == gateway.DeliveryDelivered && d.RemoteID == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return r, ds
+}
+
 // faxesFor returns the faxes the emulator accepted for one delivery.
 func (e *env) faxesFor(deliveryID string) []faxsim.Fax {
 	var out []faxsim.Fax
