@@ -87,6 +87,13 @@ func consentCovers(rec ConsentRecord, receiverChain []string, purpose string) st
 // on file for its patient. It returns nil when the basis is satisfied and a
 // *ConsentError naming the gap otherwise.
 func CheckConsent(r *Referral, receiverChain []string, onFile []ConsentRecord, now time.Time) error {
+	_, err := checkConsent(r, receiverChain, onFile, now)
+	return err
+}
+
+// checkConsent is CheckConsent that also returns the ids of the records on
+// file the basis rests on.
+func checkConsent(r *Referral, receiverChain []string, onFile []ConsentRecord, now time.Time) ([]string, error) {
 	purpose := r.Consent.Purpose
 	if purpose == "" {
 		purpose = "treatment"
@@ -95,36 +102,41 @@ func CheckConsent(r *Referral, receiverChain []string, onFile []ConsentRecord, n
 	switch kind {
 	case ConsentTreatment, ConsentAuthorization, ConsentRequiredByLaw, ConsentPart2:
 	case "":
-		return &ConsentError{Basis: kind, Gap: "no consent basis given"}
+		return nil, &ConsentError{Basis: kind, Gap: "no consent basis given"}
 	default:
-		return &ConsentError{Basis: kind, Gap: "unknown consent basis"}
+		return nil, &ConsentError{Basis: kind, Gap: "unknown consent basis"}
 	}
 	// Psychotherapy notes and non-treatment purposes need an authorization
 	// (164.508(a)(2)); Part 2 records need a Part 2 consent whatever the basis.
 	needAuth := kind == ConsentAuthorization || r.Sensitive.PsychotherapyNotes || purpose != "treatment"
 	if kind == ConsentRequiredByLaw {
 		if r.Consent.Citation == "" {
-			return &ConsentError{Basis: kind, Gap: "citation of the law (e.g. 164.512(b)) not recorded"}
+			return nil, &ConsentError{Basis: kind, Gap: "citation of the law (e.g. 164.512(b)) not recorded"}
 		}
 		needAuth = r.Sensitive.PsychotherapyNotes
 	}
+	var used []string
 	if needAuth {
-		if err := findValid(r, ConsentAuthorization, receiverChain, purpose, onFile, now); err != nil {
-			return &ConsentError{Basis: kind, Gap: err.Error()}
+		id, err := findValid(r, ConsentAuthorization, receiverChain, purpose, onFile, now)
+		if err != nil {
+			return nil, &ConsentError{Basis: kind, Gap: err.Error()}
 		}
+		used = append(used, id)
 	}
 	if r.Sensitive.Part2 || kind == ConsentPart2 {
-		if err := findValid(r, ConsentPart2, receiverChain, purpose, onFile, now); err != nil {
-			return &ConsentError{Basis: kind, Gap: err.Error()}
+		id, err := findValid(r, ConsentPart2, receiverChain, purpose, onFile, now)
+		if err != nil {
+			return nil, &ConsentError{Basis: kind, Gap: err.Error()}
 		}
+		used = append(used, id)
 	}
-	return nil
+	return used, nil
 }
 
 // findValid looks for a record of kind on file that is signed, unexpired,
-// unrevoked and covers the recipient and purpose; the error names the best
-// gap found.
-func findValid(r *Referral, kind ConsentKind, chain []string, purpose string, onFile []ConsentRecord, now time.Time) error {
+// unrevoked and covers the recipient and purpose, and returns its id; the
+// error names the best gap found.
+func findValid(r *Referral, kind ConsentKind, chain []string, purpose string, onFile []ConsentRecord, now time.Time) (string, error) {
 	label := "authorization"
 	if kind == ConsentPart2 {
 		label = "Part 2 consent"
@@ -149,11 +161,11 @@ func findValid(r *Referral, kind ConsentKind, chain []string, purpose string, on
 				gap = g
 				continue
 			}
-			return nil
+			return rec.ID, nil
 		}
 	}
 	if gap == "" {
 		gap = label + " not on file"
 	}
-	return fmt.Errorf("%s", gap)
+	return "", fmt.Errorf("%s", gap)
 }

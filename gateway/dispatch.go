@@ -76,8 +76,16 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if err := tx.UpdateDelivery(ctx, d); err != nil {
 			return err
 		}
-		if err := s.audit(ctx, tx, System, r, "delivery.sending", audit.OutcomeSuccess, map[string]string{
-			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts)}); err != nil {
+		if err := s.vendorEvidence(ctx, tx, d.Channel, g.evidence); err != nil {
+			return err
+		}
+		detail := withPrefix(g.evidence, "baa.", map[string]string{
+			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts),
+			"records": recordIDs(g.records)})
+		if n := Part2Notice(r); n != "" {
+			detail["part2Notice"] = n
+		}
+		if err := s.audit(ctx, tx, System, r, "delivery.sending", audit.OutcomeSuccess, detail); err != nil {
 			return err
 		}
 		sender, err := tx.Entry(ctx, r.Requester.OrgID)

@@ -322,12 +322,19 @@ func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral)
 		}
 		return gateErr, nil
 	}
-	for _, ev := range []struct{ action, key, val string }{
-		{"consent.checked", "basis", string(r.Consent.Kind)},
-		{"baa.checked", "receiver", r.ReceiverID},
-		{"referral.routed", "channel", string(kind)},
+	if err := s.vendorEvidence(ctx, tx, kind, g.evidence); err != nil {
+		return nil, err
+	}
+	for _, ev := range []struct {
+		action string
+		detail map[string]string
+	}{
+		{"consent.checked", pick(g.evidence, "basis", "rule", "purpose", "consentRecords", "part2Notice")},
+		{"minimum-necessary.checked", pick(g.evidence, "minimumNecessary")},
+		{"baa.checked", withPrefix(g.evidence, "baa.", map[string]string{"receiver": r.ReceiverID})},
+		{"referral.routed", map[string]string{"channel": string(kind)}},
 	} {
-		if err := s.audit(ctx, tx, actor, r, ev.action, audit.OutcomeSuccess, map[string]string{ev.key: ev.val}); err != nil {
+		if err := s.audit(ctx, tx, actor, r, ev.action, audit.OutcomeSuccess, ev.detail); err != nil {
 			return nil, err
 		}
 	}
@@ -370,6 +377,8 @@ type gateResult struct {
 	chain    []*Entry
 	refusal  error
 	records  []RecordContent
+	// evidence is what the passing gates relied on, for the audit trail.
+	evidence evidence
 }
 
 // gates checks, in order, the receiver's verification, the consent basis,
@@ -382,7 +391,7 @@ func (s *Service) gates(ctx context.Context, tx Tx, r *Referral, withRecords boo
 	if err != nil {
 		return gateResult{}, err
 	}
-	g := gateResult{receiver: chain[0], chain: chain}
+	g := gateResult{receiver: chain[0], chain: chain, evidence: evidence{}}
 	verified := false
 	for _, e := range chain {
 		verified = verified || e.Verified()
@@ -395,9 +404,11 @@ func (s *Service) gates(ctx context.Context, tx Tx, r *Referral, withRecords boo
 	if err != nil {
 		return gateResult{}, err
 	}
-	if g.refusal = CheckConsent(r, entryIDs(chain), consents, s.clock.Now()); g.refusal != nil {
+	used, refusal := checkConsent(r, entryIDs(chain), consents, s.clock.Now())
+	if g.refusal = refusal; g.refusal != nil {
 		return g, nil
 	}
+	g.evidence.consentEvidence(r, used)
 	if withRecords || r.MinimumNecessaryOverride == nil {
 		if g.records, err = s.recordContents(ctx, tx, r, !withRecords); err != nil {
 			return gateResult{}, err
@@ -412,14 +423,19 @@ func (s *Service) gates(ctx context.Context, tx Tx, r *Referral, withRecords boo
 			g.refusal = &MinimumNecessaryError{Findings: f}
 			return g, nil
 		}
+		g.evidence["minimumNecessary"] = fmt.Sprintf("passed: free text and %d text records scanned, no findings", len(texts))
+	} else {
+		o := r.MinimumNecessaryOverride
+		g.evidence["minimumNecessary"] = fmt.Sprintf("overridden by %s at %s", o.Actor, o.At.UTC().Format(time.RFC3339))
 	}
-	g.refusal, err = s.baaGate(ctx, tx, chain, "receiver")
+	g.refusal, err = s.baaGate(ctx, tx, chain, "receiver", g.evidence)
 	return g, err
 }
 
 // baaGate finds the BAA nearest to the party (itself, then its parents) and
 // refuses unless it is active or expiring.
-func (s *Service) baaGate(ctx context.Context, tx Tx, chain []*Entry, role string) (error, error) {
+// The BAA that let PHI through is noted in ev (which may be nil).
+func (s *Service) baaGate(ctx context.Context, tx Tx, chain []*Entry, role string, ev evidence) (error, error) {
 	for _, e := range chain {
 		b, err := tx.BAAForParty(ctx, e.ID)
 		if errors.Is(err, ErrNotFound) {
@@ -427,9 +443,11 @@ func (s *Service) baaGate(ctx context.Context, tx Tx, chain []*Entry, role strin
 		} else if err != nil {
 			return nil, err
 		}
-		if st := b.Effective(s.clock.Now(), s.cfg.BAAWarningWindow); !st.PermitsPHI() {
+		st := b.Effective(s.clock.Now(), s.cfg.BAAWarningWindow)
+		if !st.PermitsPHI() {
 			return &BAAError{PartyID: e.ID, State: st, Role: role}, nil
 		}
+		ev.recordBAA(role, b, st)
 		return nil, nil
 	}
 	return &BAAError{PartyID: chain[0].ID, Role: role}, nil
@@ -475,7 +493,7 @@ func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver 
 		} else if err != nil {
 			return "", err
 		}
-		gerr, err := s.baaGate(ctx, tx, []*Entry{vendor}, string(kind)+" vendor")
+		gerr, err := s.baaGate(ctx, tx, []*Entry{vendor}, string(kind)+" vendor", nil)
 		if err != nil {
 			return "", err
 		}
@@ -484,6 +502,23 @@ func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver 
 		}
 	}
 	return "", nil
+}
+
+// vendorEvidence notes in ev the BAA of the vendor channel kind passes
+// through (a fax vendor, a HISP), once routing has chosen kind.
+func (s *Service) vendorEvidence(ctx context.Context, tx Tx, kind ChannelKind, ev evidence) error {
+	vendorID, ok := s.cfg.Vendors[kind]
+	if !ok || vendorID == "" {
+		return nil
+	}
+	vendor, err := tx.Entry(ctx, vendorID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // routing already refused this channel
+	} else if err != nil {
+		return err
+	}
+	_, err = s.baaGate(ctx, tx, []*Entry{vendor}, string(kind)+" vendor", ev)
+	return err
 }
 
 // queueDelivery records a queued delivery on kind and its job.

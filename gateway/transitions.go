@@ -204,6 +204,9 @@ func (s *Service) move(ctx context.Context, tx Tx, actor Actor, r *Referral, to 
 	if side := actor.As; side != "" {
 		detail["side"] = string(side)
 	}
+	if to == StatusCompleted && r.Outcome != nil {
+		detail["outcome"] = outcomeCitation(r.Outcome)
+	}
 	return s.audit(ctx, tx, actor, r, auditAction[to], audit.OutcomeSuccess, detail)
 }
 

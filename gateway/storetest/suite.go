@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
 	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
+	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
 }
 
 // env is one test's wiring.

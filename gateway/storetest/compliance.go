@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// testComplianceReceipt builds the receipt of a referral that went the
+// whole loop, checks that every line cites real trail entries of both
+// practices, then tampers with one cited entry and sees the receipt's
+// verification name it.
+func testComplianceReceipt(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	e.startWorkers()
+	r := e.create(referral())
+	e.waitFor("received", func() bool { return e.status(r.ID) == gateway.StatusReceived })
+	recv := gateway.Actor{ID: "client:cardio-ehr", OrgID: "cardio-b"}
+	for _, s := range []struct {
+		to gateway.Status
+		in gateway.TransitionInput
+	}{
+		{gateway.StatusAccepted, gateway.TransitionInput{}},
+		{gateway.StatusInProgress, gateway.TransitionInput{}},
+		{gateway.StatusCompleted, gateway.TransitionInput{Outcome: &gateway.Outcome{Reference: "DocumentReference/consult-1", Summary: "Consult note"}}},
+	} {
+		if _, err := e.svc.Transition(e.ctx, recv, r.ID, s.to, s.in); err != nil {
+			t.Fatalf("→ %s: %v", s.to, err)
+		}
+	}
+	rc, err := e.svc.ComplianceReceipt(e.ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rc.Verification.OK || rc.Verification.Checked == 0 {
+		t.Fatalf("fresh receipt does not verify: %+v", rc.Verification)
+	}
+	if len(rc.Practices) != 2 {
+		t.Fatalf("practices: %v", rc.Practices)
+	}
+
+	// Each statement the receipt must make, by section.
+	want := map[string][]string{
+		gateway.SectionConsent: {"treatment", "45 CFR 164.506(c)"},
+		gateway.SectionMinimum: {"passed"},
+		gateway.SectionBAA:     {"receiver cardio-b", "active"},
+		gateway.SectionSend:    {r.Records[0].ID, "receiver cardio-b"},
+		gateway.SectionReceipt: {"confirmed delivered"},
+		gateway.SectionAnswer:  {"accepted"},
+		gateway.SectionOutcome: {"DocumentReference/consult-1"},
+	}
+	for section, parts := range want {
+		found := false
+		for _, l := range rc.Lines {
+			if l.Section != section {
+				continue
+			}
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(l.Statement, p)
+			}
+			found = found || ok
+		}
+		if !found {
+			t.Errorf("no %s line containing %q in %+v", section, parts, rc.Lines)
+		}
+	}
+
+	// Every citation names an entry of the trail with that hash, and a
+	// cross-practice event is cited in both trails.
+	hashes := map[string]map[int64]string{}
+	for _, tenant := range rc.Practices {
+		hashes[tenant] = map[int64]string{}
+		for en, err := range e.store.AuditEntries(e.ctx, gateway.AuditQuery{Tenant: tenant}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			hashes[tenant][en.Seq] = en.Hash
+		}
+	}
+	var consentSeq int64
+	for _, l := range rc.Lines {
+		if len(l.Cites) != 2 {
+			t.Errorf("%s line cites %d practices, want both: %+v", l.Action, len(l.Cites), l.Cites)
+		}
+		for _, c := range l.Cites {
+			if got := hashes[c.Practice][c.Seq]; got == "" || got != c.Hash {
+				t.Errorf("%s cites %s seq %d hash %s; the trail has %q", l.Action, c.Practice, c.Seq, c.Hash, got)
+			}
+			if l.Section == gateway.SectionConsent && c.Practice == "clinic-a" {
+				consentSeq = c.Seq
+			}
+		}
+	}
+	if consentSeq == 0 {
+		t.Fatal("no consent line cites clinic-a")
+	}
+
+	// A superuser rewrites the cited consent entry: the receipt no longer verifies.
+	h.Tamper(t, e.store, "clinic-a", consentSeq)
+	v, err := e.svc.VerifyComplianceReceipt(e.ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OK || !strings.Contains(strings.Join(v.Problems, "\n"), "clinic-a") {
+		t.Fatalf("tampered receipt verified: %+v", v)
+	}
+}
