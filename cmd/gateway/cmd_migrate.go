@@ -4,12 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/referralgw/gateway/gateway/pgstore"
 )
 
 func cmdMigrate(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", &cfg, stderr)
+	appRole := fs.String("app-role", "", "PostgreSQL: create or update this login role for serve and the CLI "+
+		"(may append to the audit trail but never change it; password from GATEWAY_APP_ROLE_PASSWORD)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *appRole != "" && cfg.DB == "" {
+		return usagef("--app-role needs --db (the owner's PostgreSQL URL); the embedded store has no roles")
 	}
 	a, err := openApp(ctx, cfg, stdout, stderr) // opening applies River's and our migrations
 	if err != nil {
@@ -21,5 +29,11 @@ func cmdMigrate(ctx context.Context, cfg Config, args []string, stdout, stderr i
 		where = "PostgreSQL"
 	}
 	fmt.Fprintf(stdout, "schema up to date (%s)\n", where)
+	if *appRole != "" {
+		if err := pgstore.GrantAppRole(ctx, cfg.DB, *appRole, os.Getenv("GATEWAY_APP_ROLE_PASSWORD")); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "app role %s: may read all tables, append to the audit trail, never change or delete it\n", *appRole)
+	}
 	return nil
 }

@@ -27,7 +27,7 @@ import (
 // Open opens (creating if needed) the SQLite database at path, applies
 // River's and the gateway's migrations, and returns the store.
 func Open(ctx context.Context, path string, queue sqlstore.QueueConfig) (*sqlstore.Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := restrictFiles(path); err != nil {
 		return nil, fmt.Errorf("litestore: %w", err)
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
@@ -141,4 +141,32 @@ func (r row) Scan(dest ...any) error {
 		return gateway.ErrNotFound
 	}
 	return err
+}
+
+// restrictFiles makes the database's directory (mode 0700) and file (mode
+// 0600) readable by the gateway's user only, creating them if needed and
+// tightening them if they exist. SQLite gives its -wal and -shm files the
+// database file's mode. With no database roles to rely on, this and the
+// audit witness are what protect the embedded trail.
+func restrictFiles(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -67,10 +67,18 @@ func newBackend(pool *pgxpool.Pool) (*backend, error) {
 	return &backend{pool: pool, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver)}, nil
 }
 
+// migrate brings River's and the gateway's schema up to date. A schema that
+// already is changes nothing, so the application role, which may not create
+// or alter tables, opens a database its owner migrated.
 func (b *backend) migrate(ctx context.Context) error {
 	m, err := rivermigrate.New(b.driver, nil)
 	if err != nil {
 		return fmt.Errorf("pgstore: river migrator: %w", err)
+	}
+	if current, err := b.schemaCurrent(ctx, m); err != nil {
+		return err
+	} else if current {
+		return nil
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("pgstore: river migrations: %w", err)
@@ -79,6 +87,23 @@ func (b *backend) migrate(ctx context.Context) error {
 		return fmt.Errorf("pgstore: %w", err)
 	}
 	return nil
+}
+
+// schemaCurrent reports whether neither River nor the gateway has a
+// migration left to apply.
+func (b *backend) schemaCurrent(ctx context.Context, m *rivermigrate.Migrator[pgx.Tx]) (bool, error) {
+	res, err := m.Validate(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("pgstore: river migrations: %w", err)
+	}
+	if !res.OK {
+		return false, nil
+	}
+	pending, err := sqlstore.Pending(ctx, b)
+	if err != nil {
+		return false, fmt.Errorf("pgstore: %w", err)
+	}
+	return len(pending) == 0, nil
 }
 
 func (b *backend) Dialect() sqlstore.Dialect {

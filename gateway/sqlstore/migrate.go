@@ -99,3 +99,51 @@ func applyOne(ctx context.Context, b Backend, d Dialect, lockSQL string, m Migra
 	}
 	return true, btx.Commit(ctx)
 }
+
+// Pending lists the versions of the dialect's migrations not yet recorded
+// in schema_migrations (all of them on an empty database). It only reads.
+func Pending(ctx context.Context, b Backend) ([]int, error) {
+	d := b.Dialect()
+	ms, err := Migrations(d.Name)
+	if err != nil {
+		return nil, err
+	}
+	btx, err := b.Begin(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer btx.Rollback(context.WithoutCancel(ctx))
+	table := `SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' AND table_schema = current_schema()`
+	if d.Name == "sqlite" {
+		table = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	}
+	var n int
+	if err := btx.QueryRow(ctx, table).Scan(&n); err != nil {
+		return nil, fmt.Errorf("pending migrations: %w", err)
+	}
+	done := map[int]bool{}
+	if n > 0 {
+		rows, err := btx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return nil, fmt.Errorf("pending migrations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				return nil, fmt.Errorf("pending migrations: %w", err)
+			}
+			done[v] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("pending migrations: %w", err)
+		}
+	}
+	var out []int
+	for _, m := range ms {
+		if !done[m.Version] {
+			out = append(out, m.Version)
+		}
+	}
+	return out, nil
+}

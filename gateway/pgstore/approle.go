@@ -1,0 +1,114 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditTables are the tables of the audit trail. The application role may
+// read them and append to them, nothing else: it can neither change nor
+// remove a row, and, not owning them, cannot switch their triggers off.
+var AuditTables = []string{"audit_log", "audit_checkpoints", "audit_events", "audit_tree_nodes", "audit_signed_heads"}
+
+// roleName is what GrantAppRole accepts as a role name: a plain lowercase
+// identifier, so it never needs quoting rules.
+var roleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// GrantAppRole creates (or updates) the login role name that `serve` and
+// the command line use, on the database and schema that url reaches as the
+// schema's owner. The role is NOSUPERUSER, NOBYPASSRLS, NOCREATEROLE and
+// NOCREATEDB; it owns nothing. It gets SELECT, INSERT, UPDATE and DELETE on
+// every table of the schema except the audit tables, where it gets SELECT and
+// INSERT only, and USAGE on the schema's sequences. password, when not
+// empty, becomes the role's login password. Run it after every migration:
+// it grants on the tables that exist now.
+func GrantAppRole(ctx context.Context, url, name, password string) error {
+	if !roleName.MatchString(name) {
+		return fmt.Errorf("pgstore: app role %q: want a lowercase identifier ([a-z_][a-z0-9_]*)", name)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("pgstore: app role: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: app role: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var schema, owner string
+	if err := tx.QueryRow(ctx, `SELECT current_schema(), current_user`).Scan(&schema, &owner); err != nil {
+		return fmt.Errorf("pgstore: app role: %w", err)
+	}
+	if name == owner {
+		return fmt.Errorf("pgstore: app role %q is the role migrating the schema: use a separate role for the application", name)
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("pgstore: app role: %w", err)
+	}
+	verb := "ALTER"
+	if !exists {
+		verb = "CREATE"
+	}
+	stmts := []string{verb + ` ROLE ` + name + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION`}
+	if password != "" {
+		stmts = append(stmts, `ALTER ROLE `+name+` PASSWORD `+quoteLiteral(password))
+	}
+	tables, err := schemaTables(ctx, tx, schema)
+	if err != nil {
+		return err
+	}
+	q := pgx.Identifier{schema}.Sanitize()
+	stmts = append(stmts, `GRANT USAGE ON SCHEMA `+q+` TO `+name,
+		`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA `+q+` TO `+name)
+	for _, tbl := range tables {
+		t := pgx.Identifier{schema, tbl}.Sanitize()
+		stmts = append(stmts, `REVOKE ALL ON `+t+` FROM `+name)
+		if slices.Contains(AuditTables, tbl) {
+			stmts = append(stmts, `GRANT SELECT, INSERT ON `+t+` TO `+name)
+			continue
+		}
+		stmts = append(stmts, `GRANT SELECT, INSERT, UPDATE, DELETE ON `+t+` TO `+name)
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("pgstore: app role %s: %w", name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgstore: app role %s: %w", name, err)
+	}
+	return nil
+}
+
+// schemaTables lists the ordinary and partitioned tables of schema.
+func schemaTables(ctx context.Context, tx pgx.Tx, schema string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname`, schema)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: app role: list tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: app role: list tables: %w", err)
+	}
+	return tables, nil
+}
+
+// quoteLiteral quotes s as an SQL string literal (ALTER ROLE takes no
+// parameters).
+func quoteLiteral(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}

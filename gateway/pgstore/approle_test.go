@@ -1,0 +1,120 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/storetest"
+)
+
+// appRoleURL creates a fresh application role on a freshly migrated schema
+// and returns the schema's URL as the owner and as the app role. The role is
+// dropped when the test ends.
+func appRoleURL(t *testing.T) (ownerURL, appURL, role string) {
+	t.Helper()
+	_, ownerURL = openFreshURL(t, storetest.FastQueue())
+	b := make([]byte, 5)
+	rand.Read(b)
+	role = "gwtest_app_" + hex.EncodeToString(b)
+	if err := pgstore.GrantAppRole(t.Context(), ownerURL, role, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, testURL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
+			_, _ = c.Exec(ctx, "DROP ROLE "+role)
+			c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return ownerURL, u.String(), role
+}
+
+func TestAppRoleCannotRewriteTheTrail(t *testing.T) {
+	ctx := t.Context()
+	_, appURL, role := appRoleURL(t)
+
+	// The app role opens the owner's schema without migrating it and writes
+	// through the store, audit entries included.
+	s, err := pgstore.Open(ctx, appURL, storetest.FastQueue())
+	if err != nil {
+		t.Fatalf("open as app role: %v", err)
+	}
+	defer s.Close()
+	err = s.Update(ctx, func(tx gateway.Tx) error {
+		return tx.Audit(ctx, audit.Event{Time: time.Now(), Actor: "system", Tenants: []string{"clinic-a"},
+			Action: "test.appended", Outcome: audit.OutcomeSuccess})
+	})
+	if err != nil {
+		t.Fatalf("append as app role: %v", err)
+	}
+
+	conn, err := pgx.Connect(ctx, appURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var super, bypass bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, role).Scan(&super, &bypass); err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass {
+		t.Fatalf("app role: superuser %v, bypassrls %v; want neither", super, bypass)
+	}
+	var owned int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tableowner = $1`, role).Scan(&owned); err != nil {
+		t.Fatal(err)
+	}
+	if owned != 0 {
+		t.Fatalf("app role owns %d tables; want none", owned)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("app role reads audit_log: %d rows, %v", n, err)
+	}
+	for _, table := range []string{"audit_log", "audit_checkpoints"} {
+		for _, q := range []string{
+			`ALTER TABLE ` + table + ` DISABLE TRIGGER ALL`,
+			`UPDATE ` + table + ` SET seq = seq`,
+			`DELETE FROM ` + table,
+			`TRUNCATE ` + table,
+			`DROP TABLE ` + table,
+		} {
+			_, err := conn.Exec(ctx, q)
+			if err == nil {
+				t.Errorf("app role ran %q", q)
+				continue
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "permission denied") && !strings.Contains(msg, "must be owner") {
+				t.Errorf("%q refused for the wrong reason: %v", q, err)
+			}
+		}
+	}
+}
+
+func TestGrantAppRoleRefusesTheOwnerAndBadNames(t *testing.T) {
+	_, ownerURL := openFreshURL(t, storetest.FastQueue())
+	if err := pgstore.GrantAppRole(t.Context(), ownerURL, "postgres", ""); err == nil || !strings.Contains(err.Error(), "separate role") {
+		t.Errorf("owner as app role: %v", err)
+	}
+	if err := pgstore.GrantAppRole(t.Context(), ownerURL, "app; DROP TABLE audit_log", ""); err == nil || !strings.Contains(err.Error(), "identifier") {
+		t.Errorf("bad name: %v", err)
+	}
+}
