@@ -55,7 +55,7 @@ type benchResult struct {
 }
 
 func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", &cfg, stderr)
+	fs := newFlags("bench", &cfg, stderr, dbFlag)
 	ch := fs.String("channel", "all", "fhir, direct, fax or all")
 	o := benchOptions{}
 	fs.IntVar(&o.Referrals, "referrals", 200, "referrals per channel")

@@ -22,7 +22,7 @@ func cmdCerts(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	fs := newFlags("certs dev", &cfg, stderr)
+	fs := newFlags("certs dev", &cfg, stderr, dataFlag)
 	domain := fs.String("domain", "", "the Direct domain to issue for (required)")
 	var addrs stringList
 	fs.Var(&addrs, "address", "a Direct address to issue an address-bound certificate for (repeatable); none: one domain-bound certificate")

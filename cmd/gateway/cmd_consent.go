@@ -17,7 +17,7 @@ func cmdConsent(ctx context.Context, cfg Config, args []string, stdout, stderr i
 	} else {
 		args = args2
 	}
-	fs := newFlags("consent add", &cfg, stderr)
+	fs := newFlags("consent add", &cfg, stderr, storeFlags, baaFlags, vendorFlags)
 	actor := fs.String("actor", os.Getenv("USER"), "who records it")
 	var c gateway.ConsentRecord
 	var kind, signed, expires, recipients, purposes string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,8 +21,15 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	fs := newFlags("directory "+verb, &cfg, stderr)
-	actor := fs.String("actor", os.Getenv("USER"), "who makes the change (recorded in the audit trail)")
+	var fs *flag.FlagSet
+	actor := new(string)
+	switch verb {
+	case "list", "show", "export":
+		fs = newFlags("directory "+verb, &cfg, stderr, storeFlags, baaFlags)
+	default: // the verbs that change the directory
+		fs = newFlags("directory "+verb, &cfg, stderr)
+		fs.StringVar(actor, "actor", os.Getenv("USER"), "who makes the change (recorded in the audit trail)")
+	}
 	var (
 		e                                        gateway.Entry
 		fhirURL, direct, certFile, fax, channels string

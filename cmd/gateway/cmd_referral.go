@@ -30,7 +30,11 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	fs := newFlags("referral "+verb, &cfg, stderr)
+	groups := []flagGroup{storeFlags}
+	if verb != "show" && verb != "list" { // the verbs that may route and gate
+		groups = append(groups, baaFlags, vendorFlags, routeFlags)
+	}
+	fs := newFlags("referral "+verb, &cfg, stderr, groups...)
 	actorName := fs.String("actor", os.Getenv("USER"), "who acts (recorded in the audit trail)")
 	org := fs.String("org", "", "organization the actor acts for (default: the referrer for create/submit/answer/override/replace, the receiver for transition)")
 	var (

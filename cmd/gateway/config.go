@@ -54,13 +54,47 @@ func defaultConfig() Config {
 	return c
 }
 
-// register adds the shared flags to fs.
-func (c *Config) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (postgres://...); empty: embedded SQLite under --data (env GATEWAY_DB)")
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory for the embedded store, keys and spools (env GATEWAY_DATA_DIR)")
-	fs.DurationVar(&c.BAAWarningWindow, "baa-warning", c.BAAWarningWindow, "an active BAA ending within this window is reported as expiring")
-	fs.StringVar(&c.FaxVendorID, "fax-vendor", c.FaxVendorID, "directory id of the fax vendor whose BAA gates fax (env GATEWAY_FAX_VENDOR)")
-	fs.StringVar(&c.HISPID, "hisp", c.HISPID, "directory id of the HISP whose BAA gates Direct, if one is used (env GATEWAY_HISP)")
+// flagGroup is one concern's configuration flags. Each command registers
+// the groups that apply to it, so its -h lists only flags it reads.
+type flagGroup int
+
+const (
+	// storeFlags are --db and --data: where the store and keys live.
+	storeFlags flagGroup = iota
+	// dbFlag is --db alone, for commands that make their own data directory.
+	dbFlag
+	// dataFlag is --data alone, for commands that touch no database.
+	dataFlag
+	// baaFlags is --baa-warning, for commands that judge BAA terms.
+	baaFlags
+	// vendorFlags are --fax-vendor and --hisp, for commands that route.
+	vendorFlags
+	// routeFlags are the edge settings a one-shot command needs to route
+	// (Direct domain and certificates, fax API); `serve` registers all edge
+	// settings instead.
+	routeFlags
+	// noFlags registers nothing, for commands without configuration.
+	noFlags
+)
+
+// register adds the flags of group g to fs.
+func (c *Config) register(fs *flag.FlagSet, g flagGroup) {
+	switch g {
+	case storeFlags:
+		c.register(fs, dbFlag)
+		c.register(fs, dataFlag)
+	case dbFlag:
+		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL `URL` (postgres://...); empty: embedded SQLite under --data (env GATEWAY_DB)")
+	case dataFlag:
+		fs.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` for the embedded store, keys and spools (env GATEWAY_DATA_DIR)")
+	case baaFlags:
+		fs.DurationVar(&c.BAAWarningWindow, "baa-warning", c.BAAWarningWindow, "an active BAA ending within this window is reported as expiring")
+	case vendorFlags:
+		fs.StringVar(&c.FaxVendorID, "fax-vendor", c.FaxVendorID, "directory `id` of the fax vendor whose BAA gates fax (env GATEWAY_FAX_VENDOR)")
+		fs.StringVar(&c.HISPID, "hisp", c.HISPID, "directory `id` of the HISP whose BAA gates Direct, if one is used (env GATEWAY_HISP)")
+	case routeFlags:
+		c.Edges.registerRoute(fs)
+	}
 }
 
 // key returns the named 32-byte key from the environment

@@ -24,7 +24,7 @@ type demoOptions struct {
 }
 
 func cmdDemo(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", &cfg, stderr)
+	fs := newFlags("demo", &cfg, stderr, dbFlag)
 	var o demoOptions
 	fs.StringVar(&o.KeepDir, "keep-dir", "", "keep the stores, keys and certificates in this directory (default: a temporary directory, removed)")
 	fs.DurationVar(&o.Timeout, "timeout", 50*time.Second, "give up after this long")

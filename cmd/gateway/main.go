@@ -28,19 +28,19 @@ func main() {
 // 2 usage, 3 refused by a gate or rule, 1 anything else.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
-		return 0
+		return exitOK
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	if errors.Is(err, errSilent) {
-		return 1
+		return exitFailure
 	}
 	fmt.Fprintf(stderr, "gateway: %s\n", describe(err))
 	if refused(err) {
-		return 3
+		return exitRefused
 	}
-	return 1
+	return exitFailure
 }

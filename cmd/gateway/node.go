@@ -24,6 +24,7 @@ import (
 	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/admin"
+	"github.com/referralgw/gateway/gateway/buildinfo"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -149,7 +150,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 		return nil, fmt.Errorf("fhir client jwks: %w", err)
 	}
 	console := admin.New(svc, admin.Config{Secure: strings.HasPrefix(n.baseURL, "https://"), Logger: n.log,
-		Clients: newAdminClients(n.clients)})
+		Clients: newAdminClients(n.clients), Build: buildinfo.Read().String()})
 	n.app.protocols = map[string]http.Handler{
 		"/fhir": inner, "/fhir/": inner, smart.TokenPath: inner, "GET " + smart.ConfigurationPath: inner,
 		// The admin API (/admin/v1) and web console.

@@ -77,11 +77,9 @@ func defaultEdgeConfig() edgeConfig {
 
 // register adds the edge flags to fs (credentials stay in the environment).
 func (e *edgeConfig) register(fs *flag.FlagSet) {
+	e.registerRoute(fs)
 	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
-	fs.BoolVar(&e.FHIRAllowHTTP, "fhir-allow-http", e.FHIRAllowHTTP, "DEVELOPMENT ONLY: allow plain-http FHIR endpoints and token URLs (env GATEWAY_FHIR_ALLOW_HTTP=true)")
 	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
-	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
-	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "directory of Direct certificates as `gateway certs dev` writes it (env GATEWAY_DIRECT_CERTS)")
 	fs.StringVar(&e.SMTPAddr, "smtp", e.SMTPAddr, "inbound Direct SMTP listen address (env GATEWAY_SMTP_ADDR)")
 	fs.StringVar(&e.Smarthost, "smarthost", e.Smarthost, "host:port receiving all outbound Direct mail; default: MX lookup (env GATEWAY_SMARTHOST)")
 	fs.StringVar(&e.SMTPTLSCert, "smtp-tls-cert", e.SMTPTLSCert, "STARTTLS certificate (PEM) of the SMTP listener; default: self-signed at start")
@@ -90,5 +88,14 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
 	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
 	fs.DurationVar(&e.InboundEvery, "direct-poll", e.InboundEvery, "how often the inbound Direct spool is processed")
+}
+
+// registerRoute adds the edge flags that routing reads: which channels
+// this gateway can reach with (Direct domain and certificates, fax API).
+// One-shot commands that route register only these.
+func (e *edgeConfig) registerRoute(fs *flag.FlagSet) {
+	fs.BoolVar(&e.FHIRAllowHTTP, "fhir-allow-http", e.FHIRAllowHTTP, "DEVELOPMENT ONLY: allow plain-http FHIR endpoints and token URLs (env GATEWAY_FHIR_ALLOW_HTTP=true)")
+	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
+	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "`directory` of Direct certificates as written by gateway certs dev (env GATEWAY_DIRECT_CERTS)")
 	fs.StringVar(&e.FaxAPI, "fax-api", e.FaxAPI, "fax vendor API base URL; fax is off without it (env GATEWAY_FAX_API; credentials in GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET, GATEWAY_FAX_CALLBACK_TOKEN)")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"strings"
 )
 
-// command is one subcommand.
+// command is one subcommand. A group (directory, referral, audit, ...)
+// picks its verb with sub; a leaf parses its flags with newFlags and
+// parse. Either way `-h` and `gateway help <command>` work without more
+// code: sub and parse return a helpRequest that run prints.
 type command struct {
 	name, args, help string
 	run              func(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error
@@ -28,18 +32,48 @@ func commands() []command {
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
 		{"bench", "--channel fhir|direct|fax|all --referrals N ...", "drive referrals through the loopback network and measure", cmdBench},
+		{"version", "", "print the module version, commit and Go version", cmdVersion},
 	}
 }
 
+// Exit statuses, the same for every command.
+const (
+	exitOK      = 0 // success
+	exitFailure = 1 // failure, including a broken audit trail
+	exitUsage   = 2 // the command line is wrong
+	exitRefused = 3 // refused by a rule: consent, BAA, minimum necessary, routing, transition, conflict
+)
+
+const exitCodesText = `exit status: 0 success, 1 failure (including a broken audit trail),
+2 usage error, 3 refused by a rule (consent, BAA, minimum necessary,
+routing, an illegal transition, a version conflict or a duplicate).`
+
 // run is the whole program: it parses args and runs one subcommand.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(stderr)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return nil
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return nil
+		}
+		// `gateway help directory add` is `gateway directory add -h`.
+		args = append(append([]string{}, args[1:]...), "-h")
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, defaultConfig(), args[1:], stdout, stderr)
+			err := c.run(ctx, defaultConfig(), args[1:], stdout, stderr)
+			var h *helpRequest
+			if errors.As(err, &h) {
+				return h.print(c, stdout, stderr)
+			}
+			return err
 		}
 	}
 	usage(stderr)
@@ -47,19 +81,77 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: gateway <command> [flags]\n\ncommands:")
+	fmt.Fprintln(w, "usage: gateway <command> [arguments] [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %-45s %s\n", c.name, c.args, c.help)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
 	}
-	fmt.Fprintln(w, "\nRun `gateway <command> -h` for a command's flags. With no --db everything lives in ./gateway-data/.")
+	fmt.Fprintf(w, "\nRun `gateway help <command>` (or `gateway <command> -h`) for a command's verbs and flags.\n"+
+		"With no --db everything lives in ./gateway-data/.\n\n%s\n", exitCodesText)
+}
+
+// helpRequest ends a command whose user asked for help (-h, --help, or
+// `gateway help <command>`), or named no verb of a group. run prints it.
+type helpRequest struct {
+	fs      *flag.FlagSet // a leaf's flags, or nil for a group
+	verbs   []string      // a group's verbs
+	missing bool          // no verb given: print to stderr and exit 2
+}
+
+func (h *helpRequest) Error() string {
+	if h.missing {
+		return "missing subcommand: one of " + strings.Join(h.verbs, ", ")
+	}
+	return "help requested"
+}
+
+// print writes the help of c (or of one of its verbs) and returns the
+// error run ends with: nil when help was asked for.
+func (h *helpRequest) print(c command, stdout, stderr io.Writer) error {
+	w := stdout
+	if h.missing {
+		w = stderr
+	}
+	if h.fs == nil {
+		fmt.Fprintf(w, "usage: gateway %s <verb> [arguments] [flags]\n\n%s.\n\nverbs: %s\n\nRun `gateway help %s <verb>` for a verb's flags.\n",
+			c.name, c.help, strings.Join(h.verbs, ", "), c.name)
+		if h.missing {
+			return usagef("%s: missing verb: one of %s", c.name, strings.Join(h.verbs, ", "))
+		}
+		return nil
+	}
+	name := strings.TrimPrefix(h.fs.Name(), "gateway ")
+	if name == c.name { // a command without verbs
+		fmt.Fprintf(w, "usage: gateway %s %s\n\n%s.\n\n", name, strings.TrimSpace(c.args+" [flags]"), c.help)
+	} else {
+		fmt.Fprintf(w, "usage: gateway %s [arguments] [flags]\n\n", name)
+	}
+	n := 0
+	h.fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		fmt.Fprintln(w, "no flags.")
+		return nil
+	}
+	fmt.Fprintln(w, "flags (-name and --name are the same):")
+	h.fs.SetOutput(w)
+	h.fs.PrintDefaults()
+	h.fs.SetOutput(io.Discard)
+	return nil
 }
 
 // newFlags makes a flag set for a subcommand that reports errors instead
-// of exiting, with the shared configuration flags registered.
-func newFlags(name string, cfg *Config, stderr io.Writer) *flag.FlagSet {
+// of exiting, with the configuration flags of the given groups registered
+// (with none, the store flags --db and --data). Parse errors and help are
+// printed by run, not by the flag package.
+func newFlags(name string, cfg *Config, stderr io.Writer, groups ...flagGroup) *flag.FlagSet {
 	fs := flag.NewFlagSet("gateway "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.register(fs)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if len(groups) == 0 {
+		groups = []flagGroup{storeFlags}
+	}
+	for _, g := range groups {
+		cfg.register(fs, g)
+	}
 	return fs
 }
 
@@ -70,10 +162,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return errHelp
+			if errors.Is(err, flag.ErrHelp) {
+				return &helpRequest{fs: fs}
 			}
-			return usagef("%v", err)
+			return usagef("%s: %v (run `%s -h` for its flags)", strings.TrimPrefix(fs.Name(), "gateway "), err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -89,13 +181,15 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
-// errHelp ends a command after -h printed its flags.
-var errHelp = &usageError{"help requested"}
-
-// sub splits "directory add ..." into the verb and its args.
+// sub splits "directory add ..." into the verb and its args. "-h",
+// "--help" or "help" in place of the verb asks for the group's help.
 func sub(args []string, verbs ...string) (string, []string, error) {
 	if len(args) == 0 {
-		return "", nil, usagef("missing subcommand: one of %s", strings.Join(verbs, ", "))
+		return "", nil, &helpRequest{verbs: verbs, missing: true}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return "", nil, &helpRequest{verbs: verbs}
 	}
 	for _, v := range verbs {
 		if args[0] == v {

@@ -93,11 +93,13 @@ type view struct {
 	Error   string // a message for the whole page (role="alert")
 	Notice  string // a confirmation (role="status")
 	Data    any
+	Build   string // the footer's build line, from Config.Build
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
+	v.Build = s.cfg.Build
 	if err := s.pages[page].ExecuteTemplate(w, "layout", v); err != nil {
 		s.log.ErrorContext(r.Context(), "admin: render failed", "page", page, "err", err)
 	}

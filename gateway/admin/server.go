@@ -28,6 +28,9 @@ type Config struct {
 	// Clients manages FHIR client registrations under /admin/v1/clients;
 	// nil answers those routes with 501 Not Implemented.
 	Clients ClientRegistry
+	// Build is the one-line build description (version, commit, Go)
+	// shown in the console footer; empty shows no footer.
+	Build string
 }
 
 // DefaultSessionIdle is the idle timeout of a session when Config leaves it zero.
