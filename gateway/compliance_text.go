@@ -31,8 +31,15 @@ func restate(e audit.Entry) (section, statement string) {
 	get := func(k string) string { return d[k] }
 	switch e.Action {
 	case "referral.created":
-		return SectionCreated, fmt.Sprintf("Referral created for receiver %s with %s record(s) on the %s basis.",
+		s := fmt.Sprintf("Referral created for receiver %s with %s record(s) on the %s basis.",
 			get("receiver"), orDash(get("records")), orDash(get("consent")))
+		if b := get("basedOn"); b != "" {
+			s += " It follows up referral " + b + "."
+		}
+		if b := get("replaces"); b != "" {
+			s += " It re-routes referral " + b + "."
+		}
+		return SectionCreated, s
 	case "consent.checked":
 		s := fmt.Sprintf("Consent basis %s for purpose %s rests on %s.", orDash(get("basis")), orDash(get("purpose")), orDash(get("rule")))
 		if ids := get("consentRecords"); ids != "" {
@@ -87,6 +94,9 @@ func restate(e audit.Entry) (section, statement string) {
 		return SectionRecords, fmt.Sprintf("Record %s (%s) added by the %s.", get("record"), get("contentType"), orDash(get("side")))
 	case "referral.progress":
 		return SectionLifecycle, "Receiver reported progress."
+	case "referral.followed-up":
+		return SectionLifecycle, fmt.Sprintf("Receiver referred the patient on or back: referral %s to %s (consent inherited: %s).",
+			get("followUp"), get("receiver"), orDash(get("consentInherited")))
 	case "referral.replaced":
 		return SectionLifecycle, fmt.Sprintf("Re-routed: replaced by referral %s to %s.", get("replacedBy"), get("receiver"))
 	}

@@ -144,6 +144,12 @@ type Referral struct {
 	Replaces   string `json:"replaces,omitempty"`   // id of the rejected referral this one re-routes
 	ReplacedBy string `json:"replacedBy,omitempty"` //
 
+	// BasedOn is the referral this one answers: a receiver referring the
+	// patient back (specialty to primary) or onward (FHIR Task.basedOn).
+	BasedOn string `json:"basedOn,omitempty"`
+	// FollowUps are the referrals made from this one by its receiver.
+	FollowUps []string `json:"followUps,omitempty"`
+
 	History []Transition `json:"history,omitempty"`
 }
 

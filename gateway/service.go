@@ -126,6 +126,8 @@ type NewReferral struct {
 	Submit bool `json:"submit,omitempty"`
 	// Replaces is set by Replace; callers use Replace instead.
 	Replaces string `json:"-"`
+	// BasedOn is set by Reverse; callers use Reverse instead.
+	BasedOn string `json:"-"`
 }
 
 // Validate checks the input fields and names every invalid one.
@@ -209,7 +211,7 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 		ID: NewID(), Version: 1, Created: now, Updated: now, Status: StatusDraft,
 		Priority: n.Priority, Identifier: n.Identifier, Requester: n.Requester, ReceiverID: n.ReceiverID,
 		Patient: n.Patient, Reason: n.Reason, ReasonText: n.ReasonText, Consent: n.Consent,
-		Sensitive: n.Sensitive, Replaces: n.Replaces,
+		Sensitive: n.Sensitive, Replaces: n.Replaces, BasedOn: n.BasedOn,
 	}
 	if r.Priority == "" {
 		r.Priority = PriorityRoutine
@@ -254,8 +256,14 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 	if err := tx.InsertReferral(ctx, r); err != nil {
 		return nil, nil, err
 	}
-	if err := s.audit(ctx, tx, actor, r, "referral.created", audit.OutcomeSuccess, map[string]string{
-		"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}); err != nil {
+	created := map[string]string{"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}
+	if r.BasedOn != "" {
+		created["basedOn"] = r.BasedOn
+	}
+	if r.Replaces != "" {
+		created["replaces"] = r.Replaces
+	}
+	if err := s.audit(ctx, tx, actor, r, "referral.created", audit.OutcomeSuccess, created); err != nil {
 		return nil, nil, err
 	}
 	if !n.Submit {

@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
 	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
+	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
 }
 
 // env is one test's wiring.
