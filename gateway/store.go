@@ -57,6 +57,9 @@ type Tx interface {
 	// PutRecordContent stores a record's sealed (encrypted) content.
 	PutRecordContent(ctx context.Context, referralID string, rec Record, sealed []byte) error
 	RecordContent(ctx context.Context, referralID, recordID string) ([]byte, error)
+	// RecordReferral names the referral a record belongs to (record ids are
+	// unique across referrals); ErrNotFound when there is none.
+	RecordReferral(ctx context.Context, recordID string) (string, error)
 
 	InsertDelivery(ctx context.Context, d *Delivery) error
 	UpdateDelivery(ctx context.Context, d *Delivery) error
@@ -108,9 +111,12 @@ type ReferralQuery struct {
 	ReceiverOrg    string
 	Statuses       []Status
 	BusinessStatus string
-	PatientID      string
-	IDs            []string
-	Identifier     string // the requester's business identifier
+	// Patient matches the patient's identifier (system and value).
+	Patient *Token
+	IDs     []string
+	// Identifier matches the requester's business identifier, stored as
+	// "system|value" (or the value alone when it came without a system).
+	Identifier *Token
 	// DeliveredOn keeps referrals with a delivered delivery on that channel
 	// (the FHIR follow loop reads back only what it pushed).
 	DeliveredOn ChannelKind
@@ -118,6 +124,15 @@ type ReferralQuery struct {
 	UpdatedTo   time.Time // exclusive
 	AfterID     string
 	Limit       int
+}
+
+// Token is an identifier criterion with the meaning of a FHIR R4 token
+// search: Value must match exactly; when AnySystem is false, System must
+// match exactly too, "" meaning an identifier that has no system.
+type Token struct {
+	System    string
+	Value     string
+	AnySystem bool
 }
 
 // EntryQuery filters ListEntries.

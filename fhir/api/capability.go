@@ -126,12 +126,12 @@ func (h *Handler) capability() capabilityStatement {
 					SearchInclude:     []string{"Task:focus"},
 					SearchParam: []csSearchParam{
 						{Name: "_id", Type: "token"},
-						{Name: "identifier", Type: "token", Documentation: "the requesting organisation's business identifier ([system|]value)"},
+						{Name: "identifier", Type: "token", Documentation: "the requester's business identifier: system|value, |value (no system: matches nothing, every Task identifier has one) or value (any system)"},
 						{Name: "owner", Type: "reference"},
 						{Name: "requester", Type: "reference"},
-						{Name: "status", Type: "token"},
-						{Name: "business-status", Type: "token", Documentation: "exact match on businessStatus.text"},
-						{Name: "patient", Type: "reference", Documentation: "the patient identifier value ([system|]value)"},
+						{Name: "status", Type: "token", Documentation: "code, or http://hl7.org/fhir/task-status|code; comma-separated values match any"},
+						{Name: "business-status", Type: "token", Documentation: "exact match on businessStatus.text; a system given matches nothing"},
+						{Name: "patient", Type: "reference", Documentation: "by the patient's identifier, as patient:identifier=system|value (that system only), |value (no system) or value (any system); patient=[system|]value reads the same way"},
 						{Name: "focus", Type: "reference"},
 						{Name: "_lastUpdated", Type: "date", Documentation: "prefixes eq, ge, gt, le, lt"},
 						{Name: "_count", Type: "number"},
@@ -143,6 +143,16 @@ func (h *Handler) capability() capabilityStatement {
 					Documentation:     "create makes a draft referral of the client's organisation (Patient, Practitioner, Consent and DocumentReferences contained); a later Task create whose focus is ServiceRequest/<id> with status requested submits it.",
 					Interaction:       interactions("read", "create"),
 					ConditionalCreate: &yes,
+				},
+				{
+					Type:          "DocumentReference",
+					Documentation: "read only: the records a referral carries (Task.input, ServiceRequest.supportingInfo) and the receiver's consult note, to the organisations the referral involves; content is the Binary of the same id. Needs system/DocumentReference.r.",
+					Interaction:   interactions("read"),
+				},
+				{
+					Type:          "Binary",
+					Documentation: "read only: a record's content, decrypted from the store; as a Binary resource, or as the document itself when Accept names its media type. Needs system/Binary.r.",
+					Interaction:   interactions("read"),
 				},
 				{
 					Type:              "Subscription",

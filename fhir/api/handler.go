@@ -98,6 +98,8 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	h.handle("GET /fhir/Task/{id}/_history/{vid}", "vread.read", h.vread)
 	h.handle("POST /fhir/ServiceRequest", "create", h.createServiceRequest)
 	h.handle("GET /fhir/ServiceRequest/{id}", "read", h.readServiceRequest)
+	h.handle("GET /fhir/DocumentReference/{id}", "read", h.readDocumentReference)
+	h.handle("GET /fhir/Binary/{id}", "read", h.readBinary)
 	h.handle("POST /fhir/Subscription", "create", h.createSubscription)
 	h.handle("GET /fhir/Subscription", "search.read", h.searchSubscriptions)
 	h.handle("GET /fhir/Subscription/{id}", "read", h.readSubscription)
@@ -224,7 +226,10 @@ func (h *Handler) auditCall(ctx context.Context, c *call, status int) {
 		c.detail["resource"] = c.resource
 	}
 	ev := audit.Event{Actor: c.actor.ID, Tenants: c.tenants, Action: "fhir." + c.action, Outcome: outcome, Detail: c.detail}
-	if c.resource == "Task" || c.resource == "ServiceRequest" {
+	switch {
+	case c.detail["referral"] != "": // a part of the referral (record, patient)
+		ev.ReferralID = c.detail["referral"]
+	case c.resource == "Task" || c.resource == "ServiceRequest":
 		ev.ReferralID = c.id
 	}
 	h.record(ctx, ev)
@@ -243,7 +248,7 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fhir/"), "/")
-	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "metadata" {
+	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "DocumentReference" || typ == "Binary" || typ == "metadata" {
 		return 0, newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
 	}
 	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))

@@ -77,8 +77,10 @@ var clients = map[string]struct {
 	org    string
 	scopes []string
 }{
-	"ehr-north":    {orgNorth, []string{"system/Task.cruds", "system/ServiceRequest.cruds", "system/Subscription.cruds"}},
-	"ehr-ortho":    {orgOrtho, []string{"system/Task.cruds", "system/ServiceRequest.rs", "system/Subscription.cruds"}},
+	"ehr-north": {orgNorth, []string{"system/Task.cruds", "system/ServiceRequest.cruds", "system/Subscription.cruds",
+		"system/DocumentReference.rs", "system/Binary.r"}},
+	"ehr-ortho": {orgOrtho, []string{"system/Task.cruds", "system/ServiceRequest.rs", "system/Subscription.cruds",
+		"system/DocumentReference.rs", "system/Binary.r"}},
 	"ehr-other":    {orgOther, []string{"system/*.cruds"}},
 	"ehr-readonly": {orgNorth, []string{"system/Task.rs"}},
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,10 +22,25 @@ var searchParams = []string{"_id", "identifier", "owner", "requester", "status",
 
 // taskSearch is a parsed Task search.
 type taskSearch struct {
-	q          gateway.ReferralQuery
-	identifier string // stored form of identifier=[system|]value
-	count      int
-	include    bool
+	q       gateway.ReferralQuery
+	count   int
+	include bool
+	// none is set when a criterion can match nothing (a token naming a
+	// system the element never has).
+	none bool
+}
+
+// systemTaskStatus is the code system of Task.status.
+const systemTaskStatus = "http://hl7.org/fhir/task-status"
+
+// parseToken reads an R4 token criterion: "system|code" matches that
+// system only, "|code" only codes without a system, "code" any system.
+func parseToken(x string) gateway.Token {
+	system, value, found := strings.Cut(x, "|")
+	if !found {
+		return gateway.Token{Value: x, AnySystem: true}
+	}
+	return gateway.Token{System: system, Value: value}
 }
 
 func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
@@ -53,8 +67,15 @@ func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
 		}
 	}
 	if x := one("identifier"); x != "" {
-		system, value := mapping.SplitIdentifier(x)
-		s.identifier = mapping.JoinIdentifier(system, value)
+		tok := parseToken(x)
+		switch {
+		case tok.AnySystem:
+		case tok.System == "":
+			s.none = true // every Task identifier has a system
+		case tok.System == mapping.SystemReferralIdentifier:
+			tok.System = "" // stored without its default system
+		}
+		s.q.Identifier = &tok
 	}
 	if x := one("owner"); x != "" {
 		s.q.ReceiverID = lastSegment(x)
@@ -64,17 +85,33 @@ func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
 	}
 	if x := one("status"); x != "" {
 		for _, st := range strings.Split(x, ",") {
-			status, ok := mapping.TaskStatus(st)
+			tok := parseToken(st)
+			status, ok := mapping.TaskStatus(tok.Value)
 			if !ok {
-				return nil, newAPIError(http.StatusBadRequest, "value", "unknown Task status "+st)
+				return nil, newAPIError(http.StatusBadRequest, "value", "unknown Task status "+tok.Value, "status")
 			}
-			s.q.Statuses = append(s.q.Statuses, status)
+			if tok.AnySystem || tok.System == systemTaskStatus {
+				s.q.Statuses = append(s.q.Statuses, status)
+			}
+		}
+		if len(s.q.Statuses) == 0 {
+			s.none = true // only other code systems were named
 		}
 	}
-	s.q.BusinessStatus = one("business-status")
+	if x := one("business-status"); x != "" {
+		tok := parseToken(x)
+		if !tok.AnySystem && tok.System != "" {
+			s.none = true // businessStatus is text without a code system
+		}
+		s.q.BusinessStatus = tok.Value
+	}
 	for _, name := range []string{"patient", "patient:identifier"} {
 		if x := one(name); x != "" {
-			_, s.q.PatientID = mapping.SplitIdentifier(x)
+			if s.q.Patient != nil {
+				return nil, newAPIError(http.StatusBadRequest, "value", "give patient or patient:identifier, not both", name)
+			}
+			tok := parseToken(strings.TrimPrefix(x, "Patient?identifier="))
+			s.q.Patient = &tok
 		}
 	}
 	for _, x := range v["_lastUpdated"] {
@@ -176,19 +213,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 		}
 	}
 	s.q.InvolvesOrg = c.p.OrgID
-	if s.identifier != "" {
-		// Business identifiers are the requesting organisation's own.
-		ref, err := h.byIdentifier(ctx, c.p.OrgID, s.identifier)
-		switch {
-		case errors.Is(err, gateway.ErrNotFound):
-			s.q.IDs = []string{"-"}
-		case err != nil:
-			return 0, err
-		case s.q.IDs != nil && !slices.Contains(s.q.IDs, ref.ID):
-			s.q.IDs = []string{"-"}
-		default:
-			s.q.IDs = []string{ref.ID}
-		}
+	if s.none {
+		s.q.IDs = []string{"-"}
 	}
 	s.q.Limit = s.count + 1
 	list, err := h.svc.ListReferrals(ctx, s.q)

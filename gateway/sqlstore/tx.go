@@ -53,10 +53,10 @@ func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, status,
-		business_status, version, created_at, updated_at, doc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
-		r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, string(r.Status),
-		nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc))
+	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_system,
+		status, business_status, version, created_at, updated_at, doc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+		r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, r.Patient.System,
+		string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("referral %s: %w", r.ID, gateway.ErrConflict)
@@ -189,8 +189,21 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 		}
 		where = append(where, "id IN ("+strings.Join(ph, ",")+")")
 	}
-	if q.Identifier != "" {
-		add("identifier = ?", q.Identifier)
+	if tok := q.Identifier; tok != nil {
+		switch {
+		case tok.AnySystem:
+			// Stored as "system|value", or the value alone without a system.
+			// LIKE finds the "|value" suffix (case-insensitively on SQLite);
+			// substr makes the match exact on both databases.
+			args = append(args, tok.Value, "%|"+escapeLike(tok.Value), len(tok.Value))
+			n := len(args)
+			where = append(where, fmt.Sprintf(`(identifier = $%d OR (identifier LIKE $%d ESCAPE '\' AND substr(identifier, length(identifier) - $%d + 1) = $%d))`,
+				n-2, n-1, n, n-2))
+		case tok.System == "":
+			add("identifier = ?", tok.Value)
+		default:
+			add("identifier = ?", tok.System+"|"+tok.Value)
+		}
 	}
 	if q.DeliveredOn != "" {
 		add("EXISTS (SELECT 1 FROM deliveries d WHERE d.referral_id = referrals.id AND d.channel = ? AND d.state = 'delivered')",
@@ -199,8 +212,11 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 	if q.BusinessStatus != "" {
 		add("business_status = ?", q.BusinessStatus)
 	}
-	if q.PatientID != "" {
-		add("patient_id = ?", q.PatientID)
+	if tok := q.Patient; tok != nil {
+		add("patient_id = ?", tok.Value)
+		if !tok.AnySystem {
+			add("patient_system = ?", tok.System)
+		}
 	}
 	if !q.UpdatedFrom.IsZero() {
 		add("updated_at >= ?", q.UpdatedFrom)
@@ -240,6 +256,19 @@ func (t *tx) RecordContent(ctx context.Context, referralID, recordID string) ([]
 		return nil, fmt.Errorf("record %s: %w", recordID, err)
 	}
 	return sealed, nil
+}
+
+func (t *tx) RecordReferral(ctx context.Context, recordID string) (string, error) {
+	var referralID string
+	if err := t.queryRow(ctx, `SELECT referral_id FROM record_contents WHERE record_id=$1`, recordID).Scan(&referralID); err != nil {
+		return "", fmt.Errorf("record %s: %w", recordID, err)
+	}
+	return referralID, nil
+}
+
+// escapeLike escapes LIKE's wildcards (and its escape character) in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }
 
 // ---- deliveries

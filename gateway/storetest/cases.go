@@ -510,7 +510,7 @@ func testList(t *testing.T, h Harness) {
 	if fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Fatalf("paging: %v vs %v", got, ids)
 	}
-	byPatient, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{PatientID: "MRN-0002", Statuses: []gateway.Status{gateway.StatusDraft}})
+	byPatient, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{Patient: &gateway.Token{Value: "MRN-0002", AnySystem: true}, Statuses: []gateway.Status{gateway.StatusDraft}})
 	none, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{InvolvesOrg: "elsewhere"})
 	since, _ := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{UpdatedFrom: e.clock.Now().Add(-time.Minute), UpdatedTo: e.clock.Now().Add(time.Minute)})
 	if len(byPatient) != 2 || len(none) != 0 || len(since) != 5 {

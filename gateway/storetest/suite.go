@@ -48,6 +48,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
 	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
+	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
+	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
 }
 
 // env is one test's wiring.

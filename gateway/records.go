@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+)
+
+// RecordReferral loads the referral that holds a record, so that an edge
+// serving the record by its id alone (FHIR DocumentReference and Binary)
+// can check who may see it. ErrNotFound when no referral holds it.
+func (s *Service) RecordReferral(ctx context.Context, recordID string) (*Referral, Record, error) {
+	var r *Referral
+	err := s.store.View(ctx, func(tx Tx) error {
+		id, err := tx.RecordReferral(ctx, recordID)
+		if err != nil {
+			return err
+		}
+		r, err = tx.Referral(ctx, id, false)
+		return err
+	})
+	if err != nil {
+		return nil, Record{}, fmt.Errorf("record %s: %w", recordID, err)
+	}
+	for _, rec := range r.Records {
+		if rec.ID == recordID {
+			return r, rec, nil
+		}
+	}
+	return nil, Record{}, fmt.Errorf("record %s not listed by referral %s: %w", recordID, r.ID, ErrNotFound)
+}
+
+// RecordContent opens one record of r from the encrypted store and checks
+// its content against the recorded hash.
+func (s *Service) RecordContent(ctx context.Context, r *Referral, rec Record) (RecordContent, error) {
+	var sealed []byte
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		sealed, err = tx.RecordContent(ctx, r.ID, rec.ID)
+		return err
+	})
+	if err != nil {
+		return RecordContent{}, fmt.Errorf("record %s: %w", rec.ID, err)
+	}
+	pt, err := s.sealer.Open(r.ID, rec.ID, sealed)
+	if err != nil {
+		return RecordContent{}, fmt.Errorf("record %s: %w", rec.ID, err)
+	}
+	if ContentHash(pt) != rec.SHA256 {
+		return RecordContent{}, fmt.Errorf("record %s: content hash mismatch", rec.ID)
+	}
+	return RecordContent{Record: rec, Content: pt}, nil
+}
+
+// ReferralVersion loads one past version of a referral (FHIR vread).
+func (s *Service) ReferralVersion(ctx context.Context, id string, version int) (*Referral, error) {
+	var r *Referral
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		r, err = tx.ReferralVersion(ctx, id, version)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("referral %s version %d: %w", id, version, err)
+	}
+	return r, nil
+}
+
+// ReferralByIdentifier finds a referral by its requester's business
+// identifier, in the stored form of Referral.Identifier.
+func (s *Service) ReferralByIdentifier(ctx context.Context, requesterOrg, identifier string) (*Referral, error) {
+	var r *Referral
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		r, err = tx.ReferralByIdentifier(ctx, requesterOrg, identifier)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("referral %s/%s: %w", requesterOrg, identifier, err)
+	}
+	return r, nil
+}
