@@ -60,6 +60,7 @@ type Service struct {
 	cfg      Config
 	channels map[ChannelKind]Channel
 	log      *slog.Logger
+	edges    edgeAggregator
 }
 
 // NewService wires the core.

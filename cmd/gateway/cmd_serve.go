@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/buildinfo"
 )
 
@@ -60,6 +61,8 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace, checkpointEvery
 
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
+	edges := time.NewTicker(gateway.EdgeInterval)
+	defer edges.Stop()
 	var serveErr error
 loop:
 	for {
@@ -69,6 +72,10 @@ loop:
 		case err := <-errc:
 			serveErr = err
 			break loop
+		case <-edges.C:
+			if err := a.svc.FlushEdges(ctx); err != nil {
+				a.log.Error("audit edge events", "err", err)
+			}
 		case <-tick.C:
 			if _, err := checkpoint(ctx, a); err != nil {
 				a.log.Error("audit checkpoint", "err", err)
@@ -91,6 +98,9 @@ loop:
 		a.log.Warn("workers cancelled at shutdown; their jobs are retried", "err", err)
 	}
 	n.stop(sctx)
+	if err := a.svc.FlushEdges(context.Background()); err != nil {
+		a.log.Error("audit edge events", "err", err)
+	}
 	if _, err := checkpoint(context.Background(), a); err != nil {
 		a.log.Error("audit checkpoint", "err", err)
 	}

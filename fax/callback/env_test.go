@@ -3,6 +3,7 @@ package callback_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -321,6 +322,22 @@ func count(entries []audit.Entry, action string, kv ...string) int {
 		}
 		if ok {
 			n++
+		}
+	}
+	return n
+}
+
+// countEdges adds up the counts of the aggregated edge entries of a trail
+// with the action and reason.
+func countEdges(entries []audit.Entry, action, reason string) int {
+	n := 0
+	for _, en := range entries {
+		if en.Action == action && en.Detail["reason"] == reason {
+			c, err := strconv.Atoi(en.Detail["count"])
+			if err != nil {
+				panic(fmt.Sprintf("edge entry %d: count %q", en.Seq, en.Detail["count"]))
+			}
+			n += c
 		}
 	}
 	return n

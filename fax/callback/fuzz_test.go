@@ -25,6 +25,7 @@ type fakeCore struct {
 	fail     error // RecordReceipt fails with it once, when set
 	receipts []gateway.Receipt
 	audits   []audit.Event
+	edges    []gateway.EdgeEvent
 }
 
 var fuzzDelivery = gateway.Delivery{ID: "d-1", ReferralID: "r-1", Channel: gateway.ChannelFax, State: gateway.DeliverySent, RemoteID: "123456"}
@@ -71,12 +72,24 @@ func (c *fakeCore) RecordAudit(_ context.Context, ev audit.Event) error {
 	return nil
 }
 
+func (c *fakeCore) RecordEdge(_ context.Context, ev gateway.EdgeEvent) error {
+	if ev.Action == "" || ev.Reason == "" {
+		return fmt.Errorf("edge event %+v: action and reason are required", ev)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.edges = append(c.edges, ev)
+	return nil
+}
+
 func (c *fakeCore) Clock() gateway.Clock { return gateway.SystemClock{} }
 
+// counts reports the receipts and the events recorded, in a trail or as
+// edge events: every post is recorded exactly once, one way or the other.
 func (c *fakeCore) counts() (receipts, audits int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.receipts), len(c.audits)
+	return len(c.receipts), len(c.audits) + len(c.edges)
 }
 
 // memDocs is an in-memory replay memory.

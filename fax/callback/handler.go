@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -51,6 +52,7 @@ type core interface {
 	Referral(ctx context.Context, id string) (*gateway.Referral, []*gateway.Delivery, error)
 	RecordReceipt(ctx context.Context, deliveryID string, rc gateway.Receipt, extend time.Duration) (*gateway.Delivery, error)
 	RecordAudit(ctx context.Context, ev audit.Event) error
+	RecordEdge(ctx context.Context, ev gateway.EdgeEvent) error
 	Clock() gateway.Clock
 }
 
@@ -146,7 +148,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		h.refuse(ctx, "method", map[string]string{"method": r.Method})
+		h.refuseUnsigned(ctx, r, "method")
 		w.Header().Set("Allow", http.MethodPost)
 		reply(w, http.StatusMethodNotAllowed)
 		return
@@ -155,15 +157,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cb, err := phaxio.VerifyCallback(r, h.cfg.CallbackURL, h.cfg.Token)
 	switch {
 	case errors.Is(err, phaxio.ErrMissingSignature):
-		h.refuse(ctx, "signature missing", nil)
+		h.refuseUnsigned(ctx, r, "signature missing")
 		reply(w, http.StatusUnauthorized)
 		return
 	case errors.Is(err, phaxio.ErrBadSignature):
-		h.refuse(ctx, "signature mismatch", nil)
+		h.refuseUnsigned(ctx, r, "signature mismatch")
 		reply(w, http.StatusUnauthorized)
 		return
 	case err != nil:
-		h.refuse(ctx, "malformed", nil)
+		h.refuseUnsigned(ctx, r, "malformed")
 		reply(w, http.StatusBadRequest)
 		return
 	}
@@ -286,7 +288,24 @@ func (h *handler) forget(ctx context.Context, faxID string, st phaxio.Status) {
 
 func replayID(faxID string, st phaxio.Status) string { return faxID + "/" + string(st) }
 
-// refuse audits a callback refused before it could be tied to a referral.
+// refuseUnsigned records a request refused before its signature was
+// verified: anyone can send one, so it goes to the gateway's aggregated
+// edge record (one entry per peer and reason per interval, with a count).
+func (h *handler) refuseUnsigned(ctx context.Context, r *http.Request, reason string) {
+	source, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		source = r.RemoteAddr
+	}
+	ev := gateway.EdgeEvent{Action: "fax.callback.refused", Source: source, Reason: reason}
+	if reason == "method" {
+		ev.Text = r.Method
+	}
+	if err := h.svc.RecordEdge(context.WithoutCancel(ctx), ev); err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: audit", "action", ev.Action, "err", err)
+	}
+}
+
+// refuse audits a signed callback refused before it could be tied to a referral.
 func (h *handler) refuse(ctx context.Context, reason string, detail map[string]string) {
 	d := map[string]string{"reason": reason}
 	for k, v := range detail {

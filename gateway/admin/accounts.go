@@ -274,6 +274,15 @@ func (s *Server) authenticate(ctx context.Context, name, password, code string) 
 	if err != nil {
 		return nil, fmt.Errorf("admin: login %s: %w", name, err)
 	}
+	if failure != nil && failure.reason == "unknown-account" {
+		// Anyone can type a name: it goes, cut and escaped, to the
+		// gateway's aggregated edge record, never verbatim into a chain.
+		err := s.svc.RecordEdge(ctx, gateway.EdgeEvent{Action: "auth.login-failed", Reason: failure.reason, Text: name})
+		if err != nil {
+			return nil, fmt.Errorf("admin: audit auth.login-failed: %w", err)
+		}
+		return nil, failure
+	}
 	if failure != nil {
 		detail := map[string]string{"account": name, "reason": failure.reason}
 		outcome := audit.OutcomeFailure

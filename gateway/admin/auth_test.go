@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,10 +81,15 @@ func TestLogin(t *testing.T) {
 				}
 				return
 			}
-			if last != "auth.login-failed/failure" {
+			if tc.reason == "unknown-account" {
+				// A name nobody holds is edge noise: aggregated, escaped, refused.
+				en := e.lastAudit("gateway")
+				if last != "auth.login-failed/refused" || en.Detail["reason"] != tc.reason || en.Detail["text"] != strconv.Quote(tc.user) || en.Detail["count"] != "1" {
+					t.Fatalf("audited %s %v, want an edge entry for %q", last, en.Detail, tc.user)
+				}
+			} else if last != "auth.login-failed/failure" {
 				t.Fatalf("audited %s, want auth.login-failed/failure", last)
-			}
-			if en := e.lastAudit("gateway"); en.Detail["reason"] != tc.reason || en.Detail["account"] != tc.user {
+			} else if en := e.lastAudit("gateway"); en.Detail["reason"] != tc.reason || en.Detail["account"] != tc.user {
 				t.Fatalf("audited detail %v, want reason %s for %s", en.Detail, tc.reason, tc.user)
 			}
 			// Every failure reads the same to the client; only the trail knows why.

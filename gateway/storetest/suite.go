@@ -42,6 +42,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AtomicUpdate", func(t *testing.T) { testAtomic(t, h) })
 	t.Run("ListAndPage", func(t *testing.T) { testList(t, h) })
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
+	t.Run("EdgeAggregation", func(t *testing.T) { testEdgeAggregation(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })

@@ -1,0 +1,80 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// testEdgeAggregation floods the gateway's chain from an unauthenticated
+// edge: the first event of each (action, source, reason) is written at once,
+// the rest of the window becomes one entry with its count, attacker text is
+// cut and escaped, and no practice's chain receives anything.
+func testEdgeAggregation(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	before := e.verify()
+	evil := "mallory\r\nX-Injected: yes \u202e" + strings.Repeat("A", 300)
+	const flood = 500
+	for range flood {
+		if err := e.svc.RecordEdge(e.ctx, gateway.EdgeEvent{Action: "fax.callback.refused", Source: "203.0.113.9",
+			Reason: "signature mismatch", Text: evil}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.RecordEdge(e.ctx, gateway.EdgeEvent{Action: "auth.login-failed", Source: "198.51.100.4",
+		Reason: "unknown-account", Text: "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	entries := e.edgeEntries()
+	if len(entries) != 2 {
+		t.Fatalf("after a flood within one window: %d gateway entries, want 2 (the first of each key)", len(entries))
+	}
+	e.clock.Advance(gateway.EdgeInterval)
+	if err := e.svc.FlushEdges(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	entries = e.edgeEntries()
+	if len(entries) != 3 {
+		t.Fatalf("after the window: %d gateway entries, want 3", len(entries))
+	}
+	total := map[string]int{}
+	for _, en := range entries {
+		if en.Outcome != audit.OutcomeRefused || en.Actor != "anonymous" {
+			t.Errorf("entry %d: actor %q outcome %q", en.Seq, en.Actor, en.Outcome)
+		}
+		var n int
+		for _, c := range en.Detail["count"] {
+			n = n*10 + int(c-'0')
+		}
+		total[en.Action] += n
+		text := en.Detail["text"]
+		if len(text) > 3*gateway.EdgeTextMax || strings.ContainsAny(text, "\r\n\u202e") {
+			t.Errorf("entry %d: text not cut or escaped: %q", en.Seq, text)
+		}
+	}
+	if total["fax.callback.refused"] != flood || total["auth.login-failed"] != 1 {
+		t.Errorf("counts %v, want %d refused callbacks and 1 failed login", total, flood)
+	}
+	after := e.verify()
+	if !after.OK() || after.Entries-before.Entries != 3 {
+		t.Errorf("entries %d → %d (intact %v); the edge events belong in the gateway's chain only", before.Entries, after.Entries, after.OK())
+	}
+	if e.svc.FlushEdges(e.ctx) != nil || len(e.edgeEntries()) != 3 {
+		t.Error("an empty window wrote entries")
+	}
+}
+
+// edgeEntries lists the gateway chain's entries.
+func (e *env) edgeEntries() []audit.Entry {
+	e.t.Helper()
+	var out []audit.Entry
+	for en, err := range e.store.AuditEntries(e.ctx, gateway.AuditQuery{Tenant: gateway.SystemTenant}) {
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, en)
+	}
+	return out
+}
