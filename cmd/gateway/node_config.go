@@ -29,6 +29,12 @@ type edgeConfig struct {
 	DirectCerts string
 	// SMTPAddr is where inbound Direct mail is accepted.
 	SMTPAddr string
+	// SMTPMaxMessageMB caps an inbound message, in MiB (0: the
+	// listener's default, 64).
+	SMTPMaxMessageMB int
+	// SMTPMaxSessions and SMTPMaxSessionsPerAddr cap concurrent inbound
+	// sessions in all and from one client address (0: 100 and 10).
+	SMTPMaxSessions, SMTPMaxSessionsPerAddr int
 	// Smarthost, when set, receives all outbound Direct mail; otherwise
 	// the recipient domain's MX is looked up.
 	Smarthost string
@@ -81,6 +87,9 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
 	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
 	fs.StringVar(&e.SMTPAddr, "smtp", e.SMTPAddr, "inbound Direct SMTP listen address (env GATEWAY_SMTP_ADDR)")
+	fs.IntVar(&e.SMTPMaxMessageMB, "smtp-max-message-mb", e.SMTPMaxMessageMB, "largest inbound Direct message in MiB; 0: 64 (a 20 MB referral after base64 and S/MIME)")
+	fs.IntVar(&e.SMTPMaxSessions, "smtp-max-sessions", e.SMTPMaxSessions, "concurrent inbound SMTP sessions; more are told 421 (0: 100)")
+	fs.IntVar(&e.SMTPMaxSessionsPerAddr, "smtp-max-sessions-per-addr", e.SMTPMaxSessionsPerAddr, "concurrent inbound SMTP sessions from one client address (0: 10)")
 	fs.StringVar(&e.Smarthost, "smarthost", e.Smarthost, "host:port receiving all outbound Direct mail; default: MX lookup (env GATEWAY_SMARTHOST)")
 	fs.StringVar(&e.SMTPTLSCert, "smtp-tls-cert", e.SMTPTLSCert, "STARTTLS certificate (PEM) of the SMTP listener; default: self-signed at start")
 	fs.StringVar(&e.SMTPTLSKey, "smtp-tls-key", e.SMTPTLSKey, "STARTTLS private key (PEM) of the SMTP listener")

@@ -144,9 +144,17 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: smtp tls certificate: %w", err)
 	}
+	// Message bodies arrive into unlinked files beside the spool, never
+	// into memory or a shared temporary directory.
+	bodies := filepath.Join(dataDir, "direct", "incoming")
+	if err := os.MkdirAll(bodies, 0o700); err != nil {
+		_ = sender.Close()
+		return nil, fmt.Errorf("direct: smtp in: %w", err)
+	}
 	srv, err := smtpin.New(smtpin.Config{Hostname: "mx." + ec.DirectDomain, Domains: []string{ec.DirectDomain}, Spool: spool,
 		Mailboxes: inbound.NewMailboxes(keys, ec.DirectDomain), TLSConfig: &tls.Config{Certificates: []tls.Certificate{serverCert}},
-		RequireTLS: true, Logger: log})
+		RequireTLS: true, Logger: log, TempDir: bodies, MaxMessageBytes: int64(ec.SMTPMaxMessageMB) << 20,
+		MaxConnections: ec.SMTPMaxSessions, MaxConnectionsPerAddr: ec.SMTPMaxSessionsPerAddr})
 	if err != nil {
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: smtp in: %w", err)

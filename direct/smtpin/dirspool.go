@@ -1,12 +1,14 @@
 package smtpin
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,13 +40,13 @@ func NewDirSpool(dir string) (*DirSpool, error) {
 }
 
 // Store writes the message and its envelope and returns its spool id.
-func (d *DirSpool) Store(ctx context.Context, env Envelope, raw []byte) (string, error) {
+func (d *DirSpool) Store(ctx context.Context, env Envelope, msg *io.SectionReader) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("smtpin: spool: store: %w", err)
 	}
 	id := newID()
 	tmp := filepath.Join(d.dir, "tmp", id)
-	if err := d.write(tmp, env, raw); err != nil {
+	if err := d.write(tmp, env, msg); err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", fmt.Errorf("smtpin: spool: store %s: %w", id, err)
 	}
@@ -62,7 +64,7 @@ func (d *DirSpool) Store(ctx context.Context, env Envelope, raw []byte) (string,
 	return id, nil
 }
 
-func (d *DirSpool) write(dir string, env Envelope, raw []byte) error {
+func (d *DirSpool) write(dir string, env Envelope, msg io.Reader) error {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
@@ -70,10 +72,10 @@ func (d *DirSpool) write(dir string, env Envelope, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(dir, envelopeFile), meta); err != nil {
+	if err := writeSynced(filepath.Join(dir, envelopeFile), bytes.NewReader(meta)); err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(dir, messageFile), raw); err != nil {
+	if err := writeSynced(filepath.Join(dir, messageFile), msg); err != nil {
 		return err
 	}
 	return syncDir(dir)
@@ -127,12 +129,12 @@ func (d *DirSpool) Remove(id string) error {
 	return nil
 }
 
-func writeSynced(path string, b []byte) error {
+func writeSynced(path string, r io.Reader) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	_, werr := f.Write(b)
+	_, werr := io.Copy(f, r)
 	serr := f.Sync()
 	cerr := f.Close()
 	return errors.Join(werr, serr, cerr)

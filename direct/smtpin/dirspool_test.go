@@ -1,7 +1,9 @@
 package smtpin
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +18,7 @@ func TestDirSpoolRoundTrip(t *testing.T) {
 	}
 	env := Envelope{RemoteIP: "192.0.2.7", HELO: "mx.sender.example", MailFrom: "", RcptTo: []string{"intake@direct.receiver.example"}, Received: fixedNow}
 	raw := []byte("Subject: x\r\n\r\nbody\r\n")
-	id, err := sp.Store(context.Background(), env, raw)
+	id, err := sp.Store(context.Background(), env, sectionOf(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestDirSpoolRejects(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := sp.Store(ctx, Envelope{}, []byte("x")); err == nil {
+	if _, err := sp.Store(ctx, Envelope{}, sectionOf([]byte("x"))); err == nil {
 		t.Error("Store with a cancelled context succeeded")
 	}
 	if ids, _ := sp.List(); len(ids) != 0 {
@@ -70,4 +72,9 @@ func TestDirSpoolRejects(t *testing.T) {
 			t.Errorf("Remove(%q) succeeded", id)
 		}
 	}
+}
+
+// sectionOf presents b as the server presents a received message.
+func sectionOf(b []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
 }

@@ -3,6 +3,12 @@
 // connections, sizes and recipients to configured limits, offers STARTTLS,
 // and replies 250 only after the message is durably handed to a Spool.
 //
+// It holds up under hostile clients: a global and a per-address session
+// cap answered with 421, an idle timeout on every read (between commands
+// and inside DATA) and a hard limit on a session's length, and message
+// bodies streamed to an unlinked temporary file through a small buffer, so
+// memory does not grow with message size or the number of sessions.
+//
 // It does not decrypt, verify, parse or route messages (later stages read
 // the spool), must not import the gateway core or another channel, and logs
 // only connection metadata and spool ids, never addresses or content.

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/time/rate"
 )
 
 // Config configures a Server.
@@ -26,17 +28,35 @@ type Config struct {
 	Mailboxes Mailboxes
 	// Spool receives every accepted message (required).
 	Spool Spool
-	// MaxMessageBytes caps DATA; larger messages get 552 5.3.4 (default 32 MiB).
+	// MaxMessageBytes caps DATA; larger messages get 552 5.3.4. The
+	// default, 64 MiB, carries a 20 MB referral with imaging after base64
+	// and S/MIME (each grows it by about a third).
 	MaxMessageBytes int64
 	// MaxRecipients caps RCPT per message; more get 452 4.5.3 (default 50).
 	MaxRecipients int
 	// MaxConnections caps concurrent sessions; more are greeted with 421
 	// and closed (default 100).
 	MaxConnections int
-	// ReadTimeout and WriteTimeout bound each network read and write
-	// (defaults 5m and 1m).
-	ReadTimeout, WriteTimeout time.Duration
-	// StoreTimeout bounds Spool.Store (default 1m).
+	// MaxConnectionsPerAddr caps concurrent sessions from one client IP,
+	// so one client cannot hold every slot (default 10).
+	MaxConnectionsPerAddr int
+	// IdleTimeout is the longest wait for the client's next bytes, between
+	// commands and inside DATA alike (default 5m, RFC 5321 4.5.3.2).
+	IdleTimeout time.Duration
+	// MaxSessionDuration ends a session, however busy, this long after it
+	// was accepted (default 30m).
+	MaxSessionDuration time.Duration
+	// WriteTimeout bounds each network write (default 1m).
+	WriteTimeout time.Duration
+	// TempDir holds each message body while it arrives, in an unlinked
+	// owner-only file, so a session never holds more than a small buffer
+	// in memory (default os.TempDir()).
+	TempDir string
+	// MaxConcurrentStores caps Spool.Store calls running at once; the rest
+	// wait within StoreTimeout (default 8).
+	MaxConcurrentStores int
+	// StoreTimeout bounds Spool.Store, including the wait for a slot
+	// (default 1m).
 	StoreTimeout time.Duration
 	// TLSConfig enables STARTTLS.
 	TLSConfig *tls.Config
@@ -50,9 +70,11 @@ type Config struct {
 
 // Server is an inbound SMTP server for Direct mail.
 type Server struct {
-	cfg     Config
-	domains map[string]bool
-	smtp    *smtp.Server
+	cfg      Config
+	domains  map[string]bool
+	smtp     *smtp.Server
+	stores   chan struct{} // slots for concurrent Spool.Store calls
+	refusals *rate.Limiter // bounds the log lines written for refused connections
 }
 
 // New validates cfg, applies defaults and returns a Server.
@@ -70,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Hostname = "localhost"
 	}
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 32 << 20
+		cfg.MaxMessageBytes = 64 << 20
 	}
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = 50
@@ -78,8 +100,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 100
 	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = 5 * time.Minute
+	if cfg.MaxConnectionsPerAddr <= 0 {
+		cfg.MaxConnectionsPerAddr = 10
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.MaxSessionDuration <= 0 {
+		cfg.MaxSessionDuration = 30 * time.Minute
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	if cfg.MaxConcurrentStores <= 0 {
+		cfg.MaxConcurrentStores = 8
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = time.Minute
@@ -93,7 +127,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, domains: make(map[string]bool)}
+	s := &Server{cfg: cfg, domains: make(map[string]bool),
+		stores:   make(chan struct{}, cfg.MaxConcurrentStores),
+		refusals: rate.NewLimiter(rate.Every(time.Second), 5)}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
@@ -102,7 +138,6 @@ func New(cfg Config) (*Server, error) {
 	srv.Domain = cfg.Hostname
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
 	srv.MaxRecipients = cfg.MaxRecipients
-	srv.ReadTimeout = cfg.ReadTimeout
 	srv.WriteTimeout = cfg.WriteTimeout
 	srv.TLSConfig = cfg.TLSConfig
 	srv.ErrorLog = logAdapter{cfg.Logger}
@@ -112,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 
 // Serve accepts connections on l until Close or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(newLimitListener(l, s.cfg.MaxConnections, s.cfg.Hostname))
+	err := s.smtp.Serve(s.newLimitListener(l))
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		return fmt.Errorf("smtpin: serve: %w", err)
 	}
@@ -138,6 +173,14 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ct
 // acceptsDomain reports whether domain is one of ours.
 func (s *Server) acceptsDomain(domain string) bool {
 	return s.domains[strings.ToLower(strings.TrimSuffix(domain, "."))]
+}
+
+// refused logs a connection turned away by a cap, at most a few lines a
+// second however many arrive.
+func (s *Server) refused(addr, reason string) {
+	if s.refusals.Allow() {
+		s.cfg.Logger.Warn("smtpin: connection refused", "remote_ip", addr, "reason", reason)
+	}
 }
 
 // logAdapter routes go-smtp's internal error log to slog. go-smtp reports

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -39,7 +40,7 @@ func (m mailboxSet) Accepts(_ context.Context, addr string) bool { return m[stri
 // failingSpool refuses every message and counts attempts.
 type failingSpool struct{ calls atomic.Int32 }
 
-func (f *failingSpool) Store(context.Context, Envelope, []byte) (string, error) {
+func (f *failingSpool) Store(context.Context, Envelope, *io.SectionReader) (string, error) {
 	f.calls.Add(1)
 	return "", errors.New("disk full")
 }

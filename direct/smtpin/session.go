@@ -73,14 +73,16 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
+	body, err := ss.s.receive(r)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // 552 5.3.4 from go-smtp's size limit
 		}
+		ss.s.cfg.Logger.Warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
 		return errStoreFailed
 	}
+	defer body.Close()
 	env := Envelope{
 		RemoteIP: ss.remoteIP,
 		HELO:     ss.helo,
@@ -91,13 +93,13 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.StoreTimeout)
 	defer cancel()
-	id, err := ss.s.cfg.Spool.Store(ctx, env, raw)
+	id, err := ss.s.store(ctx, env, body.Reader())
 	if err != nil {
-		ss.s.cfg.Logger.Error("smtpin: spool store failed", "remote_ip", ss.remoteIP, "size", len(raw), "err", err)
+		ss.s.cfg.Logger.Error("smtpin: spool store failed", "remote_ip", ss.remoteIP, "size", body.size, "err", err)
 		return errStoreFailed
 	}
 	ss.s.cfg.Logger.Info("smtpin: message accepted", "spool_id", id, "remote_ip", ss.remoteIP,
-		"size", len(raw), "recipients", len(env.RcptTo), "tls", ss.tls)
+		"size", body.size, "recipients", len(env.RcptTo), "tls", ss.tls)
 	// go-smtp sends a returned SMTPError's code verbatim; this is how the
 	// 250 reply carries the spool id.
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK queued as " + id}

@@ -2,6 +2,7 @@ package smtpin
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -17,9 +18,12 @@ type Envelope struct {
 
 // Spool durably stores accepted messages. Store must return nil only once
 // the message survives a crash; the server acknowledges the message with
-// 250 after that and with 451 on any error.
+// 250 after that and with 451 on any error. msg is the raw message exactly
+// as received (msg.Size() bytes, readable from any offset while Store
+// runs); a Store should stream it rather than read it whole, since the
+// server runs up to Config.MaxConcurrentStores of them at once.
 type Spool interface {
-	Store(ctx context.Context, env Envelope, raw []byte) (id string, err error)
+	Store(ctx context.Context, env Envelope, msg *io.SectionReader) (id string, err error)
 }
 
 // Mailboxes decides whether an address in one of our domains exists.
