@@ -363,6 +363,9 @@ func (s *Service) applyReceipt(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		return err
 	}
 	if r.Status == StatusRequested {
+		if r.DeliveredVia == "" {
+			r.DeliveredVia = d.Channel
+		}
 		return s.move(ctx, tx, System, r, StatusReceived, TransitionInput{ReasonText: "delivery receipt"})
 	}
 	return nil
@@ -378,6 +381,9 @@ func (s *Service) completeOpenDeliveries(ctx context.Context, tx Tx, r *Referral
 	for _, d := range ds {
 		if d.State != DeliverySent {
 			continue
+		}
+		if r.DeliveredVia == "" {
+			r.DeliveredVia = d.Channel // stored by the transition that follows
 		}
 		d.State = DeliveryDelivered
 		d.Deadline = time.Time{}

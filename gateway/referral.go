@@ -150,6 +150,12 @@ type Referral struct {
 	// FollowUps are the referrals made from this one by its receiver.
 	FollowUps []string `json:"followUps,omitempty"`
 
+	// DeliveredVia is the channel whose delivery first reached the receiver.
+	DeliveredVia ChannelKind `json:"deliveredVia,omitempty"`
+	// Refusals lists the gates that refused to send it, one per refusal
+	// ("consent", "baa", "minimum-necessary", "routing", "verification").
+	Refusals []string `json:"refusals,omitempty"`
+
 	History []Transition `json:"history,omitempty"`
 }
 

@@ -320,6 +320,7 @@ func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral)
 	now := s.clock.Now()
 	if gateErr != nil {
 		r.Blocked = gateErr.Error()
+		r.Refusals = append(r.Refusals, gateName(gateErr))
 		r.Version++
 		r.Updated = now
 		if err := tx.UpdateReferral(ctx, r); err != nil {

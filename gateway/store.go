@@ -53,6 +53,9 @@ type Tx interface {
 	// ReferralVersions lists every stored version, oldest first.
 	ReferralVersions(ctx context.Context, id string) ([]*Referral, error)
 	ListReferrals(ctx context.Context, q ReferralQuery) ([]*Referral, error)
+	// PracticeReport aggregates the report columns of q.Practice's referrals
+	// (see Referral.ReportFacts); the service fills in the query fields.
+	PracticeReport(ctx context.Context, q ReportQuery) (*PracticeReport, error)
 
 	// PutRecordContent stores a record's sealed (encrypted) content.
 	PutRecordContent(ctx context.Context, referralID string, rec Record, sealed []byte) error

@@ -53,10 +53,12 @@ func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
 	if err != nil {
 		return err
 	}
+	f := r.ReportFacts()
 	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_system,
-		status, business_status, version, created_at, updated_at, doc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-		r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, r.Patient.System,
-		string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc))
+		status, business_status, version, created_at, updated_at, doc, `+factColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13, $14,$15,$16,$17,$18,$19,$20,$21,$22,$23)`,
+		append([]any{r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, r.Patient.System,
+			string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc)}, factArgs(f)...)...)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("referral %s: %w", r.ID, gateway.ErrConflict)
@@ -80,9 +82,10 @@ func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec(ctx, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6
-		WHERE id=$1 AND version=$7`,
-		r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, string(doc), r.Version-1)
+	n, err := t.exec(ctx, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6,
+		`+factAssignments+` WHERE id=$1 AND version=$7`,
+		append([]any{r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, string(doc), r.Version - 1},
+			factArgs(r.ReportFacts())...)...)
 	if err != nil {
 		return fmt.Errorf("update referral: %w", err)
 	}

@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
+	t.Run("PracticeReport", func(t *testing.T) { testPracticeReport(t, h) })
 }
 
 // env is one test's wiring.
