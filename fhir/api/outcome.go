@@ -68,6 +68,14 @@ var fieldExpressions = map[string]string{
 	"outcome":           "Task.output",
 }
 
+// reasonFor words a core validation error for a FHIR client.
+func reasonFor(v gateway.ValidationError) string {
+	if v.Field == "outcome" {
+		return mapping.ConsultNoteHint
+	}
+	return v.Field + ": " + v.Reason
+}
+
 var recordField = regexp.MustCompile(`^records\[(\d+)\]\.(\w+)$`)
 
 func expressionFor(field string) string {
@@ -98,6 +106,7 @@ func outcomeFor(err error, o op) (int, OperationOutcome) {
 		re  *gateway.RoutingError
 		ue  *gateway.UnverifiedRecipientError
 		se  *subscription.Error
+		ua  *mapping.UnappliedError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -107,6 +116,11 @@ func outcomeFor(err error, o op) (int, OperationOutcome) {
 		status, is := subscriptionOutcome(se)
 		oo.Issue = append(oo.Issue, is)
 		return status, oo
+	case errors.As(err, &ua):
+		for _, is := range ua.Issues {
+			add("not-supported", is.Reason, is.Expression)
+		}
+		return http.StatusUnprocessableEntity, oo
 	case errors.As(err, &me):
 		add("structure", "the body is not well-formed FHIR JSON")
 		return http.StatusBadRequest, oo
@@ -126,10 +140,10 @@ func outcomeFor(err error, o op) (int, OperationOutcome) {
 		var all gateway.ValidationErrors
 		if errors.As(err, &all) {
 			for _, v := range all {
-				add("invalid", v.Field+": "+v.Reason, expressionFor(v.Field))
+				add("invalid", reasonFor(*v), expressionFor(v.Field))
 			}
 		} else {
-			add("invalid", ve.Field+": "+ve.Reason, expressionFor(ve.Field))
+			add("invalid", reasonFor(*ve), expressionFor(ve.Field))
 		}
 		return http.StatusUnprocessableEntity, oo
 	case errors.As(err, &ce), errors.As(err, &be), errors.As(err, &mne), errors.As(err, &re), errors.As(err, &ue):

@@ -169,6 +169,12 @@ func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err != nil {
 		return 0, err
 	}
+	var id struct {
+		ID *string `json:"id"`
+	}
+	if json.Unmarshal(body, &id) == nil && (id.ID == nil || *id.ID == "") {
+		return 0, newAPIError(http.StatusBadRequest, "required", "Task.id is required in an update and must match the URL", "Task.id")
+	}
 	return h.applyUpdate(w, r, c, cur, body)
 }
 
@@ -218,6 +224,9 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 	}
 	prev, err := mapping.ParseTaskUpdate(curJSON)
 	if err != nil {
+		return 0, err
+	}
+	if err := mapping.UnappliedTaskChanges(curJSON, body); err != nil {
 		return 0, err
 	}
 	in := mapping.Changes(prev, next)

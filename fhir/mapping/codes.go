@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -42,6 +44,32 @@ const (
 	ParamConsultNote   = "consult-note"   // output: the receiver's consult note
 	ParamOutcomeRecord = "outcome-record" // output: a note stored with the referral
 )
+
+// The consult note that closes the loop is a Task.output typed with LOINC
+// 11488-4 (Consult note), the document type BSeR and 360X use for the
+// referral's feedback; its value is a reference to the note (a
+// DocumentReference) or, failing that, a summary string. The older private
+// code (SystemTaskParameter|consult-note) is still read, and written as a
+// second coding.
+const (
+	LOINCConsultNote = "11488-4"
+	// ConsultNoteHint says what a completing update must carry; the API
+	// puts it in the OperationOutcome.
+	ConsultNoteHint = `completing a referral needs Task.output with type http://loinc.org|11488-4 (Consult note) and valueReference to the consult note (e.g. DocumentReference/<id>) or valueString with its summary`
+)
+
+// isConsultNote reports whether a Task.output type names the consult note.
+func isConsultNote(cc fhir.CodeableConcept) bool {
+	return hasCode(cc, SystemLOINC, LOINCConsultNote) || hasCode(cc, SystemTaskParameter, ParamConsultNote)
+}
+
+// consultNoteType is the type of the consult note output.
+func consultNoteType() fhir.CodeableConcept {
+	return fhir.CodeableConcept{Coding: []fhir.Coding{
+		{System: ptr(SystemLOINC), Code: ptr(LOINCConsultNote), Display: ptr("Consult note")},
+		{System: ptr(SystemTaskParameter), Code: ptr(ParamConsultNote), Display: ptr("Consult note")},
+	}}
+}
 
 // Annotation ids that give each Task.note its meaning.
 const (

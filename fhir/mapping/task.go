@@ -101,12 +101,12 @@ func NewTask(r *gateway.Referral) *Task {
 		switch {
 		case o.Reference != "":
 			t.Output = append(t.Output, TaskParameter{
-				Type:           *concept(SystemTaskParameter, ParamConsultNote, "Consult note"),
+				Type:           consultNoteType(),
 				ValueReference: &fhir.Reference{Reference: ptr(o.Reference), Display: nonEmpty(o.Summary)},
 			})
 		case o.Summary != "":
 			t.Output = append(t.Output, TaskParameter{
-				Type:        *concept(SystemTaskParameter, ParamConsultNote, "Consult note"),
+				Type:        consultNoteType(),
 				ValueString: ptr(o.Summary),
 			})
 		}

@@ -75,7 +75,7 @@ func ParseTaskUpdate(data []byte) (*TaskUpdate, error) {
 		}
 	}
 	for i, o := range t.Output {
-		if !hasCode(o.Type, SystemTaskParameter, ParamConsultNote) {
+		if !isConsultNote(o.Type) {
 			continue
 		}
 		out := &gateway.Outcome{}
@@ -85,7 +85,7 @@ func ParseTaskUpdate(data []byte) (*TaskUpdate, error) {
 		case o.ValueString != nil:
 			out.Summary = *o.ValueString
 		default:
-			return nil, invalid("Task.output["+strconv.Itoa(i)+"]", "a consult note needs valueReference or valueString")
+			return nil, invalid("Task.output["+strconv.Itoa(i)+"]", "%s", ConsultNoteHint)
 		}
 		if t.ExecutionPeriod != nil && t.ExecutionPeriod.End != nil {
 			at, err := time.Parse(time.RFC3339Nano, *t.ExecutionPeriod.End)
