@@ -153,3 +153,23 @@ func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
 }
+
+// DuplicateError reports that a record carrying the same business
+// identifier already exists (a second create of the same referral). It
+// matches ErrConflict for callers that treat both alike, but names the
+// real cause rather than a version conflict.
+type DuplicateError struct {
+	// What is the kind of identifier, e.g. "referral identifier".
+	What string
+	// Value is the identifier; Scope is who issued it (the referrer).
+	Value, Scope string
+	// ExistingID is the id of the record that already carries it.
+	ExistingID string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("duplicate %s: %q of %s is already used by %s", e.What, e.Value, e.Scope, e.ExistingID)
+}
+
+// Is makes a DuplicateError match ErrConflict.
+func (e *DuplicateError) Is(target error) bool { return target == ErrConflict }

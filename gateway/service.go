@@ -218,8 +218,8 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 		r.Priority = PriorityRoutine
 	}
 	if n.Identifier != "" {
-		if _, err := tx.ReferralByIdentifier(ctx, n.Requester.OrgID, n.Identifier); err == nil {
-			return nil, nil, fmt.Errorf("identifier %q already used by %s: %w", n.Identifier, n.Requester.OrgID, ErrConflict)
+		if dup, err := tx.ReferralByIdentifier(ctx, n.Requester.OrgID, n.Identifier); err == nil {
+			return nil, nil, &DuplicateError{What: "referral identifier", Value: n.Identifier, Scope: n.Requester.OrgID, ExistingID: "referral " + dup.ID}
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, nil, err
 		}
@@ -624,7 +624,7 @@ func (s *Service) Referral(ctx context.Context, id string) (*Referral, []*Delive
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("referral %s: %w", id, err)
+		return nil, nil, err // the store names the referral
 	}
 	return r, ds, nil
 }

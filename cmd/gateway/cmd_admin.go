@@ -3,11 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"golang.org/x/term"
+
+	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/admin"
 )
 
@@ -28,16 +32,28 @@ func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if *name == "" {
 		return usagef("--name is required")
 	}
-	password, err := readPassword(*passwordFile)
-	if err != nil {
-		return err
-	}
 	a, err := openApp(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	uri, err := admin.New(a.svc, admin.Config{}).CreateAccount(ctx, *name, password, admin.Role(*role))
+	srv := admin.New(a.svc, admin.Config{})
+	// A second run leaves an existing account as it is: its password and
+	// TOTP secret are never replaced from the command line.
+	if have, err := srv.Account(ctx, *name); err == nil {
+		if have.Role != admin.Role(*role) {
+			return fmt.Errorf("account %s exists with role %s, not %s; change roles in the console", *name, have.Role, *role)
+		}
+		fmt.Fprintf(stdout, "account %s (%s) exists: unchanged (password and TOTP secret kept)\n", *name, have.Role)
+		return nil
+	} else if !errors.Is(err, gateway.ErrNotFound) {
+		return err
+	}
+	password, err := readPassword(*passwordFile, stderr)
+	if err != nil {
+		return err
+	}
+	uri, err := srv.CreateAccount(ctx, *name, password, admin.Role(*role))
 	if err != nil {
 		return err
 	}
@@ -46,9 +62,19 @@ func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 }
 
 // readPassword reads a password from a file or the first line of stdin,
-// never from the command line (where other users could see it).
-func readPassword(path string) (string, error) {
+// never from the command line (where other users could see it). On a
+// terminal it prompts on stderr and does not echo what is typed.
+func readPassword(path string, stderr io.Writer) (string, error) {
 	var r io.Reader = os.Stdin
+	if path == "" && term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprint(stderr, "password (at least 12 characters): ")
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		r = strings.NewReader(string(b) + "\n")
+	}
 	if path != "" {
 		f, err := os.Open(path)
 		if err != nil {

@@ -46,6 +46,11 @@ func cmdAudit(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		if format != "fhir" {
 			return usagef("--format must be fhir")
 		}
+		if referral != "" { // an unknown referral is an error, not an empty trail
+			if _, _, err := a.svc.Referral(ctx, referral); err != nil {
+				return err
+			}
+		}
 		w := stdout
 		if out != "" {
 			f, err := os.Create(out)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -260,7 +261,7 @@ func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string
 	if err := strictJSON(b, &f); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	var added, updated, skipped int
+	var added, updated, unchanged, skipped int
 	for i, raw := range f.Entries {
 		var e gateway.Entry
 		if err := strictJSON(raw, &e); err != nil {
@@ -270,6 +271,10 @@ func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string
 		}
 		old, lookErr := a.svc.Entry(ctx, e.ID)
 		if lookErr == nil {
+			if sameEntry(old, &e) {
+				unchanged++
+				continue
+			}
 			e.Version = old.Version
 		}
 		if _, err := a.svc.PutEntry(ctx, who, &e); err != nil {
@@ -283,23 +288,72 @@ func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string
 			updated++
 		}
 	}
+	baas, err := a.svc.BAAs(ctx)
+	if err != nil {
+		return err
+	}
+	held := map[string]*gateway.BAA{}
+	for _, b := range baas {
+		held[b.PartyID] = b
+	}
 	for i, c := range f.BAAs {
+		if sameBAA(held[c.PartyID], c) {
+			unchanged++
+			continue
+		}
 		if _, err := a.svc.SetBAA(ctx, who, c); err != nil {
 			fmt.Fprintf(stdout, "baas[%d] (%s): skipped: %s\n", i, c.PartyID, describe(err))
 			skipped++
+			continue
+		}
+		if held[c.PartyID] == nil {
+			added++
+		} else {
+			updated++
 		}
 	}
 	for i, v := range f.Verify {
+		if e, err := a.svc.Entry(ctx, v.ID); err == nil && e.Verification != nil && e.Verification.Method == v.Method {
+			unchanged++
+			continue
+		}
 		if _, err := a.svc.VerifyEntry(ctx, who, v.ID, v.Method); err != nil {
 			fmt.Fprintf(stdout, "verify[%d] (%s): skipped: %s\n", i, v.ID, describe(err))
 			skipped++
+			continue
 		}
+		updated++
 	}
-	fmt.Fprintf(stdout, "imported %s: %d added, %d updated, %d skipped\n", path, added, updated, skipped)
+	fmt.Fprintf(stdout, "imported %s: %d added, %d updated, %d unchanged, %d skipped\n", path, added, updated, unchanged, skipped)
 	if skipped > 0 {
 		return errSilent
 	}
 	return nil
+}
+
+// sameEntry reports whether writing next over old would change nothing
+// but bookkeeping (version, time, verification), so that importing the
+// same file twice is a no-op.
+func sameEntry(old, next *gateway.Entry) bool {
+	a, b := *old, *next
+	a.Verification, b.Verification = nil, nil
+	a.Version, b.Version = 0, 0
+	a.Updated = b.Updated
+	if a.Direct != nil && b.Direct != nil && b.Direct.CertExpires.IsZero() {
+		d := *b.Direct
+		d.CertExpires = a.Direct.CertExpires // derived from the certificate
+		b.Direct = &d
+	}
+	return reflect.DeepEqual(&a, &b)
+}
+
+// sameBAA reports whether applying c to the BAA held would change nothing:
+// the same stored state, and every term c sets already as it says.
+func sameBAA(held *gateway.BAA, c gateway.BAAChange) bool {
+	return held != nil && held.State == c.State &&
+		(c.Start.IsZero() || c.Start.Equal(held.Start)) &&
+		(c.End.IsZero() || c.End.Equal(held.End)) &&
+		(c.Document == "" || c.Document == held.Document)
 }
 
 func channelSummary(e *gateway.Entry) string {

@@ -30,13 +30,19 @@ func repoFile(name string) string { return filepath.Join("..", "..", "testdata",
 func TestDirectoryImportAndShow(t *testing.T) {
 	dir := t.TempDir()
 	out, errs, code := gw(t, dir, "directory", "import", repoFile("directory.json"))
-	if code != 0 || !strings.Contains(out, "6 added, 0 updated, 0 skipped") {
+	firstTrail, _, _ := gw(t, dir, "audit", "export", "--tenant", "cardio-b")
+	if code != 0 || !strings.Contains(out, "10 added, 3 updated, 0 unchanged, 0 skipped") {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
-	// Re-importing is idempotent: everything is an update, nothing is duplicated.
-	out, _, code = gw(t, dir, "directory", "import", repoFile("directory.json"))
-	if !strings.Contains(out, "0 added, 6 updated") {
-		t.Fatalf("re-import: %d %q", code, out)
+	// Re-importing the same file is a no-op: six entries, four BAAs and
+	// three verifications are already as the file says.
+	out, errs, code = gw(t, dir, "directory", "import", repoFile("directory.json"))
+	if code != 0 || !strings.Contains(out, "0 added, 0 updated, 13 unchanged, 0 skipped") {
+		t.Fatalf("re-import: %d %q %q", code, out, errs)
+	}
+	// Nothing was written the second time: the audit trail did not grow.
+	if trail, _, _ := gw(t, dir, "audit", "export", "--tenant", "cardio-b"); strings.Count(trail, `"AuditEvent"`) != strings.Count(firstTrail, `"AuditEvent"`) {
+		t.Fatalf("re-import wrote audit entries")
 	}
 	out, _, code = gw(t, dir, "directory", "show", "cardio-b")
 	var shown struct {
@@ -68,7 +74,7 @@ func TestDirectoryImportReportsBrokenRows(t *testing.T) {
 		{"id":"bad-fax","kind":"organization","name":"Y","fax":{"number":"555-0100"}},
 		{"id":"ok-2","kind":"organization","name":"Also Fine"}]}`), 0o600)
 	out, _, code := gw(t, dir, "directory", "import", file)
-	if code != 1 || !strings.Contains(out, "2 added, 0 updated, 2 skipped") ||
+	if code != 1 || !strings.Contains(out, "2 added, 0 updated, 0 unchanged, 2 skipped") ||
 		!strings.Contains(out, "entries[1] (bad-npi): skipped: invalid input: invalid npi") ||
 		!strings.Contains(out, "entries[2] (bad-fax)") || !strings.Contains(out, "fax.number") {
 		t.Fatalf("import with broken rows: %d\n%s", code, out)

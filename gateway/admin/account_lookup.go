@@ -1,0 +1,32 @@
+package admin
+
+import (
+	"context"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// AccountInfo is what may be shown about an account: never its password
+// hash or TOTP secret.
+type AccountInfo struct {
+	Name    string
+	Role    Role
+	Created time.Time
+}
+
+// Account looks up one account by name; an unknown name wraps
+// gateway.ErrNotFound. `gateway admin create` uses it to leave an existing
+// account unchanged.
+func (s *Server) Account(ctx context.Context, name string) (AccountInfo, error) {
+	var a *account
+	err := s.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		var err error
+		a, err = loadAccount(ctx, tx, name)
+		return err
+	})
+	if err != nil {
+		return AccountInfo{}, err
+	}
+	return AccountInfo{Name: a.Name, Role: a.Role, Created: a.Created}, nil
+}
