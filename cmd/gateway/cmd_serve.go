@@ -27,6 +27,13 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if cfg.DB == "" { // one serve per embedded store
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)

@@ -3,14 +3,31 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/referralgw/gateway/gateway/buildinfo"
 )
+
+// TestServeHelperProcess is `gateway serve` in a child process, for tests
+// that need a second process; it does nothing in a normal run.
+func TestServeHelperProcess(t *testing.T) {
+	if os.Getenv("GATEWAY_SERVE_HELPER") != "1" {
+		t.Skip("helper process only")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	os.Exit(exitCode(run(ctx, []string{"serve"}, os.Stdout, os.Stderr), os.Stderr))
+}
 
 // syncBuffer is a bytes.Buffer safe to write from the server goroutine.
 type syncBuffer struct {
@@ -85,6 +102,19 @@ func TestServeHealthMetricsAndShutdown(t *testing.T) {
 	}
 	if code, _ := get("/no-such-route"); code != http.StatusNotFound {
 		t.Fatalf("unknown route: %d", code)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || !strings.Contains(body, buildinfo.Read().String()) {
+		t.Fatalf("healthz lacks the build: %d %q", code, body)
+	}
+	// A second serve on the same embedded store, in another process,
+	// refuses to start and names this process as the holder.
+	second := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$")
+	second.Env = append(os.Environ(), "GATEWAY_SERVE_HELPER=1", "GATEWAY_HTTP_ADDR=127.0.0.1:0")
+	outb, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(string(outb), fmt.Sprintf("is in use by process %d", os.Getpid())) {
+		t.Fatalf("second serve: %v\n%s", err, outb)
 	}
 	cancel()
 	select {
