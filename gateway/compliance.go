@@ -202,3 +202,16 @@ func detailString(d map[string]string) string {
 	}
 	return b.String()
 }
+
+// ReferralTrail returns the audit entries about one referral, from every
+// practice's trail, ordered by practice and sequence number.
+func (s *Service) ReferralTrail(ctx context.Context, id string) ([]audit.Entry, error) {
+	var out []audit.Entry
+	for e, err := range s.store.AuditEntries(ctx, AuditQuery{ReferralID: id}) {
+		if err != nil {
+			return nil, fmt.Errorf("trail of referral %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

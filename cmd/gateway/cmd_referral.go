@@ -26,20 +26,20 @@ type referralFile struct {
 }
 
 func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := sub(args, "create", "submit", "show", "list", "transition", "answer", "override", "replace")
+	verb, args, err := sub(args, "create", "submit", "show", "list", "transition", "answer", "override", "replace", "reverse", "receipt")
 	if err != nil {
 		return err
 	}
 	groups := []flagGroup{storeFlags}
-	if verb != "show" && verb != "list" { // the verbs that may route and gate
+	if verb != "show" && verb != "list" && verb != "receipt" { // the verbs that may route and gate
 		groups = append(groups, baaFlags, vendorFlags, routeFlags)
 	}
 	fs := newFlags("referral "+verb, &cfg, stderr, groups...)
 	actorName := fs.String("actor", os.Getenv("USER"), "who acts (recorded in the audit trail)")
 	org := fs.String("org", "", "organization the actor acts for (default: the referrer for create/submit/answer/override/replace, the receiver for transition)")
 	var (
-		file, to, reason, reasonCode, text, status, receiver, outcome string
-		submit                                                        bool
+		file, to, reason, reasonCode, text, status, receiver, outcome, format string
+		submit                                                                bool
 	)
 	switch verb {
 	case "create":
@@ -61,6 +61,14 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 	case "replace":
 		fs.StringVar(&receiver, "to", "", "directory id of the new receiver")
 		fs.BoolVar(&submit, "submit", true, "submit the replacement at once")
+	case "reverse":
+		fs.StringVar(&receiver, "to", "", "directory id to refer onward to (default: back to the original referrer)")
+		fs.StringVar(&reasonCode, "reason-code", "", "SNOMED CT code of the new reason (default: the original reason)")
+		fs.StringVar(&text, "reason", "", "free-text reason for the referral back or onward")
+		fs.StringVar(&file, "consent", "", "id of the authorization or Part 2 consent the new referrer holds, when the basis needs one")
+		fs.BoolVar(&submit, "submit", true, "submit the new referral at once")
+	case "receipt":
+		fs.StringVar(&format, "format", "text", "text, html, json or fhir (Provenance + AuditEvent bundle)")
 	}
 	if err := parse(fs, args); err != nil {
 		return err
@@ -114,6 +122,21 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 		r, err = a.svc.Submit(ctx, actor, rest[0])
 	case "show":
 		return showReferral(ctx, a, rest[0], stdout)
+	case "receipt":
+		return writeReceipt(ctx, a, rest[0], format, stdout)
+	case "reverse":
+		if actor.OrgID == "" {
+			orig, _, err := a.svc.Referral(ctx, rest[0])
+			if err != nil {
+				return err
+			}
+			actor.OrgID = orig.ReceiverOrgID
+		}
+		in := gateway.ReverseInput{ReceiverID: receiver, ReasonText: text, ConsentID: file, Submit: submit}
+		if reasonCode != "" {
+			in.Reason = gateway.Coding{System: "http://snomed.info/sct", Code: reasonCode}
+		}
+		r, err = a.svc.Reverse(ctx, actor, rest[0], in)
 	case "list":
 		q := gateway.ReferralQuery{ReceiverID: receiver, Limit: 200}
 		for _, s := range strings.Split(status, ",") {
