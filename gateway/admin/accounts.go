@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -42,13 +41,11 @@ func (r Role) CanManageAccounts() bool { return r == RoleAdmin }
 // clients (which grant systems access to referral data).
 func (r Role) CanManageClients() bool { return r == RoleAdmin }
 
-// Login policy.
+// Login policy (throttling is in throttle.go, the password rules in
+// password.go).
 const (
-	maxFailures  = 5                // failures in a row before the account locks
-	lockout      = 15 * time.Minute // how long a locked account stays locked
-	totpPeriod   = 30               // seconds per TOTP step (RFC 6238)
-	totpSkew     = 1                // steps accepted either side of now
-	minPassword  = 12               // characters
+	totpPeriod   = 30 // seconds per TOTP step (RFC 6238)
+	totpSkew     = 1  // steps accepted either side of now
 	totpIssuer   = "Referral Gateway"
 	docAccount   = "admin.account"
 	auditTenant  = "gateway"
@@ -90,15 +87,13 @@ func (h passwordHash) matches(password string) bool {
 
 // account is the stored record of one administrator.
 type account struct {
-	Name        string       `json:"name"`
-	Role        Role         `json:"role"`
-	Password    passwordHash `json:"password"`
-	TOTPSecret  string       `json:"totpSecret"`
-	LastStep    int64        `json:"lastStep"` // TOTP step of the last accepted code; older or equal codes are refused
-	Failures    int          `json:"failures"`
-	LockedUntil time.Time    `json:"lockedUntil,omitzero"`
-	Created     time.Time    `json:"created"`
-	version     int
+	Name       string       `json:"name"`
+	Role       Role         `json:"role"`
+	Password   passwordHash `json:"password"`
+	TOTPSecret string       `json:"totpSecret"`
+	LastStep   int64        `json:"lastStep"` // TOTP step of the last accepted code; older or equal codes are refused
+	Created    time.Time    `json:"created"`
+	version    int
 }
 
 // CreateAccount adds an administrator with a password and a fresh TOTP
@@ -120,8 +115,8 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 	if !accountNamePattern.MatchString(name) {
 		errs = append(errs, &gateway.ValidationError{Field: "name", Reason: "must be 1-64 lower-case letters, digits, '.', '_' or '-'"})
 	}
-	if len([]rune(password)) < minPassword {
-		errs = append(errs, &gateway.ValidationError{Field: "password", Reason: fmt.Sprintf("must be at least %d characters", minPassword)})
+	if reason := passwordProblem(name, password); reason != "" {
+		errs = append(errs, &gateway.ValidationError{Field: "password", Reason: reason})
 	}
 	if !role.valid() {
 		errs = append(errs, &gateway.ValidationError{Field: "role", Reason: "must be admin, operator or auditor"})
@@ -204,102 +199,6 @@ func matchTOTP(secret, code string, now time.Time) (int64, bool) {
 		}
 	}
 	return step, found
-}
-
-// loginFailure says why a login was refused; the reason is audited but the
-// client only learns that the credentials were wrong, or that it is locked.
-type loginFailure struct {
-	reason string // "unknown-account", "password", "totp", "totp-reused", "locked"
-	locked bool
-}
-
-func (f *loginFailure) Error() string {
-	if f.locked {
-		return "admin: login: account locked"
-	}
-	return "admin: login: invalid credentials"
-}
-
-// dummyHash keeps the time of a login for an unknown account close to that
-// of a wrong password.
-var dummyHash = passwordHash{Salt: make([]byte, 16), Key: make([]byte, argonKeyLen), Time: argonTime, Memory: argonMemory, Threads: argonThreads}
-
-// authenticate checks a name, password and TOTP code, records the outcome
-// on the account (failure count, lockout, last used step) and in the audit
-// trail, and returns the account on success or a *loginFailure.
-func (s *Server) authenticate(ctx context.Context, name, password, code string) (*account, error) {
-	now := s.clock.Now()
-	var result *account
-	var failure *loginFailure
-	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		result, failure = nil, nil
-		a, err := loadAccount(ctx, tx, name)
-		if errors.Is(err, gateway.ErrNotFound) {
-			dummyHash.matches(password)
-			failure = &loginFailure{reason: "unknown-account"}
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if now.Before(a.LockedUntil) {
-			failure = &loginFailure{reason: "locked", locked: true}
-			return nil
-		}
-		passOK := a.Password.matches(password)
-		step, codeOK := matchTOTP(a.TOTPSecret, code, now)
-		switch {
-		case !passOK:
-			failure = &loginFailure{reason: "password"}
-		case !codeOK:
-			failure = &loginFailure{reason: "totp"}
-		case step <= a.LastStep:
-			failure = &loginFailure{reason: "totp-reused"}
-		}
-		if failure != nil {
-			a.Failures++
-			if a.Failures >= maxFailures {
-				a.Failures = 0
-				a.LockedUntil = now.Add(lockout)
-				failure.locked = true
-			}
-			return saveAccount(ctx, tx, a, now)
-		}
-		a.Failures, a.LastStep, a.LockedUntil = 0, step, time.Time{}
-		if err := saveAccount(ctx, tx, a, now); err != nil {
-			return err
-		}
-		result = a
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("admin: login %s: %w", name, err)
-	}
-	if failure != nil && failure.reason == "unknown-account" {
-		// Anyone can type a name: it goes, cut and escaped, to the
-		// gateway's aggregated edge record, never verbatim into a chain.
-		err := s.svc.RecordEdge(ctx, gateway.EdgeEvent{Action: "auth.login-failed", Reason: failure.reason, Text: name})
-		if err != nil {
-			return nil, fmt.Errorf("admin: audit auth.login-failed: %w", err)
-		}
-		return nil, failure
-	}
-	if failure != nil {
-		detail := map[string]string{"account": name, "reason": failure.reason}
-		outcome := audit.OutcomeFailure
-		if failure.reason == "locked" {
-			outcome = audit.OutcomeRefused
-		} else if failure.locked {
-			detail["locked-until"] = now.Add(lockout).UTC().Format(time.RFC3339)
-		}
-		if err := s.audit(ctx, "user:"+name, "auth.login-failed", outcome, detail); err != nil {
-			return nil, err
-		}
-		return nil, failure
-	}
-	if err := s.audit(ctx, "user:"+name, "auth.login", audit.OutcomeSuccess, map[string]string{"account": name, "role": string(result.Role)}); err != nil {
-		return nil, err
-	}
-	return result, nil
 }
 
 // audit records an event of the admin face in the gateway's own trail.

@@ -112,12 +112,13 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, *p)
 		return
 	}
-	a, err := s.authenticate(r.Context(), in.Name, in.Password, in.Code)
+	a, err := s.signIn(r, in.Name, in.Password, in.Code)
 	var lf *loginFailure
 	if errors.As(err, &lf) {
-		if lf.locked {
-			writeProblem(w, Problem{Type: problemLocked, Title: "Account locked", Status: http.StatusTooManyRequests,
-				Detail: "too many failed logins; try again later"})
+		if lf.retryAfter > 0 {
+			w.Header().Set("Retry-After", lf.retryAfterSeconds())
+			writeProblem(w, Problem{Type: problemThrottled, Title: "Too many attempts", Status: http.StatusTooManyRequests,
+				Detail: "too many failed logins from here; try again after " + lf.retryAfterSeconds() + " seconds"})
 			return
 		}
 		writeProblem(w, Problem{Type: problemAuth, Title: "Login failed", Status: http.StatusUnauthorized,
@@ -127,7 +128,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	ss, err := s.startSession(r.Context(), w, a)
+	ss, err := s.startSession(w, r, a)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -126,41 +126,6 @@ func TestLoginAuditsReasonWithoutSecrets(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
-	e := newEnv(t, storetest.Behavior{})
-	secret := e.account("ada", "correct horse battery", admin.RoleAdmin)
-	c := e.client()
-	for i := 1; i <= 5; i++ {
-		r := c.login("ada", "not the password", e.code(secret))
-		want := http.StatusUnauthorized
-		if i == 5 {
-			want = http.StatusTooManyRequests
-		}
-		if r.status != want {
-			t.Fatalf("failure %d: status %d, want %d", i, r.status, want)
-		}
-	}
-	// Locked: even the right credentials are refused, and that is audited.
-	if r := c.login("ada", "correct horse battery", e.code(secret)); r.status != http.StatusTooManyRequests {
-		t.Fatalf("locked account: status %d, want 429", r.status)
-	}
-	acts := e.auditActions("gateway")
-	if n := count(acts, "auth.login-failed/failure"); n != 5 {
-		t.Fatalf("%d failures audited, want 5: %v", n, acts)
-	}
-	if n := count(acts, "auth.login-failed/refused"); n != 1 {
-		t.Fatalf("%d locked refusals audited, want 1: %v", n, acts)
-	}
-	e.clock.Advance(14 * time.Minute)
-	if r := c.login("ada", "correct horse battery", e.code(secret)); r.status != http.StatusTooManyRequests {
-		t.Fatalf("after 14 min: status %d, want 429", r.status)
-	}
-	e.clock.Advance(2 * time.Minute)
-	if r := c.login("ada", "correct horse battery", e.code(secret)); r.status != http.StatusOK {
-		t.Fatalf("after 16 min: status %d, want 200: %s", r.status, r.body)
-	}
-}
-
 func TestIdleTimeout(t *testing.T) {
 	e := newEnv(t, storetest.Behavior{})
 	c := e.mustLogin("ada", admin.RoleAdmin)

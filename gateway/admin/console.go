@@ -172,7 +172,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request, status int, m
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/admin/login", HttpOnly: true,
-		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	s.render(w, r, status, "login", view{Title: "Log in", Error: msg, Data: loginData{Name: name, CSRF: token}})
 }
 
@@ -192,13 +192,14 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.loginForm(w, r, http.StatusForbidden, "The login form expired or did not come from this console; please try again.", name)
 		return
 	}
-	a, err := s.authenticate(r.Context(), name, r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code")))
+	a, err := s.signIn(r, name, r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code")))
 	var lf *loginFailure
 	if errors.As(err, &lf) {
 		msg := "The name, password or code is wrong."
 		status := http.StatusUnauthorized
-		if lf.locked {
-			msg, status = "Too many failed logins: this account is locked for 15 minutes.", http.StatusTooManyRequests
+		if lf.retryAfter > 0 {
+			msg, status = "Too many failed logins from here: please wait "+lf.retryAfterSeconds()+" seconds and try again.", http.StatusTooManyRequests
+			w.Header().Set("Retry-After", lf.retryAfterSeconds())
 		}
 		s.loginForm(w, r, status, msg, name)
 		return
@@ -207,8 +208,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/admin/login", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
-	if _, err := s.startSession(r.Context(), w, a); err != nil {
+		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
+	if _, err := s.startSession(w, r, a); err != nil {
 		s.consoleError(w, r, nil, err)
 		return
 	}

@@ -8,9 +8,11 @@
 // store (this package cannot import it).
 //
 // It owns the administrators themselves: accounts with an argon2id password
-// hash and a TOTP second factor (RFC 6238), lockout after repeated failures,
-// idle-limited sessions in an HttpOnly SameSite=Strict cookie and a CSRF token
-// on every state-changing request. These records are kept as generic
+// hash and a TOTP second factor (RFC 6238), passwords checked for strength,
+// sign-in attempts slowed with growing delays per client address (never a
+// lockout a stranger could trigger), sessions limited by idle time and by
+// age in an HttpOnly SameSite=Strict cookie (Secure over TLS) and a CSRF
+// token on every state-changing request. These records are kept as generic
 // documents in the core store; every login, failure, refusal and change is
 // appended to the audit trail.
 //

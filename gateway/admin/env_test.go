@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -180,6 +181,15 @@ type client struct {
 func (e *env) client() *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{e: e, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// clientFrom is a client whose requests come from the loopback address ip
+// (127.0.0.0/8), to play distinct users and attackers.
+func (e *env) clientFrom(ip string) *client {
+	c := e.client()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c.hc.Transport = &http.Transport{DialContext: d.DialContext}
+	return c
 }
 
 // response is a decoded answer.

@@ -32,7 +32,7 @@ const (
 	problemTransition   = "urn:referralgw:admin:problem:illegal-transition"
 	problemAuth         = "urn:referralgw:admin:problem:unauthenticated"
 	problemForbidden    = "urn:referralgw:admin:problem:forbidden"
-	problemLocked       = "urn:referralgw:admin:problem:locked"
+	problemThrottled    = "urn:referralgw:admin:problem:throttled"
 	problemInternal     = "urn:referralgw:admin:problem:internal"
 )
 

@@ -17,8 +17,12 @@ type Config struct {
 	Clock gateway.Clock
 	// SessionIdle is how long a session lives without a request (default 15m).
 	SessionIdle time.Duration
-	// Secure sets the Secure flag on the session cookie; set it whenever
-	// the console is served over HTTPS (always, outside tests).
+	// SessionMax is how long a session lives after sign-in however busy
+	// it is (default 12h).
+	SessionMax time.Duration
+	// Secure sets the Secure flag on the session cookie even on requests
+	// that arrived without TLS (behind a TLS-terminating proxy); requests
+	// over TLS always get it.
 	Secure bool
 	// CertWarningWindow is how long before expiry a Direct certificate is
 	// reported on the health page (default 30 days).
@@ -36,6 +40,9 @@ type Config struct {
 // DefaultSessionIdle is the idle timeout of a session when Config leaves it zero.
 const DefaultSessionIdle = 15 * time.Minute
 
+// DefaultSessionMax is the absolute lifetime of a session when Config leaves it zero.
+const DefaultSessionMax = 12 * time.Hour
+
 // DefaultCertWarningWindow is the certificate warning window when Config leaves it zero.
 const DefaultCertWarningWindow = 30 * 24 * time.Hour
 
@@ -48,6 +55,7 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages map[string]*template.Template
+	gate  *loginGate
 }
 
 // New builds the admin server over svc.
@@ -58,13 +66,17 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = DefaultSessionIdle
 	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = DefaultSessionMax
+	}
 	if cfg.CertWarningWindow <= 0 {
 		cfg.CertWarningWindow = DefaultCertWarningWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{svc: svc, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, mux: http.NewServeMux(), pages: parsePages()}
+	s := &Server{svc: svc, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, mux: http.NewServeMux(), pages: parsePages(),
+		gate: newLoginGate()}
 	s.routeAPI()
 	s.routeClientsAPI()
 	s.routeConsole()

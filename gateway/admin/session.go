@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -51,8 +50,23 @@ func sessionDocID(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// secure reports whether cookies for r get the Secure flag: always over
+// TLS, and when configured for a TLS-terminating proxy.
+func (s *Server) secure(r *http.Request) bool { return s.cfg.Secure || r.TLS != nil }
+
+// expires is when a session's stored record may be swept: at the end of
+// its idle window, never past its absolute lifetime.
+func (s *Server) expires(ss *session, now time.Time) time.Time {
+	idle, end := now.Add(s.cfg.SessionIdle), ss.Created.Add(s.cfg.SessionMax)
+	if idle.After(end) {
+		return end
+	}
+	return idle
+}
+
 // startSession stores a new session for a and sets its cookie.
-func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, a *account) (*session, error) {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *account) (*session, error) {
+	ctx := r.Context()
 	token, err := randomToken()
 	if err != nil {
 		return nil, err
@@ -69,21 +83,22 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, a *acc
 	}
 	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
 		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: ss.id, Version: 1, Updated: now,
-			Expires: now.Add(s.cfg.SessionIdle), Body: body})
+			Expires: s.expires(ss, now), Body: body})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin: start session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/admin/", HttpOnly: true,
-		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	return ss, nil
 }
 
-// errNoSession reports a missing, unknown or idle-expired session.
+// errNoSession reports a missing, unknown, idle or expired session.
 var errNoSession = errors.New("admin: no valid session")
 
 // currentSession loads the request's session and refreshes its idle timer.
-// A session idle for longer than SessionIdle is deleted and refused.
+// A session idle for longer than SessionIdle, or older than SessionMax, is
+// deleted and refused.
 func (s *Server) currentSession(r *http.Request) (*session, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil || c.Value == "" {
@@ -105,7 +120,7 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 		if err := json.Unmarshal(d.Body, &got); err != nil {
 			return fmt.Errorf("admin: session: %w", err)
 		}
-		if now.Sub(got.LastSeen) > s.cfg.SessionIdle {
+		if now.Sub(got.LastSeen) > s.cfg.SessionIdle || now.Sub(got.Created) >= s.cfg.SessionMax {
 			return tx.DeleteDocument(ctx, docSession, id)
 		}
 		got.id, got.version = id, d.Version
@@ -120,7 +135,7 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 		}
 		got.version = d.Version + 1
 		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: id, Version: got.version, Updated: now,
-			Expires: now.Add(s.cfg.SessionIdle), Body: body})
+			Expires: s.expires(&got, now), Body: body})
 	})
 	if errors.Is(err, gateway.ErrConflict) && ss != nil {
 		err = nil // a concurrent request refreshed it
@@ -137,7 +152,7 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 // endSession deletes the request's session and clears its cookie.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, ss *session) error {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode})
+		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	ctx := r.Context()
 	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(ctx, docSession, ss.id) })
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
