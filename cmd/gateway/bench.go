@@ -26,6 +26,12 @@ type benchOptions struct {
 	DB          string        // PostgreSQL URL; empty: embedded stores
 	Timeout     time.Duration // per channel
 	Progress    io.Writer     // the \r-updated progress line; nil: none
+	// Practices is how many referrer/receiver pairs the referrals are
+	// spread over (each pair has its own audit chains).
+	Practices int
+	// Baseline first measures plain 4-insert transactions on the same
+	// database at the same concurrency for this long; zero: not at all.
+	Baseline time.Duration
 }
 
 // benchResult is one channel's figures.
@@ -52,6 +58,16 @@ type benchResult struct {
 	NetMsRef     float64 `json:"networkMsPerReferral"`
 	OtherMsRef   float64 `json:"otherSendMsPerReferral"`
 	LatencyMsRef float64 `json:"meanLatencyMs"`
+	Practices    int     `json:"practices"`
+	// TxPerRef and ViewsPerRef count the core's read-write and read-only
+	// transactions (Store.Update, Store.View) per delivered referral, on
+	// both nodes; River's own fetch and completion queries are not counted.
+	TxPerRef    float64 `json:"transactionsPerReferral"`
+	ViewsPerRef float64 `json:"readTransactionsPerReferral"`
+	// BaselinePerSec is the plain 4-insert transactions per second the
+	// database committed at the same concurrency; Ratio is PerSecond over it.
+	BaselinePerSec float64 `json:"baselineTransactionsPerSecond,omitempty"`
+	Ratio          float64 `json:"ratioToBaseline,omitempty"`
 }
 
 func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +77,9 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Referrals, "referrals", 200, "referrals per channel")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
+	fs.IntVar(&o.Practices, "practices", 1, "referrer/receiver practice pairs the referrals are spread over")
+	baseline := fs.Bool("baseline", false, "first measure plain 4-insert transactions on the same database at the same concurrency and report the bench as a ratio to it")
+	fs.DurationVar(&o.Baseline, "baseline-time", 5*time.Second, "with --baseline: how long the baseline runs")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with `go tool pprof`)")
 	memProfile := fs.String("memprofile", "", "with --soak: write a heap profile, taken after the load stopped, to this file")
@@ -87,8 +106,11 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	default:
 		return usagef("--channel must be fhir, direct, fax or all")
 	}
-	if o.Referrals < 1 || o.Concurrency < 1 {
-		return usagef("--referrals and --concurrency must be at least 1")
+	if o.Referrals < 1 || o.Concurrency < 1 || o.Practices < 1 {
+		return usagef("--referrals, --concurrency and --practices must be at least 1")
+	}
+	if !*baseline {
+		o.Baseline = 0
 	}
 	o.DB, o.Progress = cfg.DB, stderr
 	if *soak > 0 {
@@ -142,6 +164,12 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	var basePerSec float64
+	if o.Baseline > 0 {
+		if basePerSec, err = runBaseline(ctx, o.DB, dir, o.Concurrency, o.Baseline); err != nil {
+			return nil, err
+		}
+	}
 	timers := &benchTimers{}
 	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, Hooks: timers.hooks(), FollowEvery: time.Hour})
 	if err != nil {
@@ -152,14 +180,21 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	if err := ln.seed(ctx); err != nil {
 		return nil, err
 	}
+	pairs, err := benchPairs(ctx, ln, max(o.Practices, 1))
+	if err != nil {
+		return nil, err
+	}
 	store := "sqlite"
 	if o.DB != "" {
 		store = "postgres"
 	}
 	var out []benchResult
 	for _, ch := range o.Channels {
-		r, err := benchChannel(ctx, ln, timers, ch, o)
+		r, err := benchChannel(ctx, ln, timers, ch, pairs, o)
 		r.Store = store
+		if basePerSec > 0 {
+			r.BaselinePerSec, r.Ratio = basePerSec, r.PerSecond/basePerSec
+		}
 		out = append(out, r)
 		if err != nil {
 			return out, err
@@ -169,8 +204,8 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 }
 
 // benchChannel runs one channel's referrals with o.Concurrency in flight.
-func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gateway.ChannelKind, o benchOptions) (benchResult, error) {
-	res := benchResult{Channel: string(ch), Referrals: o.Referrals, Concurrency: o.Concurrency}
+func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gateway.ChannelKind, pairs []benchPair, o benchOptions) (benchResult, error) {
+	res := benchResult{Channel: string(ch), Referrals: o.Referrals, Concurrency: o.Concurrency, Practices: len(pairs)}
 	svc := ln.a.app.svc
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -196,8 +231,10 @@ func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gate
 				if i > o.Referrals || ctx.Err() != nil {
 					return
 				}
-				n := demoReferral(100000*benchSeq(ch)+i, benchReceivers[ch])
-				r, err := svc.CreateReferral(ctx, demoReferrer, n)
+				p := pairs[i%len(pairs)]
+				n := demoReferral(100000*benchSeq(ch)+i, p.Receivers[ch])
+				n.Requester = p.Requester
+				r, err := svc.CreateReferral(ctx, p.Referrer, n)
 				if err == nil {
 					err = waitDelivered(ctx, svc, r.ID)
 				}
@@ -224,6 +261,8 @@ func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gate
 	res.WallSeconds = wall.Seconds()
 	res.Delivered = len(ids)
 	res.PerSecond = float64(len(ids)) / wall.Seconds()
+	res.TxPerRef = float64(timers.updates.Load()) / float64(max(len(ids), 1))
+	res.ViewsPerRef = float64(timers.views.Load()) / float64(max(len(ids), 1))
 	lat, err := latencies(context.WithoutCancel(ctx), svc, ids)
 	if err != nil {
 		errs = append(errs, err)
@@ -280,7 +319,7 @@ func waitDelivered(ctx context.Context, svc *gateway.Service, id string) error {
 }
 
 // latencies reads each referral's creation and first delivered event from
-// the referrer's trail (commit times, so polling adds nothing) and returns
+// the trails (commit times, so polling adds nothing) and returns
 // the differences in milliseconds.
 func latencies(ctx context.Context, svc *gateway.Service, ids []string) ([]float64, error) {
 	want := make(map[string]bool, len(ids))
@@ -289,7 +328,7 @@ func latencies(ctx context.Context, svc *gateway.Service, ids []string) ([]float
 	}
 	created := map[string]time.Time{}
 	delivered := map[string]time.Time{}
-	for e, err := range svc.Store().AuditEntries(quiet(ctx), gateway.AuditQuery{Tenant: "clinic-a"}) {
+	for e, err := range svc.Store().AuditEntries(quiet(ctx), gateway.AuditQuery{}) {
 		if err != nil {
 			return nil, err
 		}
@@ -381,15 +420,23 @@ func watchBench(ch string, o benchOptions, done *atomic.Int64, start time.Time, 
 
 // printBench renders the results as a table.
 func printBench(w io.Writer, rs []benchResult) {
-	fmt.Fprintf(w, "%-7s %-8s %5s %4s %8s %8s %8s %8s %9s %14s %14s %14s %14s %8s\n", "channel", "store", "n", "C",
-		"ref/s", "p50 ms", "p95 ms", "p99 ms", "CPU s/ref", "crypto ms/ref", "db ms/ref", "network ms/ref", "other ms/ref", "RSS MB")
+	fmt.Fprintf(w, "%-7s %-8s %5s %4s %4s %8s %8s %8s %8s %9s %6s %6s %14s %14s %14s %14s %8s\n", "channel", "store", "n", "C", "P",
+		"ref/s", "p50 ms", "p95 ms", "p99 ms", "CPU s/ref", "tx/ref", "rd/ref", "crypto ms/ref", "db ms/ref", "network ms/ref", "other ms/ref", "RSS MB")
 	cell := func(ms, share float64) string { return fmt.Sprintf("%6.1f (%3.0f%%)", ms, 100*share) }
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-7s %-8s %5d %4d %8.1f %8.1f %8.1f %8.1f %9.4f %14s %14s %14s %14s %8.1f\n", r.Channel, r.Store,
-			r.Delivered, r.Concurrency, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.CPUPerRef,
+		fmt.Fprintf(w, "%-7s %-8s %5d %4d %4d %8.1f %8.1f %8.1f %8.1f %9.4f %6.1f %6.1f %14s %14s %14s %14s %8.1f\n", r.Channel, r.Store,
+			r.Delivered, r.Concurrency, r.Practices, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.CPUPerRef, r.TxPerRef, r.ViewsPerRef,
 			cell(r.CryptoMsRef, r.CryptoShare), cell(r.DBMsRef, r.DBShare), cell(r.NetMsRef, r.NetShare), cell(r.OtherMsRef, r.OtherShare), r.PeakRSSMB)
 	}
-	fmt.Fprintln(w, "\nref/s: delivered referrals over the channel's wall time; latency: referral.created to the first delivery.delivered")
+	if len(rs) > 0 && rs[0].BaselinePerSec > 0 {
+		fmt.Fprintf(w, "\nbaseline: %.1f plain %d-insert transactions/s at concurrency %d on the same database\n", rs[0].BaselinePerSec, baselineRows, rs[0].Concurrency)
+		for _, r := range rs {
+			fmt.Fprintf(w, "  %-7s %.3f of the baseline\n", r.Channel, r.Ratio)
+		}
+	}
+	fmt.Fprintln(w, "\nP: referrer/receiver practice pairs. tx/ref, rd/ref: the core's read-write and read-only transactions")
+	fmt.Fprintln(w, "(Store.Update, Store.View) per delivered referral on both nodes, River's own queries not counted.")
+	fmt.Fprintln(w, "ref/s: delivered referrals over the channel's wall time; latency: referral.created to the first delivery.delivered")
 	fmt.Fprintln(w, "in the referrer's trail (commit times). CPU: getrusage user+system of the whole process (both nodes, EHR, emulator).")
 	fmt.Fprintln(w, "ms/ref: summed wall time per delivered referral inside Store.Update/View (db, lock waits included), SMTP sends")
 	fmt.Fprintln(w, "and HTTP round trips incl. the far side's handling (network), Direct seal and open outside db and network")

@@ -55,11 +55,15 @@ func runSoak(ctx context.Context, o benchOptions, d time.Duration, progress io.W
 	if err := ln.seed(ctx); err != nil {
 		return rep, err
 	}
+	pairs, err := benchPairs(ctx, ln, max(o.Practices, 1))
+	if err != nil {
+		return rep, err
+	}
 	quietOpts := o
 	quietOpts.Progress = io.Discard
 	round := func() error {
 		for _, ch := range o.Channels {
-			if _, err := benchChannel(ctx, ln, timers, ch, quietOpts); err != nil {
+			if _, err := benchChannel(ctx, ln, timers, ch, pairs, quietOpts); err != nil {
 				return err
 			}
 			rep.Referrals += o.Referrals

@@ -60,6 +60,7 @@ func TestBenchFlags(t *testing.T) {
 	}{
 		{[]string{"bench", "--channel", "pigeon"}, "--channel"},
 		{[]string{"bench", "--referrals", "0"}, "at least 1"},
+		{[]string{"bench", "--practices", "0"}, "at least 1"},
 	}
 	for _, tc := range cases {
 		_, errs, code := gw(t, t.TempDir(), tc.args...)
@@ -67,4 +68,27 @@ func TestBenchFlags(t *testing.T) {
 			t.Errorf("%v: %d %q", tc.args, code, errs)
 		}
 	}
+}
+
+// TestBenchPracticesAndBaseline spreads referrals over three practice
+// pairs with a baseline first: each pair's referrer and receiver get their
+// share, and the transaction counts and the baseline ratio are reported.
+func TestBenchPracticesAndBaseline(t *testing.T) {
+	res, err := runBench(t.Context(), benchOptions{Channels: []gateway.ChannelKind{gateway.ChannelFHIR},
+		Referrals: 12, Concurrency: 4, Practices: 3, Baseline: 300 * time.Millisecond, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Delivered != 12 || r.Practices != 3 || r.TxPerRef < 1 || r.BaselinePerSec <= 0 || r.Ratio <= 0 {
+		t.Fatalf("incomplete result %+v", r)
+	}
+	var table bytes.Buffer
+	printBench(&table, res)
+	for _, want := range []string{"tx/ref", "of the baseline"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	t.Logf("%.1f referrals/s, %.1f transactions/referral, %.3f of a baseline of %.0f/s", r.PerSecond, r.TxPerRef, r.Ratio, r.BaselinePerSec)
 }

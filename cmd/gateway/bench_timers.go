@@ -20,6 +20,9 @@ type benchTimers struct {
 	net    atomic.Int64 // SMTP sends and HTTP round trips (including the far side's handling)
 	crypto atomic.Int64 // Direct seal (sign+encrypt) and open (decrypt+verify), with MIME work
 	other  atomic.Int64 // FHIR mapping and fax packet rendering inside Send, outside the network
+	// updates and views count the core's transactions (the bench's own
+	// polling excluded).
+	updates, views atomic.Int64
 }
 
 func (t *benchTimers) reset() {
@@ -27,6 +30,8 @@ func (t *benchTimers) reset() {
 	t.net.Store(0)
 	t.crypto.Store(0)
 	t.other.Store(0)
+	t.updates.Store(0)
+	t.views.Store(0)
 }
 
 // callTimes is what one instrumented call spent in the database and on
@@ -69,6 +74,7 @@ func (s timedStore) Update(ctx context.Context, fn func(gateway.Tx) error) error
 	if isQuiet(ctx) {
 		return s.Store.Update(ctx, fn)
 	}
+	s.t.updates.Add(1)
 	start := time.Now()
 	err := s.Store.Update(ctx, fn)
 	s.t.addDB(ctx, time.Since(start))
@@ -79,6 +85,7 @@ func (s timedStore) View(ctx context.Context, fn func(gateway.Tx) error) error {
 	if isQuiet(ctx) {
 		return s.Store.View(ctx, fn)
 	}
+	s.t.views.Add(1)
 	start := time.Now()
 	err := s.Store.View(ctx, fn)
 	s.t.addDB(ctx, time.Since(start))
