@@ -27,7 +27,7 @@ func (s *Service) PutEntry(ctx context.Context, actor Actor, e *Entry) (*Entry, 
 		return nil, err
 	}
 	var action string
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		if e.ParentID != "" {
 			if _, err := tx.Entry(ctx, e.ParentID); errors.Is(err, ErrNotFound) {
 				return &ValidationError{"parentId", fmt.Sprintf("unknown parent %q", e.ParentID)}
@@ -103,7 +103,7 @@ func (s *Service) VerifyEntry(ctx context.Context, actor Actor, id, method strin
 		return nil, &ValidationError{"method", "say how the contact was verified"}
 	}
 	var e *Entry
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if e, err = tx.Entry(ctx, id); err != nil {
 			return err
@@ -162,7 +162,7 @@ type BAAChange struct {
 func (s *Service) SetBAA(ctx context.Context, actor Actor, c BAAChange) (*BAA, error) {
 	var b *BAA
 	var refusal error
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		party, err := tx.Entry(ctx, c.PartyID)
 		if errors.Is(err, ErrNotFound) {
 			return &ValidationError{"partyId", fmt.Sprintf("unknown party %q", c.PartyID)}
@@ -252,7 +252,7 @@ func (s *Service) CaptureConsent(ctx context.Context, actor Actor, c ConsentReco
 	if c.ID == "" {
 		c.ID = NewID()
 	}
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		if err := tx.PutConsent(ctx, &c); err != nil {
 			return err
 		}
@@ -282,5 +282,5 @@ func (s *Service) RecordAudit(ctx context.Context, ev audit.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = s.clock.Now()
 	}
-	return s.store.Update(ctx, func(tx Tx) error { return tx.Audit(ctx, ev) })
+	return s.update(ctx, func(tx Tx) error { return tx.Audit(ctx, ev) })
 }

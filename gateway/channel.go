@@ -13,7 +13,9 @@ type Channel interface {
 	// Reachable returns nil when the channel can reach the party now (it has
 	// an endpoint, a usable certificate, a verified number), and an error
 	// saying why not otherwise. It is asked at routing time and again at
-	// send time.
+	// send time, inside a transaction: it must not do network I/O. A
+	// channel that needs a lookup it has not cached returns an error
+	// wrapping ErrNotResolved and implements Resolver.
 	Reachable(ctx context.Context, to *Entry) error
 	// Send delivers the referral. It must be idempotent on
 	// out.Delivery.ID: the same delivery may be sent again after a crash or

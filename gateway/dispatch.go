@@ -31,7 +31,7 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		ch   Channel
 		done bool
 	)
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		d, err := tx.Delivery(ctx, deliveryID, true)
 		if err != nil {
 			return err
@@ -106,7 +106,7 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 	// (graceful shutdown), so the delivery is requeued, not stuck.
 	rctx := context.WithoutCancel(ctx)
 	var retry error
-	err = s.store.Update(rctx, func(tx Tx) error {
+	err = s.update(rctx, func(tx Tx) error {
 		d, err := tx.Delivery(rctx, deliveryID, true)
 		if err != nil {
 			return err
@@ -233,7 +233,9 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 	var next ChannelKind
 	gateErr := g.refusal
 	if gateErr == nil {
-		next, gateErr = s.route(ctx, tx, g.receiver, g.chain, tried)
+		if next, gateErr = s.route(ctx, tx, g.receiver, g.chain, tried); gateErr != nil && !isRoutingError(gateErr) {
+			return gateErr
+		}
 	}
 	if gateErr == nil {
 		if err := s.audit(ctx, tx, System, r, "referral.fallback", audit.OutcomeSuccess, map[string]string{
@@ -260,7 +262,7 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 		}
 	}
 	var snooze time.Duration
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		d, err := tx.Delivery(ctx, deliveryID, true)
 		if err != nil {
 			return err
@@ -299,7 +301,7 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 // positive, moves the deadline.
 func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Receipt, extend time.Duration) (*Delivery, error) {
 	var d *Delivery
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if d, err = tx.Delivery(ctx, deliveryID, true); err != nil {
 			return err

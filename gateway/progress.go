@@ -18,7 +18,7 @@ func (s *Service) UpdateProgress(ctx context.Context, actor Actor, id, businessS
 		return nil, &ValidationError{"businessStatus", "required"}
 	}
 	var r *Referral
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -57,7 +57,7 @@ func (s *Service) AttachRecord(ctx context.Context, actor Actor, id string, nr N
 	}
 	var r *Referral
 	rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -153,7 +153,7 @@ func (s *Service) SweepExpired(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		var n int
-		err := s.store.Update(ctx, func(tx Tx) error {
+		err := s.update(ctx, func(tx Tx) error {
 			var err error
 			n, err = tx.DeleteExpiredDocuments(ctx, s.clock.Now(), 500)
 			return err

@@ -192,7 +192,7 @@ func (s *Service) CreateReferral(ctx context.Context, actor Actor, n NewReferral
 		r       *Referral
 		refusal error
 	)
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		r, refusal, err = s.createTx(ctx, tx, actor, n)
 		return err
@@ -284,7 +284,7 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral, error) {
 	var r *Referral
 	var refusal error
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		r, err = tx.Referral(ctx, id, true)
 		if err != nil {
@@ -315,7 +315,9 @@ func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral)
 	var kind ChannelKind
 	gateErr := g.refusal
 	if gateErr == nil {
-		kind, gateErr = s.route(ctx, tx, g.receiver, g.chain, nil)
+		if kind, gateErr = s.route(ctx, tx, g.receiver, g.chain, nil); gateErr != nil && !isRoutingError(gateErr) {
+			return nil, gateErr // storage, or a lookup to do outside the transaction
+		}
 	}
 	now := s.clock.Now()
 	if gateErr != nil {
@@ -493,8 +495,10 @@ func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver 
 	if kind == ChannelFHIR && !receiver.OnPlatform {
 		return "fhir: receiver is not on the platform", nil
 	}
-	if err := ch.Reachable(ctx, receiver); err != nil {
-		return fmt.Sprintf("%s: %v", kind, err), nil
+	if reason, err := reachable(ctx, kind, ch, receiver); err != nil {
+		return "", err
+	} else if reason != nil {
+		return fmt.Sprintf("%s: %v", kind, reason), nil
 	}
 	if vendorID, ok := s.cfg.Vendors[kind]; ok && vendorID != "" {
 		vendor, err := tx.Entry(ctx, vendorID)

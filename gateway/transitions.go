@@ -45,7 +45,7 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 		return s.Submit(ctx, actor, id)
 	}
 	var r, refused *Referral
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -90,7 +90,7 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 // refuse records a refused transition in the trail in its own transaction,
 // after the caller's transaction rolled back.
 func (s *Service) refuse(ctx context.Context, actor Actor, r *Referral, to Status, cause error) {
-	err := s.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+	err := s.update(context.WithoutCancel(ctx), func(tx Tx) error {
 		return s.audit(ctx, tx, actor, r, "referral.transition-refused", audit.OutcomeRefused, map[string]string{
 			"from": string(r.Status), "to": string(to), "reason": cause.Error()})
 	})
@@ -227,7 +227,7 @@ func (s *Service) OverrideMinimumNecessary(ctx context.Context, actor Actor, id,
 		return nil, &ValidationError{"reason", "an override needs a reason"}
 	}
 	var r *Referral
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -260,7 +260,7 @@ func (s *Service) Replace(ctx context.Context, actor Actor, oldID, receiverID st
 	var refusal error
 	// One transaction, the old referral locked: a replacement exists if and
 	// only if the old referral names it, and a retried call cannot make two.
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		old, err := tx.Referral(ctx, oldID, true)
 		if err != nil {
 			return err

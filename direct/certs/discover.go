@@ -100,7 +100,19 @@ func (d *Discoverer) exchange(ctx context.Context, q *dns.Msg, network string, t
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := &dns.Client{Net: network, Timeout: timeout}
-	resp, _, err := c.ExchangeContext(ctx, q, d.Server)
+	conn, err := c.DialContext(ctx, d.Server)
+	if err != nil {
+		return nil, fmt.Errorf("%s exchange: %w", network, err)
+	}
+	defer conn.Close()
+	// The client honours the deadline but not a cancellation: closing the
+	// connection ends a read from a server that never answers.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(ctx, q, conn)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s exchange: %w", network, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s exchange: %w", network, err)
 	}

@@ -14,7 +14,8 @@ import (
 
 // Channel is the Direct gateway.Channel. It is safe for concurrent use.
 type Channel struct {
-	cfg Config
+	cfg        Config
+	discovered discoveryCache
 }
 
 var _ gateway.Channel = (*Channel)(nil)
@@ -25,7 +26,7 @@ func New(cfg Config) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Channel{cfg: c}, nil
+	return &Channel{cfg: c, discovered: discoveryCache{ttl: c.DiscoveryTTL, failTTL: c.DiscoveryFailTTL}}, nil
 }
 
 // Config returns the configuration in force, defaults applied.
@@ -35,9 +36,12 @@ func (c *Channel) Config() Config { return c.cfg }
 func (c *Channel) Kind() gateway.ChannelKind { return gateway.ChannelDirect }
 
 // Reachable implements gateway.Channel: the party needs a Direct address and
-// a certificate we may encrypt for now.
+// a certificate we may encrypt for now. It never waits on DNS: a
+// certificate that must be discovered and is not cached is
+// gateway.ErrNotResolved, and the core calls Resolve outside its
+// transaction.
 func (c *Channel) Reachable(ctx context.Context, to *gateway.Entry) error {
-	if _, err := c.RecipientCert(ctx, to); err != nil {
+	if _, err := c.recipientCert(ctx, to, false); err != nil {
 		return fmt.Errorf("direct: %w", err)
 	}
 	return nil

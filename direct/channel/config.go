@@ -51,6 +51,12 @@ type Config struct {
 	// Discover finds certificates in DNS when a directory entry carries
 	// none; nil means such entries are unreachable.
 	Discover DiscoverFunc
+	// DiscoveryTTL is how long a DNS discovery's answer is reused
+	// (DefaultDiscoveryTTL when zero); DiscoveryFailTTL is how long a
+	// failed lookup (timeout, server failure) is (DefaultDiscoveryFailTTL
+	// when zero).
+	DiscoveryTTL     time.Duration
+	DiscoveryFailTTL time.Duration
 	// Transport sends sealed messages.
 	Transport Transport
 	// ProcessedWithin is how long to wait for the processed MDN
@@ -108,6 +114,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.ProcessedWithin <= 0 {
 		cfg.ProcessedWithin = DefaultProcessedWithin
+	}
+	if cfg.DiscoveryTTL <= 0 {
+		cfg.DiscoveryTTL = DefaultDiscoveryTTL
+	}
+	if cfg.DiscoveryFailTTL <= 0 {
+		cfg.DiscoveryFailTTL = DefaultDiscoveryFailTTL
 	}
 	if cfg.DispatchedWithin <= 0 {
 		cfg.DispatchedWithin = DefaultDispatchedWithin

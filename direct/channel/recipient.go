@@ -24,7 +24,15 @@ var errDiscovery = errors.New("certificate discovery failed")
 // address: the directory's CertPEM when set, else what DNS publishes. The
 // certificate is valid now, allows key encipherment, is bound to the address
 // or its domain and chains to our trust anchors.
+// A certificate found in DNS is cached (see Config.DiscoveryTTL).
 func (c *Channel) RecipientCert(ctx context.Context, e *gateway.Entry) (*x509.Certificate, error) {
+	return c.recipientCert(ctx, e, true)
+}
+
+// recipientCert is RecipientCert; without lookup it answers from the
+// directory and the discovery cache only, and a cache miss is
+// gateway.ErrNotResolved.
+func (c *Channel) recipientCert(ctx context.Context, e *gateway.Entry, lookup bool) (*x509.Certificate, error) {
 	if e == nil || e.Direct == nil || strings.TrimSpace(e.Direct.Address) == "" {
 		return nil, errors.New("no Direct address in the directory entry")
 	}
@@ -45,7 +53,13 @@ func (c *Channel) RecipientCert(ctx context.Context, e *gateway.Entry) (*x509.Ce
 			return nil, fmt.Errorf("%s: %w: no certificate in the directory and DNS discovery is not configured", addr, ErrNoCertificate)
 		}
 		source = "DNS"
-		list, err := c.cfg.Discover(ctx, addr)
+		list, err, ok := c.discovered.get(addr, c.cfg.Now())
+		if !ok {
+			if !lookup {
+				return nil, fmt.Errorf("%s: certificate discovery: %w", addr, gateway.ErrNotResolved)
+			}
+			list, err = c.discover(ctx, addr)
+		}
 		switch {
 		case errors.Is(err, certs.ErrNotDiscovered):
 			return nil, fmt.Errorf("%s: %w: %w", addr, ErrNoCertificate, err)
