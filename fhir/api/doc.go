@@ -23,7 +23,7 @@
 //
 // The package owns HTTP and the mapping of gateway errors to
 // OperationOutcome (outcome.go, in one place). It must not reach into the
-// store except through gateway.Service (and Store().View for history), and
+// store except through gateway.Service, and
 // it must not import the direct or fax channels. It never logs PHI or
 // resource content.
 package api

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,6 +101,10 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	h.handle("GET /fhir/ServiceRequest/{id}", "read", h.readServiceRequest)
 	h.handle("GET /fhir/DocumentReference/{id}", "read", h.readDocumentReference)
 	h.handle("GET /fhir/Binary/{id}", "read", h.readBinary)
+	h.handle("GET /fhir/ServiceRequest/{id}/_history/{vid}", "vread.read", h.vreadServiceRequest)
+	for _, typ := range partTypes {
+		h.handle("GET /fhir/"+typ+"/{id}", "read", h.readPart(typ))
+	}
 	h.handle("POST /fhir/Subscription", "create", h.createSubscription)
 	h.handle("GET /fhir/Subscription", "search.read", h.searchSubscriptions)
 	h.handle("GET /fhir/Subscription/{id}", "read", h.readSubscription)
@@ -248,7 +253,8 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fhir/"), "/")
-	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "DocumentReference" || typ == "Binary" || typ == "metadata" {
+	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "DocumentReference" || typ == "Binary" ||
+		slices.Contains(partTypes, typ) || typ == "metadata" {
 		return 0, newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
 	}
 	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))

@@ -78,7 +78,7 @@ var clients = map[string]struct {
 	scopes []string
 }{
 	"ehr-north": {orgNorth, []string{"system/Task.cruds", "system/ServiceRequest.cruds", "system/Subscription.cruds",
-		"system/DocumentReference.rs", "system/Binary.r"}},
+		"system/DocumentReference.rs", "system/Binary.r", "system/Patient.r", "system/Practitioner.r", "system/Consent.r"}},
 	"ehr-ortho": {orgOrtho, []string{"system/Task.cruds", "system/ServiceRequest.rs", "system/Subscription.cruds",
 		"system/DocumentReference.rs", "system/Binary.r"}},
 	"ehr-other":    {orgOther, []string{"system/*.cruds"}},

@@ -52,9 +52,30 @@ func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c
 func (h *Handler) attachTask(w http.ResponseWriter, r *http.Request, c *call, link *mapping.TaskLink) (int, error) {
 	ctx := r.Context()
 	c.detail["focus"] = "stored"
+	if ine := r.Header.Get("If-None-Exist"); ine != "" {
+		ident, err := parseIfNoneExist(ine)
+		if err != nil {
+			return 0, err
+		}
+		// A retried submit finds the Task its first attempt made.
+		prior, err := h.byIdentifier(ctx, c.p.OrgID, ident)
+		switch {
+		case err == nil && prior.Status != gateway.StatusDraft:
+			c.id, c.tenants = prior.ID, parties(prior)
+			c.detail["conditional"] = "matched"
+			writeJSON(w, http.StatusOK, mapping.NewTask(prior), h.versionHeaders("Task", prior))
+			return http.StatusOK, nil
+		case err != nil && !errors.Is(err, gateway.ErrNotFound):
+			return 0, err
+		}
+	}
 	cur, err := h.load(ctx, c, link.ServiceRequestID)
 	if err != nil {
 		return 0, err
+	}
+	if link.Identifier != "" && link.Identifier != cur.Identifier {
+		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
+			"Task.identifier differs from the focus ServiceRequest's identifier; give the referral's identifier on the ServiceRequest", "Task.identifier")
 	}
 	if cur.Requester.OrgID != c.p.OrgID { // a receiver sees the referral but does not own it
 		c.detail["reason"] = "not the requester of the referral"
@@ -62,7 +83,7 @@ func (h *Handler) attachTask(w http.ResponseWriter, r *http.Request, c *call, li
 	}
 	if cur.Status != gateway.StatusDraft {
 		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
-			fmt.Sprintf("the focus ServiceRequest is %s, not a draft: a Task is attached only to a draft", cur.Status), "Task.focus")
+			fmt.Sprintf("the focus ServiceRequest is %s, not a draft: a Task is attached only to a draft (retry with If-None-Exist: identifier=<system>|<value> to get the Task back)", cur.Status), "Task.focus")
 	}
 	if link.RequesterOrgID != "" && link.RequesterOrgID != cur.Requester.OrgID {
 		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",

@@ -82,8 +82,17 @@ func (h *Handler) readServiceRequest(w http.ResponseWriter, r *http.Request, c *
 }
 
 func (h *Handler) vread(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
-	c.resource = "Task"
-	if err := h.allow(r.Context(), c, "Task", smart.Read); err != nil {
+	return h.vreadAs(w, r, c, "Task")
+}
+
+func (h *Handler) vreadServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	return h.vreadAs(w, r, c, "ServiceRequest")
+}
+
+// vreadAs serves a past version of the referral's Task or ServiceRequest.
+func (h *Handler) vreadAs(w http.ResponseWriter, r *http.Request, c *call, resource string) (int, error) {
+	c.resource = resource
+	if err := h.allow(r.Context(), c, resource, smart.Read); err != nil {
 		return 0, err
 	}
 	vid, err := strconv.Atoi(r.PathValue("vid"))
@@ -94,16 +103,17 @@ func (h *Handler) vread(w http.ResponseWriter, r *http.Request, c *call) (int, e
 		return 0, err
 	}
 	c.detail["version"] = strconv.Itoa(vid)
-	var old *gateway.Referral
-	err = h.svc.Store().View(r.Context(), func(tx gateway.Tx) error {
-		var err error
-		old, err = tx.ReferralVersion(r.Context(), c.id, vid)
-		return err
-	})
+	old, err := h.svc.ReferralVersion(r.Context(), c.id, vid)
 	if err != nil {
 		return 0, err
 	}
-	writeJSON(w, http.StatusOK, mapping.NewTask(old), h.versionHeaders("Task", old))
+	var res any = mapping.NewTask(old)
+	if resource == "ServiceRequest" {
+		if res, err = mapping.NewServiceRequest(old); err != nil {
+			return 0, err
+		}
+	}
+	writeJSON(w, http.StatusOK, res, h.versionHeaders(resource, old))
 	return http.StatusOK, nil
 }
 
@@ -115,12 +125,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int,
 	if _, err := h.load(r.Context(), c, r.PathValue("id")); err != nil {
 		return 0, err
 	}
-	var versions []*gateway.Referral
-	err := h.svc.Store().View(r.Context(), func(tx gateway.Tx) error {
-		var err error
-		versions, err = tx.ReferralVersions(r.Context(), c.id)
-		return err
-	})
+	versions, err := h.svc.ReferralVersions(r.Context(), c.id)
 	if err != nil {
 		return 0, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,13 +52,7 @@ func (h *Handler) create(ctx context.Context, c *call, sub *mapping.Submission) 
 }
 
 func (h *Handler) byIdentifier(ctx context.Context, org, ident string) (*gateway.Referral, error) {
-	var ref *gateway.Referral
-	err := h.svc.Store().View(ctx, func(tx gateway.Tx) error {
-		var err error
-		ref, err = tx.ReferralByIdentifier(ctx, org, ident)
-		return err
-	})
-	return ref, err
+	return h.svc.ReferralByIdentifier(ctx, org, ident)
 }
 
 // parseIfNoneExist reads "identifier=[system|]value", the one criterion
@@ -132,20 +127,32 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (
 		c.detail["conditional"] = "matched"
 	}
 	b := newBundle("transaction-response")
-	for _, typ := range sub.EntryTypes {
-		resp := &fhir.BundleEntryResponse{Status: "201 Created"}
-		switch typ {
-		case "Task", "ServiceRequest":
-			if existed {
-				resp.Status = "200 OK"
-			}
-			resp.Location = ptr(fmt.Sprintf("%s/%s/_history/%d", typ, ref.ID, ref.Version))
+	status := "201 Created"
+	if existed {
+		status = "200 OK"
+	}
+	for _, en := range sub.Entries {
+		resp := &fhir.BundleEntryResponse{Status: status}
+		switch {
+		case en.Type == "Task" || en.Type == "ServiceRequest":
+			resp.Location = ptr(fmt.Sprintf("%s/%s/_history/%d", en.Type, ref.ID, ref.Version))
+			resp.Etag = ptr(etag(ref.Version))
+			resp.LastModified = ptr(mapping.Instant(ref.Updated))
+		case en.Record >= 0 && en.Record < len(ref.Records):
+			resp.Location = ptr(fmt.Sprintf("%s/%s", en.Type, ref.Records[en.Record].ID))
+			resp.Etag = ptr(etag(1))
+			resp.LastModified = ptr(mapping.Instant(ref.Created))
+		case slices.Contains(partTypes, en.Type):
+			// Stored as part of the referral, read at the referral's id.
+			resp.Location = ptr(fmt.Sprintf("%s/%s", en.Type, ref.ID))
 			resp.Etag = ptr(etag(ref.Version))
 			resp.LastModified = ptr(mapping.Instant(ref.Updated))
 		default:
-			if existed {
-				resp.Status = "200 OK"
-			}
+			// Only after a conditional match: the existing referral holds
+			// fewer records than this transaction carries.
+			return 0, newAPIError(http.StatusConflict, "duplicate", fmt.Sprintf(
+				"the Task identifier matches referral %s, which holds %d records, not the %d this transaction carries",
+				ref.ID, len(ref.Records), countRecords(sub.Entries)), "Bundle.entry.request.ifNoneExist")
 		}
 		if err := b.add("", nil, nil, resp, nil); err != nil {
 			return 0, err
@@ -153,6 +160,16 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (
 	}
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil
+}
+
+func countRecords(entries []mapping.Entry) int {
+	n := 0
+	for _, en := range entries {
+		if en.Type == "DocumentReference" {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {

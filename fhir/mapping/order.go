@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"fmt"
+
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/referralgw/gateway/gateway"
@@ -23,12 +25,8 @@ func ParseServiceRequest(data []byte) (*Submission, error) {
 		return nil, invalid(srNode.path+".intent", "must be order, not %q", got)
 	}
 	var n gateway.NewReferral
-	for _, id := range sr.Identifier {
-		if str(id.System) == SystemDelivery || str(id.Value) == "" {
-			continue
-		}
-		n.Identifier = JoinIdentifier(str(id.System), str(id.Value))
-		break
+	if n.Identifier, err = businessIdentifier(srNode.path, sr.Identifier); err != nil {
+		return nil, err
 	}
 	if len(sr.Performer) > 0 {
 		n.ReceiverID = partyID(&sr.Performer[0], "Organization", "Practitioner", "PractitionerRole")
@@ -52,6 +50,9 @@ type TaskLink struct {
 	// RequesterOrgID and OwnerID are what Task.requester and Task.owner
 	// name, or "" when absent; they must agree with the draft.
 	RequesterOrgID, OwnerID string
+	// Identifier is the Task's business identifier in the stored form of
+	// gateway.Referral.Identifier, or ""; it must agree with the draft's.
+	Identifier string
 }
 
 // ParseTaskLink reads a Task whose focus is "ServiceRequest/{id}" and which
@@ -86,6 +87,9 @@ func ParseTaskLink(data []byte) (link *TaskLink, ok bool, err error) {
 	if t.Intent != "order" {
 		return nil, true, invalid(task.path+".intent", "must be order")
 	}
+	if link.Identifier, err = businessIdentifier(task.path, t.Identifier); err != nil {
+		return nil, true, err
+	}
 	if t.Requester != nil {
 		if link.RequesterOrgID = partyID(t.Requester, "Organization"); link.RequesterOrgID == "" {
 			return nil, true, invalid(task.path+".requester", "must reference the requesting Organization")
@@ -97,4 +101,24 @@ func ParseTaskLink(data []byte) (link *TaskLink, ok bool, err error) {
 		}
 	}
 	return link, true, nil
+}
+
+// businessIdentifier reads the one business identifier a referral keeps
+// (the gateway's own delivery identifier aside), in its stored form. A
+// second one would be dropped, so it is refused.
+func businessIdentifier(path string, ids []fhir.Identifier) (string, error) {
+	out := ""
+	for i, id := range ids {
+		if str(id.System) == SystemDelivery {
+			continue
+		}
+		if str(id.Value) == "" {
+			return "", invalid(fmt.Sprintf("%s.identifier[%d].value", path, i), "required")
+		}
+		if out != "" {
+			return "", invalid(fmt.Sprintf("%s.identifier[%d]", path, i), "a referral keeps one business identifier")
+		}
+		out = JoinIdentifier(str(id.System), str(id.Value))
+	}
+	return out, nil
 }

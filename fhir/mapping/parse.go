@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -24,10 +25,22 @@ type Submission struct {
 	// IfNoneExist is the conditional-create criteria of the Task entry of a
 	// transaction, if it had one.
 	IfNoneExist string
-	// EntryTypes lists the resourceType of each transaction entry in order,
-	// for the transaction-response; empty for a single Task.
-	EntryTypes []string
+	// Entries describes each transaction entry in order, for the
+	// transaction-response; empty for a single Task.
+	Entries []Entry
 }
+
+// Entry is what became of one transaction entry: the resource type, and
+// for a DocumentReference or Binary the index of the record it carries in
+// Referral.Records (-1 otherwise).
+type Entry struct {
+	Type   string
+	Record int
+}
+
+// transactionTypes are the resources a referral transaction may carry;
+// each becomes part of the stored referral.
+var transactionTypes = []string{"Task", "ServiceRequest", "Patient", "Practitioner", "Consent", "DocumentReference", "Binary"}
 
 // ParseTransaction reads a transaction Bundle holding a Task, its focus
 // ServiceRequest, the Patient, and optionally a Practitioner, a Consent and
@@ -61,7 +74,7 @@ func ParseTransaction(data []byte) (*Submission, error) {
 	}
 	p := &pool{byURL: map[string]*node{}}
 	var task *node
-	var types []string
+	var nodes []*node
 	ifNoneExist := ""
 	for i, e := range b.Entry {
 		path := fmt.Sprintf("Bundle.entry[%d].resource", i)
@@ -72,29 +85,39 @@ func ParseTransaction(data []byte) (*Submission, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.Request != nil && e.Request.Method != "POST" && e.Request.Method != "PUT" {
-			return nil, invalid(fmt.Sprintf("Bundle.entry[%d].request.method", i), "only POST (create) entries are accepted")
+		if e.Request == nil || e.Request.Method != "POST" {
+			return nil, invalid(fmt.Sprintf("Bundle.entry[%d].request.method", i),
+				"only POST (create) entries are accepted: a referral transaction creates a new referral, it does not update or delete resources")
+		}
+		if !slices.Contains(transactionTypes, n.typ) {
+			return nil, invalid(path, "a %s is not stored with a referral; a referral transaction carries %s",
+				n.typ, strings.Join(transactionTypes, ", "))
 		}
 		p.add(n, e.FullURL)
-		types = append(types, n.typ)
+		nodes = append(nodes, n)
 		if n.typ == "Task" {
 			if task != nil {
 				return nil, invalid(path, "a referral transaction carries exactly one Task")
 			}
 			task = n
-			if e.Request != nil {
-				ifNoneExist = e.Request.IfNoneExist
-			}
+			ifNoneExist = e.Request.IfNoneExist
 		}
 	}
 	if task == nil {
 		return nil, invalid("Bundle.entry", "no Task: a referral transaction carries one Task whose focus is the ServiceRequest")
 	}
+	task.used = true
 	s, err := assemble(p, task)
 	if err != nil {
 		return nil, err
 	}
-	s.IfNoneExist, s.EntryTypes = ifNoneExist, types
+	for _, n := range nodes {
+		if !n.used {
+			return nil, invalid(n.path, "not part of the referral: nothing in the Task or its ServiceRequest references this %s, so it would not be stored", n.typ)
+		}
+		s.Entries = append(s.Entries, Entry{Type: n.typ, Record: n.record - 1})
+	}
+	s.IfNoneExist = ifNoneExist
 	return s, nil
 }
 
@@ -125,12 +148,9 @@ func assemble(p *pool, task *node) (*Submission, error) {
 	if t.Intent != "order" {
 		return nil, invalid(task.path+".intent", "must be order")
 	}
-	for _, id := range t.Identifier {
-		if str(id.System) == SystemDelivery || str(id.Value) == "" {
-			continue
-		}
-		n.Identifier = JoinIdentifier(str(id.System), str(id.Value))
-		break
+	var err error
+	if n.Identifier, err = businessIdentifier(task.path, t.Identifier); err != nil {
+		return nil, err
 	}
 	if t.Requester != nil {
 		org := partyID(t.Requester, "Organization")
@@ -221,7 +241,7 @@ func readOrder(p *pool, srNode *node, sr *fhir.ServiceRequest, n *gateway.NewRef
 				continue
 			}
 			seen[target] = true
-			rec, err := readRecord(p, target)
+			rec, err := readRecord(p, target, len(n.Records)+1)
 			if err != nil {
 				return err
 			}
@@ -235,6 +255,7 @@ func readOrder(p *pool, srNode *node, sr *fhir.ServiceRequest, n *gateway.NewRef
 					return err
 				}
 				seen[c] = true
+				c.used = true
 				break
 			}
 		}
@@ -393,7 +414,10 @@ func readConsent(n *node) (gateway.ConsentRef, error) {
 	return out, nil
 }
 
-func readRecord(p *pool, n *node) (gateway.NewRecord, error) {
+// readRecord reads a DocumentReference (and the Binary it points at) as
+// the record numbered index (1-based) of the referral.
+func readRecord(p *pool, n *node, index int) (gateway.NewRecord, error) {
+	n.record = index
 	var d fhir.DocumentReference
 	if err := n.decode(&d); err != nil {
 		return gateway.NewRecord{}, err
@@ -417,6 +441,7 @@ func readRecord(p *pool, n *node) (gateway.NewRecord, error) {
 		if err := bin.decode(&b); err != nil {
 			return rec, err
 		}
+		bin.record = index
 		data = str(b.Data)
 		if rec.ContentType == "" {
 			rec.ContentType = b.ContentType

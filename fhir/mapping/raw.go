@@ -18,6 +18,12 @@ type node struct {
 	path      string
 	parent    *node
 	contained map[string]*node
+	// used is set once the referral takes something from the node (a
+	// transaction entry nobody uses would be silently dropped).
+	used bool
+	// record is 1 + the index in NewReferral.Records of the record this
+	// DocumentReference or Binary became; 0 for other resources.
+	record int
 }
 
 // required lists, per resource type, the elements the mapping needs and
@@ -135,6 +141,7 @@ func (p *pool) resolve(from *node, reference string) *node {
 	if strings.HasPrefix(reference, "#") {
 		for c := from; c != nil; c = c.parent {
 			if hit := c.contained[reference[1:]]; hit != nil {
+				hit.used = true
 				return hit
 			}
 		}
@@ -143,7 +150,11 @@ func (p *pool) resolve(from *node, reference string) *node {
 	if p == nil {
 		return nil
 	}
-	return p.byURL[reference]
+	hit := p.byURL[reference]
+	if hit != nil {
+		hit.used = true
+	}
+	return hit
 }
 
 // refID returns the id of a relative reference "Type/id" of the wanted
