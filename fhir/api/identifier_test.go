@@ -57,7 +57,9 @@ func TestTaskIdentifierKeptAndRetrySafe(t *testing.T) {
 	// A transaction retried with its ifNoneExist returns the same Task, 200.
 	tid := e.createReferral(t, "ID-4", "requested")
 	var b struct {
-		Entry []struct{ Response struct{ Status, Location string } }
+		Entry []struct {
+			Response struct{ Status, Location string }
+		}
 	}
 	e.do(t, north, "POST", "/fhir", transaction("ID-4", "requested")).want(t, http.StatusOK).decode(t, &b)
 	if b.Entry[0].Response.Status != "200 OK" || !strings.HasPrefix(b.Entry[0].Response.Location, "Task/"+tid+"/") {
