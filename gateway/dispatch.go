@@ -11,7 +11,15 @@ import (
 
 // HandleJob runs one queued job; Service is the JobHandler the stores'
 // workers call.
-func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) error {
+func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error) {
+	if m := s.cfg.Metrics; m != nil {
+		start := time.Now()
+		var waited time.Duration
+		if !meta.ScheduledAt.IsZero() && start.After(meta.ScheduledAt) {
+			waited = start.Sub(meta.ScheduledAt)
+		}
+		defer func() { m.JobDone(j.Kind, waited, time.Since(start), jobOutcome(err)) }()
+	}
 	switch j.Kind {
 	case JobDeliver:
 		return s.deliver(ctx, j.DeliveryID, meta)
@@ -360,6 +368,7 @@ func (s *Service) applyReceipt(ctx context.Context, tx Tx, r *Referral, d *Deliv
 	if err := tx.UpdateDelivery(ctx, d); err != nil {
 		return err
 	}
+	noteReceiptTime(tx, d, d.Updated)
 	if err := s.audit(ctx, tx, System, r, "delivery.delivered", audit.OutcomeSuccess, map[string]string{
 		"delivery": d.ID, "channel": string(d.Channel), "receipt": string(rc.Kind), "detail": rc.Detail}); err != nil {
 		return err
@@ -394,6 +403,7 @@ func (s *Service) completeOpenDeliveries(ctx context.Context, tx Tx, r *Referral
 		if err := tx.UpdateDelivery(ctx, d); err != nil {
 			return err
 		}
+		noteReceiptTime(tx, d, d.Updated)
 		if err := s.audit(ctx, tx, System, r, "delivery.delivered", audit.OutcomeSuccess, map[string]string{
 			"delivery": d.ID, "channel": string(d.Channel), "receipt": string(kind)}); err != nil {
 			return err

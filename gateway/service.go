@@ -29,6 +29,8 @@ type Config struct {
 	// RetryBackoff is the delay before the first same-channel retry; it
 	// doubles with each further one.
 	RetryBackoff time.Duration
+	// Metrics, when set, is told of committed work (metrics.go).
+	Metrics Metrics
 }
 
 // DefaultConfig returns the defaults DOMAIN.md implies.
@@ -80,6 +82,9 @@ func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics != nil {
+		store = observedStore{Store: store, m: cfg.Metrics}
 	}
 	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
 	for _, c := range channels {

@@ -174,6 +174,8 @@ type Job struct {
 type JobMeta struct {
 	Attempt     int
 	MaxAttempts int
+	// ScheduledAt is when the job was due; the time since is its wait.
+	ScheduledAt time.Time
 }
 
 // JobHandler runs queued jobs. A returned error retries the job with

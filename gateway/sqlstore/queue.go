@@ -49,7 +49,7 @@ func (w *deadlineWorker) Work(ctx context.Context, job *river.Job[deadlineArgs])
 }
 
 func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *rivertype.JobRow) error {
-	err := h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts})
+	err := h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, ScheduledAt: row.ScheduledAt})
 	var snooze *gateway.SnoozeError
 	if errors.As(err, &snooze) {
 		return river.JobSnooze(snooze.Delay)

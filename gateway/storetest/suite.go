@@ -32,6 +32,7 @@ func FastQueue() sqlstore.QueueConfig {
 func Run(t *testing.T, h Harness) {
 	t.Run("DirectoryAndVersions", func(t *testing.T) { testDirectory(t, h) })
 	t.Run("DeliverEndToEnd", func(t *testing.T) { testDeliver(t, h) })
+	t.Run("Metrics", func(t *testing.T) { testMetrics(t, h) })
 	t.Run("Gates", func(t *testing.T) { testGates(t, h) })
 	t.Run("BAAGateAtSendTime", func(t *testing.T) { testBAAAtSendTime(t, h) })
 	t.Run("Fallback", func(t *testing.T) { testFallback(t, h) })

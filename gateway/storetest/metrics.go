@@ -1,0 +1,131 @@
+package storetest
+
+import (
+	"crypto/rand"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
+)
+
+// RecordingMetrics is a gateway.Metrics that keeps what it is told.
+type RecordingMetrics struct {
+	mu       sync.Mutex
+	Events   []audit.Event
+	Receipts []gateway.ChannelKind
+	Jobs     []string // "kind outcome"
+}
+
+// Committed implements gateway.Metrics.
+func (m *RecordingMetrics) Committed(ev audit.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Events = append(m.Events, ev)
+}
+
+// ReceiptTime implements gateway.Metrics.
+func (m *RecordingMetrics) ReceiptTime(ch gateway.ChannelKind, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Receipts = append(m.Receipts, ch)
+}
+
+// JobDone implements gateway.Metrics.
+func (m *RecordingMetrics) JobDone(kind gateway.JobKind, _, _ time.Duration, outcome string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Jobs = append(m.Jobs, string(kind)+" "+outcome)
+}
+
+// actions lists the committed events' actions.
+func (m *RecordingMetrics) actions() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, ev := range m.Events {
+		out = append(out, ev.Action)
+	}
+	return out
+}
+
+// testMetrics checks that the core reports committed work only: the
+// delivery's events, its receipt time and its job run after commit, and
+// nothing of a transaction that rolled back. It also reads the queue depth.
+func testMetrics(t *testing.T, h Harness) {
+	m := &RecordingMetrics{}
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	key := make([]byte, 32)
+	rand.Read(key)
+	sealer, err := gateway.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := gateway.DefaultConfig()
+	cfg.Metrics = m
+	e.svc = gateway.NewService(e.store, sealer, e.clock, cfg, nil, e.fhir, e.direct)
+
+	// A transaction that fails after writing an audit event reports nothing.
+	boom := gateway.ErrConflict
+	err = e.svc.Store().Update(e.ctx, func(tx gateway.Tx) error {
+		if err := tx.Audit(e.ctx, audit.Event{Time: e.clock.Now(), Actor: "system", Tenants: []string{"clinic-a"},
+			Action: "test.rolled-back", Outcome: audit.OutcomeSuccess}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if err != boom || slices.Contains(m.actions(), "test.rolled-back") {
+		t.Fatalf("rolled-back event reported: %v %v", err, m.actions())
+	}
+
+	r := e.create(referral())
+	qd, ok := e.store.(*sqlstore.Store)
+	if !ok {
+		t.Fatalf("store %T is not a sqlstore.Store", e.store)
+	}
+	counts, err := qd.QueueDepth(e.ctx)
+	if err != nil || len(counts) != 1 || counts[0].Kind != "deliver" || counts[0].State != "available" || counts[0].Jobs != 1 {
+		t.Fatalf("queue depth before the workers start: %+v %v", counts, err)
+	}
+	e.startWorkers()
+	e.waitFor("received", func() bool { return e.status(r.ID) == gateway.StatusReceived })
+	e.waitFor("job reported", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.Contains(m.Jobs, "deliver ok")
+	})
+	for _, want := range []string{"referral.created", "delivery.sent", "delivery.delivered", "referral.received"} {
+		if !slices.Contains(m.actions(), want) {
+			t.Errorf("not reported: %s (got %v)", want, m.actions())
+		}
+	}
+	m.mu.Lock()
+	receipts := slices.Clone(m.Receipts)
+	m.mu.Unlock()
+	if !slices.Equal(receipts, []gateway.ChannelKind{gateway.ChannelFHIR}) {
+		t.Fatalf("receipt times reported: %v", receipts)
+	}
+	// The newest checkpoint's time, for the checkpoint-age gauge.
+	if at, err := qd.LatestCheckpoint(e.ctx); err != nil || !at.IsZero() {
+		t.Fatalf("latest checkpoint with none: %v %v", at, err)
+	}
+	at := e.clock.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	heads, err := e.store.AuditHeads(e.ctx)
+	if err != nil || len(heads) == 0 {
+		t.Fatalf("audit heads: %v %v", heads, err)
+	}
+	if err := e.store.SaveCheckpoint(e.ctx, audit.Checkpoint{Tenant: heads[0].Tenant, Seq: heads[0].Seq, Hash: heads[0].Hash, Time: at, MAC: "00"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := qd.LatestCheckpoint(e.ctx); err != nil || !got.Equal(at) {
+		t.Fatalf("latest checkpoint: %v %v, want %v", got, err, at)
+	}
+	// River marks the job completed just after the handler returns.
+	e.waitFor("empty queue", func() bool {
+		counts, err := qd.QueueDepth(e.ctx)
+		return err == nil && len(counts) == 0
+	})
+}
