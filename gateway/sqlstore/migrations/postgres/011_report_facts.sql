@@ -18,3 +18,5 @@ CREATE INDEX referrals_receiver_created ON referrals (receiver_org, created_at);
 -- The remediation list: open referrals by age.
 CREATE INDEX referrals_open_created ON referrals (created_at)
     WHERE status IN ('draft', 'requested', 'received', 'accepted', 'on-hold', 'in-progress');
+-- Refusals are rare: the report reads them through this small index.
+CREATE INDEX referrals_refused ON referrals (requester_org, created_at) WHERE refusals IS NOT NULL;
