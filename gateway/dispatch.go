@@ -25,6 +25,10 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		return s.deliver(ctx, j.DeliveryID, meta)
 	case JobReceiptDeadline:
 		return s.CheckReceiptDeadline(ctx, j.DeliveryID)
+	case JobInbound:
+		return s.processInbound(ctx, j.Ref, meta)
+	case JobNotice:
+		return s.sendNotice(ctx, j.Ref, meta)
 	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
 }
@@ -311,6 +315,18 @@ func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Recei
 	var d *Delivery
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
+		d, err = s.recordReceiptTx(ctx, tx, deliveryID, rc, extend)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receipt for delivery %s: %w", deliveryID, err)
+	}
+	return d, nil
+}
+
+// recordReceiptTx is RecordReceipt inside tx.
+func (s *Service) recordReceiptTx(ctx context.Context, tx Tx, deliveryID string, rc Receipt, extend time.Duration) (d *Delivery, err error) {
+	err = func() error {
 		if d, err = tx.Delivery(ctx, deliveryID, true); err != nil {
 			return err
 		}
@@ -349,11 +365,8 @@ func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Recei
 				"delivery": d.ID, "kind": string(rc.Kind), "detail": rc.Detail})
 		}
 		return s.applyReceipt(ctx, tx, r, d, rc)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("receipt for delivery %s: %w", deliveryID, err)
-	}
-	return d, nil
+	}()
+	return d, err
 }
 
 // applyReceipt delivers d and moves a requested referral to received.

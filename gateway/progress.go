@@ -52,38 +52,51 @@ func (s *Service) UpdateProgress(ctx context.Context, actor Actor, id, businessS
 // content is sealed like the referral's own records, and the exchange is
 // audited.
 func (s *Service) AttachRecord(ctx context.Context, actor Actor, id string, nr NewRecord) (*Referral, *Record, error) {
-	if nr.Title == "" || nr.ContentType == "" || len(nr.Content) == 0 {
-		return nil, nil, &ValidationError{"record", "title, contentType and content are required"}
-	}
-	var r *Referral
-	rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
+	var (
+		r   *Referral
+		rec *Record
+	)
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
-		if r, err = tx.Referral(ctx, id, true); err != nil {
-			return err
-		}
-		side, err := s.sideFor(actor, r, r.Status)
-		if err != nil {
-			return err
-		}
-		sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
-		if err != nil {
-			return err
-		}
-		if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
-			return err
-		}
-		r.Records = append(r.Records, rec)
-		r.Version++
-		r.Updated = s.clock.Now()
-		if err := tx.UpdateReferral(ctx, r); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, r, "records.exchanged", audit.OutcomeSuccess, map[string]string{
-			"record": rec.ID, "contentType": rec.ContentType, "side": string(side)})
+		r, rec, err = s.attachRecordTx(ctx, tx, actor, id, nr)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("attach record to %s: %w", id, err)
+	}
+	return r, rec, nil
+}
+
+// attachRecordTx is AttachRecord inside tx.
+func (s *Service) attachRecordTx(ctx context.Context, tx Tx, actor Actor, id string, nr NewRecord) (*Referral, *Record, error) {
+	if nr.Title == "" || nr.ContentType == "" || len(nr.Content) == 0 {
+		return nil, nil, &ValidationError{"record", "title, contentType and content are required"}
+	}
+	rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
+	r, err := tx.Referral(ctx, id, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	side, err := s.sideFor(actor, r, r.Status)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
+		return nil, nil, err
+	}
+	r.Records = append(r.Records, rec)
+	r.Version++
+	r.Updated = s.clock.Now()
+	if err := tx.UpdateReferral(ctx, r); err != nil {
+		return nil, nil, err
+	}
+	if err := s.audit(ctx, tx, actor, r, "records.exchanged", audit.OutcomeSuccess, map[string]string{
+		"record": rec.ID, "contentType": rec.ContentType, "side": string(side)}); err != nil {
+		return nil, nil, err
 	}
 	return r, &rec, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +64,9 @@ type Service struct {
 	channels map[ChannelKind]Channel
 	log      *slog.Logger
 	edges    edgeAggregator
+
+	inboundMu sync.Mutex
+	inbound   map[ChannelKind]InboundHandler // see SetInboundHandler
 }
 
 // NewService wires the core.

@@ -99,6 +99,33 @@ type Tx interface {
 	// at or before now, and says how many it removed.
 	DeleteExpiredDocuments(ctx context.Context, now time.Time, limit int) (int, error)
 
+	// InsertInbound stores a received message with its sealed raw form
+	// and sealed summary (nil: none).
+	InsertInbound(ctx context.Context, m *InboundMessage, rawSealed, summarySealed []byte) error
+	// UpdateInbound stores m, whose Version the caller has incremented
+	// (ErrConflict unless the stored version is m.Version-1); a nil
+	// summarySealed keeps the stored summary.
+	UpdateInbound(ctx context.Context, m *InboundMessage, summarySealed []byte) error
+	// Inbound loads one received message (without its summary); lock
+	// holds it for update until commit.
+	Inbound(ctx context.Context, id string, lock bool) (*InboundMessage, error)
+	// InboundSealed returns the sealed raw message and sealed summary.
+	InboundSealed(ctx context.Context, id string) (raw, summary []byte, err error)
+	// InboundByHash finds the message of a channel with that content hash.
+	InboundByHash(ctx context.Context, channel ChannelKind, hash string) (*InboundMessage, error)
+	// InboundByMessageID finds the first message of a channel from sender
+	// with that Message-ID.
+	InboundByMessageID(ctx context.Context, channel ChannelKind, sender, messageID string) (*InboundMessage, error)
+	// ListInbound lists received messages, newest first.
+	ListInbound(ctx context.Context, q InboundQuery) ([]*InboundMessage, error)
+	// PutNotice inserts or replaces a notice (its wire form is kept when
+	// n.Wire is nil on replace).
+	PutNotice(ctx context.Context, n *Notice) error
+	// Notice loads one notice with its wire form.
+	Notice(ctx context.Context, id string, lock bool) (*Notice, error)
+	// Notices lists the notices sent about one received message.
+	Notices(ctx context.Context, inboundID string) ([]*Notice, error)
+
 	// Audit appends ev to the chain of each of its tenants.
 	Audit(ctx context.Context, ev audit.Event) error
 	// Enqueue queues a job that runs after commit.
@@ -161,13 +188,19 @@ type JobKind string
 const (
 	JobDeliver         JobKind = "deliver"
 	JobReceiptDeadline JobKind = "receipt-deadline"
+	// JobInbound processes one received message (Ref is its id).
+	JobInbound JobKind = "inbound"
+	// JobNotice sends one delivery notification (Ref is its id).
+	JobNotice JobKind = "notice"
 )
 
 // Job is a unit of queued work.
 type Job struct {
 	Kind       JobKind
 	DeliveryID string
-	RunAt      time.Time // zero: as soon as possible
+	// Ref is the record an inbound or notice job works on.
+	Ref   string
+	RunAt time.Time // zero: as soon as possible
 }
 
 // JobMeta tells a handler which attempt it is on.

@@ -47,35 +47,8 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 	var r, refused *Referral
 	err := s.update(ctx, func(tx Tx) error {
 		var err error
-		if r, err = tx.Referral(ctx, id, true); err != nil {
-			return err
-		}
-		if in.ExpectVersion != 0 && in.ExpectVersion != r.Version {
-			return fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, in.ExpectVersion, ErrConflict)
-		}
-		side, err := s.sideFor(actor, r, to)
-		if err != nil {
-			return err
-		}
-		// A receiver that answers a referral it has not acknowledged yet has
-		// evidently received it: record the receipt first.
-		if r.Status == StatusRequested && side == SideReceiver && to != StatusReceived &&
-			CheckTransition(StatusReceived, to, SideReceiver) == nil {
-			if err := s.move(ctx, tx, Actor{ID: actor.ID, OrgID: actor.OrgID, As: SideReceiver}, r, StatusReceived, TransitionInput{}); err != nil {
-				return err
-			}
-			if err := s.completeOpenDeliveries(ctx, tx, r, ReceiptTaskStatus, "receiver acted on the referral"); err != nil {
-				return err
-			}
-		}
-		if err := CheckTransition(r.Status, to, side); err != nil {
-			refused = r
-			return err
-		}
-		if err := requireInput(to, in); err != nil {
-			return err
-		}
-		return s.move(ctx, tx, Actor{ID: actor.ID, OrgID: actor.OrgID, As: side}, r, to, in)
+		r, refused, err = s.transitionTx(ctx, tx, actor, id, to, in)
+		return err
 	})
 	if refused != nil {
 		// The transaction rolled back; the refusal is recorded on its own.
@@ -85,6 +58,43 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 		return nil, fmt.Errorf("referral %s → %s: %w", id, to, err)
 	}
 	return r, nil
+}
+
+// transitionTx is Transition inside tx. refused is the referral when the
+// state machine refused the move (the caller records the refusal after
+// rolling back).
+func (s *Service) transitionTx(ctx context.Context, tx Tx, actor Actor, id string, to Status, in TransitionInput) (r, refused *Referral, err error) {
+	if r, err = tx.Referral(ctx, id, true); err != nil {
+		return nil, nil, err
+	}
+	if in.ExpectVersion != 0 && in.ExpectVersion != r.Version {
+		return nil, nil, fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, in.ExpectVersion, ErrConflict)
+	}
+	side, err := s.sideFor(actor, r, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A receiver that answers a referral it has not acknowledged yet has
+	// evidently received it: record the receipt first.
+	if r.Status == StatusRequested && side == SideReceiver && to != StatusReceived &&
+		CheckTransition(StatusReceived, to, SideReceiver) == nil {
+		if err := s.move(ctx, tx, Actor{ID: actor.ID, OrgID: actor.OrgID, As: SideReceiver}, r, StatusReceived, TransitionInput{}); err != nil {
+			return nil, nil, err
+		}
+		if err := s.completeOpenDeliveries(ctx, tx, r, ReceiptTaskStatus, "receiver acted on the referral"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := CheckTransition(r.Status, to, side); err != nil {
+		return nil, r, err
+	}
+	if err := requireInput(to, in); err != nil {
+		return nil, nil, err
+	}
+	if err := s.move(ctx, tx, Actor{ID: actor.ID, OrgID: actor.OrgID, As: side}, r, to, in); err != nil {
+		return nil, nil, err
+	}
+	return r, nil, nil
 }
 
 // refuse records a refused transition in the trail in its own transaction,

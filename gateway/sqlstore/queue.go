@@ -28,6 +28,42 @@ type deadlineArgs struct {
 // Kind implements river.JobArgs.
 func (deadlineArgs) Kind() string { return "receipt_deadline" }
 
+// inboundArgs is the River job that processes one received message.
+type inboundArgs struct {
+	InboundID string `json:"inbound_id"`
+}
+
+// Kind implements river.JobArgs.
+func (inboundArgs) Kind() string { return "inbound" }
+
+// noticeArgs is the River job that sends one notice about a received message.
+type noticeArgs struct {
+	NoticeID string `json:"notice_id"`
+}
+
+// Kind implements river.JobArgs.
+func (noticeArgs) Kind() string { return "notice" }
+
+type inboundWorker struct {
+	river.WorkerDefaults[inboundArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *inboundWorker) Work(ctx context.Context, job *river.Job[inboundArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobInbound, Ref: job.Args.InboundID}, job.JobRow)
+}
+
+type noticeWorker struct {
+	river.WorkerDefaults[noticeArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *noticeWorker) Work(ctx context.Context, job *river.Job[noticeArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobNotice, Ref: job.Args.NoticeID}, job.JobRow)
+}
+
 type deliverWorker struct {
 	river.WorkerDefaults[deliverArgs]
 	h gateway.JobHandler
@@ -69,6 +105,12 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 	switch j.Kind {
 	case gateway.JobReceiptDeadline:
 		return deadlineArgs{DeliveryID: j.DeliveryID, Due: j.RunAt.Unix()}, opts
+	case gateway.JobInbound:
+		// Not unique: a released message is processed again; the handler
+		// does nothing for a message that is no longer waiting.
+		return inboundArgs{InboundID: j.Ref}, opts
+	case gateway.JobNotice:
+		return noticeArgs{NoticeID: j.Ref}, opts
 	default:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
 		return deliverArgs{DeliveryID: j.DeliveryID}, opts

@@ -179,6 +179,12 @@ func (s *Store) StartWorkers(ctx context.Context, h gateway.JobHandler) error {
 	if err := river.AddWorkerSafely(workers, &deliverWorker{h: h}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(workers, &inboundWorker{h: h}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, &noticeWorker{h: h}); err != nil {
+		return err
+	}
 	if err := river.AddWorkerSafely(workers, &deadlineWorker{h: h}); err != nil {
 		return err
 	}

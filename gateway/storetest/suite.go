@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
 	t.Run("PracticeReport", func(t *testing.T) { testPracticeReport(t, h) })
+	t.Run("Inbound", func(t *testing.T) { testInbound(t, h) })
 }
 
 // env is one test's wiring.
