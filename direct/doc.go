@@ -12,9 +12,10 @@
 //     certificates in DNS (CERT records) and makes development CAs.
 //   - direct/mdn builds and parses RFC 8098 MDNs and parses RFC 3464 DSNs.
 //   - direct/smtpout sends over SMTP with STARTTLS; direct/smtpin receives,
-//     refusing relay, and accepts only what it has durably spooled.
-//   - direct/channel is the gateway.Channel; direct/inbound processes the
-//     spool: receipts, replies, the admin inbox and quarantine, MDNs back.
+//     refusing relay, and accepts only what it has durably stored.
+//   - direct/channel is the gateway.Channel; direct/inbound stores received
+//     mail in the database and processes it as jobs: receipts, replies, the
+//     inbox and quarantine states, MDNs back.
 //
 // Protocol packages (message, smime, certs, mdn, smtpout, smtpin) import
 // nothing of the gateway, so they can be tested and reused alone; only

@@ -59,6 +59,13 @@ type DirectEndpoint struct {
 	Address     string    `json:"address"`
 	CertPEM     string    `json:"certPem,omitempty"`
 	CertExpires time.Time `json:"certExpires,omitzero"`
+	// ProcessedOnly marks a receiver known to send processed MDNs only:
+	// its processed MDN delivers, no dispatched one is awaited.
+	ProcessedOnly bool `json:"processedOnly,omitempty"`
+	// ProcessedWithinMinutes and DispatchedWithinMinutes override the
+	// gateway's MDN deadlines for this party (0: the gateway's).
+	ProcessedWithinMinutes  int `json:"processedWithinMinutes,omitempty"`
+	DispatchedWithinMinutes int `json:"dispatchedWithinMinutes,omitempty"`
 }
 
 // FaxEndpoint is a party's fax number in E.164 form.
@@ -146,6 +153,9 @@ func ValidateEntry(e *Entry) error {
 	if e.Direct != nil {
 		if err := ValidateDirectAddress(e.Direct.Address); err != nil {
 			errs = append(errs, &ValidationError{"direct.address", err.Error()})
+		}
+		if e.Direct.ProcessedWithinMinutes < 0 || e.Direct.DispatchedWithinMinutes < 0 {
+			errs = append(errs, &ValidationError{"direct.processedWithinMinutes", "MDN deadlines cannot be negative"})
 		}
 	}
 	if e.Fax != nil && !e164Pattern.MatchString(e.Fax.Number) {

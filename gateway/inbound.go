@@ -107,23 +107,23 @@ type InboundQuery struct {
 // Direct MDN). Wire is the message as it goes out, already signed and
 // encrypted for its recipient.
 type Notice struct {
-	ID          string    `json:"id"` // the notification's Message-ID
-	InboundID   string    `json:"inboundId"`
-	Disposition string    `json:"disposition"` // "processed", "dispatched", "failed"
-	From        string    `json:"from"`
-	To          string    `json:"to"`
-	Tenants     []string  `json:"tenants,omitempty"`
-	ReferralID  string    `json:"referralId,omitempty"`
-	State       string    `json:"state"` // NoticeQueued, NoticeSent or NoticeFailed
+	ID          string   `json:"id"` // the notification's Message-ID
+	InboundID   string   `json:"inboundId"`
+	Disposition string   `json:"disposition"` // "processed", "dispatched", "failed"
+	From        string   `json:"from"`
+	To          string   `json:"to"`
+	Tenants     []string `json:"tenants,omitempty"`
+	ReferralID  string   `json:"referralId,omitempty"`
+	State       string   `json:"state"` // NoticeQueued, NoticeSent or NoticeFailed
 	// Wanted counts the times the notice was asked for (once, plus once
 	// per duplicate of its message); Sends the times it went out.
-	Wanted int `json:"wanted"`
-	Sends  int `json:"sends,omitempty"`
-	Reply       string    `json:"reply,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
-	Wire        []byte    `json:"-"`
+	Wanted  int       `json:"wanted"`
+	Sends   int       `json:"sends,omitempty"`
+	Reply   string    `json:"reply,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	Wire    []byte    `json:"-"`
 }
 
 // Notice states.
@@ -209,12 +209,14 @@ func (s *Service) ReceiveInbound(ctx context.Context, in NewInbound) (m *Inbound
 		}
 		if in.MessageID != "" {
 			prev, err := tx.InboundByMessageID(ctx, in.Channel, sender, in.MessageID)
-			if err == nil {
-				// A resend re-encrypts: other bytes, the same message.
+			if err == nil && prev.State != InboundQuarantined && prev.State != InboundRejected {
+				// A resend re-encrypts: other bytes, the same message. (A
+				// copy of a refused message is processed on its own: it may
+				// be the genuine one.)
 				m, dup = prev, true
 				return s.answerDuplicate(ctx, tx, prev, "same sender and message id, content "+hash[:16])
 			}
-			if !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
 		}

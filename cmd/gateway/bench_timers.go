@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/referralgw/gateway/direct/channel"
-	"github.com/referralgw/gateway/direct/inbound"
 	"github.com/referralgw/gateway/direct/smtpout"
 	"github.com/referralgw/gateway/gateway"
 )
@@ -157,27 +156,6 @@ func (t *benchTimers) wrapChannel(c gateway.Channel) gateway.Channel {
 	return tc
 }
 
-// inboundLoop processes the Direct spool continuously and attributes each
-// pass's time outside the database and the network (decrypting and
-// verifying the message, sealing the MDNs) to crypto.
-func (t *benchTimers) inboundLoop(ctx context.Context, p *inbound.Processor) {
-	idle := time.NewTicker(5 * time.Millisecond)
-	defer idle.Stop()
-	for ctx.Err() == nil {
-		ct := &callTimes{}
-		start := time.Now()
-		st, _ := p.ProcessOnce(withCallTimes(ctx, ct))
-		if st.Processed+st.Quarantined+st.MDNsSent > 0 {
-			t.crypto.Add(int64(time.Since(start)) - ct.db.Load() - ct.net.Load())
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case <-idle.C:
-		}
-	}
-}
-
 // hooks are the node options that install the timers.
 func (t *benchTimers) hooks() nodeOptions {
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -187,6 +165,5 @@ func (t *benchTimers) hooks() nodeOptions {
 		WrapChannel:   t.wrapChannel,
 		WrapTransport: func(tr channel.Transport) channel.Transport { return timedTransport{next: tr, t: t} },
 		HTTPClient:    &http.Client{Timeout: 30 * time.Second, Transport: timedRoundTripper{next: base, t: t}},
-		InboundLoop:   t.inboundLoop,
 	}
 }

@@ -387,7 +387,7 @@ func receiptKinds(dl *gateway.Delivery) string {
 func (d *demoRun) replyAsB(ctx context.Context, referralID, msgID, text string) error {
 	b := d.ln.b
 	err := waitFor(ctx, func() (bool, error) {
-		items, err := b.proc.Inbox().List()
+		items, err := b.app.svc.ListInbound(ctx, gateway.InboundQuery{State: gateway.InboundNew})
 		if err != nil {
 			return false, err
 		}

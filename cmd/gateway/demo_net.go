@@ -168,7 +168,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 		cfgA.DB, cfgB.DB = urls[0], urls[1]
 	}
 	edge := func(domain, certDir, peerSMTP string) edgeConfig {
-		return edgeConfig{FHIRAllowHTTP: true, FollowEvery: 100 * time.Millisecond, InboundEvery: 50 * time.Millisecond,
+		return edgeConfig{FHIRAllowHTTP: true, FollowEvery: 100 * time.Millisecond,
 			DirectDomain: domain, DirectCerts: certDir, Smarthost: peerSMTP,
 			SMTPTLSCert: tlsCert, SMTPTLSKey: tlsKey, SMTPTLSRoots: tlsCert}
 	}

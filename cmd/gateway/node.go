@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/referralgw/gateway/direct/channel"
-	"github.com/referralgw/gateway/direct/inbound"
 	"github.com/referralgw/gateway/fhir/api"
 	"github.com/referralgw/gateway/fhir/push"
 	"github.com/referralgw/gateway/fhir/smart"
@@ -45,14 +43,11 @@ type node struct {
 	tokens  *smart.TokenServer
 
 	direct *directEdge // nil: Direct not configured
-	proc   *inbound.Processor
 	smtpLn net.Listener
 
 	fax *faxEdge // nil: fax not configured
 
 	subs *subscription.Notifier // posts FHIR rest-hook notifications
-
-	inboundLoop func(ctx context.Context, p *inbound.Processor) // replaces p.Run when set
 
 	wg sync.WaitGroup
 }
@@ -77,8 +72,6 @@ type nodeOptions struct {
 	WrapTransport func(channel.Transport) channel.Transport
 	// HTTPClient sends FHIR pushes and fax API requests.
 	HTTPClient *http.Client
-	// InboundLoop replaces the inbound processor's Run loop.
-	InboundLoop func(ctx context.Context, p *inbound.Processor)
 }
 
 // openNode wires a node from the configuration. Nothing runs until start.
@@ -87,7 +80,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	if opts.Queue == (sqlstore.QueueConfig{}) {
 		opts.Queue = sqlstore.DefaultQueueConfig()
 	}
-	n := &node{edges: ec, smtpLn: ls.SMTP, inboundLoop: opts.InboundLoop,
+	n := &node{edges: ec, smtpLn: ls.SMTP,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	n.baseURL = strings.TrimSuffix(ec.PublicURL, "/")
 	if n.baseURL == "" {
@@ -167,9 +160,8 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 		n.app.protocols["POST "+faxCallbackPath] = n.fax.callback(svc)
 	}
 	if n.direct != nil {
-		if n.proc, err = inbound.New(inbound.Config{Service: svc, Spool: n.direct.spool, Dir: n.direct.dir, Channel: n.direct.ch,
-			Interval: ec.InboundEvery, Logger: n.log}); err != nil {
-			return nil, fmt.Errorf("direct inbound: %w", err)
+		if err := n.direct.attach(svc, n.log); err != nil {
+			return nil, err
 		}
 		if n.smtpLn == nil {
 			if n.smtpLn, err = net.Listen("tcp", ec.SMTPAddr); err != nil {
@@ -185,21 +177,11 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 func (n *node) start(ctx context.Context) {
 	svc := n.app.svc
 	if n.direct != nil {
-		n.wg.Add(2)
+		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
 			if err := n.direct.smtp.Serve(n.smtpLn); err != nil && ctx.Err() == nil {
 				n.log.Error("direct smtp listener stopped", "err", err)
-			}
-		}()
-		go func() {
-			defer n.wg.Done()
-			if n.inboundLoop != nil {
-				n.inboundLoop(ctx, n.proc)
-				return
-			}
-			if err := n.proc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				n.log.Error("direct inbound processor stopped", "err", err)
 			}
 		}()
 	}
@@ -253,7 +235,9 @@ func (n *node) describe(w io.Writer) {
 // Close releases what openNode acquired.
 func (n *node) Close() {
 	if n.direct != nil {
-		_ = n.direct.smtp.Close()
+		if n.direct.smtp != nil {
+			_ = n.direct.smtp.Close()
+		}
 		_ = n.direct.sender.Close()
 	}
 	if n.smtpLn != nil {

@@ -51,8 +51,6 @@ type edgeConfig struct {
 	// DNSServer answers certificate discovery (DNS CERT) queries, host:port;
 	// empty turns discovery off (certificates must be in the directory).
 	DNSServer string
-	// InboundEvery is how often the Direct spool is processed.
-	InboundEvery time.Duration
 
 	// FaxAPI is the fax vendor's API base URL; fax is off without it.
 	FaxAPI string
@@ -63,7 +61,7 @@ type edgeConfig struct {
 
 // defaultEdgeConfig reads the environment over the built-in defaults.
 func defaultEdgeConfig() edgeConfig {
-	e := edgeConfig{SMTPAddr: "127.0.0.1:2525", FollowEvery: 30 * time.Second, InboundEvery: 5 * time.Second}
+	e := edgeConfig{SMTPAddr: "127.0.0.1:2525", FollowEvery: 30 * time.Second}
 	str := map[string]*string{
 		"GATEWAY_PUBLIC_URL": &e.PublicURL, "GATEWAY_DIRECT_DOMAIN": &e.DirectDomain, "GATEWAY_DIRECT_CERTS": &e.DirectCerts,
 		"GATEWAY_SMTP_ADDR": &e.SMTPAddr, "GATEWAY_SMARTHOST": &e.Smarthost, "GATEWAY_SMTP_TLS_CERT": &e.SMTPTLSCert,
@@ -96,7 +94,6 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.SMTPTLSRoots, "smtp-tls-roots", e.SMTPTLSRoots, "PEM roots to trust for outbound STARTTLS besides the system roots")
 	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
 	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
-	fs.DurationVar(&e.InboundEvery, "direct-poll", e.InboundEvery, "how often the inbound Direct spool is processed")
 }
 
 // registerRoute adds the edge flags that routing reads: which channels

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/referralgw/gateway/gateway"
+
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/inbound"
@@ -18,16 +20,20 @@ import (
 	"github.com/referralgw/gateway/direct/smtpout"
 )
 
-// directEdge is a node's Direct face: the channel that sends, the SMTP
-// listener that accepts into the spool, and (once the core exists) the
-// processor that applies what was spooled.
+// directEdge is a node's Direct face: the channel that sends, and (once
+// the core exists) the SMTP listener that stores into the database and
+// the processor the core runs as jobs.
 type directEdge struct {
-	ch     *channel.Channel
-	sender *smtpout.Sender
-	spool  *smtpin.DirSpool
-	smtp   *smtpin.Server
-	dir    string // the processor's data directory
-	names  []string
+	ch        *channel.Channel
+	sender    *smtpout.Sender
+	smtp      *smtpin.Server
+	proc      *inbound.Processor
+	serverTLS *tls.Config
+	keys      *certs.Keyring
+	domain    string
+	names     []string
+	bodies    string // where message bodies arrive (unlinked files)
+	ec        edgeConfig
 }
 
 // loadDirectCerts reads a certificate directory: ca.pem and anchors/*.pem
@@ -125,11 +131,6 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: %w", err)
 	}
-	spool, err := smtpin.NewDirSpool(filepath.Join(dataDir, "direct", "spool"))
-	if err != nil {
-		_ = sender.Close()
-		return nil, fmt.Errorf("direct: spool: %w", err)
-	}
 	var serverCert tls.Certificate
 	if ec.SMTPTLSCert != "" {
 		serverCert, err = tls.LoadX509KeyPair(ec.SMTPTLSCert, ec.SMTPTLSKey)
@@ -144,20 +145,31 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: smtp tls certificate: %w", err)
 	}
-	// Message bodies arrive into unlinked files beside the spool, never
-	// into memory or a shared temporary directory.
+	// Message bodies arrive into unlinked files beside the database,
+	// never into memory or a shared temporary directory.
 	bodies := filepath.Join(dataDir, "direct", "incoming")
 	if err := os.MkdirAll(bodies, 0o700); err != nil {
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: smtp in: %w", err)
 	}
-	srv, err := smtpin.New(smtpin.Config{Hostname: "mx." + ec.DirectDomain, Domains: []string{ec.DirectDomain}, Spool: spool,
-		Mailboxes: inbound.NewMailboxes(keys, ec.DirectDomain), TLSConfig: &tls.Config{Certificates: []tls.Certificate{serverCert}},
-		RequireTLS: true, Logger: log, TempDir: bodies, MaxMessageBytes: int64(ec.SMTPMaxMessageMB) << 20,
-		MaxConnections: ec.SMTPMaxSessions, MaxConnectionsPerAddr: ec.SMTPMaxSessionsPerAddr})
-	if err != nil {
-		_ = sender.Close()
-		return nil, fmt.Errorf("direct: smtp in: %w", err)
+	return &directEdge{ch: ch, sender: sender, serverTLS: &tls.Config{Certificates: []tls.Certificate{serverCert}},
+		keys: keys, domain: ec.DirectDomain, names: names, bodies: bodies, ec: ec}, nil
+}
+
+// attach wires the edge to the core: the inbound processor (registered as
+// the core's handler of Direct mail) and the SMTP listener that stores
+// accepted mail with its processing job before answering 250.
+func (d *directEdge) attach(svc *gateway.Service, log *slog.Logger) error {
+	var err error
+	if d.proc, err = inbound.New(inbound.Config{Service: svc, Channel: d.ch, Logger: log}); err != nil {
+		return fmt.Errorf("direct inbound: %w", err)
 	}
-	return &directEdge{ch: ch, sender: sender, spool: spool, smtp: srv, dir: filepath.Join(dataDir, "direct"), names: names}, nil
+	d.smtp, err = smtpin.New(smtpin.Config{Hostname: "mx." + d.domain, Domains: []string{d.domain}, Spool: inbound.NewReceiver(svc),
+		Mailboxes: inbound.NewMailboxes(d.keys, d.domain), TLSConfig: d.serverTLS, RequireTLS: true, Logger: log,
+		TempDir: d.bodies, MaxMessageBytes: int64(d.ec.SMTPMaxMessageMB) << 20,
+		MaxConnections: d.ec.SMTPMaxSessions, MaxConnectionsPerAddr: d.ec.SMTPMaxSessionsPerAddr})
+	if err != nil {
+		return fmt.Errorf("direct: smtp in: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"bytes"
 	"crypto/x509"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -41,26 +42,19 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// B: decrypt, verify, keep in the inbox, answer with two MDNs.
-	var stats inbound.Stats
-	b.processUntil(t, "B's inbox", func() bool {
-		items, err := b.proc.Inbox().List()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(items) == 1
-	})
-	items, _ := b.proc.Inbox().List()
-	it := items[0]
+	b.processUntil(t, "B's inbox", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	it := b.inbox(t, gateway.InboundNew)[0]
 	if it.Kind != "message" || it.From != addrA || it.MessageID != msgID || !slices.Equal(it.Tenants, []string{"cardio-b"}) ||
-		!slices.Equal(it.ContentTypes, []string{"application/pdf", "text/plain"}) || it.ReferralID != "" {
-		t.Fatalf("inbox item: %+v", it)
+		it.Summary == nil || it.Summary.Subject != "Referral [ref:"+r.ID+"]" || len(it.Summary.Attachments) != 2 ||
+		it.Summary.Attachments[0].ContentType != "application/pdf" || it.Summary.Attachments[1].Name != "Note.txt" || it.ReferralID != "" {
+		t.Fatalf("inbox item: %+v %+v", it, it.Summary)
 	}
-	kept, err := b.proc.Inbox().Message(it.ID)
+	_, kept, err := b.svc.InboundRaw(t.Context(), it.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(kept, []byte("application/pkcs7-mime")) || bytes.Contains(kept, []byte("Testpatient")) {
-		t.Fatal("inbox copy is not the encrypted message as received")
+		t.Fatal("stored copy is not the encrypted message as received")
 	}
 	if !bytes.Contains(kept, []byte("Subject: Referral [ref:"+r.ID+"]")) {
 		t.Fatal("outer subject does not carry the referral token")
@@ -68,22 +62,18 @@ func TestEndToEnd(t *testing.T) {
 	// What B decrypts is the referral A composed, Part 2 notice absent.
 	in := openAs(t, b, kept, addrA)
 	if in.MessageID != msgID || !in.FinalDelivery || in.DispositionNotificationTo != addrA ||
-		!strings.Contains(in.Text, "Alex Testpatient") || strings.Contains(in.Text, "42 CFR PART 2") ||
+		!strings.Contains(in.Text, "Alex Testpatient") || strings.Contains(in.Text, "42 CFR part 2") ||
 		len(in.Attachments) != 2 || in.Attachments[0].Filename != "ECG-report.pdf" ||
 		in.Attachments[1].Filename != "Note.txt" || !strings.Contains(string(in.Attachments[1].Content), "Sinus rhythm") {
 		t.Fatalf("decrypted referral: %+v", in)
 	}
-	bTrail := b.actions(t, "cardio-b")
-	for _, want := range []string{"direct.inbound-stored", "direct.mdn-sent"} {
-		if hasAction(bTrail, want) == nil {
-			t.Errorf("B's trail lacks %s", want)
-		}
+	b.processUntil(t, "B's MDNs sent", func() bool { return countAction(b.actions(t, "cardio-b"), "inbound.notice-sent") == 2 })
+	if hasAction(b.actions(t, "cardio-b"), "direct.inbound-stored") == nil {
+		t.Error("B's trail lacks direct.inbound-stored")
 	}
-	if n := countAction(bTrail, "direct.mdn-sent"); n != 2 {
-		t.Errorf("B sent %d MDNs, want processed and dispatched", n)
-	}
-	if stats, err = b.proc.ProcessOnce(t.Context()); err != nil || stats != (inbound.Stats{}) {
-		t.Fatalf("second pass over an empty spool: %+v %v", stats, err)
+	ns, err := b.svc.Notices(t.Context(), it.ID)
+	if err != nil || len(ns) != 2 || ns[0].Disposition == ns[1].Disposition || ns[0].To != addrA || ns[1].To != addrA {
+		t.Fatalf("B's notices: %v %+v", err, ns)
 	}
 
 	// A: the MDNs deliver the delivery and the referral is received.
@@ -105,8 +95,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("A's trail lacks %s", want)
 		}
 	}
-	if items, _ := a.proc.Inbox().List(); len(items) != 0 {
-		t.Errorf("MDNs landed in A's inbox: %+v", items)
+	for _, it := range a.inbox(t, "") {
+		if it.Kind != "report" || it.State != gateway.InboundMatched || it.DeliveryID != ds[0].ID {
+			t.Errorf("A's received MDN: %+v", it)
+		}
 	}
 
 	// B's reply "Accepted" moves the referral to accepted.
@@ -126,7 +118,8 @@ func TestEndToEnd(t *testing.T) {
 	if e := hasAction(a.actions(t, "clinic-a"), "direct.reply"); e == nil || e.Detail["applied"] != "accepted" {
 		t.Fatalf("reply audit: %+v", e)
 	}
-	// The reply asked for an MDN: A answers with processed only (no final delivery asked).
+	// A answers the reply with processed only (no final delivery asked);
+	// this reply did not go through B's gateway, so B matches nothing.
 	b.processUntil(t, "A's processed MDN for the reply at B", func() bool {
 		return countAction(b.actions(t, "cardio-b"), "direct.report-unmatched") == 1
 	})
@@ -152,12 +145,9 @@ func TestReplyFromStrangerRefused(t *testing.T) {
 	reply := compose(t, message.Outbound{From: addrB, To: []string{addrA}, Subject: "Re: Referral [ref:" + r.ID + "]",
 		MessageID: message.NewMessageID(domainB), Date: b.clock.Now(), SummaryText: "Declined: not our patient."})
 	sendSealed(t, b, addrB, a.identity.Cert, addrA, reply)
-	a.processUntil(t, "quarantined", func() bool {
-		q, _ := a.proc.Quarantine().List()
-		return len(q) == 1
-	})
-	q, _ := a.proc.Quarantine().List()
-	if q[0].Reason != inbound.ReasonNotReceiver || q[0].ReferralID != r.ID {
+	a.processUntil(t, "quarantined", func() bool { return len(a.inbox(t, gateway.InboundQuarantined)) == 1 })
+	q := a.inbox(t, gateway.InboundQuarantined)
+	if q[0].Reason != string(inbound.ReasonNotReceiver) || q[0].ReferralID != r.ID {
 		t.Fatalf("quarantine item: %+v", q[0])
 	}
 	if got, _ := a.referral(t, r.ID); got.Status != gateway.StatusRequested {
@@ -280,15 +270,15 @@ func TestRefusals(t *testing.T) {
 	// Not encrypted at all.
 	sendRaw(t, a, addrA, addrB, signed)
 	want = append(want, inbound.ReasonNotEncrypted)
-	b.processUntil(t, "all quarantined", func() bool {
-		q, _ := b.proc.Quarantine().List()
-		return len(q) == len(want)
+	eventuallyOr(t, "all quarantined", func() bool { return len(b.inbox(t, gateway.InboundQuarantined)) == len(want) }, func() {
+		for _, it := range b.inbox(t, "") {
+			t.Logf("%s %s %s", it.State, it.Reason, it.Error)
+		}
 	})
-	q, _ := b.proc.Quarantine().List()
 	var got []inbound.Reason
-	for _, it := range q {
-		got = append(got, it.Reason)
-		if !slices.Equal(it.Tenants, []string{"cardio-b"}) || it.Kind != "refused" || it.Error == "" {
+	for _, it := range b.inbox(t, gateway.InboundQuarantined) {
+		got = append(got, inbound.Reason(it.Reason))
+		if !slices.Equal(it.Tenants, []string{"cardio-b"}) || it.Error == "" {
 			t.Errorf("quarantine item: %+v", it)
 		}
 	}
@@ -301,10 +291,10 @@ func TestRefusals(t *testing.T) {
 	if n := countAction(trail, "direct.inbound-refused"); n != len(want) {
 		t.Errorf("%d refusals audited, want %d", n, len(want))
 	}
-	if hasAction(trail, "direct.mdn-sent") != nil {
+	if hasAction(trail, "inbound.notice-sent") != nil {
 		t.Error("an MDN answered a refused message")
 	}
-	if items, _ := b.proc.Inbox().List(); len(items) != 0 {
+	if items := b.inbox(t, gateway.InboundNew); len(items) != 0 {
 		t.Errorf("refused messages in the inbox: %+v", items)
 	}
 }
@@ -390,6 +380,8 @@ func sendRaw(t *testing.T, n *node, from, to string, wire []byte) {
 
 // envelope encrypts an (un)signed entity for cert and adds the outer header
 // of plain, as a sending HISP would.
+var outerMsgID = regexp.MustCompile(`(?i)Message-Id: <[^>]*>`)
+
 func envelope(t *testing.T, plain, entity []byte, cert *x509.Certificate) []byte {
 	t.Helper()
 	enc, err := smime.Encrypt(entity, []*x509.Certificate{cert}, smime.AES256CBC)
@@ -397,6 +389,8 @@ func envelope(t *testing.T, plain, entity []byte, cert *x509.Certificate) []byte
 		t.Fatal(err)
 	}
 	hdr, _, _ := bytes.Cut(plain, []byte("\r\nMime-Version"))
+	// Each test message is a message of its own: a fresh outer Message-ID.
+	hdr = outerMsgID.ReplaceAll(hdr, []byte("Message-Id: <"+message.NewMessageID("direct.test.example")+">"))
 	out := append([]byte{}, hdr...)
 	return append(append(out, "\r\nMIME-Version: 1.0\r\n"...), enc...)
 }

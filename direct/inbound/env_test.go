@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,12 +47,14 @@ type node struct {
 	store    gateway.Store
 	svc      *gateway.Service
 	ch       *channel.Channel
-	spool    *smtpin.DirSpool
 	listener net.Listener
 	proc     *inbound.Processor
 	fax      *storetest.RecordingChannel
 	gate     *gatedTransport
 	revoked  []*x509.Certificate // listed on the CA's CRL
+	dbPath   string
+	key      []byte
+	fetch    smime.CRLFetcher
 }
 
 // gatedTransport holds sends while a test keeps its gate closed.
@@ -97,12 +100,12 @@ func pair(t *testing.T) (a, b *node) {
 		t.Fatal(err)
 	}
 	serverTLS, roots := selfSigned(t)
-	for _, n := range []*node{a, b} {
-		n.startSMTP(t, serverTLS)
-	}
 	fetch := crls(a, b)
 	a.wire(t, trust, b.listener.Addr().String(), roots, fetch)
 	b.wire(t, trust, a.listener.Addr().String(), roots, fetch)
+	for _, n := range []*node{a, b} {
+		n.startSMTP(t, serverTLS)
+	}
 	return a, b
 }
 
@@ -120,7 +123,7 @@ func newNode(t *testing.T, domain string, now time.Time) *node {
 	if err := n.keys.Add(n.identity); err != nil {
 		t.Fatal(err)
 	}
-	if n.spool, err = smtpin.NewDirSpool(filepath.Join(t.TempDir(), "spool")); err != nil {
+	if n.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -129,13 +132,10 @@ func newNode(t *testing.T, domain string, now time.Time) *node {
 func (n *node) startSMTP(t *testing.T, serverTLS *tls.Config) {
 	t.Helper()
 	srv, err := smtpin.New(smtpin.Config{
-		Hostname: "mx." + n.domain, Domains: []string{n.domain}, Spool: n.spool,
+		Hostname: "mx." + n.domain, Domains: []string{n.domain}, Spool: inbound.NewReceiver(n.svc),
 		Mailboxes: inbound.NewMailboxes(n.keys, n.domain), TLSConfig: serverTLS, RequireTLS: true,
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if n.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(n.listener) }()
@@ -157,24 +157,11 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.store, err = litestore.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"), storetest.FastQueue())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.store.Close() })
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := gateway.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n.dbPath, n.fetch = filepath.Join(t.TempDir(), "gateway.db"), fetch
+	n.key = make([]byte, 32)
+	_, _ = rand.Read(n.key)
 	n.fax = storetest.NewRecordingChannel(gateway.ChannelFax, storetest.Behavior{})
-	n.svc = gateway.NewService(n.store, sealer, n.clock, gateway.DefaultConfig(), nil, n.ch, n.fax)
-	n.proc, err = inbound.New(inbound.Config{Service: n.svc, Spool: n.spool, Dir: filepath.Join(t.TempDir(), "direct"),
-		Channel: n.ch, CRLs: fetch})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n.open(t)
 	if err := n.store.StartWorkers(ctx, n.svc); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +170,26 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 		defer cancel()
 		_ = n.store.StopWorkers(sctx)
 	})
+}
+
+// open opens the node's database file and builds its core and processor
+// (a process start); the workers are not started.
+func (n *node) open(t *testing.T) {
+	t.Helper()
+	var err error
+	if n.store, err = litestore.Open(t.Context(), n.dbPath, storetest.FastQueue()); err != nil {
+		t.Fatal(err)
+	}
+	st := n.store
+	t.Cleanup(func() { _ = st.Close() })
+	sealer, err := gateway.NewSealer(n.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.svc = gateway.NewService(n.store, sealer, n.clock, gateway.DefaultConfig(), nil, n.ch, n.fax)
+	if n.proc, err = inbound.New(inbound.Config{Service: n.svc, Channel: n.ch, CRLs: n.fetch}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // seedA puts the referring clinic and the cardiology practice (Direct, then
@@ -262,15 +269,34 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// process runs one pass of n's processor until cond holds.
+// eventuallyOr is eventually that calls explain before failing.
+func eventuallyOr(t *testing.T, what string, cond func() bool, explain func()) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			explain()
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processUntil waits until n's workers made cond hold.
 func (n *node) processUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	eventually(t, what, func() bool {
-		if _, err := n.proc.ProcessOnce(t.Context()); err != nil {
-			t.Logf("process pass: %v", err)
-		}
-		return cond()
-	})
+	eventually(t, what, cond)
+}
+
+// inbox lists n's received messages in state st ("" for all), oldest first.
+func (n *node) inbox(t *testing.T, st gateway.InboundState) []*gateway.InboundMessage {
+	t.Helper()
+	list, err := n.svc.ListInbound(t.Context(), gateway.InboundQuery{State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(list)
+	return list
 }
 
 func (n *node) referral(t *testing.T, id string) (*gateway.Referral, []*gateway.Delivery) {

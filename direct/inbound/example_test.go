@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/referralgw/gateway/direct/certs"
@@ -32,31 +30,4 @@ func ExampleNewMailboxes() {
 	// Output:
 	// true
 	// false
-}
-
-// The console lists the inbox (or the quarantine) by its metadata; the
-// message itself stays encrypted as received.
-func ExampleFolder_List() {
-	dir, err := os.MkdirTemp("", "inbox")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	inbox, err := inbound.OpenFolder(filepath.Join(dir, "inbox"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	err = inbox.Put(inbound.Item{ID: "20261123-0001", Kind: "message", From: "referrals@direct.clinic-a.example",
-		Tenants: []string{"cardio-b"}, Applied: "stored"}, []byte("(encrypted message as received)"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	items, err := inbox.List()
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, it := range items {
-		fmt.Println(it.ID, it.Kind, it.From, it.Tenants, it.Applied)
-	}
-	// Output: 20261123-0001 message referrals@direct.clinic-a.example [cardio-b] stored
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"strings"
 	"time"
 
@@ -13,92 +14,113 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// handle opens m and applies it: a receipt to its delivery, a reply to its
-// referral, anything else to the inbox. A *Refusal sends m to quarantine;
-// any other error leaves m in the spool for the next pass.
-func (p *Processor) handle(ctx context.Context, m *inMessage) error {
+// handle opens m and works out what it means: a receipt for its delivery,
+// a reply to its referral, anything else new mail in the practice's inbox.
+// Every verified message but a receipt is answered with a processed MDN,
+// and with a dispatched one when the sender asked for final delivery and
+// the message was made available (matched to a referral, or in the inbox
+// of a known practice). A *Refusal quarantines m; any other error retries.
+func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOutcome, error) {
 	if err := p.open(ctx, m); err != nil {
-		return err
+		return gateway.InboundOutcome{}, err
 	}
+	var out gateway.InboundOutcome
 	rep, err := mdn.Parse(m.entity)
 	if err == nil {
-		return p.applyReport(ctx, m, rep) // never an MDN for an MDN
+		m.kind = "report"
+		if out, err = p.applyReport(ctx, m, rep); err != nil {
+			return out, err
+		}
+		return p.flagRevocation(m, out), nil // never an MDN for an MDN
 	}
 	in, perr := message.Parse(m.entity)
 	if perr != nil {
-		return &Refusal{Reason: ReasonMalformed, Err: errors.Join(err, perr)}
+		return out, &Refusal{Reason: ReasonMalformed, Err: errors.Join(err, perr)}
 	}
-	reached, applyErr := p.applyMessage(ctx, m, in)
+	m.summary = summaryOf(in)
+	out, reached, applyErr := p.applyMessage(ctx, m, in)
 	var ref *Refusal
-	if applyErr != nil && !errors.As(applyErr, &ref) {
-		return applyErr
+	switch {
+	case errors.As(applyErr, &ref):
+		out, reached = p.refusal(m, ref), false
+	case applyErr != nil:
+		return out, applyErr
 	}
-	// Every verified message is answered, a refused reply with processed only.
-	if err := p.queueMDNs(ctx, m, in, reached); err != nil {
-		return err
+	notices, events := p.mdns(m, in, reached)
+	out.Notices = append(out.Notices, notices...)
+	out.Events = append(out.Events, events...)
+	return p.flagRevocation(m, out), nil
+}
+
+// flagRevocation records in out that m was accepted without a revocation
+// verdict (by policy or an operator's release).
+func (p *Processor) flagRevocation(m *inMessage, out gateway.InboundOutcome) gateway.InboundOutcome {
+	if !m.revocationUnknown {
+		return out
 	}
-	return applyErr
+	why := "policy " + string(p.cfg.RevocationPolicy)
+	if m.stored.Released {
+		why = "operator release: " + m.stored.Decision
+	}
+	out.Applied = strings.TrimPrefix(out.Applied+"; revocation unknown, accepted by "+why, "; ")
+	out.Events = append(out.Events, audit.Event{Actor: "system", ReferralID: out.ReferralID,
+		Action: "direct.revocation-unknown-accepted", Outcome: audit.OutcomeSuccess,
+		Detail: clean(map[string]string{"inbound": m.id, "signer": m.signerName(), "by": why})})
+	return out
 }
 
 // applyReport turns an MDN or DSN about one of our messages into a
-// delivery receipt; a report we cannot correlate goes to the inbox.
-func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Report) error {
+// delivery receipt; one we cannot correlate stays unmatched in the inbox.
+// Only the address the referral went to (or one the directory lists for
+// that party) may report on it.
+func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Report) (gateway.InboundOutcome, error) {
+	out := gateway.InboundOutcome{Kind: "report", From: m.from, Signer: m.signerName()}
 	d, err := p.deliveryFor(ctx, rep.OriginalMessageID)
 	if err != nil {
-		return err
+		return out, err
 	}
 	if d == nil {
-		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
-		if err != nil {
-			return err
-		}
-		m.tenants = tenants
-		it := m.item("report")
-		it.Applied = "unmatched " + string(rep.Kind)
-		if err := p.inbox.Put(it, m.raw); err != nil {
-			return err
-		}
-		return p.audit(ctx, tenants, "", "direct.report-unmatched", audit.OutcomeFailure, map[string]string{
-			"spool": m.id, "kind": string(rep.Kind), "originalMessageId": rep.OriginalMessageID, "from": m.from})
+		out.State, out.Applied = gateway.InboundUnmatched, "unmatched "+string(rep.Kind)
+		out.Events = []audit.Event{{Actor: "system", Action: "direct.report-unmatched", Outcome: audit.OutcomeFailure,
+			Detail: clean(map[string]string{"inbound": m.id, "kind": string(rep.Kind), "originalMessageId": rep.OriginalMessageID, "from": m.from})}}
+		return out, nil
 	}
 	r, _, err := p.svc.Referral(ctx, d.ReferralID)
 	if err != nil {
-		return err
+		return out, err
 	}
 	m.referralID, m.tenants = r.ID, []string{r.Requester.OrgID}
-	ok, err := p.fromParty(ctx, r.ReceiverID, m.from)
+	receiver, ok, err := p.fromParty(ctx, r.ReceiverID, m.from)
 	if err != nil {
-		return err
+		return out, err
 	}
 	if !ok {
-		return &Refusal{Reason: ReasonNotReceiver,
-			Err: fmt.Errorf("%s reported on delivery %s but is not its receiver", m.from, d.ID)}
+		return out, &Refusal{Reason: ReasonNotReceiver,
+			Err: fmt.Errorf("%s reported on delivery %s but the referral went to another address", m.from, d.ID)}
 	}
-	rc, extend := p.receipt(rep)
-	if _, err := p.svc.RecordReceipt(ctx, d.ID, rc, extend); err != nil {
-		if !refusedByCore(err) {
-			return err
-		}
-		// The delivery cannot take this receipt (e.g. it was requeued for a
-		// retry): keep the report for an admin instead of retrying it.
-		it := m.item("report")
-		it.Applied = "refused: " + truncate(err.Error(), 200)
-		if err := p.inbox.Put(it, m.raw); err != nil {
-			return err
-		}
-		return p.audit(ctx, m.tenants, r.ID, "direct.receipt-refused", audit.OutcomeRefused, map[string]string{
-			"spool": m.id, "delivery": d.ID, "receipt": string(rc.Kind), "error": it.Applied, "from": m.from})
-	}
-	p.log.InfoContext(ctx, "direct receipt", "spool", m.id, "delivery", d.ID, "kind", string(rc.Kind))
-	return p.audit(ctx, m.tenants, r.ID, "direct.receipt", audit.OutcomeSuccess, map[string]string{
-		"spool": m.id, "delivery": d.ID, "report": string(rep.Kind), "disposition": string(rep.Disposition),
-		"receipt": string(rc.Kind), "reportId": rep.MessageID, "from": m.from})
+	rc, extend := p.receipt(rep, receiver)
+	out.State, out.ReferralID, out.DeliveryID, out.Tenants = gateway.InboundMatched, r.ID, d.ID, m.tenants
+	out.Receipt, out.Extend = &rc, extend
+	out.Applied = "receipt " + string(rc.Kind)
+	out.Events = []audit.Event{{Actor: "system", ReferralID: r.ID, Action: "direct.receipt", Outcome: audit.OutcomeSuccess,
+		Detail: clean(map[string]string{"inbound": m.id, "delivery": d.ID, "report": string(rep.Kind),
+			"disposition": string(rep.Disposition), "receipt": string(rc.Kind), "reportId": rep.MessageID, "from": m.from})}}
+	p.log.InfoContext(ctx, "direct receipt", "inbound", m.id, "delivery", d.ID, "kind", string(rc.Kind))
+	return out, nil
 }
 
 // receipt maps a report onto the core's receipt and the deadline extension
-// that waits for the dispatched MDN.
-func (p *Processor) receipt(rep *mdn.Report) (gateway.Receipt, time.Duration) {
+// that waits for the dispatched MDN. A receiver the directory marks as
+// sending processed MDNs only is delivered by the processed one.
+func (p *Processor) receipt(rep *mdn.Report, receiver *gateway.Entry) (gateway.Receipt, time.Duration) {
 	now := p.now()
+	processedOnly, dispatchedWithin := false, p.ch.DispatchedWithin
+	if receiver != nil && receiver.Direct != nil {
+		processedOnly = receiver.Direct.ProcessedOnly
+		if n := receiver.Direct.DispatchedWithinMinutes; n > 0 {
+			dispatchedWithin = time.Duration(n) * time.Minute
+		}
+	}
 	switch {
 	case rep.Failed():
 		return gateway.Receipt{Kind: gateway.ReceiptFailed, At: now, Final: true,
@@ -107,8 +129,8 @@ func (p *Processor) receipt(rep *mdn.Report) (gateway.Receipt, time.Duration) {
 		// A delivered or relayed DSN shows progress, not final delivery.
 		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "dsn " + firstAction(rep)}, 0
 	case rep.Disposition == mdn.Processed:
-		if p.ch.FinalDelivery() {
-			return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn processed"}, p.ch.DispatchedWithin
+		if p.ch.FinalDelivery() && !processedOnly {
+			return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn processed"}, dispatchedWithin
 		}
 		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Final: true, Detail: "mdn processed"}, 0
 	case rep.Disposition == mdn.Dispatched, rep.Disposition == mdn.Displayed:
@@ -137,16 +159,17 @@ func cleanRemote(s string) string {
 	return truncate(strings.TrimSpace(s), 200)
 }
 
-// refusedByCore reports whether err is one of the core's typed refusals,
-// which retrying the same reply cannot change.
-func refusedByCore(err error) bool {
-	var (
-		te *gateway.TransitionError
-		ve *gateway.ValidationError
-		vs gateway.ValidationErrors
-	)
-	return errors.As(err, &te) || errors.As(err, &ve) || errors.As(err, &vs) ||
-		errors.Is(err, gateway.ErrForbidden) || errors.Is(err, gateway.ErrNotFound)
+// summaryOf is what the inbox shows of a message (sealed at rest).
+func summaryOf(in *message.Inbound) *gateway.InboundSummary {
+	s := &gateway.InboundSummary{Subject: truncate(in.Subject, 300)}
+	for _, a := range in.Attachments {
+		mt, _, err := mime.ParseMediaType(a.ContentType)
+		if err != nil {
+			mt = "application/octet-stream"
+		}
+		s.Attachments = append(s.Attachments, gateway.InboundAttachment{Name: a.Filename, ContentType: mt, Size: len(a.Content)})
+	}
+	return s
 }
 
 // deliveryFor finds our Direct delivery whose message has the Message-ID
@@ -166,15 +189,10 @@ func (p *Processor) deliveryFor(ctx context.Context, msgID string) (*gateway.Del
 		return nil, err
 	}
 	local, domain, ok := strings.Cut(msgID, "@")
-	if !ok || !strings.EqualFold(domain, p.ch.Domain) || local == "" {
+	if !ok || !p.ch.Ours("x@"+domain) || local == "" {
 		return nil, nil
 	}
-	// The Service has no lookup of one delivery by id; read it from its store.
-	err = p.svc.Store().View(ctx, func(tx gateway.Tx) error {
-		var err error
-		d, err = tx.Delivery(ctx, local, false)
-		return err
-	})
+	d, err = p.svc.Delivery(ctx, local)
 	switch {
 	case errors.Is(err, gateway.ErrNotFound):
 		return nil, nil

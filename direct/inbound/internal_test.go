@@ -2,11 +2,6 @@ package inbound
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,55 +56,12 @@ func TestReceipt(t *testing.T) {
 			{"deleted", mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Deleted}, gateway.ReceiptFailed, true, 0, "mdn deleted"},
 		}
 		for _, tc := range cases {
-			rc, ext := p.receipt(&tc.rep)
+			rc, ext := p.receipt(&tc.rep, nil)
 			if rc.Kind != tc.kind || rc.Final != tc.final || ext != tc.extend || rc.Detail != tc.detail || !rc.At.Equal(now) {
 				t.Errorf("final delivery %v, %s: got %+v extend %v; want %s final %v extend %v detail %q",
 					final, tc.name, rc, ext, tc.kind, tc.final, tc.extend, tc.detail)
 			}
 		}
-	}
-}
-
-func TestFolder(t *testing.T) {
-	f, err := OpenFolder(filepath.Join(t.TempDir(), "inbox"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	items := []Item{
-		{ID: "002", Kind: "message", From: "a@direct.example", Tenants: []string{"clinic-a"}, Applied: "stored"},
-		{ID: "001", Kind: "reply", ReferralID: "ref-1", Applied: "accepted"},
-	}
-	for _, it := range items {
-		if err := f.Put(it, []byte("raw "+it.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Put again (a rerun) replaces instead of duplicating.
-	if err := f.Put(items[0], []byte("raw 002")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := f.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].ID != "001" || got[1].ID != "002" || got[1].From != "a@direct.example" || !slices.Equal(got[1].Tenants, []string{"clinic-a"}) {
-		t.Fatalf("list: %+v", got)
-	}
-	raw, err := f.Message("002")
-	if err != nil || string(raw) != "raw 002" {
-		t.Fatalf("message: %q %v", raw, err)
-	}
-	for _, bad := range []string{"", "..", "../x", `a\b`} {
-		if err := f.Put(Item{ID: bad}, nil); err == nil {
-			t.Errorf("Put accepted id %q", bad)
-		}
-		if _, err := f.Message(bad); err == nil {
-			t.Errorf("Message accepted id %q", bad)
-		}
-	}
-	st, err := os.Stat(filepath.Join(f.dir, "002", "message.eml"))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("message file mode: %v %v", st, err)
 	}
 }
 
@@ -187,24 +139,33 @@ func FuzzInboundText(f *testing.F) {
 	})
 }
 
-func TestRefusedByCore(t *testing.T) {
-	cases := []struct {
-		err  error
-		want bool
-	}{
-		{&gateway.TransitionError{Machine: "delivery", From: "queued", To: "delivered"}, true},
-		{fmt.Errorf("receipt: %w", &gateway.TransitionError{Machine: "referral"}), true},
-		{&gateway.ValidationError{Field: "reasonText"}, true},
-		{gateway.ValidationErrors{{Field: "x"}}, true},
-		{fmt.Errorf("x: %w", gateway.ErrForbidden), true},
-		{gateway.ErrNotFound, true},
-		{gateway.ErrConflict, false},
-		{errors.New("database is locked"), false},
-		{context.DeadlineExceeded, false},
+// TestReceiptPerParty: a receiver the directory marks processed-only is
+// delivered by its processed MDN; its own dispatched deadline overrides
+// the gateway's.
+func TestReceiptPerParty(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	p := &Processor{ch: channel.Config{DispatchedWithin: 24 * time.Hour}, now: func() time.Time { return now }}
+	processed := &mdn.Report{Kind: mdn.KindMDN, Disposition: mdn.Processed}
+	only := &gateway.Entry{Direct: &gateway.DirectEndpoint{Address: "a@direct.example", ProcessedOnly: true}}
+	if rc, ext := p.receipt(processed, only); !rc.Final || ext != 0 {
+		t.Fatalf("processed-only party: %+v extend %v", rc, ext)
 	}
-	for _, tc := range cases {
-		if got := refusedByCore(tc.err); got != tc.want {
-			t.Errorf("refusedByCore(%v) = %v, want %v", tc.err, got, tc.want)
+	slow := &gateway.Entry{Direct: &gateway.DirectEndpoint{Address: "a@direct.example", DispatchedWithinMinutes: 90}}
+	if rc, ext := p.receipt(processed, slow); rc.Final || ext != 90*time.Minute {
+		t.Fatalf("party deadline: %+v extend %v", rc, ext)
+	}
+}
+
+func TestRevocationBackoff(t *testing.T) {
+	for _, tc := range []struct{ elapsed, left, want time.Duration }{
+		{0, time.Hour, 30 * time.Second},
+		{10 * time.Minute, time.Hour, 5 * time.Minute},
+		{3 * time.Hour, time.Hour, 30 * time.Minute},
+		{3 * time.Hour, 2 * time.Minute, 2 * time.Minute},
+		{time.Hour, 0, time.Second},
+	} {
+		if got := revocationBackoff(tc.elapsed, tc.left); got != tc.want {
+			t.Errorf("backoff(%v, %v) = %v, want %v", tc.elapsed, tc.left, got, tc.want)
 		}
 	}
 }

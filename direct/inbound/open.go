@@ -11,14 +11,19 @@ import (
 
 	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/smime"
-	"github.com/referralgw/gateway/direct/smtpin"
+	"github.com/referralgw/gateway/gateway"
 )
 
-// inMessage is one spooled message on its way through the processor.
+// inMessage is one received message on its way through the processor.
 type inMessage struct {
-	id  string
-	env smtpin.Envelope
-	raw []byte
+	id     string
+	stored *gateway.InboundMessage
+	raw    []byte
+	kind   string
+	// revocationUnknown: accepted by policy or release although the
+	// signer's CRL could not be fetched.
+	revocationUnknown bool
+	summary           *gateway.InboundSummary
 
 	// Set once the message is opened and verified.
 	entity []byte            // the signed inner message
@@ -31,14 +36,12 @@ type inMessage struct {
 	tenants    []string
 }
 
-// item is the folder metadata of m.
-func (m *inMessage) item(kind string) Item {
-	it := Item{ID: m.id, Kind: kind, Received: m.env.Received, RemoteIP: m.env.RemoteIP, MailFrom: m.env.MailFrom,
-		RcptTo: m.env.RcptTo, From: m.from, MessageID: m.msgID, ReferralID: m.referralID, Tenants: m.tenants}
-	if m.signer != nil {
-		it.Signer = m.signer.Subject.CommonName
+// signerName is the common name of m's verified signer, or "".
+func (m *inMessage) signerName() string {
+	if m.signer == nil {
+		return ""
 	}
-	return it
+	return m.signer.Subject.CommonName
 }
 
 // open decrypts m with our keys and verifies the signature, the signer's
@@ -51,18 +54,24 @@ func (p *Processor) open(ctx context.Context, m *inMessage) error {
 	if err != nil {
 		return &Refusal{Reason: classify(err), Err: err}
 	}
-	claimed := m.env.MailFrom
+	claimed := m.stored.MailFrom
 	if claimed == "" {
 		claimed = headerFrom(m.raw)
 	}
 	if claimed == "" {
 		return &Refusal{Reason: ReasonAddressMismatch, Err: errors.New("no sender address on the envelope or the outer header")}
 	}
-	v, err := smime.Verify(ctx, inner, smime.VerifyOptions{
-		Sender: claimed, TrustAnchors: p.ch.Trust.Pool(), Now: p.now, CRLs: p.cfg.CRLs,
-		SkipRevocation: p.cfg.SkipRevocation, RevocationSoftFail: p.cfg.RevocationSoftFail,
-	})
+	opts := smime.VerifyOptions{Sender: claimed, TrustAnchors: p.ch.Trust.Pool(), Now: p.now, CRLs: p.cfg.CRLs,
+		SkipRevocation: p.cfg.SkipRevocation}
+	v, err := smime.Verify(ctx, inner, opts)
+	if errors.Is(err, smime.ErrRevocationUnknown) {
+		v, err = p.revocationOutage(ctx, m, inner, opts, err)
+	}
 	if err != nil {
+		var snooze *gateway.SnoozeError
+		if errors.As(err, &snooze) {
+			return err
+		}
 		return &Refusal{Reason: classify(err), Err: err}
 	}
 	m.entity, m.signer, m.chain = v.Entity, v.Signer, v.Chain

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
+	"slices"
 	"strings"
 
 	"github.com/referralgw/gateway/audit"
@@ -12,87 +14,71 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// applyMessage applies a reply to its referral or keeps the message in the
-// inbox, and reports whether it reached its destination.
-func (p *Processor) applyMessage(ctx context.Context, m *inMessage, in *message.Inbound) (bool, error) {
+// applyMessage works out what a verified message means: a reply to one of
+// our referrals (its command and attachments applied to the referral) or
+// new mail for the inbox. reached reports whether it was made available:
+// matched to a referral, or in the inbox of a practice we know.
+func (p *Processor) applyMessage(ctx context.Context, m *inMessage, in *message.Inbound) (out gateway.InboundOutcome, reached bool, err error) {
+	m.kind = "message"
+	out = gateway.InboundOutcome{Kind: "message", From: m.from, Signer: m.signerName(), Summary: m.summary}
 	r, err := p.matchReferral(ctx, in)
 	if err != nil {
-		return false, err
+		return out, false, err
 	}
 	if r == nil {
-		tenants, err := p.tenantsFor(ctx, m.env.RcptTo)
-		if err != nil {
-			return false, err
-		}
-		m.tenants = tenants
-		it := m.item("message")
-		it.InReplyTo, it.ContentTypes, it.Applied = in.InReplyTo, contentTypes(in), "stored"
-		if err := p.inbox.Put(it, m.raw); err != nil {
-			return false, err
-		}
-		return true, p.audit(ctx, tenants, "", "direct.inbound-stored", audit.OutcomeSuccess, map[string]string{
-			"spool": m.id, "messageId": m.msgID, "from": m.from, "attachments": fmt.Sprint(len(in.Attachments))})
+		out.State, out.Applied = gateway.InboundNew, "stored"
+		out.Events = []audit.Event{{Actor: "system", Action: "direct.inbound-stored", Outcome: audit.OutcomeSuccess,
+			Detail: clean(map[string]string{"inbound": m.id, "messageId": m.msgID, "from": m.from,
+				"attachments": fmt.Sprint(len(in.Attachments))})}}
+		known := len(m.tenants) > 0 && !slices.Contains(m.tenants, UnknownTenant)
+		return out, known, nil
 	}
+	m.kind, out.Kind = "reply", "reply"
 	m.referralID, m.tenants = r.ID, []string{r.Requester.OrgID}
-	ok, err := p.fromParty(ctx, r.ReceiverID, m.from)
-	if err != nil {
-		return false, err
+	if _, ok, err := p.fromParty(ctx, r.ReceiverID, m.from); err != nil {
+		return out, false, err
+	} else if !ok {
+		return out, false, &Refusal{Reason: ReasonNotReceiver,
+			Err: fmt.Errorf("%s replied to referral %s but the referral went to another address", m.from, r.ID)}
 	}
-	if !ok {
-		return false, &Refusal{Reason: ReasonNotReceiver,
-			Err: fmt.Errorf("%s replied to referral %s but is not its receiver", m.from, r.ID)}
-	}
-	applied, err := p.applyReply(ctx, m, r, in)
-	if err != nil {
-		return false, err
-	}
-	it := m.item("reply")
-	it.InReplyTo, it.ContentTypes, it.Applied = in.InReplyTo, contentTypes(in), applied
-	if err := p.inbox.Put(it, m.raw); err != nil {
-		return false, err
-	}
-	return true, p.audit(ctx, m.tenants, r.ID, "direct.reply", audit.OutcomeSuccess, map[string]string{
-		"spool": m.id, "messageId": m.msgID, "from": m.from, "applied": applied, "attachments": fmt.Sprint(len(in.Attachments))})
-}
-
-// applyReply carries out the command on the reply's first line. Documents
-// attached to a reply are kept with it in the inbox: the core has no call
-// that adds a record to a referral after it was created.
-func (p *Processor) applyReply(ctx context.Context, m *inMessage, r *gateway.Referral, in *message.Inbound) (string, error) {
-	cmd, rest := command(in.Text)
-	actor := gateway.Actor{ID: "direct:" + strings.ToLower(m.from), OrgID: r.ReceiverOrgID, As: gateway.SideReceiver}
+	out.State, out.ReferralID, out.Tenants = gateway.InboundMatched, r.ID, m.tenants
+	out.Actor = gateway.Actor{ID: "direct:" + strings.ToLower(m.from), OrgID: r.ReceiverOrgID, As: gateway.SideReceiver}
 	applied := "stored"
-	var (
-		to    gateway.Status
-		input gateway.TransitionInput
-	)
+	cmd, rest := command(in.Text)
 	switch cmd {
 	case "accept":
-		to, input.ReasonText = gateway.StatusAccepted, "accepted by Direct reply"
+		out.To, out.Input.ReasonText = gateway.StatusAccepted, "accepted by Direct reply"
 	case "decline":
-		to, input.ReasonText = gateway.StatusRejected, rest
-		if input.ReasonText == "" {
-			input.ReasonText = "declined by Direct reply"
+		out.To, out.Input.ReasonText = gateway.StatusRejected, rest
+		if out.Input.ReasonText == "" {
+			out.Input.ReasonText = "declined by Direct reply"
 		}
 	}
-	if to != "" {
-		_, err := p.svc.Transition(ctx, actor, r.ID, to, input)
-		var te *gateway.TransitionError
-		switch {
-		case err == nil:
-			applied = string(to)
-		case errors.As(err, &te) && r.Status == to:
-			applied = string(to) + " (already)" // a rerun after a crash
-		case refusedByCore(err):
-			applied = "refused: " + truncate(err.Error(), 200)
-		default:
-			return "", err
+	switch {
+	case out.To != "" && r.Status == out.To:
+		applied, out.To = string(r.Status)+" (already)", ""
+	case out.To != "":
+		applied = string(out.To)
+	}
+	for _, a := range in.Attachments {
+		mt, _, err := mime.ParseMediaType(a.ContentType)
+		if err != nil || len(a.Content) == 0 {
+			continue
 		}
+		title := a.Filename
+		if title == "" {
+			title = "Direct reply attachment"
+		}
+		out.Records = append(out.Records, gateway.NewRecord{Title: title, ContentType: mt, Content: a.Content})
 	}
-	if n := len(in.Attachments); n > 0 {
-		applied += fmt.Sprintf("; %d document(s) kept", n)
+	if n := len(out.Records); n > 0 {
+		applied += fmt.Sprintf("; %d document(s) attached to the referral", n)
 	}
-	return applied, nil
+	out.Applied = applied
+	out.Events = []audit.Event{{Actor: "system", ReferralID: r.ID, Action: "direct.reply", Outcome: audit.OutcomeSuccess,
+		Detail: clean(map[string]string{"inbound": m.id, "messageId": m.msgID, "from": m.from, "applied": applied,
+			"attachments": fmt.Sprint(len(in.Attachments))})}}
+	return out, true, nil
 }
 
 // command reads the first non-empty line of a reply: "accept(ed)" or

@@ -37,10 +37,7 @@ func TestReplies(t *testing.T) {
 		Attachments: []message.Attachment{{Filename: "consult.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.4 synthetic consult")}}})
 	sendSealed(t, b, addrB, a.identity.Cert, addrA, decline)
 	sendSealed(t, b, addrB, a.identity.Cert, addrA, note)
-	a.processUntil(t, "both replies in the inbox", func() bool {
-		items, _ := a.proc.Inbox().List()
-		return len(items) == 2
-	})
+	a.processUntil(t, "both replies applied", func() bool { return len(replies(t, a)) == 2 })
 
 	got, _ := a.referral(t, declined.ID)
 	last := got.History[len(got.History)-1]
@@ -50,16 +47,28 @@ func TestReplies(t *testing.T) {
 	if got, _ := a.referral(t, noted.ID); got.Status != gateway.StatusRequested {
 		t.Fatalf("a note without a command changed the status to %s", got.Status)
 	}
-	items, _ := a.proc.Inbox().List()
 	applied := map[string]string{}
-	for _, it := range items {
-		if it.Kind != "reply" || it.From != addrB || !slices.Equal(it.Tenants, []string{"clinic-a"}) {
+	for _, it := range replies(t, a) {
+		if it.Kind != "reply" || it.From != addrB || !slices.Equal(it.Tenants, []string{"clinic-a"}) || it.Summary == nil {
 			t.Errorf("inbox item: %+v", it)
 		}
-		applied[it.ReferralID] = it.Applied + " " + strings.Join(it.ContentTypes, ",")
+		var types []string
+		for _, at := range it.Summary.Attachments {
+			types = append(types, at.ContentType)
+		}
+		applied[it.ReferralID] = it.Applied + " " + strings.Join(types, ",")
 	}
-	if applied[declined.ID] != "rejected " || applied[noted.ID] != "stored; 1 document(s) kept application/pdf" {
+	if applied[declined.ID] != "rejected " || applied[noted.ID] != "stored; 1 document(s) attached to the referral application/pdf" {
 		t.Fatalf("applied: %q", applied)
+	}
+	// The consult note is now one of the referral's records, sealed like them.
+	got, _ = a.referral(t, noted.ID)
+	recs, err := a.svc.RecordContents(t.Context(), got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[2].Title != "consult.pdf" || string(recs[2].Content) != "%PDF-1.4 synthetic consult" {
+		t.Fatalf("records after the consult note: %d", len(recs))
 	}
 	for _, n := range []*node{a, b} {
 		rep, err := audit.Verify(n.store.AuditEntries(t.Context(), gateway.AuditQuery{}))
@@ -67,4 +76,16 @@ func TestReplies(t *testing.T) {
 			t.Fatalf("%s trail: %+v %v", n.domain, rep, err)
 		}
 	}
+}
+
+// replies lists the replies n applied to its referrals.
+func replies(t *testing.T, n *node) []*gateway.InboundMessage {
+	t.Helper()
+	var out []*gateway.InboundMessage
+	for _, it := range n.inbox(t, gateway.InboundMatched) {
+		if it.Kind == "reply" {
+			out = append(out, it)
+		}
+	}
+	return out
 }

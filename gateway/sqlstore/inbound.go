@@ -105,7 +105,7 @@ func (t *tx) InboundByHash(ctx context.Context, channel gateway.ChannelKind, has
 
 func (t *tx) InboundByMessageID(ctx context.Context, channel gateway.ChannelKind, sender, messageID string) (*gateway.InboundMessage, error) {
 	m, err := scanInbound(t.queryRow(ctx, `SELECT doc FROM inbound_messages WHERE channel=$1 AND sender=$2 AND message_id=$3
-		AND message_id <> '' ORDER BY id LIMIT 1`, string(channel), sender, messageID))
+		AND message_id <> '' ORDER BY CASE WHEN state IN ('quarantined', 'rejected') THEN 1 ELSE 0 END, id LIMIT 1`, string(channel), sender, messageID))
 	if err != nil {
 		return nil, fmt.Errorf("inbound message %s from %s: %w", messageID, sender, err)
 	}
