@@ -110,6 +110,10 @@ type Referral struct {
 
 	Requester  Requester `json:"requester"`
 	ReceiverID string    `json:"receiverId"` // directory entry of the receiving party
+	// ReceiverKind is the kind of that entry (an organization, or a
+	// practitioner whose FHIR face is a PractitionerRole); empty on
+	// referrals stored before it was kept, which read as organizations.
+	ReceiverKind EntryKind `json:"receiverKind,omitempty"`
 	// ReceiverOrgID is the root organisation of the receiver: the second
 	// tenant whose trail records a cross-practice referral.
 	ReceiverOrgID string      `json:"receiverOrgId"`

@@ -242,11 +242,13 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 	if org.Kind != KindOrganization {
 		return nil, nil, &ValidationError{"requester.orgId", fmt.Sprintf("%q is a %s, not an organization", org.ID, org.Kind)}
 	}
-	if _, err := tx.Entry(ctx, n.ReceiverID); errors.Is(err, ErrNotFound) {
+	recv, err := tx.Entry(ctx, n.ReceiverID)
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil, &ValidationError{"receiverId", fmt.Sprintf("unknown receiver %q: not in the directory", n.ReceiverID)}
 	} else if err != nil {
 		return nil, nil, err
 	}
+	r.ReceiverKind = recv.Kind
 	chain, err := ancestry(ctx, tx, n.ReceiverID)
 	if err != nil {
 		return nil, nil, err

@@ -51,7 +51,7 @@ func NewServiceRequest(r *gateway.Referral) (*ServiceRequest, error) {
 		Code:       concept(SystemSNOMED, "3457005", "Patient referral"),
 		Subject:    fhir.Reference{Reference: ptr("#" + ContainedPatient)},
 		AuthoredOn: ptr(Instant(r.Created)),
-		Performer:  []fhir.Reference{*ref("Organization/"+r.ReceiverID, "Organization")},
+		Performer:  []fhir.Reference{*ReceiverRef(r)},
 		ReasonCode: []fhir.CodeableConcept{*codingConcept(r.Reason)},
 	}
 	if err := setCode(&sr.Status, ServiceRequestStatus(r.Status)); err != nil {

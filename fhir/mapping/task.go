@@ -67,7 +67,7 @@ func NewTask(r *gateway.Referral) *Task {
 		AuthoredOn:   Instant(r.Created),
 		LastModified: Instant(r.Updated),
 		Requester:    ref("Organization/"+r.Requester.OrgID, "Organization"),
-		Owner:        ref("Organization/"+r.ReceiverID, "Organization"),
+		Owner:        ReceiverRef(r),
 	}
 	if r.StatusReason != (gateway.Coding{}) {
 		t.StatusReason = codingConcept(r.StatusReason)
@@ -75,21 +75,20 @@ func NewTask(r *gateway.Referral) *Task {
 	if r.BusinessStatus != "" {
 		t.BusinessStatus = &fhir.CodeableConcept{Text: ptr(r.BusinessStatus)}
 	}
-	notes := []struct{ id, text, author string }{
-		{NoteQuestion, r.Question, "Organization/" + r.ReceiverID},
-		{NoteAnswer, r.Answer, "Organization/" + r.Requester.OrgID},
-		{NoteBlocked, r.Blocked, ""},
-		{NoteFailure, r.FailureReason, ""},
+	notes := []struct {
+		id, text string
+		author   *fhir.Reference
+	}{
+		{NoteQuestion, r.Question, ReceiverRef(r)},
+		{NoteAnswer, r.Answer, ref("Organization/"+r.Requester.OrgID, "Organization")},
+		{NoteBlocked, r.Blocked, nil},
+		{NoteFailure, r.FailureReason, nil},
 	}
 	for _, n := range notes {
 		if n.text == "" {
 			continue
 		}
-		a := fhir.Annotation{Id: ptr(n.id), Text: n.text}
-		if n.author != "" {
-			a.AuthorReference = ref(n.author, "Organization")
-		}
-		t.Note = append(t.Note, a)
+		t.Note = append(t.Note, fhir.Annotation{Id: ptr(n.id), Text: n.text, AuthorReference: n.author})
 	}
 	for _, rec := range r.Records {
 		t.Input = append(t.Input, TaskParameter{
@@ -121,6 +120,17 @@ func NewTask(r *gateway.Referral) *Task {
 		}
 	}
 	return t
+}
+
+// ReceiverRef is the receiving party as Task.owner and
+// ServiceRequest.performer name it: PractitionerRole/<id> for a directory
+// practitioner (as the directory export names the same entry), else
+// Organization/<id>.
+func ReceiverRef(r *gateway.Referral) *fhir.Reference {
+	if r.ReceiverKind == gateway.KindPractitioner {
+		return ref("PractitionerRole/"+r.ReceiverID, "PractitionerRole")
+	}
+	return ref("Organization/"+r.ReceiverID, "Organization")
 }
 
 // meta is the shared meta of the referral's Task and ServiceRequest.
