@@ -20,6 +20,7 @@ type app struct {
 	store    *sqlstore.Store
 	svc      *gateway.Service
 	log      *slog.Logger
+	metrics  *promMetrics // the Prometheus face of the core's Metrics
 	auditKey []byte
 	stdout   io.Writer
 	// protocols are the edge handlers a node mounts (FHIR, SMART, fax
@@ -68,12 +69,14 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 	if cfg.HISPID != "" {
 		gcfg.Vendors[gateway.ChannelDirect] = cfg.HISPID
 	}
+	m := newMetrics()
+	gcfg.Metrics = m
 	var core gateway.Store = store
 	if wrap != nil {
 		core = wrap(store)
 	}
 	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
-	return &app{cfg: cfg, store: store, svc: svc, log: log, auditKey: auditKey, stdout: stdout}, nil
+	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, stdout: stdout}, nil
 }
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded store.

@@ -131,6 +131,7 @@ func (a *app) routes() http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_http_requests_total",
 		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
 	reg.MustRegister(requests)
+	a.metrics.register(reg, a)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
