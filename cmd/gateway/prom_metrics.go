@@ -41,10 +41,10 @@ func newMetrics() *promMetrics {
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_inbound_messages_total",
 			Help: "Inbound Direct messages and fax callbacks by verdict."}, []string{"channel", "verdict"}),
 		jobWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_job_wait_seconds",
-			Help: "How long a queued job waited past its scheduled time before a worker took it, by kind.",
+			Help:    "How long a queued job waited past its scheduled time before a worker took it, by kind.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 9)}, []string{"kind"}),
 		jobRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_job_run_seconds",
-			Help: "How long a job ran, by kind and outcome (ok, retry, snooze).",
+			Help:    "How long a job ran, by kind and outcome (ok, retry, snooze).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 9)}, []string{"kind", "outcome"}),
 	}
 }
@@ -223,4 +223,3 @@ func (c *stateCollector) certsExpiring(ctx context.Context, now time.Time) (expi
 
 // The exporter is the core's Metrics.
 var _ gateway.Metrics = (*promMetrics)(nil)
-
