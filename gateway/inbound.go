@@ -261,7 +261,11 @@ func (s *Service) answerDuplicate(ctx context.Context, tx Tx, m *InboundMessage,
 		return err
 	}
 	resent := 0
-	for _, n := range notices {
+	for _, listed := range notices {
+		n, err := tx.Notice(ctx, listed.ID, true) // its latest state, held until commit
+		if err != nil {
+			return err
+		}
 		if n.State == NoticeFailed {
 			continue
 		}
