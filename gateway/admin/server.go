@@ -80,6 +80,7 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	s.routeAPI()
 	s.routeClientsAPI()
 	s.routeConsole()
+	s.routeCompliance()
 	return s
 }
 

@@ -30,13 +30,16 @@ type ReferralView struct {
 	FailureReason  string           `json:"failureReason,omitempty"`
 	Replaces       string           `json:"replaces,omitempty"`
 	ReplacedBy     string           `json:"replacedBy,omitempty"`
+	BasedOn        string           `json:"basedOn,omitempty"`
+	FollowUps      []string         `json:"followUps,omitempty"`
 	Records        int              `json:"records"`
 }
 
 func referralView(r *gateway.Referral) ReferralView {
 	return ReferralView{ID: r.ID, Version: r.Version, Status: r.Status, Priority: r.Priority, Created: r.Created, Updated: r.Updated,
 		RequesterOrg: r.Requester.OrgID, ReceiverID: r.ReceiverID, ReceiverOrgID: r.ReceiverOrgID, BusinessStatus: r.BusinessStatus,
-		Blocked: r.Blocked, FailureReason: r.FailureReason, Replaces: r.Replaces, ReplacedBy: r.ReplacedBy, Records: len(r.Records)}
+		Blocked: r.Blocked, FailureReason: r.FailureReason, Replaces: r.Replaces, ReplacedBy: r.ReplacedBy,
+		BasedOn: r.BasedOn, FollowUps: r.FollowUps, Records: len(r.Records)}
 }
 
 // TransitionView is one lifecycle move: who, when, and the reason code
