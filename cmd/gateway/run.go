@@ -33,6 +33,7 @@ func commands() []command {
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
 		{"bench", "--channel fhir|direct|fax|all --referrals N ...", "drive referrals through the loopback network and measure", cmdBench},
+		{"faxsim", "[--listen ADDR] [--behavior NUMBER=OUTCOME ...]", "run the fax vendor EMULATOR (Phaxio API, signed callbacks) on its own", cmdFaxsim},
 		{"version", "", "print the module version, commit and Go version", cmdVersion},
 	}
 }
