@@ -51,6 +51,10 @@ type FHIREndpoint struct {
 	// endpoint with SMART Backend Services.
 	TokenURL string `json:"tokenUrl,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
+	// PrivateNetwork lets pushes reach this endpoint on a loopback,
+	// private or link-local address (an EHR inside the practice's own
+	// network); without it such addresses are refused (SSRF).
+	PrivateNetwork bool `json:"privateNetwork,omitempty"`
 }
 
 // DirectEndpoint is a party's Direct address and, when known, its

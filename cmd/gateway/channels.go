@@ -14,7 +14,7 @@ import (
 // routing then names it unreachable.
 func cliChannels(cfg Config) []gateway.Channel {
 	ec := cfg.Edges
-	out := []gateway.Channel{push.New(push.Config{AllowHTTP: ec.FHIRAllowHTTP})}
+	out := []gateway.Channel{push.New(push.Config{AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()})}
 	if ec.DirectDomain != "" && ec.DirectCerts != "" {
 		if keys, trust, _, err := loadDirectCerts(ec.DirectCerts); err == nil {
 			// The sender is never used: one-shot commands do not send.

@@ -177,6 +177,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 		ecA.FollowEvery = o.FollowEvery
 	}
 	ecA.FaxAPI, ecA.FaxKey, ecA.FaxSecret, ecA.FaxCallbackToken = "http://"+faxLn.Addr().String(), demoFaxKey, demoFaxSecret, demoFaxToken
+	ecA.FaxAllowHTTP = true // the emulator speaks plain http on loopback
 	ecB := edge(demoDomainB, certsB, smtpA.Addr().String())
 	hooks := o.Hooks
 	if hooks.Queue == (sqlstore.QueueConfig{}) {

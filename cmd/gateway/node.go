@@ -99,7 +99,8 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	if err != nil {
 		return nil, err
 	}
-	n.push = push.New(push.Config{Key: n.fhirKey, KeyID: keyID(&n.fhirKey.PublicKey), AllowHTTP: ec.FHIRAllowHTTP, HTTPClient: opts.HTTPClient})
+	n.push = push.New(push.Config{Key: n.fhirKey, KeyID: keyID(&n.fhirKey.PublicKey), AllowHTTP: ec.FHIRAllowHTTP,
+		AllowPrivateNetworks: ec.privateNetworksOK(), HTTPClient: opts.HTTPClient})
 	channels := []gateway.Channel{n.push}
 	if ec.DirectDomain != "" && ec.DirectCerts != "" {
 		if n.direct, err = newDirectEdge(ec, cfg.DataDir, opts.WrapTransport, n.log, time.Now()); err != nil {
@@ -132,7 +133,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	if err != nil {
 		return nil, fmt.Errorf("smart token server: %w", err)
 	}
-	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.FHIRAllowHTTP}
+	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()}
 	n.subs = subscription.NewNotifier(svc, subsCfg, n.log)
 	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL(),
 		Subscriptions: subscription.NewRegistry(svc, subsCfg)}, n.log)

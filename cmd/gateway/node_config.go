@@ -17,6 +17,14 @@ type edgeConfig struct {
 	// FHIRAllowHTTP lets FHIR pushes and token requests use plain http
 	// (loopback development only).
 	FHIRAllowHTTP bool
+	// AllowPrivateNetworks lets outbound requests (FHIR pushes, token
+	// requests, subscription notifications, CRL fetches, the fax API)
+	// reach loopback, private and link-local addresses for every
+	// destination. Development only; in production a directory entry
+	// allows its own endpoint (FHIR privateNetwork).
+	AllowPrivateNetworks bool
+	// FaxAllowHTTP accepts a plain-http fax vendor API URL (development).
+	FaxAllowHTTP bool
 	// FollowEvery is how often pushed referrals are read back from the
 	// receivers' FHIR servers.
 	FollowEvery time.Duration
@@ -75,6 +83,8 @@ func defaultEdgeConfig() edgeConfig {
 		}
 	}
 	e.FHIRAllowHTTP = os.Getenv("GATEWAY_FHIR_ALLOW_HTTP") == "true"
+	e.AllowPrivateNetworks = os.Getenv("GATEWAY_ALLOW_PRIVATE_NETWORKS") == "true"
+	e.FaxAllowHTTP = os.Getenv("GATEWAY_FAX_ALLOW_HTTP") == "true"
 	e.SMTPTLSInsecure = os.Getenv("GATEWAY_SMTP_TLS_INSECURE") == "true"
 	return e
 }
@@ -83,6 +93,8 @@ func defaultEdgeConfig() edgeConfig {
 func (e *edgeConfig) register(fs *flag.FlagSet) {
 	e.registerRoute(fs)
 	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
+	fs.BoolVar(&e.AllowPrivateNetworks, "allow-private-networks", e.AllowPrivateNetworks, "DEVELOPMENT ONLY: let outbound requests reach loopback and private addresses; implied by --fhir-allow-http (env GATEWAY_ALLOW_PRIVATE_NETWORKS=true)")
+	fs.BoolVar(&e.FaxAllowHTTP, "fax-allow-http", e.FaxAllowHTTP, "DEVELOPMENT ONLY: accept a plain-http --fax-api, sending PDFs and credentials in clear (env GATEWAY_FAX_ALLOW_HTTP=true)")
 	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
 	fs.StringVar(&e.SMTPAddr, "smtp", e.SMTPAddr, "inbound Direct SMTP listen address (env GATEWAY_SMTP_ADDR)")
 	fs.IntVar(&e.SMTPMaxMessageMB, "smtp-max-message-mb", e.SMTPMaxMessageMB, "largest inbound Direct message in MiB; 0: 64 (a 20 MB referral after base64 and S/MIME)")
@@ -104,4 +116,11 @@ func (e *edgeConfig) registerRoute(fs *flag.FlagSet) {
 	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
 	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "`directory` of Direct certificates as written by gateway certs dev (env GATEWAY_DIRECT_CERTS)")
 	fs.StringVar(&e.FaxAPI, "fax-api", e.FaxAPI, "fax vendor API base URL; fax is off without it (env GATEWAY_FAX_API; credentials in GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET, GATEWAY_FAX_CALLBACK_TOKEN)")
+}
+
+// privateNetworksOK reports whether outbound requests may reach non-public
+// addresses for every destination: the development switches imply it,
+// since their endpoints live on loopback.
+func (e *edgeConfig) privateNetworksOK() bool {
+	return e.AllowPrivateNetworks || e.FHIRAllowHTTP || e.FaxAllowHTTP
 }

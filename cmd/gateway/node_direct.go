@@ -161,7 +161,8 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 // accepted mail with its processing job before answering 250.
 func (d *directEdge) attach(svc *gateway.Service, log *slog.Logger) error {
 	var err error
-	if d.proc, err = inbound.New(inbound.Config{Service: svc, Channel: d.ch, Logger: log}); err != nil {
+	if d.proc, err = inbound.New(inbound.Config{Service: svc, Channel: d.ch, Logger: log,
+		AllowPrivateNetworks: d.ec.privateNetworksOK()}); err != nil {
 		return fmt.Errorf("direct inbound: %w", err)
 	}
 	d.smtp, err = smtpin.New(smtpin.Config{Hostname: "mx." + d.domain, Domains: []string{d.domain}, Spool: inbound.NewReceiver(svc),

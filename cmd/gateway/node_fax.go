@@ -2,14 +2,17 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/referralgw/gateway/fax/callback"
 	faxchannel "github.com/referralgw/gateway/fax/channel"
 	"github.com/referralgw/gateway/fax/phaxio"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // faxCallbackPath is where the fax vendor posts its signed callbacks.
@@ -34,11 +37,21 @@ func newFaxEdge(ec edgeConfig, baseURL string, hc *http.Client, log *slog.Logger
 	if ec.FaxKey == "" || ec.FaxSecret == "" || ec.FaxCallbackToken == "" {
 		return nil, errors.New("fax: GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET and GATEWAY_FAX_CALLBACK_TOKEN are required with --fax-api")
 	}
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(ec.FaxAPI)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("fax: --fax-api %q is not an absolute http(s) URL", ec.FaxAPI)
+	}
+	if u.Scheme == "http" {
+		if !ec.FaxAllowHTTP {
+			return nil, errors.New("fax: --fax-api must be https (PDFs and the vendor credentials would cross the network in clear); --fax-allow-http is for development only")
+		}
+		log.Warn("DEVELOPMENT ONLY: the fax vendor API is plain http; referral PDFs and the vendor credentials travel in clear", "fax_api_host", u.Host)
+	}
+	if hc == nil {
+		hc = outbound.NewClient(outbound.Config{Timeout: 30 * time.Second, AllowPrivate: ec.privateNetworksOK()})
 	}
 	cbURL := baseURL + faxCallbackPath
 	ch, err := faxchannel.New(faxchannel.Config{

@@ -113,7 +113,7 @@ func TestServeWiresEveryEdge(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
 			"--direct-domain", "direct.clinic-a.example", "--direct-certs", certDir,
-			"--fax-api", "http://127.0.0.1:9", "--fax-vendor", "faxvendor"}, &stdout, &stderr)
+			"--fax-api", "http://127.0.0.1:9", "--fax-allow-http", "--fax-vendor", "faxvendor"}, &stdout, &stderr)
 	}()
 	httpRe := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	smtpRe := regexp.MustCompile(`SMTP on ([0-9.:]+)`)

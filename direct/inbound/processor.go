@@ -13,6 +13,7 @@ import (
 	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/direct/smtpout"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // UnknownTenant is the trail that records inbound events no practice can
@@ -43,8 +44,13 @@ type Config struct {
 	// trust store verifies, its transport carries our MDNs, and its
 	// final-delivery setting and MDN deadlines apply to receipts.
 	Channel *channel.Channel
-	// CRLs fetches revocation lists; nil means an HTTP fetcher behind a cache.
+	// CRLs fetches revocation lists; nil means an HTTP fetcher behind a
+	// cache, with the outbound guard: distribution points on non-public
+	// addresses are refused unless AllowPrivateNetworks.
 	CRLs smime.CRLFetcher
+	// AllowPrivateNetworks lets the default CRL fetcher reach loopback and
+	// private addresses (development and tests only).
+	AllowPrivateNetworks bool
 	// SkipRevocation turns CRL checking off (tests and offline tools only).
 	SkipRevocation bool
 	// RevocationRetryFor is how long after receipt a message whose CRL
@@ -104,7 +110,8 @@ func New(cfg Config) (*Processor, error) {
 		p.cfg.RevocationRetryFor = DefaultRevocationRetryFor
 	}
 	if p.cfg.CRLs == nil && !p.cfg.SkipRevocation {
-		p.cfg.CRLs = smime.NewCRLCache(&smime.HTTPCRLFetcher{}, p.now)
+		hc := outbound.NewClient(outbound.Config{Timeout: 10 * time.Second, AllowPrivate: p.cfg.AllowPrivateNetworks})
+		p.cfg.CRLs = smime.NewCRLCache(&smime.HTTPCRLFetcher{Client: hc}, p.now)
 	}
 	cfg.Service.SetInboundHandler(gateway.ChannelDirect, p)
 	return p, nil

@@ -40,6 +40,12 @@ type Config struct {
 	// ReplayRetention is how long a processed callback is remembered
 	// (DefaultReplayRetention when zero).
 	ReplayRetention time.Duration
+	// FailuresPerMinute and FailureBurst bound the callbacks from one
+	// client address that may fail verification (unsigned, wrongly signed,
+	// malformed); beyond them the address is answered 429 before anything
+	// is read, verified or written (defaults DefaultFailuresPerMinute and
+	// DefaultFailureBurst).
+	FailuresPerMinute, FailureBurst int
 	// Logger receives fax ids, delivery ids and status words only
 	// (discarded when nil).
 	Logger *slog.Logger
@@ -81,10 +87,11 @@ func (s storeDocuments) DeleteDocument(ctx context.Context, kind, id string) err
 
 // handler is the http.Handler Handler returns.
 type handler struct {
-	svc  core
-	docs documents
-	cfg  Config
-	bad  error // the configuration's defect, if any
+	svc   core
+	docs  documents
+	cfg   Config
+	bad   error // the configuration's defect, if any
+	fails *failureLimit
 }
 
 // Validate reports what a configuration lacks.
@@ -105,7 +112,8 @@ func (c Config) Validate() error {
 // Handler returns the POST /fax/callback endpoint. It answers 200 when the
 // callback was applied or is a replay, 401 when the signature is missing or
 // wrong, 404 when the fax is not one of ours, 400 for a malformed callback,
-// 405 for another method, 409 when the delivery cannot take the receipt in
+// 405 for another method, 429 when the client address has sent too many
+// callbacks that failed verification, 409 when the delivery cannot take the receipt in
 // its state, and 500 when the core could not record it (the vendor retries). With a
 // configuration that fails Validate it refuses every request with 500, so
 // that an empty token can never verify anything.
@@ -127,11 +135,17 @@ func newHandler(svc core, docs documents, cfg Config) *handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.FailuresPerMinute <= 0 {
+		cfg.FailuresPerMinute = DefaultFailuresPerMinute
+	}
+	if cfg.FailureBurst <= 0 {
+		cfg.FailureBurst = DefaultFailureBurst
+	}
 	bad := cfg.Validate()
 	if bad == nil && (svc == nil || docs == nil) {
 		bad = errors.New("fax callback: no service")
 	}
-	return &handler{svc: svc, docs: docs, cfg: cfg, bad: bad}
+	return &handler{svc: svc, docs: docs, cfg: cfg, bad: bad, fails: newFailureLimit(cfg.FailuresPerMinute, cfg.FailureBurst)}
 }
 
 // reply is the status and the words the vendor sees; refusals say no more
@@ -147,7 +161,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusInternalServerError)
 		return
 	}
+	addr := clientAddr(r)
+	now := h.svc.Clock().Now()
+	if wait := h.fails.wait(addr, now); wait > 0 {
+		// Counted in memory by the edge record; at most one entry per
+		// window is written however fast they come.
+		h.refuseUnsigned(ctx, r, "throttled")
+		w.Header().Set("Retry-After", retryAfter(wait))
+		reply(w, http.StatusTooManyRequests)
+		return
+	}
 	if r.Method != http.MethodPost {
+		h.fails.failed(addr, now)
 		h.refuseUnsigned(ctx, r, "method")
 		w.Header().Set("Allow", http.MethodPost)
 		reply(w, http.StatusMethodNotAllowed)
@@ -155,6 +180,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	cb, err := phaxio.VerifyCallback(r, h.cfg.CallbackURL, h.cfg.Token)
+	if err != nil {
+		h.fails.failed(addr, now)
+	}
 	switch {
 	case errors.Is(err, phaxio.ErrMissingSignature):
 		h.refuseUnsigned(ctx, r, "signature missing")
@@ -292,11 +320,7 @@ func replayID(faxID string, st phaxio.Status) string { return faxID + "/" + stri
 // verified: anyone can send one, so it goes to the gateway's aggregated
 // edge record (one entry per peer and reason per interval, with a count).
 func (h *handler) refuseUnsigned(ctx context.Context, r *http.Request, reason string) {
-	source, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		source = r.RemoteAddr
-	}
-	ev := gateway.EdgeEvent{Action: "fax.callback.refused", Source: source, Reason: reason}
+	ev := gateway.EdgeEvent{Action: "fax.callback.refused", Source: clientAddr(r), Reason: reason}
 	if reason == "method" {
 		ev.Text = r.Method
 	}
@@ -322,4 +346,12 @@ func (h *handler) audit(ctx context.Context, tenants []string, referralID, actio
 	if err := h.svc.RecordAudit(context.WithoutCancel(ctx), ev); err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: audit", "action", action, "err", err)
 	}
+}
+
+// clientAddr is the IP address of the request's peer.
+func clientAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/referralgw/gateway/fhir/mapping"
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/gateway"
+	egress "github.com/referralgw/gateway/gateway/outbound"
 )
 
 // DefaultScopes are requested from a receiver's token endpoint.
@@ -31,9 +32,13 @@ type Config struct {
 	KeyID string
 	// Scopes are requested with every token; default DefaultScopes.
 	Scopes []string
-	// HTTPClient sends the pushes and token requests; default a client
-	// with a 30 s timeout.
+	// HTTPClient sends the pushes and token requests; default an
+	// outbound client (30 s timeout, non-public addresses refused unless
+	// AllowPrivateNetworks or the entry's FHIR.PrivateNetwork).
 	HTTPClient *http.Client
+	// AllowPrivateNetworks lets the default client reach loopback and
+	// private addresses for every entry (development and tests only).
+	AllowPrivateNetworks bool
 	// AllowHTTP permits plain-http base and token URLs (tests and local
 	// development only); production endpoints must be https.
 	AllowHTTP bool
@@ -55,7 +60,7 @@ func New(cfg Config) *Channel {
 		cfg.Scopes = DefaultScopes
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = egress.NewClient(egress.Config{Timeout: 30 * time.Second, AllowPrivate: cfg.AllowPrivateNetworks})
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -146,6 +151,9 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	if to.FHIR.PrivateNetwork {
+		ctx = egress.AllowPrivate(ctx) // for the token request too
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, gateway.Permanent(err)
@@ -163,12 +171,17 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 			if errors.As(err, &te) && te.Status >= 400 && te.Status < 500 {
 				return nil, gateway.Permanent(fmt.Errorf("token: %s", te.Code))
 			}
+			if errors.Is(err, egress.ErrNotPublic) {
+				return nil, gateway.Permanent(fmt.Errorf("token: %w", err))
+			}
 			return nil, fmt.Errorf("token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	res, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
+	if errors.Is(err, egress.ErrNotPublic) {
+		return nil, gateway.Permanent(fmt.Errorf("%w (mark the directory entry's FHIR endpoint as on a private network to allow it)", err))
+	} else if err != nil {
 		return nil, err // network failure or timeout: retried
 	}
 	defer res.Body.Close()

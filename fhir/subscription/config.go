@@ -1,18 +1,12 @@
 package subscription
 
 import (
-	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // Config tunes subscriptions. The zero value works for production: https
@@ -102,47 +96,7 @@ func (c *Config) backoff(n int) time.Duration {
 	return min(d, c.MaxBackoff)
 }
 
-// errPrivateAddress refuses a connection to a non-public address.
-var errPrivateAddress = errors.New("endpoint address is not public")
-
 func defaultClient(timeout time.Duration, allowPrivate bool) *http.Client {
-	d := &net.Dialer{Timeout: timeout}
-	if !allowPrivate {
-		d.Control = func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("subscription: dial %s: %w", address, err)
-			}
-			if !public(ap.Addr()) {
-				return fmt.Errorf("subscription: dial %s: %w", address, errPrivateAddress)
-			}
-			return nil
-		}
-	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
-		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout: timeout,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return &http.Client{Transport: tr, Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// public reports whether a is a global unicast address outside the
-// private, shared and documentation ranges.
-func public(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() {
-		return false
-	}
-	for _, p := range []string{"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "fc00::/7"} {
-		if netip.MustParsePrefix(p).Contains(a) {
-			return false
-		}
-	}
-	return true
+	return outbound.NewClient(outbound.Config{Timeout: timeout, DialTimeout: timeout, TLSHandshakeTimeout: timeout,
+		AllowPrivate: allowPrivate, NoRedirects: true})
 }

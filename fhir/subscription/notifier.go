@@ -18,6 +18,7 @@ import (
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/fhir/mapping"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // actor is who the trail names for notifications.
@@ -279,7 +280,7 @@ func (n *Notifier) post(ctx context.Context, s *Subscription, body []byte) (stri
 	res, err := n.cfg.HTTPClient.Do(req)
 	if err != nil {
 		switch {
-		case errors.Is(err, errPrivateAddress):
+		case errors.Is(err, outbound.ErrNotPublic):
 			return "endpoint address not public", false
 		case errors.Is(err, context.DeadlineExceeded):
 			return "timeout", false
