@@ -134,12 +134,14 @@ func TestCLIChannels(t *testing.T) {
 		{"fhir only", nil, "fhir"},
 		{"direct", map[string]string{"GATEWAY_DIRECT_DOMAIN": "direct.clinic-a.example", "GATEWAY_DIRECT_CERTS": certDir}, "fhir,direct"},
 		{"broken certificate directory is left out", map[string]string{"GATEWAY_DIRECT_DOMAIN": "direct.clinic-a.example", "GATEWAY_DIRECT_CERTS": t.TempDir()}, "fhir"},
-		{"fax", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9", "GATEWAY_FAX_KEY": "k", "GATEWAY_FAX_SECRET": "s", "GATEWAY_FAX_CALLBACK_TOKEN": "t"}, "fhir,fax"},
+		{"fax", map[string]string{"GATEWAY_FAX_API": "https://127.0.0.1:9", "GATEWAY_FAX_KEY": "k", "GATEWAY_FAX_SECRET": "s", "GATEWAY_FAX_CALLBACK_TOKEN": "t"}, "fhir,fax"},
+		{"plain-http fax API is left out", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9", "GATEWAY_FAX_KEY": "k", "GATEWAY_FAX_SECRET": "s", "GATEWAY_FAX_CALLBACK_TOKEN": "t"}, "fhir"},
+		{"plain-http fax API in development", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9", "GATEWAY_FAX_ALLOW_HTTP": "true", "GATEWAY_FAX_KEY": "k", "GATEWAY_FAX_SECRET": "s", "GATEWAY_FAX_CALLBACK_TOKEN": "t"}, "fhir,fax"},
 		{"fax without credentials is left out", map[string]string{"GATEWAY_FAX_API": "http://127.0.0.1:9"}, "fhir"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"GATEWAY_DIRECT_DOMAIN", "GATEWAY_DIRECT_CERTS", "GATEWAY_FAX_API", "GATEWAY_FAX_KEY", "GATEWAY_FAX_SECRET", "GATEWAY_FAX_CALLBACK_TOKEN"} {
+			for _, k := range []string{"GATEWAY_DIRECT_DOMAIN", "GATEWAY_DIRECT_CERTS", "GATEWAY_FAX_API", "GATEWAY_FAX_ALLOW_HTTP", "GATEWAY_FAX_KEY", "GATEWAY_FAX_SECRET", "GATEWAY_FAX_CALLBACK_TOKEN"} {
 				t.Setenv(k, tc.env[k])
 			}
 			var kinds []string
