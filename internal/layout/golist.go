@@ -1,0 +1,58 @@
+package layout
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+)
+
+// listed is what `go list -json` prints of a package that the graph needs.
+type listed struct {
+	ImportPath   string
+	Standard     bool
+	ForTest      string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+// Load runs `go list -deps -test -json` over patterns in dir and returns
+// the import graph: every package the module's code and tests reach, with
+// the test imports of the module's own packages.
+func Load(ctx context.Context, dir string, patterns ...string) (map[string]*Package, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"list", "-deps", "-test", "-json"}, patterns...)...)
+	cmd.Dir = dir
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go list: %w: %s", err, stderr.String())
+	}
+	return Parse(&out)
+}
+
+// Parse reads the concatenated JSON objects `go list -json` prints. Test
+// variants ("p [p.test]") and generated test mains are folded into the
+// package they test.
+func Parse(r io.Reader) (map[string]*Package, error) {
+	graph := map[string]*Package{}
+	dec := json.NewDecoder(r)
+	for {
+		var l listed
+		if err := dec.Decode(&l); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list output: %w", err)
+		}
+		if strings.Contains(l.ImportPath, " [") || strings.HasSuffix(l.ImportPath, ".test") {
+			continue // a test variant: its imports are the package's plus TestImports, read below
+		}
+		graph[l.ImportPath] = &Package{Path: l.ImportPath, Standard: l.Standard, Imports: l.Imports,
+			TestImports: append(l.TestImports, l.XTestImports...)}
+	}
+	return graph, nil
+}
