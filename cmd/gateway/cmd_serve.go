@@ -16,6 +16,7 @@ import (
 
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/buildinfo"
+	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -24,8 +25,14 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (env GATEWAY_HTTP_ADDR)")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long shutdown waits for in-flight sends before cancelling (they are re-queued)")
 	every := fs.Duration("checkpoint-every", 10*time.Minute, "how often to sign audit chain checkpoints")
+	queue := sqlstore.DefaultQueueConfig()
+	fs.DurationVar(&queue.RescueAfter, "rescue-after", queue.RescueAfter,
+		"re-queue a job this long after its last heartbeat (its process died); work in flight at a crash resumes within this plus a few seconds of a restart")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if queue.RescueAfter < time.Second {
+		return usagef("--rescue-after must be at least 1s")
 	}
 	if cfg.DB == "" { // one serve per embedded store
 		unlock, err := lockDataDir(cfg.DataDir)
@@ -38,7 +45,7 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	n, err := openNode(ctx, cfg, nodeOptions{}, nodeListeners{HTTP: ln}, stdout, stderr)
+	n, err := openNode(ctx, cfg, nodeOptions{Queue: queue}, nodeListeners{HTTP: ln}, stdout, stderr)
 	if err != nil {
 		ln.Close()
 		return err

@@ -64,7 +64,7 @@ func newBackend(db *sql.DB) *backend {
 	if err != nil {
 		panic(fmt.Sprintf("litestore: insert-only river client: %v", err)) // config is static: cannot fail
 	}
-	return &backend{db: db, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver)}
+	return &backend{db: db, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver, dialect)}
 }
 
 func (b *backend) migrate(ctx context.Context) error {
@@ -81,8 +81,11 @@ func (b *backend) migrate(ctx context.Context) error {
 	return nil
 }
 
+// dialect is this database's SQL differences.
+var dialect = sqlstore.Dialect{Name: "sqlite", TimeAsText: true}
+
 func (b *backend) Dialect() sqlstore.Dialect {
-	return sqlstore.Dialect{Name: "sqlite", TimeAsText: true}
+	return dialect
 }
 
 func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {

@@ -64,7 +64,7 @@ func newBackend(pool *pgxpool.Pool) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: river client: %w", err)
 	}
-	return &backend{pool: pool, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver)}, nil
+	return &backend{pool: pool, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver, dialect)}, nil
 }
 
 // migrate brings River's and the gateway's schema up to date. A schema that
@@ -106,8 +106,11 @@ func (b *backend) schemaCurrent(ctx context.Context, m *rivermigrate.Migrator[pg
 	return len(pending) == 0, nil
 }
 
+// dialect is this database's SQL differences.
+var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: "FOR UPDATE", NumberedArgs: true}
+
 func (b *backend) Dialect() sqlstore.Dialect {
-	return sqlstore.Dialect{Name: "postgres", ForUpdate: "FOR UPDATE", NumberedArgs: true}
+	return dialect
 }
 
 func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {

@@ -106,16 +106,36 @@ type QueueConfig struct {
 	RetryBase time.Duration
 	RetryMax  time.Duration
 	// JobTimeout bounds one run of a job; RescueAfter re-queues a job whose
-	// worker died (a crashed process) after that long.
+	// worker died (a crashed process) that long after its last heartbeat
+	// (running jobs send one every RescueAfter/4).
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
+	// RescueEvery is how often the leader looks for such jobs (RescueAfter/5,
+	// at least a second, when zero). Work in flight at a crash resumes within RescueAfter +
+	// RescueEvery of the crash, plus a leader election when the crashed
+	// process was the leader.
+	RescueEvery time.Duration
 	// Logger receives River's own log lines (leader elections, rescues);
 	// nil leaves River's default.
 	Logger *slog.Logger
 }
 
-// DefaultQueueConfig is the production queue tuning.
+// DefaultQueueConfig is the production queue tuning. A job left running
+// by a crashed process (its heartbeats stopped) is rescued 20 s after its
+// last heartbeat, looked for every 4 s: work in flight at a crash resumes
+// within 30 s of a restart.
 func DefaultQueueConfig() QueueConfig {
 	return QueueConfig{MaxWorkers: 20, FetchPollInterval: time.Second, MaxAttempts: 10,
-		RetryBase: 5 * time.Second, RetryMax: 30 * time.Minute, JobTimeout: 2 * time.Minute, RescueAfter: 5 * time.Minute}
+		RetryBase: 5 * time.Second, RetryMax: 30 * time.Minute, JobTimeout: 2 * time.Minute, RescueAfter: 20 * time.Second}
+}
+
+// withDefaults fills RescueAfter and RescueEvery.
+func (q QueueConfig) withDefaults() QueueConfig {
+	if q.RescueAfter <= 0 {
+		q.RescueAfter = DefaultQueueConfig().RescueAfter
+	}
+	if q.RescueEvery <= 0 {
+		q.RescueEvery = max(q.RescueAfter/5, time.Second)
+	}
+	return q
 }

@@ -135,12 +135,14 @@ func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 // RiverConfig builds the River client configuration for workers.
 func RiverConfig(workers *river.Workers, q QueueConfig) *river.Config {
 	return &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: q.MaxWorkers}},
-		Workers:              workers,
-		FetchPollInterval:    q.FetchPollInterval,
-		FetchCooldown:        min(q.FetchPollInterval, 100*time.Millisecond),
-		JobTimeout:           q.JobTimeout,
-		RescueStuckJobsAfter: q.RescueAfter,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: q.MaxWorkers}},
+		Workers:           workers,
+		FetchPollInterval: q.FetchPollInterval,
+		FetchCooldown:     min(q.FetchPollInterval, 100*time.Millisecond),
+		JobTimeout:        q.JobTimeout,
+		// River's own rescuer is the last resort; the heartbeats and the
+		// rescue job (rescue.go) bring back a crashed process's jobs sooner.
+		RescueStuckJobsAfter: max(q.RescueAfter, q.JobTimeout+30*time.Second),
 		RetryPolicy:          RetryPolicy{Base: q.RetryBase, Max: q.RetryMax},
 		MaxAttempts:          q.MaxAttempts,
 		Logger:               q.Logger,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -12,19 +13,30 @@ import (
 // WorkerPool runs the River client that works jobs for one backend; the
 // backends embed it to provide Backend.StartWorkers and StopWorkers.
 type WorkerPool[TTx any] struct {
-	driver riverdriver.Driver[TTx]
-	mu     sync.Mutex
-	client *river.Client[TTx]
+	driver  riverdriver.Driver[TTx]
+	dialect Dialect
+	mu      sync.Mutex
+	client  *river.Client[TTx]
 }
 
-// NewWorkerPool makes a pool for a River driver.
-func NewWorkerPool[TTx any](driver riverdriver.Driver[TTx]) *WorkerPool[TTx] {
-	return &WorkerPool[TTx]{driver: driver}
+// NewWorkerPool makes a pool for a River driver on a database of dialect d.
+func NewWorkerPool[TTx any](driver riverdriver.Driver[TTx], d Dialect) *WorkerPool[TTx] {
+	return &WorkerPool[TTx]{driver: driver, dialect: d}
 }
 
-// StartWorkers creates the working River client and starts it.
+// StartWorkers creates the working River client and starts it. Running
+// jobs send heartbeats, and the leader rescues jobs whose heartbeats
+// stopped (a crashed process) after cfg.RescueAfter.
 func (p *WorkerPool[TTx]) StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error {
-	c, err := river.NewClient(p.driver, RiverConfig(workers, cfg))
+	cfg = cfg.withDefaults()
+	if err := river.AddWorkerSafely(workers, &rescueWorker[TTx]{driver: p.driver, after: cfg.RescueAfter}); err != nil {
+		return err
+	}
+	rc := RiverConfig(workers, cfg)
+	rc.PeriodicJobs = append(rc.PeriodicJobs, rescuePeriodic(cfg.RescueEvery))
+	rc.Middleware = append(rc.Middleware, &heartbeat[TTx]{driver: p.driver, sql: p.dialect.Rebind(heartbeatSQL(p.dialect)),
+		interval: max(cfg.RescueAfter/4, 10*time.Millisecond)})
+	c, err := river.NewClient(p.driver, rc)
 	if err != nil {
 		return fmt.Errorf("river workers: %w", err)
 	}

@@ -25,7 +25,7 @@ type Harness struct {
 // FastQueue is a queue configuration for tests: quick polls and retries.
 func FastQueue() sqlstore.QueueConfig {
 	return sqlstore.QueueConfig{MaxWorkers: 4, FetchPollInterval: 20 * time.Millisecond, MaxAttempts: 5,
-		RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, JobTimeout: 20 * time.Second, RescueAfter: time.Minute}
+		RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, JobTimeout: 20 * time.Second, RescueAfter: time.Second}
 }
 
 // Run runs the whole conformance suite.
@@ -48,6 +48,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
 	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
+	t.Run("CrashedJobResumes", func(t *testing.T) { testCrashedJobResumes(t, h) })
+	t.Run("HeartbeatKeepsLongSend", func(t *testing.T) { testHeartbeatKeepsLongSend(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
 	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
