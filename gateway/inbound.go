@@ -226,7 +226,7 @@ func (s *Service) ReceiveInbound(ctx context.Context, in NewInbound) (m *Inbound
 		if m.Tenants, err = s.tenantsForAddresses(ctx, tx, in.RcptTo); err != nil {
 			return err
 		}
-		sealed, err := s.sealer.Seal(inboundSealID(m.ID), "raw", in.Raw)
+		sealed, err := s.sealContent(tx, inboundSealID(m.ID), "raw", in.Raw)
 		if err != nil {
 			return err
 		}

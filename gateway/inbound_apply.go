@@ -132,7 +132,7 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 		m.Summary = out.Summary
 		m.Version++
 		m.Updated = now
-		sealed, err := s.sealSummary(m)
+		sealed, err := s.sealSummary(tx, m)
 		if err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func refusedByCore(err error) bool {
 }
 
 // sealSummary seals m's summary for storage (nil when there is none).
-func (s *Service) sealSummary(m *InboundMessage) ([]byte, error) {
+func (s *Service) sealSummary(tx Tx, m *InboundMessage) ([]byte, error) {
 	if m.Summary == nil {
 		return nil, nil
 	}
@@ -188,15 +188,16 @@ func (s *Service) sealSummary(m *InboundMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.sealer.Seal(inboundSealID(m.ID), "summary", b)
+	return s.sealContent(tx, inboundSealID(m.ID), "summary", b)
 }
 
-// openSummary restores the summary sealed beside m.
-func (s *Service) openSummary(m *InboundMessage, sealed []byte) error {
+// openSummary restores the summary sealed beside m (tx may be nil, see
+// openContent).
+func (s *Service) openSummary(ctx context.Context, tx Tx, m *InboundMessage, sealed []byte) error {
 	if len(sealed) == 0 {
 		return nil
 	}
-	b, err := s.sealer.Open(inboundSealID(m.ID), "summary", sealed)
+	b, err := s.openContent(ctx, tx, inboundSealID(m.ID), "summary", sealed)
 	if err != nil {
 		return err
 	}

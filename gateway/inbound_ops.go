@@ -130,13 +130,13 @@ func (s *Service) loadInbound(ctx context.Context, id string, withRaw bool) (*In
 	if err != nil {
 		return nil, nil, fmt.Errorf("inbound %s: %w", id, err)
 	}
-	if err := s.openSummary(m, sumSld); err != nil {
+	if err := s.openSummary(ctx, nil, m, sumSld); err != nil {
 		return nil, nil, fmt.Errorf("inbound %s: %w", id, err)
 	}
 	if !withRaw {
 		return m, nil, nil
 	}
-	raw, err := s.sealer.Open(inboundSealID(m.ID), "raw", rawSealed)
+	raw, err := s.openContent(ctx, nil, inboundSealID(m.ID), "raw", rawSealed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("inbound %s: %w", id, err)
 	}
@@ -159,7 +159,7 @@ func (s *Service) ListInbound(ctx context.Context, q InboundQuery) ([]*InboundMe
 			if err != nil {
 				return err
 			}
-			if err := s.openSummary(m, sum); err != nil {
+			if err := s.openSummary(ctx, tx, m, sum); err != nil {
 				return err
 			}
 		}

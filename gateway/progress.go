@@ -81,7 +81,7 @@ func (s *Service) attachRecordTx(ctx context.Context, tx Tx, actor Actor, id str
 	if err != nil {
 		return nil, nil, err
 	}
-	sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
+	sealed, err := s.sealContent(tx, r.ID, rec.ID, nr.Content)
 	if err != nil {
 		return nil, nil, err
 	}

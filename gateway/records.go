@@ -41,7 +41,7 @@ func (s *Service) RecordContent(ctx context.Context, r *Referral, rec Record) (R
 	if err != nil {
 		return RecordContent{}, fmt.Errorf("record %s: %w", rec.ID, err)
 	}
-	pt, err := s.sealer.Open(r.ID, rec.ID, sealed)
+	pt, err := s.openContent(ctx, nil, r.ID, rec.ID, sealed)
 	if err != nil {
 		return RecordContent{}, fmt.Errorf("record %s: %w", rec.ID, err)
 	}

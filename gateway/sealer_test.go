@@ -53,9 +53,21 @@ func TestSealerRoundTrip(t *testing.T) {
 			if !bytes.Equal(got, tt.plaintext) {
 				t.Errorf("Open returned %d bytes, want the %d sealed", len(got), len(tt.plaintext))
 			}
-			// A second sealer with the same key opens it too: nothing but
-			// the key is needed.
-			again, err := newTestSealer(t, 1).Open("ref-1", "rec-1", sealed)
+			// A second sealer with the same KEK opens it once it has
+			// loaded the wrapped data key (as the store does from
+			// data_keys), and not before.
+			dk, ok := s.PendingDataKey()
+			if !ok {
+				t.Fatal("no data key to store after sealing")
+			}
+			fresh := newTestSealer(t, 1)
+			if _, err := fresh.Open("ref-1", "rec-1", sealed); err == nil {
+				t.Errorf("a fresh sealer opened content without its data key")
+			}
+			if err := fresh.LoadDataKey(dk); err != nil {
+				t.Fatalf("LoadDataKey: %v", err)
+			}
+			again, err := fresh.Open("ref-1", "rec-1", sealed)
 			if err != nil || !bytes.Equal(again, tt.plaintext) {
 				t.Errorf("Open with a fresh sealer of the same key: %v", err)
 			}

@@ -91,6 +91,10 @@ func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.
 		store = observedStore{Store: store, m: cfg.Metrics}
 	}
 	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
+	// The store seals PHI with the same keys the service seals records with.
+	if ks, ok := store.(interface{ UseSealer(*Sealer) }); ok && sealer != nil {
+		ks.UseSealer(sealer)
+	}
 	for _, c := range channels {
 		s.channels[c.Kind()] = c
 	}
@@ -256,7 +260,7 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 	r.ReceiverOrgID = chain[len(chain)-1].ID
 	for _, nr := range n.Records {
 		rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
-		sealed, err := s.sealer.Seal(r.ID, rec.ID, nr.Content)
+		sealed, err := s.sealContent(tx, r.ID, rec.ID, nr.Content)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -604,7 +608,7 @@ func (s *Service) recordContents(ctx context.Context, tx Tx, r *Referral, textOn
 		if err != nil {
 			return nil, fmt.Errorf("record %s: %w", rec.ID, err)
 		}
-		pt, err := s.sealer.Open(r.ID, rec.ID, sealed)
+		pt, err := s.openContent(ctx, tx, r.ID, rec.ID, sealed)
 		if err != nil {
 			return nil, err
 		}
@@ -653,4 +657,43 @@ func (s *Service) RecordContents(ctx context.Context, r *Referral) ([]RecordCont
 		return err
 	})
 	return out, err
+}
+
+// sealContent seals content for (id, part) inside tx and has the store
+// keep the data key it was sealed with in the same transaction.
+func (s *Service) sealContent(tx Tx, id, part string, content []byte) ([]byte, error) {
+	sealed, err := s.sealer.Seal(id, part, content)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := tx.(interface{ KeepDataKey(*Sealer) }); ok {
+		k.KeepDataKey(s.sealer)
+	}
+	return sealed, nil
+}
+
+// openContent opens content sealed for (id, part), first loading its data
+// key from the store when the sealer does not hold it: through tx, or,
+// when tx is nil (the caller's transaction has ended), a read of its own.
+func (s *Service) openContent(ctx context.Context, tx Tx, id, part string, sealed []byte) ([]byte, error) {
+	if dk, ok := DataKeyOf(sealed); ok && !s.sealer.HasDataKey(dk) {
+		load := func(tx Tx) error {
+			if k, ok := tx.(interface {
+				LoadDataKey(context.Context, *Sealer, []byte) error
+			}); ok {
+				return k.LoadDataKey(ctx, s.sealer, sealed)
+			}
+			return nil
+		}
+		var err error
+		if tx != nil {
+			err = load(tx)
+		} else {
+			err = s.store.View(ctx, load)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", id, part, err)
+		}
+	}
+	return s.sealer.Open(id, part, sealed)
 }

@@ -152,6 +152,7 @@ type ReferralQuery struct {
 	DeliveredOn ChannelKind
 	UpdatedFrom time.Time // inclusive
 	UpdatedTo   time.Time // exclusive
+	BirthDate   string    // the patient's, exactly (YYYY-MM-DD); matched through a blind index
 	AfterID     string
 	Limit       int
 }

@@ -136,22 +136,19 @@ func (t *tx) PracticeReport(ctx context.Context, q gateway.ReportQuery) (*gatewa
 	}
 
 	// Failed deliveries of what the practice sent, by channel and reason.
-	rows, err = t.query(ctx, `SELECT d.doc FROM deliveries d JOIN referrals r ON r.id = d.referral_id
+	// The documents are sealed: read the rows, then open each.
+	failedRows, err := t.sealedRows(ctx, `SELECT d.id, d.doc FROM deliveries d JOIN referrals r ON r.id = d.referral_id
 		WHERE r.requester_org = $1 AND r.created_at >= $2 AND r.created_at < $3 AND d.state = 'failed'`, period...)
 	if err != nil {
 		return nil, fmt.Errorf("report failures: %w", err)
 	}
 	failures := map[[2]string]int{}
-	err = eachRow(rows, func(r Rows) error {
-		d, err := scanDelivery(r)
-		if err != nil {
-			return err
+	for _, row := range failedRows {
+		var d gateway.Delivery
+		if err := t.openJSON(ctx, "delivery "+row.id, deliveryAD(row.id), row.doc, &d); err != nil {
+			return nil, fmt.Errorf("report failures: %w", err)
 		}
 		failures[[2]string{string(d.Channel), failureReason(d.LastError)}]++
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report failures: %w", err)
 	}
 	for k, n := range failures {
 		rep.FailedDeliveries = append(rep.FailedDeliveries, gateway.FailureCount{Channel: k[0], Reason: k[1], Count: n})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync"
 
 	"github.com/riverqueue/river"
 
@@ -18,6 +19,9 @@ type Store struct {
 	b     Backend
 	d     Dialect
 	queue QueueConfig
+
+	mu   sync.RWMutex
+	keys *gateway.Sealer // seals PHI columns; see UseSealer
 }
 
 // New wraps an open, migrated backend.
@@ -51,12 +55,18 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 			_ = btx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue}
+	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue, keys: s.Sealer()}
 	if err := fn(t); err != nil {
 		return err
 	}
 	if err := t.flushAudit(ctx); err != nil {
 		return err
+	}
+	var stored []storedKey
+	if !readOnly {
+		if stored, err = t.storePendingDataKeys(ctx); err != nil {
+			return err
+		}
 	}
 	finished = true
 	if readOnly {
@@ -64,6 +74,9 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 	}
 	if err := btx.Commit(ctx); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	for _, sk := range stored {
+		sk.k.DataKeyStored(sk.id)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/referralgw/gateway/audit"
@@ -17,6 +18,10 @@ type tx struct {
 	btx   BackendTx
 	d     Dialect
 	queue QueueConfig
+	keys  *gateway.Sealer // nil: PHI cannot be written or read
+	// extraKeys are other Sealers whose data keys sealed rows of this
+	// transaction (see KeepDataKey).
+	extraKeys []*gateway.Sealer
 	// pending holds audit events until flushAudit, just before commit.
 	pending []audit.Event
 }
@@ -48,17 +53,41 @@ func isUniqueViolation(err error) bool {
 
 // ---- referrals
 
+// referralAD binds a sealed referral document to its id and version; the
+// same sealed value goes into referrals and referral_versions.
+func referralAD(id string, version int) []byte {
+	return gateway.RowAD("referral", id, strconv.Itoa(version))
+}
+
+// sealReferral seals r's document and computes its blind indexes: the
+// patient identifier (value alone, and system with value) and birth date.
+func (t *tx) sealReferral(r *gateway.Referral) (doc []byte, idx [3]any, err error) {
+	if doc, err = t.sealJSON(referralAD(r.ID, r.Version), r); err != nil {
+		return nil, idx, err
+	}
+	if idx[0], err = t.blind(idxPatientValue, r.Patient.ID); err != nil {
+		return nil, idx, err
+	}
+	if idx[1], err = t.blind(idxPatientIdentifier, r.Patient.System, r.Patient.ID); err != nil {
+		return nil, idx, err
+	}
+	if idx[2], err = t.blind(idxBirthDate, r.Patient.BirthDate); err != nil {
+		return nil, idx, err
+	}
+	return doc, idx, nil
+}
+
 func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
-	doc, err := json.Marshal(r)
+	doc, idx, err := t.sealReferral(r)
 	if err != nil {
 		return err
 	}
 	f := r.ReportFacts()
 	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_system,
-		status, business_status, version, created_at, updated_at, doc, `+factColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13, $14,$15,$16,$17,$18,$19,$20,$21,$22,$23)`,
-		append([]any{r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, r.Patient.ID, r.Patient.System,
-			string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, string(doc)}, factArgs(f)...)...)
+		patient_identifier_idx, birth_date_idx, status, business_status, version, created_at, updated_at, doc, `+factColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, $16,$17,$18,$19,$20,$21,$22,$23,$24,$25)`,
+		append([]any{r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, idx[0], r.Patient.System,
+			idx[1], idx[2], string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, doc}, factArgs(f)...)...)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("referral %s: %w", r.ID, gateway.ErrConflict)
@@ -70,7 +99,7 @@ func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
 
 func (t *tx) insertVersion(ctx context.Context, r *gateway.Referral, doc []byte) error {
 	_, err := t.exec(ctx, `INSERT INTO referral_versions (referral_id, version, updated_at, doc) VALUES ($1,$2,$3,$4)`,
-		r.ID, r.Version, r.Updated, string(doc))
+		r.ID, r.Version, r.Updated, doc)
 	if err != nil {
 		return fmt.Errorf("insert referral version: %w", err)
 	}
@@ -78,14 +107,14 @@ func (t *tx) insertVersion(ctx context.Context, r *gateway.Referral, doc []byte)
 }
 
 func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
-	doc, err := json.Marshal(r)
+	doc, idx, err := t.sealReferral(r)
 	if err != nil {
 		return err
 	}
 	n, err := t.exec(ctx, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6,
-		`+factAssignments+` WHERE id=$1 AND version=$7`,
-		append([]any{r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, string(doc), r.Version - 1},
-			factArgs(r.ReportFacts())...)...)
+		`+factAssignments+`, patient_id=$18, patient_identifier_idx=$19, birth_date_idx=$20 WHERE id=$1 AND version=$7`,
+		append(append([]any{r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, doc, r.Version - 1},
+			factArgs(r.ReportFacts())...), idx[0], idx[1], idx[2])...)
 	if err != nil {
 		return fmt.Errorf("update referral: %w", err)
 	}
@@ -95,20 +124,25 @@ func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
 	return t.insertVersion(ctx, r, doc)
 }
 
-func scanReferral(row interface{ Scan(...any) error }) (*gateway.Referral, error) {
-	var doc string
-	if err := row.Scan(&doc); err != nil {
+// scanReferral reads (id, version, doc) and opens the document.
+func (t *tx) scanReferral(ctx context.Context, row interface{ Scan(...any) error }) (*gateway.Referral, error) {
+	var (
+		id      string
+		version int
+		doc     []byte
+	)
+	if err := row.Scan(&id, &version, &doc); err != nil {
 		return nil, err
 	}
 	var r gateway.Referral
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return nil, fmt.Errorf("decode referral: %w", err)
+	if err := t.openJSON(ctx, "referral "+id, referralAD(id, version), doc, &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
 
 func (t *tx) Referral(ctx context.Context, id string, lock bool) (*gateway.Referral, error) {
-	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referrals WHERE id=$1`+t.lock(lock), id))
+	r, err := t.scanReferral(ctx, t.queryRow(ctx, `SELECT id, version, doc FROM referrals WHERE id=$1`+t.lock(lock), id))
 	if err != nil {
 		return nil, fmt.Errorf("referral %s: %w", id, err)
 	}
@@ -116,7 +150,7 @@ func (t *tx) Referral(ctx context.Context, id string, lock bool) (*gateway.Refer
 }
 
 func (t *tx) ReferralByIdentifier(ctx context.Context, org, identifier string) (*gateway.Referral, error) {
-	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referrals WHERE requester_org=$1 AND identifier=$2`, org, identifier))
+	r, err := t.scanReferral(ctx, t.queryRow(ctx, `SELECT id, version, doc FROM referrals WHERE requester_org=$1 AND identifier=$2`, org, identifier))
 	if err != nil {
 		return nil, fmt.Errorf("referral %s/%s: %w", org, identifier, err)
 	}
@@ -124,7 +158,7 @@ func (t *tx) ReferralByIdentifier(ctx context.Context, org, identifier string) (
 }
 
 func (t *tx) ReferralVersion(ctx context.Context, id string, version int) (*gateway.Referral, error) {
-	r, err := scanReferral(t.queryRow(ctx, `SELECT doc FROM referral_versions WHERE referral_id=$1 AND version=$2`, id, version))
+	r, err := t.scanReferral(ctx, t.queryRow(ctx, `SELECT referral_id, version, doc FROM referral_versions WHERE referral_id=$1 AND version=$2`, id, version))
 	if err != nil {
 		return nil, fmt.Errorf("referral %s version %d: %w", id, version, err)
 	}
@@ -132,24 +166,45 @@ func (t *tx) ReferralVersion(ctx context.Context, id string, version int) (*gate
 }
 
 func (t *tx) ReferralVersions(ctx context.Context, id string) ([]*gateway.Referral, error) {
-	return t.referrals(ctx, `SELECT doc FROM referral_versions WHERE referral_id=$1 ORDER BY version`, id)
+	return t.referrals(ctx, `SELECT referral_id, version, doc FROM referral_versions WHERE referral_id=$1 ORDER BY version`, id)
 }
 
+// referrals runs a query selecting (id, version, doc) and opens each row.
+// The rows are read before any is opened: opening may load a data key,
+// which needs the connection.
 func (t *tx) referrals(ctx context.Context, q string, args ...any) ([]*gateway.Referral, error) {
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list referrals: %w", err)
 	}
-	defer rows.Close()
-	var out []*gateway.Referral
+	type sealedRow struct {
+		id      string
+		version int
+		doc     []byte
+	}
+	var raw []sealedRow
 	for rows.Next() {
-		r, err := scanReferral(rows)
-		if err != nil {
+		var r sealedRow
+		if err := rows.Scan(&r.id, &r.version, &r.doc); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		out = append(out, r)
+		raw = append(raw, r)
 	}
-	return out, rows.Err()
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	out := make([]*gateway.Referral, 0, len(raw))
+	for _, r := range raw {
+		var ref gateway.Referral
+		if err := t.openJSON(ctx, "referral "+r.id, referralAD(r.id, r.version), r.doc, &ref); err != nil {
+			return nil, err
+		}
+		out = append(out, &ref)
+	}
+	return out, nil
 }
 
 func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gateway.Referral, error) {
@@ -216,10 +271,30 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 		add("business_status = ?", q.BusinessStatus)
 	}
 	if tok := q.Patient; tok != nil {
-		add("patient_id = ?", tok.Value)
-		if !tok.AnySystem {
-			add("patient_system = ?", tok.System)
+		// Blind indexes: the value alone for any system, else system and
+		// value together ("" for an identifier without a system).
+		var idx any
+		var err error
+		if tok.AnySystem {
+			idx, err = t.blind(idxPatientValue, tok.Value)
+		} else {
+			idx, err = t.blind(idxPatientIdentifier, tok.System, tok.Value)
 		}
+		if err != nil {
+			return nil, err
+		}
+		if tok.AnySystem {
+			add("patient_id = ?", idx)
+		} else {
+			add("patient_identifier_idx = ?", idx)
+		}
+	}
+	if q.BirthDate != "" {
+		idx, err := t.blind(idxBirthDate, q.BirthDate)
+		if err != nil {
+			return nil, err
+		}
+		add("birth_date_idx = ?", idx)
 	}
 	if !q.UpdatedFrom.IsZero() {
 		add("updated_at >= ?", q.UpdatedFrom)
@@ -230,7 +305,7 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 	if q.AfterID != "" {
 		add("id > ?", q.AfterID)
 	}
-	sql := "SELECT doc FROM referrals"
+	sql := "SELECT id, version, doc FROM referrals"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -276,14 +351,16 @@ func escapeLike(s string) string {
 
 // ---- deliveries
 
+func deliveryAD(id string) []byte { return gateway.RowAD("delivery", id) }
+
 func (t *tx) InsertDelivery(ctx context.Context, d *gateway.Delivery) error {
-	doc, err := json.Marshal(d)
+	doc, err := t.sealJSON(deliveryAD(d.ID), d)
 	if err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `INSERT INTO deliveries (id, referral_id, channel, state, remote_id, updated_at, deadline, doc)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, d.ID, d.ReferralID, string(d.Channel), string(d.State), nullable(d.RemoteID),
-		d.Updated, d.Deadline, string(doc))
+		d.Updated, d.Deadline, doc)
 	if err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
@@ -291,12 +368,12 @@ func (t *tx) InsertDelivery(ctx context.Context, d *gateway.Delivery) error {
 }
 
 func (t *tx) UpdateDelivery(ctx context.Context, d *gateway.Delivery) error {
-	doc, err := json.Marshal(d)
+	doc, err := t.sealJSON(deliveryAD(d.ID), d)
 	if err != nil {
 		return err
 	}
 	n, err := t.exec(ctx, `UPDATE deliveries SET state=$2, remote_id=$3, updated_at=$4, deadline=$5, doc=$6 WHERE id=$1`,
-		d.ID, string(d.State), nullable(d.RemoteID), d.Updated, d.Deadline, string(doc))
+		d.ID, string(d.State), nullable(d.RemoteID), d.Updated, d.Deadline, doc)
 	if err != nil {
 		return fmt.Errorf("update delivery: %w", err)
 	}
@@ -306,20 +383,24 @@ func (t *tx) UpdateDelivery(ctx context.Context, d *gateway.Delivery) error {
 	return nil
 }
 
-func scanDelivery(row interface{ Scan(...any) error }) (*gateway.Delivery, error) {
-	var doc string
-	if err := row.Scan(&doc); err != nil {
+// scanDelivery reads (id, doc) and opens the document.
+func (t *tx) scanDelivery(ctx context.Context, row interface{ Scan(...any) error }) (*gateway.Delivery, error) {
+	var (
+		id  string
+		doc []byte
+	)
+	if err := row.Scan(&id, &doc); err != nil {
 		return nil, err
 	}
 	var d gateway.Delivery
-	if err := json.Unmarshal([]byte(doc), &d); err != nil {
-		return nil, fmt.Errorf("decode delivery: %w", err)
+	if err := t.openJSON(ctx, "delivery "+id, deliveryAD(id), doc, &d); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }
 
 func (t *tx) Delivery(ctx context.Context, id string, lock bool) (*gateway.Delivery, error) {
-	d, err := scanDelivery(t.queryRow(ctx, `SELECT doc FROM deliveries WHERE id=$1`+t.lock(lock), id))
+	d, err := t.scanDelivery(ctx, t.queryRow(ctx, `SELECT id, doc FROM deliveries WHERE id=$1`+t.lock(lock), id))
 	if err != nil {
 		return nil, fmt.Errorf("delivery %s: %w", id, err)
 	}
@@ -327,24 +408,50 @@ func (t *tx) Delivery(ctx context.Context, id string, lock bool) (*gateway.Deliv
 }
 
 func (t *tx) Deliveries(ctx context.Context, referralID string) ([]*gateway.Delivery, error) {
-	rows, err := t.query(ctx, `SELECT doc FROM deliveries WHERE referral_id=$1 ORDER BY id`, referralID)
+	raw, err := t.sealedRows(ctx, `SELECT id, doc FROM deliveries WHERE referral_id=$1 ORDER BY id`, referralID)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries of %s: %w", referralID, err)
 	}
-	defer rows.Close()
-	var out []*gateway.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
+	out := make([]*gateway.Delivery, 0, len(raw))
+	for _, r := range raw {
+		var d gateway.Delivery
+		if err := t.openJSON(ctx, "delivery "+r.id, deliveryAD(r.id), r.doc, &d); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, &d)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// sealedRow is an (id, sealed document) pair read ahead of opening.
+type sealedRow struct {
+	id  string
+	doc []byte
+}
+
+// sealedRows runs a query selecting (id, doc) and reads every row before
+// any is opened: opening may load a data key, which needs the connection.
+func (t *tx) sealedRows(ctx context.Context, q string, args ...any) ([]sealedRow, error) {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []sealedRow
+	for rows.Next() {
+		var r sealedRow
+		if err := rows.Scan(&r.id, &r.doc); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	err = rows.Err()
+	rows.Close()
+	return out, err
 }
 
 func (t *tx) DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind, remoteID string) (*gateway.Delivery, error) {
-	d, err := scanDelivery(t.queryRow(ctx, `SELECT doc FROM deliveries WHERE channel=$1 AND remote_id=$2 ORDER BY id DESC LIMIT 1`,
+	d, err := t.scanDelivery(ctx, t.queryRow(ctx, `SELECT id, doc FROM deliveries WHERE channel=$1 AND remote_id=$2 ORDER BY id DESC LIMIT 1`,
 		string(channel), remoteID))
 	if err != nil {
 		return nil, fmt.Errorf("delivery %s %s: %w", channel, remoteID, err)
@@ -501,14 +608,20 @@ func (t *tx) ListBAAs(ctx context.Context) ([]*gateway.BAA, error) {
 	return out, rows.Err()
 }
 
+func consentAD(id string) []byte { return gateway.RowAD("consent", id) }
+
 func (t *tx) PutConsent(ctx context.Context, c *gateway.ConsentRecord) error {
-	doc, err := json.Marshal(c)
+	doc, err := t.sealJSON(consentAD(c.ID), c)
+	if err != nil {
+		return err
+	}
+	patient, err := t.blind(idxPatientValue, c.PatientID)
 	if err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `INSERT INTO consents (id, tenant, patient_id, kind, doc) VALUES ($1,$2,$3,$4,$5)
 		ON CONFLICT (id) DO UPDATE SET tenant=excluded.tenant, patient_id=excluded.patient_id, kind=excluded.kind, doc=excluded.doc`,
-		c.ID, c.Tenant, c.PatientID, string(c.Kind), string(doc))
+		c.ID, c.Tenant, patient, string(c.Kind), doc)
 	if err != nil {
 		return fmt.Errorf("put consent: %w", err)
 	}
@@ -516,24 +629,23 @@ func (t *tx) PutConsent(ctx context.Context, c *gateway.ConsentRecord) error {
 }
 
 func (t *tx) Consents(ctx context.Context, tenant, patientID string) ([]gateway.ConsentRecord, error) {
-	rows, err := t.query(ctx, `SELECT doc FROM consents WHERE tenant=$1 AND patient_id=$2 ORDER BY id`, tenant, patientID)
+	patient, err := t.blind(idxPatientValue, patientID)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := t.sealedRows(ctx, `SELECT id, doc FROM consents WHERE tenant=$1 AND patient_id=$2 ORDER BY id`, tenant, patient)
 	if err != nil {
 		return nil, fmt.Errorf("consents: %w", err)
 	}
-	defer rows.Close()
 	var out []gateway.ConsentRecord
-	for rows.Next() {
-		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			return nil, err
-		}
+	for _, r := range raw {
 		var c gateway.ConsentRecord
-		if err := json.Unmarshal([]byte(doc), &c); err != nil {
-			return nil, fmt.Errorf("decode consent: %w", err)
+		if err := t.openJSON(ctx, "consent "+r.id, consentAD(r.id), r.doc, &c); err != nil {
+			return nil, err
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ---- audit and jobs

@@ -56,6 +56,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
 	t.Run("PracticeReport", func(t *testing.T) { testPracticeReport(t, h) })
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, h) })
+	t.Run("SealedAtRest", func(t *testing.T) { testSealedAtRest(t, h) })
+	t.Run("KeyRotationUnderLoad", func(t *testing.T) { testKeyRotationUnderLoad(t, h) })
 }
 
 // env is one test's wiring.
@@ -72,14 +74,19 @@ type env struct {
 
 func newEnv(t *testing.T, h Harness, fhir, direct Behavior) *env {
 	t.Helper()
-	ctx := t.Context()
-	store := h.Open(t)
 	key := make([]byte, 32)
 	rand.Read(key)
 	sealer, err := gateway.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvWith(t, h.Open(t), sealer, fhir, direct)
+}
+
+// newEnvWith is newEnv over an open store with the given keys.
+func newEnvWith(t *testing.T, store gateway.Store, sealer *gateway.Sealer, fhir, direct Behavior) *env {
+	t.Helper()
+	ctx := t.Context()
 	e := &env{t: t, ctx: ctx, store: store, clock: NewManualClock(time.Now()),
 		fhir: NewRecordingChannel(gateway.ChannelFHIR, fhir), direct: NewRecordingChannel(gateway.ChannelDirect, direct),
 		admin: gateway.Actor{ID: "user:admin"}}
