@@ -22,6 +22,7 @@ type app struct {
 	log      *slog.Logger
 	metrics  *promMetrics // the Prometheus face of the core's Metrics
 	auditKey []byte
+	sealer   *gateway.Sealer // the keys PHI is sealed with
 	stdout   io.Writer
 	// protocols are the edge handlers a node mounts (FHIR, SMART, fax
 	// callback), keyed by mux pattern; empty for one-shot commands.
@@ -45,21 +46,17 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 	if err != nil {
 		return nil, err
 	}
-	recordKey, err := cfg.key("record")
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
 	auditKey, err := cfg.key("audit")
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	sealer, err := gateway.NewSealer(recordKey)
+	sealer, err := cfg.sealer()
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	store.UseSealer(sealer)
 	gcfg := gateway.DefaultConfig()
 	gcfg.BAAWarningWindow = cfg.BAAWarningWindow
 	gcfg.Vendors = map[gateway.ChannelKind]string{}
@@ -76,7 +73,7 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 		core = wrap(store)
 	}
 	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
-	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, stdout: stdout}, nil
+	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, sealer: sealer, stdout: stdout}, nil
 }
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded store.

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -95,38 +89,4 @@ func (c *Config) register(fs *flag.FlagSet, g flagGroup) {
 	case routeFlags:
 		c.Edges.registerRoute(fs)
 	}
-}
-
-// key returns the named 32-byte key from the environment
-// (GATEWAY_<NAME>_KEY, base64) or from DataDir/keys/<name>.key, creating
-// the file with a random key on first use.
-func (c *Config) key(name string) ([]byte, error) {
-	if v := os.Getenv("GATEWAY_" + strings.ToUpper(name) + "_KEY"); v != "" {
-		k, err := base64.StdEncoding.DecodeString(v)
-		if err != nil || len(k) != 32 {
-			return nil, fmt.Errorf("GATEWAY_%s_KEY must be 32 bytes in base64", strings.ToUpper(name))
-		}
-		return k, nil
-	}
-	path := filepath.Join(c.DataDir, "keys", name+".key")
-	if b, err := os.ReadFile(path); err == nil {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(k) != 32 {
-			return nil, fmt.Errorf("key file %s is not 32 bytes of base64", path)
-		}
-		return k, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write key %s: %w", path, err)
-	}
-	return k, nil
 }

@@ -29,6 +29,7 @@ func commands() []command {
 		{"report", "referrals --practice P [--from D] [--to D] [--format table|csv|json]", "practice reports: volumes, response times, exceptions, what is still open", cmdReport},
 		{"audit", "verify|export|checkpoint", "verify the hash-chained trail, export it as FHIR AuditEvents", cmdAudit},
 		{"admin", "create --name N [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
+		{"keys", "status|rotate [--keep-retired]", "show which key-encryption key wraps the data keys; rotate it", cmdKeys},
 		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
