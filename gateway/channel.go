@@ -33,6 +33,9 @@ type Outbound struct {
 	Receiver *Entry
 	Sender   *Entry // the referring practice's directory entry
 	Records  []RecordContent
+	// Order is the requester's order as sent (Referral.Order), opened;
+	// nil when the referral has none.
+	Order []byte
 }
 
 // RecordContent is a record with its decrypted content.

@@ -106,7 +106,8 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		}
 		ch = s.channels[d.Channel]
 		out = &Outbound{Referral: r, Delivery: d, Receiver: g.receiver, Sender: sender, Records: g.records}
-		return nil
+		out.Order, err = s.openOrder(ctx, tx, r)
+		return err
 	})
 	if err != nil || done {
 		return err

@@ -79,3 +79,53 @@ func (s *Service) ReferralByIdentifier(ctx context.Context, requesterOrg, identi
 	}
 	return r, nil
 }
+
+// sealOrder stores the requester's order sealed, like a record, and
+// returns its metadata for Referral.Order.
+func (s *Service) sealOrder(ctx context.Context, tx Tx, r *Referral, order []byte) (*Record, error) {
+	rec := Record{ID: NewID(), Title: "order", ContentType: "application/fhir+json", SHA256: ContentHash(order), Size: int64(len(order))}
+	sealed, err := s.sealer.Seal(r.ID, rec.ID, order)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
+		return nil, fmt.Errorf("store order of %s: %w", r.ID, err)
+	}
+	return &rec, nil
+}
+
+// openOrder opens the requester's order inside a transaction; nil when
+// the referral has none.
+func (s *Service) openOrder(ctx context.Context, tx Tx, r *Referral) ([]byte, error) {
+	if r.Order == nil {
+		return nil, nil
+	}
+	sealed, err := tx.RecordContent(ctx, r.ID, r.Order.ID)
+	if err != nil {
+		return nil, fmt.Errorf("order of %s: %w", r.ID, err)
+	}
+	pt, err := s.sealer.Open(r.ID, r.Order.ID, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("order of %s: %w", r.ID, err)
+	}
+	if ContentHash(pt) != r.Order.SHA256 {
+		return nil, fmt.Errorf("order of %s: content hash mismatch", r.ID)
+	}
+	return pt, nil
+}
+
+// Order returns the requester's order as its system sent it
+// (NewReferral.Order), opened from the encrypted store; nil when the
+// referral has none.
+func (s *Service) Order(ctx context.Context, r *Referral) ([]byte, error) {
+	if r.Order == nil {
+		return nil, nil
+	}
+	var out []byte
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.openOrder(ctx, tx, r)
+		return err
+	})
+	return out, err
+}

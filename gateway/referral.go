@@ -116,13 +116,16 @@ type Referral struct {
 	ReceiverKind EntryKind `json:"receiverKind,omitempty"`
 	// ReceiverOrgID is the root organisation of the receiver: the second
 	// tenant whose trail records a cross-practice referral.
-	ReceiverOrgID string      `json:"receiverOrgId"`
-	Patient       Patient     `json:"patient"`
-	Reason        Coding      `json:"reason"`
-	ReasonText    string      `json:"reasonText,omitempty"` // free text; scanned for minimum necessary
-	Records       []Record    `json:"records,omitempty"`
-	Consent       ConsentRef  `json:"consent"`
-	Sensitive     Sensitivity `json:"sensitivity"`
+	ReceiverOrgID string   `json:"receiverOrgId"`
+	Patient       Patient  `json:"patient"`
+	Reason        Coding   `json:"reason"`
+	ReasonText    string   `json:"reasonText,omitempty"` // free text; scanned for minimum necessary
+	Records       []Record `json:"records,omitempty"`
+	// Order is the sealed copy of the order as the requester's system sent
+	// it (NewReferral.Order); nil when there is none.
+	Order     *Record     `json:"order,omitempty"`
+	Consent   ConsentRef  `json:"consent"`
+	Sensitive Sensitivity `json:"sensitivity"`
 
 	// Blocked names the gap that keeps a draft from being sent (consent,
 	// BAA, minimum necessary, routing); empty when nothing blocks it.

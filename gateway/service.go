@@ -136,6 +136,10 @@ type NewReferral struct {
 	Consent    ConsentRef  `json:"consent"`
 	Sensitive  Sensitivity `json:"sensitivity"`
 	Records    []NewRecord `json:"records,omitempty"`
+	// Order is the requester's order as its system sent it (for FHIR, the
+	// ServiceRequest), kept sealed beside the records so that an edge can
+	// render and forward it unchanged; nil when there is none.
+	Order []byte `json:"-"`
 	// Submit sends the referral at once (draft → requested) when its gates pass.
 	Submit bool `json:"submit,omitempty"`
 	// Replaces is set by Replace; callers use Replace instead.
@@ -268,6 +272,11 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 			return nil, nil, err
 		}
 		r.Records = append(r.Records, rec)
+	}
+	if len(n.Order) > 0 {
+		if r.Order, err = s.sealOrder(ctx, tx, r, n.Order); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := tx.InsertReferral(ctx, r); err != nil {
 		return nil, nil, err

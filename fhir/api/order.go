@@ -38,7 +38,7 @@ func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c
 		status = http.StatusOK
 		c.detail["conditional"] = "matched"
 	}
-	sr, err := mapping.NewServiceRequest(ref)
+	sr, err := h.serviceRequest(r.Context(), ref)
 	if err != nil {
 		return 0, err
 	}

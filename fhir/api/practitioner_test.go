@@ -13,9 +13,10 @@ import (
 )
 
 // TestPractitionerReceiverIsPractitionerRole checks that a referral to a
-// directory practitioner names it PractitionerRole/<id> in Task.owner and
-// ServiceRequest.performer, as the directory export names the same entry,
-// and that searching by that reference finds it.
+// directory practitioner names it PractitionerRole/<id> in Task.owner (and
+// the EHR's ServiceRequest.performer reads back as sent), as the directory
+// export names the same entry, and that searching by that reference finds
+// it. TestGeneratedReceiverReference covers referrals made outside FHIR.
 func TestPractitionerReceiverIsPractitionerRole(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -25,6 +26,7 @@ func TestPractitionerReceiverIsPractitionerRole(t *testing.T) {
 	}
 	body := strings.Replace(string(transaction("PR-1", "draft")), `"owner":{"reference":"Organization/org-ortho"}`,
 		`"owner":{"reference":"PractitionerRole/dr-knee"}`, 1)
+	body = strings.Replace(body, `"subject":`, `"performer":[{"reference":"PractitionerRole/dr-knee"}],"subject":`, 1)
 	north := e.token(t, "ehr-north")
 	var b struct {
 		Entry []struct{ Response struct{ Location string } }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -73,7 +74,7 @@ func (h *Handler) readServiceRequest(w http.ResponseWriter, r *http.Request, c *
 	if err != nil {
 		return 0, err
 	}
-	sr, err := mapping.NewServiceRequest(ref)
+	sr, err := h.serviceRequest(r.Context(), ref)
 	if err != nil {
 		return 0, err
 	}
@@ -109,7 +110,7 @@ func (h *Handler) vreadAs(w http.ResponseWriter, r *http.Request, c *call, resou
 	}
 	var res any = mapping.NewTask(old)
 	if resource == "ServiceRequest" {
-		if res, err = mapping.NewServiceRequest(old); err != nil {
+		if res, err = h.serviceRequest(r.Context(), old); err != nil {
 			return 0, err
 		}
 	}
@@ -151,3 +152,13 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int,
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// serviceRequest renders the referral's ServiceRequest: the requester's
+// own, kept unchanged, when it came through FHIR.
+func (h *Handler) serviceRequest(ctx context.Context, ref *gateway.Referral) (json.RawMessage, error) {
+	order, err := h.svc.Order(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return mapping.RenderServiceRequest(ref, order)
+}

@@ -244,7 +244,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 	}
 	if s.include {
 		for _, ref := range list {
-			sr, err := mapping.NewServiceRequest(ref)
+			sr, err := h.serviceRequest(r.Context(), ref)
 			if err != nil {
 				return 0, err
 			}

@@ -36,7 +36,7 @@ func TestRenderedResourcesMatchGoldenAndValidate(t *testing.T) {
 			return mustJSON(t, sr)
 		}},
 		{"transaction.json", func(t *testing.T) []byte {
-			b, err := NewTransaction(full, "0195f0a0-0000-7000-8000-0000000d0001", recs)
+			b, err := NewTransaction(full, "0195f0a0-0000-7000-8000-0000000d0001", recs, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,6 +37,9 @@ func ParseServiceRequest(data []byte) (*Submission, error) {
 	if err := readOrder(nil, srNode, &sr, &n); err != nil {
 		return nil, err
 	}
+	if n.Order, err = captureOrder(nil, srNode); err != nil {
+		return nil, err
+	}
 	return &Submission{Referral: n}, nil
 }
 

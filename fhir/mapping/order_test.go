@@ -36,6 +36,10 @@ func TestParseServiceRequestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseServiceRequest: %v", err)
 			}
+			if len(s.Referral.Order) == 0 {
+				t.Error("the ServiceRequest as sent was not kept")
+			}
+			s.Referral.Order = nil // the kept order is checked by TestServiceRequestFidelity
 			want := expectedNew(tt.r, nil)
 			want.Requester.OrgID = tt.org
 			if !reflect.DeepEqual(s.Referral, want) {

@@ -185,6 +185,9 @@ func assemble(p *pool, task *node) (*Submission, error) {
 	if err := readOrder(p, srNode, &sr, &n); err != nil {
 		return nil, err
 	}
+	if n.Order, err = captureOrder(p, srNode); err != nil {
+		return nil, err
+	}
 	if sr.Priority == nil && t.Priority != "" {
 		n.Priority = gateway.Priority(t.Priority)
 	}

@@ -43,7 +43,7 @@ func TestTransactionRoundTripLosesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := NewTransaction(tt.r, "dlv-1", tt.recs)
+			b, err := NewTransaction(tt.r, "dlv-1", tt.recs, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,6 +51,10 @@ func TestTransactionRoundTripLosesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseTransaction: %v", err)
 			}
+			if len(s.Referral.Order) == 0 {
+				t.Error("the ServiceRequest as sent was not kept")
+			}
+			s.Referral.Order = nil // the kept order is checked by TestServiceRequestFidelity
 			if want := expectedNew(tt.r, tt.recs); !reflect.DeepEqual(s.Referral, want) {
 				t.Errorf("read back\n%+v\nwant\n%+v", s.Referral, want)
 			}
@@ -122,6 +126,10 @@ func TestParseInboundTransactionWithSeparateEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(s.Referral.Order) == 0 {
+		t.Error("the ServiceRequest as sent was not kept")
+	}
+	s.Referral.Order = nil // the kept order is checked by TestServiceRequestFidelity
 	want := gateway.NewReferral{
 		Identifier: "https://ehr.example.org/referrals|REF-2002",
 		Requester:  gateway.Requester{OrgID: "org-northside", Name: "Ada Example", NPI: "1234567893"},

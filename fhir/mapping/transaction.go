@@ -18,7 +18,13 @@ import (
 // same delivery finds the Task it created before. Parties are referenced
 // logically by directory identifier, since the receiver's server does not
 // hold the gateway's directory.
-func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.RecordContent) ([]byte, error) {
+//
+// order is the requester's ServiceRequest as kept (gateway.Outbound.Order):
+// when present, it is pushed unchanged but for the gateway's id and
+// version, the delivery identifier, its status, and references to the
+// request's other resources (the Patient, Practitioner and Consent go
+// along contained; records point at their entries in the Bundle).
+func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.RecordContent, order []byte) ([]byte, error) {
 	if deliveryID == "" {
 		return nil, fmt.Errorf("mapping: transaction for %s: no delivery id", r.ID)
 	}
@@ -33,23 +39,18 @@ func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.Re
 		binURL["Binary/"+rc.ID] = "urn:uuid:" + derivedUUID("Binary", deliveryID+"/"+rc.ID)
 	}
 
-	sr, err := NewServiceRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	sr.Id, sr.Meta = nil, pushMeta(sr.Meta)
-	sr.Identifier = append(sr.Identifier, deliveryIdent)
-	sr.Requester = logical(sr.Requester)
-	for i := range sr.Performer {
-		sr.Performer[i] = *logical(&sr.Performer[i])
-	}
-	for i := range sr.SupportingInfo {
-		if u, ok := docURL[str(sr.SupportingInfo[i].Reference)]; ok {
-			sr.SupportingInfo[i] = fhir.Reference{Reference: ptr(u), Type: ptr("DocumentReference")}
+	var srRes any
+	if len(order) > 0 {
+		var err error
+		if srRes, err = pushOrder(r, order, deliveryIdent, docURL); err != nil {
+			return nil, err
 		}
-	}
-	if len(sr.Replaces) > 0 { // the replaced order lives on our side only
-		sr.Replaces = nil
+	} else {
+		sr, err := pushServiceRequest(r, deliveryIdent, docURL)
+		if err != nil {
+			return nil, err
+		}
+		srRes = sr
 	}
 
 	task := NewTask(r)
@@ -82,7 +83,7 @@ func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.Re
 		entries = append(entries, fhir.BundleEntry{FullUrl: ptr(url), Resource: b, Request: req})
 		return nil
 	}
-	if err := add(srURL, "ServiceRequest", sr, ifNoneExist); err != nil {
+	if err := add(srURL, "ServiceRequest", srRes, ifNoneExist); err != nil {
 		return nil, err
 	}
 	if err := add(taskURL, "Task", task, ifNoneExist); err != nil {
@@ -112,6 +113,140 @@ func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.Re
 	return out, nil
 }
 
+// pushServiceRequest renders the ServiceRequest of a referral that has no
+// kept order (one created through the core, not FHIR).
+func pushServiceRequest(r *gateway.Referral, deliveryIdent fhir.Identifier, docURL map[string]string) (*ServiceRequest, error) {
+	sr, err := NewServiceRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	sr.Id, sr.Meta = nil, pushMeta(sr.Meta)
+	sr.Identifier = append(sr.Identifier, deliveryIdent)
+	sr.Requester = logical(sr.Requester)
+	for i := range sr.Performer {
+		sr.Performer[i] = *logical(&sr.Performer[i])
+	}
+	for i := range sr.SupportingInfo {
+		if u, ok := docURL[str(sr.SupportingInfo[i].Reference)]; ok {
+			sr.SupportingInfo[i] = fhir.Reference{Reference: ptr(u), Type: ptr("DocumentReference")}
+		}
+	}
+	if len(sr.Replaces) > 0 { // the replaced order lives on our side only
+		sr.Replaces = nil
+	}
+	return sr, nil
+}
+
+// Ids of the resources the gateway contains in a pushed order for the
+// parts of the referral its requester sent as separate resources.
+const (
+	pushedPatient   = "rgw-patient"
+	pushedRequester = "rgw-requester"
+	pushedConsent   = "rgw-consent"
+)
+
+// pushOrder renders the requester's kept ServiceRequest for the push.
+func pushOrder(r *gateway.Referral, order []byte, deliveryIdent fhir.Identifier, docURL map[string]string) (map[string]any, error) {
+	need := map[string]bool{}
+	res, err := openOrder(order, func(part string) (string, bool) {
+		if typ, i, ok := recordIndex(part); ok {
+			if i < len(r.Records) && typ == "DocumentReference" {
+				u, ok := docURL["DocumentReference/"+r.Records[i].ID]
+				return u, ok
+			}
+			return "", false
+		}
+		need[part] = true
+		switch part {
+		case "Patient":
+			return "#" + pushedPatient, true
+		case "Practitioner":
+			return "#" + pushedRequester, true
+		case "Consent":
+			return "#" + pushedConsent, true
+		}
+		return "", false
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Directory parties become logical references: the receiver's server
+	// does not hold our directory.
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["reference"].(string); ok {
+				if l := logical(&fhir.Reference{Reference: &ref}); l.Reference == nil {
+					delete(x, "reference")
+					x["type"] = str(l.Type)
+					x["identifier"] = map[string]any{"system": str(l.Identifier.System), "value": str(l.Identifier.Value)}
+				}
+			}
+			for k, val := range x {
+				if k != "contained" {
+					walk(val)
+				}
+			}
+		case []any:
+			for _, item := range x {
+				walk(item)
+			}
+		}
+	}
+	walk(res)
+	delete(res, "id")
+	res["status"] = ServiceRequestStatus(r.Status)
+	if m, _ := res["meta"].(map[string]any); m != nil {
+		delete(m, "versionId")
+		delete(m, "lastUpdated")
+		if len(m) == 0 {
+			delete(res, "meta")
+		}
+	}
+	ids, _ := res["identifier"].([]any)
+	res["identifier"] = append(ids, map[string]any{"system": str(deliveryIdent.System), "value": str(deliveryIdent.Value)})
+	contained, _ := res["contained"].([]any)
+	addContained := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("mapping: push order: %w", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("mapping: push order: %w", err)
+		}
+		contained = append(contained, m)
+		return nil
+	}
+	if need["Patient"] || need["Consent"] {
+		if err := addContained(NewPatient(r.Patient, pushedPatient)); err != nil {
+			return nil, err
+		}
+	}
+	if need["Practitioner"] {
+		if p := NewPractitioner(r.Requester, pushedRequester); p != nil {
+			if err := addContained(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if need["Consent"] {
+		c, err := NewConsent(r, pushedConsent)
+		if err != nil {
+			return nil, err
+		}
+		c.Patient = &fhir.Reference{Reference: ptr("#" + pushedPatient)}
+		if err := addContained(c); err != nil {
+			return nil, err
+		}
+	}
+	if len(contained) > 0 {
+		res["contained"] = contained
+	}
+	return res, nil
+}
+
 // pushMeta keeps only the security labels: version and update time are the
 // receiving server's to assign.
 func pushMeta(m *fhir.Meta) *fhir.Meta {
@@ -128,7 +263,7 @@ func logical(r *fhir.Reference) *fhir.Reference {
 		return nil
 	}
 	typ, id, ok := strings.Cut(str(r.Reference), "/")
-	if !ok || (typ != "Organization" && typ != "Practitioner") || strings.HasPrefix(typ, "urn:") {
+	if !ok || (typ != "Organization" && typ != "Practitioner" && typ != "PractitionerRole") || strings.HasPrefix(typ, "urn:") {
 		return r
 	}
 	return &fhir.Reference{Type: ptr(typ), Identifier: &fhir.Identifier{System: ptr(SystemDirectory), Value: ptr(id)}, Display: r.Display}

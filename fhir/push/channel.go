@@ -119,7 +119,7 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 	if to.FHIR.BaseURL == "" {
 		return gateway.SendResult{Detail: "pull mode: the receiver reads its Tasks from the gateway"}, nil
 	}
-	body, err := mapping.NewTransaction(out.Referral, out.Delivery.ID, out.Records)
+	body, err := mapping.NewTransaction(out.Referral, out.Delivery.ID, out.Records, out.Order)
 	if err != nil {
 		return gateway.SendResult{}, gateway.Permanent(fmt.Errorf("fhir: push %s: %w", out.Delivery.ID, err))
 	}
