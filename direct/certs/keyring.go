@@ -40,6 +40,9 @@ func (k *Keyring) Add(id *Identity) error {
 	if len(id.Cert.EmailAddresses) == 0 && len(id.Cert.DNSNames) == 0 {
 		return fmt.Errorf("certs: keyring add %q: certificate has no address or domain name", id.Cert.Subject.CommonName)
 	}
+	if err := CheckCertKey(id.Cert); err != nil {
+		return fmt.Errorf("certs: keyring add: %w", err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, a := range id.Cert.EmailAddresses {
@@ -81,4 +84,18 @@ func (k *Keyring) DecryptionKey(issuer []byte, serial *big.Int) (*x509.Certifica
 		}
 	}
 	return nil, nil, fmt.Errorf("certs: keyring decryption key (serial %v): %w", serial, ErrNoIdentity)
+}
+
+// DecryptionKeyBySKI returns the certificate and private key whose
+// certificate carries the subject key identifier ski, as a CMS
+// RecipientInfo may name it. It satisfies smime.SKIKeyResolver.
+func (k *Keyring) DecryptionKeyBySKI(ski []byte) (*x509.Certificate, crypto.Decrypter, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	for _, id := range k.all {
+		if len(ski) > 0 && bytes.Equal(id.Cert.SubjectKeyId, ski) {
+			return id.Cert, id.Key, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("certs: keyring decryption key (subject key id %x): %w", ski, ErrNoIdentity)
 }

@@ -102,6 +102,9 @@ func (c *Channel) CheckRecipientCert(cert *x509.Certificate, addr string, extra 
 		return fmt.Errorf("certificate %q is not valid at %s (valid %s to %s)", name,
 			now.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
+	if err := certs.CheckCertKey(cert); err != nil {
+		return err
+	}
 	if cert.KeyUsage&x509.KeyUsageKeyEncipherment == 0 {
 		return fmt.Errorf("certificate %q does not allow key encipherment", name)
 	}

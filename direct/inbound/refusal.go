@@ -27,6 +27,7 @@ const (
 	ReasonRevocationUnknown Reason = "revocation-unknown"
 	ReasonKeyUsage          Reason = "key-usage"
 	ReasonAddressMismatch   Reason = "address-mismatch"
+	ReasonWeakKey           Reason = "weak-key"
 	// ReasonNotReceiver: a verified reply or receipt about one of our
 	// referrals came from an address that is not the referral's receiver.
 	ReasonNotReceiver Reason = "sender-not-receiver"
@@ -67,6 +68,7 @@ func classify(err error) Reason {
 		{smime.ErrRevocationUnknown, ReasonRevocationUnknown},
 		{smime.ErrKeyUsage, ReasonKeyUsage},
 		{smime.ErrAddressMismatch, ReasonAddressMismatch},
+		{smime.ErrWeakKey, ReasonWeakKey},
 		{smime.ErrMalformed, ReasonMalformed},
 	} {
 		if errors.Is(err, m.err) {

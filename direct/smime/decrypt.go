@@ -21,6 +21,14 @@ type KeyResolver interface {
 	DecryptionKey(issuer []byte, serial *big.Int) (*x509.Certificate, crypto.Decrypter, error)
 }
 
+// SKIKeyResolver is a KeyResolver that also finds a key by the subject key
+// identifier of its certificate, the other recipient identifier form of
+// RFC 5652. certs.Keyring implements it.
+type SKIKeyResolver interface {
+	KeyResolver
+	DecryptionKeyBySKI(ski []byte) (*x509.Certificate, crypto.Decrypter, error)
+}
+
 // Decrypt opens an application/pkcs7-mime enveloped-data entity (a whole
 // message or just the entity; only its Content-Type and body are read) with
 // the first recipient key that keys holds, and returns the decrypted MIME
@@ -67,10 +75,18 @@ func (env *envelope) open(keys KeyResolver) ([]byte, error) {
 		return nil, err
 	}
 	for _, r := range env.recipients {
-		if r.issuer == nil {
-			continue // subjectKeyIdentifier recipients are not resolvable by issuer and serial
+		var (
+			dec crypto.Decrypter
+			err error
+		)
+		switch sk, ok := keys.(SKIKeyResolver); {
+		case r.issuer != nil:
+			_, dec, err = keys.DecryptionKey(r.issuer, r.serial)
+		case r.ski != nil && ok:
+			_, dec, err = sk.DecryptionKeyBySKI(r.ski)
+		default:
+			continue
 		}
-		_, dec, err := keys.DecryptionKey(r.issuer, r.serial)
 		if err != nil || dec == nil {
 			continue
 		}

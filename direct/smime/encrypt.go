@@ -1,6 +1,8 @@
 package smime
 
 import (
+	"github.com/referralgw/gateway/direct/certs"
+
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
@@ -89,6 +91,14 @@ func Encrypt(entity []byte, recipients []*x509.Certificate, alg ContentAlgorithm
 
 // EncryptWith is Encrypt with a choice of key transport.
 func EncryptWith(entity []byte, recipients []*x509.Certificate, opts EncryptOptions) ([]byte, error) {
+	for _, r := range recipients {
+		if r == nil {
+			continue
+		}
+		if err := certs.CheckCertKey(r); err != nil {
+			return nil, fmt.Errorf("smime: encrypt: %w: %w", ErrWeakKey, err)
+		}
+	}
 	der, err := envelop(entity, recipients, opts)
 	if err != nil {
 		return nil, fmt.Errorf("smime: encrypt: %w", err)

@@ -87,6 +87,7 @@ type rsaesOAEPParams struct {
 // recipient is one key transport RecipientInfo found in a parsed envelope.
 type recipient struct {
 	issuer       []byte // raw DER issuer Name; nil for a subjectKeyIdentifier rid
+	ski          []byte // the subjectKeyIdentifier rid; nil for issuer and serial
 	serial       *big.Int
 	keyAlg       pkix.AlgorithmIdentifier
 	encryptedKey []byte
@@ -161,6 +162,8 @@ func parseEnvelope(der []byte) (*envelope, error) {
 				return nil, errors.New("recipient info: malformed issuerAndSerialNumber")
 			}
 			r.issuer, r.serial = ias.Issuer.FullBytes, ias.Serial
+		} else if ktri.RID.Class == asn1.ClassContextSpecific && ktri.RID.Tag == 0 && !ktri.RID.IsCompound {
+			r.ski = ktri.RID.Bytes // [0] IMPLICIT SubjectKeyIdentifier (RFC 5652 section 6.2.1)
 		}
 		env.recipients = append(env.recipients, r)
 	}

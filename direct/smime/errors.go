@@ -32,6 +32,9 @@ var (
 	ErrNoKey = errors.New("smime: no key for any recipient")
 	// ErrDecrypt: we hold the recipient key but the content does not decrypt.
 	ErrDecrypt = errors.New("smime: decryption failed")
+	// ErrWeakKey: a key of the signer's chain, or of a recipient, is under
+	// 2048-bit RSA or P-256 EC (it wraps certs.ErrWeakKey too).
+	ErrWeakKey = errors.New("smime: key too weak")
 	// ErrUnsupportedAlgorithm: the message uses an algorithm this package does not offer.
 	ErrUnsupportedAlgorithm = errors.New("smime: unsupported algorithm")
 )

@@ -86,3 +86,15 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCRL feeds revocation lists of either version, as a distribution
+// point may serve them, to ParseCRL: it must not panic.
+func FuzzParseCRL(f *testing.F) {
+	if der, err := fx.ca.CRL(fx.revoked.Cert); err == nil {
+		f.Add(der)
+	}
+	f.Add([]byte{0x30, 0x03, 0x30, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		_, _ = smime.ParseCRL(der)
+	})
+}

@@ -79,7 +79,7 @@ func (f *HTTPCRLFetcher) FetchCRL(ctx context.Context, url string) (*x509.Revoca
 	if block, _ := pem.Decode(body); block != nil && block.Type == "X509 CRL" {
 		body = block.Bytes
 	}
-	crl, err := x509.ParseRevocationList(body)
+	crl, err := ParseCRL(body)
 	if err != nil {
 		return nil, fmt.Errorf("smime: fetch CRL %q: %w", url, err)
 	}

@@ -1,6 +1,8 @@
 package smime
 
 import (
+	"github.com/referralgw/gateway/direct/certs"
+
 	"bytes"
 	"crypto"
 	"crypto/rsa"
@@ -32,6 +34,9 @@ func Sign(entity []byte, signer *x509.Certificate, key crypto.Signer, chain []*x
 	pub, ok := signer.PublicKey.(*rsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("smime: sign: signer key is %T, Direct requires RSA", signer.PublicKey)
+	}
+	if err := certs.CheckKeyStrength(pub); err != nil {
+		return nil, fmt.Errorf("smime: sign: %w: %w", ErrWeakKey, err)
 	}
 	if !pub.Equal(key.Public()) {
 		return nil, errors.New("smime: sign: key does not match signer certificate")

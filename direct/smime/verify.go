@@ -1,6 +1,8 @@
 package smime
 
 import (
+	"github.com/referralgw/gateway/direct/certs"
+
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -100,6 +102,11 @@ func verify(ctx context.Context, raw []byte, opts VerifyOptions) (*Verified, err
 	if err != nil {
 		return nil, err
 	}
+	for _, c := range chain {
+		if err := certs.CheckCertKey(c); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrWeakKey, err)
+		}
+	}
 	res.Chain = chain
 	if !opts.SkipRevocation {
 		if err := checkRevocation(ctx, chain, opts.CRLs, at); err != nil {
@@ -188,7 +195,7 @@ func parsePKCS7(ber []byte) (p7 *pkcs7.PKCS7, err error) {
 			p7, err = nil, fmt.Errorf("%w: CMS parser failed", ErrMalformed)
 		}
 	}()
-	p7, err = pkcs7.Parse(der)
+	p7, err = pkcs7.Parse(nameSignersByIssuer(der))
 	if err != nil {
 		return nil, fmt.Errorf("%w: CMS: %w", ErrMalformed, err)
 	}
