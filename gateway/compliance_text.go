@@ -62,10 +62,17 @@ func restate(e audit.Entry) (section, statement string) {
 	case "referral.fallback":
 		return SectionRouting, "Fell back to another channel: " + detailString(d) + "."
 	case "delivery.queued":
+		if get("purpose") == "answer" {
+			return SectionAnswer, fmt.Sprintf("The referrer's answer queued as delivery %s on %s, with record(s) %s.", get("delivery"), get("channel"), orDash(get("records")))
+		}
 		return SectionSend, fmt.Sprintf("Delivery %s queued on %s.", get("delivery"), get("channel"))
 	case "delivery.sending":
-		s := fmt.Sprintf("Send attempt %s of delivery %s on %s carrying record(s) %s; BAAs at the moment of the send: %s.",
-			orDash(get("attempt")), get("delivery"), get("channel"), orDash(get("records")), baaList(d))
+		what := "Send"
+		if get("purpose") == "answer" {
+			what = "Answer to the request for more information: send"
+		}
+		s := fmt.Sprintf("%s attempt %s of delivery %s on %s carrying record(s) %s; BAAs at the moment of the send: %s.",
+			what, orDash(get("attempt")), get("delivery"), get("channel"), orDash(get("records")), baaList(d))
 		if n := get("part2Notice"); n != "" {
 			s += " The " + n + " notice went with it."
 		}
@@ -99,6 +106,9 @@ func restate(e audit.Entry) (section, statement string) {
 			get("followUp"), get("receiver"), orDash(get("consentInherited")))
 	case "referral.replaced":
 		return SectionLifecycle, fmt.Sprintf("Re-routed: replaced by referral %s to %s.", get("replacedBy"), get("receiver"))
+	}
+	if e.Action == "referral.received" && get("from") == "on-hold" {
+		return SectionAnswer, "The referrer answered the request for more information."
 	}
 	if strings.HasPrefix(e.Action, "referral.") && get("to") != "" {
 		return SectionLifecycle, fmt.Sprintf("Status %s → %s.", get("from"), get("to"))

@@ -75,7 +75,21 @@ type Delivery struct {
 	// Deadline is when a receipt must have arrived; zero when none is due.
 	Deadline time.Time `json:"deadline,omitzero"`
 	Receipts []Receipt `json:"receipts,omitempty"`
+	// Purpose says what the send carries: the referral itself (empty) or
+	// the referrer's answer to a request for more information.
+	Purpose DeliveryPurpose `json:"purpose,omitempty"`
+	// RecordIDs limits the records an answer carries to those added with
+	// it; empty means every record of the referral.
+	RecordIDs []string `json:"recordIds,omitempty"`
 }
+
+// DeliveryPurpose names what a delivery carries.
+type DeliveryPurpose string
+
+// PurposeAnswer is a delivery of the referrer's answer to the receiver's
+// request for more information (Referral.Question and Referral.Answer),
+// with the records added with it, on the channel the referral went on.
+const PurposeAnswer DeliveryPurpose = "answer"
 
 // ReceiptKind says what a receipt reports.
 type ReceiptKind string

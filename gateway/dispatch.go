@@ -56,9 +56,9 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if err != nil {
 			return err
 		}
-		if r.Status != StatusRequested {
+		if why := sendable(r, d); why != "" {
 			done = true
-			return s.failDelivery(ctx, tx, r, d, "referral is "+string(r.Status)+": send abandoned", false)
+			return s.failDelivery(ctx, tx, r, d, why, false)
 		}
 		g, err := s.gates(ctx, tx, r, true)
 		if err != nil {
@@ -91,9 +91,13 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if err := s.vendorEvidence(ctx, tx, d.Channel, g.evidence); err != nil {
 			return err
 		}
+		carried := answerRecords(d, g.records)
 		detail := withPrefix(g.evidence, "baa.", map[string]string{
 			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts),
-			"records": recordIDs(g.records)})
+			"records": recordIDs(carried)})
+		if d.Purpose != "" {
+			detail["purpose"] = string(d.Purpose)
+		}
 		if n := Part2Notice(r); n != "" {
 			detail["part2Notice"] = n
 		}
@@ -105,7 +109,7 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 			return err
 		}
 		ch = s.channels[d.Channel]
-		out = &Outbound{Referral: r, Delivery: d, Receiver: g.receiver, Sender: sender, Records: g.records}
+		out = &Outbound{Referral: r, Delivery: d, Receiver: g.receiver, Sender: sender, Records: carried}
 		out.Order, err = s.openOrder(ctx, tx, r)
 		return err
 	})

@@ -220,16 +220,6 @@ func (s *Service) move(ctx context.Context, tx Tx, actor Actor, r *Referral, to 
 	return s.audit(ctx, tx, actor, r, auditAction[to], audit.OutcomeSuccess, detail)
 }
 
-// AnswerHold is the referrer's answer to an on-hold question; it moves the
-// referral back to received.
-func (s *Service) AnswerHold(ctx context.Context, actor Actor, id, answer string) (*Referral, error) {
-	if strings.TrimSpace(answer) == "" {
-		return nil, &ValidationError{"answer", "required"}
-	}
-	actor.As = SideReferrer
-	return s.Transition(ctx, actor, id, StatusReceived, TransitionInput{Answer: answer, ReasonText: "more information provided"})
-}
-
 // OverrideMinimumNecessary records a reasoned override of the
 // minimum-necessary block on a draft; the override is audited.
 func (s *Service) OverrideMinimumNecessary(ctx context.Context, actor Actor, id, reason string) (*Referral, error) {

@@ -31,13 +31,21 @@ type RecordingChannel struct {
 	behavior  Behavior
 	attempts  map[string]int // delivery id → Send calls
 	delivered map[string]int // delivery id → accepted sends (after de-duplication: 1)
+	sent      map[string]Sent
 	blocked   chan struct{}
+}
+
+// Sent is what the receiver got in one accepted delivery.
+type Sent struct {
+	Purpose   gateway.DeliveryPurpose
+	RecordIDs []string
+	Answer    string // the referrer's answer, for an answer delivery
 }
 
 // NewRecordingChannel makes a channel of kind with behavior b.
 func NewRecordingChannel(kind gateway.ChannelKind, b Behavior) *RecordingChannel {
 	return &RecordingChannel{kind: kind, behavior: b, attempts: map[string]int{}, delivered: map[string]int{},
-		blocked: make(chan struct{}, 1)}
+		sent: map[string]Sent{}, blocked: make(chan struct{}, 1)}
 }
 
 // Kind implements gateway.Channel.
@@ -84,6 +92,14 @@ func (c *RecordingChannel) Send(ctx context.Context, out *gateway.Outbound) (gat
 	}
 	c.mu.Lock()
 	c.delivered[id] = 1 // the receiver keys on the delivery id: a resend is a duplicate
+	got := Sent{Purpose: out.Delivery.Purpose}
+	for _, rc := range out.Records {
+		got.RecordIDs = append(got.RecordIDs, rc.ID)
+	}
+	if got.Purpose == gateway.PurposeAnswer {
+		got.Answer = out.Referral.Answer
+	}
+	c.sent[id] = got
 	c.mu.Unlock()
 	if b.AfterSend != nil {
 		b.AfterSend(n)
@@ -99,6 +115,14 @@ func (c *RecordingChannel) Attempts(deliveryID string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.attempts[deliveryID]
+}
+
+// SentFor returns what the receiver got in delivery deliveryID.
+func (c *RecordingChannel) SentFor(deliveryID string) (Sent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sent[deliveryID]
+	return s, ok
 }
 
 // Received returns how many distinct deliveries the receiver accepted.
