@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/buildinfo"
+	"github.com/referralgw/gateway/gateway/httpedge"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -66,11 +68,22 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace, checkpointEvery
 	loops, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	n.start(loops)
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	edge := httpedge.New(n.edges.HTTP)
+	srv := edge.Server(a.routes())
+	l, scheme := edge.Listener(ln), "http"
+	if n.tlsCert != nil {
+		l, scheme = tls.NewListener(l, n.tlsCert.TLSConfig()), "https"
+		go n.tlsCert.Watch(loops, 30*time.Second)
+	} else if !loopbackAddr(ln.Addr()) {
+		a.log.Warn("SERVING PHI OVER PLAIN HTTP on a non-loopback address: referrals, session cookies and tokens cross the network in clear; "+
+			"set --tls-cert and --tls-key, or bind to loopback behind a TLS-terminating proxy", "http", ln.Addr().String())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("gateway serving", "http", ln.Addr().String(), "store", storeKind(a.cfg), "direct", n.direct != nil, "fax", n.fax != nil)
-	fmt.Fprintf(a.stdout, "gateway listening on http://%s\n", ln.Addr())
+	go func() { errc <- srv.Serve(l) }()
+	lim := edge.Limits()
+	a.log.Info("gateway serving", "http", ln.Addr().String(), "tls", n.tlsCert != nil, "store", storeKind(a.cfg), "direct", n.direct != nil, "fax", n.fax != nil,
+		"max_conns", lim.MaxConns, "max_conns_per_addr", lim.MaxConnsPerAddr, "max_requests_per_addr", lim.MaxInFlightPerAddr, "body_timeout", lim.BodyTimeout)
+	fmt.Fprintf(a.stdout, "gateway listening on %s://%s\n", scheme, ln.Addr())
 	n.describe(a.stdout)
 
 	tick := time.NewTicker(checkpointEvery)
@@ -190,4 +203,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 // that are wired in this build, keyed by mux pattern.
 func (a *app) protocolHandlers() map[string]http.Handler {
 	return a.protocols
+}
+
+// loopbackAddr reports whether a listener is bound to a loopback address
+// only (not a wildcard).
+func loopbackAddr(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

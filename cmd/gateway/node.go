@@ -23,6 +23,7 @@ import (
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/buildinfo"
+	"github.com/referralgw/gateway/gateway/httpedge"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -46,6 +47,8 @@ type node struct {
 	smtpLn net.Listener
 
 	fax *faxEdge // nil: fax not configured
+
+	tlsCert *httpedge.Certificate // nil: the HTTP face speaks plain HTTP
 
 	subs *subscription.Notifier // posts FHIR rest-hook notifications
 
@@ -82,9 +85,21 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	}
 	n := &node{edges: ec, smtpLn: ls.SMTP,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	if (ec.TLSCert == "") != (ec.TLSKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if ec.TLSCert != "" {
+		if n.tlsCert, err = httpedge.LoadCertificate(ec.TLSCert, ec.TLSKey, n.log); err != nil {
+			return nil, err
+		}
+	}
 	n.baseURL = strings.TrimSuffix(ec.PublicURL, "/")
 	if n.baseURL == "" {
-		n.baseURL = "http://" + ls.HTTP.Addr().String()
+		scheme := "http://"
+		if n.tlsCert != nil {
+			scheme = "https://"
+		}
+		n.baseURL = scheme + ls.HTTP.Addr().String()
 	}
 	defer func() {
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"os"
 	"time"
+
+	"github.com/referralgw/gateway/gateway/httpedge"
 )
 
 // edgeConfig is the configuration of a node's edges: the Direct, FHIR and
@@ -25,6 +27,13 @@ type edgeConfig struct {
 	AllowPrivateNetworks bool
 	// FaxAllowHTTP accepts a plain-http fax vendor API URL (development).
 	FaxAllowHTTP bool
+	// TLSCert and TLSKey are the HTTP face's certificate chain and key
+	// (PEM); set, serve speaks HTTPS only and reloads them when they change
+	// or on SIGHUP.
+	TLSCert, TLSKey string
+	// HTTP bounds the HTTP face: timeouts, connection and request caps
+	// (zero fields take httpedge's defaults).
+	HTTP httpedge.Limits
 	// FollowEvery is how often pushed referrals are read back from the
 	// receivers' FHIR servers.
 	FollowEvery time.Duration
@@ -75,7 +84,7 @@ func defaultEdgeConfig() edgeConfig {
 		"GATEWAY_SMTP_ADDR": &e.SMTPAddr, "GATEWAY_SMARTHOST": &e.Smarthost, "GATEWAY_SMTP_TLS_CERT": &e.SMTPTLSCert,
 		"GATEWAY_SMTP_TLS_KEY": &e.SMTPTLSKey, "GATEWAY_SMTP_TLS_ROOTS": &e.SMTPTLSRoots, "GATEWAY_DNS": &e.DNSServer,
 		"GATEWAY_FAX_API": &e.FaxAPI, "GATEWAY_FAX_KEY": &e.FaxKey, "GATEWAY_FAX_SECRET": &e.FaxSecret,
-		"GATEWAY_FAX_CALLBACK_TOKEN": &e.FaxCallbackToken,
+		"GATEWAY_FAX_CALLBACK_TOKEN": &e.FaxCallbackToken, "GATEWAY_TLS_CERT": &e.TLSCert, "GATEWAY_TLS_KEY": &e.TLSKey,
 	}
 	for name, p := range str {
 		if v := os.Getenv(name); v != "" {
@@ -93,6 +102,12 @@ func defaultEdgeConfig() edgeConfig {
 func (e *edgeConfig) register(fs *flag.FlagSet) {
 	e.registerRoute(fs)
 	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
+	fs.StringVar(&e.TLSCert, "tls-cert", e.TLSCert, "HTTPS certificate chain (PEM) of the HTTP face; reloaded on change or SIGHUP (env GATEWAY_TLS_CERT)")
+	fs.StringVar(&e.TLSKey, "tls-key", e.TLSKey, "HTTPS private key (PEM) of the HTTP face (env GATEWAY_TLS_KEY)")
+	fs.DurationVar(&e.HTTP.BodyTimeout, "http-body-timeout", e.HTTP.BodyTimeout, "longest time to read one request, body included (0: 2m)")
+	fs.IntVar(&e.HTTP.MaxConns, "http-max-conns", e.HTTP.MaxConns, "concurrent HTTP connections; more are answered 503 (0: 1024)")
+	fs.IntVar(&e.HTTP.MaxConnsPerAddr, "http-max-conns-per-addr", e.HTTP.MaxConnsPerAddr, "concurrent HTTP connections from one client address; more are answered 429 (0: 64)")
+	fs.IntVar(&e.HTTP.MaxInFlightPerAddr, "http-max-requests-per-addr", e.HTTP.MaxInFlightPerAddr, "requests in progress at once from one client address; more are answered 429 (0: 32)")
 	fs.BoolVar(&e.AllowPrivateNetworks, "allow-private-networks", e.AllowPrivateNetworks, "DEVELOPMENT ONLY: let outbound requests reach loopback and private addresses; implied by --fhir-allow-http (env GATEWAY_ALLOW_PRIVATE_NETWORKS=true)")
 	fs.BoolVar(&e.FaxAllowHTTP, "fax-allow-http", e.FaxAllowHTTP, "DEVELOPMENT ONLY: accept a plain-http --fax-api, sending PDFs and credentials in clear (env GATEWAY_FAX_ALLOW_HTTP=true)")
 	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
