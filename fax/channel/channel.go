@@ -92,8 +92,10 @@ func number(to *gateway.Entry) (string, error) {
 	return n, nil
 }
 
-// Send renders the referral packet and submits it to the vendor, keyed by
-// the delivery id so that a resend after a crash returns the first fax.
+// Send renders the referral packet and submits it to the vendor, tagged
+// with the delivery id. A resend (the delivery's second attempt or later)
+// first asks the vendor for a fax with that tag and, when one was accepted
+// and has not failed, returns it instead of faxing again.
 func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.SendResult, error) {
 	if out == nil || out.Referral == nil || out.Delivery == nil || out.Receiver == nil {
 		return gateway.SendResult{}, gateway.Permanent(errors.New("fax send: incomplete outbound"))
@@ -101,6 +103,19 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 	to, err := number(out.Receiver)
 	if err != nil {
 		return gateway.SendResult{}, gateway.Permanent(fmt.Errorf("fax send %s: %w", out.Delivery.ID, err))
+	}
+	if out.Delivery.Attempts > 1 {
+		// A resend: a crash may have come between the vendor accepting
+		// the fax and our recording it. Phaxio has no idempotency key, so
+		// ask by the delivery's tag before faxing again.
+		id, res, err := c.cfg.Vendor.Find(ctx, TagDelivery, out.Delivery.ID)
+		switch {
+		case err == nil && res.State != StateFailure:
+			c.cfg.Logger.InfoContext(ctx, "fax already accepted, not resent", "delivery", out.Delivery.ID, "fax", id, "status", res.Status)
+			return gateway.SendResult{RemoteID: id, AwaitReceipt: c.cfg.CallbackWithin, Detail: "already accepted by the vendor: " + res.Status}, nil
+		case err != nil && !errors.Is(err, gateway.ErrNotFound):
+			return gateway.SendResult{}, fmt.Errorf("fax send %s: look up an earlier submission: %w", out.Delivery.ID, err)
+		}
 	}
 	pdf, pages, err := Render(out, to, c.cfg.Now())
 	if err != nil {

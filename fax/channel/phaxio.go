@@ -48,6 +48,19 @@ func (p Phaxio) Status(ctx context.Context, id string) (Result, error) {
 	return PhaxioResult(f.Status, f.NumPages, f.ErrorType, f.ErrorCode, f.ErrorMessage), nil
 }
 
+// Find lists the faxes tagged name=value and returns the newest.
+func (p Phaxio) Find(ctx context.Context, name, value string) (string, Result, error) {
+	fs, err := p.Client.List(ctx, phaxio.ListQuery{Tags: map[string]string{name: value}, Direction: "sent", PerPage: 5})
+	if err != nil {
+		return "", Result{}, classify(err)
+	}
+	if len(fs) == 0 {
+		return "", Result{}, fmt.Errorf("phaxio: no fax tagged %s: %w", name, gateway.ErrNotFound)
+	}
+	f := fs[0]
+	return f.ID.String(), PhaxioResult(f.Status, f.NumPages, f.ErrorType, f.ErrorCode, f.ErrorMessage), nil
+}
+
 // classify marks the errors retrying will not fix as permanent.
 func classify(err error) error {
 	var api *phaxio.APIError

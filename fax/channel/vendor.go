@@ -21,6 +21,11 @@ type Vendor interface {
 	Send(ctx context.Context, req SendRequest) (string, error)
 	// Status reads the current outcome of a fax by the vendor's id.
 	Status(ctx context.Context, id string) (Result, error)
+	// Find returns the id and outcome of the newest fax submitted with the
+	// tag name=value, or gateway.ErrNotFound when there is none. Before a
+	// resend the channel asks by the delivery's tag, so that a fax the
+	// vendor accepted before a crash is not transmitted twice.
+	Find(ctx context.Context, name, value string) (string, Result, error)
 }
 
 // SendRequest is one packet to one fax number.

@@ -44,6 +44,10 @@ type Config struct {
 	CallbackDelay time.Duration       // wait before posting a callback
 	HTTPClient    *http.Client        // posts callbacks; 10 s timeout when nil
 	Now           func() time.Time    // clock for created_at/completed_at; time.Now when nil
+	// TransmitDuplicates makes the emulator behave as Phaxio does: a
+	// second submission with the same idempotency tag is a second fax.
+	// By default the emulator returns the first fax instead.
+	TransmitDuplicates bool
 }
 
 // File is a document received with a fax.

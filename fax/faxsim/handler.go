@@ -25,12 +25,14 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // reply is Phaxio's JSON envelope.
 type reply struct {
-	Success bool   `json:"success"`
-	Message string `json:"message"`
-	Data    any    `json:"data,omitempty"`
+	Success bool    `json:"success"`
+	Message string  `json:"message"`
+	Paging  *paging `json:"paging,omitempty"`
+	Data    any     `json:"data,omitempty"`
 }
 
-// ServeHTTP implements the two Phaxio v2.1 endpoints the gateway uses.
+// ServeHTTP implements the Phaxio v2.1 endpoints the gateway uses: send,
+// list and read faxes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(EmulatorHeader, "true")
 	s.mu.Lock()
@@ -47,12 +49,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == "/v2.1/faxes":
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeReply(w, http.StatusMethodNotAllowed, reply{Message: "EMULATOR: use POST to send a fax"})
-			return
+		switch r.Method {
+		case http.MethodPost:
+			s.submit(w, r)
+		case http.MethodGet:
+			s.list(w, r)
+		default:
+			w.Header().Set("Allow", http.MethodGet+", "+http.MethodPost)
+			writeReply(w, http.StatusMethodNotAllowed, reply{Message: "EMULATOR: use POST to send a fax, GET to list faxes"})
 		}
-		s.submit(w, r)
 	case strings.HasPrefix(r.URL.Path, "/v2.1/faxes/"):
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
@@ -118,7 +123,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	key := tags[phaxio.IdempotencyTag]
-	if id, seen := s.byKey[key]; key != "" && seen {
+	if id, seen := s.byKey[key]; key != "" && seen && !s.cfg.TransmitDuplicates {
 		s.faxes[id].Submissions++
 		s.mu.Unlock()
 		writeReply(w, http.StatusOK, reply{Success: true,
