@@ -81,8 +81,15 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 		}
 		return gateway.SendResult{}, gateway.Permanent(err)
 	}
-	from := c.SenderAddress(out.Sender)
 	to := out.Receiver.Direct.Address
+	if err := c.CheckRevoked(ctx, cert, to); err != nil {
+		err = fmt.Errorf("direct: send %s: %w", out.Delivery.ID, err)
+		if errors.Is(err, ErrRecipientRevoked) {
+			return gateway.SendResult{}, gateway.Permanent(err)
+		}
+		return gateway.SendResult{}, err // no revocation verdict yet: retried
+	}
+	from := c.SenderAddress(out.Sender)
 	entity, err := message.Compose(message.Outbound{
 		From:                      from,
 		To:                        []string{to},

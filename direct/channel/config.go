@@ -59,6 +59,12 @@ type Config struct {
 	DiscoveryFailTTL time.Duration
 	// Transport sends sealed messages.
 	Transport Transport
+	// CRLs fetches the revocation lists a recipient certificate's chain
+	// names; nil means an HTTP fetcher behind a cache. A revoked recipient
+	// is never encrypted for; an unreachable CRL makes the send temporary.
+	CRLs smime.CRLFetcher
+	// SkipRevocation turns the recipient CRL check off (tests only).
+	SkipRevocation bool
 	// ProcessedWithin is how long to wait for the processed MDN
 	// (DefaultProcessedWithin when zero).
 	ProcessedWithin time.Duration
@@ -126,6 +132,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CRLs == nil && !cfg.SkipRevocation {
+		cfg.CRLs = smime.NewCRLCache(&smime.HTTPCRLFetcher{}, cfg.Now)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -96,20 +97,48 @@ func (c *Channel) pick(addr, source string, candidates []*x509.Certificate) (*x5
 // domain, and a chain to our anchors (extra certificates may supply
 // intermediates).
 func (c *Channel) CheckRecipientCert(cert *x509.Certificate, addr string, extra ...*x509.Certificate) error {
+	_, err := c.recipientChain(cert, addr, extra...)
+	return err
+}
+
+// CheckRevoked says whether the recipient certificate, or a certificate of
+// its chain, is revoked: ErrRecipientRevoked (permanent), or an error
+// wrapping smime.ErrRevocationUnknown when a CRL cannot be fetched (worth
+// a retry). It fetches over the network: never call it in a transaction.
+func (c *Channel) CheckRevoked(ctx context.Context, cert *x509.Certificate, addr string, extra ...*x509.Certificate) error {
+	if c.cfg.SkipRevocation {
+		return nil
+	}
+	chain, err := c.recipientChain(cert, addr, extra...)
+	if err != nil {
+		return err
+	}
+	err = smime.CheckRevocation(ctx, chain, c.cfg.CRLs, c.cfg.Now())
+	if errors.Is(err, smime.ErrCertRevoked) {
+		return fmt.Errorf("%w: %w", ErrRecipientRevoked, err)
+	}
+	return err
+}
+
+// ErrRecipientRevoked reports a recipient certificate listed on its CRL.
+var ErrRecipientRevoked = errors.New("recipient certificate revoked")
+
+// recipientChain is CheckRecipientCert returning the verified chain.
+func (c *Channel) recipientChain(cert *x509.Certificate, addr string, extra ...*x509.Certificate) ([]*x509.Certificate, error) {
 	now := c.cfg.Now()
 	name := cert.Subject.CommonName
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-		return fmt.Errorf("certificate %q is not valid at %s (valid %s to %s)", name,
+		return nil, fmt.Errorf("certificate %q is not valid at %s (valid %s to %s)", name,
 			now.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if err := certs.CheckCertKey(cert); err != nil {
-		return err
+		return nil, err
 	}
 	if cert.KeyUsage&x509.KeyUsageKeyEncipherment == 0 {
-		return fmt.Errorf("certificate %q does not allow key encipherment", name)
+		return nil, fmt.Errorf("certificate %q does not allow key encipherment", name)
 	}
 	if !BoundTo(cert, addr) {
-		return fmt.Errorf("certificate %q is bound neither to %s nor to its domain", name, addr)
+		return nil, fmt.Errorf("certificate %q is bound neither to %s nor to its domain", name, addr)
 	}
 	inter := x509.NewCertPool()
 	for _, x := range extra {
@@ -117,12 +146,12 @@ func (c *Channel) CheckRecipientCert(cert *x509.Certificate, addr string, extra 
 			inter.AddCert(x)
 		}
 	}
-	_, err := cert.Verify(x509.VerifyOptions{Roots: c.cfg.Trust.Pool(), Intermediates: inter,
+	chains, err := cert.Verify(x509.VerifyOptions{Roots: c.cfg.Trust.Pool(), Intermediates: inter,
 		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
-		return fmt.Errorf("certificate %q does not chain to a trust anchor: %w", name, err)
+		return nil, fmt.Errorf("certificate %q does not chain to a trust anchor: %w", name, err)
 	}
-	return nil
+	return chains[0], nil
 }
 
 // BoundTo reports whether cert names addr as an rfc822Name or addr's domain

@@ -153,7 +153,7 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 	}
 	t.Cleanup(func() { _ = snd.Close() })
 	n.gate = &gatedTransport{next: snd}
-	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: n.gate, Now: n.clock.Now})
+	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: n.gate, Now: n.clock.Now, CRLs: fetch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/internal/osslca"
 	"github.com/referralgw/gateway/direct/smime"
 )
 
 // These tests check the Applicability Statement cases with a PKI, keys and
 // messages made by openssl, as a remote HISP would make them.
 
-func osslAnchors(t *testing.T, p *osslPKI) *x509.CertPool {
+func osslAnchors(t *testing.T, p *osslca.CA) *x509.CertPool {
 	t.Helper()
-	ca, err := certs.DecodeCertsPEM(p.caCert(t))
+	ca, err := certs.DecodeCertsPEM(p.CACert(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,34 +31,34 @@ func osslAnchors(t *testing.T, p *osslPKI) *x509.CertPool {
 // osslSend signs entity as signer with openssl and encrypts it for rcpt;
 // keyid picks the SubjectKeyIdentifier form of both identifiers (RFC 5652)
 // instead of issuer and serial number.
-func osslSend(t *testing.T, p *osslPKI, signer, rcptPEM string, keyid bool) []byte {
+func osslSend(t *testing.T, p *osslca.CA, signer, rcptPEM string, keyid bool) []byte {
 	t.Helper()
-	p.write(t, "msg.eml", "Content-Type: text/plain; charset=utf-8\r\n\r\n"+referralText)
-	sign := []string{"cms", "-sign", "-in", p.path("msg.eml"), "-signer", p.path(signer + ".pem"), "-inkey", p.path(signer + "-key.pem"),
-		"-md", "sha256", "-out", p.path("signed.eml")}
-	enc := []string{"cms", "-encrypt", "-in", p.path("signed.eml"), "-aes256", "-out", p.path("enc.eml"), rcptPEM}
+	p.Write(t, "msg.eml", "Content-Type: text/plain; charset=utf-8\r\n\r\n"+referralText)
+	sign := []string{"cms", "-sign", "-in", p.Path("msg.eml"), "-signer", p.Path(signer + ".pem"), "-inkey", p.Path(signer + "-key.pem"),
+		"-md", "sha256", "-out", p.Path("signed.eml")}
+	enc := []string{"cms", "-encrypt", "-in", p.Path("signed.eml"), "-aes256", "-out", p.Path("enc.eml"), rcptPEM}
 	if keyid {
 		sign = append(sign, "-keyid")
 		enc = append(enc[:len(enc)-1], "-keyid", rcptPEM)
 	}
-	p.run(t, sign...)
-	p.run(t, enc...)
-	return p.read(t, "enc.eml")
+	p.Run(t, sign...)
+	p.Run(t, enc...)
+	return p.Read(t, "enc.eml")
 }
 
 // TestSubjectKeyIdentifierForms (issue case 6): a message whose recipient
 // and signer are named by SubjectKeyIdentifier decrypts and verifies like
 // one that names them by issuer and serial.
 func TestSubjectKeyIdentifierForms(t *testing.T) {
-	p := newOsslPKI(t, "")
-	sender := p.issue(t, "sender", senderAddr, "rsa:2048")
-	rcpt := p.issue(t, "rcpt", recipientAddr, "rsa:2048")
+	p := osslca.New(t, "")
+	sender := p.Issue(t, "sender", senderAddr, "rsa:2048")
+	rcpt := p.Issue(t, "rcpt", recipientAddr, "rsa:2048")
 	keys := certs.NewKeyring()
 	if err := keys.Add(rcpt); err != nil {
 		t.Fatal(err)
 	}
 	for _, keyid := range []bool{false, true} {
-		wire := osslSend(t, p, "sender", p.path("rcpt.pem"), keyid)
+		wire := osslSend(t, p, "sender", p.Path("rcpt.pem"), keyid)
 		inner, err := smime.Decrypt(wire, keys)
 		if err != nil {
 			t.Fatalf("keyid=%v: decrypt: %v", keyid, err)
@@ -77,13 +78,13 @@ func TestSubjectKeyIdentifierForms(t *testing.T) {
 // encryption, as a signer we verify and as one of our identities, with a
 // reason that names the size.
 func TestWeakKeysRefused(t *testing.T) {
-	p := newOsslPKI(t, "")
-	weak := p.issue(t, "weak", senderAddr, "rsa:1024")
-	rcpt := p.issue(t, "rcpt", recipientAddr, "rsa:2048")
+	p := osslca.New(t, "")
+	weak := p.Issue(t, "weak", senderAddr, "rsa:1024")
+	rcpt := p.Issue(t, "rcpt", recipientAddr, "rsa:2048")
 	ecCert := func(name, curve string) *x509.Certificate {
-		p.run(t, "ecparam", "-name", curve, "-out", p.path(curve+".pem"))
-		p.issueCert(t, name, name+"@direct.example-clinic.test", "ec:"+p.path(curve+".pem"))
-		cs, err := certs.DecodeCertsPEM(p.read(t, name+".pem"))
+		p.Run(t, "ecparam", "-name", curve, "-out", p.Path(curve+".pem"))
+		p.IssueCert(t, name, name+"@direct.example-clinic.test", "ec:"+p.Path(curve+".pem"))
+		cs, err := certs.DecodeCertsPEM(p.Read(t, name+".pem"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +95,7 @@ func TestWeakKeysRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Inbound: openssl signs with the 1024-bit key; we refuse the signer.
-	inner, err := smime.Decrypt(osslSend(t, p, "weak", p.path("rcpt.pem"), false), keys)
+	inner, err := smime.Decrypt(osslSend(t, p, "weak", p.Path("rcpt.pem"), false), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,17 +130,17 @@ func TestVersion1CRL(t *testing.T) {
 	fetch := smime.CRLFetcherFunc(func(_ context.Context, url string) (*x509.RevocationList, error) {
 		return smime.ParseCRL(crlDER)
 	})
-	p := newOsslPKI(t, "http://crl.openssl-hisp.test/ca.crl")
-	p.issue(t, "sender", senderAddr, "rsa:2048")
-	p.issue(t, "revoked", senderAddr, "rsa:2048")
-	rcpt := p.issue(t, "rcpt", recipientAddr, "rsa:2048")
+	p := osslca.New(t, "http://crl.openssl-hisp.test/ca.crl")
+	p.Issue(t, "sender", senderAddr, "rsa:2048")
+	p.Issue(t, "revoked", senderAddr, "rsa:2048")
+	rcpt := p.Issue(t, "rcpt", recipientAddr, "rsa:2048")
 	keys := certs.NewKeyring()
 	if err := keys.Add(rcpt); err != nil {
 		t.Fatal(err)
 	}
-	p.revoke(t, "revoked")
-	crlDER = p.crl(t, true)
-	if out := string(p.run(t, "crl", "-inform", "DER", "-in", writeTemp(t, crlDER), "-noout", "-text")); !strings.Contains(out, "Version 1") {
+	p.Revoke(t, "revoked")
+	crlDER = p.CRL(t, true)
+	if out := string(p.Run(t, "crl", "-inform", "DER", "-in", writeTemp(t, crlDER), "-noout", "-text")); !strings.Contains(out, "Version 1") {
 		t.Fatalf("openssl did not make a v1 CRL:\n%s", out)
 	}
 	opts := smime.VerifyOptions{Sender: senderAddr, TrustAnchors: osslAnchors(t, p), CRLs: fetch, Now: time.Now}
@@ -147,7 +148,7 @@ func TestVersion1CRL(t *testing.T) {
 		signer string
 		want   error
 	}{{"sender", nil}, {"revoked", smime.ErrCertRevoked}} {
-		inner, err := smime.Decrypt(osslSend(t, p, tc.signer, p.path("rcpt.pem"), false), keys)
+		inner, err := smime.Decrypt(osslSend(t, p, tc.signer, p.Path("rcpt.pem"), false), keys)
 		if err != nil {
 			t.Fatal(err)
 		}

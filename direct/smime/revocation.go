@@ -123,6 +123,14 @@ func (c *CRLCache) FetchCRL(ctx context.Context, url string) (*x509.RevocationLi
 	return crl, nil
 }
 
+// CheckRevocation checks a certificate chain (leaf first, anchor last)
+// against the CRLs its certificates name, as Verify does for a signer: the
+// outbound side uses it for the recipient we encrypt for. It wraps
+// ErrCertRevoked or ErrRevocationUnknown.
+func CheckRevocation(ctx context.Context, chain []*x509.Certificate, fetcher CRLFetcher, now time.Time) error {
+	return checkRevocation(ctx, chain, fetcher, now)
+}
+
 // checkRevocation checks every certificate of chain but the anchor against
 // the CRL its issuer publishes at the certificate's distribution points.
 // A certificate without distribution points is not checked.
