@@ -132,12 +132,12 @@ func TestBadRequests(t *testing.T) {
 		{"unknown resource type", "GET", "/fhir/Observation/1", nil, 404, "not-supported", ""},
 		{"delete is not supported", "DELETE", "/fhir/Task/x", nil, 405, "not-supported", ""},
 		{"unknown referral", "GET", "/fhir/Task/nope", nil, 404, "not-found", ""},
-		{"unknown search parameter", "GET", "/fhir/Task?color=red", nil, 400, "not-supported", ""},
+		{"unknown search parameter, strict", "GET", "/fhir/Task?color=red", nil, 400, "not-supported", "color"},
 		{"bad _lastUpdated", "GET", "/fhir/Task?_lastUpdated=yesterday", nil, 400, "value", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := e.do(t, tok, tt.method, tt.path, tt.body).want(t, tt.status)
+			res := e.do(t, tok, tt.method, tt.path, tt.body, "Prefer", "handling=strict").want(t, tt.status)
 			var oo OperationOutcome
 			res.decode(t, &oo)
 			if len(oo.Issue) == 0 || oo.Issue[0].Code != tt.code {

@@ -115,7 +115,12 @@ func (h *Handler) capability() capabilityStatement {
 			Security: sec,
 			Resource: []csResource{
 				{
-					Type:              "Task",
+					Type: "Task",
+					Documentation: "A referral's workflow; status is its lifecycle (draft, requested, received, accepted, rejected, on-hold, in-progress, completed, cancelled, failed). " +
+						"R4 moves outside it are refused: in-progress → on-hold and → failed (failed is the gateway's: no channel could deliver). " +
+						"An update changes only status, statusReason, businessStatus, note, output and executionPeriod.end; anything else is refused with 422 naming the element. " +
+						"Completion needs Task.output typed http://loinc.org|11488-4 (Consult note). Searches ignore unknown parameters (reported in an OperationOutcome entry) unless Prefer: handling=strict; " +
+						"_summary=count, _elements, _pretty and _format=json are supported.",
 					Interaction:       interactions("read", "vread", "update", "patch", "history-instance", "create", "search-type"),
 					Versioning:        "versioned-update",
 					ReadHistory:       &yes,
@@ -139,9 +144,25 @@ func (h *Handler) capability() capabilityStatement {
 					},
 				},
 				{
+					Type:          "Patient",
+					Documentation: "read only, at a referral's id: the patient as the referral carries it (a transaction's Patient entry). Needs system/Patient.r.",
+					Interaction:   interactions("read"),
+				},
+				{
+					Type:          "Practitioner",
+					Documentation: "read only, at a referral's id: the referring practitioner (a transaction's Practitioner entry), when the referral names one. Needs system/Practitioner.r.",
+					Interaction:   interactions("read"),
+				},
+				{
+					Type:          "Consent",
+					Documentation: "read only, at a referral's id: the disclosure basis the referral claims (a transaction's Consent entry). Needs system/Consent.r.",
+					Interaction:   interactions("read"),
+				},
+				{
 					Type:              "ServiceRequest",
 					Documentation:     "create makes a draft referral of the client's organisation (Patient, Practitioner, Consent and DocumentReferences contained); a later Task create whose focus is ServiceRequest/<id> with status requested submits it.",
-					Interaction:       interactions("read", "create"),
+					Interaction:       interactions("read", "vread", "create"),
+					Versioning:        "versioned",
 					ConditionalCreate: &yes,
 				},
 				{
@@ -179,5 +200,12 @@ func (h *Handler) capability() capabilityStatement {
 }
 
 func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.capability(), nil)
+	if err := acceptable(r, false); err != nil {
+		status, oo := outcomeFor(err, opRead)
+		writeJSON(w, status, oo, nil)
+		return
+	}
+	rw := &responseWriter{ResponseWriter: w, pretty: r.URL.Query().Get(paramPretty) == "true"}
+	defer rw.finish()
+	writeJSON(rw, http.StatusOK, h.capability(), nil)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 )
@@ -42,7 +43,8 @@ func FuzzSearchParams(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := h.parseSearch(v)
+		r := httptest.NewRequest("GET", "/fhir/Task", nil)
+		s, err := h.parseSearch(r, v)
 		if err == nil && (s.count < 1 || s.count > h.cfg.MaxCount) {
 			t.Fatalf("page size %d out of bounds", s.count)
 		}

@@ -155,7 +155,14 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 		c := &call{p: p, actor: gateway.Actor{ID: "client:" + p.ClientID, OrgID: p.OrgID}, action: action,
 			tenants: []string{p.OrgID}, detail: map[string]string{"method": r.Method}}
 		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-		status, err := fn(w, r, c)
+		rw := &responseWriter{ResponseWriter: w, pretty: r.URL.Query().Get(paramPretty) == "true",
+			minimal: preferMinimal(r) && (action == "create" || action == "update" || action == "patch.update")}
+		defer rw.finish()
+		w = rw
+		status, err := 0, acceptable(r, strings.HasPrefix(r.URL.Path, "/fhir/Binary/"))
+		if err == nil {
+			status, err = fn(w, r, c)
+		}
 		if err != nil {
 			o := opRead
 			switch r.Method {

@@ -23,8 +23,9 @@ var searchParams = []string{"_id", "identifier", "owner", "requester", "status",
 // taskSearch is a parsed Task search.
 type taskSearch struct {
 	q       gateway.ReferralQuery
-	count   int
-	include bool
+	count    int
+	include  bool
+	controls *controls
 	// none is set when a criterion can match nothing (a token naming a
 	// system the element never has).
 	none bool
@@ -43,16 +44,11 @@ func parseToken(x string) gateway.Token {
 	return gateway.Token{System: system, Value: value}
 }
 
-func (h *Handler) parseSearch(v url.Values) (*taskSearch, error) {
+func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error) {
 	s := &taskSearch{count: h.cfg.DefaultCount}
-	for name := range v {
-		known := false
-		for _, p := range searchParams {
-			known = known || p == name
-		}
-		if !known {
-			return nil, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name)
-		}
+	var err error
+	if s.controls, err = searchControls(r, v, searchParams); err != nil {
+		return nil, err
 	}
 	one := func(name string) string { return v.Get(name) }
 	if x := one("_id"); x != "" {
@@ -203,7 +199,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 	if err := h.allow(ctx, c, "Task", smart.Search); err != nil {
 		return 0, err
 	}
-	s, err := h.parseSearch(r.URL.Query())
+	s, err := h.parseSearch(r, r.URL.Query())
 	if err != nil {
 		return 0, err
 	}
@@ -215,6 +211,9 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 	s.q.InvolvesOrg = c.p.OrgID
 	if s.none {
 		s.q.IDs = []string{"-"}
+	}
+	if s.controls.count {
+		return h.searchCount(w, r, c, s)
 	}
 	s.q.Limit = s.count + 1
 	list, err := h.svc.ListReferrals(ctx, s.q)
@@ -238,7 +237,11 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 		if !visible(c.p, ref) { // the query already filters; this guards the guard
 			continue
 		}
-		if err := b.add(h.cfg.BaseURL+"/Task/"+ref.ID, mapping.NewTask(ref), nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
+		res, err := s.controls.subset(mapping.NewTask(ref))
+		if err != nil {
+			return 0, err
+		}
+		if err := b.add(h.cfg.BaseURL+"/Task/"+ref.ID, res, nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
 			return 0, err
 		}
 	}
@@ -253,7 +256,36 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 			}
 		}
 	}
+	if err := s.controls.outcomeEntry(b); err != nil {
+		return 0, err
+	}
 	c.detail["count"] = strconv.Itoa(len(list))
+	writeJSON(w, http.StatusOK, b, nil)
+	return http.StatusOK, nil
+}
+
+// searchCount answers _summary=count: the number of matches, no entries.
+func (h *Handler) searchCount(w http.ResponseWriter, r *http.Request, c *call, s *taskSearch) (int, error) {
+	total := 0
+	s.q.Limit = 1000
+	for {
+		page, err := h.svc.ListReferrals(r.Context(), s.q)
+		if err != nil {
+			return 0, err
+		}
+		total += len(page)
+		if len(page) < s.q.Limit {
+			break
+		}
+		s.q.AfterID = page[len(page)-1].ID
+	}
+	b := newBundle("searchset")
+	b.Total = &total
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + r.URL.RawQuery}}
+	if err := s.controls.outcomeEntry(b); err != nil {
+		return 0, err
+	}
+	c.detail["count"] = strconv.Itoa(total)
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil
 }

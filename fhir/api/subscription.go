@@ -150,10 +150,9 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return 0, newAPIError(http.StatusBadRequest, "structure", "malformed query string")
 	}
-	for name := range v {
-		if !slices.Contains(subscriptionParams, name) {
-			return 0, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name)
-		}
+	ctl, err := searchControls(r, v, subscriptionParams)
+	if err != nil {
+		return 0, err
 	}
 	keep, err := subscriptionFilter(v)
 	if err != nil {
@@ -175,12 +174,22 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 		if !keep(s) {
 			continue
 		}
-		if err := b.add(h.cfg.BaseURL+"/Subscription/"+s.ID, s.Resource(), nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
+		n++
+		if ctl.count {
+			continue
+		}
+		res, err := ctl.subset(s.Resource())
+		if err != nil {
 			return 0, err
 		}
-		n++
+		if err := b.add(h.cfg.BaseURL+"/Subscription/"+s.ID, res, nil, nil, &fhir.BundleEntrySearch{Mode: &match}); err != nil {
+			return 0, err
+		}
 	}
 	b.Total = &n
+	if err := ctl.outcomeEntry(b); err != nil {
+		return 0, err
+	}
 	c.detail["count"] = strconv.Itoa(n)
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil

@@ -474,7 +474,7 @@ func TestSubscriptionSearchParamsAdvertised(t *testing.T) {
 	if !found {
 		t.Error("the CapabilityStatement does not list Subscription")
 	}
-	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?contact=x", nil).want(t, http.StatusBadRequest)
+	e.do(t, e.token(t, "ehr-ortho"), "GET", "/fhir/Subscription?contact=x", nil, "Prefer", "handling=strict").want(t, http.StatusBadRequest)
 	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Subscription/x", []byte(`[]`)).want(t, http.StatusMethodNotAllowed)
 }
 

@@ -258,6 +258,9 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 		return 0, fmt.Errorf("task %s at version %d, If-Match %d: %w", cur.ID, cur.Version, in.ExpectVersion, gateway.ErrConflict)
 	}
 	c.detail["from"], c.detail["to"] = string(cur.Status), string(next.Status)
+	if why, ok := notInLifecycle[[2]gateway.Status{cur.Status, next.Status}]; ok {
+		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule", why, "Task.status")
+	}
 	var updated *gateway.Referral
 	switch {
 	case next.Status == cur.Status:
@@ -290,6 +293,17 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 	}
 	writeJSON(w, http.StatusOK, mapping.NewTask(updated), h.versionHeaders("Task", updated))
 	return http.StatusOK, nil
+}
+
+// notInLifecycle are the Task moves R4 allows that the referral
+// lifecycle does not, with what to do instead (see docs/fhir.md).
+var notInLifecycle = map[[2]gateway.Status]string{
+	{gateway.StatusInProgress, gateway.StatusOnHold}: "in-progress → on-hold is not part of the referral lifecycle: a question for the referrer " +
+		"is asked before accepting (received → on-hold); while the service is in progress, report with businessStatus and a note",
+	{gateway.StatusInProgress, gateway.StatusFailed}: "in-progress → failed is not part of the referral lifecycle: failed means no channel could " +
+		"deliver the referral and is set by the gateway; a service that could not be performed is completed with a consult note saying so",
+	{gateway.StatusAccepted, gateway.StatusFailed}: "accepted → failed is not part of the referral lifecycle: failed is set by the gateway when no " +
+		"channel could deliver; a service that could not be performed is completed with a consult note saying so",
 }
 
 // parseETag reads W/"n" (or "n") as version n.
