@@ -22,7 +22,7 @@ var searchParams = []string{"_id", "identifier", "owner", "requester", "status",
 
 // taskSearch is a parsed Task search.
 type taskSearch struct {
-	q       gateway.ReferralQuery
+	q        gateway.ReferralQuery
 	count    int
 	include  bool
 	controls *controls
