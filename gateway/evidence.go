@@ -12,19 +12,6 @@ import (
 // a compliance receipt is later assembled from.
 type evidence map[string]string
 
-// merge copies e's keys into detail (detail wins on a clash) and returns it.
-func (e evidence) merge(detail map[string]string) map[string]string {
-	if detail == nil {
-		detail = map[string]string{}
-	}
-	for k, v := range e {
-		if _, ok := detail[k]; !ok {
-			detail[k] = v
-		}
-	}
-	return detail
-}
-
 // recordBAA notes the BAA that gated role ("receiver", "fax vendor").
 func (e evidence) recordBAA(role string, b *BAA, state BAAState) {
 	if e == nil {

@@ -176,6 +176,7 @@ func unwrapKey(dec crypto.Decrypter, r recipient, keyLen int) ([]byte, error) {
 		// With SessionKeyLen a bad PKCS#1 block yields a random key instead of
 		// an error, so padding failures do not become an oracle (Bleichenbacher);
 		// the content then fails to decrypt.
+		//lint:ignore SA1019 Direct peers still send PKCS #1 v1.5 key transport; receiving it is required for interop.
 		opts = &rsa.PKCS1v15DecryptOptions{SessionKeyLen: keyLen}
 	case alg.Equal(oidRSAESOAEP):
 		o, err := oaepOptions(r.keyAlg)

@@ -241,6 +241,7 @@ func keyTransFor(rc *x509.Certificate, key []byte, kt KeyTransport) (keyTransRec
 	switch kt {
 	case RSAPKCS1v15:
 		alg = pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}
+		//lint:ignore SA1019 sent only when the caller asks for PKCS #1 v1.5, for peers that cannot open RSAES-OAEP.
 		enc, err = rsa.EncryptPKCS1v15(rand.Reader, pub, key)
 	case RSAOAEP:
 		params, perr := oaepSHA256Params()

@@ -28,7 +28,7 @@ func TestSuccess(t *testing.T) {
 		t.Run("part2="+strconv.FormatBool(part2), func(t *testing.T) {
 			e := newEnv(t, options{})
 			r := e.create(t, part2)
-			r, ds := e.waitReceived(t, r.ID)
+			_, ds := e.waitReceived(t, r.ID)
 			if len(ds) != 1 || ds[0].Channel != gateway.ChannelFax || ds[0].State != gateway.DeliveryDelivered {
 				t.Fatalf("deliveries: %+v", ds)
 			}

@@ -3,7 +3,6 @@ package mapping
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // InvalidError reports FHIR input the mapping cannot accept, naming the
@@ -59,6 +58,3 @@ func Issues(err error) []*InvalidError {
 	walk(err)
 	return out
 }
-
-// joinPath builds "Bundle.entry[2].resource" style expressions.
-func joinPath(parts ...string) string { return strings.Join(parts, ".") }

@@ -20,18 +20,17 @@ import (
 // listener: a SMART token endpoint and a transaction endpoint with
 // conditional create on the Task identifier.
 type receiver struct {
-	t        *testing.T
-	srv      *httptest.Server
-	tokens   *smart.TokenServer
-	gwKey    *ecdsa.PrivateKey
-	schema   *schematest.Validator
-	mu       sync.Mutex
-	tasks    map[string]string         // If-None-Exist criteria → Task id
-	docs     map[string]map[string]any // Task id → the Task as the receiver holds it
-	posts    int
-	answer   int           // when non-zero, answer every push with this status
-	hang     chan struct{} // when non-nil, hold pushes until the client gives up
-	lastAuth string
+	t      *testing.T
+	srv    *httptest.Server
+	tokens *smart.TokenServer
+	gwKey  *ecdsa.PrivateKey
+	schema *schematest.Validator
+	mu     sync.Mutex
+	tasks  map[string]string         // If-None-Exist criteria → Task id
+	docs   map[string]map[string]any // Task id → the Task as the receiver holds it
+	posts  int
+	answer int           // when non-zero, answer every push with this status
+	hang   chan struct{} // when non-nil, hold pushes until the client gives up
 }
 
 func newReceiver(t *testing.T) *receiver {
