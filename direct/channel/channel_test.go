@@ -142,7 +142,7 @@ func TestSend(t *testing.T) {
 		if strings.Contains(in.Text, "Sinus rhythm") {
 			t.Error("text record content pasted into the summary")
 		}
-		if got := strings.Contains(in.Text, "42 CFR PART 2"); got != part2 {
+		if got := strings.Contains(in.Text, "\n42 CFR part 2 prohibits unauthorized use or disclosure of these records."); got != part2 {
 			t.Errorf("Part 2 notice present %v, want %v", got, part2)
 		}
 

@@ -62,7 +62,7 @@ func TestEndToEnd(t *testing.T) {
 	// What B decrypts is the referral A composed, Part 2 notice absent.
 	in := openAs(t, b, kept, addrA)
 	if in.MessageID != msgID || !in.FinalDelivery || in.DispositionNotificationTo != addrA ||
-		!strings.Contains(in.Text, "Alex Testpatient") || strings.Contains(in.Text, "42 CFR part 2") ||
+		!strings.Contains(in.Text, "Alex Testpatient") || strings.Contains(in.Text, "42 CFR part 2 prohibits") ||
 		len(in.Attachments) != 2 || in.Attachments[0].Filename != "ECG-report.pdf" ||
 		in.Attachments[1].Filename != "Note.txt" || !strings.Contains(string(in.Attachments[1].Content), "Sinus rhythm") {
 		t.Fatalf("decrypted referral: %+v", in)

@@ -65,7 +65,7 @@ func TestComposeXDM(t *testing.T) {
 			t.Errorf("%s differs from attachment %d", name, i)
 		}
 	}
-	if !strings.Contains(string(files["README.TXT"]), "42 CFR Part 2") {
+	if !strings.Contains(string(files["README.TXT"]), "\r\n42 CFR part 2 prohibits unauthorized use or disclosure of these records.") {
 		t.Error("README.TXT lacks the Part 2 notice")
 	}
 

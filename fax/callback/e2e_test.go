@@ -66,7 +66,7 @@ func TestSuccess(t *testing.T) {
 			if m := regexp.MustCompile(`(?i)pages[^0-9]{0,40}([0-9]+)`).FindStringSubmatch(cover); m == nil || m[1] != strconv.Itoa(pages) {
 				t.Errorf("cover page total %v, packet has %d pages", m, pages)
 			}
-			if got := strings.Contains(strings.Join(strings.Fields(cover), " "), "42 CFR PART 2 REDISCLOSURE NOTICE"); got != part2 {
+			if got := strings.Contains(strings.Join(strings.Fields(cover), " "), "42 CFR part 2 prohibits unauthorized use or disclosure of these records."); got != part2 {
 				t.Errorf("Part 2 notice on cover = %v, want %v", got, part2)
 			}
 			if strings.Contains(cover, "Testpatient") {

@@ -15,21 +15,9 @@ const confidentialityNotice = "CONFIDENTIAL HEALTH INFORMATION. The pages that f
 	"it: telephone the sender at the callback number above at once and destroy every page you received."
 
 // part2Notice is printed when the packet holds records covered by
-// 42 CFR Part 2 (substance use disorder treatment). 42 CFR 2.32, as amended
-// in 2024 (compliance from February 16, 2026), requires such a statement with
-// every disclosure made under the patient's consent; this wording is ours and
-// carries the facts of the rule's first statement.
-const part2Notice = "42 CFR PART 2 REDISCLOSURE NOTICE. Records in this packet concern treatment " +
-	"for a substance use disorder and are protected by the federal confidentiality rules in " +
-	"42 CFR part 2. Without the patient's consent, neither these records nor testimony about what " +
-	"they contain may be used or disclosed against the patient in any civil, criminal, administrative " +
-	"or legislative proceeding by a federal, state or local authority, except as 42 CFR 2.12(c)(5) " +
-	"allows or a court authorizes under 42 CFR 2.64 or 2.65. Any other use or disclosure is also " +
-	"forbidden unless: the patient's written consent expressly allows it, or part 2 otherwise permits " +
-	"it; you are a HIPAA covered entity or business associate that received the records for " +
-	"treatment, payment or health care operations; or you received them from a covered entity or " +
-	"business associate as 45 CFR part 164, subparts A and E, allow. A general authorization to " +
-	"release medical information does not meet part 2's requirements for written consent (42 CFR 2.31)."
+// 42 CFR part 2 (substance use disorder treatment): the regulation's own
+// abbreviated redisclosure statement, 42 CFR 2.32(a)(2), word for word.
+const part2Notice = "42 CFR part 2 prohibits unauthorized use or disclosure of these records."
 
 // drawCover writes the cover sheet. Page totals are aliases, filled in by
 // Render once the records have been counted.
