@@ -126,6 +126,11 @@ type Tx interface {
 	// Notices lists the notices sent about one received message.
 	Notices(ctx context.Context, inboundID string) ([]*Notice, error)
 
+	// InsertReceiptKey stores the key an edge reported a delivery's receipt
+	// under and reports false, without error, when it is already stored
+	// and has not expired (a replay).
+	InsertReceiptKey(ctx context.Context, deliveryID, key string, at, expires time.Time) (bool, error)
+
 	// Audit appends ev to the chain of each of its tenants.
 	Audit(ctx context.Context, ev audit.Event) error
 	// Enqueue queues a job that runs after commit.

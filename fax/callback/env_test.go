@@ -65,6 +65,7 @@ type options struct {
 	unverified    bool             // the receiver's own entry is not verified (its parent is)
 	apiWrap       func(e *env, next http.Handler) http.Handler
 	startLater    bool // the test calls start itself
+	wrapStore     func(gateway.Store) gateway.Store
 }
 
 func newEnv(t testing.TB, o options) *env {
@@ -122,7 +123,12 @@ func newEnv(t testing.TB, o options) *env {
 	cfg.Vendors = map[gateway.ChannelKind]string{gateway.ChannelFax: vendorID}
 	cfg.RetryBackoff = 10 * time.Millisecond
 	cfg.ChannelRetries = 3
-	e.svc = gateway.NewService(e.store, sealer, e.clock, cfg, nil, e.ch)
+	var store gateway.Store = e.store
+	if o.wrapStore != nil {
+		e.store.UseSealer(sealer) // the service reaches only the wrapper
+		store = o.wrapStore(store)
+	}
+	e.svc = gateway.NewService(store, sealer, e.clock, cfg, nil, e.ch)
 	h := callback.Handler(e.svc, callback.Config{CallbackURL: e.callback, Token: token})
 	cb.Store(&h)
 	e.seed(t, o)

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/fax/callback"
@@ -22,7 +21,8 @@ import (
 // (fax 123456, delivery d-1) exists, everything else is unknown.
 type fakeCore struct {
 	mu       sync.Mutex
-	fail     error // RecordReceipt fails with it once, when set
+	fail     error           // RecordReceiptOnce fails with it once, when set
+	seen     map[string]bool // replay keys, per delivery
 	receipts []gateway.Receipt
 	audits   []audit.Event
 	edges    []gateway.EdgeEvent
@@ -50,16 +50,29 @@ func (c *fakeCore) Referral(_ context.Context, id string) (*gateway.Referral, []
 	return &gateway.Referral{ID: id, Requester: gateway.Requester{OrgID: clinicID}, ReceiverOrgID: "cardio-org"}, nil, nil
 }
 
-func (c *fakeCore) RecordReceipt(_ context.Context, id string, rc gateway.Receipt, _ time.Duration) (*gateway.Delivery, error) {
+func (c *fakeCore) RecordReceiptOnce(_ context.Context, k gateway.KeyedReceipt) (bool, *gateway.Delivery, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.fail; err != nil {
 		c.fail = nil
-		return nil, err
+		return false, nil, err
 	}
-	c.receipts = append(c.receipts, rc)
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	if c.seen[k.DeliveryID+"|"+k.Key] {
+		return false, nil, nil
+	}
+	if k.Audit != nil {
+		if err := k.Audit.Validate(); err != nil {
+			return false, nil, err
+		}
+		c.audits = append(c.audits, *k.Audit)
+	}
+	c.seen[k.DeliveryID+"|"+k.Key] = true
+	c.receipts = append(c.receipts, k.Receipt)
 	d := fuzzDelivery
-	return &d, nil
+	return true, &d, nil
 }
 
 func (c *fakeCore) RecordAudit(_ context.Context, ev audit.Event) error {
@@ -90,29 +103,6 @@ func (c *fakeCore) counts() (receipts, audits int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.receipts), len(c.audits) + len(c.edges)
-}
-
-// memDocs is an in-memory replay memory.
-type memDocs struct {
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func (m *memDocs) InsertDocument(_ context.Context, d gateway.Document) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.seen[d.Kind+"|"+d.ID] {
-		return false, nil
-	}
-	m.seen[d.Kind+"|"+d.ID] = true
-	return true, nil
-}
-
-func (m *memDocs) DeleteDocument(_ context.Context, kind, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.seen, kind+"|"+id)
-	return nil
 }
 
 // Signature modes of the fuzz input.
@@ -148,7 +138,7 @@ func FuzzCallback(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mode uint8, success, direction, fax string, raw []byte) {
 		mode %= sigModes
 		c := &fakeCore{}
-		h := callback.HandlerWith(c, &memDocs{seen: map[string]bool{}}, callback.Config{CallbackURL: fuzzURL, Token: token})
+		h := callback.HandlerWith(c, callback.Config{CallbackURL: fuzzURL, Token: token})
 		form := url.Values{"success": {success}, "direction": {direction}, "fax": {fax}, "is_test": {"true"}}
 		build := func() *http.Request {
 			var body bytes.Buffer

@@ -2,7 +2,6 @@ package callback
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,10 +14,6 @@ import (
 	"github.com/referralgw/gateway/fax/phaxio"
 	"github.com/referralgw/gateway/gateway"
 )
-
-// ReplayKind is the gateway.Document kind that remembers processed
-// callbacks; the id is the fax id, "/" and the status.
-const ReplayKind = "fax-callback"
 
 // Actor is who the trail names as the author of a callback.
 const Actor = "vendor:fax"
@@ -56,39 +51,15 @@ type core interface {
 	DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind, remoteID string) (*gateway.Delivery, error)
 	Delivery(ctx context.Context, id string) (*gateway.Delivery, error)
 	Referral(ctx context.Context, id string) (*gateway.Referral, []*gateway.Delivery, error)
-	RecordReceipt(ctx context.Context, deliveryID string, rc gateway.Receipt, extend time.Duration) (*gateway.Delivery, error)
+	RecordReceiptOnce(ctx context.Context, k gateway.KeyedReceipt) (bool, *gateway.Delivery, error)
 	RecordAudit(ctx context.Context, ev audit.Event) error
 	RecordEdge(ctx context.Context, ev gateway.EdgeEvent) error
 	Clock() gateway.Clock
 }
 
-// documents is the replay memory: first writer wins.
-type documents interface {
-	InsertDocument(ctx context.Context, d gateway.Document) (bool, error)
-	DeleteDocument(ctx context.Context, kind, id string) error
-}
-
-// storeDocuments keeps the replay memory in the core's store.
-type storeDocuments struct{ store gateway.Store }
-
-func (s storeDocuments) InsertDocument(ctx context.Context, d gateway.Document) (bool, error) {
-	var first bool
-	err := s.store.Update(ctx, func(tx gateway.Tx) error {
-		var err error
-		first, err = tx.InsertDocument(ctx, d)
-		return err
-	})
-	return first, err
-}
-
-func (s storeDocuments) DeleteDocument(ctx context.Context, kind, id string) error {
-	return s.store.Update(ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(ctx, kind, id) })
-}
-
 // handler is the http.Handler Handler returns.
 type handler struct {
 	svc   core
-	docs  documents
 	cfg   Config
 	bad   error // the configuration's defect, if any
 	fails *failureLimit
@@ -119,13 +90,13 @@ func (c Config) Validate() error {
 // that an empty token can never verify anything.
 func Handler(svc *gateway.Service, cfg Config) http.Handler {
 	if svc == nil {
-		return newHandler(nil, nil, cfg)
+		return newHandler(nil, cfg)
 	}
-	return newHandler(svc, storeDocuments{svc.Store()}, cfg)
+	return newHandler(svc, cfg)
 }
 
-// newHandler fills in cfg's defaults around a core and a replay memory.
-func newHandler(svc core, docs documents, cfg Config) *handler {
+// newHandler fills in cfg's defaults around a core.
+func newHandler(svc core, cfg Config) *handler {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -142,10 +113,10 @@ func newHandler(svc core, docs documents, cfg Config) *handler {
 		cfg.FailureBurst = DefaultFailureBurst
 	}
 	bad := cfg.Validate()
-	if bad == nil && (svc == nil || docs == nil) {
+	if bad == nil && svc == nil {
 		bad = errors.New("fax callback: no service")
 	}
-	return &handler{svc: svc, docs: docs, cfg: cfg, bad: bad, fails: newFailureLimit(cfg.FailuresPerMinute, cfg.FailureBurst)}
+	return &handler{svc: svc, cfg: cfg, bad: bad, fails: newFailureLimit(cfg.FailuresPerMinute, cfg.FailureBurst)}
 }
 
 // reply is the status and the words the vendor sees; refusals say no more
@@ -226,18 +197,19 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		return http.StatusOK
 	}
 
-	first, err := h.remember(ctx, faxID, cb.Status, d.ID)
+	// The replay key, the receipt and its audit entry commit together: a
+	// crash between the signature check and the commit leaves nothing, and
+	// the vendor's retry is applied.
+	now := h.svc.Clock().Now()
+	applied := map[string]string{"receipt": string(rc.Kind), "detail": rc.Detail}
+	for k, v := range base {
+		applied[k] = v
+	}
+	first, _, err := h.svc.RecordReceiptOnce(ctx, gateway.KeyedReceipt{DeliveryID: d.ID, Key: replayKey(faxID, cb.Status),
+		Receipt: *rc, Expires: now.Add(h.cfg.ReplayRetention),
+		Audit: &audit.Event{Time: now, Actor: Actor, Tenants: tenants, ReferralID: d.ReferralID,
+			Action: "fax.callback", Outcome: audit.OutcomeSuccess, Detail: applied}})
 	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "fax callback: replay check", "fax", faxID, "err", err)
-		return http.StatusInternalServerError
-	}
-	if !first {
-		h.audit(ctx, tenants, d.ReferralID, "fax.callback.replay", audit.OutcomeRefused, base)
-		return http.StatusOK
-	}
-	if _, err := h.svc.RecordReceipt(ctx, d.ID, *rc, 0); err != nil {
-		// Forget the callback so that the vendor's retry is applied.
-		h.forget(ctx, faxID, cb.Status)
 		base["error"] = err.Error()
 		h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeFailure, base)
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: record receipt", "fax", faxID, "delivery", d.ID, "err", err)
@@ -247,9 +219,10 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		}
 		return http.StatusInternalServerError
 	}
-	base["receipt"] = string(rc.Kind)
-	base["detail"] = rc.Detail
-	h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeSuccess, base)
+	if !first {
+		h.audit(ctx, tenants, d.ReferralID, "fax.callback.replay", audit.OutcomeRefused, base)
+		return http.StatusOK
+	}
 	h.cfg.Logger.InfoContext(ctx, "fax callback applied", "fax", faxID, "delivery", d.ID, "status", string(cb.Status))
 	return http.StatusOK
 }
@@ -291,30 +264,9 @@ func (h *handler) tenants(ctx context.Context, d *gateway.Delivery) []string {
 	return out
 }
 
-// remember stores the processed (fax, status) pair; it reports false when
-// it was already there.
-func (h *handler) remember(ctx context.Context, faxID string, st phaxio.Status, deliveryID string) (bool, error) {
-	now := h.svc.Clock().Now()
-	body, err := json.Marshal(map[string]string{"delivery": deliveryID, "received": now.Format(time.RFC3339)})
-	if err != nil {
-		return false, err
-	}
-	first, err := h.docs.InsertDocument(ctx, gateway.Document{Kind: ReplayKind, ID: replayID(faxID, st), Version: 1,
-		Updated: now, Expires: now.Add(h.cfg.ReplayRetention), Body: body})
-	if err != nil {
-		return false, fmt.Errorf("fax callback: remember %s: %w", faxID, err)
-	}
-	return first, nil
-}
-
-// forget drops a remembered callback whose receipt could not be recorded.
-func (h *handler) forget(ctx context.Context, faxID string, st phaxio.Status) {
-	if err := h.docs.DeleteDocument(context.WithoutCancel(ctx), ReplayKind, replayID(faxID, st)); err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "fax callback: forget", "fax", faxID, "err", err)
-	}
-}
-
-func replayID(faxID string, st phaxio.Status) string { return faxID + "/" + string(st) }
+// replayKey names a callback among its delivery's: the fax id and the
+// status it reports.
+func replayKey(faxID string, st phaxio.Status) string { return "fax:" + faxID + "/" + string(st) }
 
 // refuseUnsigned records a request refused before its signature was
 // verified: anyone can send one, so it goes to the gateway's aggregated

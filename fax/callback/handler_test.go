@@ -53,7 +53,7 @@ func TestHandlerStatuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			core := &fakeCore{}
-			h := callback.HandlerWith(core, &memDocs{seen: map[string]bool{}}, c.cfg)
+			h := callback.HandlerWith(core, c.cfg)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, c.req(t))
 			if rec.Code != c.want {
@@ -73,7 +73,7 @@ func TestHandlerStatuses(t *testing.T) {
 // the vendor's retry of the same callback must still be applied.
 func TestFailedReceiptIsNotRemembered(t *testing.T) {
 	core := &fakeCore{fail: errors.New("database is locked")}
-	h := callback.HandlerWith(core, &memDocs{seen: map[string]bool{}}, callback.Config{CallbackURL: fuzzURL, Token: token})
+	h := callback.HandlerWith(core, callback.Config{CallbackURL: fuzzURL, Token: token})
 	for i, want := range []int{http.StatusInternalServerError, http.StatusOK, http.StatusOK} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, signed(t, fuzzURL, token, busyForm("123456")))

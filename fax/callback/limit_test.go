@@ -35,7 +35,7 @@ func (b *watchedBody) Read(p []byte) (int, error) { b.read = true; return b.Read
 func TestBadCallbacksThrottledBeforeAnythingIsWritten(t *testing.T) {
 	clock := storetest.NewManualClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	core := clockedCore{&fakeCore{}, clock}
-	h := callback.HandlerWith(core, &memDocs{seen: map[string]bool{}},
+	h := callback.HandlerWith(core,
 		callback.Config{CallbackURL: fuzzURL, Token: token, FailuresPerMinute: 6, FailureBurst: 5})
 	post := func(from string, signed bool) (*httptest.ResponseRecorder, *watchedBody) {
 		form := url.Values{"success": {"true"}, "direction": {"sent"}, "is_test": {"true"},

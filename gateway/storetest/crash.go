@@ -3,6 +3,7 @@ package storetest
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/sqlstore"
@@ -113,4 +114,51 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// testReceiptKeys records receipts under edge keys: a key commits with its
+// receipt, a replay changes nothing, the same key on another delivery is
+// not a replay, and an expired key is taken over.
+func testReceiptKeys(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{Await: time.Hour}, Behavior{})
+	e.startWorkers()
+	other := referral()
+	other.Patient.ID = "MRN-0002"
+	r1, r2 := e.create(referral()), e.create(other)
+	var d1, d2 *gateway.Delivery
+	e.waitFor("both sent", func() bool {
+		ds1, ds2 := e.deliveries(r1.ID), e.deliveries(r2.ID)
+		d1, d2 = ds1[0], ds2[0]
+		return d1.State == gateway.DeliverySent && d2.State == gateway.DeliverySent
+	})
+	ok := gateway.Receipt{Kind: gateway.ReceiptFaxSuccess, Final: true, Detail: "2 pages"}
+	once := func(d *gateway.Delivery, key string, expires time.Time) bool {
+		t.Helper()
+		first, _, err := e.svc.RecordReceiptOnce(e.ctx, gateway.KeyedReceipt{DeliveryID: d.ID, Key: key, Receipt: ok, Expires: expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first
+	}
+	later := e.clock.Now().Add(time.Hour)
+	if !once(d1, "fax:77/success", later) {
+		t.Fatal("first receipt taken for a replay")
+	}
+	if e.status(r1.ID) != gateway.StatusReceived {
+		t.Fatalf("referral 1 is %s after its receipt", e.status(r1.ID))
+	}
+	n := len(e.deliveries(r1.ID)[0].Receipts)
+	if once(d1, "fax:77/success", later) || len(e.deliveries(r1.ID)[0].Receipts) != n {
+		t.Fatal("a replay was applied")
+	}
+	if !once(d2, "fax:77/success", later) || e.status(r2.ID) != gateway.StatusReceived {
+		t.Fatal("the same key on another delivery was taken for a replay")
+	}
+	// An expired key is forgotten: the event counts again (a late receipt).
+	if !once(d1, "fax:78/success", e.clock.Now()) {
+		t.Fatal("a new key taken for a replay")
+	}
+	if !once(d1, "fax:78/success", later) {
+		t.Fatal("an expired key still blocks its event")
+	}
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DatabaseOutage", func(t *testing.T) { testDatabaseOutage(t, h) })
 	t.Run("CrashedJobResumes", func(t *testing.T) { testCrashedJobResumes(t, h) })
 	t.Run("HeartbeatKeepsLongSend", func(t *testing.T) { testHeartbeatKeepsLongSend(t, h) })
+	t.Run("ReceiptKeys", func(t *testing.T) { testReceiptKeys(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
 	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
