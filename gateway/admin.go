@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -19,6 +21,30 @@ func (s *Service) adminEvent(ctx context.Context, tx Tx, actor Actor, tenant, ac
 		Action: action, Outcome: outcome, Detail: detail})
 }
 
+// directoryScope returns ctx on the gateway-wide path PathDirectory, or
+// ErrForbidden for an actor that acts for one practice: the directory is
+// shared by every practice and only gateway-wide administrators change it.
+func directoryScope(ctx context.Context, actor Actor) (context.Context, error) {
+	sc := ScopeFrom(ctx)
+	if actor.OrgID != "" || sc.Practice != "" {
+		return nil, fmt.Errorf("directory administration is gateway-wide: %w", ErrForbidden)
+	}
+	if sc.Empty() {
+		ctx = GatewayWide(ctx, PathDirectory)
+	}
+	return ctx, nil
+}
+
+// readScope returns ctx unchanged when it carries a scope, else on the
+// named gateway-wide path: for reads of what is shared or holds no PHI
+// (the directory, BAAs).
+func readScope(ctx context.Context, path string) context.Context {
+	if ScopeFrom(ctx).Empty() {
+		return GatewayWide(ctx, path)
+	}
+	return ctx
+}
+
 // PutEntry adds a directory entry or replaces one; for a replacement
 // e.Version must be the version the admin read (ErrConflict otherwise).
 // Verification is kept unless the contact details changed.
@@ -26,8 +52,12 @@ func (s *Service) PutEntry(ctx context.Context, actor Actor, e *Entry) (*Entry, 
 	if err := ValidateEntry(e); err != nil {
 		return nil, err
 	}
+	ctx, err := directoryScope(ctx, actor)
+	if err != nil {
+		return nil, fmt.Errorf("directory entry %s: %w", e.ID, err)
+	}
 	var action string
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		if e.ParentID != "" {
 			if _, err := tx.Entry(ctx, e.ParentID); errors.Is(err, ErrNotFound) {
 				return &ValidationError{"parentId", fmt.Sprintf("unknown parent %q", e.ParentID)}
@@ -102,8 +132,12 @@ func (s *Service) VerifyEntry(ctx context.Context, actor Actor, id, method strin
 	if method == "" {
 		return nil, &ValidationError{"method", "say how the contact was verified"}
 	}
+	ctx, err := directoryScope(ctx, actor)
+	if err != nil {
+		return nil, fmt.Errorf("verify entry %s: %w", id, err)
+	}
 	var e *Entry
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		if e, err = tx.Entry(ctx, id); err != nil {
 			return err
@@ -124,6 +158,7 @@ func (s *Service) VerifyEntry(ctx context.Context, actor Actor, id, method strin
 
 // Entry loads one directory entry.
 func (s *Service) Entry(ctx context.Context, id string) (*Entry, error) {
+	ctx = readScope(ctx, PathDirectory)
 	var e *Entry
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -138,6 +173,7 @@ func (s *Service) Entry(ctx context.Context, id string) (*Entry, error) {
 
 // ListEntries lists directory entries.
 func (s *Service) ListEntries(ctx context.Context, q EntryQuery) ([]*Entry, error) {
+	ctx = readScope(ctx, PathDirectory)
 	var out []*Entry
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -158,8 +194,21 @@ type BAAChange struct {
 
 // SetBAA moves the BAA with a party to a new stored state (creating it on
 // first use). The transition is checked against the state in force, and
-// every change or refusal is audited.
+// every change or refusal is audited. An actor that acts for a practice
+// changes only that practice's BAAs; vendors' BAAs are gateway-wide.
 func (s *Service) SetBAA(ctx context.Context, actor Actor, c BAAChange) (*BAA, error) {
+	practice := ScopeFrom(ctx).Practice
+	if actor.OrgID != "" {
+		if practice != "" && practice != actor.OrgID {
+			return nil, fmt.Errorf("BAA with %s: actor of %s acting for %s: %w", c.PartyID, actor.OrgID, practice, ErrForbidden)
+		}
+		practice = actor.OrgID
+	}
+	if practice != "" {
+		ctx = actAs(ctx, practice)
+	} else {
+		ctx = readScope(ctx, PathBAA)
+	}
 	var b *BAA
 	var refusal error
 	err := s.update(ctx, func(tx Tx) error {
@@ -170,6 +219,9 @@ func (s *Service) SetBAA(ctx context.Context, actor Actor, c BAAChange) (*BAA, e
 			return err
 		}
 		tenant := rootOf(ctx, tx, party)
+		if practice != "" && (tenant != practice || party.Kind == KindVendor) {
+			return fmt.Errorf("the BAA with %s belongs to %s, not %s: %w", c.PartyID, BAATenant(party, tenant), practice, ErrForbidden)
+		}
 		b, err = tx.BAAForParty(ctx, c.PartyID)
 		if errors.Is(err, ErrNotFound) {
 			b = &BAA{ID: NewID(), PartyID: c.PartyID}
@@ -217,8 +269,21 @@ func (s *Service) SetBAA(ctx context.Context, actor Actor, c BAAChange) (*BAA, e
 	return b, nil
 }
 
-// BAAs lists every BAA with its state in force.
+// BAATenant names whose BAA the one with party is: the gateway's for a
+// vendor, else the practice at the root of the party's directory chain
+// (root). PostgreSQL derives the same in its baas.tenant column.
+func BAATenant(party *Entry, root string) string {
+	if party.Kind == KindVendor {
+		return SystemTenant
+	}
+	return root
+}
+
+// BAAs lists the BAAs the caller may see: all of them on a gateway-wide
+// path, else those its practice may read (on PostgreSQL: its own, the
+// vendors' and those of practices it has referred to).
 func (s *Service) BAAs(ctx context.Context) ([]*BAA, error) {
+	ctx = readScope(ctx, PathBAA)
 	var out []*BAA
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -252,6 +317,10 @@ func (s *Service) CaptureConsent(ctx context.Context, actor Actor, c ConsentReco
 	if c.ID == "" {
 		c.ID = NewID()
 	}
+	if p := ScopeFrom(ctx).Practice; (p != "" && p != c.Tenant) || (actor.OrgID != "" && actor.OrgID != c.Tenant) {
+		return nil, fmt.Errorf("capture consent for %s: %w", c.Tenant, ErrForbidden)
+	}
+	ctx = actAs(ctx, c.Tenant)
 	err := s.update(ctx, func(tx Tx) error {
 		if err := tx.PutConsent(ctx, &c); err != nil {
 			return err
@@ -265,14 +334,36 @@ func (s *Service) CaptureConsent(ctx context.Context, actor Actor, c ConsentReco
 	return &c, nil
 }
 
-// ListReferrals lists referrals matching q.
+// ListReferrals lists the referrals matching q that the caller's practice
+// is part of. Without a scope in ctx, a query naming one organisation acts
+// for it, and any other lists nothing (on both stores, as PostgreSQL's
+// policies would); gateway-wide work names its path (GatewayWide).
 func (s *Service) ListReferrals(ctx context.Context, q ReferralQuery) ([]*Referral, error) {
+	sc := ScopeFrom(ctx)
+	if sc.Empty() {
+		org := cmp.Or(q.InvolvesOrg, q.RequesterOrg, q.ReceiverOrg)
+		if org == "" {
+			return nil, nil
+		}
+		ctx, sc = WithPractice(ctx, org), Scope{Practice: org}
+	}
+	filter := false
+	if sc.Practice != "" {
+		if q.InvolvesOrg == "" {
+			q.InvolvesOrg = sc.Practice
+		} else {
+			filter = q.InvolvesOrg != sc.Practice
+		}
+	}
 	var out []*Referral
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
 		out, err = tx.ListReferrals(ctx, q)
 		return err
 	})
+	if filter {
+		out = slices.DeleteFunc(out, func(r *Referral) bool { return !r.Involves(sc.Practice) })
+	}
 	return out, err
 }
 

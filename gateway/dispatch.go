@@ -21,9 +21,19 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		defer func() { m.JobDone(j.Kind, waited, time.Since(start), jobOutcome(err)) }()
 	}
 	switch j.Kind {
-	case JobDeliver:
-		return s.deliver(ctx, j.DeliveryID, meta)
-	case JobReceiptDeadline:
+	case JobDeliver, JobReceiptDeadline:
+		// A delivery's job acts for its referral's requesting practice,
+		// which the job carries (older jobs: resolved from the delivery).
+		if j.Practice != "" {
+			s.owners.put("d:"+j.DeliveryID, j.Practice)
+		}
+		ctx, err := s.forDelivery(ctx, j.DeliveryID)
+		if err != nil {
+			return fmt.Errorf("%s job for delivery %s: %w", j.Kind, j.DeliveryID, err)
+		}
+		if j.Kind == JobDeliver {
+			return s.deliver(ctx, j.DeliveryID, meta)
+		}
 		return s.CheckReceiptDeadline(ctx, j.DeliveryID)
 	case JobInbound:
 		return s.processInbound(ctx, j.Ref, meta)
@@ -191,7 +201,7 @@ func (s *Service) markSent(ctx context.Context, tx Tx, r *Referral, d *Delivery,
 		return s.applyReceipt(ctx, tx, r, d, Receipt{Kind: ReceiptTaskStatus, At: now, Final: true, Detail: res.Detail})
 	}
 	if !d.Deadline.IsZero() {
-		return tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)})
+		return tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)})
 	}
 	return nil
 }
@@ -269,6 +279,10 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 // its deadline; before the deadline it asks to be run again later. A channel
 // that can poll (ReceiptPoller) is asked once before the delivery fails.
 func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) error {
+	ctx, err := s.forDelivery(ctx, deliveryID)
+	if err != nil {
+		return fmt.Errorf("receipt deadline of %s: %w", deliveryID, err)
+	}
 	if d, err := s.Delivery(ctx, deliveryID); err == nil && d.State == DeliverySent && !d.Deadline.IsZero() &&
 		!s.clock.Now().Before(d.Deadline) {
 		if rc := s.pollBeforeTimeout(ctx, d); rc != nil {
@@ -279,7 +293,7 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 		}
 	}
 	var snooze time.Duration
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		d, err := tx.Delivery(ctx, deliveryID, true)
 		if err != nil {
 			return err
@@ -317,8 +331,12 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 // referral received; a non-final one records progress and, when extend is
 // positive, moves the deadline.
 func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Receipt, extend time.Duration) (*Delivery, error) {
+	ctx, err := s.forDelivery(ctx, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("receipt for delivery %s: %w", deliveryID, err)
+	}
 	var d *Delivery
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		d, err = s.recordReceiptTx(ctx, tx, deliveryID, rc, extend)
 		return err
@@ -358,7 +376,7 @@ func (s *Service) recordReceiptTx(ctx context.Context, tx Tx, deliveryID string,
 			d.Receipts = append(d.Receipts, rc)
 			if extend > 0 {
 				d.Deadline = s.clock.Now().Add(extend)
-				if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {
+				if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {
 					return err
 				}
 			}
@@ -430,8 +448,14 @@ func (s *Service) completeOpenDeliveries(ctx context.Context, tx Tx, r *Referral
 	return nil
 }
 
-// DeliveryByRemoteID finds the delivery a receipt refers to.
+// DeliveryByRemoteID finds the delivery a receipt refers to. A caller
+// that does not act for a practice (a vendor's callback, an inbound MDN)
+// looks it up on the named path PathResolve: the delivery carries ids and
+// states, no PHI.
 func (s *Service) DeliveryByRemoteID(ctx context.Context, channel ChannelKind, remoteID string) (*Delivery, error) {
+	if ScopeFrom(ctx).Empty() {
+		ctx = GatewayWide(ctx, PathResolve)
+	}
 	var d *Delivery
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error

@@ -18,7 +18,11 @@ func (s *Service) UpdateProgress(ctx context.Context, actor Actor, id, businessS
 		return nil, &ValidationError{"businessStatus", "required"}
 	}
 	var r *Referral
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, fmt.Errorf("progress on %s: %w", id, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -56,7 +60,11 @@ func (s *Service) AttachRecord(ctx context.Context, actor Actor, id string, nr N
 		r   *Referral
 		rec *Record
 	)
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attach record to %s: %w", id, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		r, rec, err = s.attachRecordTx(ctx, tx, actor, id, nr)
 		return err
@@ -105,7 +113,11 @@ func (s *Service) attachRecordTx(ctx context.Context, tx Tx, actor Actor, id str
 // (FHIR _history).
 func (s *Service) ReferralVersions(ctx context.Context, id string) ([]*Referral, error) {
 	var out []*Referral
-	err := s.store.View(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, Actor{}, id)
+	if err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", id, err)
+	}
+	err = s.store.View(ctx, func(tx Tx) error {
 		var err error
 		out, err = tx.ReferralVersions(ctx, id)
 		return err
@@ -121,8 +133,12 @@ func (s *Service) ReferralVersions(ctx context.Context, id string) ([]*Referral,
 
 // Delivery loads one delivery.
 func (s *Service) Delivery(ctx context.Context, id string) (*Delivery, error) {
+	ctx, err := s.forDelivery(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("delivery %s: %w", id, err)
+	}
 	var d *Delivery
-	err := s.store.View(ctx, func(tx Tx) error {
+	err = s.store.View(ctx, func(tx Tx) error {
 		var err error
 		d, err = tx.Delivery(ctx, id, false)
 		return err

@@ -80,18 +80,16 @@ func (s *Service) ReferralByIdentifier(ctx context.Context, requesterOrg, identi
 	return r, nil
 }
 
-// sealOrder stores the requester's order sealed, like a record, and
-// returns its metadata for Referral.Order.
-func (s *Service) sealOrder(ctx context.Context, tx Tx, r *Referral, order []byte) (*Record, error) {
+// sealOrder seals the requester's order like a record and returns its
+// metadata for Referral.Order and the sealed bytes, which the caller
+// stores once the referral row exists.
+func (s *Service) sealOrder(r *Referral, order []byte) (*Record, []byte, error) {
 	rec := Record{ID: NewID(), Title: "order", ContentType: "application/fhir+json", SHA256: ContentHash(order), Size: int64(len(order))}
 	sealed, err := s.sealer.Seal(r.ID, rec.ID, order)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
-		return nil, fmt.Errorf("store order of %s: %w", r.ID, err)
-	}
-	return &rec, nil
+	return &rec, sealed, nil
 }
 
 // openOrder opens the requester's order inside a transaction; nil when

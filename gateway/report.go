@@ -167,6 +167,10 @@ func (s *Service) PracticeReport(ctx context.Context, q ReportQuery) (*PracticeR
 	if q.Now.IsZero() {
 		q.Now = s.clock.Now()
 	}
+	if p := ScopeFrom(ctx).Practice; p != "" && p != q.Practice {
+		return nil, fmt.Errorf("report for %s acting for %s: %w", q.Practice, p, ErrForbidden)
+	}
+	ctx = actAs(ctx, q.Practice)
 	var rep *PracticeReport
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error

@@ -64,6 +64,7 @@ type Service struct {
 	channels map[ChannelKind]Channel
 	log      *slog.Logger
 	edges    edgeAggregator
+	owners   owners
 
 	inboundMu sync.Mutex
 	inbound   map[ChannelKind]InboundHandler // see SetInboundHandler
@@ -205,6 +206,10 @@ func (s *Service) CreateReferral(ctx context.Context, actor Actor, n NewReferral
 	if actor.OrgID != "" && actor.OrgID != n.Requester.OrgID {
 		return nil, fmt.Errorf("create referral for %s as %s: %w", n.Requester.OrgID, actor.OrgID, ErrForbidden)
 	}
+	if p := ScopeFrom(ctx).Practice; p != "" && p != n.Requester.OrgID {
+		return nil, fmt.Errorf("create referral for %s acting for %s: %w", n.Requester.OrgID, p, ErrForbidden)
+	}
+	ctx = actAs(ctx, n.Requester.OrgID)
 	var (
 		r       *Referral
 		refusal error
@@ -262,24 +267,34 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 		return nil, nil, err
 	}
 	r.ReceiverOrgID = chain[len(chain)-1].ID
-	for _, nr := range n.Records {
+	sealed := make([][]byte, len(n.Records))
+	for i, nr := range n.Records {
 		rec := Record{ID: NewID(), Title: nr.Title, ContentType: nr.ContentType, SHA256: ContentHash(nr.Content), Size: int64(len(nr.Content))}
-		sealed, err := s.sealContent(tx, r.ID, rec.ID, nr.Content)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := tx.PutRecordContent(ctx, r.ID, rec, sealed); err != nil {
+		if sealed[i], err = s.sealContent(tx, r.ID, rec.ID, nr.Content); err != nil {
 			return nil, nil, err
 		}
 		r.Records = append(r.Records, rec)
 	}
+	var order []byte
 	if len(n.Order) > 0 {
-		if r.Order, err = s.sealOrder(ctx, tx, r, n.Order); err != nil {
+		if r.Order, order, err = s.sealOrder(r, n.Order); err != nil {
 			return nil, nil, err
 		}
 	}
+	// The referral goes in first: on PostgreSQL a record's row is visible
+	// (and may be written) only through the referral it belongs to.
 	if err := tx.InsertReferral(ctx, r); err != nil {
 		return nil, nil, err
+	}
+	for i, rec := range r.Records {
+		if err := tx.PutRecordContent(ctx, r.ID, rec, sealed[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	if r.Order != nil {
+		if err := tx.PutRecordContent(ctx, r.ID, *r.Order, order); err != nil {
+			return nil, nil, fmt.Errorf("store order of %s: %w", r.ID, err)
+		}
 	}
 	created := map[string]string{"receiver": r.ReceiverID, "records": fmt.Sprint(len(r.Records)), "consent": string(r.Consent.Kind)}
 	if r.BasedOn != "" {
@@ -308,7 +323,11 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral, error) {
 	var r *Referral
 	var refusal error
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, fmt.Errorf("submit referral %s: %w", id, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		r, err = tx.Referral(ctx, id, true)
 		if err != nil {
@@ -575,7 +594,8 @@ func (s *Service) queueDeliveryAt(ctx context.Context, tx Tx, r *Referral, kind 
 		"delivery": d.ID, "channel": string(kind)}); err != nil {
 		return err
 	}
-	return tx.Enqueue(ctx, Job{Kind: JobDeliver, DeliveryID: d.ID, RunAt: runAt})
+	s.owners.put("d:"+d.ID, r.Requester.OrgID)
+	return tx.Enqueue(ctx, Job{Kind: JobDeliver, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: runAt})
 }
 
 // ancestry returns the entry followed by its parents up to the root.
@@ -643,7 +663,11 @@ func (s *Service) audit(ctx context.Context, tx Tx, actor Actor, r *Referral, ac
 func (s *Service) Referral(ctx context.Context, id string) (*Referral, []*Delivery, error) {
 	var r *Referral
 	var ds []*Delivery
-	err := s.store.View(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, Actor{}, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("referral %s: %w", id, err)
+	}
+	err = s.store.View(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, false); err != nil {
 			return err
@@ -659,6 +683,7 @@ func (s *Service) Referral(ctx context.Context, id string) (*Referral, []*Delive
 
 // RecordContents returns a referral's decrypted records.
 func (s *Service) RecordContents(ctx context.Context, r *Referral) ([]RecordContent, error) {
+	ctx = actAs(ctx, r.Requester.OrgID)
 	var out []RecordContent
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error

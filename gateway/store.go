@@ -56,6 +56,11 @@ type Tx interface {
 	// PracticeReport aggregates the report columns of q.Practice's referrals
 	// (see Referral.ReportFacts); the service fills in the query fields.
 	PracticeReport(ctx context.Context, q ReportQuery) (*PracticeReport, error)
+	// ReferralPractice returns the requesting practice of a referral, and
+	// DeliveryPractice that of a delivery's referral: the core reads them
+	// on the named path PathResolve to know which practice to act as.
+	ReferralPractice(ctx context.Context, referralID string) (string, error)
+	DeliveryPractice(ctx context.Context, deliveryID string) (string, error)
 
 	// PutRecordContent stores a record's sealed (encrypted) content.
 	PutRecordContent(ctx context.Context, referralID string, rec Record, sealed []byte) error
@@ -205,8 +210,11 @@ type Job struct {
 	Kind       JobKind
 	DeliveryID string
 	// Ref is the record an inbound or notice job works on.
-	Ref   string
-	RunAt time.Time // zero: as soon as possible
+	Ref string
+	// Practice is the practice the job acts for (the referral's
+	// requester); the worker runs it in that practice's scope.
+	Practice string
+	RunAt    time.Time // zero: as soon as possible
 }
 
 // JobMeta tells a handler which attempt it is on.

@@ -45,7 +45,11 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 		return s.Submit(ctx, actor, id)
 	}
 	var r, refused *Referral
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, fmt.Errorf("referral %s: %w", id, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		r, refused, err = s.transitionTx(ctx, tx, actor, id, to, in)
 		return err
@@ -141,7 +145,9 @@ func (s *Service) sideFor(actor Actor, r *Referral, to Status) (Side, error) {
 		sides = append(sides, SideReceiver)
 	}
 	if len(sides) == 0 {
-		return "", fmt.Errorf("%s of %s is neither referrer nor receiver of %s: %w", actor.ID, actor.OrgID, r.ID, ErrForbidden)
+		// Another practice's referral does not exist for this actor (on
+		// PostgreSQL its row is not even visible).
+		return "", fmt.Errorf("referral %s: %w", r.ID, ErrNotFound)
 	}
 	if actor.As != "" {
 		for _, sd := range sides {
@@ -169,6 +175,9 @@ func (s *Service) authorize(actor Actor, r *Referral, side Side) error {
 	}
 	if side == SideReceiver && (actor.OrgID == r.ReceiverOrgID || actor.OrgID == r.ReceiverID) {
 		return nil
+	}
+	if !r.Involves(actor.OrgID) && actor.OrgID != r.ReceiverID {
+		return fmt.Errorf("referral %s: %w", r.ID, ErrNotFound)
 	}
 	return fmt.Errorf("%s may not act as %s on %s: %w", actor.ID, side, r.ID, ErrForbidden)
 }
@@ -227,7 +236,11 @@ func (s *Service) OverrideMinimumNecessary(ctx context.Context, actor Actor, id,
 		return nil, &ValidationError{"reason", "an override needs a reason"}
 	}
 	var r *Referral
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, fmt.Errorf("override minimum necessary on %s: %w", id, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		if r, err = tx.Referral(ctx, id, true); err != nil {
 			return err
@@ -260,7 +273,11 @@ func (s *Service) Replace(ctx context.Context, actor Actor, oldID, receiverID st
 	var refusal error
 	// One transaction, the old referral locked: a replacement exists if and
 	// only if the old referral names it, and a retried call cannot make two.
-	err := s.update(ctx, func(tx Tx) error {
+	ctx, err := s.forReferral(ctx, actor, oldID)
+	if err != nil {
+		return nil, fmt.Errorf("replace referral %s: %w", oldID, err)
+	}
+	err = s.update(ctx, func(tx Tx) error {
 		old, err := tx.Referral(ctx, oldID, true)
 		if err != nil {
 			return err

@@ -144,7 +144,11 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 				q.Statuses = append(q.Statuses, gateway.Status(s))
 			}
 		}
-		list, err := a.svc.ListReferrals(ctx, q)
+		lctx := gateway.GatewayWide(ctx, "cli")
+		if *org != "" {
+			lctx = gateway.WithPractice(ctx, *org)
+		}
+		list, err := a.svc.ListReferrals(lctx, q)
 		if err != nil {
 			return err
 		}

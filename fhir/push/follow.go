@@ -84,11 +84,14 @@ var openStatuses = []gateway.Status{gateway.StatusReceived, gateway.StatusAccept
 // returns how many changed. A failure to follow one referral does not stop
 // the others; the failures are returned joined, naming referral ids only.
 func (c *Channel) SyncAll(ctx context.Context, svc *gateway.Service) (int, error) {
+	// Following every practice's pushed referrals is gateway-wide work;
+	// each Sync then acts for the referral's own practice.
+	listCtx := gateway.GatewayWide(ctx, "fhir-follow")
 	changed := 0
 	var errs []error
 	after := ""
 	for {
-		page, err := svc.ListReferrals(ctx, gateway.ReferralQuery{Statuses: openStatuses,
+		page, err := svc.ListReferrals(listCtx, gateway.ReferralQuery{Statuses: openStatuses,
 			DeliveredOn: gateway.ChannelFHIR, AfterID: after, Limit: 100})
 		if err != nil {
 			return changed, fmt.Errorf("fhir: sync: list: %w", err)

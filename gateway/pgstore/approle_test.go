@@ -84,10 +84,23 @@ func TestAppRoleCannotRewriteTheTrail(t *testing.T) {
 	if owned != 0 {
 		t.Fatalf("app role owns %d tables; want none", owned)
 	}
+	// Row-level security shows the app role a practice's rows only when a
+	// transaction acts for that practice (docs/tenancy.md).
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n); err != nil || n == 0 {
-		t.Fatalf("app role reads audit_log: %d rows, %v", n, err)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("app role reads audit_log acting for no practice: %d rows, %v", n, err)
 	}
+	ptx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptx.Exec(ctx, `SELECT set_config('gateway.practice', 'clinic-a', true)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := ptx.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("app role reads audit_log acting for clinic-a: %d rows, %v", n, err)
+	}
+	ptx.Rollback(ctx)
 	for _, table := range []string{"audit_log", "audit_checkpoints"} {
 		for _, q := range []string{
 			`ALTER TABLE ` + table + ` DISABLE TRIGGER ALL`,

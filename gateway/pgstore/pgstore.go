@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -107,22 +108,40 @@ func (b *backend) schemaCurrent(ctx context.Context, m *rivermigrate.Migrator[pg
 }
 
 // dialect is this database's SQL differences.
-var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: "FOR UPDATE", NumberedArgs: true}
+var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: "FOR UPDATE", NumberedArgs: true, RowSecurity: true}
 
 func (b *backend) Dialect() sqlstore.Dialect {
 	return dialect
 }
 
+// Begin starts a transaction scoped to the acting practice (or named
+// gateway-wide path) that ctx carries. The scope goes out with BEGIN in one
+// round trip, as transaction-local settings: they end with the transaction,
+// so a pooled connection never carries one practice's scope into the next
+// transaction. With no scope, the settings are empty and the row-level
+// security policies show no practice rows.
 func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {
-	opts := pgx.TxOptions{}
+	sc := gateway.ScopeFrom(ctx)
+	begin := "BEGIN"
 	if readOnly {
-		opts.AccessMode = pgx.ReadOnly
+		begin = "BEGIN READ ONLY"
 	}
+	opts := pgx.TxOptions{BeginQuery: begin + "; SELECT set_config('gateway.practice', " + escapeLiteral(sc.Practice) +
+		", true), set_config('gateway.scope', " + escapeLiteral(sc.GatewayPath) + ", true)"}
 	t, err := b.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &btx{tx: t, b: b}, nil
+}
+
+// escapeLiteral quotes s as an escape-string literal (E'...'), which reads
+// the same whatever standard_conforming_strings says; a NUL byte, which no
+// practice id holds and the protocol cannot carry, is dropped.
+func escapeLiteral(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "")
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	return "E'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 func (b *backend) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }

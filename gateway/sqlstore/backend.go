@@ -41,6 +41,8 @@ type BackendTx interface {
 // Backend is what one database supplies.
 type Backend interface {
 	Dialect() Dialect
+	// Begin starts a transaction. A backend with RowSecurity scopes it to
+	// gateway.ScopeFrom(ctx) before any other statement runs.
 	Begin(ctx context.Context, readOnly bool) (BackendTx, error)
 	// StartWorkers creates the River client that works jobs and starts it.
 	StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error
@@ -60,7 +62,17 @@ type Dialect struct {
 	NumberedArgs bool
 	// TimeAsText stores times as fixed-width UTC text (SQLite).
 	TimeAsText bool
+	// RowSecurity is true when the database enforces row-level security
+	// on the acting practice (PostgreSQL): the backend sets the scope of
+	// each transaction from its context (gateway.ScopeFrom), and the store
+	// can change it inside a transaction with SetScopeSQL.
+	RowSecurity bool
 }
+
+// SetScopeSQL sets the transaction-local settings the row-level security
+// policies read; its two arguments are the practice and the gateway-wide
+// path ("" for none). See migrations/postgres/005_row_security.sql.
+const SetScopeSQL = `SELECT set_config('gateway.practice', $1, true), set_config('gateway.scope', $2, true)`
 
 var dollarArg = regexp.MustCompile(`\$(\d+)`)
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/referralgw/gateway/gateway"
 )
 
 //go:embed migrations
@@ -51,6 +53,10 @@ func Migrations(dialect string) ([]Migration, error) {
 // schema_migrations, each in its own transaction; lockSQL (when set)
 // serialises concurrent migrators. It returns the versions it applied.
 func Migrate(ctx context.Context, b Backend, lockSQL string) ([]int, error) {
+	// Migrations change every practice's rows: on PostgreSQL they run on
+	// the gateway-wide path "migrate" (FORCE ROW LEVEL SECURITY binds the
+	// tables' owner too).
+	ctx = gateway.GatewayWide(ctx, "migrate")
 	d := b.Dialect()
 	ms, err := Migrations(d.Name)
 	if err != nil {

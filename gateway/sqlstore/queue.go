@@ -14,6 +14,7 @@ import (
 // deliverArgs is the River job that sends one delivery.
 type deliverArgs struct {
 	DeliveryID string `json:"delivery_id"`
+	Practice   string `json:"practice,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -23,6 +24,7 @@ func (deliverArgs) Kind() string { return "deliver" }
 type deadlineArgs struct {
 	DeliveryID string `json:"delivery_id"`
 	Due        int64  `json:"due"` // unix seconds; part of the args so a moved deadline is a new job
+	Practice   string `json:"practice,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -71,7 +73,7 @@ type deliverWorker struct {
 
 // Work implements river.Worker.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: job.Args.DeliveryID}, job.JobRow)
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
 }
 
 type deadlineWorker struct {
@@ -81,7 +83,7 @@ type deadlineWorker struct {
 
 // Work implements river.Worker.
 func (w *deadlineWorker) Work(ctx context.Context, job *river.Job[deadlineArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobReceiptDeadline, DeliveryID: job.Args.DeliveryID}, job.JobRow)
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobReceiptDeadline, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
 }
 
 func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *rivertype.JobRow) error {
@@ -104,7 +106,7 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 	}
 	switch j.Kind {
 	case gateway.JobReceiptDeadline:
-		return deadlineArgs{DeliveryID: j.DeliveryID, Due: j.RunAt.Unix()}, opts
+		return deadlineArgs{DeliveryID: j.DeliveryID, Due: j.RunAt.Unix(), Practice: j.Practice}, opts
 	case gateway.JobInbound:
 		// Not unique: a released message is processed again; the handler
 		// does nothing for a message that is no longer waiting.
@@ -113,7 +115,7 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 		return noticeArgs{NoticeID: j.Ref}, opts
 	default:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
-		return deliverArgs{DeliveryID: j.DeliveryID}, opts
+		return deliverArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts
 	}
 }
 

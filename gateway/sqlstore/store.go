@@ -81,8 +81,21 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 	return nil
 }
 
-// AuditEntries implements gateway.Store.
+// auditScope returns ctx unchanged when it acts for a practice or a named
+// path, else on the gateway-wide path gateway.PathAudit: reading and
+// checkpointing every chain (verification) is gateway-wide work, and the
+// trail holds ids and metadata, no PHI.
+func auditScope(ctx context.Context) context.Context {
+	if gateway.ScopeFrom(ctx).Empty() {
+		return gateway.GatewayWide(ctx, gateway.PathAudit)
+	}
+	return ctx
+}
+
+// AuditEntries implements gateway.Store. Acting for a practice, it streams
+// only that practice's chain.
 func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq2[audit.Entry, error] {
+	ctx = auditScope(ctx)
 	return func(yield func(audit.Entry, error) bool) {
 		btx, err := s.b.Begin(ctx, true)
 		if err != nil {
@@ -134,6 +147,7 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 
 // AuditHeads implements gateway.Store.
 func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
+	ctx = auditScope(ctx)
 	var out []audit.Entry
 	err := s.View(ctx, func(t gateway.Tx) error {
 		x := t.(*tx)
@@ -157,6 +171,7 @@ func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 
 // Checkpoints implements gateway.Store.
 func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	ctx = auditScope(ctx)
 	var out []audit.Checkpoint
 	err := s.View(ctx, func(t gateway.Tx) error {
 		x := t.(*tx)
@@ -179,7 +194,7 @@ func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 
 // SaveCheckpoint implements gateway.Store.
 func (s *Store) SaveCheckpoint(ctx context.Context, cp audit.Checkpoint) error {
-	return s.Update(ctx, func(t gateway.Tx) error {
+	return s.Update(auditScope(ctx), func(t gateway.Tx) error {
 		_, err := t.(*tx).exec(ctx, `INSERT INTO audit_checkpoints (tenant, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant, seq) DO NOTHING`, cp.Tenant, cp.Seq, cp.Hash, cp.Time, cp.MAC)
 		return err

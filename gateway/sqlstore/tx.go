@@ -38,6 +38,18 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) Row {
 	return t.c.QueryRow(ctx, t.d.Rebind(q), t.d.Args(args)...)
 }
 
+// setScope changes the acting scope for the rest of the transaction (a
+// named store path that must see more than the caller's practice).
+func (t *tx) setScope(ctx context.Context, sc gateway.Scope) error {
+	if !t.d.RowSecurity {
+		return nil
+	}
+	if _, err := t.c.Exec(ctx, SetScopeSQL, sc.Practice, sc.GatewayPath); err != nil {
+		return fmt.Errorf("set scope: %w", err)
+	}
+	return nil
+}
+
 func (t *tx) lock(lock bool) string {
 	if lock {
 		return " " + t.d.ForUpdate
@@ -314,6 +326,23 @@ func (t *tx) ListReferrals(ctx context.Context, q gateway.ReferralQuery) ([]*gat
 		sql += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
 	return t.referrals(ctx, sql, args...)
+}
+
+func (t *tx) ReferralPractice(ctx context.Context, id string) (string, error) {
+	var p string
+	if err := t.queryRow(ctx, `SELECT requester_org FROM referrals WHERE id=$1`, id).Scan(&p); err != nil {
+		return "", fmt.Errorf("referral %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func (t *tx) DeliveryPractice(ctx context.Context, id string) (string, error) {
+	var p string
+	if err := t.queryRow(ctx, `SELECT r.requester_org FROM deliveries d JOIN referrals r ON r.id = d.referral_id WHERE d.id=$1`,
+		id).Scan(&p); err != nil {
+		return "", fmt.Errorf("delivery %s: %w", id, err)
+	}
+	return p, nil
 }
 
 // ---- record content
@@ -680,6 +709,13 @@ func (t *tx) flushAudit(ctx context.Context) error {
 		}
 	}
 	t.pending = nil
+	// Appending is the named gateway-wide path "audit-append": an event
+	// about a shared referral goes into both practices' chains, and the
+	// chain heads are locked across tenants. It runs last, just before
+	// commit, so nothing else runs in this scope.
+	if err := t.setScope(ctx, gateway.Scope{GatewayPath: "audit-append"}); err != nil {
+		return err
+	}
 	tenants := make([]string, 0, len(byTenant))
 	for tenant := range byTenant {
 		tenants = append(tenants, tenant)
