@@ -9,6 +9,22 @@ import (
 // serving the record by its id alone (FHIR DocumentReference and Binary)
 // can check who may see it. ErrNotFound when no referral holds it.
 func (s *Service) RecordReferral(ctx context.Context, recordID string) (*Referral, Record, error) {
+	if ScopeFrom(ctx).Empty() {
+		// Which referral holds the record is read on the named path
+		// PathResolve; the referral is then read as its practice.
+		var refID string
+		err := s.store.View(GatewayWide(ctx, PathResolve), func(tx Tx) error {
+			var err error
+			refID, err = tx.RecordReferral(ctx, recordID)
+			return err
+		})
+		if err == nil {
+			ctx, err = s.forReferral(ctx, Actor{}, refID)
+		}
+		if err != nil {
+			return nil, Record{}, fmt.Errorf("record %s: %w", recordID, err)
+		}
+	}
 	var r *Referral
 	err := s.store.View(ctx, func(tx Tx) error {
 		id, err := tx.RecordReferral(ctx, recordID)
@@ -32,6 +48,7 @@ func (s *Service) RecordReferral(ctx context.Context, recordID string) (*Referra
 // RecordContent opens one record of r from the encrypted store and checks
 // its content against the recorded hash.
 func (s *Service) RecordContent(ctx context.Context, r *Referral, rec Record) (RecordContent, error) {
+	ctx = actAs(ctx, r.Requester.OrgID)
 	var sealed []byte
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -53,8 +70,12 @@ func (s *Service) RecordContent(ctx context.Context, r *Referral, rec Record) (R
 
 // ReferralVersion loads one past version of a referral (FHIR vread).
 func (s *Service) ReferralVersion(ctx context.Context, id string, version int) (*Referral, error) {
+	ctx, err := s.forReferral(ctx, Actor{}, id)
+	if err != nil {
+		return nil, fmt.Errorf("referral %s version %d: %w", id, version, err)
+	}
 	var r *Referral
-	err := s.store.View(ctx, func(tx Tx) error {
+	err = s.store.View(ctx, func(tx Tx) error {
 		var err error
 		r, err = tx.ReferralVersion(ctx, id, version)
 		return err
@@ -68,6 +89,7 @@ func (s *Service) ReferralVersion(ctx context.Context, id string, version int) (
 // ReferralByIdentifier finds a referral by its requester's business
 // identifier, in the stored form of Referral.Identifier.
 func (s *Service) ReferralByIdentifier(ctx context.Context, requesterOrg, identifier string) (*Referral, error) {
+	ctx = actAs(ctx, requesterOrg)
 	var r *Referral
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error

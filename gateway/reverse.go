@@ -42,9 +42,22 @@ func inheritsConsent(r *Referral) bool {
 // is inherited, an authorization or Part 2 basis is asked again of the new
 // referrer (the draft waits with the gap named until it is on file).
 func (s *Service) Reverse(ctx context.Context, actor Actor, origID string, in ReverseInput) (*Referral, error) {
+	if ScopeFrom(ctx).Empty() && actor.OrgID == "" {
+		// A gateway-wide actor reverses as the original's receiver, the
+		// practice that becomes the new referrer.
+		orig, _, err := s.Referral(ctx, origID)
+		if err != nil {
+			return nil, fmt.Errorf("refer back or onward from %s: %w", origID, err)
+		}
+		ctx = WithPractice(ctx, orig.ReceiverOrgID)
+	}
+	ctx, err := s.forReferral(ctx, actor, origID)
+	if err != nil {
+		return nil, fmt.Errorf("refer back or onward from %s: %w", origID, err)
+	}
 	var nr *Referral
 	var refusal error
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err = s.store.Update(ctx, func(tx Tx) error {
 		orig, err := tx.Referral(ctx, origID, true)
 		if err != nil {
 			return err

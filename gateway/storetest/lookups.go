@@ -40,7 +40,7 @@ func testTokenSearch(t *testing.T, h Harness) {
 		{"identifier case", gateway.ReferralQuery{Identifier: &gateway.Token{Value: "r-1", AnySystem: true}}, nil},
 		{"identifier wildcard", gateway.ReferralQuery{Identifier: &gateway.Token{Value: "_-1", AnySystem: true}}, nil},
 	} {
-		list, err := e.svc.ListReferrals(e.ctx, c.q)
+		list, err := e.svc.ListReferrals(gateway.WithPractice(e.ctx, "clinic-a"), c.q)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
