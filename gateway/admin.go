@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -365,6 +366,13 @@ func (s *Service) ListReferrals(ctx context.Context, q ReferralQuery) ([]*Referr
 		out = slices.DeleteFunc(out, func(r *Referral) bool { return !r.Involves(sc.Practice) })
 	}
 	return out, err
+}
+
+// AuditEntries streams audit entries ordered by (tenant, seq): acting for
+// a practice, only that practice's chain; without a scope, every chain on
+// the named path PathAudit (the trail holds ids and metadata, no PHI).
+func (s *Service) AuditEntries(ctx context.Context, q AuditQuery) iter.Seq2[audit.Entry, error] {
+	return s.store.AuditEntries(ctx, q)
 }
 
 // RecordAudit appends an event that an edge observed (a login, an auth

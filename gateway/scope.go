@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -153,7 +154,9 @@ func (s *Service) owner(ctx context.Context, kind, id string) (string, error) {
 		}
 		return err
 	})
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
+		return "", ErrNotFound // the caller names the referral or delivery
+	} else if err != nil {
 		return "", err
 	}
 	s.owners.put(kind+id, p)

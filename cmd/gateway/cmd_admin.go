@@ -26,11 +26,16 @@ func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	name := fs.String("name", "", "account name")
 	role := fs.String("role", string(admin.RoleAdmin), "admin, operator or auditor")
 	passwordFile := fs.String("password-file", "", "read the password from this file (default: the first line of standard input)")
+	practice := fs.String("practice", "", "the practice (a top-level organization in the directory) the account belongs to")
+	wide := fs.Bool("gateway", false, "a gateway-wide account: directory, vendors, BAAs, accounts and FHIR clients, no practice's referrals")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" {
 		return usagef("--name is required")
+	}
+	if (*practice == "") == !*wide {
+		return usagef("say whose account it is: --practice ID (one practice) or --gateway (gateway-wide)")
 	}
 	a, err := openApp(ctx, cfg, stdout, stderr)
 	if err != nil {
@@ -44,6 +49,9 @@ func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		if have.Role != admin.Role(*role) {
 			return fmt.Errorf("account %s exists with role %s, not %s; change roles in the console", *name, have.Role, *role)
 		}
+		if have.Practice != *practice {
+			return fmt.Errorf("account %s exists for %s, not %s", *name, whose(have.Practice), whose(*practice))
+		}
 		fmt.Fprintf(stdout, "account %s (%s) exists: unchanged (password and TOTP secret kept)\n", *name, have.Role)
 		return nil
 	} else if !errors.Is(err, gateway.ErrNotFound) {
@@ -53,12 +61,26 @@ func cmdAdmin(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	uri, err := srv.CreateAccount(ctx, *name, password, admin.Role(*role))
+	var uri string
+	if *practice != "" {
+		uri, err = srv.CreatePracticeAccount(ctx, *practice, *name, password, admin.Role(*role))
+	} else {
+		uri, err = srv.CreateAccount(ctx, *name, password, admin.Role(*role))
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "account %s (%s) created.\nAdd this to an authenticator app (RFC 6238 TOTP); it is shown only once:\n%s\n", *name, *role, uri)
+	fmt.Fprintf(stdout, "account %s (%s, %s) created.\nAdd this to an authenticator app (RFC 6238 TOTP); it is shown only once:\n%s\n",
+		*name, *role, whose(*practice), uri)
 	return nil
+}
+
+// whose names an account's practice for messages.
+func whose(practice string) string {
+	if practice == "" {
+		return "gateway-wide"
+	}
+	return "practice " + practice
 }
 
 // readPassword reads a password from a file or the first line of stdin,

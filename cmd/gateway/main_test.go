@@ -223,16 +223,44 @@ func TestAdminCreate(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
-	out, errs, code := gw(t, dir, "admin", "create", "--name", "alice", "--role", "auditor", "--password-file", pw)
-	if code != 0 || !strings.Contains(out, "otpauth://totp/") || !strings.Contains(out, "alice (auditor)") {
+	out, errs, code := gw(t, dir, "admin", "create", "--name", "alice", "--role", "auditor", "--gateway", "--password-file", pw)
+	if code != 0 || !strings.Contains(out, "otpauth://totp/") || !strings.Contains(out, "alice (auditor, gateway-wide)") {
 		t.Fatalf("admin create: %d %q %q", code, out, errs)
 	}
-	_, errs, code = gw(t, dir, "admin", "create", "--name", "alice", "--password-file", pw)
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "alice", "--gateway", "--password-file", pw)
 	if code == 0 {
 		t.Fatalf("duplicate account accepted: %q", errs)
 	}
+	// Whose account it is must be said: one practice or the gateway.
+	for _, args := range [][]string{{}, {"--gateway", "--practice", "clinic-a"}} {
+		_, errs, code = gw(t, dir, append([]string{"admin", "create", "--name", "bob", "--password-file", pw}, args...)...)
+		if code != 2 || !strings.Contains(errs, "--practice ID") {
+			t.Fatalf("admin create %v: %d %q", args, code, errs)
+		}
+	}
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--practice", "clinic-a", "--password-file", pw)
+	if code == 0 || !strings.Contains(errs, "not in the directory") {
+		t.Fatalf("practice account before the directory: %d %q", code, errs)
+	}
+	if _, errs, code = gw(t, dir, "directory", "import", repoFile("directory.json")); code != 0 {
+		t.Fatalf("directory import: %d %q", code, errs)
+	}
+	for _, bad := range []string{"dr-heart", "faxvendor"} {
+		_, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--practice", bad, "--password-file", pw)
+		if code == 0 || !strings.Contains(errs, "not a practice") {
+			t.Fatalf("practice account of %s: %d %q", bad, code, errs)
+		}
+	}
+	out, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--role", "operator", "--practice", "clinic-a", "--password-file", pw)
+	if code != 0 || !strings.Contains(out, "bob (operator, practice clinic-a)") {
+		t.Fatalf("practice account: %d %q %q", code, out, errs)
+	}
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--role", "operator", "--gateway", "--password-file", pw)
+	if code == 0 || !strings.Contains(errs, "exists for practice clinic-a") {
+		t.Fatalf("same name, gateway-wide: %d %q", code, errs)
+	}
 	os.WriteFile(pw, []byte("short\n"), 0o600)
-	_, errs, code = gw(t, dir, "admin", "create", "--name", "bob", "--password-file", pw)
+	_, errs, code = gw(t, dir, "admin", "create", "--name", "carl", "--gateway", "--password-file", pw)
 	if code != 2 || !strings.Contains(errs, "at least 12") {
 		t.Fatalf("short password: %d %q", code, errs)
 	}

@@ -54,16 +54,16 @@ func TestSetUpStepsCanRunTwice(t *testing.T) {
 	t.Run("admin create", func(t *testing.T) {
 		pw := filepath.Join(t.TempDir(), "pw")
 		os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
-		out, errs, code := gw(t, dir, "admin", "create", "--name", "carol", "--role", "operator", "--password-file", pw)
+		out, errs, code := gw(t, dir, "admin", "create", "--name", "carol", "--role", "operator", "--gateway", "--password-file", pw)
 		if code != 0 || !strings.Contains(out, "otpauth://") {
 			t.Fatalf("admin create: %d %q %q", code, out, errs)
 		}
 		os.WriteFile(pw, []byte("another long password\n"), 0o600)
-		out, errs, code = gw(t, dir, "admin", "create", "--name", "carol", "--role", "operator", "--password-file", pw)
+		out, errs, code = gw(t, dir, "admin", "create", "--name", "carol", "--role", "operator", "--gateway", "--password-file", pw)
 		if code != 0 || !strings.Contains(out, "unchanged") || strings.Contains(out, "otpauth://") {
 			t.Fatalf("second admin create: %d %q %q", code, out, errs)
 		}
-		_, errs, code = gw(t, dir, "admin", "create", "--name", "carol", "--role", "admin", "--password-file", pw)
+		_, errs, code = gw(t, dir, "admin", "create", "--name", "carol", "--role", "admin", "--gateway", "--password-file", pw)
 		if code != 1 || !strings.Contains(errs, "exists with role operator") {
 			t.Fatalf("admin create with another role: %d %q", code, errs)
 		}

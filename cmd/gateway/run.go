@@ -28,7 +28,7 @@ func commands() []command {
 		{"referral", "create|submit|show|list|transition|answer|override|replace|reverse|receipt ...", "create and follow referrals; refer back or onward; print a compliance receipt", cmdReferral},
 		{"report", "referrals --practice P [--from D] [--to D] [--format table|csv|json]", "practice reports: volumes, response times, exceptions, what is still open", cmdReport},
 		{"audit", "verify|export|checkpoint", "verify the hash-chained trail, export it as FHIR AuditEvents", cmdAudit},
-		{"admin", "create --name N [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
+		{"admin", "create --name N (--practice ID | --gateway) [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
 		{"keys", "status|rotate [--keep-retired]", "show which key-encryption key wraps the data keys; rotate it", cmdKeys},
 		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},

@@ -10,9 +10,10 @@ import (
 // AccountInfo is what may be shown about an account: never its password
 // hash or TOTP secret.
 type AccountInfo struct {
-	Name    string
-	Role    Role
-	Created time.Time
+	Name     string
+	Role     Role
+	Practice string // "" for a gateway-wide account
+	Created  time.Time
 }
 
 // Account looks up one account by name; an unknown name wraps
@@ -28,5 +29,5 @@ func (s *Server) Account(ctx context.Context, name string) (AccountInfo, error) 
 	if err != nil {
 		return AccountInfo{}, err
 	}
-	return AccountInfo{Name: a.Name, Role: a.Role, Created: a.Created}, nil
+	return AccountInfo{Name: a.Name, Role: a.Role, Practice: a.Practice, Created: a.Created}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -85,10 +86,12 @@ func (h passwordHash) matches(password string) bool {
 	return subtle.ConstantTimeCompare(k, h.Key) == 1
 }
 
-// account is the stored record of one administrator.
+// account is the stored record of one administrator. Practice is the
+// practice the account belongs to ("" for a gateway-wide account).
 type account struct {
 	Name       string       `json:"name"`
 	Role       Role         `json:"role"`
+	Practice   string       `json:"practice,omitempty"` // "" for a gateway-wide account
 	Password   passwordHash `json:"password"`
 	TOTPSecret string       `json:"totpSecret"`
 	LastStep   int64        `json:"lastStep"` // TOTP step of the last accepted code; older or equal codes are refused
@@ -96,22 +99,52 @@ type account struct {
 	version    int
 }
 
-// CreateAccount adds an administrator with a password and a fresh TOTP
-// secret, and returns the otpauth:// URI to enrol it in an authenticator app.
-// The change is audited with the system as actor.
+// CreateAccount adds a gateway-wide administrator with a password and a
+// fresh TOTP secret, and returns the otpauth:// URI to enrol it in an
+// authenticator app. A gateway-wide account manages the directory,
+// vendors, BAAs, accounts and FHIR clients; it does not see any practice's
+// referrals. The change is audited with the system as actor.
 func (s *Server) CreateAccount(ctx context.Context, name, password string, role Role) (totpURI string, err error) {
-	return createAccount(ctx, s.svc, s.clock, "system", name, password, role)
+	return createAccount(ctx, s.svc, s.clock, "system", name, password, role, "")
+}
+
+// CreatePracticeAccount adds an account that belongs to one practice (a
+// root organisation of the directory): it sees and changes only that
+// practice's referrals, audit trail and BAAs.
+func (s *Server) CreatePracticeAccount(ctx context.Context, practice, name, password string, role Role) (totpURI string, err error) {
+	return createAccount(ctx, s.svc, s.clock, "system", name, password, role, practice)
 }
 
 // BootstrapAdmin creates an admin account directly over svc, for the
 // `gateway admin create` command, and returns its otpauth:// URI.
 func BootstrapAdmin(ctx context.Context, svc *gateway.Service, name, password string) (totpURI string, err error) {
-	return createAccount(ctx, svc, svc.Clock(), "cli", name, password, RoleAdmin)
+	return createAccount(ctx, svc, svc.Clock(), "cli", name, password, RoleAdmin, "")
 }
 
-// createAccount validates and stores a new account on behalf of actor.
-func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Clock, actor, name, password string, role Role) (string, error) {
+// checkPractice reports why practice cannot own accounts ("" when it can):
+// it must be a root organisation of the directory.
+func checkPractice(ctx context.Context, svc *gateway.Service, practice string) string {
+	e, err := svc.Entry(ctx, practice)
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return fmt.Sprintf("%q is not in the directory", practice)
+	case err != nil:
+		return "could not be checked"
+	case e.Kind != gateway.KindOrganization || e.ParentID != "":
+		return fmt.Sprintf("%q is a %s, not a practice (a top-level organization)", practice, e.Kind)
+	}
+	return ""
+}
+
+// createAccount validates and stores a new account on behalf of actor;
+// practice "" makes it gateway-wide.
+func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Clock, actor, name, password string, role Role, practice string) (string, error) {
 	var errs gateway.ValidationErrors
+	if practice != "" {
+		if why := checkPractice(ctx, svc, practice); why != "" {
+			errs = append(errs, &gateway.ValidationError{Field: "practice", Reason: why})
+		}
+	}
 	if !accountNamePattern.MatchString(name) {
 		errs = append(errs, &gateway.ValidationError{Field: "name", Reason: "must be 1-64 lower-case letters, digits, '.', '_' or '-'"})
 	}
@@ -134,7 +167,7 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 		return "", err
 	}
 	now := clock.Now()
-	a := account{Name: name, Role: role, Password: h, TOTPSecret: key.Secret(), Created: now}
+	a := account{Name: name, Role: role, Practice: practice, Password: h, TOTPSecret: key.Secret(), Created: now}
 	body, err := json.Marshal(a)
 	if err != nil {
 		return "", fmt.Errorf("admin: create account: %w", err)
@@ -147,9 +180,15 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 		if !ok {
 			return &gateway.ValidationError{Field: "name", Reason: "an account with this name exists"}
 		}
-		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: []string{auditTenant},
-			Action: "admin.account-created", Outcome: audit.OutcomeSuccess,
-			Detail: map[string]string{"account": name, "role": string(role)}})
+		detail := map[string]string{"account": name, "role": string(role)}
+		tenants := []string{auditTenant}
+		if practice != "" {
+			// Recorded in the practice's trail as well as the gateway's.
+			detail["practice"] = practice
+			tenants = append(tenants, practice)
+		}
+		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: tenants,
+			Action: "admin.account-created", Outcome: audit.OutcomeSuccess, Detail: detail})
 	})
 	if err != nil {
 		return "", fmt.Errorf("admin: create account %s: %w", name, err)
@@ -203,7 +242,15 @@ func matchTOTP(secret, code string, now time.Time) (int64, bool) {
 
 // audit records an event of the admin face in the gateway's own trail.
 func (s *Server) audit(ctx context.Context, actor, action, outcome string, detail map[string]string) error {
-	err := s.svc.RecordAudit(ctx, audit.Event{Time: s.clock.Now(), Actor: actor, Tenants: []string{auditTenant},
+	tenant := auditTenant
+	if p := gateway.ScopeFrom(ctx).Practice; p != "" {
+		tenant = p
+		if detail == nil {
+			detail = map[string]string{}
+		}
+		detail["practice"] = p
+	}
+	err := s.svc.RecordAudit(ctx, audit.Event{Time: s.clock.Now(), Actor: actor, Tenants: []string{tenant},
 		Action: action, Outcome: outcome, Detail: detail})
 	if err != nil {
 		return fmt.Errorf("admin: audit %s: %w", action, err)

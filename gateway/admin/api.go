@@ -24,15 +24,15 @@ func (s *Server) routeAPI() {
 	m.HandleFunc("GET /admin/v1/session", s.api(accessRead, s.apiSession))
 	m.HandleFunc("POST /admin/v1/accounts", s.api(accessAccounts, s.apiCreateAccount))
 	m.HandleFunc("GET /admin/v1/entries", s.api(accessRead, s.apiListEntries))
-	m.HandleFunc("POST /admin/v1/entries", s.api(accessChange, s.apiCreateEntry))
-	m.HandleFunc("POST /admin/v1/entries/import", s.api(accessChange, s.apiImport))
+	m.HandleFunc("POST /admin/v1/entries", s.api(accessDirectory, s.apiCreateEntry))
+	m.HandleFunc("POST /admin/v1/entries/import", s.api(accessDirectory, s.apiImport))
 	m.HandleFunc("GET /admin/v1/entries/{id}", s.api(accessRead, s.apiGetEntry))
-	m.HandleFunc("PUT /admin/v1/entries/{id}", s.api(accessChange, s.apiUpdateEntry))
-	m.HandleFunc("POST /admin/v1/entries/{id}/verify", s.api(accessChange, s.apiVerifyEntry))
+	m.HandleFunc("PUT /admin/v1/entries/{id}", s.api(accessDirectory, s.apiUpdateEntry))
+	m.HandleFunc("POST /admin/v1/entries/{id}/verify", s.api(accessDirectory, s.apiVerifyEntry))
 	m.HandleFunc("GET /admin/v1/baas", s.api(accessRead, s.apiListBAAs))
 	m.HandleFunc("POST /admin/v1/baas/{partyId}/transition", s.api(accessChange, s.apiBAATransition))
-	m.HandleFunc("GET /admin/v1/referrals", s.api(accessRead, s.apiListReferrals))
-	m.HandleFunc("GET /admin/v1/referrals/{id}/timeline", s.api(accessRead, s.apiTimeline))
+	m.HandleFunc("GET /admin/v1/referrals", s.api(accessPractice, s.apiListReferrals))
+	m.HandleFunc("GET /admin/v1/referrals/{id}/timeline", s.api(accessPractice, s.apiTimeline))
 	m.HandleFunc("GET /admin/v1/audit/verify", s.api(accessRead, s.apiVerifyAudit))
 	m.HandleFunc("GET /admin/v1/health", s.api(accessRead, s.apiHealth))
 	m.HandleFunc("/admin/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -92,11 +92,13 @@ type loginRequest struct {
 	Code     string `json:"code"`
 }
 
-// sessionInfo tells a client who it is logged in as and its CSRF token.
+// sessionInfo tells a client who it is logged in as, for which practice
+// (empty: gateway-wide), and its CSRF token.
 type sessionInfo struct {
-	Account string `json:"account"`
-	Role    Role   `json:"role"`
-	CSRF    string `json:"csrf"`
+	Account  string `json:"account"`
+	Role     Role   `json:"role"`
+	Practice string `json:"practice,omitempty"`
+	CSRF     string `json:"csrf"`
 }
 
 func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +135,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionInfo{Account: ss.Account, Role: ss.Role, CSRF: ss.CSRF})
+	writeJSON(w, http.StatusOK, sessionInfo{Account: ss.Account, Role: ss.Role, Practice: ss.Practice, CSRF: ss.CSRF})
 }
 
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -149,14 +151,16 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 func (s *Server) apiSession(w http.ResponseWriter, r *http.Request, ss *session) {
-	writeJSON(w, http.StatusOK, sessionInfo{Account: ss.Account, Role: ss.Role, CSRF: ss.CSRF})
+	writeJSON(w, http.StatusOK, sessionInfo{Account: ss.Account, Role: ss.Role, Practice: ss.Practice, CSRF: ss.CSRF})
 }
 
-// accountRequest is the body of POST /admin/v1/accounts.
+// accountRequest is the body of POST /admin/v1/accounts. Practice names
+// the practice the account belongs to; empty makes it gateway-wide.
 type accountRequest struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
 	Role     Role   `json:"role"`
+	Practice string `json:"practice,omitempty"`
 }
 
 func (s *Server) apiCreateAccount(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -165,7 +169,7 @@ func (s *Server) apiCreateAccount(w http.ResponseWriter, r *http.Request, ss *se
 		writeProblem(w, *p)
 		return
 	}
-	uri, err := createAccount(r.Context(), s.svc, s.clock, "user:"+ss.Account, in.Name, in.Password, in.Role)
+	uri, err := createAccount(r.Context(), s.svc, s.clock, "user:"+ss.Account, in.Name, in.Password, in.Role, in.Practice)
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -83,6 +83,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		return err == nil && len(ds) == 1 && ds[0].State == gateway.DeliveryDelivered
 	})
 	secret := e.account("ada", "correct horse battery", admin.RoleAdmin)
+	patSecret := e.practiceAccount("clinic-a", "pat", "correct horse battery", admin.RoleOperator)
 	ctx := browser(t)
 	base := e.ts.URL
 
@@ -178,7 +179,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("stored BAA %+v", baa)
 	}
 
-	// Find the referral and open its timeline.
+	// Referrals belong to practices: log out and back in as clinic-a's
+	// operator, then find the referral and open its timeline.
+	run("log in as the practice",
+		chromedp.Click(`form.who button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#name`, chromedp.ByQuery),
+		chromedp.SendKeys(`#name`, "pat", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, "correct horse battery", chromedp.ByQuery),
+		chromedp.SendKeys(`#code`, e.code(patSecret), chromedp.ByQuery),
+		chromedp.Submit(`#code`, chromedp.ByQuery),
+		chromedp.WaitVisible(`nav[aria-label="Main"]`, chromedp.ByQuery),
+	)
+	if who := text("form.who span"); !strings.Contains(who, "clinic-a") {
+		t.Fatalf("signed-in line %q does not name the practice", who)
+	}
 	run("find referral",
 		chromedp.Click(`a[href="/admin/referrals"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#receiver`, chromedp.ByQuery),

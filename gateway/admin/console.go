@@ -137,17 +137,17 @@ func (s *Server) routeConsole() {
 	m.HandleFunc("POST /admin/login", s.loginSubmit)
 	m.HandleFunc("POST /admin/logout", s.page(accessRead, s.logoutSubmit))
 	m.HandleFunc("GET /admin/directory", s.page(accessRead, s.directoryPage))
-	m.HandleFunc("GET /admin/directory/new", s.page(accessChange, s.newEntryPage))
-	m.HandleFunc("POST /admin/directory/new", s.page(accessChange, s.saveEntry))
-	m.HandleFunc("GET /admin/directory/import", s.page(accessChange, s.importPage))
-	m.HandleFunc("POST /admin/directory/import", limitBody(maxImport, s.page(accessChange, s.importSubmit)))
+	m.HandleFunc("GET /admin/directory/new", s.page(accessDirectory, s.newEntryPage))
+	m.HandleFunc("POST /admin/directory/new", s.page(accessDirectory, s.saveEntry))
+	m.HandleFunc("GET /admin/directory/import", s.page(accessDirectory, s.importPage))
+	m.HandleFunc("POST /admin/directory/import", limitBody(maxImport, s.page(accessDirectory, s.importSubmit)))
 	m.HandleFunc("GET /admin/directory/{id}", s.page(accessRead, s.entryPage))
-	m.HandleFunc("POST /admin/directory/{id}", s.page(accessChange, s.saveEntry))
-	m.HandleFunc("POST /admin/directory/{id}/verify", s.page(accessChange, s.verifySubmit))
+	m.HandleFunc("POST /admin/directory/{id}", s.page(accessDirectory, s.saveEntry))
+	m.HandleFunc("POST /admin/directory/{id}/verify", s.page(accessDirectory, s.verifySubmit))
 	m.HandleFunc("GET /admin/baas", s.page(accessRead, s.baasPage))
 	m.HandleFunc("POST /admin/baas/{partyId}", s.page(accessChange, s.baaSubmit))
-	m.HandleFunc("GET /admin/referrals", s.page(accessRead, s.referralsPage))
-	m.HandleFunc("GET /admin/referrals/{id}", s.page(accessRead, s.timelinePage))
+	m.HandleFunc("GET /admin/referrals", s.page(accessPractice, s.referralsPage))
+	m.HandleFunc("GET /admin/referrals/{id}", s.page(accessPractice, s.timelinePage))
 	m.HandleFunc("GET /admin/audit", s.page(accessRead, s.auditPage))
 	m.HandleFunc("GET /admin/health", s.page(accessRead, s.healthPage))
 	m.HandleFunc("GET /admin/clients", s.page(accessRead, s.clientsPage))
@@ -445,6 +445,15 @@ type auditData struct {
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	d := auditData{Tenant: r.URL.Query().Get("tenant")}
+	if ss.Practice != "" {
+		d.Tenant = ss.Practice
+	} else if d.Tenant == "" {
+		d.Tenant = auditTenant // a gateway-wide account's own trail
+	} else if d.Tenant != auditTenant && d.Tenant != "directory" {
+		s.refusal(r, ss, "admin.refused", "practice trail "+d.Tenant)
+		s.renderError(w, r, ss, http.StatusForbidden, "a practice's audit trail is read by that practice's accounts")
+		return
+	}
 	var err error
 	if d.Report, err = s.verifyAudit(r.Context()); err != nil {
 		s.consoleError(w, r, ss, err)

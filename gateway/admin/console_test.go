@@ -48,7 +48,12 @@ var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // the console's pages carry.
 func (e *env) consoleLogin(name string, role admin.Role) (*client, string) {
 	e.t.Helper()
-	secret := e.account(name, "correct horse battery", role)
+	return e.consoleLoginAs(e.account(name, "correct horse battery", role), name)
+}
+
+// consoleLoginAs logs in to the console as an existing account.
+func (e *env) consoleLoginAs(secret, name string) (*client, string) {
+	e.t.Helper()
 	c := e.client()
 	p := c.page("POST", "/admin/login", url.Values{"csrf": {c.loginToken()}, "name": {name}, "password": {"correct horse battery"}, "code": {e.code(secret)}})
 	if p.status != http.StatusSeeOther || p.location != "/admin/directory" {
@@ -183,7 +188,7 @@ func TestConsoleAuditorReadsOnly(t *testing.T) {
 	e := newEnv(t, storetest.Behavior{})
 	e.seed()
 	ref := e.referral("dr-heart", false)
-	c, csrf := e.consoleLogin("audrey", admin.RoleAuditor)
+	c, csrf := e.consoleLoginAs(e.practiceAccount("clinic-a", "audrey", "correct horse battery", admin.RoleAuditor), "audrey")
 	for _, path := range []string{"/admin/directory", "/admin/directory/clinic-a", "/admin/baas", "/admin/referrals",
 		"/admin/referrals/" + ref.ID, "/admin/audit", "/admin/health"} {
 		p := c.page("GET", path, nil)

@@ -161,6 +161,32 @@ func (e *env) account(name, password string, role admin.Role) string {
 	return key.Secret()
 }
 
+// practiceAccount creates an account of practice and returns its TOTP secret.
+func (e *env) practiceAccount(practice, name, password string, role admin.Role) string {
+	e.t.Helper()
+	uri, err := e.srv.CreatePracticeAccount(e.ctx, practice, name, password, role)
+	if err != nil {
+		e.t.Fatalf("create account %s of %s: %v", name, practice, err)
+	}
+	key, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return key.Secret()
+}
+
+// mustLoginPractice creates an account of role in practice and returns a
+// client logged in as it.
+func (e *env) mustLoginPractice(practice, name string, role admin.Role) *client {
+	e.t.Helper()
+	secret := e.practiceAccount(practice, name, "correct horse battery", role)
+	c := e.client()
+	if r := c.login(name, "correct horse battery", e.code(secret)); r.status != http.StatusOK {
+		e.t.Fatalf("login %s: %d %s", name, r.status, r.body)
+	}
+	return c
+}
+
 // code is the TOTP code for secret at the test clock's time.
 func (e *env) code(secret string) string {
 	e.t.Helper()

@@ -139,6 +139,9 @@ func (s *Server) signIn(r *http.Request, name, password, code string) (*account,
 	}
 	s.gate.throttle.succeeded(name, addr, now)
 	detail := map[string]string{"account": name, "role": string(a.Role), "address": addr}
+	if a.Practice != "" {
+		ctx = gateway.WithPractice(ctx, a.Practice) // into the practice's trail
+	}
 	if err := s.audit(ctx, "user:"+name, "auth.login", audit.OutcomeSuccess, detail); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/referralgw/gateway/gateway"
@@ -102,49 +103,76 @@ const (
 	accessChange
 	accessAccounts
 	accessClients
+	// accessDirectory changes the shared directory: gateway-wide
+	// operators and admins only.
+	accessDirectory
+	// accessPractice reads a practice's referrals: practice accounts only
+	// (a gateway-wide account sees no practice's referrals).
+	accessPractice
 )
 
-func (a access) allowedFor(r Role) bool {
+// allowedFor says whether ss may, and why not when it may not.
+func (a access) allowedFor(ss *session) (bool, string) {
+	r, wide := ss.Role, ss.Practice == ""
 	switch a {
 	case accessRead:
-		return r.valid()
+		return r.valid(), "role " + string(r)
 	case accessChange:
-		return r.CanChange()
+		return r.CanChange(), "role " + string(r)
 	case accessAccounts:
-		return r.CanManageAccounts()
+		if !r.CanManageAccounts() {
+			return false, "role " + string(r)
+		}
+		return wide, "accounts are managed by gateway-wide admins"
 	case accessClients:
-		return r.CanManageClients()
+		if !r.CanManageClients() {
+			return false, "role " + string(r)
+		}
+		return wide, "FHIR clients are managed by gateway-wide admins"
+	case accessDirectory:
+		if !r.CanChange() {
+			return false, "role " + string(r)
+		}
+		return wide, "the directory is changed by gateway-wide accounts"
+	case accessPractice:
+		return r.valid() && !wide, "referrals belong to a practice: a gateway-wide account does not see them"
 	}
-	return false
+	return false, "unknown access"
 }
 
 // authedHandler is a handler that runs with a valid session.
 type authedHandler func(w http.ResponseWriter, r *http.Request, ss *session)
 
 // guard resolves the session, then checks CSRF on state-changing methods and
-// the role. It returns the session, or nil after calling refuse with the
-// HTTP status to answer.
-func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refuse func(status int, msg string)) *session {
+// the role. It returns the session and the request acting for its practice
+// (or on the console's gateway-wide path), or nil after calling refuse with
+// the HTTP status to answer.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refuse func(status int, msg string)) (*session, *http.Request) {
 	ss, err := s.currentSession(r)
 	if errors.Is(err, errNoSession) {
 		refuse(http.StatusUnauthorized, "log in first")
-		return nil
+		return nil, nil
 	} else if err != nil {
 		s.log.ErrorContext(r.Context(), "admin: session lookup failed", "err", err)
 		refuse(http.StatusInternalServerError, "internal error")
-		return nil
+		return nil, nil
 	}
+	r = r.WithContext(ss.scope(r.Context()))
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !ss.csrfOK(r) {
 		s.refusal(r, ss, "admin.csrf-refused", "csrf token missing or wrong")
 		refuse(http.StatusForbidden, "the form has expired or did not come from this console; reload the page and try again")
-		return nil
+		return nil, nil
 	}
-	if !need.allowedFor(ss.Role) {
-		s.refusal(r, ss, "admin.refused", "role "+string(ss.Role))
-		refuse(http.StatusForbidden, "your role ("+string(ss.Role)+") may not do this")
-		return nil
+	if ok, why := need.allowedFor(ss); !ok {
+		s.refusal(r, ss, "admin.refused", why)
+		if strings.HasPrefix(why, "role ") {
+			refuse(http.StatusForbidden, "your role ("+string(ss.Role)+") may not do this")
+		} else {
+			refuse(http.StatusForbidden, why)
+		}
+		return nil, nil
 	}
-	return ss
+	return ss, r
 }
 
 // refusal audits a refused request by its route, never its content.
@@ -159,7 +187,7 @@ func (s *Server) refusal(r *http.Request, ss *session, action, reason string) {
 // api wraps an API handler: problem+json for every refusal.
 func (s *Server) api(need access, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ss := s.guard(w, r, need, func(status int, msg string) {
+		ss, r := s.guard(w, r, need, func(status int, msg string) {
 			typ := problemForbidden
 			switch status {
 			case http.StatusUnauthorized:
@@ -180,7 +208,7 @@ func (s *Server) api(need access, h authedHandler) http.HandlerFunc {
 // login page, other refusals get an error page.
 func (s *Server) page(need access, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ss := s.guard(w, r, need, func(status int, msg string) {
+		ss, r := s.guard(w, r, need, func(status int, msg string) {
 			if status == http.StatusUnauthorized {
 				http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 				return

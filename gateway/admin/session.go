@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -27,6 +28,7 @@ const (
 type session struct {
 	Account  string    `json:"account"`
 	Role     Role      `json:"role"`
+	Practice string    `json:"practice,omitempty"` // "" for a gateway-wide account
 	CSRF     string    `json:"csrf"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"lastSeen"`
@@ -34,8 +36,25 @@ type session struct {
 	version  int
 }
 
-// actor is the session's user as the core names actors.
-func (ss *session) actor() gateway.Actor { return gateway.Actor{ID: "user:" + ss.Account} }
+// actor is the session's user as the core names actors, acting for the
+// account's practice (none for a gateway-wide account).
+func (ss *session) actor() gateway.Actor {
+	return gateway.Actor{ID: "user:" + ss.Account, OrgID: ss.Practice}
+}
+
+// pathConsole is the named gateway-wide path of a gateway-wide account's
+// requests: the directory, vendors, BAAs, accounts, FHIR clients, the
+// gateway's own trail, chain verification and directory health.
+const pathConsole = "console"
+
+// scope returns ctx acting for the session's practice, or on the
+// gateway-wide console path for a gateway-wide account.
+func (ss *session) scope(ctx context.Context) context.Context {
+	if ss.Practice != "" {
+		return gateway.WithPractice(ctx, ss.Practice)
+	}
+	return gateway.GatewayWide(ctx, pathConsole)
+}
 
 func randomToken() (string, error) {
 	b := make([]byte, 32) // 256 bits
@@ -76,7 +95,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *account
 		return nil, err
 	}
 	now := s.clock.Now()
-	ss := &session{Account: a.Name, Role: a.Role, CSRF: csrf, Created: now, LastSeen: now, id: sessionDocID(token), version: 1}
+	ss := &session{Account: a.Name, Role: a.Role, Practice: a.Practice, CSRF: csrf, Created: now, LastSeen: now, id: sessionDocID(token), version: 1}
 	body, err := json.Marshal(ss)
 	if err != nil {
 		return nil, fmt.Errorf("admin: start session: %w", err)

@@ -89,7 +89,7 @@ func (s *Server) timeline(ctx context.Context, id string) (*Timeline, error) {
 	for _, h := range r.History {
 		t.Transitions = append(t.Transitions, TransitionView{From: h.From, To: h.To, Actor: h.Actor, At: h.At, ReasonCode: h.ReasonCode})
 	}
-	for e, err := range s.svc.Store().AuditEntries(ctx, gateway.AuditQuery{ReferralID: id}) {
+	for e, err := range s.svc.AuditEntries(ctx, gateway.AuditQuery{ReferralID: id}) {
 		if err != nil {
 			return nil, fmt.Errorf("admin: timeline %s: audit: %w", id, err)
 		}
@@ -229,8 +229,43 @@ type BAARow struct {
 }
 
 // baaBoard lists every BAA with its state in force; withParties adds the
-// directory entries that have none yet (the console's board).
+// directory entries that have none yet (the console's board). Acting for a
+// practice, it lists only that practice's parties and BAAs.
 func (s *Server) baaBoard(ctx context.Context, withParties bool) ([]BAARow, error) {
+	rows, err := s.allBAAs(ctx, withParties)
+	practice := gateway.ScopeFrom(ctx).Practice
+	if err != nil || practice == "" {
+		return rows, err
+	}
+	entries, err := s.allEntries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*gateway.Entry{}
+	for _, e := range entries {
+		byID[e.ID] = e
+	}
+	return slices.DeleteFunc(rows, func(row BAARow) bool {
+		return row.Party == nil || baaTenant(byID, row.Party) != practice
+	}), nil
+}
+
+// baaTenant is whose BAA the one with party is (gateway.BAATenant), the
+// root found by walking the directory's parents.
+func baaTenant(byID map[string]*gateway.Entry, party *gateway.Entry) string {
+	root := party
+	for hops := 0; root.ParentID != "" && hops < 16; hops++ {
+		parent, ok := byID[root.ParentID]
+		if !ok {
+			break
+		}
+		root = parent
+	}
+	return gateway.BAATenant(party, root.ID)
+}
+
+// allBAAs is baaBoard before the practice filter.
+func (s *Server) allBAAs(ctx context.Context, withParties bool) ([]BAARow, error) {
 	baas, err := s.svc.BAAs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("admin: BAAs: %w", err)
@@ -292,7 +327,7 @@ type VerifyReport struct {
 }
 
 func (s *Server) verifyAudit(ctx context.Context) (VerifyReport, error) {
-	rep, err := audit.Verify(s.svc.Store().AuditEntries(ctx, gateway.AuditQuery{}))
+	rep, err := audit.Verify(s.svc.AuditEntries(ctx, gateway.AuditQuery{}))
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("admin: verify audit: %w", err)
 	}
@@ -312,7 +347,7 @@ func (s *Server) recentAudit(ctx context.Context, tenant string, n int) ([]Audit
 		return list[:min(n, len(list))]
 	}
 	var keep []AuditEntryView
-	for e, err := range s.svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant}) {
+	for e, err := range s.svc.AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant}) {
 		if err != nil {
 			return nil, fmt.Errorf("admin: audit trail: %w", err)
 		}

@@ -96,6 +96,14 @@ func auditScope(ctx context.Context) context.Context {
 // only that practice's chain.
 func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq2[audit.Entry, error] {
 	ctx = auditScope(ctx)
+	if p := gateway.ScopeFrom(ctx).Practice; p != "" {
+		// The same restriction the PostgreSQL policy applies, in code, so
+		// the embedded store keeps it too.
+		if q.Tenant != "" && q.Tenant != p {
+			return func(func(audit.Entry, error) bool) {}
+		}
+		q.Tenant = p
+	}
 	return func(yield func(audit.Entry, error) bool) {
 		btx, err := s.b.Begin(ctx, true)
 		if err != nil {
