@@ -38,7 +38,7 @@ const (
 
 var (
 	token = []byte("synthetic-callback-token")
-	admin = gateway.Actor{ID: "user:admin", OrgID: clinicID}
+	admin = gateway.Actor{ID: "user:admin"} // gateway-wide: the directory is administered for every practice
 )
 
 // env is one gateway with the fax channel and callback endpoint, talking to

@@ -18,6 +18,12 @@ import (
 // --app-role): NOSUPERUSER, NOBYPASSRLS, owning nothing, so row-level
 // security binds it. It returns the store and the owner's URL.
 func openAppRole(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, string) {
+	s, ownerURL, _ := openAppRoleURL(t, queue)
+	return s, ownerURL
+}
+
+// openAppRoleURL is openAppRole that also returns the app role's URL.
+func openAppRoleURL(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, string, string) {
 	t.Helper()
 	tt, ok := t.(*testing.T)
 	if !ok {
@@ -29,7 +35,7 @@ func openAppRole(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, str
 		t.Fatalf("open as app role: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, ownerURL
+	return s, ownerURL, appURL
 }
 
 // ownerExec runs statements on the schema as its owner (a superuser).

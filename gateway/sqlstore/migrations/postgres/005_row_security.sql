@@ -113,7 +113,7 @@ CREATE INDEX baas_tenant_idx ON baas (tenant);
 ALTER TABLE baas ENABLE ROW LEVEL SECURITY;
 ALTER TABLE baas FORCE ROW LEVEL SECURITY;
 CREATE POLICY baas_read ON baas FOR SELECT
-    USING (gateway_wide() OR tenant = gateway_practice() OR tenant = 'gateway'
+    USING (gateway_wide() OR tenant = gateway_practice() OR (tenant = 'gateway' AND gateway_practice() IS NOT NULL)
            OR EXISTS (SELECT 1 FROM referrals r WHERE r.requester_org = gateway_practice() AND r.receiver_org = baas.tenant));
 CREATE POLICY baas_insert ON baas FOR INSERT WITH CHECK (gateway_wide() OR tenant = gateway_practice());
 CREATE POLICY baas_update ON baas FOR UPDATE
