@@ -189,6 +189,7 @@ func inboundSealID(id string) string { return "inbound:" + id }
 // answered with are queued again. The same sender and Message-ID with
 // other content is a resend too (re-encryption changes every byte).
 func (s *Service) ReceiveInbound(ctx context.Context, in NewInbound) (m *InboundMessage, dup bool, err error) {
+	ctx = readScope(ctx, PathInbound)
 	if len(in.Raw) == 0 {
 		return nil, false, &ValidationError{"raw", "empty message"}
 	}

@@ -50,6 +50,7 @@ type InboundOutcome struct {
 // transition, a delivery that cannot take the receipt) does not fail the
 // message: the rest is applied and the refusal is recorded on it.
 func (s *Service) ApplyInbound(ctx context.Context, id string, out InboundOutcome) (*InboundMessage, error) {
+	ctx = readScope(ctx, PathInbound)
 	if !ValidInboundState(out.State) || out.State == InboundReceived {
 		return nil, &ValidationError{"state", fmt.Sprintf("%q is not an outcome", out.State)}
 	}

@@ -10,6 +10,7 @@ import (
 
 // processInbound runs the processing job of one received message.
 func (s *Service) processInbound(ctx context.Context, id string, meta JobMeta) error {
+	ctx = readScope(ctx, PathInbound)
 	m, raw, err := s.InboundRaw(ctx, id)
 	if err != nil {
 		return err
@@ -26,6 +27,7 @@ func (s *Service) processInbound(ctx context.Context, id string, meta JobMeta) e
 
 // sendNotice runs the job that sends one notice.
 func (s *Service) sendNotice(ctx context.Context, id string, meta JobMeta) error {
+	ctx = readScope(ctx, PathInbound)
 	var (
 		n *Notice
 		m *InboundMessage
@@ -53,12 +55,14 @@ func (s *Service) sendNotice(ctx context.Context, id string, meta JobMeta) error
 
 // NoticeSent records that a notice went out with the server's reply.
 func (s *Service) NoticeSent(ctx context.Context, id, reply string) error {
+	ctx = readScope(ctx, PathInbound)
 	return s.finishNotice(ctx, id, NoticeSent, reply, "")
 }
 
 // NoticeFailed records that a notice could not be sent (a permanent
 // refusal, or retries exhausted).
 func (s *Service) NoticeFailed(ctx context.Context, id, reason string) error {
+	ctx = readScope(ctx, PathInbound)
 	return s.finishNotice(ctx, id, NoticeFailed, "", reason)
 }
 
@@ -104,6 +108,7 @@ func (s *Service) finishNotice(ctx context.Context, id, state, reply, reason str
 
 // Inbound returns one received message with its summary.
 func (s *Service) Inbound(ctx context.Context, id string) (*InboundMessage, error) {
+	ctx = readScope(ctx, PathInbound)
 	m, _, err := s.loadInbound(ctx, id, false)
 	return m, err
 }
@@ -111,6 +116,7 @@ func (s *Service) Inbound(ctx context.Context, id string) (*InboundMessage, erro
 // InboundRaw returns one received message with its summary and the raw
 // message as received (for Direct: still encrypted for our key).
 func (s *Service) InboundRaw(ctx context.Context, id string) (*InboundMessage, []byte, error) {
+	ctx = readScope(ctx, PathInbound)
 	return s.loadInbound(ctx, id, true)
 }
 
@@ -145,6 +151,7 @@ func (s *Service) loadInbound(ctx context.Context, id string, withRaw bool) (*In
 
 // ListInbound lists received messages with their summaries, newest first.
 func (s *Service) ListInbound(ctx context.Context, q InboundQuery) ([]*InboundMessage, error) {
+	ctx = readScope(ctx, PathInbound)
 	if q.State != "" && !ValidInboundState(q.State) {
 		return nil, &ValidationError{"state", fmt.Sprintf("unknown inbound state %q", q.State)}
 	}
@@ -173,6 +180,7 @@ func (s *Service) ListInbound(ctx context.Context, q InboundQuery) ([]*InboundMe
 
 // Notices lists the notices sent about one received message.
 func (s *Service) Notices(ctx context.Context, inboundID string) ([]*Notice, error) {
+	ctx = readScope(ctx, PathInbound)
 	var out []*Notice
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -198,6 +206,7 @@ func (s *Service) RejectInbound(ctx context.Context, actor Actor, id, reason str
 }
 
 func (s *Service) decideInbound(ctx context.Context, actor Actor, id, reason string, release bool) (*InboundMessage, error) {
+	ctx = readScope(ctx, PathInbound)
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return nil, &ValidationError{"reason", "an operator's decision needs a reason"}

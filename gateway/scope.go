@@ -57,6 +57,10 @@ const (
 	// PathAudit reads and checkpoints every practice's audit chain
 	// (verification, signed checkpoints); the trail holds no PHI.
 	PathAudit = "audit"
+	// PathInbound receives and processes inbound messages (Direct mail,
+	// MDNs): which practice a message is for is known only once it is
+	// matched; every step is audited in the trails it concerns.
+	PathInbound = "inbound"
 	// PathBAA changes a Business Associate Agreement on behalf of a
 	// gateway-wide administrator (the gateway operator is the business
 	// associate, a party to every BAA).

@@ -45,6 +45,7 @@ func (s *Store) QueueDepth(ctx context.Context) ([]QueueCount, error) {
 // LatestCheckpoint returns when the newest signed chain checkpoint was
 // made; the zero time when there is none yet.
 func (s *Store) LatestCheckpoint(ctx context.Context) (time.Time, error) {
+	ctx = auditScope(ctx)
 	var at time.Time
 	err := s.View(ctx, func(t gateway.Tx) error {
 		return t.(*tx).queryRow(ctx, `SELECT max(at) FROM audit_checkpoints`).Scan(dbTime{&at})

@@ -144,13 +144,13 @@ func testSealedAtRest(t *testing.T, h Harness) {
 		{"another date", gateway.ReferralQuery{BirthDate: "1931-07-16"}, 0},
 		{"identifier and date", gateway.ReferralQuery{Patient: &gateway.Token{Value: canary("Mrn"), AnySystem: true}, BirthDate: "1931-07-15"}, 0},
 	} {
-		list, err := e.svc.ListReferrals(e.ctx, tt.q)
+		list, err := e.svc.ListReferrals(gateway.WithPractice(e.ctx, "clinic-a"), tt.q)
 		if err != nil || len(list) != tt.want {
 			t.Errorf("search by %s: %d results, %v; want %d", tt.name, len(list), err, tt.want)
 		}
 	}
 	consents, err := func() (out []gateway.ConsentRecord, err error) {
-		err = e.store.View(e.ctx, func(tx gateway.Tx) error {
+		err = e.store.View(gateway.WithPractice(e.ctx, "clinic-a"), func(tx gateway.Tx) error {
 			out, err = tx.Consents(e.ctx, "clinic-a", canary("Mrn"))
 			return err
 		})
@@ -264,11 +264,11 @@ func testKeyRotationUnderLoad(t *testing.T, h Harness) {
 
 	// Deliveries finish, then a gateway holding only the new KEK reads it all.
 	e.waitFor("every referral delivered", func() bool {
-		list, err := e.svc.ListReferrals(e.ctx, gateway.ReferralQuery{Statuses: []gateway.Status{gateway.StatusRequested}})
+		list, err := e.svc.ListReferrals(gateway.WithPractice(e.ctx, "clinic-a"), gateway.ReferralQuery{Statuses: []gateway.Status{gateway.StatusRequested}})
 		return err == nil && len(list) == 0
 	})
 	fresh := gateway.NewService(store, keyring(kek2), e.clock, gateway.DefaultConfig(), nil, e.fhir, e.direct)
-	all, err := fresh.ListReferrals(e.ctx, gateway.ReferralQuery{})
+	all, err := fresh.ListReferrals(gateway.WithPractice(e.ctx, "clinic-a"), gateway.ReferralQuery{})
 	if err != nil {
 		t.Fatalf("list with the new KEK only: %v", err)
 	}
