@@ -16,12 +16,12 @@ import (
 // to the console and the JSON API.
 func (s *Server) routeCompliance() {
 	m := s.mux
-	m.HandleFunc("GET /admin/reports", s.page(accessRead, s.reportsPage))
-	m.HandleFunc("GET /admin/referrals/{id}/receipt", s.page(accessRead, s.receiptPage))
-	m.HandleFunc("POST /admin/referrals/{id}/reverse", s.page(accessChange, s.reverseSubmit))
-	m.HandleFunc("GET /admin/v1/reports/referrals", s.api(accessRead, s.apiReport))
-	m.HandleFunc("GET /admin/v1/referrals/{id}/receipt", s.api(accessRead, s.apiReceipt))
-	m.HandleFunc("POST /admin/v1/referrals/{id}/reverse", s.api(accessChange, s.apiReverse))
+	m.HandleFunc("GET /admin/reports", s.page(accessPractice, s.reportsPage))
+	m.HandleFunc("GET /admin/referrals/{id}/receipt", s.page(accessPractice, s.receiptPage))
+	m.HandleFunc("POST /admin/referrals/{id}/reverse", s.page(accessPracticeChange, s.reverseSubmit))
+	m.HandleFunc("GET /admin/v1/reports/referrals", s.api(accessPractice, s.apiReport))
+	m.HandleFunc("GET /admin/v1/referrals/{id}/receipt", s.api(accessPractice, s.apiReceipt))
+	m.HandleFunc("POST /admin/v1/referrals/{id}/reverse", s.api(accessPracticeChange, s.apiReverse))
 }
 
 // reportQuery reads practice, from, to (YYYY-MM-DD, to inclusive) and

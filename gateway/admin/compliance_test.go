@@ -25,7 +25,7 @@ func TestReceiptReportAndReverse(t *testing.T) {
 		return err == nil && r.Status == gateway.StatusReceived
 	})
 
-	auditor := e.mustLogin("audrey", admin.RoleAuditor)
+	auditor := e.mustLoginPractice("clinic-a", "audrey", admin.RoleAuditor)
 	r := auditor.do("GET", "/admin/v1/referrals/"+sent.ID+"/receipt", nil)
 	var rc gateway.ComplianceReceipt
 	r.json(t, &rc)
@@ -62,7 +62,7 @@ func TestReceiptReportAndReverse(t *testing.T) {
 	if r := auditor.do("POST", "/admin/v1/referrals/"+sent.ID+"/reverse", map[string]any{}); r.status != http.StatusForbidden {
 		t.Fatalf("auditor reversing: %d %s", r.status, r.body)
 	}
-	op := e.mustLogin("otto", admin.RoleOperator)
+	op := e.mustLoginPractice("cardio-b", "otto", admin.RoleOperator) // the receiver refers back
 	r = op.do("POST", "/admin/v1/referrals/"+sent.ID+"/reverse", map[string]any{"reasonText": "back to primary care"})
 	var back admin.ReferralView
 	r.json(t, &back)

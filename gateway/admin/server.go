@@ -109,6 +109,9 @@ const (
 	// accessPractice reads a practice's referrals: practice accounts only
 	// (a gateway-wide account sees no practice's referrals).
 	accessPractice
+	// accessPracticeChange changes a practice's referrals: practice
+	// operators and admins.
+	accessPracticeChange
 )
 
 // allowedFor says whether ss may, and why not when it may not.
@@ -136,6 +139,11 @@ func (a access) allowedFor(ss *session) (bool, string) {
 		return wide, "the directory is changed by gateway-wide accounts"
 	case accessPractice:
 		return r.valid() && !wide, "referrals belong to a practice: a gateway-wide account does not see them"
+	case accessPracticeChange:
+		if !r.CanChange() {
+			return false, "role " + string(r)
+		}
+		return !wide, "referrals belong to a practice: a gateway-wide account does not change them"
 	}
 	return false, "unknown access"
 }
