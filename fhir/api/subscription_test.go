@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,7 +69,8 @@ type notified struct {
 		FullURL  string `json:"fullUrl"`
 		Resource *task  `json:"resource"`
 		Response struct {
-			Etag string `json:"etag"`
+			Etag     string `json:"etag"`
+			Location string `json:"location"`
 		} `json:"response"`
 	} `json:"entry"`
 }
@@ -78,6 +80,13 @@ func (e *env) notification(t *testing.T, p received) notified {
 	t.Helper()
 	e.schema.Validate(t, p.body)
 	var n notified
+	defer func() {
+		for _, en := range n.Entry { // bdl-8: fullUrl is never a version-specific reference
+			if strings.Contains(en.FullURL, "/_history/") {
+				t.Errorf("bdl-8: entry fullUrl %s is version-specific", en.FullURL)
+			}
+		}
+	}()
 	if err := json.Unmarshal(p.body, &n); err != nil {
 		t.Fatalf("notification %s: %v", p.body, err)
 	}
@@ -129,6 +138,16 @@ func (e *env) readSubscription(t *testing.T, client, id string) subscription.Res
 	return s
 }
 
+// versionCount is how many versions the referral's Task has.
+func (e *env) versionCount(t *testing.T, id string) int {
+	t.Helper()
+	vs, err := e.svc.ReferralVersions(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(vs)
+}
+
 func poll(t *testing.T, n *subscription.Notifier) {
 	t.Helper()
 	if err := n.Poll(context.Background()); err != nil {
@@ -174,10 +193,16 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 
 	e.clock.Advance(time.Second)
 	id := e.createReferral(t, "S-1", "requested")
+	created := e.versionCount(t, id) // created as a draft, then submitted: one notification each
 	poll(t, n)
 	p := ortho.posts()
-	if len(p) != 2 {
-		t.Fatalf("after a new Task: %d posts, want handshake + 1", len(p))
+	if len(p) != 1+created || created < 2 {
+		t.Fatalf("after a new Task of %d versions: %d posts, want handshake + one per version", created, len(p))
+	}
+	for i, post := range p[1:] {
+		if v := e.notification(t, post).Entry[0].Resource.Meta.VersionID; v != strconv.Itoa(i+1) {
+			t.Errorf("notification %d is of version %s, want %d (in order)", i+1, v, i+1)
+		}
 	}
 	got := e.notification(t, p[1])
 	if len(got.Entry) != 1 || got.Entry[0].Resource == nil || got.Entry[0].Resource.ID != id || got.Entry[0].Response.Etag != `W/"`+got.Entry[0].Resource.Meta.VersionID+`"` {
@@ -188,11 +213,12 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	}
 	firstVersion := got.Entry[0].Resource.Meta.VersionID
 	idOnly := north.posts()
-	if len(idOnly) != 1 {
-		t.Fatalf("requester subscription: %d posts, want 1", len(idOnly))
+	if len(idOnly) != created {
+		t.Fatalf("requester subscription: %d posts, want %d", len(idOnly), created)
 	}
 	nb := e.notification(t, idOnly[0])
-	if len(nb.Entry) != 1 || nb.Entry[0].Resource != nil || nb.Entry[0].FullURL != e.srv.URL+"/fhir/Task/"+id+"/_history/"+firstVersion {
+	if len(nb.Entry) != 1 || nb.Entry[0].Resource != nil || nb.Entry[0].FullURL != e.srv.URL+"/fhir/Task/"+id ||
+		nb.Entry[0].Response.Location != "Task/"+id+"/_history/"+firstVersion {
 		t.Errorf("id-only notification %s", idOnly[0].body)
 	}
 	for _, rc := range []received{p[1], idOnly[0]} {
@@ -204,7 +230,7 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	// Nothing changed: nothing is sent again.
 	e.clock.Advance(time.Second)
 	poll(t, n)
-	if len(ortho.posts()) != 2 || len(north.posts()) != 1 {
+	if len(ortho.posts()) != 1+created || len(north.posts()) != created {
 		t.Fatalf("a version was sent twice: %d and %d posts", len(ortho.posts()), len(north.posts()))
 	}
 
@@ -215,14 +241,15 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	poll(t, n)
 	poll(t, n)
 	p = ortho.posts()
-	if len(p) != 3 {
-		t.Fatalf("after accept: %d posts, want 3", len(p))
+	total := e.versionCount(t, id)
+	if len(p) != 1+total {
+		t.Fatalf("after accept: %d posts, want %d", len(p), 1+total)
 	}
-	if v := e.notification(t, p[2]); v.Entry[0].Resource.Status != "accepted" || v.Entry[0].Resource.Meta.VersionID == firstVersion {
-		t.Errorf("accepted notification %s", p[2].body)
+	if v := e.notification(t, p[total]); v.Entry[0].Resource.Status != "accepted" || v.Entry[0].Resource.Meta.VersionID == firstVersion {
+		t.Errorf("accepted notification %s", p[total].body)
 	}
-	if len(north.posts()) != 2 {
-		t.Errorf("requester subscription: %d posts after accept, want 2", len(north.posts()))
+	if len(north.posts()) != total {
+		t.Errorf("requester subscription: %d posts after accept, want %d", len(north.posts()), total)
 	}
 
 	// Every attempt is in the subscriber's trail, ids only.
@@ -372,8 +399,8 @@ func TestSubscriptionFailingEndpointStopsAndResumes(t *testing.T) {
 	}
 	poll(t, n)
 	p := rc.posts()
-	if len(p) != maxFailures+2 {
-		t.Fatalf("after resume: %d posts, want %d", len(p), maxFailures+2)
+	if want := maxFailures + 1 + e.versionCount(t, id); len(p) != want {
+		t.Fatalf("after resume: %d posts, want %d (the handshake, then every version missed)", len(p), want)
 	}
 	if hs := e.notification(t, p[maxFailures]); len(hs.Entry) != 0 {
 		t.Errorf("first post after resume is not the handshake: %s", p[maxFailures].body)
@@ -434,8 +461,9 @@ func TestSubscriptionNotifierRun(t *testing.T) {
 	go func() { done <- n.Run(ctx) }()
 	e.clock.Advance(time.Second)
 	id := e.createReferral(t, "R-1", "requested")
+	versions := e.versionCount(t, id)
 	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.posts()) == 0 && time.Now().Before(deadline) {
+	for len(rc.posts()) < versions && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
@@ -443,7 +471,7 @@ func TestSubscriptionNotifierRun(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 	p := rc.posts()
-	if len(p) != 1 || !strings.Contains(e.notification(t, p[0]).Entry[0].FullURL, id) {
+	if len(p) != versions || !strings.Contains(e.notification(t, p[0]).Entry[0].FullURL, id) {
 		t.Fatalf("Run delivered %d posts", len(p))
 	}
 }
@@ -506,11 +534,11 @@ func TestSubscriptionTwoNotifiersSendOnce(t *testing.T) {
 	for _, p := range rc.posts() {
 		nb := e.notification(t, p)
 		for _, en := range nb.Entry {
-			seen[en.FullURL]++
+			seen[en.Response.Location]++
 		}
 	}
-	if len(seen) != 3 {
-		t.Errorf("receiver got %d distinct versions, want 3 (two creations, one accept): %v", len(seen), seen)
+	if want := e.versionCount(t, ids[0]) + e.versionCount(t, ids[1]); len(seen) != want {
+		t.Errorf("receiver got %d distinct versions, want every one of the %d: %v", len(seen), want, seen)
 	}
 	for u, k := range seen {
 		if k != 1 {
@@ -571,7 +599,7 @@ func TestSubscriptionBacklogInBatches(t *testing.T) {
 	var want []string
 	for i := range 5 {
 		e.clock.Advance(time.Hour) // far apart: beyond the overlap
-		want = append(want, e.createReferral(t, "B-"+string(rune('a'+i)), "requested"))
+		want = append(want, e.createReferral(t, "B-"+string(rune('a'+i)), "draft")) // one version each
 	}
 	for i := range 3 {
 		poll(t, n)

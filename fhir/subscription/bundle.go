@@ -33,18 +33,22 @@ type entryRequest struct {
 
 type entryResponse struct {
 	Status       string `json:"status"`
+	Location     string `json:"location,omitempty"`
 	Etag         string `json:"etag"`
 	LastModified string `json:"lastModified"`
 }
 
 // renderNotification renders the Bundle for one Task version: the Task
-// itself with payload application/fhir+json, only its versioned URL and
-// ETag without a payload.
+// itself with payload application/fhir+json; without a payload, only its
+// URL, versioned location and ETag.
 func renderNotification(base string, s *Subscription, r *gateway.Referral, id, at string) ([]byte, error) {
+	// fullUrl names the Task, never one version of it (R4 bdl-8); the
+	// version is in response.location and etag.
 	e := entry{
-		FullURL:  base + "/Task/" + r.ID,
-		Request:  entryRequest{Method: "PUT", URL: "Task/" + r.ID},
-		Response: entryResponse{Status: "200 OK", Etag: `W/"` + strconv.Itoa(r.Version) + `"`, LastModified: mapping.Instant(r.Updated)},
+		FullURL: base + "/Task/" + r.ID,
+		Request: entryRequest{Method: "PUT", URL: "Task/" + r.ID},
+		Response: entryResponse{Status: "200 OK", Location: "Task/" + r.ID + "/_history/" + strconv.Itoa(r.Version),
+			Etag: `W/"` + strconv.Itoa(r.Version) + `"`, LastModified: mapping.Instant(r.Updated)},
 	}
 	if r.Version == 1 {
 		e.Request.Method, e.Response.Status = "POST", "201 Created"
@@ -55,8 +59,6 @@ func renderNotification(base string, s *Subscription, r *gateway.Referral, id, a
 			return nil, fmt.Errorf("subscription: render Task %s: %w", r.ID, err)
 		}
 		e.Resource = raw
-	} else {
-		e.FullURL += "/_history/" + strconv.Itoa(r.Version)
 	}
 	return json.Marshal(notification{ResourceType: "Bundle", ID: id, Type: "history", Timestamp: at, Entry: []entry{e}})
 }

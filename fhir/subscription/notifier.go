@@ -194,8 +194,24 @@ func (n *Notifier) pending(ctx context.Context, s *Subscription, st *State) ([]*
 			return nil, fmt.Errorf("subscription: list referrals for %s: %w", s.ID, err)
 		}
 		for _, r := range page {
-			if matches(s, r) && st.Sent[r.ID].Version < r.Version && !r.Updated.Before(from) {
+			sent := st.Sent[r.ID].Version
+			if !matches(s, r) || sent >= r.Version || r.Updated.Before(from) {
+				continue
+			}
+			if r.Version == sent+1 {
 				out = append(out, r)
+				continue
+			}
+			// Every version not yet sent, not only the latest: one
+			// notification per Task version.
+			versions, err := n.svc.ReferralVersions(ctx, r.ID)
+			if err != nil {
+				return nil, fmt.Errorf("subscription: versions of %s for %s: %w", r.ID, s.ID, err)
+			}
+			for _, v := range versions {
+				if v.Version > sent && !v.Updated.Before(from) && matches(s, v) {
+					out = append(out, v)
+				}
 			}
 		}
 		if len(page) < q.Limit {
@@ -207,7 +223,10 @@ func (n *Notifier) pending(ctx context.Context, s *Subscription, st *State) ([]*
 		if c := a.Updated.Compare(b.Updated); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ID, b.ID)
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return a.Version - b.Version
 	})
 	return out[:min(len(out), n.cfg.Batch)], nil
 }
