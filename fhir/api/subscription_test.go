@@ -598,7 +598,7 @@ func TestSubscriptionBacklogInBatches(t *testing.T) {
 	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Batch: 2}, nil)
 	var want []string
 	for i := range 5 {
-		e.clock.Advance(time.Hour) // far apart: beyond the overlap
+		e.clock.Advance(time.Hour)                                                  // far apart: beyond the overlap
 		want = append(want, e.createReferral(t, "B-"+string(rune('a'+i)), "draft")) // one version each
 	}
 	for i := range 3 {
