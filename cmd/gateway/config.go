@@ -24,6 +24,11 @@ type Config struct {
 	// Edges are the FHIR, Direct and fax settings of `serve`'s edges
 	// (node_config.go); one-shot commands read them too, to route.
 	Edges edgeConfig
+
+	// sources and loadErr say where the settings came from and what was
+	// wrong with the configuration file, for `config check`.
+	sources configSources
+	loadErr error
 }
 
 // defaultConfig reads the environment over the built-in defaults.

@@ -35,6 +35,7 @@ func commands() []command {
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
 		{"bench", "--channel fhir|direct|fax|all --referrals N ...", "drive referrals through the loopback network and measure", cmdBench},
 		{"faxsim", "[--listen ADDR] [--behavior NUMBER=OUTCOME ...]", "run the fax vendor EMULATOR (Phaxio API, signed callbacks) on its own", cmdFaxsim},
+		{"config", "check", "validate the configuration file and print the effective settings, secrets masked", cmdConfig},
 		{"version", "", "print the module version, commit and Go version", cmdVersion},
 	}
 }
@@ -69,9 +70,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// `gateway help directory add` is `gateway directory add -h`.
 		args = append(append([]string{}, args[1:]...), "-h")
 	}
+	args, file, err := configFlag(args)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return usagef("no command given")
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			err := c.run(ctx, defaultConfig(), args[1:], stdout, stderr)
+			cfg, src, loadErr := loadConfig(file)
+			cfg.sources = src
+			if loadErr != nil && !wantsHelp(args) && c.name != "config" {
+				return loadErr
+			}
+			cfg.loadErr = loadErr
+			err := c.run(ctx, cfg, args[1:], stdout, stderr)
 			var h *helpRequest
 			if errors.As(err, &h) {
 				return h.print(c, stdout, stderr)
@@ -83,13 +98,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usagef("unknown command %q", args[0])
 }
 
+// configFlag takes --config FILE (or --config=FILE) out of args, wherever
+// it stands: the file is read before any command parses its flags.
+func configFlag(args []string) ([]string, string, error) {
+	var out []string
+	file := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 >= len(args) {
+				return nil, "", usagef("--config needs a file")
+			}
+			file = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			file = a[strings.Index(a, "=")+1:]
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, file, nil
+}
+
+// wantsHelp reports whether args ask for help anywhere.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: gateway <command> [arguments] [flags]\n\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
 	}
 	fmt.Fprintf(w, "\nRun `gateway help <command>` (or `gateway <command> -h`) for a command's verbs and flags.\n"+
-		"With no --db everything lives in ./gateway-data/.\n\n%s\n", exitCodesText)
+		"With no --db everything lives in ./gateway-data/.\n\n"+
+		"Settings come from built-in defaults, then the configuration file (--config FILE, else\n"+
+		"GATEWAY_CONFIG, else ./gateway.toml when present), then GATEWAY_* environment variables,\n"+
+		"then flags. `gateway config check` shows the result (docs/operations.md lists the keys).\n\n%s\n", exitCodesText)
 }
 
 // helpRequest ends a command whose user asked for help (-h, --help, or
