@@ -68,11 +68,17 @@ func mk(key, env string, secret bool, help string, gs func() (func(*Config) stri
 func settings() []setting {
 	return []setting{
 		mk("db", "GATEWAY_DB", true, "PostgreSQL URL; empty: the embedded store under data",
-			func() (func(*Config) string, func(*Config, string) error) { return str(func(c *Config) *string { return &c.DB }) }),
+			func() (func(*Config) string, func(*Config, string) error) {
+				return str(func(c *Config) *string { return &c.DB })
+			}),
 		mk("data", "GATEWAY_DATA_DIR", false, "data directory: embedded store, keys, spools",
-			func() (func(*Config) string, func(*Config, string) error) { return str(func(c *Config) *string { return &c.DataDir }) }),
+			func() (func(*Config) string, func(*Config, string) error) {
+				return str(func(c *Config) *string { return &c.DataDir })
+			}),
 		mk("http", "GATEWAY_HTTP_ADDR", false, "HTTP listen address of serve",
-			func() (func(*Config) string, func(*Config, string) error) { return str(func(c *Config) *string { return &c.HTTPAddr }) }),
+			func() (func(*Config) string, func(*Config, string) error) {
+				return str(func(c *Config) *string { return &c.HTTPAddr })
+			}),
 		mk("public_url", "GATEWAY_PUBLIC_URL", false, "base URL others reach this gateway at",
 			func() (func(*Config) string, func(*Config, string) error) {
 				return str(func(c *Config) *string { return &c.Edges.PublicURL })
@@ -98,7 +104,9 @@ func settings() []setting {
 				return str(func(c *Config) *string { return &c.Edges.DirectCerts })
 			}),
 		mk("direct.hisp", "GATEWAY_HISP", false, "directory id of the HISP whose BAA gates Direct",
-			func() (func(*Config) string, func(*Config, string) error) { return str(func(c *Config) *string { return &c.HISPID }) }),
+			func() (func(*Config) string, func(*Config, string) error) {
+				return str(func(c *Config) *string { return &c.HISPID })
+			}),
 		mk("direct.smtp", "GATEWAY_SMTP_ADDR", false, "inbound SMTP listen address",
 			func() (func(*Config) string, func(*Config, string) error) {
 				return str(func(c *Config) *string { return &c.Edges.SMTPAddr })
