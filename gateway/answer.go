@@ -58,6 +58,15 @@ func (s *Service) queueAnswer(ctx context.Context, tx Tx, r *Referral, recordIDs
 	now := s.clock.Now()
 	d := &Delivery{ID: NewID(), ReferralID: r.ID, Channel: kind, State: DeliveryQueued, Created: now, Updated: now,
 		Purpose: PurposeAnswer, RecordIDs: recordIDs}
+	ds, err := tx.Deliveries(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	for _, x := range ds {
+		if x.Channel == kind && x.Purpose == "" && x.State == DeliveryDelivered && x.RemoteID != "" {
+			d.AnswersRemoteID = x.RemoteID
+		}
+	}
 	if err := tx.InsertDelivery(ctx, d); err != nil {
 		return err
 	}

@@ -81,6 +81,10 @@ type Delivery struct {
 	// RecordIDs limits the records an answer carries to those added with
 	// it; empty means every record of the referral.
 	RecordIDs []string `json:"recordIds,omitempty"`
+	// AnswersRemoteID is, for an answer, the channel's handle of the
+	// delivery that carried the referral (the Direct Message-ID the answer
+	// replies to, the receiver's Task id), so the receiver can thread it.
+	AnswersRemoteID string `json:"answersRemoteId,omitempty"`
 }
 
 // DeliveryPurpose names what a delivery carries.

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,7 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 	var (
 		file, to, reason, reasonCode, text, status, receiver, outcome, format string
 		submit                                                                bool
+		answerRecords                                                         stringList
 	)
 	switch verb {
 	case "create":
@@ -56,6 +59,7 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 		fs.StringVar(&outcome, "outcome", "", "the consult note reference or summary, for completed")
 	case "answer":
 		fs.StringVar(&text, "answer", "", "the referrer's answer to the on-hold question")
+		fs.Var(&answerRecords, "record", "a file that answers the question, sent with the answer on the referral's channel (repeatable)")
 	case "override":
 		fs.StringVar(&reason, "reason", "", "why the identifiers are necessary")
 	case "replace":
@@ -176,7 +180,11 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 		}
 		r, err = a.svc.Transition(ctx, actor, rest[0], gateway.Status(to), in)
 	case "answer":
-		r, err = a.svc.AnswerHold(ctx, actor, rest[0], text)
+		recs, rerr := recordFiles(answerRecords)
+		if rerr != nil {
+			return rerr
+		}
+		r, err = a.svc.AnswerHold(ctx, actor, rest[0], text, recs...)
 	case "override":
 		r, err = a.svc.OverrideMinimumNecessary(ctx, actor, rest[0], reason)
 	case "replace":
@@ -237,4 +245,22 @@ func showReferral(ctx context.Context, a *app, id string, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// recordFiles reads files given with --record as records, typed by their
+// extension or, failing that, by sniffing their content.
+func recordFiles(paths []string) ([]gateway.NewRecord, error) {
+	var out []gateway.NewRecord
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("record %s: %w", p, err)
+		}
+		ct := mime.TypeByExtension(filepath.Ext(p))
+		if ct == "" {
+			ct = http.DetectContentType(b)
+		}
+		out = append(out, gateway.NewRecord{Title: filepath.Base(p), ContentType: ct, Content: b})
+	}
+	return out, nil
 }

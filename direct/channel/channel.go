@@ -93,7 +93,8 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 	entity, err := message.Compose(message.Outbound{
 		From:                      from,
 		To:                        []string{to},
-		Subject:                   Subject(out.Referral.ID),
+		Subject:                   subjectFor(out),
+		InReplyTo:                 out.Delivery.AnswersRemoteID,
 		MessageID:                 msgID,
 		Date:                      c.cfg.Now().UTC().Truncate(time.Second),
 		SummaryText:               Summary(out),

@@ -14,6 +14,20 @@ import (
 // referral token that replies are matched on, and nothing about the patient.
 func Subject(referralID string) string { return "Referral [ref:" + referralID + "]" }
 
+// AnswerSubject is the subject of the referrer's answer to a request for
+// more information; it keeps the [ref:<id>] token so replies still match.
+func AnswerSubject(referralID string) string {
+	return "More information for referral [ref:" + referralID + "]"
+}
+
+// subjectFor picks the subject of a delivery by its purpose.
+func subjectFor(out *gateway.Outbound) string {
+	if out.Delivery != nil && out.Delivery.Purpose == gateway.PurposeAnswer {
+		return AnswerSubject(out.Referral.ID)
+	}
+	return Subject(out.Referral.ID)
+}
+
 var refToken = regexp.MustCompile(`\[ref:([A-Za-z0-9\-.]{1,64})\]`)
 
 // ReferralToken returns the referral id carried by a "[ref:<id>]" token in
@@ -33,6 +47,21 @@ func ReferralToken(subject string) (string, bool) {
 func Summary(out *gateway.Outbound) string {
 	r := out.Referral
 	var b strings.Builder
+	if out.Delivery != nil && out.Delivery.Purpose == gateway.PurposeAnswer {
+		fmt.Fprintf(&b, "In answer to your request for more information on referral %s\n\n", r.ID)
+		if q := strings.TrimSpace(r.Question); q != "" {
+			b.WriteString("You asked:\n" + q + "\n\n")
+		}
+		b.WriteString("Answer:\n" + strings.TrimSpace(r.Answer) + "\n")
+		if len(out.Records) > 0 {
+			b.WriteString("\nAdded records:\n")
+			for _, rec := range out.Records {
+				fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
+			}
+		}
+		b.WriteString("\nThe referral's details are in our first message, which this one answers.\n")
+		return b.String()
+	}
 	fmt.Fprintf(&b, "Referral %s", r.ID)
 	if r.Identifier != "" {
 		fmt.Fprintf(&b, " (referrer's identifier %s)", r.Identifier)
@@ -93,7 +122,7 @@ func Summary(out *gateway.Outbound) string {
 			fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
 		}
 	}
-	b.WriteString("\nTo answer, reply to this message with \"Accept\" or \"Decline\" and a reason on the first line.\n")
+	b.WriteString("\nTo answer, reply to this message with \"Accept\", \"Decline\" and a reason, or \"Question\" and what you need, on the first line.\n")
 	return b.String()
 }
 

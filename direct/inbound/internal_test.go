@@ -23,6 +23,8 @@ func TestCommand(t *testing.T) {
 		{"declined\nOut of network.\nPlease refer elsewhere.\n> original text", "decline", "Out of network.\nPlease refer elsewhere."},
 		{"Reject - wrong specialty\n\nOn Mon, Nov 23 Clinic wrote:\n> Referral", "decline", "wrong specialty"},
 		{"Rejected", "decline", ""},
+		{"Question: which anticoagulant is the patient on?\n> Referral", "question", "which anticoagulant is the patient on?"},
+		{"more-info\nPlease send the latest echo.\nOn Mon, Nov 23 Clinic wrote:", "question", "Please send the latest echo."},
 		{"Thanks, we will look at it. Accept?", "", ""},
 		{"acceptable", "", ""},
 		{"", "", ""},

@@ -48,6 +48,11 @@ func (p *Processor) applyMessage(ctx context.Context, m *inMessage, in *message.
 	switch cmd {
 	case "accept":
 		out.To, out.Input.ReasonText = gateway.StatusAccepted, "accepted by Direct reply"
+	case "question":
+		out.To, out.Input.Question = gateway.StatusOnHold, rest
+		if rest == "" {
+			out.Input.Question = "more information requested by Direct reply"
+		}
 	case "decline":
 		out.To, out.Input.ReasonText = gateway.StatusRejected, rest
 		if out.Input.ReasonText == "" {
@@ -95,6 +100,8 @@ func command(text string) (cmd, rest string) {
 		switch strings.ToLower(strings.TrimRight(word, ".,:;!-")) {
 		case "accept", "accepted":
 			return "accept", ""
+		case "question", "more-info", "info":
+			return "question", replyText(tail, lines[i+1:])
 		case "decline", "declined", "reject", "rejected":
 			parts := []string{strings.TrimLeft(strings.TrimSpace(tail), ".,:;!- ")}
 			for _, l := range lines[i+1:] {
@@ -141,4 +148,17 @@ func (p *Processor) matchReferral(ctx context.Context, in *message.Inbound) (*ga
 		return r, nil
 	}
 	return nil, nil
+}
+
+// replyText is the text of a reply command: the rest of its line and the
+// lines after it, up to the quoted message the reply answers.
+func replyText(tail string, after []string) string {
+	parts := []string{strings.TrimLeft(strings.TrimSpace(tail), ".,:;!- ")}
+	for _, l := range after {
+		if strings.HasPrefix(l, ">") || (strings.HasPrefix(l, "On ") && strings.HasSuffix(strings.TrimSpace(l), "wrote:")) {
+			break
+		}
+		parts = append(parts, l)
+	}
+	return truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
 }

@@ -35,6 +35,9 @@ func Packet(out *gateway.Outbound, to string, now time.Time) packet.Packet {
 			p.Sender.Fax = out.Sender.Fax.Number
 		}
 	}
+	if out.Delivery != nil && out.Delivery.Purpose == gateway.PurposeAnswer {
+		p.Answer = &packet.Answer{Question: r.Question, Text: r.Answer}
+	}
 	for _, rc := range out.Records {
 		p.Records = append(p.Records, packet.Record{Title: rc.Title, MediaType: rc.ContentType, Data: rc.Content})
 	}

@@ -24,7 +24,11 @@ const part2Notice = "42 CFR part 2 prohibits unauthorized use or disclosure of t
 func drawCover(d *fpdf.Fpdf, tr func(string) string, p *Packet, kinds []recordKind) {
 	d.AddPage()
 	d.SetFont("Helvetica", "B", 20)
-	d.CellFormat(0, 10, "FAX: MEDICAL REFERRAL", "", 1, "L", false, 0, "")
+	title := "FAX: MEDICAL REFERRAL"
+	if p.Answer != nil {
+		title = "FAX: MORE INFORMATION FOR A REFERRAL"
+	}
+	d.CellFormat(0, 10, title, "", 1, "L", false, 0, "")
 	d.SetFont("Helvetica", "", 10)
 	line := "Date: " + p.Date.Format("January 2, 2006")
 	if p.ReferralID != "" {
@@ -60,6 +64,15 @@ func drawCover(d *fpdf.Fpdf, tr func(string) string, p *Packet, kinds []recordKi
 	}
 	d.MultiCell(0, lineHeight, tr("Reason: "+clean(reason)), "", "L", false)
 	d.Ln(2)
+	if a := p.Answer; a != nil {
+		heading(d, "ANSWER TO YOUR REQUEST FOR MORE INFORMATION")
+		d.SetFont("Helvetica", "", 10)
+		if q := strings.TrimSpace(a.Question); q != "" {
+			d.MultiCell(0, lineHeight, tr("You asked: "+clean(q)), "", "L", false)
+		}
+		d.MultiCell(0, lineHeight, tr("Answer: "+clean(strings.TrimSpace(a.Text))), "", "L", false)
+		d.Ln(2)
+	}
 
 	heading(d, "RECORDS ENCLOSED")
 	d.SetFont("Helvetica", "", 10)

@@ -62,6 +62,16 @@ type Packet struct {
 	Priority   Priority
 	Part2      bool // records include 42 CFR Part 2 data: print the redisclosure notice
 	Records    []Record
+	// Answer, when set, makes this packet the referrer's answer to the
+	// recipient's request for more information: the cover says so and
+	// prints the question and the answer.
+	Answer *Answer
+}
+
+// Answer is the referrer's answer to a request for more information.
+type Answer struct {
+	Question string // what the recipient asked
+	Text     string // the referrer's answer
 }
 
 // recordKind is how a record is turned into pages.

@@ -116,6 +116,9 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 	if err := c.Reachable(ctx, to); err != nil {
 		return gateway.SendResult{}, gateway.Permanent(err)
 	}
+	if out.Delivery.Purpose == gateway.PurposeAnswer {
+		return c.sendAnswer(ctx, out)
+	}
 	if to.FHIR.BaseURL == "" {
 		return gateway.SendResult{Detail: "pull mode: the receiver reads its Tasks from the gateway"}, nil
 	}

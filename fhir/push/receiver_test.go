@@ -27,6 +27,7 @@ type receiver struct {
 	schema *schematest.Validator
 	mu     sync.Mutex
 	tasks  map[string]string         // If-None-Exist criteria → Task id
+	comms  map[string]string         // If-None-Exist criteria → Communication id
 	docs   map[string]map[string]any // Task id → the Task as the receiver holds it
 	posts  int
 	answer int           // when non-zero, answer every push with this status
@@ -35,7 +36,7 @@ type receiver struct {
 
 func newReceiver(t *testing.T) *receiver {
 	t.Helper()
-	rc := &receiver{t: t, tasks: map[string]string{}, docs: map[string]map[string]any{}, schema: schematest.New(t)}
+	rc := &receiver{t: t, tasks: map[string]string{}, comms: map[string]string{}, docs: map[string]map[string]any{}, schema: schematest.New(t)}
 	mux := http.NewServeMux()
 	rc.srv = httptest.NewServer(mux)
 	t.Cleanup(rc.srv.Close)
@@ -102,6 +103,10 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 		} `json:"entry"`
 	}
 	_ = json.Unmarshal(body, &raw)
+	if err := json.Unmarshal(body, &b); err == nil && len(b.Entry) == 1 && b.Entry[0].Resource.ResourceType == "Communication" {
+		rc.communication(w, b.Entry[0].Request.IfNoneExist, raw.Entry[0].Resource)
+		return
+	}
 	if err := json.Unmarshal(body, &b); err != nil || len(b.Entry) < 2 || b.Entry[1].Resource.ResourceType != "Task" || b.Entry[1].Request.IfNoneExist == "" {
 		http.Error(w, "unexpected bundle", http.StatusBadRequest)
 		return
@@ -176,4 +181,28 @@ func (rc *receiver) taskCount() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return len(rc.tasks)
+}
+
+// communication stores an answer's Communication once per conditional key
+// and answers as a transaction-response with its location.
+func (rc *receiver) communication(w http.ResponseWriter, ifNoneExist string, doc map[string]any) {
+	if ifNoneExist == "" {
+		http.Error(w, "unconditional Communication", http.StatusBadRequest)
+		return
+	}
+	rc.mu.Lock()
+	id, existed := rc.comms[ifNoneExist]
+	if !existed {
+		id = fmt.Sprintf("comm-%d", len(rc.comms)+1)
+		rc.comms[ifNoneExist] = id
+		doc["id"] = id
+		rc.docs["Communication/"+id] = doc
+	}
+	rc.mu.Unlock()
+	status := "201 Created"
+	if existed {
+		status = "200 OK"
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	fmt.Fprintf(w, `{"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":%q,"location":"Communication/%s/_history/1"}}]}`, status, id)
 }

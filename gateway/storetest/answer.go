@@ -52,8 +52,15 @@ func testRequestForInformation(t *testing.T, h Harness) {
 		}
 		return false
 	})
-	if answer.Channel != gateway.ChannelDirect || !slices.Equal(answer.RecordIDs, []string{echo}) {
-		t.Fatalf("answer delivery: %+v", answer)
+	var first *gateway.Delivery
+	for _, d := range e.deliveries(r.ID) {
+		if d.Channel == gateway.ChannelDirect && d.Purpose == "" {
+			first = d
+		}
+	}
+	if answer.Channel != gateway.ChannelDirect || !slices.Equal(answer.RecordIDs, []string{echo}) ||
+		first == nil || answer.AnswersRemoteID != first.RemoteID {
+		t.Fatalf("answer delivery: %+v (the referral went as %+v)", answer, first)
 	}
 	got, ok := e.direct.SentFor(answer.ID)
 	if !ok || got.Purpose != gateway.PurposeAnswer || !slices.Equal(got.RecordIDs, []string{echo}) || got.Answer != "Echo report attached." {
