@@ -122,7 +122,11 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 	}
 	c.cfg.Logger.InfoContext(ctx, "direct message sent", "delivery", out.Delivery.ID, "referral", out.Referral.ID,
 		"messageId", msgID, "code", res.Code)
-	return gateway.SendResult{RemoteID: msgID, AwaitReceipt: c.cfg.ProcessedWithin, Detail: replyDetail(res)}, nil
+	await := c.cfg.ProcessedWithin
+	if n := out.Receiver.Direct.ProcessedWithinMinutes; n > 0 {
+		await = time.Duration(n) * time.Minute // the party's own deadline
+	}
+	return gateway.SendResult{RemoteID: msgID, AwaitReceipt: await, Detail: replyDetail(res)}, nil
 }
 
 // replyDetail is the reply metadata kept in the trail, e.g.

@@ -1,0 +1,237 @@
+package inbound_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/direct/inbound"
+	"github.com/referralgw/gateway/direct/mdn"
+	"github.com/referralgw/gateway/direct/message"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// igPair is A referring to B, where B's gateway stores what it receives
+// but never answers (its workers are stopped): the test answers for B with
+// MDNs it builds, so each case of the Delivery Notification guide is
+// played exactly.
+func igPair(t *testing.T, party func(*gateway.Entry)) (a, b *node) {
+	t.Helper()
+	a, b = pair(t)
+	seedA(t, a, b)
+	stopWorkers(t, b)
+	if party != nil {
+		e, err := a.svc.Entry(t.Context(), "cardio-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		party(e)
+		put(t, a, e)
+	}
+	return a, b
+}
+
+// sentDirect creates a referral and waits until its Direct delivery is sent.
+func sentDirect(t *testing.T, a *node) (*gateway.Referral, *gateway.Delivery) {
+	t.Helper()
+	r := create(t, a)
+	var d *gateway.Delivery
+	eventually(t, "direct delivery sent", func() bool {
+		_, ds := a.referral(t, r.ID)
+		if len(ds) == 1 && ds[0].State == gateway.DeliverySent {
+			d = ds[0]
+			return true
+		}
+		return false
+	})
+	return r, d
+}
+
+// mdnFrom sends A an MDN about the delivery, signed as from (an address of
+// B's domain, signed with B's domain-bound certificate).
+func mdnFrom(t *testing.T, a, b *node, from string, d *gateway.Delivery, disp mdn.Disposition) {
+	t.Helper()
+	raw, err := mdn.Build(mdn.Notification{From: from, To: addrA, MessageID: message.NewMessageID(domainB), Date: b.clock.Now(),
+		ReportingUA: domainB + "; test", OriginalRecipient: addrB, FinalRecipient: addrB, OriginalMessageID: d.RemoteID,
+		Disposition: disp, FinalDelivery: disp == mdn.Dispatched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendSealed(t, b, from, a.identity.Cert, addrA, raw)
+}
+
+// applied waits until A applied n received reports.
+func applied(t *testing.T, a *node, n int) {
+	t.Helper()
+	a.processUntil(t, "reports applied", func() bool {
+		c := 0
+		for _, m := range a.inbox(t, "") {
+			if m.State != gateway.InboundReceived {
+				c++
+			}
+		}
+		return c >= n
+	})
+}
+
+func state(t *testing.T, a *node, r *gateway.Referral) (gateway.Status, *gateway.Delivery, []*gateway.Delivery) {
+	t.Helper()
+	got, ds := a.referral(t, r.ID)
+	return got.Status, ds[0], ds
+}
+
+// TestDeliveryNotificationCases plays the cases of the Direct Delivery
+// Notification guide against A and checks the referral and delivery state
+// each leaves.
+func TestDeliveryNotificationCases(t *testing.T) {
+	t.Run("processed only, from a receiver known to send only processed", func(t *testing.T) {
+		a, b := igPair(t, func(e *gateway.Entry) { e.Direct.ProcessedOnly = true })
+		r, d := sentDirect(t, a)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed)
+		applied(t, a, 1)
+		st, dl, _ := state(t, a, r)
+		if st != gateway.StatusReceived || dl.State != gateway.DeliveryDelivered {
+			t.Fatalf("referral %s, delivery %s; want received, delivered", st, dl.State)
+		}
+	})
+	t.Run("processed then dispatched", func(t *testing.T) {
+		a, b := igPair(t, nil)
+		r, d := sentDirect(t, a)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed)
+		applied(t, a, 1)
+		st, dl, _ := state(t, a, r)
+		if st != gateway.StatusRequested || dl.State != gateway.DeliverySent || !dl.Deadline.After(a.clock.Now().Add(23*time.Hour)) {
+			t.Fatalf("after processed: referral %s, delivery %s, deadline %s; want requested, sent, dispatched deadline", st, dl.State, dl.Deadline)
+		}
+		mdnFrom(t, a, b, addrB, d, mdn.Dispatched)
+		applied(t, a, 2)
+		if st, dl, _ = state(t, a, r); st != gateway.StatusReceived || dl.State != gateway.DeliveryDelivered {
+			t.Fatalf("after dispatched: referral %s, delivery %s", st, dl.State)
+		}
+	})
+	t.Run("none within the party's deadline", func(t *testing.T) {
+		a, _ := igPair(t, func(e *gateway.Entry) { e.Direct.ProcessedWithinMinutes = 30 })
+		r, d := sentDirect(t, a)
+		if want := d.Updated.Add(30 * time.Minute); !d.Deadline.Equal(want) {
+			t.Fatalf("deadline %s, want the party's 30 minutes: %s", d.Deadline, want)
+		}
+		a.clock.Advance(31 * time.Minute)
+		if err := a.svc.CheckReceiptDeadline(t.Context(), d.ID); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "fallback", func() bool { _, _, ds := state(t, a, r); return len(ds) == 2 })
+		_, dl, ds := state(t, a, r)
+		if dl.State != gateway.DeliveryFailed || ds[1].Channel != gateway.ChannelFax {
+			t.Fatalf("direct %s, next %s; want failed, then fax", dl.State, ds[1].Channel)
+		}
+	})
+	t.Run("dispatched after the party's deadline", func(t *testing.T) {
+		a, b := igPair(t, func(e *gateway.Entry) { e.Direct.DispatchedWithinMinutes = 60 })
+		r, d := sentDirect(t, a)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed)
+		applied(t, a, 1)
+		if _, dl, _ := state(t, a, r); !dl.Deadline.Equal(a.clock.Now().Add(time.Hour)) {
+			t.Fatalf("dispatched deadline %s, want the party's hour", dl.Deadline)
+		}
+		a.clock.Advance(61 * time.Minute)
+		if err := a.svc.CheckReceiptDeadline(t.Context(), d.ID); err != nil {
+			t.Fatal(err)
+		}
+		mdnFrom(t, a, b, addrB, d, mdn.Dispatched)
+		applied(t, a, 2)
+		_, dl, ds := state(t, a, r)
+		if dl.State != gateway.DeliveryFailed || len(ds) != 2 || hasAction(a.actions(t, "clinic-a"), "delivery.receipt-late") == nil {
+			t.Fatalf("direct %s with %d deliveries; want failed, fallen back, late receipt recorded", dl.State, len(ds))
+		}
+	})
+	t.Run("duplicate MDN", func(t *testing.T) {
+		a, b := igPair(t, nil)
+		r, d := sentDirect(t, a)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed)
+		mdnFrom(t, a, b, addrB, d, mdn.Dispatched)
+		mdnFrom(t, a, b, addrB, d, mdn.Dispatched) // sent again with a new Message-ID
+		applied(t, a, 3)
+		st, dl, ds := state(t, a, r)
+		if st != gateway.StatusReceived || dl.State != gateway.DeliveryDelivered || len(ds) != 1 {
+			t.Fatalf("referral %s, delivery %s, %d deliveries", st, dl.State, len(ds))
+		}
+		if n := countAction(a.actions(t, "clinic-a"), "delivery.delivered"); n != 1 {
+			t.Fatalf("delivered %d times", n)
+		}
+	})
+	t.Run("MDN from the wrong address", func(t *testing.T) {
+		a, b := igPair(t, nil)
+		r, d := sentDirect(t, a)
+		// Valid signature by B's domain certificate, but not the address
+		// the referral went to.
+		other := "billing@" + domainB
+		if _, err := b.keys.ForAddress(other); err != nil {
+			t.Fatal(err)
+		}
+		mdnFrom(t, a, b, other, d, mdn.Processed)
+		a.processUntil(t, "quarantined", func() bool { return len(a.inbox(t, gateway.InboundQuarantined)) == 1 })
+		q := a.inbox(t, gateway.InboundQuarantined)[0]
+		st, dl, _ := state(t, a, r)
+		if q.Reason != "sender-not-receiver" || st != gateway.StatusRequested || dl.State != gateway.DeliverySent || len(dl.Receipts) != 0 {
+			t.Fatalf("quarantine %q; referral %s, delivery %s with %d receipts", q.Reason, st, dl.State, len(dl.Receipts))
+		}
+	})
+}
+
+// TestDispatchedOnlyWhenAvailable (issue case 3): B answers a message with
+// "dispatched" only when it was made available — here, in the inbox of a
+// practice B's directory knows. Mail for an address no practice owns is
+// answered "processed" only, and kept for the gateway's operators.
+func TestDispatchedOnlyWhenAvailable(t *testing.T) {
+	a, b := pair(t)
+	msg := func() []byte {
+		return compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x5]",
+			MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
+			DispositionNotificationTo: addrA, FinalDelivery: true})
+	}
+	dispositions := func(id string) []string {
+		ns, err := b.svc.Notices(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Disposition)
+		}
+		slices.Sort(out)
+		return out
+	}
+	sendSealed(t, a, addrA, b.identity.Cert, addrB, msg()) // no practice owns addrB yet
+	b.processUntil(t, "first processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	first := b.inbox(t, gateway.InboundNew)[0]
+	if got := dispositions(first.ID); !slices.Equal(got, []string{"processed"}) || !slices.Equal(first.Tenants, []string{inbound.UnknownTenant}) {
+		t.Fatalf("unowned address: notices %v, tenants %v", got, first.Tenants)
+	}
+	seedB(t, b)
+	sendSealed(t, a, addrA, b.identity.Cert, addrB, msg())
+	b.processUntil(t, "second processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 2 })
+	second := b.inbox(t, gateway.InboundNew)[1]
+	if got := dispositions(second.ID); !slices.Equal(got, []string{"dispatched", "processed"}) {
+		t.Fatalf("practice inbox: notices %v", got)
+	}
+}
+
+// TestProcessedAlwaysToSender (issue case 4): every trusted message gets a
+// processed MDN, asked for or not, and it goes to the verified sender, not
+// to a third address named in Disposition-Notification-To.
+func TestProcessedAlwaysToSender(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	for i, dnt := range []string{"", "collector@direct.elsewhere.example"} {
+		sendSealed(t, a, addrA, b.identity.Cert, addrB, compose(t, message.Outbound{From: addrA, To: []string{addrB},
+			Subject: "Referral [ref:x6]", MessageID: message.NewMessageID(domainA), Date: a.clock.Now(),
+			SummaryText: "Synthetic referral.", DispositionNotificationTo: dnt}))
+		b.processUntil(t, "processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == i+1 })
+		m := b.inbox(t, gateway.InboundNew)[i]
+		ns, err := b.svc.Notices(t.Context(), m.ID)
+		if err != nil || len(ns) != 1 || ns[0].Disposition != "processed" || ns[0].To != addrA {
+			t.Fatalf("Disposition-Notification-To %q: %v %+v", dnt, err, ns)
+		}
+	}
+	b.processUntil(t, "both MDNs sent", func() bool { return countAction(b.actions(t, "cardio-b"), "inbound.notice-sent") == 2 })
+}
