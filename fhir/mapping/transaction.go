@@ -13,9 +13,11 @@ import (
 
 // NewTransaction renders the transaction Bundle that pushes a referral to a
 // receiver's FHIR server: ServiceRequest, Task, and a DocumentReference and
-// Binary per record. The ServiceRequest and Task are created conditionally
-// on the delivery id (identifier system SystemDelivery), so a resend of the
-// same delivery finds the Task it created before. Parties are referenced
+// Binary per record. Every entry is created conditionally: the
+// ServiceRequest and Task on the delivery id (identifier system
+// SystemDelivery), each DocumentReference on the delivery and record ids
+// (the same system), each Binary on a tag with the same value, so a resend
+// of the same delivery finds what it created before. Parties are referenced
 // logically by directory identifier, since the receiver's server does not
 // hold the gateway's directory.
 //
@@ -96,12 +98,18 @@ func NewTransaction(r *gateway.Referral, deliveryID string, records []gateway.Re
 		}
 		d.Id = nil
 		d.Content[0].Attachment.Url = ptr(binURL["Binary/"+rc.ID])
-		if err := add(docURL["DocumentReference/"+rc.ID], "DocumentReference", d, ""); err != nil {
+		// A resend finds the record's resources too: the DocumentReference
+		// by an identifier, the Binary (which has no identifier element) by
+		// a tag, both the delivery id and the record id.
+		recKey := deliveryID + "/" + rc.ID
+		d.Identifier = append(d.Identifier, fhir.Identifier{System: ptr(SystemDelivery), Value: ptr(recKey)})
+		if err := add(docURL["DocumentReference/"+rc.ID], "DocumentReference", d, "identifier="+SystemDelivery+"|"+recKey); err != nil {
 			return nil, err
 		}
 		bin := NewBinary(rc)
 		bin.Id = nil
-		if err := add(binURL["Binary/"+rc.ID], "Binary", bin, ""); err != nil {
+		bin.Meta = &fhir.Meta{Tag: []fhir.Coding{{System: ptr(SystemDelivery), Code: ptr(recKey)}}}
+		if err := add(binURL["Binary/"+rc.ID], "Binary", bin, "_tag="+SystemDelivery+"|"+recKey); err != nil {
 			return nil, err
 		}
 	}
