@@ -21,7 +21,9 @@ func TestEveryPushedEntryIsConditional(t *testing.T) {
 		Resource struct {
 			ResourceType string `json:"resourceType"`
 			Identifier   []struct{ System, Value string }
-			Meta         struct{ Tag []struct{ System, Code string } }
+			Meta         struct {
+				Tag []struct{ System, Code string }
+			}
 		} `json:"resource"`
 		Request struct {
 			IfNoneExist string `json:"ifNoneExist"`
