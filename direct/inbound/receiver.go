@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,8 +29,9 @@ func NewReceiver(svc *gateway.Service) *Receiver { return &Receiver{svc: svc} }
 func (r *Receiver) Store(ctx context.Context, env smtpin.Envelope, msg *io.SectionReader) (string, error) {
 	// The whole message is sealed as one unit (AES-GCM), so it is read
 	// whole; the listener bounds its size and the number of stores at once.
-	raw, err := io.ReadAll(io.NewSectionReader(msg, 0, msg.Size()))
-	if err != nil {
+	// One allocation of the exact size (io.ReadAll would grow and copy).
+	raw := make([]byte, msg.Size())
+	if _, err := msg.ReadAt(raw, 0); err != nil && !(errors.Is(err, io.EOF) && len(raw) == 0) {
 		return "", fmt.Errorf("direct inbound: read message: %w", err)
 	}
 	m, _, err := r.svc.ReceiveInbound(ctx, gateway.NewInbound{Channel: gateway.ChannelDirect, Received: env.Received,

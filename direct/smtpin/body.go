@@ -47,7 +47,8 @@ func (b *body) Reader() *io.SectionReader { return io.NewSectionReader(b.f, 0, b
 // Close releases the file and with it the data.
 func (b *body) Close() error { return b.f.Close() }
 
-// store hands a body to the spool once one of the store slots is free.
+// store hands a body to the spool once a store slot and its share of the
+// store budget are free.
 func (s *Server) store(ctx context.Context, env Envelope, msg *io.SectionReader) (string, error) {
 	select {
 	case s.stores <- struct{}{}:
@@ -55,5 +56,10 @@ func (s *Server) store(ctx context.Context, env Envelope, msg *io.SectionReader)
 		return "", fmt.Errorf("smtpin: wait for a store slot: %w", ctx.Err())
 	}
 	defer func() { <-s.stores }()
+	weight := min(max(msg.Size(), 1), s.cfg.StoreBudget)
+	if err := s.budget.Acquire(ctx, weight); err != nil {
+		return "", fmt.Errorf("smtpin: wait for store budget: %w", err)
+	}
+	defer s.budget.Release(weight)
 	return s.cfg.Spool.Store(ctx, env, msg)
 }

@@ -2,8 +2,11 @@ package smtpin
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +122,54 @@ func TestBusyClientCannotHoldSlotPastSessionLimit(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("session outlived its limit while the client kept sending NOOP")
 		}
+	}
+}
+
+// budgetSpool stores into a DirSpool and records the most bytes it was
+// storing at once.
+type budgetSpool struct {
+	*DirSpool
+	mu        sync.Mutex
+	now, most int64
+}
+
+func (b *budgetSpool) Store(ctx context.Context, env Envelope, msg *io.SectionReader) (string, error) {
+	b.mu.Lock()
+	b.now += msg.Size()
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
+	defer func() { b.mu.Lock(); b.now -= msg.Size(); b.mu.Unlock() }()
+	return b.DirSpool.Store(ctx, env, msg)
+}
+
+func TestStoreBudgetSerialisesLargeMessages(t *testing.T) {
+	dir, err := NewDirSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := &budgetSpool{DirSpool: dir}
+	const budget = 6000
+	f := start(t, func(c *Config) { c.Spool = spool; c.StoreBudget = budget })
+	body := "Subject: large\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef\r\n", 120) // ~4 KB
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			c, err := smtp.DialStartTLS(f.addr, f.clientTLS)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if err := c.SendMail("a@direct.sender.example", []string{"intake@direct.receiver.example"}, strings.NewReader(body)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ids, err := dir.List(); err != nil || len(ids) != 6 {
+		t.Fatalf("stored %d messages (%v), want 6", len(ids), err)
+	}
+	if spool.most > budget {
+		t.Fatalf("%d bytes were being stored at once, budget %d", spool.most, budget)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 )
 
@@ -55,6 +56,12 @@ type Config struct {
 	// MaxConcurrentStores caps Spool.Store calls running at once; the rest
 	// wait within StoreTimeout (default 8).
 	MaxConcurrentStores int
+	// StoreBudget caps the bytes of the messages being stored at once
+	// (default 48 MiB): a Store that must hold its message in memory, as
+	// one sealing it whole does, costs a few times the message's size, so
+	// large messages are stored one after another while small ones pass
+	// beside them. A message larger than the budget is stored alone.
+	StoreBudget int64
 	// StoreTimeout bounds Spool.Store, including the wait for a slot
 	// (default 1m).
 	StoreTimeout time.Duration
@@ -73,8 +80,9 @@ type Server struct {
 	cfg      Config
 	domains  map[string]bool
 	smtp     *smtp.Server
-	stores   chan struct{} // slots for concurrent Spool.Store calls
-	refusals *rate.Limiter // bounds the log lines written for refused connections
+	stores   chan struct{}       // slots for concurrent Spool.Store calls
+	budget   *semaphore.Weighted // bytes of the messages being stored
+	refusals *rate.Limiter       // bounds the log lines written for refused connections
 }
 
 // New validates cfg, applies defaults and returns a Server.
@@ -115,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConcurrentStores <= 0 {
 		cfg.MaxConcurrentStores = 8
 	}
+	if cfg.StoreBudget <= 0 {
+		cfg.StoreBudget = 48 << 20
+	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = time.Minute
 	}
@@ -129,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, domains: make(map[string]bool),
 		stores:   make(chan struct{}, cfg.MaxConcurrentStores),
+		budget:   semaphore.NewWeighted(cfg.StoreBudget),
 		refusals: rate.NewLimiter(rate.Every(time.Second), 5)}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
