@@ -36,7 +36,9 @@ func TestCSRFRefused(t *testing.T) {
 			if r.status != http.StatusForbidden {
 				t.Fatalf("status %d, want 403: %s", r.status, r.body)
 			}
-			r.problem(t)
+			if p := r.problem(t); !strings.Contains(p.Detail, "X-CSRF-Token") {
+				t.Fatalf("the API's refusal does not name the header: %q", p.Detail)
+			}
 			if _, err := e.svc.Entry(e.ctx, "derm-"+tc.name); err == nil {
 				t.Fatal("the entry was created without a valid CSRF token")
 			}

@@ -79,6 +79,7 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	s := &Server{svc: svc, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, mux: http.NewServeMux(), pages: parsePages(),
 		gate: newLoginGate()}
 	s.routeAPI()
+	s.routeOpenAPI()
 	s.routeClientsAPI()
 	s.routeConsole()
 	s.routeCompliance()
@@ -168,7 +169,11 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refu
 	r = r.WithContext(ss.scope(r.Context()))
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !ss.csrfOK(r) {
 		s.refusal(r, ss, "admin.csrf-refused", "csrf token missing or wrong")
-		refuse(http.StatusForbidden, "the form has expired or did not come from this console; reload the page and try again")
+		if strings.HasPrefix(r.URL.Path, "/admin/v1/") {
+			refuse(http.StatusForbidden, "missing or wrong X-CSRF-Token header: send the csrf value of the login response (or of GET /admin/v1/session)")
+		} else {
+			refuse(http.StatusForbidden, "the form has expired or did not come from this console; reload the page and try again")
+		}
 		return nil, nil
 	}
 	if ok, why := need.allowedFor(ss); !ok {
