@@ -23,7 +23,9 @@ type ReverseInput struct {
 	// ConsentID names an authorization or Part 2 consent the new referrer
 	// holds, when the basis needs one.
 	ConsentID string
-	Submit    bool
+	// Phone is the new referrer's callback number (printed on fax covers).
+	Phone  string
+	Submit bool
 }
 
 // inheritsConsent reports whether a follow-up referral may rest on the
@@ -75,7 +77,7 @@ func (s *Service) Reverse(ctx context.Context, actor Actor, origID string, in Re
 		if err != nil {
 			return fmt.Errorf("receiver %s: %w", orig.ReceiverID, err)
 		}
-		req := Requester{OrgID: orig.ReceiverOrgID, Name: receiverEntry.Name, NPI: receiverEntry.NPI}
+		req := Requester{OrgID: orig.ReceiverOrgID, Name: receiverEntry.Name, NPI: receiverEntry.NPI, Phone: in.Phone}
 		if orig.ReceiverID != orig.ReceiverOrgID {
 			req.PractitionerID = orig.ReceiverID
 		}

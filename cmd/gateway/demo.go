@@ -40,7 +40,9 @@ type demoCase struct {
 	label, receiver, channel, expected string
 	actual                             string
 	ok                                 bool
-	failed                             string // the step that did not happen
+	failed                             string   // the step that did not happen
+	referrals                          []string // the case's referrals, whose compliance receipts the summary checks
+	receipts                           string   // what their receipts say
 }
 
 // runDemo runs the loopback network, plays the referrals and reports.
@@ -102,6 +104,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) (err error) {
 	cancel()
 	stopTail()
 	<-tailed
+	checkReceipts(ctx, ln.a.app.svc, cases)
 
 	shutErr := ln.shutdown()
 	fmt.Fprintf(stdout, "\nSummary (%.1fs)\n", time.Since(start).Seconds())
@@ -115,6 +118,15 @@ func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) (err error) {
 		}
 		fmt.Fprintf(stdout, "%-4s %-34s %-14s %-8s %-48s %-52s %s\n", fmt.Sprintf("#%d", i+1), c.label, c.receiver, c.channel,
 			clipText(c.expected, 48), clipText(c.actual, 52), mark)
+	}
+	fmt.Fprintln(stdout, "\nCompliance receipts (node A; `gateway referral receipt ID` prints one, --format html|json|fhir)")
+	for i, c := range cases {
+		if c.receipts != "" {
+			fmt.Fprintf(stdout, "  #%d %s\n", i+1, c.receipts)
+		}
+		if strings.Contains(c.receipts, "does not verify") {
+			failed = append(failed, fmt.Sprintf("#%d %s: compliance receipt", i+1, c.label))
+		}
 	}
 	fmt.Fprintln(stdout, "\naudit verify")
 	for _, p := range []struct {
@@ -157,8 +169,11 @@ func playDemo(ctx context.Context, ln *loopNet, tl *timeline) []*demoCase {
 		{label: "BAA expired", receiver: "lapsed-cardio", channel: "-", expected: "refused before anything leaves"},
 		{label: "authorization missing", receiver: "ortho-ehr", channel: "fhir", expected: "held in draft; sent once captured"},
 		{label: "declined, re-routed", receiver: "bh-direct", channel: "direct", expected: "declined by reply; replaced, sent on FHIR"},
+		{label: "more information asked, answered", receiver: "bh-direct", channel: "direct", expected: "on hold by reply; answer + record by Direct"},
+		{label: "referred onward by the receiver", receiver: "ortho-ehr", channel: "fhir+fax", expected: "received; ortho refers on to fax clinic"},
 	}
-	steps := []func(context.Context, *demoCase){d.fhirCase, d.directCase, d.faxCase, d.baaCase, d.authCase, d.rerouteCase}
+	steps := []func(context.Context, *demoCase){d.fhirCase, d.directCase, d.faxCase, d.baaCase, d.authCase, d.rerouteCase,
+		d.infoCase, d.onwardCase}
 	done := make(chan struct{}, len(steps))
 	for i, step := range steps {
 		go func() {
@@ -257,6 +272,7 @@ func (d *demoRun) sendUntilReceived(ctx context.Context, c *demoCase, label stri
 		c.fail("create", err)
 		return nil, nil
 	}
+	c.referrals = append(c.referrals, r.ID)
 	r, ds, err := d.waitStatus(ctx, r.ID, gateway.StatusReceived)
 	dl := delivered(ds, ch)
 	if err != nil || dl == nil {
@@ -442,6 +458,9 @@ func (d *demoRun) faxCase(ctx context.Context, c *demoCase) {
 // nothing is queued.
 func (d *demoRun) baaCase(ctx context.Context, c *demoCase) {
 	r, err := d.create(ctx, "#4 baa", demoReferral(4, "lapsed-cardio"))
+	if r != nil {
+		c.referrals = append(c.referrals, r.ID)
+	}
 	var be *gateway.BAAError
 	if !errors.As(err, &be) || r == nil {
 		c.fail("BAA gate refuses", fmt.Errorf("got %v", err))
@@ -462,6 +481,9 @@ func (d *demoRun) authCase(ctx context.Context, c *demoCase) {
 	n := demoReferral(5, "ortho-ehr")
 	n.Consent = gateway.ConsentRef{Kind: gateway.ConsentAuthorization, Purpose: "treatment"}
 	r, err := d.create(ctx, "#5 consent", n)
+	if r != nil {
+		c.referrals = append(c.referrals, r.ID)
+	}
 	var ce *gateway.ConsentError
 	if !errors.As(err, &ce) || r == nil {
 		c.fail("consent gate holds the referral", fmt.Errorf("got %v", err))
@@ -513,6 +535,7 @@ func (d *demoRun) rerouteCase(ctx context.Context, c *demoCase) {
 		return
 	}
 	d.tl.label(nr.ID, "#6b reroute")
+	c.referrals = append(c.referrals, nr.ID)
 	d.tl.say("#6 reroute  declined; re-routed as %s to ortho-ehr", shortID(nr.ID))
 	_, ds, err := d.waitStatus(ctx, nr.ID, gateway.StatusReceived)
 	if err != nil || delivered(ds, gateway.ChannelFHIR) == nil {

@@ -55,6 +55,8 @@ func TestDemo(t *testing.T) {
 		{"#4", "lapsed-cardio", "-", "draft, 0 deliveries: BAA expired"},
 		{"#5", "ortho-ehr", "fhir", "then received"},
 		{"#6", "bh-direct", "direct", "received on fhir"},
+		{"#7", "bh-direct", "direct", "on hold by reply; answer"},
+		{"#8", "ortho-ehr", "fhir+fax", "received by fax"},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -80,10 +82,16 @@ func TestDemo(t *testing.T) {
 				}
 			}
 			for _, want := range []string{"node A: audit trail intact", "node B: audit trail intact", "Every expected outcome happened.",
-				"EMULATOR", "referral.closed", "direct.reply", "fax.callback", "referral.send-refused [REFUSED]"} {
+				"EMULATOR", "referral.closed", "direct.reply", "fax.callback", "referral.send-refused [REFUSED]",
+				"referral.info-requested", "referral.followed-up", "Compliance receipts"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("output lacks %q", want)
 				}
+			}
+			// Every case's referrals have a receipt whose citations verify.
+			receipts := text[strings.Index(text, "\nCompliance receipts"):strings.Index(text, "\naudit verify")]
+			if strings.Count(receipts, "citations verified") != 10 || strings.Contains(receipts, "does not verify") {
+				t.Errorf("receipts:\n%s", receipts)
 			}
 			// Synthetic as the data is, no patient name reaches the output or the logs.
 			if strings.Contains(text, "Testpatient") || strings.Contains(logs.String(), "Testpatient") {
