@@ -235,3 +235,23 @@ func TestProcessedAlwaysToSender(t *testing.T) {
 	}
 	b.processUntil(t, "both MDNs sent", func() bool { return countAction(b.actions(t, "cardio-b"), "inbound.notice-sent") == 2 })
 }
+
+// TestReplyFromAnotherUserOfTheDomain (issue case 2): a user of the
+// receiver's Direct domain, with a valid certificate of that domain, is
+// not the receiver: his decline of a referral is quarantined and changes
+// nothing.
+func TestReplyFromAnotherUserOfTheDomain(t *testing.T) {
+	a, b := igPair(t, nil)
+	r, d := sentDirect(t, a)
+	other := "billing@" + domainB
+	sendSealed(t, b, other, a.identity.Cert, addrA, compose(t, message.Outbound{From: other, To: []string{addrA},
+		Subject: "Re: Referral [ref:" + r.ID + "]", MessageID: message.NewMessageID(domainB), InReplyTo: d.RemoteID,
+		Date: b.clock.Now(), SummaryText: "Declined: not our patient."}))
+	a.processUntil(t, "quarantined", func() bool { return len(a.inbox(t, gateway.InboundQuarantined)) == 1 })
+	if q := a.inbox(t, gateway.InboundQuarantined)[0]; q.Reason != string(inbound.ReasonNotReceiver) || q.ReferralID != r.ID {
+		t.Fatalf("quarantined: %+v", q)
+	}
+	if st, dl, _ := state(t, a, r); st != gateway.StatusRequested || dl.State != gateway.DeliverySent {
+		t.Fatalf("referral %s, delivery %s after a stranger's decline", st, dl.State)
+	}
+}
