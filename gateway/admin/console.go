@@ -18,7 +18,7 @@ import (
 var assets embed.FS
 
 // pageNames are the console's pages; each is parsed with the layout.
-var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health", "import", "clients", "reports", "receipt"}
+var pageNames = []string{"login", "error", "directory", "entry", "baas", "referrals", "timeline", "audit", "health", "import", "clients", "reports", "receipt", "inbox", "inbox_entry"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {

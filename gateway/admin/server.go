@@ -83,6 +83,7 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	s.routeClientsAPI()
 	s.routeConsole()
 	s.routeCompliance()
+	s.routeInbox()
 	return s
 }
 
