@@ -184,6 +184,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		s.internalError(w, r, err)
 		return
 	}
+	s.auditForbidden(r, err)
 	writeProblem(w, p)
 }
 

@@ -133,16 +133,13 @@ type reverseRequest struct {
 	Submit     *bool  `json:"submit,omitempty"` // default true
 }
 
-// reverse makes the referral back or onward on behalf of the original
-// referral's receiving practice.
+// reverse makes the referral back or onward on behalf of the account's
+// practice, which must be the original referral's receiver.
 func (s *Server) reverse(r *http.Request, ss *session, in reverseRequest) (*gateway.Referral, error) {
 	id := r.PathValue("id")
-	orig, _, err := s.svc.Referral(r.Context(), id)
-	if err != nil {
-		return nil, err
-	}
+	// The account acts for its own practice: the core lets only the
+	// original's receiving practice refer back or onward.
 	actor := ss.actor()
-	actor.OrgID = orig.ReceiverOrgID
 	submit := in.Submit == nil || *in.Submit
 	return s.svc.Reverse(r.Context(), actor, id, gateway.ReverseInput{ReceiverID: strings.TrimSpace(in.To),
 		ReasonText: in.ReasonText, ConsentID: strings.TrimSpace(in.ConsentID), Submit: submit})

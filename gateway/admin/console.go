@@ -117,6 +117,7 @@ func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.renderError(w, r, ss, p.Status, "Something went wrong; the error was logged.")
 		return
 	}
+	s.auditForbidden(r, err)
 	msg := p.Title
 	if p.Detail != "" {
 		msg += ": " + p.Detail

@@ -47,12 +47,18 @@ func newEnv(t *testing.T, fhir storetest.Behavior) *env {
 // Clock and Logger are the test's.
 func newEnvConfig(t *testing.T, fhir storetest.Behavior, cfg admin.Config) *env {
 	t.Helper()
-	ctx := t.Context()
-	store, err := litestore.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"), storetest.FastQueue())
+	store, err := litestore.Open(t.Context(), filepath.Join(t.TempDir(), "gateway.db"), storetest.FastQueue())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return newEnvStore(t, fhir, cfg, store)
+}
+
+// newEnvStore is newEnvConfig over a store the test opened.
+func newEnvStore(t *testing.T, fhir storetest.Behavior, cfg admin.Config, store gateway.Store) *env {
+	t.Helper()
+	ctx := t.Context()
 	key := make([]byte, 32)
 	rand.Read(key)
 	sealer, err := gateway.NewSealer(key)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -167,7 +168,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refu
 		refuse(http.StatusInternalServerError, "internal error")
 		return nil, nil
 	}
-	r = r.WithContext(ss.scope(r.Context()))
+	r = r.WithContext(context.WithValue(ss.scope(r.Context()), sessionKey{}, ss))
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && !ss.csrfOK(r) {
 		s.refusal(r, ss, "admin.csrf-refused", "csrf token missing or wrong")
 		if strings.HasPrefix(r.URL.Path, "/admin/v1/") {
@@ -187,6 +188,19 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request, need access, refu
 		return nil, nil
 	}
 	return ss, r
+}
+
+// sessionKey carries a request's session in its context, so that a
+// refusal the core answers is audited as the account's.
+type sessionKey struct{}
+
+// auditForbidden records a change the core refused to the account (a
+// practice's account reaching past its practice), as guard records the
+// refusals it makes itself.
+func (s *Server) auditForbidden(r *http.Request, err error) {
+	if ss, ok := r.Context().Value(sessionKey{}).(*session); ok && errors.Is(err, gateway.ErrForbidden) {
+		s.refusal(r, ss, "admin.refused", err.Error())
+	}
 }
 
 // refusal audits a refused request by its route, never its content.

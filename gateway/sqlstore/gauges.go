@@ -21,7 +21,7 @@ type QueueCount struct {
 func (s *Store) QueueDepth(ctx context.Context) ([]QueueCount, error) {
 	var out []QueueCount
 	err := s.View(ctx, func(t gateway.Tx) error {
-		rows, err := t.(*tx).query(ctx, `SELECT kind, state, count(*) FROM river_job
+		rows, err := unwrap(t).query(ctx, `SELECT kind, state, count(*) FROM river_job
 			WHERE state IN ('available', 'scheduled', 'retryable', 'running') GROUP BY kind, state ORDER BY kind, state`)
 		if err != nil {
 			return err
@@ -48,7 +48,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (time.Time, error) {
 	ctx = auditScope(ctx)
 	var at time.Time
 	err := s.View(ctx, func(t gateway.Tx) error {
-		return t.(*tx).queryRow(ctx, `SELECT max(at) FROM audit_checkpoints`).Scan(dbTime{&at})
+		return unwrap(t).queryRow(ctx, `SELECT max(at) FROM audit_checkpoints`).Scan(dbTime{&at})
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: latest checkpoint: %w", err)

@@ -16,7 +16,7 @@ import (
 func (s *Store) DataKeyCounts(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	err := s.View(ctx, func(gtx gateway.Tx) error {
-		rows, err := gtx.(*tx).query(ctx, `SELECT kek_id, count(*) FROM data_keys GROUP BY kek_id`)
+		rows, err := unwrap(gtx).query(ctx, `SELECT kek_id, count(*) FROM data_keys GROUP BY kek_id`)
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func (s *Store) RewrapDataKeys(ctx context.Context, k *gateway.Sealer, actor str
 	for {
 		n := 0
 		err := s.Update(ctx, func(gtx gateway.Tx) error {
-			t := gtx.(*tx)
+			t := unwrap(gtx)
 			rows, err := t.query(ctx, `SELECT id, kek_id, wrapped FROM data_keys WHERE kek_id <> $1 ORDER BY id LIMIT `+
 				strconv.Itoa(rewrapBatch)+t.lock(true), cur)
 			if err != nil {

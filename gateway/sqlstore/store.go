@@ -56,7 +56,7 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 		}
 	}()
 	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue, keys: s.Sealer()}
-	if err := fn(t); err != nil {
+	if err := fn(scopeTx(ctx, t)); err != nil {
 		return err
 	}
 	if err := t.flushAudit(ctx); err != nil {
@@ -158,7 +158,7 @@ func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 	ctx = auditScope(ctx)
 	var out []audit.Entry
 	err := s.View(ctx, func(t gateway.Tx) error {
-		x := t.(*tx)
+		x := unwrap(t)
 		rows, err := x.query(ctx, `SELECT l.tenant, l.seq, l.at, l.hash FROM audit_log l
 			JOIN audit_heads h ON h.tenant = l.tenant AND h.seq = l.seq ORDER BY l.tenant`)
 		if err != nil {
@@ -182,7 +182,7 @@ func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 	ctx = auditScope(ctx)
 	var out []audit.Checkpoint
 	err := s.View(ctx, func(t gateway.Tx) error {
-		x := t.(*tx)
+		x := unwrap(t)
 		rows, err := x.query(ctx, `SELECT tenant, seq, hash, at, mac FROM audit_checkpoints ORDER BY tenant, seq`)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 // SaveCheckpoint implements gateway.Store.
 func (s *Store) SaveCheckpoint(ctx context.Context, cp audit.Checkpoint) error {
 	return s.Update(auditScope(ctx), func(t gateway.Tx) error {
-		_, err := t.(*tx).exec(ctx, `INSERT INTO audit_checkpoints (tenant, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
+		_, err := unwrap(t).exec(ctx, `INSERT INTO audit_checkpoints (tenant, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant, seq) DO NOTHING`, cp.Tenant, cp.Seq, cp.Hash, cp.Time, cp.MAC)
 		return err
 	})
