@@ -21,8 +21,12 @@ func (s *Service) AnswerHold(ctx context.Context, actor Actor, id, answer string
 		return nil, &ValidationError{"answer", "required"}
 	}
 	actor.As = SideReferrer
+	ctx, err := s.forReferral(ctx, actor, id)
+	if err != nil {
+		return nil, fmt.Errorf("answer referral %s: %w", id, err)
+	}
 	var r, refused *Referral
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		var added []string
 		for _, nr := range records {
 			_, rec, err := s.attachRecordTx(ctx, tx, actor, id, nr)

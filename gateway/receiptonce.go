@@ -29,11 +29,15 @@ type KeyedReceipt struct {
 // them cannot make the vendor's retry look like a replay, and a failed
 // receipt (an illegal transition) leaves no key behind.
 func (s *Service) RecordReceiptOnce(ctx context.Context, k KeyedReceipt) (bool, *Delivery, error) {
+	ctx, err := s.forDelivery(ctx, k.DeliveryID)
+	if err != nil {
+		return false, nil, fmt.Errorf("receipt for delivery %s: %w", k.DeliveryID, err)
+	}
 	var (
 		d     *Delivery
 		first bool
 	)
-	err := s.update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		var err error
 		if first, err = tx.InsertReceiptKey(ctx, k.DeliveryID, k.Key, s.clock.Now(), k.Expires); err != nil || !first {
 			return err
