@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +48,9 @@ func TestMetricsAfterDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := ln.a.app.svc
+	if _, err := checkpoint(ctx, ln.a.app); err != nil { // for the checkpoint-age gauge
+		t.Fatal(err)
+	}
 	var ids []string
 	for i, receiver := range []string{"fax-clinic", "ortho-ehr"} {
 		r, err := svc.CreateReferral(ctx, demoReferrer, demoReferral(100+i, receiver))
@@ -106,5 +112,23 @@ func TestMetricsAfterDelivery(t *testing.T) {
 	}
 	if got := metricValue(t, body, `gateway_state_scrape_errors_total`); got != 0 {
 		t.Errorf("scrape errors: %v", got)
+	}
+	if age := metricValue(t, body, `gateway_audit_checkpoint_age_seconds`); age < 0 {
+		t.Errorf("no checkpoint age after a checkpoint")
+	}
+	// Every series the Grafana dashboard draws is exported.
+	dash, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`gateway_[a-z_]+`).FindAllString(string(dash), -1)
+	if len(names) < 10 {
+		t.Fatalf("dashboard names only %v", names)
+	}
+	for _, n := range names {
+		family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count"), "_sum")
+		if !strings.Contains(body, "# TYPE "+family+" ") {
+			t.Errorf("the dashboard draws %s, which /metrics does not export", family)
+		}
 	}
 }

@@ -28,7 +28,7 @@ type promMetrics struct {
 }
 
 func newMetrics() *promMetrics {
-	return &promMetrics{
+	m := &promMetrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_deliveries_total",
 			Help: "Delivery outcomes by channel: sent, delivered, failed, retry."}, []string{"channel", "outcome"}),
 		receiptTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_receipt_seconds",
@@ -47,6 +47,22 @@ func newMetrics() *promMetrics {
 			Help:    "How long a job ran, by kind and outcome (ok, retry, snooze).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 9)}, []string{"kind", "outcome"}),
 	}
+	// Known series start at zero, so rates and alerts see them before the
+	// first event.
+	for _, ch := range []gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelDirect, gateway.ChannelFax} {
+		for _, o := range []string{"sent", "delivered", "failed", "retry"} {
+			m.deliveries.WithLabelValues(string(ch), o)
+		}
+		m.deadlineMissed.WithLabelValues(string(ch))
+		m.receiptTime.WithLabelValues(string(ch))
+	}
+	for _, g := range []string{"consent", "baa", "minimum-necessary", "routing", "verification"} {
+		m.refusals.WithLabelValues(g)
+	}
+	for _, v := range inboundVerdicts {
+		m.inbound.WithLabelValues(v[0], v[1])
+	}
+	return m
 }
 
 // inboundVerdicts maps the audit actions of inbound traffic to a channel

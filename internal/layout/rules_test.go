@@ -75,6 +75,8 @@ func TestCheckerCatchesBrokenRules(t *testing.T) {
 		"direct/channel -> gateway direct/smime direct/smtpout",
 		"direct/smime -> std:crypto/x509 direct/certs",
 		"fax/faxsim -> fax/phaxio fax/packet",
+		"test:direct/smime -> direct/internal/kit",
+		"direct/internal/kit -> std:os/exec",
 		"cmd/gateway -> gateway fhir/api direct/channel fax/faxsim audit",
 		"test:gateway -> gateway/storetest",
 		"gateway/storetest -> gateway gateway/sqlstore",
@@ -99,6 +101,8 @@ func TestCheckerCatchesBrokenRules(t *testing.T) {
 		{"a package imports cmd", []string{"fax/channel -> cmd/gateway"}, "nothing imports cmd", "fax/channel -> cmd/gateway"},
 		{"a protocol package imports the core", []string{"direct/mdn -> gateway"}, "protocol packages", "direct/mdn -> gateway"},
 		{"a protocol package reaches the core", []string{"direct/smime -> audit"}, "protocol packages", "direct/smime -> audit"},
+		{"a protocol package reaches the core through a test kit", []string{"test:direct/smime -> direct/internal/kit", "direct/internal/kit -> gateway"},
+			"protocol packages", "direct/smime -> direct/internal/kit -> gateway"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := Check(graphOf(append(append([]string{}, good...), tc.extra...)...), Rules)
