@@ -70,6 +70,7 @@ type env struct {
 	tokens *smart.TokenServer
 	keys   map[string]*ecdsa.PrivateKey
 	schema *schematest.Validator
+	reg    *smart.MemoryRegistry
 }
 
 // clients are the registered test clients: id → org and scopes.
@@ -131,6 +132,7 @@ func newEnvWithStore(t testing.TB, open func(context.Context) (gateway.Store, er
 		e.schema = schematest.New(t)
 	}
 	reg := &smart.MemoryRegistry{}
+	e.reg = reg
 	for id, c := range clients {
 		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 		if err != nil {
