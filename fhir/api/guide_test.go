@@ -129,7 +129,9 @@ func TestIntegratorGuideRuns(t *testing.T) {
 		ran[g.name] = true
 		switch g.name {
 		case "token":
-			var tok struct{ AccessToken string `json:"access_token"` }
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
 			res.decode(t, &tok)
 			vars["token"] = tok.AccessToken
 		case "transaction":
