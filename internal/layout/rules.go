@@ -61,9 +61,12 @@ func channelOf(rel string) string {
 	return ""
 }
 
-// Protocol lists the protocol packages: they stand alone.
+// Protocol lists the protocol packages: they stand alone. The OpenSSL
+// test CA (direct/internal/osslca) is listed with them: protocol packages'
+// tests use it, and it too imports only protocol packages.
 var Protocol = []string{
 	"direct/certs", "direct/mdn", "direct/message", "direct/smime", "direct/smtpin", "direct/smtpout",
+	"direct/internal/osslca",
 	"fax/packet", "fax/phaxio", "fax/faxsim", "fhir/smart",
 }
 
