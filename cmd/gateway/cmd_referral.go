@@ -72,7 +72,7 @@ func cmdReferral(ctx context.Context, cfg Config, args []string, stdout, stderr 
 		fs.StringVar(&file, "consent", "", "id of the authorization or Part 2 consent the new referrer holds, when the basis needs one")
 		fs.BoolVar(&submit, "submit", true, "submit the new referral at once")
 	case "receipt":
-		fs.StringVar(&format, "format", "text", "text, html, json or fhir (Provenance + AuditEvent bundle)")
+		fs.StringVar(&format, "format", "text", "text, html, json, fhir (Provenance + AuditEvent bundle) or pdf")
 	}
 	if err := parse(fs, args); err != nil {
 		return err

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/referralgw/gateway/fax/packet"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/compliance"
 )
@@ -32,8 +34,21 @@ func writeReceipt(ctx context.Context, a *app, id, format string, w io.Writer) e
 			return terr
 		}
 		err = compliance.WriteReceiptFHIR(w, rc, entries)
+	case "pdf":
+		// The fax packet's renderer lays it out, so the receipt looks like
+		// the packets the practice already files.
+		var text bytes.Buffer
+		if err := compliance.WriteReceiptText(&text, rc); err != nil {
+			return err
+		}
+		pdf, perr := packet.RenderDocument(packet.Document{Title: "Compliance receipt for referral " + rc.ReferralID,
+			Date: rc.Generated, Text: text.String()})
+		if perr != nil {
+			return perr
+		}
+		_, err = w.Write(pdf)
 	default:
-		return usagef("--format %q: one of text, html, json, fhir", format)
+		return usagef("--format %q: one of text, html, json, fhir, pdf", format)
 	}
 	if err != nil {
 		return err

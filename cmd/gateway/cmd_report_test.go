@@ -59,6 +59,10 @@ func TestReceiptReverseAndReport(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "<table>") || !strings.Contains(out, "Verified") {
 		t.Fatalf("html receipt: %d %.300s", code, out)
 	}
+	out, _, code = gw(t, dir, "referral", "receipt", id, "--format", "pdf")
+	if code != 0 || !strings.HasPrefix(out, "%PDF-") {
+		t.Fatalf("pdf receipt: %d %.40q", code, out)
+	}
 	if _, errs, code := gw(t, dir, "referral", "receipt", id, "--format", "docx"); code != 2 || !strings.Contains(errs, "docx") {
 		t.Fatalf("unknown format: %d %s", code, errs)
 	}
