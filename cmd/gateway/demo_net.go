@@ -23,6 +23,7 @@ import (
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/fax/faxsim"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/httpedge"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -169,6 +170,8 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	}
 	edge := func(domain, certDir, peerSMTP string) edgeConfig {
 		return edgeConfig{FHIRAllowHTTP: true, FollowEvery: 100 * time.Millisecond,
+			// Every party of the loopback network shares one address.
+			HTTP:         httpedge.Limits{MaxConnsPerAddr: 4096, MaxInFlightPerAddr: 4096},
 			DirectDomain: domain, DirectCerts: certDir, Smarthost: peerSMTP,
 			SMTPTLSCert: tlsCert, SMTPTLSKey: tlsKey, SMTPTLSRoots: tlsCert}
 	}

@@ -39,7 +39,8 @@ type Config struct {
 	// and closed (default 100).
 	MaxConnections int
 	// MaxConnectionsPerAddr caps concurrent sessions from one client IP,
-	// so one client cannot hold every slot (default 10).
+	// so one client cannot hold every slot (default 20, what a busy MTA
+	// such as Postfix opens to one destination by default).
 	MaxConnectionsPerAddr int
 	// IdleTimeout is the longest wait for the client's next bytes, between
 	// commands and inside DATA alike (default 5m, RFC 5321 4.5.3.2).
@@ -109,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConnections = 100
 	}
 	if cfg.MaxConnectionsPerAddr <= 0 {
-		cfg.MaxConnectionsPerAddr = 10
+		cfg.MaxConnectionsPerAddr = 20
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
