@@ -19,7 +19,7 @@ func cliChannels(cfg Config) []gateway.Channel {
 		if keys, trust, _, err := loadDirectCerts(ec.DirectCerts); err == nil {
 			// The sender is never used: one-shot commands do not send.
 			if snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain}); err == nil {
-				if ch, err := channel.New(channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: snd}); err == nil {
+				if ch, err := channel.New(directChannelConfig(ec, keys, trust, snd, nil)); err == nil {
 					out = append(out, ch)
 				}
 			}

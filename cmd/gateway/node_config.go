@@ -130,6 +130,7 @@ func (e *edgeConfig) registerRoute(fs *flag.FlagSet) {
 	fs.BoolVar(&e.FHIRAllowHTTP, "fhir-allow-http", e.FHIRAllowHTTP, "DEVELOPMENT ONLY: allow plain-http FHIR endpoints and token URLs (env GATEWAY_FHIR_ALLOW_HTTP=true)")
 	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
 	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "`directory` of Direct certificates as written by gateway certs dev (env GATEWAY_DIRECT_CERTS)")
+	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
 	fs.StringVar(&e.FaxAPI, "fax-api", e.FaxAPI, "fax vendor API base URL; fax is off without it (env GATEWAY_FAX_API; credentials in GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET, GATEWAY_FAX_CALLBACK_TOKEN)")
 }
 

@@ -93,6 +93,19 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 }
 
 // newDirectEdge builds the Direct channel and SMTP listener of a node.
+// directChannelConfig is the Direct channel's configuration from the edge
+// settings: `serve` and every one-shot command that routes or sends build
+// their channel with it, so they discover and check certificates alike
+// (GATEWAY_DNS included).
+func directChannelConfig(ec edgeConfig, keys *certs.Keyring, trust *certs.TrustStore, transport channel.Transport, log *slog.Logger) channel.Config {
+	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log}
+	if ec.DNSServer != "" {
+		d := &certs.Discoverer{Server: ec.DNSServer}
+		ccfg.Discover = d.Discover
+	}
+	return ccfg
+}
+
 func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) channel.Transport, log *slog.Logger, now time.Time) (*directEdge, error) {
 	keys, trust, names, err := loadDirectCerts(ec.DirectCerts)
 	if err != nil {
@@ -121,12 +134,7 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 	if wrap != nil {
 		transport = wrap(sender)
 	}
-	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log}
-	if ec.DNSServer != "" {
-		d := &certs.Discoverer{Server: ec.DNSServer}
-		ccfg.Discover = d.Discover
-	}
-	ch, err := channel.New(ccfg)
+	ch, err := channel.New(directChannelConfig(ec, keys, trust, transport, log))
 	if err != nil {
 		_ = sender.Close()
 		return nil, fmt.Errorf("direct: %w", err)
