@@ -402,15 +402,16 @@ func (s *Server) baaSubmit(w http.ResponseWriter, r *http.Request, ss *session) 
 
 // referralsData is the tracker page.
 type referralsData struct {
-	Status, Receiver, Channel, Age string
-	Rows                           []ReferralRow
-	Next                           string
-	Errors                         map[string]string
+	Status, Receiver, Channel, Age, Patient string
+	Rows                                    []ReferralRow
+	Next                                    string
+	Errors                                  map[string]string
 }
 
 func (s *Server) referralsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
-	d := referralsData{Status: q.Get("status"), Receiver: q.Get("receiver"), Channel: q.Get("channel"), Age: q.Get("age"), Errors: map[string]string{}}
+	d := referralsData{Status: q.Get("status"), Receiver: q.Get("receiver"), Channel: q.Get("channel"), Age: q.Get("age"),
+		Patient: q.Get("patient"), Errors: map[string]string{}}
 	f, errs := parseReferralFilter(q.Get)
 	for _, e := range errs {
 		d.Errors[e.Field] = e.Reason
@@ -418,7 +419,11 @@ func (s *Server) referralsPage(w http.ResponseWriter, r *http.Request, ss *sessi
 	status := http.StatusOK
 	if len(errs) == 0 {
 		var err error
-		if d.Rows, d.Next, err = s.referrals(r.Context(), f); err != nil {
+		var ve *gateway.ValidationError
+		if d.Rows, d.Next, err = s.referrals(r.Context(), f); errors.As(err, &ve) {
+			d.Errors[ve.Field] = ve.Reason
+			status = http.StatusUnprocessableEntity
+		} else if err != nil {
 			s.consoleError(w, r, ss, err)
 			return
 		}

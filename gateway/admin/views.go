@@ -106,8 +106,12 @@ type ReferralFilter struct {
 	Channel  gateway.ChannelKind
 	// MinAge keeps referrals created at least this long ago (stuck ones).
 	MinAge time.Duration
-	After  string
-	Limit  int
+	// Patient keeps referrals whose patient's family or given name
+	// contains it, ignoring case. Names are sealed at rest, so this
+	// filters after decryption, and only within one practice.
+	Patient string
+	After   string
+	Limit   int
 }
 
 // parseAge reads an age such as "36h", "90m" or "7d".
@@ -159,6 +163,7 @@ func parseReferralFilter(get func(string) string) (ReferralFilter, gateway.Valid
 		f.Channel = ch
 	}
 	f.Receiver = strings.TrimSpace(get("receiver"))
+	f.Patient = strings.TrimSpace(get("patient"))
 	var err error
 	if f.MinAge, err = parseAge(get("age")); err != nil {
 		errs = append(errs, &gateway.ValidationError{Field: "age", Reason: err.Error()})
@@ -183,6 +188,10 @@ func (s *Server) referrals(ctx context.Context, f ReferralFilter) (rows []Referr
 	if f.Status != "" {
 		q.Statuses = []gateway.Status{f.Status}
 	}
+	if f.Patient != "" && gateway.ScopeFrom(ctx).Practice == "" {
+		return nil, "", &gateway.ValidationError{Field: "patient",
+			Reason: "searching by patient name needs a practice: names are sealed at rest and searched one practice at a time"}
+	}
 	cutoff := s.clock.Now().Add(-f.MinAge)
 	rows = []ReferralRow{}
 	for {
@@ -193,6 +202,9 @@ func (s *Server) referrals(ctx context.Context, f ReferralFilter) (rows []Referr
 		for _, r := range page {
 			next = r.ID
 			if f.MinAge > 0 && r.Created.After(cutoff) {
+				continue
+			}
+			if f.Patient != "" && !patientNamed(r.Patient, f.Patient) {
 				continue
 			}
 			row := ReferralRow{ReferralView: referralView(r), Channels: []gateway.ChannelKind{}}
@@ -357,4 +369,11 @@ func (s *Server) recentAudit(ctx context.Context, tenant string, n int) ([]Audit
 		}
 	}
 	return newest(keep), nil
+}
+
+// patientNamed reports whether the patient's family or given name contains
+// part, ignoring case.
+func patientNamed(p gateway.Patient, part string) bool {
+	part = strings.ToLower(part)
+	return strings.Contains(strings.ToLower(p.FamilyName), part) || strings.Contains(strings.ToLower(p.GivenName), part)
 }
