@@ -21,7 +21,7 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		defer func() { m.JobDone(j.Kind, waited, time.Since(start), jobOutcome(err)) }()
 	}
 	switch j.Kind {
-	case JobDeliver, JobReceiptDeadline:
+	case JobDeliver, JobReceiptDeadline, JobPollReceipt:
 		// A delivery's job acts for its referral's requesting practice,
 		// which the job carries (older jobs: resolved from the delivery).
 		if j.Practice != "" {
@@ -31,8 +31,11 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		if err != nil {
 			return fmt.Errorf("%s job for delivery %s: %w", j.Kind, j.DeliveryID, err)
 		}
-		if j.Kind == JobDeliver {
+		switch j.Kind {
+		case JobDeliver:
 			return s.deliver(ctx, j.DeliveryID, meta)
+		case JobPollReceipt:
+			return s.pollReceipt(ctx, j.DeliveryID)
 		}
 		return s.CheckReceiptDeadline(ctx, j.DeliveryID)
 	case JobInbound:
@@ -200,8 +203,14 @@ func (s *Service) markSent(ctx context.Context, tx Tx, r *Referral, d *Delivery,
 	if res.Delivered {
 		return s.applyReceipt(ctx, tx, r, d, Receipt{Kind: ReceiptTaskStatus, At: now, Final: true, Detail: res.Detail})
 	}
-	if !d.Deadline.IsZero() {
-		return tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)})
+	if d.Deadline.IsZero() {
+		return nil
+	}
+	if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {
+		return err
+	}
+	if _, polls := s.channels[d.Channel].(ReceiptPoller); polls && s.cfg.ReceiptPollEvery > 0 {
+		return tx.Enqueue(ctx, Job{Kind: JobPollReceipt, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: now.Add(s.cfg.ReceiptPollEvery)})
 	}
 	return nil
 }

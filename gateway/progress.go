@@ -156,6 +156,26 @@ type ReceiptPoller interface {
 	PollReceipt(ctx context.Context, d *Delivery) (*Receipt, error)
 }
 
+// pollReceipt is the JobPollReceipt handler: while the delivery waits for
+// its receipt and its deadline has not passed, ask the channel; record a
+// receipt it reports, or ask again after ReceiptPollEvery.
+func (s *Service) pollReceipt(ctx context.Context, deliveryID string) error {
+	d, err := s.Delivery(ctx, deliveryID)
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	if d.State != DeliverySent || d.Deadline.IsZero() || !now.Before(d.Deadline) || s.cfg.ReceiptPollEvery <= 0 {
+		return nil // received, failed, or the deadline job's to decide
+	}
+	if rc := s.pollBeforeTimeout(ctx, d); rc != nil {
+		rc.Detail = strings.TrimSpace("polled " + rc.Detail)
+		_, err := s.RecordReceipt(ctx, deliveryID, *rc, 0)
+		return err
+	}
+	return &SnoozeError{Delay: min(s.cfg.ReceiptPollEvery, d.Deadline.Sub(now))}
+}
+
 // pollBeforeTimeout asks a polling channel for the receipt that did not
 // arrive; nil means nothing more is known.
 func (s *Service) pollBeforeTimeout(ctx context.Context, d *Delivery) *Receipt {

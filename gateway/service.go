@@ -30,13 +30,17 @@ type Config struct {
 	// RetryBackoff is the delay before the first same-channel retry; it
 	// doubles with each further one.
 	RetryBackoff time.Duration
+	// ReceiptPollEvery is how often a sent delivery on a channel that can
+	// poll (ReceiptPoller) asks for its receipt until one arrives; zero
+	// polls only at the deadline.
+	ReceiptPollEvery time.Duration
 	// Metrics, when set, is told of committed work (metrics.go).
 	Metrics Metrics
 }
 
 // DefaultConfig returns the defaults DOMAIN.md implies.
 func DefaultConfig() Config {
-	return Config{BAAWarningWindow: DefaultBAAWarningWindow, ChannelRetries: 3, RetryBackoff: 2 * time.Minute}
+	return Config{BAAWarningWindow: DefaultBAAWarningWindow, ChannelRetries: 3, RetryBackoff: 2 * time.Minute, ReceiptPollEvery: 2 * time.Minute}
 }
 
 // SystemTenant is the trail of events that concern no practice (an

@@ -199,6 +199,11 @@ type JobKind string
 const (
 	JobDeliver         JobKind = "deliver"
 	JobReceiptDeadline JobKind = "receipt-deadline"
+	// JobPollReceipt asks a polling channel (ReceiptPoller) for a sent
+	// delivery's receipt, every Config.ReceiptPollEvery until one arrives
+	// or the deadline passes: a callback lost while the gateway was down
+	// delays the receipt by that long, not until the deadline.
+	JobPollReceipt JobKind = "poll-receipt"
 	// JobInbound processes one received message (Ref is its id).
 	JobInbound JobKind = "inbound"
 	// JobNotice sends one delivery notification (Ref is its id).

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/referralgw/gateway/fax/faxsim"
 	"github.com/referralgw/gateway/fax/phaxio"
 	"github.com/referralgw/gateway/gateway"
 )
@@ -115,5 +117,30 @@ func TestCrashBetweenCallbackVerificationAndCommit(t *testing.T) {
 				t.Errorf("applied callback audited %d times, want 1", n)
 			}
 		})
+	}
+}
+
+// TestLostCallbackIsPolled loses every callback, as when the gateway is
+// down while the vendor posts them: the poll job asks the vendor for the
+// fax's status and records the receipt long before the deadline.
+func TestLostCallbackIsPolled(t *testing.T) {
+	e := newEnv(t, options{pollEvery: 50 * time.Millisecond})
+	e.lose.Store(true)
+	r := e.create(t, false)
+	_, ds := e.waitReceived(t, r.ID)
+	d := ds[0]
+	if d.State != gateway.DeliveryDelivered || len(d.Receipts) == 0 || !strings.HasPrefix(d.Receipts[len(d.Receipts)-1].Detail, "polled") {
+		t.Fatalf("delivery %s with receipts %+v; want delivered by a polled receipt", d.State, d.Receipts)
+	}
+	var f faxsim.Fax
+	eventually(t, "the emulator's callback posted", func() bool {
+		f = e.faxesFor(d.ID)[0]
+		return len(f.Callbacks) > 0
+	})
+	if f.Callbacks[0].StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("the emulator's callback was not lost: %+v", f.Callbacks)
+	}
+	if e.statusGets.Load() == 0 {
+		t.Fatal("no status request reached the vendor")
 	}
 }

@@ -54,6 +54,7 @@ type env struct {
 	clock        gateway.Clock
 	statusGets   atomic.Int64 // GET /v2.1/faxes/{id} requests seen by the vendor
 	sendReturned atomic.Int64 // submissions answered by callbackFirst
+	lose         atomic.Bool  // callbacks are lost (answered 503 unread), as while the gateway is down
 }
 
 // options tune an env.
@@ -66,6 +67,7 @@ type options struct {
 	apiWrap       func(e *env, next http.Handler) http.Handler
 	startLater    bool // the test calls start itself
 	wrapStore     func(gateway.Store) gateway.Store
+	pollEvery     time.Duration // Config.ReceiptPollEvery; the default when zero
 }
 
 func newEnv(t testing.TB, o options) *env {
@@ -96,6 +98,10 @@ func newEnv(t testing.TB, o options) *env {
 
 	var cb atomic.Pointer[http.Handler]
 	e.cbSrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.lose.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		(*cb.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.cbSrv.Close)
@@ -123,6 +129,9 @@ func newEnv(t testing.TB, o options) *env {
 	cfg.Vendors = map[gateway.ChannelKind]string{gateway.ChannelFax: vendorID}
 	cfg.RetryBackoff = 10 * time.Millisecond
 	cfg.ChannelRetries = 3
+	if o.pollEvery > 0 {
+		cfg.ReceiptPollEvery = o.pollEvery
+	}
 	var store gateway.Store = e.store
 	if o.wrapStore != nil {
 		e.store.UseSealer(sealer) // the service reaches only the wrapper

@@ -30,6 +30,26 @@ type deadlineArgs struct {
 // Kind implements river.JobArgs.
 func (deadlineArgs) Kind() string { return "receipt_deadline" }
 
+// pollArgs is the River job that asks a channel for a sent delivery's
+// receipt (a fax vendor's status call), in case its callback is lost.
+type pollArgs struct {
+	DeliveryID string `json:"delivery_id"`
+	Practice   string `json:"practice,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (pollArgs) Kind() string { return "poll_receipt" }
+
+type pollWorker struct {
+	river.WorkerDefaults[pollArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *pollWorker) Work(ctx context.Context, job *river.Job[pollArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobPollReceipt, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
+}
+
 // inboundArgs is the River job that processes one received message.
 type inboundArgs struct {
 	InboundID string `json:"inbound_id"`
@@ -113,6 +133,9 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 		return inboundArgs{InboundID: j.Ref}, opts
 	case gateway.JobNotice:
 		return noticeArgs{NoticeID: j.Ref}, opts
+	case gateway.JobPollReceipt:
+		opts.UniqueOpts = river.UniqueOpts{ByArgs: true} // one poller per delivery
+		return pollArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts
 	default:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
 		return deliverArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts
