@@ -269,3 +269,57 @@ func (s *Service) inboundTenantAllowed(actor Actor, m *InboundMessage) error {
 	}
 	return fmt.Errorf("%s may not act on inbound message %s: %w", actor.ID, m.ID, ErrForbidden)
 }
+
+// QueueNotice queues a message we send about a received one (a reply
+// typed by the receiving practice) as a notice job, so it goes out once
+// and its own receipts can be matched to it.
+func (s *Service) QueueNotice(ctx context.Context, actor Actor, n Notice) (*Notice, error) {
+	if n.ID == "" || n.InboundID == "" || n.To == "" || len(n.Wire) == 0 {
+		return nil, &ValidationError{"notice", "id, inbound message, recipient and wire form are required"}
+	}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		m, err := tx.Inbound(ctx, n.InboundID, false)
+		if err != nil {
+			return err
+		}
+		if err := s.inboundTenantAllowed(actor, m); err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		n.State, n.Wanted, n.Created, n.Updated = NoticeQueued, 1, now, now
+		if len(n.Tenants) == 0 {
+			n.Tenants = m.Tenants
+		}
+		if n.ReferralID == "" {
+			n.ReferralID = m.ReferralID
+		}
+		if err := tx.PutNotice(ctx, &n); err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: n.ID}); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor.ID, Tenants: n.Tenants, ReferralID: n.ReferralID,
+			Action: "inbound.notice-queued", Outcome: audit.OutcomeSuccess,
+			Detail: map[string]string{"notice": n.ID, "inbound": n.InboundID, "disposition": n.Disposition, "to": n.To}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue notice about %s: %w", n.InboundID, err)
+	}
+	return &n, nil
+}
+
+// Notice loads one notice we sent (or queued), without its wire form.
+func (s *Service) Notice(ctx context.Context, id string) (*Notice, error) {
+	var n *Notice
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Notice(ctx, id, false)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notice %s: %w", id, err)
+	}
+	n.Wire = nil
+	return n, nil
+}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	dchannel "github.com/referralgw/gateway/direct/channel"
-	"github.com/referralgw/gateway/direct/message"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -402,6 +400,7 @@ func receiptKinds(dl *gateway.Delivery) string {
 // by B's Direct channel, and handed to A's SMTP listener by B's sender.
 func (d *demoRun) replyAsB(ctx context.Context, referralID, msgID, text string) error {
 	b := d.ln.b
+	var inboundID string
 	err := waitFor(ctx, func() (bool, error) {
 		items, err := b.app.svc.ListInbound(ctx, gateway.InboundQuery{State: gateway.InboundNew})
 		if err != nil {
@@ -409,6 +408,7 @@ func (d *demoRun) replyAsB(ctx context.Context, referralID, msgID, text string) 
 		}
 		for _, it := range items {
 			if it.MessageID == msgID {
+				inboundID = it.ID
 				return true, nil
 			}
 		}
@@ -417,20 +417,11 @@ func (d *demoRun) replyAsB(ctx context.Context, referralID, msgID, text string) 
 	if err != nil {
 		return fmt.Errorf("referral not in B's inbox: %w", err)
 	}
-	raw, err := message.Compose(message.Outbound{From: demoAddrB, To: []string{demoAddrA}, Subject: "Re: " + dchannel.Subject(referralID),
-		MessageID: message.NewMessageID(demoDomainB), InReplyTo: msgID, Date: time.Now().UTC(), SummaryText: text,
-		DispositionNotificationTo: demoAddrB})
-	if err != nil {
-		return err
-	}
-	ch := b.direct.ch
-	wire, err := ch.Seal(demoAddrB, d.ln.certA, raw)
-	if err != nil {
-		return err
-	}
 	first, _, _ := strings.Cut(text, "\n")
 	d.tl.say("%-10s B's staff reply %q by Direct", d.labelOf(referralID), first)
-	_, err = ch.Config().Transport.Send(ctx, demoAddrB, []string{demoAddrA}, wire)
+	// B's gateway sends the reply as a tracked message, so the MDN A
+	// returns for it matches on B.
+	_, err = b.direct.proc.Reply(ctx, gateway.Actor{ID: "user:demo-staff"}, inboundID, demoAddrB, text)
 	return err
 }
 

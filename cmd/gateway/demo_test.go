@@ -88,6 +88,10 @@ func TestDemo(t *testing.T) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
+			// B's replies are tracked, so A's MDNs for them match on B.
+			if !strings.Contains(text, "direct.reply-receipt") || strings.Contains(text, "direct.report-unmatched") {
+				t.Error("an MDN for one of B's replies did not match it")
+			}
 			// Every case's referrals have a receipt whose citations verify.
 			receipts := text[strings.Index(text, "\nCompliance receipts"):strings.Index(text, "\naudit verify")]
 			if strings.Count(receipts, "citations verified") != 10 || strings.Contains(receipts, "does not verify") {

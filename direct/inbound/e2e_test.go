@@ -101,11 +101,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	// B's reply "Accepted" moves the referral to accepted.
-	reply := compose(t, message.Outbound{From: addrB, To: []string{addrA}, Subject: "Re: Referral [ref:" + r.ID + "]",
-		MessageID: message.NewMessageID(domainB), InReplyTo: msgID, Date: b.clock.Now(),
-		SummaryText: "Accepted.\nWe will call the patient.", DispositionNotificationTo: addrB})
-	sendSealed(t, b, addrB, a.identity.Cert, addrA, reply)
+	// B's staff reply "Accepted" through B's gateway, which tracks the
+	// reply so A's MDN for it matches.
+	replyID, err := b.proc.Reply(t.Context(), gateway.Actor{ID: "user:nurse", OrgID: "cardio-b"}, it.ID, addrB,
+		"Accepted.\nWe will call the patient.")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.processUntil(t, "referral accepted", func() bool {
 		got, _ := a.referral(t, r.ID)
 		return got.Status == gateway.StatusAccepted
@@ -118,11 +120,15 @@ func TestEndToEnd(t *testing.T) {
 	if e := hasAction(a.actions(t, "clinic-a"), "direct.reply"); e == nil || e.Detail["applied"] != "accepted" {
 		t.Fatalf("reply audit: %+v", e)
 	}
-	// A answers the reply with processed only (no final delivery asked);
-	// this reply did not go through B's gateway, so B matches nothing.
+	// A answers the reply with processed only (no final delivery asked),
+	// and B matches that MDN to its reply.
 	b.processUntil(t, "A's processed MDN for the reply at B", func() bool {
-		return countAction(b.actions(t, "cardio-b"), "direct.report-unmatched") == 1
+		e := hasAction(b.actions(t, "cardio-b"), "direct.reply-receipt")
+		return e != nil && e.Detail["reply"] == replyID
 	})
+	if n := countAction(b.actions(t, "cardio-b"), "direct.report-unmatched"); n != 0 {
+		t.Fatalf("B could not match %d MDN(s)", n)
+	}
 }
 
 // TestReplyFromStrangerRefused checks that a reply naming one of our referrals

@@ -80,6 +80,15 @@ func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Repo
 		return out, err
 	}
 	if d == nil {
+		if n, err := p.svc.Notice(ctx, rep.OriginalMessageID); err == nil && n.Disposition == "reply" && strings.EqualFold(n.To, m.from) {
+			// A receipt for a reply we sent: it matches that reply.
+			out.State, out.ReferralID, out.Applied = gateway.InboundMatched, n.ReferralID, string(rep.Kind)+" "+string(rep.Disposition)+" for our reply"
+			out.Events = []audit.Event{{Actor: "system", ReferralID: n.ReferralID, Action: "direct.reply-receipt", Outcome: audit.OutcomeSuccess,
+				Detail: clean(map[string]string{"inbound": m.id, "reply": n.ID, "disposition": string(rep.Disposition), "from": m.from})}}
+			return out, nil
+		} else if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+			return out, err
+		}
 		out.State, out.Applied = gateway.InboundUnmatched, "unmatched "+string(rep.Kind)
 		out.Events = []audit.Event{{Actor: "system", Action: "direct.report-unmatched", Outcome: audit.OutcomeFailure,
 			Detail: clean(map[string]string{"inbound": m.id, "kind": string(rep.Kind), "originalMessageId": rep.OriginalMessageID, "from": m.from})}}
