@@ -21,11 +21,16 @@ import (
 // benchOptions configure one benchmark run.
 type benchOptions struct {
 	Channels    []gateway.ChannelKind
-	Referrals   int           // per channel
-	Concurrency int           // referrals in flight at once
-	DB          string        // PostgreSQL URL; empty: embedded stores
-	Timeout     time.Duration // per channel
-	Progress    io.Writer     // the \r-updated progress line; nil: none
+	Referrals   int    // per channel
+	Concurrency int    // referrals in flight at once
+	DB          string // PostgreSQL URL; empty: embedded stores
+	// AppRole, with DB, runs both nodes as this login role (created or
+	// updated, NOSUPERUSER NOBYPASSRLS, owning nothing) after the schemas
+	// are migrated as DB's user: row-level security binds it, as it
+	// binds the gateway in production.
+	AppRole  string
+	Timeout  time.Duration // per channel
+	Progress io.Writer     // the \r-updated progress line; nil: none
 	// Practices is how many referrer/receiver pairs the referrals are
 	// spread over (each pair has its own audit chains).
 	Practices int
@@ -80,6 +85,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Practices, "practices", 1, "referrer/receiver practice pairs the referrals are spread over")
 	baseline := fs.Bool("baseline", false, "first measure plain 4-insert transactions on the same database at the same concurrency and report the bench as a ratio to it")
 	fs.DurationVar(&o.Baseline, "baseline-time", 5*time.Second, "with --baseline: how long the baseline runs")
+	fs.StringVar(&o.AppRole, "app-role", "", "with --db: run the nodes as this application role (row-level security applies), as production does")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (read it with `go tool pprof`)")
 	memProfile := fs.String("memprofile", "", "with --soak: write a heap profile, taken after the load stopped, to this file")
@@ -171,7 +177,7 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		}
 	}
 	timers := &benchTimers{}
-	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, Hooks: timers.hooks(), FollowEvery: time.Hour})
+	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), FollowEvery: time.Hour})
 	if err != nil {
 		return nil, fmt.Errorf("bench: start network: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/referralgw/gateway/fax/faxsim"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/httpedge"
+	"github.com/referralgw/gateway/gateway/pgstore"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -62,11 +64,14 @@ type loopNet struct {
 
 // netOptions configure startNet.
 type netOptions struct {
-	Dir   string    // working directory: both nodes' data, certificates, TLS files
-	DB    string    // PostgreSQL URL: each node gets a fresh schema; empty: embedded stores
-	Keep  bool      // keep the PostgreSQL schemas after the run
-	Log   io.Writer // the nodes' logs (ids and metadata only)
-	Hooks nodeOptions
+	Dir string // working directory: both nodes' data, certificates, TLS files
+	DB  string // PostgreSQL URL: each node gets a fresh schema; empty: embedded stores
+	// AppRole, with DB, opens the nodes as this application role once
+	// DB's user has migrated their schemas (see pgstore.GrantAppRole).
+	AppRole string
+	Keep    bool      // keep the PostgreSQL schemas after the run
+	Log     io.Writer // the nodes' logs (ids and metadata only)
+	Hooks   nodeOptions
 	// FollowEvery overrides how often A reads pushed Tasks back (the
 	// benchmark, which stops at delivery, makes it rare).
 	FollowEvery time.Duration
@@ -166,6 +171,11 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 			ln.drop = drop
 			closers = append(closers, drop)
 		}
+		if o.AppRole != "" {
+			if urls, err = asAppRole(ctx, urls, o.AppRole); err != nil {
+				return nil, err
+			}
+		}
 		cfgA.DB, cfgB.DB = urls[0], urls[1]
 	}
 	edge := func(domain, certDir, peerSMTP string) edgeConfig {
@@ -255,6 +265,29 @@ func writeLoopbackTLS(dir string, now time.Time) (certFile, keyFile string, err 
 		return "", "", err
 	}
 	return certFile, keyFile, nil
+}
+
+// asAppRole migrates each schema as its URL's user, grants role on it and
+// returns the URLs as role.
+func asAppRole(ctx context.Context, urls []string, role string) ([]string, error) {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		s, err := pgstore.Open(ctx, u, demoQueue())
+		if err != nil {
+			return nil, fmt.Errorf("demo: migrate: %w", err)
+		}
+		s.Close()
+		if err := pgstore.GrantAppRole(ctx, u, role, ""); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		pu, err := neturl.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("demo: database URL: %w", err)
+		}
+		pu.User = neturl.User(role)
+		out[i] = pu.String()
+	}
+	return out, nil
 }
 
 // freshSchemas creates n new schemas in the database at url and returns a

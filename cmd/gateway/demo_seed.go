@@ -92,6 +92,8 @@ func demoReferral(n int, receiver string) gateway.NewReferral {
 // only accepts new active agreements with a future end date, so the demo
 // writes it through the store, with its own audit event.
 func backdateBAA(ctx context.Context, svc *gateway.Service, partyID string, start, end time.Time) error {
+	// An import of agreements is directory administration: gateway-wide.
+	ctx = gateway.GatewayWide(ctx, gateway.PathBAA)
 	return svc.Store().Update(ctx, func(tx gateway.Tx) error {
 		b := &gateway.BAA{ID: gateway.NewID(), PartyID: partyID, State: gateway.BAAActive, Start: start, End: end,
 			Document: "baa/" + partyID + ".pdf", Updated: time.Now().UTC(), Version: 1}
