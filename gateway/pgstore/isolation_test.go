@@ -28,13 +28,13 @@ type world struct {
 	refA    *gateway.Referral // north → east
 	refB    *gateway.Referral // south → east
 	refBA   *gateway.Referral // south → north (shared)
-	dB      *gateway.Delivery // refB's delivery
+	dA, dB  *gateway.Delivery // refA's and refB's deliveries
 	remoteB string            // dB's remote id
 }
 
 // practiceTables are the tables row-level security keeps per practice.
 var practiceTables = []string{"referrals", "referral_versions", "record_contents", "deliveries", "consents",
-	"audit_log", "audit_heads", "audit_checkpoints", "baas"}
+	"audit_log", "audit_heads", "audit_checkpoints", "baas", "inbound_messages", "inbound_notices", "receipt_keys"}
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -90,8 +90,40 @@ func newWorld(t *testing.T) *world {
 		}
 		w.dB, w.remoteB = ds[0], "remote-south-1"
 		w.dB.RemoteID = w.remoteB
-		return tx.UpdateDelivery(sys, w.dB)
+		if err := tx.UpdateDelivery(sys, w.dB); err != nil {
+			return err
+		}
+		if ds, err = tx.Deliveries(sys, w.refA.ID); err != nil || len(ds) != 1 {
+			return fmt.Errorf("north's deliveries: %v %v", ds, err)
+		}
+		w.dA = ds[0]
+		// A receipt key per delivery, and a received message with its
+		// notice per practice.
+		for _, d := range []*gateway.Delivery{w.dA, w.dB} {
+			if _, err := tx.InsertReceiptKey(sys, d.ID, "fax:1/success", w.clock.Now(), w.clock.Now().Add(time.Hour)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
+		t.Fatal(err)
+	}
+	btx, err := s.Backend().Begin(sys, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"north", "south"} {
+		if _, err := btx.Exec(sys, `INSERT INTO inbound_messages (id, channel, received_at, sender, message_id, content_hash, state, tenant,
+			version, updated_at, doc, raw_sealed) VALUES ($1, 'direct', now(), 'x@direct.example', $1, $1, 'received', $2, 1, now(), '{}', '\x00')`,
+			"in-"+p, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := btx.Exec(sys, `INSERT INTO inbound_notices (id, inbound_id, state, created_at, updated_at, doc)
+			VALUES ($1, $2, 'queued', now(), now(), '{}')`, "notice-"+p, "in-"+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := btx.Commit(sys); err != nil {
 		t.Fatal(err)
 	}
 	for _, tenant := range []string{"north", "south"} {
@@ -278,6 +310,9 @@ func TestIsolationMatrix(t *testing.T) {
 			"audit_heads":       "tenant = 'north'",
 			"audit_checkpoints": "tenant = 'north'",
 			"baas":              "tenant IN ('north', 'gateway', 'east')",
+			"inbound_messages":  "tenant = 'north'",
+			"inbound_notices":   "inbound_id = 'in-north'",
+			"receipt_keys":      "delivery_id = '" + w.dA.ID + "'",
 		}
 		all := gateway.GatewayWide(w.ctx, "test-count")
 		for _, table := range practiceTables {
