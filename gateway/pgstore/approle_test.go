@@ -20,7 +20,7 @@ import (
 // appRoleURL creates a fresh application role on a freshly migrated schema
 // and returns the schema's URL as the owner and as the app role. The role is
 // dropped when the test ends.
-func appRoleURL(t *testing.T) (ownerURL, appURL, role string) {
+func appRoleURL(t testing.TB) (ownerURL, appURL, role string) {
 	t.Helper()
 	_, ownerURL = openFreshURL(t, storetest.FastQueue())
 	b := make([]byte, 5)

@@ -12,3 +12,11 @@ import (
 func BenchmarkCreateAndQueue(b *testing.B) {
 	storetest.BenchCreateAndQueue(b, OpenFresh(b, storetest.FastQueue()))
 }
+
+// BenchmarkCreateAndQueueAppRole is BenchmarkCreateAndQueue as the app
+// role, so every statement passes the row-level security policies; the
+// difference to BenchmarkCreateAndQueue is their cost.
+func BenchmarkCreateAndQueueAppRole(b *testing.B) {
+	s, _ := openAppRole(b, storetest.FastQueue())
+	storetest.BenchCreateAndQueue(b, s)
+}

@@ -25,11 +25,7 @@ func openAppRole(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, str
 // openAppRoleURL is openAppRole that also returns the app role's URL.
 func openAppRoleURL(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, string, string) {
 	t.Helper()
-	tt, ok := t.(*testing.T)
-	if !ok {
-		t.Fatal("openAppRole needs a *testing.T")
-	}
-	ownerURL, appURL, _ := appRoleURL(tt)
+	ownerURL, appURL, _ := appRoleURL(t)
 	s, err := pgstore.Open(t.Context(), appURL, queue)
 	if err != nil {
 		t.Fatalf("open as app role: %v", err)
