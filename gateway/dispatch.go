@@ -43,6 +43,9 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 	case JobNotice:
 		return s.sendNotice(ctx, j.Ref, meta)
 	}
+	if h := s.jobHandler(j.Kind); h != nil {
+		return h.HandleJob(ctx, j, meta)
+	}
 	return fmt.Errorf("unknown job kind %q", j.Kind)
 }
 

@@ -72,6 +72,8 @@ type Service struct {
 
 	inboundMu sync.Mutex
 	inbound   map[ChannelKind]InboundHandler // see SetInboundHandler
+
+	hooks edgeHooks // see OnVersion and HandleJobKind
 }
 
 // NewService wires the core.
@@ -96,6 +98,7 @@ func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.
 		store = observedStore{Store: store, m: cfg.Metrics}
 	}
 	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
+	s.store = hookedStore{Store: store, s: s}
 	// The store seals PHI with the same keys the service seals records with.
 	if ks, ok := store.(interface{ UseSealer(*Sealer) }); ok && sealer != nil {
 		ks.UseSealer(sealer)

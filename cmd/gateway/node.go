@@ -150,6 +150,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	}
 	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()}
 	n.subs = subscription.NewNotifier(svc, subsCfg, n.log)
+	n.subs.Register() // notifications are jobs on the core's queue
 	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL(),
 		Subscriptions: subscription.NewRegistry(svc, subsCfg)}, n.log)
 	inner := http.NewServeMux()
@@ -201,14 +202,10 @@ func (n *node) start(ctx context.Context) {
 			}
 		}()
 	}
-	n.wg.Add(2)
+	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.push.Follow(ctx, svc, n.edges.FollowEvery, func(err error) { n.log.Warn("fhir follow", "err", err) })
-	}()
-	go func() {
-		defer n.wg.Done()
-		_ = n.subs.Run(ctx) // nil when ctx ends; failed polls are logged by the notifier
 	}()
 }
 

@@ -39,8 +39,10 @@ func newReceiver(t *testing.T) *receiver {
 	rc.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.got = append(rc.got, received{header: r.Header.Clone(), body: b})
 		status := rc.status
+		h := r.Header.Clone()
+		h.Set("X-Answered", strconv.Itoa(status)) // what the receiver answered, for the tests
+		rc.got = append(rc.got, received{header: h, body: b})
 		rc.mu.Unlock()
 		w.WriteHeader(status)
 	}))
@@ -451,29 +453,66 @@ func TestSubscriptionCrossTenantIsolation(t *testing.T) {
 	e.do(t, tok, "GET", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
 }
 
-func TestSubscriptionNotifierRun(t *testing.T) {
+// TestSubscriptionNotificationsRunOnTheQueue runs notifications as jobs
+// on the core's queue (River): every Task version is one notification, in
+// order, and an endpoint that is down is retried with backoff until it
+// answers, without losing or repeating a version.
+func TestSubscriptionNotificationsRunOnTheQueue(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
-	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
-	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Interval: 10 * time.Millisecond}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	e.clock.Advance(time.Second)
-	id := e.createReferral(t, "R-1", "requested")
-	versions := e.versionCount(t, id)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rc.posts()) < versions && time.Now().Before(deadline) {
+	rc.setStatus(http.StatusServiceUnavailable) // down at first
+	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(),
+		Clock: time.Now, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, MaxFailures: 1000}, nil)
+	n.Register()
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
+	if err := e.store.StartWorkers(context.Background(), e.svc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.store.StopWorkers(ctx)
+	})
+	id := e.createReferral(t, "Q-1", "requested")
+	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+		"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rc.posts()) < 3 && time.Now().Before(deadline) { // a few failed attempts first
 		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
+	rc.setStatus(http.StatusOK) // back up
+	// The workers also deliver the referral, which may add a version.
+	for time.Now().Before(deadline) && len(successes(rc)) < e.versionCount(t, id) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	p := rc.posts()
-	if len(p) != versions || !strings.Contains(e.notification(t, p[0]).Entry[0].FullURL, id) {
-		t.Fatalf("Run delivered %d posts", len(p))
+	got := successes(rc)
+	want := e.versionCount(t, id)
+	if len(got) != want {
+		t.Fatalf("delivered %v, want each of the %d versions once", got, want)
 	}
+	for i, loc := range got {
+		if wantLoc := "Task/" + id + "/_history/" + strconv.Itoa(i+1); loc != wantLoc {
+			t.Errorf("notification %d is %s, want %s (one per version, in order)", i, loc, wantLoc)
+		}
+	}
+}
+
+// successes lists the versions the receiver accepted (answered 2xx), in
+// the order it got them.
+func successes(rc *receiver) []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, p := range rc.got {
+		if p.header.Get("X-Answered") != "200" {
+			continue
+		}
+		var nb notified
+		if json.Unmarshal(p.body, &nb) == nil && len(nb.Entry) == 1 {
+			out = append(out, nb.Entry[0].Response.Location)
+		}
+	}
+	return out
 }
 
 func TestSubscriptionSearchParamsAdvertised(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Config tunes subscriptions. The zero value works for production: https
-// endpoints on public addresses, a poll every 5 s, 5 attempts.
+// endpoints on public addresses, 5 attempts.
 type Config struct {
 	// BaseURL is the public FHIR base (e.g. "https://gw.example.org/fhir");
 	// notifications name Tasks with absolute URLs below it.
@@ -22,7 +22,7 @@ type Config struct {
 	// only); by default an endpoint resolving to one fails, so a client
 	// cannot point the gateway at its internal network.
 	AllowPrivateNetworks bool
-	// Interval is the time between polls; default 5 s.
+	// Interval is added to a lease's length (two timeouts) as slack; default 5 s.
 	Interval time.Duration
 	// MaxFailures is how many consecutive failed attempts put a
 	// subscription in status error; default 5.

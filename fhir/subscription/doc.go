@@ -7,11 +7,14 @@
 // The package owns the Subscription resource (parsing and validation of
 // what a client submits, Parse and Validate), its storage as core
 // documents (Registry, kinds "fhir-subscription" and
-// "fhir-subscription-state") and delivery (Notifier): polling the core for
-// referrals updated since each subscription's cursor, the handshake ping
-// that moves a requested subscription to active, retries with exponential
-// backoff, and the error status that stops a failing endpoint after a
-// bounded number of consecutive failures instead of retrying forever.
+// "fhir-subscription-state") and delivery (Notifier): every new Task
+// version queues, in the transaction that stores it, one job per matching
+// subscription on the core's queue (River); a job sends the versions its
+// subscription has not had, oldest first, one notification per version;
+// the handshake ping moves a requested subscription to active; a failing
+// endpoint's jobs wait out an exponential backoff, and after a bounded
+// number of consecutive failures the subscription goes to status error
+// instead of being retried forever.
 //
 // A subscription only ever names its own organisation in its criteria, and
 // every referral is checked again before it is sent, so a subscription

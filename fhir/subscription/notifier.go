@@ -25,9 +25,10 @@ import (
 const actor = "system:fhir-subscriptions"
 
 // Notifier delivers notifications for active subscriptions and the
-// handshake for requested ones. Every gateway instance may run one: a
-// subscription is served by one notifier at a time (a lease in its
-// delivery state).
+// handshake for requested ones, as jobs on the core's queue (Register).
+// Every gateway instance registers one; a subscription is served by one
+// job at a time (a lease in its delivery state guards the network call,
+// which no transaction may hold).
 type Notifier struct {
 	svc *gateway.Service
 	cfg Config
@@ -44,26 +45,11 @@ func NewNotifier(svc *gateway.Service, cfg Config, log *slog.Logger) *Notifier {
 	return &Notifier{svc: svc, cfg: cfg, log: log, id: gateway.NewID()}
 }
 
-// Run polls every Config.Interval until ctx ends, then returns nil. A
-// failed poll is logged and retried at the next tick.
-func (n *Notifier) Run(ctx context.Context) error {
-	t := time.NewTicker(n.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := n.Poll(ctx); err != nil && ctx.Err() == nil {
-			n.log.ErrorContext(ctx, "fhir subscriptions poll", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// Poll makes one pass: every requested subscription gets its handshake,
-// every active one the Task versions it has not had yet (up to
-// Config.Batch), skipping those waiting out a backoff.
+// Poll makes one pass over every subscription at once: every requested
+// subscription gets its handshake, every active one the Task versions it
+// has not had yet (up to Config.Batch), skipping those waiting out a
+// backoff. In service the queue runs this per subscription (Register);
+// Poll is for tools and tests that drive the notifier by hand.
 func (n *Notifier) Poll(ctx context.Context) error {
 	now := n.cfg.Clock()
 	var subs []*Subscription
@@ -93,7 +79,7 @@ func (n *Notifier) Poll(ctx context.Context) error {
 			if ended {
 				serve = n.end
 			}
-			if err := serve(ctx, s); err != nil {
+			if err := serve(ctx, s); err != nil && !errors.Is(err, errBusy) {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -124,8 +110,10 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 			return err
 		}
 	}
-	if held, err := n.acquire(ctx, s, st.Version); err != nil || !held {
+	if held, err := n.acquire(ctx, s, st.Version); err != nil {
 		return err
+	} else if !held {
+		return errBusy
 	}
 	defer n.release(ctx, s.ID)
 	if s.Status == StatusRequested {

@@ -178,7 +178,10 @@ func (g *Registry) Create(ctx context.Context, owner Owner, res *Resource) (*Sub
 		if err := putJSON(ctx, tx, Kind, s.ID, 1, now, s); err != nil {
 			return err
 		}
-		return putJSON(ctx, tx, StateKind, s.ID, 1, now, &State{Start: now, Cursor: now})
+		if err := putJSON(ctx, tx, StateKind, s.ID, 1, now, &State{Start: now, Cursor: now}); err != nil {
+			return err
+		}
+		return queueServe(ctx, tx, s)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: create: %w", err)
@@ -306,7 +309,10 @@ func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch i
 		s.ClientID = owner.ClientID
 		s.Version, s.Updated = s.Version+1, now
 		out = s
-		return putJSON(ctx, tx, Kind, id, s.Version, now, s)
+		if err := putJSON(ctx, tx, Kind, id, s.Version, now, s); err != nil {
+			return err
+		}
+		return queueServe(ctx, tx, s)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: update %s: %w", id, err)

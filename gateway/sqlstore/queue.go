@@ -86,6 +86,26 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[noticeArgs]) err
 	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobNotice, Ref: job.Args.NoticeID}, job.JobRow)
 }
 
+// edgeArgs is the River job of a kind an edge handles (see
+// gateway.Service.HandleJobKind).
+type edgeArgs struct {
+	JobKind string `json:"kind"`
+	Ref     string `json:"ref"`
+}
+
+// Kind implements river.JobArgs.
+func (edgeArgs) Kind() string { return "edge" }
+
+type edgeWorker struct {
+	river.WorkerDefaults[edgeArgs]
+	h gateway.JobHandler
+}
+
+// Work implements river.Worker.
+func (w *edgeWorker) Work(ctx context.Context, job *river.Job[edgeArgs]) error {
+	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobKind(job.Args.JobKind), Ref: job.Args.Ref}, job.JobRow)
+}
+
 type deliverWorker struct {
 	river.WorkerDefaults[deliverArgs]
 	h gateway.JobHandler
@@ -136,6 +156,9 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 	case gateway.JobPollReceipt:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true} // one poller per delivery
 		return pollArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts
+	case gateway.JobNotifySubscription:
+		opts.UniqueOpts = river.UniqueOpts{ByArgs: true} // one job per Task version and subscription
+		return edgeArgs{JobKind: string(j.Kind), Ref: j.Ref}, opts
 	default:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
 		return deliverArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts

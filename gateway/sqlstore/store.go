@@ -224,6 +224,9 @@ func (s *Store) StartWorkers(ctx context.Context, h gateway.JobHandler) error {
 	if err := river.AddWorkerSafely(workers, &pollWorker{h: h}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(workers, &edgeWorker{h: h}); err != nil {
+		return err
+	}
 	if err := river.AddWorkerSafely(workers, &deadlineWorker{h: h}); err != nil {
 		return err
 	}

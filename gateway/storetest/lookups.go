@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/referralgw/gateway/gateway"
@@ -79,5 +82,52 @@ func testRecordByID(t *testing.T, h Harness) {
 	}
 	if _, _, err := e.svc.RecordReferral(e.ctx, "no-such-record"); !errors.Is(err, gateway.ErrNotFound) {
 		t.Fatalf("unknown record: %v", err)
+	}
+}
+
+// edgeRecorder is an edge's job handler that notes the jobs it ran.
+type edgeRecorder struct {
+	mu  sync.Mutex
+	ran []string
+}
+
+func (r *edgeRecorder) HandleJob(_ context.Context, j gateway.Job, _ gateway.JobMeta) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ran = append(r.ran, j.Ref)
+	return nil
+}
+
+func (r *edgeRecorder) refs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ran)
+}
+
+// testEdgeJobs checks that a version hook runs in the transaction of every
+// referral version, and that the job it queues there runs once on the
+// store's queue and reaches the edge's handler.
+func testEdgeJobs(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	rec := &edgeRecorder{}
+	e.svc.HandleJobKind(gateway.JobNotifySubscription, rec)
+	e.svc.OnVersion(func(ctx context.Context, tx gateway.Tx, r *gateway.Referral) error {
+		return tx.Enqueue(ctx, gateway.Job{Kind: gateway.JobNotifySubscription, Ref: fmt.Sprintf("%s/%d", r.ID, r.Version)})
+	})
+	n := referral()
+	n.Submit = false
+	r := e.create(n)
+	if _, err := e.svc.Submit(e.ctx, gateway.Actor{ID: "u", OrgID: "clinic-a"}, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorkers()
+	e.waitFor("edge jobs", func() bool {
+		refs := rec.refs()
+		return slices.Contains(refs, r.ID+"/1") && slices.Contains(refs, r.ID+"/2")
+	})
+	for _, ref := range rec.refs() {
+		if n := len(slices.DeleteFunc(rec.refs(), func(s string) bool { return s != ref })); n != 1 {
+			t.Errorf("job %s ran %d times", ref, n)
+		}
 	}
 }
