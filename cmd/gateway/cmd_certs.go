@@ -23,9 +23,12 @@ func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdCerts(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	_, args, err := sub(args, "dev")
+	verb, args, err := sub(args, "dev", "check")
 	if err != nil {
 		return err
+	}
+	if verb == "check" {
+		return certsCheck(ctx, cfg, args, stdout, stderr)
 	}
 	fs := newFlags("certs dev", &cfg, stderr, dataFlag)
 	domain := fs.String("domain", "", "the Direct domain to issue for (required)")

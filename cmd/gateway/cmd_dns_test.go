@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -121,4 +126,69 @@ func TestReferralCreateUsesServeChannelConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "requested") {
 		t.Fatalf("with GATEWAY_DNS: %d %q %q", code, out, errOut)
 	}
+}
+
+// TestCertsCheck: `certs check` shows what DNS publishes for an address,
+// the chain and anchor, and refuses a 1024-bit RSA certificate with the
+// reason, while a good one is usable.
+func TestCertsCheck(t *testing.T) {
+	dir := t.TempDir()
+	certDir := filepath.Join(dir, "certs")
+	if _, errOut, code := gw(t, dir, "certs", "dev", "--domain", "direct.clinic-a.example", "--out", certDir); code != 0 {
+		t.Fatalf("certs dev: %s", errOut)
+	}
+	theirCA, err := certs.NewDevCA("direct.cardio-z.example", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := theirCA.IssueAddress("intake@direct.cardio-z.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	weak := weakCert(t, theirCA, "old@direct.cardio-z.example")
+	if err := os.MkdirAll(filepath.Join(certDir, "anchors"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(certDir, "anchors", "cardio-z.pem"), certs.EncodeCertPEM(theirCA.Cert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEWAY_DIRECT_DOMAIN", "direct.clinic-a.example")
+	t.Setenv("GATEWAY_DIRECT_CERTS", certDir)
+	t.Setenv("GATEWAY_DNS", startCERTServer(t, map[string][]byte{
+		"intake.direct.cardio-z.example.": good.Cert.Raw, "old.direct.cardio-z.example.": weak.Raw}))
+
+	out, errOut, code := gw(t, dir, "certs", "check", "intake@direct.cardio-z.example")
+	if code != 0 || !strings.Contains(out, "address-bound, RSA 2048") || !strings.Contains(out, "anchor") ||
+		!strings.Contains(out, "verdict: usable") || !strings.Contains(out, "revocation: not checked") {
+		t.Fatalf("good address: %d\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = gw(t, dir, "certs", "check", "old@direct.cardio-z.example")
+	if code != exitRefused || !strings.Contains(out, `verdict: refused: certificate "old@direct.cardio-z.example": key too weak: RSA key of 1024 bits, at least 2048 required`) {
+		t.Fatalf("weak key: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := gw(t, dir, "certs", "check", "nobody@direct.cardio-z.example"); code != exitRefused || !strings.Contains(errOut, "no certificate published") {
+		t.Fatalf("nothing published: %d %s", code, errOut)
+	}
+}
+
+// weakCert issues a 1024-bit RSA address certificate from ca, as an old
+// HISP might still publish.
+func weakCert(t *testing.T, ca *certs.CA, addr string) *x509.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // the point of the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: addr},
+		EmailAddresses: []string{addr}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(0, 1, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -30,7 +30,7 @@ func commands() []command {
 		{"audit", "verify|export|checkpoint", "verify the hash-chained trail, export it as FHIR AuditEvents", cmdAudit},
 		{"admin", "create --name N (--practice ID | --gateway) [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
 		{"keys", "status|rotate [--keep-retired]", "show which key-encryption key wraps the data keys; rotate it", cmdKeys},
-		{"certs", "dev --domain D [--address A ...] [--out DIR]", "write a DEVELOPMENT CA and Direct certificates", cmdCerts},
+		{"certs", "dev --domain D [--address A ...] [--out DIR] | check ADDRESS", "write a DEVELOPMENT CA and Direct certificates; check what a Direct address publishes", cmdCerts},
 		{"inbox", "list [--state S] [--json] | show ID | release|reject ID --reason R", "received Direct mail: the inbox and the quarantine", cmdInbox},
 		{"client", "add --org ID --jwks FILE --scope S [--id ID]", "register an EHR's SMART backend client", cmdClient},
 		{"demo", "[--keep-dir DIR] [--db URL]", "run a whole referral network on loopback and show it working", cmdDemo},
