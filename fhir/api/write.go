@@ -76,6 +76,12 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err != nil {
 		return 0, err
 	}
+	if fu, ok, err := mapping.ParseFollowUp(body); ok {
+		if err != nil {
+			return 0, err
+		}
+		return h.followUp(w, r, c, fu)
+	}
 	if link, ok, err := mapping.ParseTaskLink(body); ok {
 		if err != nil {
 			return 0, err

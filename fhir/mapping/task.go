@@ -20,6 +20,7 @@ type Task struct {
 	Meta            *fhir.Meta            `json:"meta,omitempty"`
 	Contained       []json.RawMessage     `json:"contained,omitempty"`
 	Identifier      []fhir.Identifier     `json:"identifier,omitempty"`
+	BasedOn         []fhir.Reference      `json:"basedOn,omitempty"` // the referral this one follows up (referred back or onward)
 	Status          string                `json:"status"`
 	StatusReason    *fhir.CodeableConcept `json:"statusReason,omitempty"`
 	BusinessStatus  *fhir.CodeableConcept `json:"businessStatus,omitempty"`
@@ -68,6 +69,9 @@ func NewTask(r *gateway.Referral) *Task {
 		LastModified: Instant(r.Updated),
 		Requester:    ref("Organization/"+r.Requester.OrgID, "Organization"),
 		Owner:        ReceiverRef(r),
+	}
+	if r.BasedOn != "" {
+		t.BasedOn = []fhir.Reference{{Reference: ptr("Task/" + r.BasedOn), Type: ptr("Task")}}
 	}
 	if r.StatusReason != (gateway.Coding{}) {
 		t.StatusReason = codingConcept(r.StatusReason)
