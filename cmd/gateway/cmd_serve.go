@@ -43,6 +43,11 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		}
 		defer unlock()
 	}
+	stopTracing, err := setupTracing(ctx, cfg.TracingEndpoint)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
@@ -172,6 +177,9 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for pattern, h := range a.protocolHandlers() {
 		mux.Handle(pattern, h)
+	}
+	if tracingEnabled(a.cfg.TracingEndpoint) {
+		return traceHTTP(countRequests(mux, requests))
 	}
 	return countRequests(mux, requests)
 }

@@ -25,6 +25,10 @@ type Config struct {
 	// (node_config.go); one-shot commands read them too, to route.
 	Edges edgeConfig
 
+	// TracingEndpoint is the OTLP/HTTP endpoint traces are exported to;
+	// empty leaves tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	TracingEndpoint string
+
 	// sources and loadErr say where the settings came from and what was
 	// wrong with the configuration file, for `config check`.
 	sources configSources
@@ -46,6 +50,9 @@ func defaultConfig() Config {
 	}
 	if v := os.Getenv("GATEWAY_FAX_VENDOR"); v != "" {
 		c.FaxVendorID = v
+	}
+	if v := os.Getenv("GATEWAY_OTLP_ENDPOINT"); v != "" {
+		c.TracingEndpoint = v
 	}
 	if v := os.Getenv("GATEWAY_HISP"); v != "" {
 		c.HISPID = v

@@ -155,6 +155,10 @@ func settings() []setting {
 			func() (func(*Config) string, func(*Config, string) error) {
 				return str(func(c *Config) *string { return &c.Edges.FaxCallbackToken })
 			}),
+		mk("tracing.otlp_endpoint", "GATEWAY_OTLP_ENDPOINT", false, "OTLP/HTTP traces endpoint; empty: tracing off (or OTEL_EXPORTER_OTLP_ENDPOINT)",
+			func() (func(*Config) string, func(*Config, string) error) {
+				return str(func(c *Config) *string { return &c.TracingEndpoint })
+			}),
 	}
 }
 

@@ -72,7 +72,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-func (ss *session) Data(r io.Reader) error {
+func (ss *session) Data(r io.Reader) (err error) {
+	_, end := startReceive(context.Background(), len(ss.rcpts))
+	defer func() { end(err) }()
 	body, err := ss.s.receive(r)
 	if err != nil {
 		var se *smtp.SMTPError

@@ -101,7 +101,9 @@ func (s *Sender) Close() error {
 // the end of DATA. Any refused recipient fails the whole send. Connection
 // failures move on to the next MX host; a reply to MAIL, RCPT or DATA is
 // final. Use IsTemporary to decide on a retry.
-func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte) (Result, error) {
+func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte) (_ Result, err error) {
+	ctx, end := startSend(ctx, len(to), len(msg))
+	defer func() { end(err) }()
 	if len(to) == 0 {
 		return Result{}, errors.New("smtpout: send: no recipients")
 	}

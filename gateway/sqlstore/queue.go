@@ -127,7 +127,12 @@ func (w *deadlineWorker) Work(ctx context.Context, job *river.Job[deadlineArgs])
 }
 
 func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *rivertype.JobRow) error {
+	ctx, span := startJobSpan(ctx, string(j.Kind), row)
+	defer span.End()
 	err := h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, ScheduledAt: row.ScheduledAt})
+	if err != nil {
+		span.RecordError(err)
+	}
 	var snooze *gateway.SnoozeError
 	if errors.As(err, &snooze) {
 		return river.JobSnooze(snooze.Delay)

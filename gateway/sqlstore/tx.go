@@ -759,6 +759,7 @@ func (t *tx) flushAudit(ctx context.Context) error {
 
 func (t *tx) Enqueue(ctx context.Context, j gateway.Job) error {
 	args, opts := jobArgs(j, t.queue)
+	opts.Metadata = traceMetadata(ctx)
 	if err := t.btx.InsertJob(ctx, args, opts); err != nil {
 		return fmt.Errorf("enqueue %s %s%s: %w", j.Kind, j.DeliveryID, j.Ref, err)
 	}
