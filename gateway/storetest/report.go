@@ -39,6 +39,15 @@ func testPracticeReport(t *testing.T, h Harness) {
 	if _, err := e.svc.AnswerHold(e.ctx, gateway.Actor{ID: "user:referrer", OrgID: "clinic-a"}, r2.ID, "See the list attached."); err != nil {
 		t.Fatal(err)
 	}
+	// The answer goes back on FHIR; let it arrive before FHIR is made to fail below.
+	e.waitFor("answer delivered", func() bool {
+		for _, d := range e.deliveries(r2.ID) {
+			if d.Purpose == gateway.PurposeAnswer && d.State == gateway.DeliveryDelivered {
+				return true
+			}
+		}
+		return false
+	})
 	e.clock.Advance(2 * time.Hour)
 	move(r2.ID, gateway.StatusAccepted, gateway.TransitionInput{}) // 4h
 	move(r1.ID, gateway.StatusInProgress, gateway.TransitionInput{})
