@@ -3,8 +3,6 @@ package admin
 import (
 	"context"
 	"time"
-
-	"github.com/referralgw/gateway/gateway"
 )
 
 // AccountInfo is what may be shown about an account: never its password
@@ -20,12 +18,7 @@ type AccountInfo struct {
 // gateway.ErrNotFound. `gateway admin create` uses it to leave an existing
 // account unchanged.
 func (s *Server) Account(ctx context.Context, name string) (AccountInfo, error) {
-	var a *account
-	err := s.svc.Store().View(ctx, func(tx gateway.Tx) error {
-		var err error
-		a, err = loadAccount(ctx, tx, name)
-		return err
-	})
+	a, err := loadAccount(ctx, s.svc, name)
 	if err != nil {
 		return AccountInfo{}, err
 	}

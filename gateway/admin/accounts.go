@@ -172,24 +172,18 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 	if err != nil {
 		return "", fmt.Errorf("admin: create account: %w", err)
 	}
-	err = svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		ok, err := tx.InsertDocument(ctx, gateway.Document{Kind: docAccount, ID: name, Version: 1, Updated: now, Body: body})
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &gateway.ValidationError{Field: "name", Reason: "an account with this name exists"}
-		}
-		detail := map[string]string{"account": name, "role": string(role)}
-		tenants := []string{auditTenant}
-		if practice != "" {
-			// Recorded in the practice's trail as well as the gateway's.
-			detail["practice"] = practice
-			tenants = append(tenants, practice)
-		}
-		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: tenants,
-			Action: "admin.account-created", Outcome: audit.OutcomeSuccess, Detail: detail})
-	})
+	detail := map[string]string{"account": name, "role": string(role)}
+	tenants := []string{auditTenant}
+	if practice != "" {
+		// Recorded in the practice's trail as well as the gateway's.
+		detail["practice"] = practice
+		tenants = append(tenants, practice)
+	}
+	ok, err := svc.InsertDocument(ctx, gateway.Document{Kind: docAccount, ID: name, Version: 1, Updated: now, Body: body},
+		&audit.Event{Time: now, Actor: actor, Tenants: tenants, Action: "admin.account-created", Outcome: audit.OutcomeSuccess, Detail: detail})
+	if err == nil && !ok {
+		err = &gateway.ValidationError{Field: "name", Reason: "an account with this name exists"}
+	}
 	if err != nil {
 		return "", fmt.Errorf("admin: create account %s: %w", name, err)
 	}
@@ -197,8 +191,8 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 }
 
 // loadAccount reads one account.
-func loadAccount(ctx context.Context, tx gateway.Tx, name string) (*account, error) {
-	d, err := tx.Document(ctx, docAccount, name)
+func loadAccount(ctx context.Context, svc *gateway.Service, name string) (*account, error) {
+	d, err := svc.Document(ctx, docAccount, name)
 	if err != nil {
 		return nil, err
 	}
@@ -211,12 +205,12 @@ func loadAccount(ctx context.Context, tx gateway.Tx, name string) (*account, err
 }
 
 // saveAccount writes a changed account back (optimistic on its version).
-func saveAccount(ctx context.Context, tx gateway.Tx, a *account, now time.Time) error {
+func saveAccount(ctx context.Context, svc *gateway.Service, a *account, now time.Time) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("admin: account %s: %w", a.Name, err)
 	}
-	return tx.PutDocument(ctx, gateway.Document{Kind: docAccount, ID: a.Name, Version: a.version + 1, Updated: now, Body: body})
+	return svc.PutDocument(ctx, gateway.Document{Kind: docAccount, ID: a.Name, Version: a.version + 1, Updated: now, Body: body})
 }
 
 // matchTOTP returns the time step a code is valid for, within totpSkew steps

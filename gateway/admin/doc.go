@@ -12,9 +12,12 @@
 // sign-in attempts slowed with growing delays per client address (never a
 // lockout a stranger could trigger), sessions limited by idle time and by
 // age in an HttpOnly SameSite=Strict cookie (Secure over TLS) and a CSRF
-// token on every state-changing request. These records are kept as generic
-// documents in the core store; every login, failure, refusal and change is
-// appended to the audit trail.
+// token on every state-changing request. An account belongs to one practice
+// or is gateway-wide, and each request acts for the account's practice in
+// the store (docs/tenancy.md). These records are kept through the core's
+// Document methods (never Service.Store()); every login, failure, refusal
+// and change is appended to the audit trail, in the practice's own trail
+// for a practice's account.
 //
 // It must not reach past the core: it imports gateway and audit, never a
 // channel (fhir, direct, fax) or a database driver, and every change goes

@@ -167,37 +167,28 @@ func (s *Server) authenticate(ctx context.Context, name, password, code string) 
 
 func (s *Server) checkCredentials(ctx context.Context, name, password, code string) (*account, *loginFailure, error) {
 	now := s.clock.Now()
-	var result *account
-	var failure *loginFailure
-	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		result, failure = nil, nil
-		a, err := loadAccount(ctx, tx, name)
-		if errors.Is(err, gateway.ErrNotFound) {
-			dummyHash.matches(password)
-			failure = &loginFailure{reason: "unknown-account"}
-			return nil
-		} else if err != nil {
-			return err
-		}
-		passOK := a.Password.matches(password)
-		step, codeOK := matchTOTP(a.TOTPSecret, code, now)
-		switch {
-		case !passOK:
-			failure = &loginFailure{reason: "password"}
-		case !codeOK:
-			failure = &loginFailure{reason: "totp"}
-		case step <= a.LastStep:
-			failure = &loginFailure{reason: "totp-reused"}
-		}
-		if failure != nil {
-			return nil
-		}
-		a.LastStep = step
-		if err := saveAccount(ctx, tx, a, now); err != nil {
-			return err
-		}
-		result = a
-		return nil
-	})
-	return result, failure, err
+	// The password hash is checked outside any transaction; the write
+	// back is optimistic on the account's version (authenticate retries).
+	a, err := loadAccount(ctx, s.svc, name)
+	if errors.Is(err, gateway.ErrNotFound) {
+		dummyHash.matches(password)
+		return nil, &loginFailure{reason: "unknown-account"}, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	passOK := a.Password.matches(password)
+	step, codeOK := matchTOTP(a.TOTPSecret, code, now)
+	switch {
+	case !passOK:
+		return nil, &loginFailure{reason: "password"}, nil
+	case !codeOK:
+		return nil, &loginFailure{reason: "totp"}, nil
+	case step <= a.LastStep:
+		return nil, &loginFailure{reason: "totp-reused"}, nil
+	}
+	a.LastStep = step
+	if err := saveAccount(ctx, s.svc, a, now); err != nil {
+		return nil, nil, err
+	}
+	return a, nil, nil
 }

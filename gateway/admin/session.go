@@ -100,10 +100,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *account
 	if err != nil {
 		return nil, fmt.Errorf("admin: start session: %w", err)
 	}
-	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: ss.id, Version: 1, Updated: now,
-			Expires: s.expires(ss, now), Body: body})
-	})
+	err = s.svc.PutDocument(ctx, gateway.Document{Kind: docSession, ID: ss.id, Version: 1, Updated: now,
+		Expires: s.expires(ss, now), Body: body})
 	if err != nil {
 		return nil, fmt.Errorf("admin: start session: %w", err)
 	}
@@ -127,9 +125,8 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 	id := sessionDocID(c.Value)
 	now := s.clock.Now()
 	var ss *session
-	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		ss = nil
-		d, err := tx.Document(ctx, docSession, id)
+	err = func() error {
+		d, err := s.svc.Document(ctx, docSession, id)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil
 		} else if err != nil {
@@ -140,7 +137,10 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 			return fmt.Errorf("admin: session: %w", err)
 		}
 		if now.Sub(got.LastSeen) > s.cfg.SessionIdle || now.Sub(got.Created) >= s.cfg.SessionMax {
-			return tx.DeleteDocument(ctx, docSession, id)
+			if err := s.svc.DeleteDocument(ctx, docSession, id); err != nil && !errors.Is(err, gateway.ErrNotFound) {
+				return err
+			}
+			return nil
 		}
 		got.id, got.version = id, d.Version
 		ss = &got
@@ -153,9 +153,9 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 			return err
 		}
 		got.version = d.Version + 1
-		return tx.PutDocument(ctx, gateway.Document{Kind: docSession, ID: id, Version: got.version, Updated: now,
+		return s.svc.PutDocument(ctx, gateway.Document{Kind: docSession, ID: id, Version: got.version, Updated: now,
 			Expires: s.expires(&got, now), Body: body})
-	})
+	}()
 	if errors.Is(err, gateway.ErrConflict) && ss != nil {
 		err = nil // a concurrent request refreshed it
 	}
@@ -173,7 +173,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, ss *session)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,
 		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	ctx := r.Context()
-	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error { return tx.DeleteDocument(ctx, docSession, ss.id) })
+	err := s.svc.DeleteDocument(ctx, docSession, ss.id)
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return fmt.Errorf("admin: end session: %w", err)
 	}
