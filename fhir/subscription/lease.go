@@ -13,11 +13,11 @@ import (
 // long enough for one attempt.
 func (n *Notifier) leaseFor() time.Duration { return 2*n.cfg.Timeout + n.cfg.Interval }
 
-// acquire takes the subscription's lease for this notifier, provided
+// acquire takes the subscription's lease for holder (one run of serve), provided
 // neither the subscription nor its delivery state changed since this pass
 // read them and no other notifier holds it. It reports whether the lease
 // is held.
-func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int) (bool, error) {
+func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int, holder string) (bool, error) {
 	id := s.ID
 	now := n.cfg.Clock().UTC()
 	held := false
@@ -30,10 +30,10 @@ func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int) (b
 		if err != nil {
 			return err
 		}
-		if cur.Version != s.Version || st.Version != version || (st.Holder != "" && st.Holder != n.id && now.Before(st.HeldUntil)) {
+		if cur.Version != s.Version || st.Version != version || (st.Holder != "" && st.Holder != holder && now.Before(st.HeldUntil)) {
 			return nil
 		}
-		st.Holder, st.HeldUntil = n.id, now.Add(n.leaseFor())
+		st.Holder, st.HeldUntil = holder, now.Add(n.leaseFor())
 		held = true
 		return putJSON(ctx, tx, StateKind, id, st.Version+1, now, st)
 	})
@@ -48,12 +48,12 @@ func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int) (b
 
 // release gives the lease up after a pass, so another instance need not
 // wait for it to expire.
-func (n *Notifier) release(ctx context.Context, id string) {
+func (n *Notifier) release(ctx context.Context, id, holder string) {
 	ctx = context.WithoutCancel(ctx)
 	now := n.cfg.Clock().UTC()
 	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
 		st, err := loadState(ctx, tx, id, now)
-		if err != nil || st.Holder != n.id || st.Version == 0 {
+		if err != nil || st.Holder != holder || st.Version == 0 {
 			return err
 		}
 		st.Holder, st.HeldUntil = "", time.Time{}

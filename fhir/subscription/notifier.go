@@ -110,12 +110,13 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 			return err
 		}
 	}
-	if held, err := n.acquire(ctx, s, st.Version); err != nil {
+	holder := n.id + "/" + gateway.NewID() // one run: two jobs of one process exclude each other too
+	if held, err := n.acquire(ctx, s, st.Version, holder); err != nil {
 		return err
 	} else if !held {
 		return errBusy
 	}
-	defer n.release(ctx, s.ID)
+	defer n.release(ctx, s.ID, holder)
 	if s.Status == StatusRequested {
 		at := n.cfg.Clock()
 		body, err := renderHandshake(gateway.NewID(), mapping.Instant(at))
@@ -150,7 +151,7 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 			return n.fail(ctx, s, result)
 		}
 		st.Failures = 0
-		if more, err := n.delivered(ctx, s, r); err != nil || !more {
+		if more, err := n.delivered(ctx, s, r, holder); err != nil || !more {
 			return err
 		}
 	}
@@ -337,7 +338,7 @@ func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) 
 // delivered records a sent Task version: the cursor moves to its change,
 // the failure count resets, and marks older than the overlap are dropped.
 // It reports whether the subscription is still active.
-func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Referral) (bool, error) {
+func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Referral, holder string) (bool, error) {
 	now := n.cfg.Clock().UTC()
 	more := false
 	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
@@ -370,7 +371,7 @@ func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Re
 			}
 		}
 		st.Failures, st.NextAttempt = 0, time.Time{}
-		more = cur.Status == StatusActive && st.Holder == n.id
+		more = cur.Status == StatusActive && st.Holder == holder
 		if more {
 			st.HeldUntil = now.Add(n.leaseFor())
 		}
