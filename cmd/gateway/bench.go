@@ -37,6 +37,9 @@ type benchOptions struct {
 	// Baseline first measures plain 4-insert transactions on the same
 	// database at the same concurrency for this long; zero: not at all.
 	Baseline time.Duration
+	// Nodes is how many gateway nodes serve the referring practice on its
+	// PostgreSQL database (1: one).
+	Nodes int
 }
 
 // benchResult is one channel's figures.
@@ -64,6 +67,7 @@ type benchResult struct {
 	OtherMsRef   float64 `json:"otherSendMsPerReferral"`
 	LatencyMsRef float64 `json:"meanLatencyMs"`
 	Practices    int     `json:"practices"`
+	Nodes        int     `json:"nodes"`
 	// TxPerRef and ViewsPerRef count the core's read-write and read-only
 	// transactions (Store.Update, Store.View) per delivered referral, on
 	// both nodes; River's own fetch and completion queries are not counted.
@@ -83,6 +87,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	fs.IntVar(&o.Practices, "practices", 1, "referrer/receiver practice pairs the referrals are spread over")
+	fs.IntVar(&o.Nodes, "nodes", 1, "gateway nodes serving the referring practice on one PostgreSQL database (needs --db)")
 	baseline := fs.Bool("baseline", false, "first measure plain 4-insert transactions on the same database at the same concurrency and report the bench as a ratio to it")
 	fs.DurationVar(&o.Baseline, "baseline-time", 5*time.Second, "with --baseline: how long the baseline runs")
 	fs.StringVar(&o.AppRole, "app-role", "", "with --db: run the nodes as this application role (row-level security applies), as production does")
@@ -114,6 +119,9 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	}
 	if o.Referrals < 1 || o.Concurrency < 1 || o.Practices < 1 {
 		return usagef("--referrals, --concurrency and --practices must be at least 1")
+	}
+	if o.Nodes < 1 || (o.Nodes > 1 && cfg.DB == "") {
+		return usagef("--nodes must be at least 1, and more than 1 needs --db (PostgreSQL)")
 	}
 	if !*baseline {
 		o.Baseline = 0
@@ -177,7 +185,7 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		}
 	}
 	timers := &benchTimers{}
-	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), FollowEvery: time.Hour})
+	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), FollowEvery: time.Hour, ExtraA: max(o.Nodes-1, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: start network: %w", err)
 	}
@@ -211,7 +219,7 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 
 // benchChannel runs one channel's referrals with o.Concurrency in flight.
 func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gateway.ChannelKind, pairs []benchPair, o benchOptions) (benchResult, error) {
-	res := benchResult{Channel: string(ch), Referrals: o.Referrals, Concurrency: o.Concurrency, Practices: len(pairs)}
+	res := benchResult{Channel: string(ch), Referrals: o.Referrals, Concurrency: o.Concurrency, Practices: len(pairs), Nodes: 1 + len(ln.extra)}
 	svc := ln.a.app.svc
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -426,12 +434,12 @@ func watchBench(ch string, o benchOptions, done *atomic.Int64, start time.Time, 
 
 // printBench renders the results as a table.
 func printBench(w io.Writer, rs []benchResult) {
-	fmt.Fprintf(w, "%-7s %-8s %5s %4s %4s %8s %8s %8s %8s %9s %6s %6s %14s %14s %14s %14s %8s\n", "channel", "store", "n", "C", "P",
+	fmt.Fprintf(w, "%-7s %-8s %5s %4s %4s %3s %8s %8s %8s %8s %9s %6s %6s %14s %14s %14s %14s %8s\n", "channel", "store", "n", "C", "P", "N",
 		"ref/s", "p50 ms", "p95 ms", "p99 ms", "CPU s/ref", "tx/ref", "rd/ref", "crypto ms/ref", "db ms/ref", "network ms/ref", "other ms/ref", "RSS MB")
 	cell := func(ms, share float64) string { return fmt.Sprintf("%6.1f (%3.0f%%)", ms, 100*share) }
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-7s %-8s %5d %4d %4d %8.1f %8.1f %8.1f %8.1f %9.4f %6.1f %6.1f %14s %14s %14s %14s %8.1f\n", r.Channel, r.Store,
-			r.Delivered, r.Concurrency, r.Practices, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.CPUPerRef, r.TxPerRef, r.ViewsPerRef,
+		fmt.Fprintf(w, "%-7s %-8s %5d %4d %4d %3d %8.1f %8.1f %8.1f %8.1f %9.4f %6.1f %6.1f %14s %14s %14s %14s %8.1f\n", r.Channel, r.Store,
+			r.Delivered, r.Concurrency, r.Practices, r.Nodes, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, r.CPUPerRef, r.TxPerRef, r.ViewsPerRef,
 			cell(r.CryptoMsRef, r.CryptoShare), cell(r.DBMsRef, r.DBShare), cell(r.NetMsRef, r.NetShare), cell(r.OtherMsRef, r.OtherShare), r.PeakRSSMB)
 	}
 	if len(rs) > 0 && rs[0].BaselinePerSec > 0 {
@@ -440,7 +448,7 @@ func printBench(w io.Writer, rs []benchResult) {
 			fmt.Fprintf(w, "  %-7s %.3f of the baseline\n", r.Channel, r.Ratio)
 		}
 	}
-	fmt.Fprintln(w, "\nP: referrer/receiver practice pairs. tx/ref, rd/ref: the core's read-write and read-only transactions")
+	fmt.Fprintln(w, "\nP: referrer/receiver practice pairs; N: nodes serving the referrer. tx/ref, rd/ref: the core's read-write and read-only transactions")
 	fmt.Fprintln(w, "(Store.Update, Store.View) per delivered referral on both nodes, River's own queries not counted.")
 	fmt.Fprintln(w, "ref/s: delivered referrals over the channel's wall time; latency: referral.created to the first delivery.delivered")
 	fmt.Fprintln(w, "in the referrer's trail (commit times). CPU: getrusage user+system of the whole process (both nodes, EHR, emulator).")

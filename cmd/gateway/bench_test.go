@@ -61,6 +61,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"bench", "--channel", "pigeon"}, "--channel"},
 		{[]string{"bench", "--referrals", "0"}, "at least 1"},
 		{[]string{"bench", "--practices", "0"}, "at least 1"},
+		{[]string{"bench", "--nodes", "2"}, "needs --db"},
 	}
 	for _, tc := range cases {
 		_, errs, code := gw(t, t.TempDir(), tc.args...)

@@ -60,6 +60,9 @@ type loopNet struct {
 	stop     context.CancelFunc
 	served   chan error
 	drop     func() // drops the PostgreSQL schemas; nil for the embedded store
+	// extra are further nodes of practice A on A's database (bench
+	// --nodes): they share A's keys and work A's queue.
+	extra []*node
 }
 
 // netOptions configure startNet.
@@ -75,6 +78,9 @@ type netOptions struct {
 	// FollowEvery overrides how often A reads pushed Tasks back (the
 	// benchmark, which stops at delivery, makes it rare).
 	FollowEvery time.Duration
+	// ExtraA starts this many more nodes of practice A on A's PostgreSQL
+	// schema, as further `gateway serve` processes would be.
+	ExtraA int
 }
 
 // demoQueue polls fast: the demo and the benchmark wait on deliveries.
@@ -85,7 +91,10 @@ func demoQueue() sqlstore.QueueConfig {
 
 // startNet builds and starts the network.
 func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
-	ln := &loopNet{dir: o.Dir, served: make(chan error, 2)}
+	if o.ExtraA > 0 && o.DB == "" {
+		return nil, errors.New("demo: more than one node per practice needs PostgreSQL (the embedded store has one owner)")
+	}
+	ln := &loopNet{dir: o.Dir, served: make(chan error, 2+o.ExtraA)}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -210,13 +219,32 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	}
 	closers = append(closers, ln.b.Close)
 	ln.ehr.registerGateway(demoEHRClient, &ln.a.fhirKey.PublicKey)
+	type served struct {
+		n  *node
+		hl net.Listener
+	}
+	runs := []served{{ln.a, ln.httpA}, {ln.b, ln.httpB}}
+	for i := range o.ExtraA {
+		var hl, sl net.Listener
+		for _, p := range []*net.Listener{&hl, &sl} {
+			if *p, err = listen(); err != nil {
+				return nil, fmt.Errorf("demo: listen: %w", err)
+			}
+		}
+		cfg := cfgA // the same database and data directory: the same keys
+		cfg.HTTPAddr = hl.Addr().String()
+		n, err := openNode(ctx, cfg, hooks, nodeListeners{HTTP: hl, SMTP: sl}, io.Discard, logw)
+		if err != nil {
+			return nil, fmt.Errorf("demo: node A%d: %w", i+2, err)
+		}
+		closers = append(closers, n.Close)
+		ln.extra = append(ln.extra, n)
+		runs = append(runs, served{n, hl})
+	}
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ln.stop = cancel
-	for _, p := range []struct {
-		n  *node
-		hl net.Listener
-	}{{ln.a, ln.httpA}, {ln.b, ln.httpB}} {
+	for _, p := range runs {
 		go func() { ln.served <- serve(sctx, p.n, p.hl, 5*time.Second, time.Hour) }()
 	}
 	return ln, nil
@@ -227,7 +255,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 func (ln *loopNet) shutdown() error {
 	ln.stop()
 	var errs []error
-	for range 2 {
+	for range 2 + len(ln.extra) {
 		errs = append(errs, <-ln.served)
 	}
 	ln.fax.Close()
@@ -240,6 +268,9 @@ func (ln *loopNet) shutdown() error {
 func (ln *loopNet) close() {
 	ln.a.Close()
 	ln.b.Close()
+	for _, n := range ln.extra {
+		n.Close()
+	}
 	if ln.drop != nil {
 		ln.drop()
 	}
