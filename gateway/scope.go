@@ -65,6 +65,10 @@ const (
 	// gateway-wide administrator (the gateway operator is the business
 	// associate, a party to every BAA).
 	PathBAA = "baa"
+	// PathKeys is key management: rewrapping data keys under a new KEK
+	// and sealing rows written before PHI was sealed at rest. It reads and
+	// writes only sealed values and blind indexes, and is audited.
+	PathKeys = "keys"
 )
 
 // Involves reports whether practice is the referral's requester or its

@@ -46,6 +46,7 @@ const rewrapBatch = 100
 // throughout, and a key written by a writer meanwhile is picked up by the
 // next batch. It returns how many keys it rewrapped.
 func (s *Store) RewrapDataKeys(ctx context.Context, k *gateway.Sealer, actor string) (int, error) {
+	ctx = gateway.GatewayWide(ctx, gateway.PathKeys)
 	cur := k.CurrentKEK()
 	total := 0
 	from := map[string]bool{}

@@ -20,6 +20,7 @@ type keyStore interface {
 	Backend() sqlstore.Backend
 	DataKeyCounts(ctx context.Context) (map[string]int, error)
 	RewrapDataKeys(ctx context.Context, k *gateway.Sealer, actor string) (int, error)
+	SealLegacyRows(ctx context.Context, actor string) (int, error)
 }
 
 // rawColumns are the columns read back raw to look for plaintext: every
@@ -39,7 +40,8 @@ var rawColumns = map[string]string{
 func rawDump(t *testing.T, s keyStore) []byte {
 	t.Helper()
 	ctx := t.Context()
-	btx, err := s.Backend().Begin(ctx, true)
+	// Gateway-wide, so row-level security (an app-role store) hides nothing.
+	btx, err := s.Backend().Begin(gateway.GatewayWide(ctx, gateway.PathKeys), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,15 +136,15 @@ func testSealedAtRest(t *testing.T, h Harness) {
 		q    gateway.ReferralQuery
 		want int
 	}{
-		{"identifier value, any system", gateway.ReferralQuery{Patient: &gateway.Token{Value: canary("Mrn"), AnySystem: true}}, 1},
-		{"identifier with its system", gateway.ReferralQuery{Patient: &gateway.Token{System: "urn:oid:2.16.840.1.113883.19.5", Value: canary("Mrn")}}, 1},
-		{"identifier with another system", gateway.ReferralQuery{Patient: &gateway.Token{System: "urn:oid:2.16.840.1.113883.19.6", Value: canary("Mrn")}}, 0},
-		{"identifier without a system", gateway.ReferralQuery{Patient: &gateway.Token{Value: canary("Mrn")}}, 0},
-		{"identifier of nobody", gateway.ReferralQuery{Patient: &gateway.Token{Value: canary("Nobody"), AnySystem: true}}, 0},
-		{"birth date", gateway.ReferralQuery{BirthDate: "1931-07-14"}, 1},
-		{"next day", gateway.ReferralQuery{BirthDate: "1931-07-15"}, 1},
-		{"another date", gateway.ReferralQuery{BirthDate: "1931-07-16"}, 0},
-		{"identifier and date", gateway.ReferralQuery{Patient: &gateway.Token{Value: canary("Mrn"), AnySystem: true}, BirthDate: "1931-07-15"}, 0},
+		{"identifier value, any system", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{Value: canary("Mrn"), AnySystem: true}}, 1},
+		{"identifier with its system", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{System: "urn:oid:2.16.840.1.113883.19.5", Value: canary("Mrn")}}, 1},
+		{"identifier with another system", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{System: "urn:oid:2.16.840.1.113883.19.6", Value: canary("Mrn")}}, 0},
+		{"identifier without a system", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{Value: canary("Mrn")}}, 0},
+		{"identifier of nobody", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{Value: canary("Nobody"), AnySystem: true}}, 0},
+		{"birth date", gateway.ReferralQuery{InvolvesOrg: "clinic-a", BirthDate: "1931-07-14"}, 1},
+		{"next day", gateway.ReferralQuery{InvolvesOrg: "clinic-a", BirthDate: "1931-07-15"}, 1},
+		{"another date", gateway.ReferralQuery{InvolvesOrg: "clinic-a", BirthDate: "1931-07-16"}, 0},
+		{"identifier and date", gateway.ReferralQuery{InvolvesOrg: "clinic-a", Patient: &gateway.Token{Value: canary("Mrn"), AnySystem: true}, BirthDate: "1931-07-15"}, 0},
 	} {
 		list, err := e.svc.ListReferrals(gateway.WithPractice(e.ctx, "clinic-a"), tt.q)
 		if err != nil || len(list) != tt.want {

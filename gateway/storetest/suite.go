@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, h) })
 	t.Run("SealedAtRest", func(t *testing.T) { testSealedAtRest(t, h) })
 	t.Run("KeyRotationUnderLoad", func(t *testing.T) { testKeyRotationUnderLoad(t, h) })
+	t.Run("SealLegacyRows", func(t *testing.T) { testSealLegacyRows(t, h) })
 }
 
 // env is one test's wiring.
