@@ -103,7 +103,7 @@ func (n *Notifier) HandleJob(ctx context.Context, j gateway.Job, _ gateway.JobMe
 	} else if err != nil {
 		return err
 	}
-	if finished, s, st, err = done(); err != nil || finished {
+	if finished, _, st, err = done(); err != nil || finished {
 		return err
 	}
 	if wait := st.NextAttempt.Sub(n.cfg.Clock()); wait > 0 {
