@@ -525,12 +525,8 @@ func (d *demoRun) rerouteCase(ctx context.Context, c *demoCase) {
 		c.fail("replace", err)
 		return
 	}
-	d.tl.label(nr.ID, "#6b reroute")
-	c.referrals = append(c.referrals, nr.ID)
-	d.tl.say("#6 reroute  declined; re-routed as %s to ortho-ehr", shortID(nr.ID))
-	_, ds, err := d.waitStatus(ctx, nr.ID, gateway.StatusReceived)
-	if err != nil || delivered(ds, gateway.ChannelFHIR) == nil {
-		c.fail("replacement delivered on FHIR", err)
+	if !d.followSecond(ctx, c, nr.ID, "#6b reroute", gateway.ChannelFHIR, "replacement delivered on FHIR",
+		"#6 reroute  declined; re-routed as %s to ortho-ehr") {
 		return
 	}
 	old, _, err := d.svc.Referral(ctx, r.ID)

@@ -67,12 +67,8 @@ func (d *demoRun) onwardCase(ctx context.Context, c *demoCase) {
 		c.fail("ortho refers onward", err)
 		return
 	}
-	d.tl.label(nr.ID, "#8b onward")
-	c.referrals = append(c.referrals, nr.ID)
-	d.tl.say("#8 onward   ortho refers the patient on to fax-clinic as %s (treatment basis inherited)", shortID(nr.ID))
-	_, ds, err := d.waitStatus(ctx, nr.ID, gateway.StatusReceived)
-	if err != nil || delivered(ds, gateway.ChannelFax) == nil {
-		c.fail("onward referral faxed", err)
+	if !d.followSecond(ctx, c, nr.ID, "#8b onward", gateway.ChannelFax, "onward referral faxed",
+		"#8 onward   ortho refers the patient on to fax-clinic as %s (treatment basis inherited)") {
 		return
 	}
 	orig, _, err := d.svc.Referral(ctx, r.ID)
@@ -104,4 +100,20 @@ func checkReceipts(ctx context.Context, svc *gateway.Service, cases []*demoCase)
 		}
 		c.receipts = strings.Join(parts, "; ")
 	}
+}
+
+// followSecond follows a case's second referral (a replacement, a referral
+// onward): it labels it, tells the timeline (say has one %s for its short
+// id) and waits until it is received on ch, failing the case with step
+// otherwise.
+func (d *demoRun) followSecond(ctx context.Context, c *demoCase, id, label string, ch gateway.ChannelKind, step, say string) bool {
+	d.tl.label(id, label)
+	c.referrals = append(c.referrals, id)
+	d.tl.say(say, shortID(id))
+	_, ds, err := d.waitStatus(ctx, id, gateway.StatusReceived)
+	if err != nil || delivered(ds, ch) == nil {
+		c.fail(step, err)
+		return false
+	}
+	return true
 }

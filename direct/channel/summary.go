@@ -53,12 +53,7 @@ func Summary(out *gateway.Outbound) string {
 			b.WriteString("You asked:\n" + q + "\n\n")
 		}
 		b.WriteString("Answer:\n" + strings.TrimSpace(r.Answer) + "\n")
-		if len(out.Records) > 0 {
-			b.WriteString("\nAdded records:\n")
-			for _, rec := range out.Records {
-				fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
-			}
-		}
+		listRecords(&b, "Added records", out.Records)
 		b.WriteString("\nThe referral's details are in our first message, which this one answers.\n")
 		return b.String()
 	}
@@ -116,14 +111,21 @@ func Summary(out *gateway.Outbound) string {
 	if t := strings.TrimSpace(r.ReasonText); t != "" {
 		b.WriteString("\nClinical question:\n" + t + "\n")
 	}
-	if len(out.Records) > 0 {
-		b.WriteString("\nRecords:\n")
-		for _, rec := range out.Records {
-			fmt.Fprintf(&b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
-		}
-	}
+	listRecords(&b, "Records", out.Records)
 	b.WriteString("\nTo answer, reply to this message with \"Accept\", \"Decline\" and a reason, or \"Question\" and what you need, on the first line.\n")
 	return b.String()
+}
+
+// listRecords writes a heading and one line per record (title, type,
+// size), or nothing when there are none.
+func listRecords(b *strings.Builder, heading string, recs []gateway.RecordContent) {
+	if len(recs) == 0 {
+		return
+	}
+	b.WriteString("\n" + heading + ":\n")
+	for _, rec := range recs {
+		fmt.Fprintf(b, "- %s (%s, %d bytes)\n", rec.Title, rec.ContentType, len(rec.Content))
+	}
 }
 
 // Attachments returns the records as the message's attachments, one each.
