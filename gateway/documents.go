@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/referralgw/gateway/audit"
@@ -50,4 +51,53 @@ func (s *Service) InsertDocument(ctx context.Context, d Document, ev *audit.Even
 // DeleteDocument removes one document (ErrNotFound when there is none).
 func (s *Service) DeleteDocument(ctx context.Context, kind, id string) error {
 	return s.store.Update(ctx, func(tx Tx) error { return tx.DeleteDocument(ctx, kind, id) })
+}
+
+// Documents lists a kind's documents in id order, skipping expired ones.
+func (s *Service) Documents(ctx context.Context, kind string) ([]Document, error) {
+	var out []Document
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.Documents(ctx, kind, s.clock.Now())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s documents: %w", kind, err)
+	}
+	return out, nil
+}
+
+// ChangeDocument reads a document (ErrNotFound is passed to change as the
+// error, with a zero Document), lets change return the next state and the
+// audit event that goes with it, and stores both in one transaction. The
+// next state's Version is set here: 1 for a new document, stored + 1
+// otherwise. change returning an error changes nothing.
+func (s *Service) ChangeDocument(ctx context.Context, kind, id string, change func(cur Document, err error) (Document, *audit.Event, error)) (Document, error) {
+	var out Document
+	err := s.store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Document(ctx, kind, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		next, ev, err := change(cur, err)
+		if err != nil {
+			return err
+		}
+		next.Kind, next.ID, next.Version = kind, id, cur.Version+1
+		if next.Updated.IsZero() {
+			next.Updated = s.clock.Now()
+		}
+		if err := tx.PutDocument(ctx, next); err != nil {
+			return err
+		}
+		out = next
+		if ev == nil {
+			return nil
+		}
+		if ev.Time.IsZero() {
+			ev.Time = s.clock.Now()
+		}
+		return tx.Audit(ctx, *ev)
+	})
+	return out, err
 }

@@ -63,21 +63,13 @@ func (s *Store) Register(ctx context.Context, actor string, c smart.Client, jwks
 	for _, k := range keys {
 		kids = append(kids, k.KID)
 	}
-	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		d := gateway.Document{Kind: KindClient, ID: c.ID, Version: 1, Updated: now, Body: body}
-		old, err := tx.Document(ctx, KindClient, c.ID)
-		switch {
-		case err == nil:
-			d.Version = old.Version + 1
-		case !errors.Is(err, gateway.ErrNotFound):
-			return err
+	_, err = s.svc.ChangeDocument(ctx, KindClient, c.ID, func(old gateway.Document, err error) (gateway.Document, *audit.Event, error) {
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+			return gateway.Document{}, nil, err
 		}
-		if err := tx.PutDocument(ctx, d); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: []string{c.OrgID}, Action: "smart.client-registered",
-			Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": c.ID, "scopes": strings.Join(c.Scopes, " "),
-				"kids": strings.Join(kids, " "), "version": fmt.Sprint(d.Version)}})
+		return gateway.Document{Updated: now, Body: body}, &audit.Event{Time: now, Actor: actor, Tenants: []string{c.OrgID},
+			Action: "smart.client-registered", Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": c.ID,
+				"scopes": strings.Join(c.Scopes, " "), "kids": strings.Join(kids, " "), "version": fmt.Sprint(old.Version + 1)}}, nil
 	})
 	if err != nil {
 		return smart.Client{}, fmt.Errorf("smartstore: register %s: %w", c.ID, err)
@@ -125,12 +117,7 @@ func compact(b []byte) json.RawMessage {
 // Client implements smart.ClientRegistry; an unregistered id wraps
 // smart.ErrUnknownClient.
 func (s *Store) Client(ctx context.Context, id string) (smart.Client, error) {
-	var d gateway.Document
-	err := s.svc.Store().View(ctx, func(tx gateway.Tx) error {
-		var err error
-		d, err = tx.Document(ctx, KindClient, id)
-		return err
-	})
+	d, err := s.svc.Document(ctx, KindClient, id)
 	if errors.Is(err, gateway.ErrNotFound) {
 		return smart.Client{}, fmt.Errorf("smartstore: client %q: %w", id, smart.ErrUnknownClient)
 	}
@@ -142,12 +129,7 @@ func (s *Store) Client(ctx context.Context, id string) (smart.Client, error) {
 
 // Clients lists the registered clients in id order.
 func (s *Store) Clients(ctx context.Context) ([]smart.Client, error) {
-	var docs []gateway.Document
-	err := s.svc.Store().View(ctx, func(tx gateway.Tx) error {
-		var err error
-		docs, err = tx.Documents(ctx, KindClient, s.svc.Clock().Now())
-		return err
-	})
+	docs, err := s.svc.Documents(ctx, KindClient)
 	if err != nil {
 		return nil, fmt.Errorf("smartstore: clients: %w", err)
 	}
@@ -184,12 +166,7 @@ func (s *Store) Seen(ctx context.Context, clientID, jti string, exp time.Time) (
 	}
 	d := gateway.Document{Kind: KindJTI, ID: hex.EncodeToString(sum[:]), Version: 1,
 		Updated: s.svc.Clock().Now(), Expires: exp, Body: body}
-	var inserted bool
-	err = s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		var err error
-		inserted, err = tx.InsertDocument(ctx, d)
-		return err
-	})
+	inserted, err := s.svc.InsertDocument(ctx, d, nil)
 	if err != nil {
 		return false, fmt.Errorf("smartstore: replay check: %w", err)
 	}
@@ -204,35 +181,31 @@ func (s *Store) Seen(ctx context.Context, clientID, jti string, exp time.Time) (
 func (s *Store) SetDisabled(ctx context.Context, actor, id string, disabled bool) (smart.Client, error) {
 	now := s.svc.Clock().Now()
 	var out smart.Client
-	err := s.svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		d, err := tx.Document(ctx, KindClient, id)
+	_, err := s.svc.ChangeDocument(ctx, KindClient, id, func(d gateway.Document, err error) (gateway.Document, *audit.Event, error) {
 		if errors.Is(err, gateway.ErrNotFound) {
-			return smart.ErrUnknownClient
+			return d, nil, smart.ErrUnknownClient
 		} else if err != nil {
-			return err
+			return d, nil, err
 		}
 		var r record
 		if err := json.Unmarshal(d.Body, &r); err != nil {
-			return fmt.Errorf("stored record: %w", err)
+			return d, nil, fmt.Errorf("stored record: %w", err)
 		}
 		r.Disabled = disabled
 		if d.Body, err = json.Marshal(r); err != nil {
-			return err
+			return d, nil, err
 		}
-		d.Version++
 		d.Updated = now
-		if err := tx.PutDocument(ctx, d); err != nil {
-			return err
-		}
+		d.Version++
 		if out, err = decode(d); err != nil {
-			return err
+			return d, nil, err
 		}
 		action := "smart.client-enabled"
 		if disabled {
 			action = "smart.client-disabled"
 		}
-		return tx.Audit(ctx, audit.Event{Time: now, Actor: actor, Tenants: []string{r.OrgID}, Action: action,
-			Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": r.ID, "version": fmt.Sprint(d.Version)}})
+		return d, &audit.Event{Time: now, Actor: actor, Tenants: []string{r.OrgID}, Action: action,
+			Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": r.ID, "version": fmt.Sprint(d.Version)}}, nil
 	})
 	if err != nil {
 		return smart.Client{}, fmt.Errorf("smartstore: set disabled %s: %w", id, err)
