@@ -166,6 +166,8 @@ func TestSlowBodyConnectionsClosed(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if complete != 0 {
 		t.Fatalf("%d trickled bodies were read to the end", complete)
 	}
