@@ -201,6 +201,17 @@ func (n *node) start(ctx context.Context) {
 				n.log.Error("direct smtp listener stopped", "err", err)
 			}
 		}()
+		if b := n.direct.bundle; b != nil {
+			every := n.edges.TrustBundleEvery
+			if every <= 0 {
+				every = 24 * time.Hour
+			}
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				b.Run(ctx, every)
+			}()
+		}
 	}
 	n.wg.Add(1)
 	go func() {

@@ -68,6 +68,11 @@ type edgeConfig struct {
 	// DNSServer answers certificate discovery (DNS CERT) queries, host:port;
 	// empty turns discovery off (certificates must be in the directory).
 	DNSServer string
+	// TrustBundle is a P7B trust bundle (file or http(s) URL) whose
+	// anchors are trusted beside the certificate directory's; it is
+	// loaded at start and refreshed every TrustBundleEvery.
+	TrustBundle      string
+	TrustBundleEvery time.Duration
 
 	// FaxAPI is the fax vendor's API base URL; fax is off without it.
 	FaxAPI string
@@ -82,7 +87,7 @@ func defaultEdgeConfig() edgeConfig {
 	str := map[string]*string{
 		"GATEWAY_PUBLIC_URL": &e.PublicURL, "GATEWAY_DIRECT_DOMAIN": &e.DirectDomain, "GATEWAY_DIRECT_CERTS": &e.DirectCerts,
 		"GATEWAY_SMTP_ADDR": &e.SMTPAddr, "GATEWAY_SMARTHOST": &e.Smarthost, "GATEWAY_SMTP_TLS_CERT": &e.SMTPTLSCert,
-		"GATEWAY_SMTP_TLS_KEY": &e.SMTPTLSKey, "GATEWAY_SMTP_TLS_ROOTS": &e.SMTPTLSRoots, "GATEWAY_DNS": &e.DNSServer,
+		"GATEWAY_SMTP_TLS_KEY": &e.SMTPTLSKey, "GATEWAY_SMTP_TLS_ROOTS": &e.SMTPTLSRoots, "GATEWAY_DNS": &e.DNSServer, "GATEWAY_DIRECT_TRUST_BUNDLE": &e.TrustBundle,
 		"GATEWAY_FAX_API": &e.FaxAPI, "GATEWAY_FAX_KEY": &e.FaxKey, "GATEWAY_FAX_SECRET": &e.FaxSecret,
 		"GATEWAY_FAX_CALLBACK_TOKEN": &e.FaxCallbackToken, "GATEWAY_TLS_CERT": &e.TLSCert, "GATEWAY_TLS_KEY": &e.TLSKey,
 	}
@@ -121,6 +126,8 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.SMTPTLSRoots, "smtp-tls-roots", e.SMTPTLSRoots, "PEM roots to trust for outbound STARTTLS besides the system roots")
 	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
 	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
+	fs.StringVar(&e.TrustBundle, "direct-trust-bundle", e.TrustBundle, "P7B trust bundle (file or http(s) URL) of further Direct trust anchors, e.g. DirectTrust's (env GATEWAY_DIRECT_TRUST_BUNDLE)")
+	fs.DurationVar(&e.TrustBundleEvery, "direct-trust-refresh", e.TrustBundleEvery, "how often the trust bundle is fetched again (0: 24h)")
 }
 
 // registerRoute adds the edge flags that routing reads: which channels

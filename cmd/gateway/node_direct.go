@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -33,6 +34,7 @@ type directEdge struct {
 	domain    string
 	names     []string
 	bodies    string // where message bodies arrive (unlinked files)
+	bundle    *certs.BundleSource // nil: no trust bundle configured
 	ec        edgeConfig
 }
 
@@ -134,6 +136,14 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 	if wrap != nil {
 		transport = wrap(sender)
 	}
+	var bundle *certs.BundleSource
+	if ec.TrustBundle != "" {
+		bundle = &certs.BundleSource{Location: ec.TrustBundle, Store: trust, Logger: log}
+		if _, err := bundle.Refresh(context.Background()); err != nil {
+			_ = sender.Close()
+			return nil, fmt.Errorf("direct: %w", err)
+		}
+	}
 	ch, err := channel.New(directChannelConfig(ec, keys, trust, transport, log))
 	if err != nil {
 		_ = sender.Close()
@@ -161,7 +171,7 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		return nil, fmt.Errorf("direct: smtp in: %w", err)
 	}
 	return &directEdge{ch: ch, sender: sender, serverTLS: &tls.Config{Certificates: []tls.Certificate{serverCert}},
-		keys: keys, domain: ec.DirectDomain, names: names, bodies: bodies, ec: ec}, nil
+		keys: keys, domain: ec.DirectDomain, names: names, bodies: bodies, ec: ec, bundle: bundle}, nil
 }
 
 // attach wires the edge to the core: the inbound processor (registered as
