@@ -125,7 +125,6 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.SMTPTLSKey, "smtp-tls-key", e.SMTPTLSKey, "STARTTLS private key (PEM) of the SMTP listener")
 	fs.StringVar(&e.SMTPTLSRoots, "smtp-tls-roots", e.SMTPTLSRoots, "PEM roots to trust for outbound STARTTLS besides the system roots")
 	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
-	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
 	fs.StringVar(&e.TrustBundle, "direct-trust-bundle", e.TrustBundle, "P7B trust bundle (file or http(s) URL) of further Direct trust anchors, e.g. DirectTrust's (env GATEWAY_DIRECT_TRUST_BUNDLE)")
 	fs.DurationVar(&e.TrustBundleEvery, "direct-trust-refresh", e.TrustBundleEvery, "how often the trust bundle is fetched again (0: 24h)")
 }

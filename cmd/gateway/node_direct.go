@@ -33,7 +33,7 @@ type directEdge struct {
 	keys      *certs.Keyring
 	domain    string
 	names     []string
-	bodies    string // where message bodies arrive (unlinked files)
+	bodies    string              // where message bodies arrive (unlinked files)
 	bundle    *certs.BundleSource // nil: no trust bundle configured
 	ec        edgeConfig
 }
