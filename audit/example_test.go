@@ -74,30 +74,41 @@ func ExampleVerify() {
 	// practice-a 3 hash mismatch: row changed after it was written
 }
 
-// Checkpoints signed with a key outside the database reveal a truncated tail.
-func ExampleVerifyWithCheckpoints() {
-	key := []byte("synthetic-key-kept-outside-the-database")
+// A checkpoint signed with a key outside the database, kept by a witness,
+// reveals a truncated tail that the hash chain alone cannot.
+func ExampleVerifyTrail() {
+	skey, vkey, err := audit.GenerateSigningKey("gw.example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	signer, _ := audit.NewSigner(skey)
+	verifier, _ := audit.NewVerifier(vkey)
 	t0 := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
 	first := audit.NewEntry("practice-a", 0, "", audit.Event{Time: t0, Actor: "system", Action: "referral.created", Outcome: audit.OutcomeSuccess})
 	second := audit.NewEntry("practice-a", first.Seq, first.Hash, audit.Event{Time: t0.Add(time.Minute), Actor: "system", Action: "delivery.sent", Outcome: audit.OutcomeSuccess})
-	cp := audit.SignCheckpoint(key, second, t0.Add(time.Hour))
+
+	// The sequencer signs the tree of both entries; a witness keeps it.
+	tree := audit.NewTree()
+	for _, e := range []audit.Entry{first, second} {
+		leaf, _ := audit.LeafHash(e)
+		_ = tree.Append(leaf, nil)
+	}
+	msg, _ := audit.SignTreeHead(signer, "practice-a", tree.Size(), tree.Root())
+	head, err := audit.OpenTreeHead(msg, verifier)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	// The newest row is deleted: the remaining chain is internally consistent.
-	plain, err := audit.Verify(trail(first))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	report, err := audit.VerifyWithCheckpoints(trail(first), []audit.Checkpoint{cp}, key)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	plain, _ := audit.Verify(trail(first))
+	report, _ := audit.VerifyTrail(trail(first), []audit.TreeHead{head})
 	fmt.Println(plain.OK(), report.OK())
 	fmt.Println(report.Breaks[0].Seq, report.Breaks[0].Reason)
 	// Output:
 	// true false
-	// 2 truncated or rewritten after checkpoint: chain ends at seq 1
+	// 2 truncated: a checkpoint of size 2 is witnessed, the chain ends at seq 1
 }
 
 // ExportFHIR turns a trail into a FHIR R4 Bundle of AuditEvents for an auditor.

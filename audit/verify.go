@@ -1,18 +1,27 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"iter"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Report is the result of verifying one or more tenants' chains.
 type Report struct {
-	Tenants int     // distinct tenants that had at least one entry
-	Entries int     // entries read, including those after a break
-	Breaks  []Break // the first break of each broken tenant, sorted by tenant; empty => intact
+	Tenants     int     // distinct tenants that had at least one entry
+	Entries     int     // entries read, including those after a break
+	Checkpoints int     // witnessed checkpoints compared with the trees
+	Breaks      []Break // the first break of each broken tenant, sorted by tenant; empty => intact
+	// Unsequenced counts events committed but not yet given a place in a
+	// chain by the sequencer, and OldestUnsequenced is when the oldest of
+	// them happened (zero when none). The store fills them in; they do not
+	// make a report broken.
+	Unsequenced       int
+	OldestUnsequenced time.Time
 }
 
 // Break pinpoints where one tenant's chain stops being trustworthy.
@@ -39,17 +48,72 @@ func Verify(entries iter.Seq2[Entry, error]) (Report, error) {
 	return w.report(nil), nil
 }
 
+// VerifyTrail is Verify plus the witnessed checkpoints: it rebuilds each
+// tenant's Merkle tree from the rows read and requires every checkpoint's
+// root at its size. heads must have been opened (signature checked) with
+// OpenTreeHead. Besides what Verify finds, it reports
+//   - a truncated tail: a checkpoint larger than the chain (the seq after
+//     the chain's end);
+//   - a trail rewritten and re-chained: a root that differs from the
+//     witnessed one (the first seq after the largest checkpoint that still
+//     matches);
+//   - a deleted practice: checkpoints of a tenant with no rows (seq 1).
+//
+// A tenant still gets one Break, the one with the lowest Seq.
+func VerifyTrail(entries iter.Seq2[Entry, error], heads []TreeHead) (Report, error) {
+	w := newWalker()
+	byTenant := map[string][]TreeHead{}
+	for _, h := range heads {
+		byTenant[h.Tenant] = append(byTenant[h.Tenant], h)
+	}
+	for _, hs := range byTenant {
+		slices.SortStableFunc(hs, func(a, b TreeHead) int { return cmp.Compare(a.Size, b.Size) })
+	}
+	w.heads = byTenant
+	if err := w.walk(entries); err != nil {
+		return w.report(nil), fmt.Errorf("audit: verify trail: %w", err)
+	}
+	var extra []Break
+	for _, tenant := range slices.Sorted(maps.Keys(byTenant)) {
+		c := w.chains[tenant]
+		if c == nil {
+			extra = append(extra, Break{Tenant: tenant, Seq: 1, Reason: fmt.Sprintf(
+				"practice deleted: checkpoints up to size %d are witnessed, the database holds no entries", byTenant[tenant][len(byTenant[tenant])-1].Size)})
+			continue
+		}
+		if c.mismatch != nil {
+			extra = append(extra, *c.mismatch)
+			continue
+		}
+		if rest := byTenant[tenant][c.headsSeen:]; len(rest) > 0 {
+			extra = append(extra, Break{Tenant: tenant, Seq: int64(c.tree.Size()) + 1, Reason: fmt.Sprintf(
+				"truncated: a checkpoint of size %d is witnessed, the chain ends at seq %d", rest[len(rest)-1].Size, c.tree.Size())})
+		}
+	}
+	rep := w.report(extra)
+	rep.Checkpoints = len(heads)
+	return rep, nil
+}
+
 // chainState is what the walker knows about one tenant's chain so far.
 type chainState struct {
 	next     int64  // sequence number the next row must carry
 	prevHash string // hash the next row's PrevHash must equal
 	lastSeq  int64  // highest sequence number read, broken or not
 	brk      *Break // first break, nil while intact
+	// With checkpoints: the tree of the rows read, how many of the
+	// tenant's heads it has reached, the largest size whose root matched,
+	// and the first root that did not.
+	tree      *Tree
+	headsSeen int
+	matched   uint64
+	mismatch  *Break
 }
 
 // walker verifies chains one entry at a time.
 type walker struct {
 	chains  map[string]*chainState
+	heads   map[string][]TreeHead // sorted by size; nil for Verify
 	entries int
 	observe func(Entry) // called for every entry read; may be nil
 }
@@ -83,6 +147,9 @@ func (w *walker) add(e Entry) {
 	if w.observe != nil {
 		w.observe(e)
 	}
+	if hs := w.heads[e.Tenant]; len(hs) > 0 {
+		c.grow(e, hs)
+	}
 	if c.brk != nil {
 		return
 	}
@@ -92,6 +159,33 @@ func (w *walker) add(e Entry) {
 	}
 	c.next = e.Seq + 1
 	c.prevHash = e.Hash
+}
+
+// grow appends e's leaf to the tenant's tree and compares the root with
+// every checkpoint of the size the tree has reached.
+func (c *chainState) grow(e Entry, hs []TreeHead) {
+	if c.tree == nil {
+		c.tree = NewTree()
+	}
+	leaf, err := LeafHash(e)
+	if err != nil {
+		leaf = hasher.HashLeaf([]byte(e.Hash)) // a mangled hash still takes its place; the root will not match
+	}
+	_ = c.tree.Append(leaf, nil) // appending to a range from 0 cannot fail
+	size := c.tree.Size()
+	for c.headsSeen < len(hs) && hs[c.headsSeen].Size <= size {
+		h := hs[c.headsSeen]
+		c.headsSeen++
+		if h.Size < size || c.mismatch != nil {
+			continue // a checkpoint of an empty tree, or one past the first mismatch
+		}
+		if !bytes.Equal(c.tree.Root(), h.Root) {
+			c.mismatch = &Break{Tenant: e.Tenant, Seq: int64(c.matched) + 1, Reason: fmt.Sprintf(
+				"rewritten: the tree of the first %d entries differs from the witnessed checkpoint; it last matched at size %d", h.Size, c.matched)}
+			continue
+		}
+		c.matched = h.Size
+	}
 }
 
 // check returns why e cannot follow the verified part of the chain, or "".

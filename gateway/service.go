@@ -74,6 +74,8 @@ type Service struct {
 	inbound   map[ChannelKind]InboundHandler // see SetInboundHandler
 
 	hooks edgeHooks // see OnVersion and HandleJobKind
+	// auditVerifier is what VerifyAudit checks against.
+	auditVerifier AuditVerifier
 }
 
 // NewService wires the core.

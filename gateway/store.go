@@ -21,12 +21,15 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 	// AuditEntries streams audit entries ordered by (tenant, seq).
 	AuditEntries(ctx context.Context, q AuditQuery) iter.Seq2[audit.Entry, error]
-	// Checkpoints lists the stored signed chain checkpoints.
-	Checkpoints(ctx context.Context) ([]audit.Checkpoint, error)
-	// SaveCheckpoint stores a signed checkpoint of a chain head.
-	SaveCheckpoint(ctx context.Context, cp audit.Checkpoint) error
 	// AuditHeads returns the last entry of every tenant's chain.
 	AuditHeads(ctx context.Context) ([]audit.Entry, error)
+	// AuditUnsequenced counts the audit events committed but not yet
+	// sequenced into chains, and returns the time of the oldest (zero when
+	// none).
+	AuditUnsequenced(ctx context.Context) (int, time.Time, error)
+	// AuditInclusion returns the entry (tenant, seq) and the proof that it
+	// is leaf seq-1 of the tenant's tree of size leaves.
+	AuditInclusion(ctx context.Context, tenant string, seq int64, size uint64) (audit.Entry, [][]byte, error)
 	// StartWorkers begins running queued jobs with h until StopWorkers.
 	StartWorkers(ctx context.Context, h JobHandler) error
 	// StopWorkers stops taking jobs and waits for running ones; when ctx

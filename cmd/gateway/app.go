@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/pgstore"
@@ -16,14 +18,19 @@ import (
 
 // app is the wired gateway: configuration, store, core service and channels.
 type app struct {
-	cfg      Config
-	store    *sqlstore.Store
-	svc      *gateway.Service
-	log      *slog.Logger
-	metrics  *promMetrics // the Prometheus face of the core's Metrics
-	auditKey []byte
-	sealer   *gateway.Sealer // the keys PHI is sealed with
-	stdout   io.Writer
+	cfg     Config
+	store   *sqlstore.Store
+	svc     *gateway.Service
+	log     *slog.Logger
+	metrics *promMetrics // the Prometheus face of the core's Metrics
+	// auditKey verifies the audit log's checkpoints (the signing half
+	// stays in the key file or environment, never in the database).
+	auditKey note.Verifier
+	auditPub string // auditKey's text form, for `audit key` and the console
+	// stopSequencer ends the background audit sequencer and waits for it.
+	stopSequencer func()
+	sealer        *gateway.Sealer // the keys PHI is sealed with
+	stdout        io.Writer
 	// protocols are the edge handlers a node mounts (FHIR, SMART, fax
 	// callback), keyed by mux pattern; empty for one-shot commands.
 	protocols map[string]http.Handler
@@ -46,11 +53,17 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 	if err != nil {
 		return nil, err
 	}
-	auditKey, err := cfg.key("audit")
+	signer, auditKey, auditPub, err := auditSigningKey(cfg)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
+	witnesses, err := auditWitnesses(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	store.ConfigureAudit(sqlstore.AuditConfig{Signer: signer, Witnesses: witnesses, Logger: log.With("component", "audit")})
 	sealer, err := cfg.sealer()
 	if err != nil {
 		store.Close()
@@ -73,7 +86,19 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 		core = wrap(store)
 	}
 	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
-	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, sealer: sealer, stdout: stdout}, nil
+	svc.SetAuditVerifier(gateway.AuditVerifier{Key: auditKey, Witnesses: witnesses})
+	// The sequencer gives committed audit events their places and publishes
+	// checkpoints every AuditPublishEvery, in every process that becomes
+	// the database's sequencer.
+	seqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.RunSequencer(seqCtx, cfg.AuditPublishEvery)
+	}()
+	stop := func() { cancel(); <-done }
+	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, auditPub: auditPub, sealer: sealer,
+		stdout: stdout, stopSequencer: stop}, nil
 }
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded store.
@@ -92,7 +117,14 @@ func openStore(ctx context.Context, cfg Config, q sqlstore.QueueConfig) (*sqlsto
 	return s, nil
 }
 
-func (a *app) Close() { a.store.Close() }
+// Close stops the audit sequencer and closes the store, which sequences
+// and publishes what is left when this process is the sequencer.
+func (a *app) Close() {
+	if a.stopSequencer != nil {
+		a.stopSequencer()
+	}
+	a.store.Close()
+}
 
 // admin is the actor for CLI changes: the operating-system user at the console.
 func cliActor(name string) gateway.Actor {

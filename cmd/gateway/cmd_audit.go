@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -12,20 +15,30 @@ import (
 )
 
 func cmdAudit(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := sub(args, "verify", "export", "checkpoint")
+	verb, args, err := sub(args, "verify", "export", "checkpoint", "prove", "key")
 	if err != nil {
 		return err
 	}
 	fs := newFlags("audit "+verb, &cfg, stderr)
 	var format, referral, tenant, out string
-	if verb == "export" {
+	var seq int64
+	switch verb {
+	case "export":
 		fs.StringVar(&format, "format", "fhir", "export format: fhir (a Bundle of AuditEvent)")
 		fs.StringVar(&referral, "referral", "", "only the entries of this referral")
 		fs.StringVar(&tenant, "tenant", "", "only this practice's trail")
 		fs.StringVar(&out, "o", "", "write to this file instead of standard output")
+	case "prove":
+		fs.StringVar(&tenant, "practice", "", "the practice (tenant) whose entry to prove")
+		fs.Int64Var(&seq, "seq", 0, "the entry's sequence number")
+	case "verify":
+		fs.Var(&cfg.AuditWitnesses, "witness", "check against this witness (directory or URL) instead of the configured ones; repeatable")
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if verb == "prove" && (tenant == "" || seq < 1) {
+		return usagef("audit prove needs --practice and --seq (1 or more)")
 	}
 	a, err := openApp(ctx, cfg, stdout, stderr)
 	if err != nil {
@@ -36,12 +49,17 @@ func cmdAudit(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	case "verify":
 		return verifyTrail(ctx, a, stdout)
 	case "checkpoint":
-		n, err := checkpoint(ctx, a)
+		n, err := a.store.PublishAudit(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "signed %d checkpoint(s)\n", n)
+		fmt.Fprintf(stdout, "signed and witnessed %d checkpoint(s)\n", n)
 		return nil
+	case "key":
+		fmt.Fprintln(stdout, a.auditPub)
+		return nil
+	case "prove":
+		return proveEntry(ctx, a, tenant, seq, stdout)
 	default:
 		if format != "fhir" {
 			return usagef("--format must be fhir")
@@ -72,40 +90,51 @@ func cmdAudit(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	}
 }
 
-// verifyTrail walks every chain and the signed checkpoints; it reports the
-// first broken sequence number of each broken chain and fails.
+// verifyTrail runs the gateway's one verification (the console's too):
+// every chain, every tenant's tree against the witnessed checkpoints. It
+// names the first broken sequence number of each broken chain and fails.
 func verifyTrail(ctx context.Context, a *app, w io.Writer) error {
-	cps, err := a.store.Checkpoints(ctx)
-	if err != nil {
-		return err
-	}
-	rep, err := audit.VerifyWithCheckpoints(a.store.AuditEntries(ctx, gateway.AuditQuery{}), cps, a.auditKey)
+	rep, err := a.svc.VerifyAudit(ctx)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	if rep.Unsequenced > 0 {
+		fmt.Fprintf(w, "%d event(s) not yet sequenced, the oldest from %s (%s ago)\n", rep.Unsequenced,
+			rep.OldestUnsequenced.UTC().Format(time.RFC3339), time.Since(rep.OldestUnsequenced).Round(time.Second))
+	}
 	if rep.OK() {
-		fmt.Fprintf(w, "audit trail intact: %d entries in %d chain(s), %d checkpoint(s) checked\n", rep.Entries, rep.Tenants, len(cps))
+		fmt.Fprintf(w, "audit trail intact: %d entries in %d chain(s), %d witnessed checkpoint(s) checked\n", rep.Entries, rep.Tenants, rep.Checkpoints)
 		return nil
 	}
-	fmt.Fprintf(w, "audit trail BROKEN: %d entries in %d chain(s)\n", rep.Entries, rep.Tenants)
+	fmt.Fprintf(w, "audit trail BROKEN: %d entries in %d chain(s), %d witnessed checkpoint(s)\n", rep.Entries, rep.Tenants, rep.Checkpoints)
 	for _, b := range rep.Breaks {
-		fmt.Fprintf(w, "  tenant %s: first broken sequence number %d: %s\n", b.Tenant, b.Seq, b.Reason)
+		fmt.Fprintf(w, "  practice %s: first broken sequence number %d: %s\n", b.Tenant, b.Seq, b.Reason)
 	}
 	return errSilent
 }
 
-// checkpoint signs the current head of every chain with the audit key,
-// which lives outside the database, so a rewritten or truncated tail is
-// detected later.
-func checkpoint(ctx context.Context, a *app) (int, error) {
-	heads, err := a.store.AuditHeads(ctx)
-	if err != nil {
-		return 0, err
+// proveEntry prints an entry, the latest witnessed checkpoint of its
+// practice and the inclusion proof, in a form an auditor can check offline
+// (docs/audit.md).
+func proveEntry(ctx context.Context, a *app, tenant string, seq int64, w io.Writer) error {
+	// Sequence and publish first, so a fresh entry has a checkpoint.
+	if _, err := a.store.PublishAudit(ctx); err != nil {
+		return err
 	}
-	for _, h := range heads {
-		if err := a.store.SaveCheckpoint(ctx, audit.SignCheckpoint(a.auditKey, h, time.Now().UTC())); err != nil {
-			return 0, err
-		}
+	e, head, proof, err := a.svc.ProveAudit(ctx, tenant, seq)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return fmt.Errorf("audit prove: %w", err)
+	} else if err != nil {
+		return err
 	}
-	return len(heads), nil
+	fmt.Fprintf(w, "entry %s %d %s\n", e.Tenant, e.Seq, e.Hash)
+	fmt.Fprintf(w, "leaf index %d of tree size %d\n", e.Seq-1, head.Size)
+	fmt.Fprintln(w, "proof")
+	for _, h := range proof {
+		fmt.Fprintln(w, base64.StdEncoding.EncodeToString(h))
+	}
+	fmt.Fprintln(w, "checkpoint")
+	w.Write(head.Note)
+	fmt.Fprintln(w, "public key "+a.auditKey.Name()+" ("+strconv.Itoa(len(proof))+" proof hashes verified against it)")
+	return nil
 }

@@ -26,7 +26,7 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	cfg.Edges.register(fs)
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (env GATEWAY_HTTP_ADDR)")
 	grace := fs.Duration("shutdown-grace", 20*time.Second, "how long shutdown waits for in-flight sends before cancelling (they are re-queued)")
-	every := fs.Duration("checkpoint-every", 10*time.Minute, "how often to sign audit chain checkpoints")
+	fs.DurationVar(&cfg.AuditPublishEvery, "audit-publish-every", cfg.AuditPublishEvery, "how often the audit sequencer sequences, signs and witnesses checkpoints while there are new entries")
 	queue := sqlstore.DefaultQueueConfig()
 	fs.DurationVar(&queue.RescueAfter, "rescue-after", queue.RescueAfter,
 		"re-queue a job this long after its last heartbeat (its process died); work in flight at a crash resumes within this plus a few seconds of a restart")
@@ -58,14 +58,14 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		return err
 	}
 	defer n.Close()
-	return serve(ctx, n, ln, *grace, *every)
+	return serve(ctx, n, ln, *grace)
 }
 
 // serve runs the node (HTTP server, delivery workers, SMTP listener,
 // inbound and follow loops) until ctx ends, then shuts down: stop
 // accepting, let in-flight sends finish within grace, cancel (and so
 // re-queue) the rest.
-func serve(ctx context.Context, n *node, ln net.Listener, grace, checkpointEvery time.Duration) error {
+func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) error {
 	a := n.app
 	if err := a.store.StartWorkers(ctx, a.svc); err != nil {
 		return fmt.Errorf("start workers: %w", err)
@@ -91,7 +91,7 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace, checkpointEvery
 	fmt.Fprintf(a.stdout, "gateway listening on %s://%s\n", scheme, ln.Addr())
 	n.describe(a.stdout)
 
-	tick := time.NewTicker(checkpointEvery)
+	tick := time.NewTicker(10 * time.Minute) // sweeps expired edge records
 	defer tick.Stop()
 	edges := time.NewTicker(gateway.EdgeInterval)
 	defer edges.Stop()
@@ -109,11 +109,8 @@ loop:
 				a.log.Error("audit edge events", "err", err)
 			}
 		case <-tick.C:
-			if _, err := checkpoint(ctx, a); err != nil {
-				a.log.Error("audit checkpoint", "err", err)
-			}
-			// Expired edge records (used assertion ids, idle sessions,
-			// callback replay records) go on the same schedule.
+			// Expired edge records: used assertion ids, idle sessions,
+			// callback replay records.
 			if n, err := a.svc.SweepExpired(ctx); err != nil {
 				a.log.Error("sweep expired documents", "err", err)
 			} else if n > 0 {
@@ -132,9 +129,6 @@ loop:
 	n.stop(sctx)
 	if err := a.svc.FlushEdges(context.Background()); err != nil {
 		a.log.Error("audit edge events", "err", err)
-	}
-	if _, err := checkpoint(context.Background(), a); err != nil {
-		a.log.Error("audit checkpoint", "err", err)
 	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr

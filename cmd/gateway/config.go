@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,13 @@ type Config struct {
 	// Edges are the FHIR, Direct and fax settings of `serve`'s edges
 	// (node_config.go); one-shot commands read them too, to route.
 	Edges edgeConfig
+	// AuditWitnesses keep the audit log's checkpoints outside the database:
+	// directories or tlog-witness URLs (--audit-witness, repeatable; env
+	// GATEWAY_AUDIT_WITNESS, comma-separated); none means <data>/audit-witness.
+	AuditWitnesses witnessList
+	// AuditPublishEvery is how often the audit sequencer runs and publishes
+	// checkpoints while there are new entries.
+	AuditPublishEvery time.Duration
 
 	// TracingEndpoint is the OTLP/HTTP endpoint traces are exported to;
 	// empty leaves tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -37,13 +45,16 @@ type Config struct {
 
 // defaultConfig reads the environment over the built-in defaults.
 func defaultConfig() Config {
-	c := Config{DataDir: "gateway-data", HTTPAddr: "127.0.0.1:8080", BAAWarningWindow: 60 * 24 * time.Hour,
+	c := Config{DataDir: "gateway-data", HTTPAddr: "127.0.0.1:8080", BAAWarningWindow: 60 * 24 * time.Hour, AuditPublishEvery: time.Second,
 		Edges: defaultEdgeConfig()}
 	if v := os.Getenv("GATEWAY_DB"); v != "" {
 		c.DB = v
 	}
 	if v := os.Getenv("GATEWAY_DATA_DIR"); v != "" {
 		c.DataDir = v
+	}
+	if v := os.Getenv("GATEWAY_AUDIT_WITNESS"); v != "" {
+		c.AuditWitnesses = strings.Split(v, ",")
 	}
 	if v := os.Getenv("GATEWAY_HTTP_ADDR"); v != "" {
 		c.HTTPAddr = v
@@ -89,6 +100,7 @@ func (c *Config) register(fs *flag.FlagSet, g flagGroup) {
 	case storeFlags:
 		c.register(fs, dbFlag)
 		c.register(fs, dataFlag)
+		fs.Var(&c.AuditWitnesses, "audit-witness", "audit checkpoint witness: a `directory` (append-only, on another disk or host) or a tlog-witness URL; repeatable (env GATEWAY_AUDIT_WITNESS); default <data>/audit-witness")
 	case dbFlag:
 		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL `URL` (postgres://...); empty: embedded SQLite under --data (env GATEWAY_DB)")
 	case dataFlag:

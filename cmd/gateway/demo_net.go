@@ -245,7 +245,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ln.stop = cancel
 	for _, p := range runs {
-		go func() { ln.served <- serve(sctx, p.n, p.hl, 5*time.Second, time.Hour) }()
+		go func() { ln.served <- serve(sctx, p.n, p.hl, 5*time.Second) }()
 	}
 	return ln, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -44,6 +45,7 @@ func Open(ctx context.Context, path string, queue sqlstore.QueueConfig) (*sqlsto
 		return nil, fmt.Errorf("litestore: open %s: %w", path, err)
 	}
 	b := newBackend(db)
+	b.path = path
 	if err := b.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -53,6 +55,7 @@ func Open(ctx context.Context, path string, queue sqlstore.QueueConfig) (*sqlsto
 
 type backend struct {
 	db      *sql.DB
+	path    string // the database file; the sequencer's lock file sits beside it
 	driver  *riversqlite.Driver
 	inserts *river.Client[*sql.Tx]
 	*sqlstore.WorkerPool[*sql.Tx]
@@ -172,4 +175,22 @@ func restrictFiles(path string) error {
 		}
 	}
 	return nil
+}
+
+// LockSequencer takes an exclusive lock on <database>.sequencer, so one
+// process sequences the audit trail; the kernel drops it if the process
+// dies.
+func (b *backend) LockSequencer(ctx context.Context) (func(), bool, error) {
+	f, err := os.OpenFile(b.path+".sequencer", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return func() { f.Close() }, true, nil
 }

@@ -12,7 +12,7 @@ import (
 // AuditTables are the tables of the audit trail. The application role may
 // read them and append to them, nothing else: it can neither change nor
 // remove a row, and, not owning them, cannot switch their triggers off.
-var AuditTables = []string{"audit_log", "audit_checkpoints", "audit_events", "audit_tree_nodes", "audit_signed_heads"}
+var AuditTables = []string{"audit_log", "audit_events", "audit_tree_nodes", "audit_signed_heads"}
 
 // roleName is what GrantAppRole accepts as a role name: a plain lowercase
 // identifier, so it never needs quoting rules.

@@ -190,3 +190,24 @@ func (r row) Scan(dest ...any) error {
 	}
 	return err
 }
+
+// sequencerLock is the advisory lock class of the audit sequencer; the
+// second key is the hash of the schema, so schemas sharing a database
+// each have their own sequencer.
+const sequencerLock = 72100002
+
+// LockSequencer takes the audit sequencer's session advisory lock on a
+// connection of its own (outside the pool), held until unlock or until the
+// process dies, when PostgreSQL releases it with the session.
+func (b *backend) LockSequencer(ctx context.Context) (func(), bool, error) {
+	conn, err := pgx.ConnectConfig(ctx, b.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema()))`, sequencerLock).Scan(&ok); err != nil || !ok {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, err
+	}
+	return func() { conn.Close(context.Background()) }, true, nil
+}

@@ -47,6 +47,9 @@ type Backend interface {
 	// StartWorkers creates the River client that works jobs and starts it.
 	StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error
 	StopWorkers(ctx context.Context) error
+	// LockSequencer takes the database's audit sequencer lock without
+	// waiting: ok is false when another process holds it. unlock releases it.
+	LockSequencer(ctx context.Context) (unlock func(), ok bool, err error)
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -48,7 +48,7 @@ func (s *Store) LatestCheckpoint(ctx context.Context) (time.Time, error) {
 	ctx = auditScope(ctx)
 	var at time.Time
 	err := s.View(ctx, func(t gateway.Tx) error {
-		return unwrap(t).queryRow(ctx, `SELECT max(at) FROM audit_checkpoints`).Scan(dbTime{&at})
+		return unwrap(t).queryRow(ctx, `SELECT max(at) FROM audit_signed_heads`).Scan(dbTime{&at})
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: latest checkpoint: %w", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -22,11 +23,14 @@ type Store struct {
 
 	mu   sync.RWMutex
 	keys *gateway.Sealer // seals PHI columns; see UseSealer
+	seq  *sequencer
 }
 
 // New wraps an open, migrated backend.
 func New(b Backend, queue QueueConfig) *Store {
-	return &Store{b: b, d: b.Dialect(), queue: queue}
+	s := &Store{b: b, d: b.Dialect(), queue: queue}
+	s.seq = newSequencer(s)
+	return s
 }
 
 // Backend returns the underlying database backend.
@@ -93,7 +97,9 @@ func auditScope(ctx context.Context) context.Context {
 }
 
 // AuditEntries implements gateway.Store. Acting for a practice, it streams
-// only that practice's chain.
+// only that practice's chain. When this process is (or can become) the
+// sequencer, it first sequences every committed event, so a reader sees its
+// own writes; otherwise it reads what the sequencing process has sequenced.
 func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq2[audit.Entry, error] {
 	ctx = auditScope(ctx)
 	if p := gateway.ScopeFrom(ctx).Practice; p != "" {
@@ -105,6 +111,10 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 		q.Tenant = p
 	}
 	return func(yield func(audit.Entry, error) bool) {
+		if _, _, err := s.SequenceAudit(ctx); err != nil {
+			yield(audit.Entry{}, err)
+			return
+		}
 		btx, err := s.b.Begin(ctx, true)
 		if err != nil {
 			yield(audit.Entry{}, fmt.Errorf("store: begin: %w", err))
@@ -156,11 +166,15 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 // AuditHeads implements gateway.Store.
 func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 	ctx = auditScope(ctx)
+	if _, _, err := s.SequenceAudit(ctx); err != nil {
+		return nil, err
+	}
 	var out []audit.Entry
 	err := s.View(ctx, func(t gateway.Tx) error {
 		x := unwrap(t)
 		rows, err := x.query(ctx, `SELECT l.tenant, l.seq, l.at, l.hash FROM audit_log l
-			JOIN audit_heads h ON h.tenant = l.tenant AND h.seq = l.seq ORDER BY l.tenant`)
+			JOIN (SELECT tenant, max(seq) AS seq FROM audit_log GROUP BY tenant) h ON h.tenant = l.tenant AND h.seq = l.seq
+			ORDER BY l.tenant`)
 		if err != nil {
 			return err
 		}
@@ -177,36 +191,68 @@ func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 	return out, err
 }
 
-// Checkpoints implements gateway.Store.
-func (s *Store) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+// AuditUnsequenced implements gateway.Store.
+func (s *Store) AuditUnsequenced(ctx context.Context) (int, time.Time, error) {
 	ctx = auditScope(ctx)
-	var out []audit.Checkpoint
+	var (
+		n      int
+		oldest time.Time
+	)
 	err := s.View(ctx, func(t gateway.Tx) error {
 		x := unwrap(t)
-		rows, err := x.query(ctx, `SELECT tenant, seq, hash, at, mac FROM audit_checkpoints ORDER BY tenant, seq`)
+		rows, err := x.query(ctx, `SELECT e.at FROM audit_events e
+			WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.event_id = e.id) ORDER BY e.id`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var c audit.Checkpoint
-			if err := rows.Scan(&c.Tenant, &c.Seq, &c.Hash, dbTime{&c.Time}, &c.MAC); err != nil {
+			var at time.Time
+			if err := rows.Scan(dbTime{&at}); err != nil {
 				return err
 			}
-			out = append(out, c)
+			if n == 0 || at.Before(oldest) {
+				oldest = at
+			}
+			n++
 		}
 		return rows.Err()
 	})
-	return out, err
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: unsequenced audit events: %w", err)
+	}
+	return n, oldest, nil
 }
 
-// SaveCheckpoint implements gateway.Store.
-func (s *Store) SaveCheckpoint(ctx context.Context, cp audit.Checkpoint) error {
-	return s.Update(auditScope(ctx), func(t gateway.Tx) error {
-		_, err := unwrap(t).exec(ctx, `INSERT INTO audit_checkpoints (tenant, seq, hash, at, mac) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (tenant, seq) DO NOTHING`, cp.Tenant, cp.Seq, cp.Hash, cp.Time, cp.MAC)
+// AuditInclusion implements gateway.Store.
+func (s *Store) AuditInclusion(ctx context.Context, tenant string, seq int64, size uint64) (audit.Entry, [][]byte, error) {
+	var (
+		entry audit.Entry
+		proof [][]byte
+	)
+	ctx = auditScope(ctx)
+	if seq < 1 || uint64(seq) > size {
+		return entry, nil, fmt.Errorf("audit proof: seq %d is not in a tree of size %d: %w", seq, size, gateway.ErrNotFound)
+	}
+	for e, err := range s.AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant}) {
+		if err != nil {
+			return entry, nil, err
+		}
+		if e.Seq == seq {
+			entry = e
+			break
+		}
+	}
+	if entry.Seq != seq {
+		return entry, nil, fmt.Errorf("audit proof: %s seq %d: %w", tenant, seq, gateway.ErrNotFound)
+	}
+	err := s.View(ctx, func(t0 gateway.Tx) error {
+		t := unwrap(t0)
+		var err error
+		proof, err = audit.InclusionProof(uint64(seq-1), size, func(id audit.NodeID) ([]byte, error) { return nodeHash(ctx, t, tenant, id) })
 		return err
 	})
+	return entry, proof, err
 }
 
 // StartWorkers implements gateway.Store.
@@ -239,8 +285,14 @@ func (s *Store) StopWorkers(ctx context.Context) error { return s.b.StopWorkers(
 // Ping implements gateway.Store.
 func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
 
-// Close implements gateway.Store.
-func (s *Store) Close() error { return s.b.Close() }
+// Close implements gateway.Store. The sequencer, when this process holds
+// it, sequences and publishes what is left first.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.seq.close(ctx)
+	return errors.Join(err, s.b.Close())
+}
 
 // IsNotFound maps a backend's no-rows error to gateway.ErrNotFound; the
 // backends call it from Row.Scan.

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
@@ -689,70 +689,42 @@ func (t *tx) Audit(ctx context.Context, ev audit.Event) error {
 	return nil
 }
 
-// flushAudit appends the buffered events to each tenant's chain. The chain
-// heads are locked in tenant order (so two transactions touching the same
-// practices never deadlock) and held until commit, which keeps every chain
-// gap-free; each tenant's entries go in with one INSERT.
+// flushAudit appends the buffered events to audit_events, unsequenced,
+// with one INSERT: they commit or roll back with the transaction, and no
+// chain head is locked. The sequencer gives them their places in the
+// tenants' chains after commit.
 func (t *tx) flushAudit(ctx context.Context) error {
 	if len(t.pending) == 0 {
 		return nil
 	}
-	byTenant := map[string][]audit.Event{}
+	var (
+		values []string
+		args   []any
+	)
 	for _, ev := range t.pending {
-		seen := map[string]bool{}
-		for _, tenant := range ev.Tenants {
-			if tenant == "" || seen[tenant] {
-				continue
-			}
-			seen[tenant] = true
-			byTenant[tenant] = append(byTenant[tenant], ev)
+		tenants, err := json.Marshal(ev.Tenants)
+		if err != nil {
+			return err
 		}
+		detail, err := json.Marshal(ev.Detail)
+		if err != nil {
+			return err
+		}
+		n := len(args)
+		values = append(values, fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7))
+		args = append(args, ev.Time.UTC().Truncate(time.Microsecond), ev.Actor, string(tenants), nullable(ev.ReferralID),
+			ev.Action, ev.Outcome, string(detail))
 	}
 	t.pending = nil
 	// Appending is the named gateway-wide path "audit-append": an event
-	// about a shared referral goes into both practices' chains, and the
-	// chain heads are locked across tenants. It runs last, just before
-	// commit, so nothing else runs in this scope.
+	// about a shared referral goes into both practices' queues of events.
+	// It runs last, just before commit, so nothing else runs in this scope.
 	if err := t.setScope(ctx, gateway.Scope{GatewayPath: "audit-append"}); err != nil {
 		return err
 	}
-	tenants := make([]string, 0, len(byTenant))
-	for tenant := range byTenant {
-		tenants = append(tenants, tenant)
-	}
-	sort.Strings(tenants)
-	for _, tenant := range tenants {
-		// One statement creates a new chain's head or locks the existing
-		// one (the no-op update takes the row lock) and reads it.
-		var seq int64
-		var hash string
-		if err := t.queryRow(ctx, `INSERT INTO audit_heads (tenant, seq, hash) VALUES ($1, 0, $2)
-			ON CONFLICT (tenant) DO UPDATE SET tenant = excluded.tenant RETURNING seq, hash`,
-			tenant, audit.GenesisHash(tenant)).Scan(&seq, &hash); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
-		var (
-			values []string
-			args   []any
-		)
-		for _, ev := range byTenant[tenant] {
-			e := audit.NewEntry(tenant, seq, hash, ev)
-			detail, err := json.Marshal(e.Detail)
-			if err != nil {
-				return err
-			}
-			n := len(args)
-			values = append(values, fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10))
-			args = append(args, e.Tenant, e.Seq, e.Time, e.Actor, nullable(e.ReferralID), e.Action, e.Outcome, string(detail), e.PrevHash, e.Hash)
-			seq, hash = e.Seq, e.Hash
-		}
-		if _, err := t.exec(ctx, `INSERT INTO audit_log (tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash) VALUES `+
-			strings.Join(values, ","), args...); err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-		if _, err := t.exec(ctx, `UPDATE audit_heads SET seq=$2, hash=$3 WHERE tenant=$1`, tenant, seq, hash); err != nil {
-			return fmt.Errorf("audit head: %w", err)
-		}
+	if _, err := t.exec(ctx, `INSERT INTO audit_events (at, actor, tenants, referral_id, action, outcome, detail) VALUES `+
+		strings.Join(values, ","), args...); err != nil {
+		return fmt.Errorf("append audit events: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,482 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/referralgw/gateway/audit"
+	"github.com/referralgw/gateway/gateway"
+)
+
+// AuditConfig tells the sequencer how to publish the tenants' trees.
+type AuditConfig struct {
+	// Signer signs each tenant's checkpoint (C2SP tlog-checkpoint in a
+	// signed note); its name is the log name. Nil: trees are built and
+	// proofs served, but no checkpoint is signed or witnessed.
+	Signer note.Signer
+	// Witnesses receive every signed checkpoint with a consistency proof.
+	Witnesses []audit.Witness
+	// Batch is how many events one sequencing transaction takes (default 500).
+	Batch int
+	// Logger receives witness failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// PathAuditSequencer is the named gateway-wide path (row-level security's
+// gateway.scope) the sequencer runs on: it reads every practice's
+// unsequenced events and appends to every practice's chain and tree.
+const PathAuditSequencer = "audit-sequencer"
+
+// sequencer gives committed audit events their places in the tenants'
+// chains and trees. One process per database holds the sequencer lock (a
+// PostgreSQL advisory lock keyed by the schema, a file lock beside the
+// SQLite file); it takes it when it first needs it and keeps it until the
+// store closes, so its in-memory chain heads and tree edges stay true.
+// Another process's store reads what the holder has sequenced.
+//
+// This is the one path that reads and writes every practice's audit rows:
+// it runs on the store's own connections, as the application role.
+type sequencer struct {
+	s   *Store
+	mu  sync.Mutex
+	cfg AuditConfig
+
+	unlock  func()    // set while this process holds the lock
+	retryAt time.Time // when another process held it: try again after this
+	logs    map[string]*tenantLog
+	floor   string // PostgreSQL: xid8 below which every event is sequenced; SQLite: last event id sequenced
+	dirty   map[string]bool
+	// witnessed is the size each witness holds of each tenant's log, as
+	// far as we know (absent: ask).
+	witnessed map[witnessKey]uint64
+}
+
+type tenantLog struct {
+	seq  int64
+	hash string
+	tree *audit.Tree
+}
+
+type witnessKey struct {
+	witness int
+	tenant  string
+}
+
+func newSequencer(s *Store) *sequencer {
+	return &sequencer{s: s, cfg: AuditConfig{Batch: 500}, dirty: map[string]bool{}, witnessed: map[witnessKey]uint64{}}
+}
+
+// ConfigureAudit sets how the tenants' trees are signed and witnessed.
+func (s *Store) ConfigureAudit(cfg AuditConfig) {
+	q := s.seq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	q.cfg = cfg
+	for t := range q.logs {
+		q.dirty[t] = true // publish what exists under the new key and witnesses
+	}
+}
+
+// SequenceAudit sequences every committed audit event, if this process
+// holds (or can take) the sequencer lock, and returns how many events it
+// sequenced. held is false when another process is the sequencer.
+func (s *Store) SequenceAudit(ctx context.Context) (n int, held bool, err error) {
+	q := s.seq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.sequenceLocked(ctx)
+}
+
+// PublishAudit signs the checkpoint of every tree that grew since the last
+// publication, stores it and hands it to the witnesses. It returns how
+// many checkpoints it signed.
+func (s *Store) PublishAudit(ctx context.Context) (int, error) {
+	q := s.seq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, _, err := q.sequenceLocked(ctx); err != nil {
+		return 0, err
+	}
+	return q.publishLocked(ctx)
+}
+
+// RunSequencer sequences and publishes every interval until ctx ends, then
+// once more (so shutdown leaves nothing unsequenced or unpublished).
+func (s *Store) RunSequencer(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if _, err := s.PublishAudit(context.WithoutCancel(ctx)); err != nil {
+				s.seq.log().Error("audit sequencer at shutdown", "err", err)
+			}
+			return
+		case <-t.C:
+			if _, err := s.PublishAudit(ctx); err != nil && ctx.Err() == nil {
+				s.seq.log().Error("audit sequencer", "err", err)
+			}
+		}
+	}
+}
+
+func (q *sequencer) log() *slog.Logger {
+	if q.cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return q.cfg.Logger
+}
+
+// close sequences and publishes what is left, when this process is (or
+// can become) the sequencer, and releases the lock.
+func (q *sequencer) close(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.retryAt = time.Time{}
+	_, held, err := q.sequenceLocked(ctx)
+	if !held {
+		return err
+	}
+	if err == nil {
+		_, err = q.publishLocked(ctx)
+	}
+	q.unlock()
+	q.unlock = nil
+	return err
+}
+
+func (q *sequencer) sequenceLocked(ctx context.Context) (int, bool, error) {
+	ctx = gateway.GatewayWide(ctx, PathAuditSequencer)
+	if q.unlock == nil {
+		if time.Now().Before(q.retryAt) {
+			return 0, false, nil
+		}
+		unlock, ok, err := q.s.b.LockSequencer(ctx)
+		if err != nil {
+			return 0, false, fmt.Errorf("audit sequencer: lock: %w", err)
+		}
+		if !ok {
+			q.retryAt = time.Now().Add(time.Second)
+			return 0, false, nil
+		}
+		q.unlock, q.logs, q.floor = unlock, map[string]*tenantLog{}, ""
+	}
+	total := 0
+	for {
+		n, err := q.round(ctx)
+		total += n
+		if err != nil {
+			q.logs, q.floor = map[string]*tenantLog{}, "" // reload from the database next time
+			return total, true, err
+		}
+		if n < q.cfg.Batch {
+			return total, true, nil
+		}
+	}
+}
+
+// pendingEvent is one row of audit_events.
+type pendingEvent struct {
+	id      int64
+	tenants []string
+	ev      audit.Event
+}
+
+// round sequences up to one batch of events in one transaction.
+func (q *sequencer) round(ctx context.Context) (int, error) {
+	btx, err := q.s.b.Begin(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	defer btx.Rollback(context.WithoutCancel(ctx))
+	t := &tx{c: btx, d: q.s.d, btx: btx}
+	pg := q.s.d.Name == "postgres"
+	var (
+		rows Rows
+		xmin string
+	)
+	if q.floor == "" {
+		q.floor = "0"
+		if !pg {
+			if err := t.queryRow(ctx, `SELECT CAST(coalesce(max(event_id), 0) AS TEXT) FROM audit_log`).Scan(&q.floor); err != nil {
+				return 0, fmt.Errorf("audit sequencer: floor: %w", err)
+			}
+		}
+	}
+	const cols = `SELECT e.id, e.at, e.actor, e.tenants, e.referral_id, e.action, e.outcome, e.detail FROM audit_events e`
+	if pg {
+		// The xmin of this statement's snapshot, taken before the events
+		// are read: every transaction older than it is over, so every event
+		// it appended is visible to the next statement's snapshot.
+		if err := t.queryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin); err != nil {
+			return 0, fmt.Errorf("audit sequencer: snapshot: %w", err)
+		}
+		rows, err = t.query(ctx, cols+` WHERE e.xid >= $1::xid8
+			AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.event_id = e.id) ORDER BY e.id LIMIT $2`, q.floor, q.cfg.Batch)
+	} else {
+		floor, _ := strconv.ParseInt(q.floor, 10, 64)
+		rows, err = t.query(ctx, cols+` WHERE e.id > $1 ORDER BY e.id LIMIT $2`, floor, q.cfg.Batch)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit sequencer: read events: %w", err)
+	}
+	events, err := scanPending(rows)
+	if err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		if pg {
+			q.floor = xmin
+		}
+		return 0, nil
+	}
+	grown := map[string]bool{}
+	var entries []sequenced
+	var nodes []treeNode
+	for _, pe := range events {
+		for _, tenant := range pe.tenants {
+			lg, err := q.tenant(ctx, t, tenant)
+			if err != nil {
+				return 0, err
+			}
+			e := audit.NewEntry(tenant, lg.seq, lg.hash, pe.ev)
+			leaf, err := audit.LeafHash(e)
+			if err != nil {
+				return 0, err
+			}
+			if err := lg.tree.Append(leaf, func(id audit.NodeID, h []byte) {
+				if id.Level > 0 {
+					nodes = append(nodes, treeNode{tenant, id, h})
+				}
+			}); err != nil {
+				return 0, err
+			}
+			lg.seq, lg.hash = e.Seq, e.Hash
+			entries = append(entries, sequenced{e, pe.id})
+			grown[tenant] = true
+		}
+	}
+	if err := insertEntries(ctx, t, entries); err != nil {
+		return 0, err
+	}
+	if err := insertNodes(ctx, t, nodes); err != nil {
+		return 0, err
+	}
+	if err := btx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("audit sequencer: commit: %w", err)
+	}
+	for tenant := range grown {
+		q.dirty[tenant] = true
+	}
+	if len(events) < q.cfg.Batch {
+		if pg {
+			q.floor = xmin
+		} else {
+			q.floor = strconv.FormatInt(events[len(events)-1].id, 10)
+		}
+	}
+	return len(events), nil
+}
+
+func scanPending(rows Rows) ([]pendingEvent, error) {
+	defer rows.Close()
+	var out []pendingEvent
+	for rows.Next() {
+		var pe pendingEvent
+		var tenants, detail string
+		if err := rows.Scan(&pe.id, dbTime{&pe.ev.Time}, &pe.ev.Actor, &tenants, nullString{&pe.ev.ReferralID},
+			&pe.ev.Action, &pe.ev.Outcome, &detail); err != nil {
+			return nil, fmt.Errorf("audit sequencer: scan event: %w", err)
+		}
+		if err := json.Unmarshal([]byte(tenants), &pe.tenants); err != nil {
+			return nil, fmt.Errorf("audit sequencer: event %d tenants: %w", pe.id, err)
+		}
+		if detail != "" && detail != "null" {
+			if err := json.Unmarshal([]byte(detail), &pe.ev.Detail); err != nil {
+				return nil, fmt.Errorf("audit sequencer: event %d detail: %w", pe.id, err)
+			}
+		}
+		pe.tenants = dedupe(pe.tenants)
+		out = append(out, pe)
+	}
+	return out, rows.Err()
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range list {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// tenant returns the tenant's chain head and tree, loading them from the
+// database the first time.
+func (q *sequencer) tenant(ctx context.Context, t *tx, tenant string) (*tenantLog, error) {
+	if lg := q.logs[tenant]; lg != nil {
+		return lg, nil
+	}
+	lg := &tenantLog{hash: audit.GenesisHash(tenant)}
+	err := t.queryRow(ctx, `SELECT seq, hash FROM audit_log WHERE tenant = $1 ORDER BY seq DESC LIMIT 1`, tenant).Scan(&lg.seq, &lg.hash)
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+		return nil, fmt.Errorf("audit sequencer: head of %s: %w", tenant, err)
+	}
+	size := uint64(lg.seq)
+	var hashes [][]byte
+	for _, id := range audit.TreeNodes(size) {
+		h, err := nodeHash(ctx, t, tenant, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			// Rows written before the trees: build the tree once from them.
+			if lg.tree, err = rebuildTree(ctx, t, tenant, size); err != nil {
+				return nil, err
+			}
+			q.logs[tenant] = lg
+			return lg, nil
+		} else if err != nil {
+			return nil, err
+		}
+		hashes = append(hashes, h)
+	}
+	tree, err := audit.TreeFromNodes(size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	lg.tree = tree
+	q.logs[tenant] = lg
+	return lg, nil
+}
+
+// rebuildTree builds a tenant's tree from its first size rows and stores
+// its interior nodes.
+func rebuildTree(ctx context.Context, t *tx, tenant string, size uint64) (*audit.Tree, error) {
+	rows, err := t.query(ctx, `SELECT seq, hash FROM audit_log WHERE tenant = $1 AND seq <= $2 ORDER BY seq`, tenant, int64(size))
+	if err != nil {
+		return nil, fmt.Errorf("audit sequencer: rebuild tree of %s: %w", tenant, err)
+	}
+	tree := audit.NewTree()
+	var nodes []treeNode
+	for rows.Next() {
+		var e audit.Entry
+		e.Tenant = tenant
+		if err := rows.Scan(&e.Seq, &e.Hash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		leaf, err := audit.LeafHash(e)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		_ = tree.Append(leaf, func(id audit.NodeID, h []byte) {
+			if id.Level > 0 {
+				nodes = append(nodes, treeNode{tenant, id, h})
+			}
+		})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return tree, insertNodes(ctx, t, nodes)
+}
+
+// nodeHash reads a perfect subtree's hash: a leaf from its chain row, an
+// interior node from audit_tree_nodes.
+func nodeHash(ctx context.Context, t *tx, tenant string, id audit.NodeID) ([]byte, error) {
+	if id.Level == 0 {
+		e := audit.Entry{Tenant: tenant, Seq: int64(id.Index) + 1}
+		if err := t.queryRow(ctx, `SELECT hash FROM audit_log WHERE tenant = $1 AND seq = $2`, tenant, e.Seq).Scan(&e.Hash); err != nil {
+			return nil, fmt.Errorf("audit leaf %s/%d: %w", tenant, e.Seq, err)
+		}
+		return audit.LeafHash(e)
+	}
+	var h []byte
+	if err := t.queryRow(ctx, `SELECT hash FROM audit_tree_nodes WHERE tenant = $1 AND level = $2 AND idx = $3`,
+		tenant, int64(id.Level), int64(id.Index)).Scan(&h); err != nil {
+		return nil, fmt.Errorf("audit tree node %s (%d, %d): %w", tenant, id.Level, id.Index, err)
+	}
+	return h, nil
+}
+
+type sequenced struct {
+	e       audit.Entry
+	eventID int64
+}
+
+type treeNode struct {
+	tenant string
+	id     audit.NodeID
+	hash   []byte
+}
+
+// insertChunk is how many rows one INSERT carries (11 parameters a row
+// stays under SQLite's limit of 32766).
+const insertChunk = 1000
+
+func insertEntries(ctx context.Context, t *tx, entries []sequenced) error {
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), insertChunk)]
+		entries = entries[len(chunk):]
+		var (
+			values []string
+			args   []any
+		)
+		for _, s := range chunk {
+			e := s.e
+			detail, err := json.Marshal(e.Detail)
+			if err != nil {
+				return err
+			}
+			n := len(args)
+			values = append(values, fmt.Sprintf("($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11))
+			args = append(args, e.Tenant, e.Seq, e.Time, e.Actor, nullable(e.ReferralID), e.Action, e.Outcome,
+				string(detail), e.PrevHash, e.Hash, s.eventID)
+		}
+		if _, err := t.exec(ctx, `INSERT INTO audit_log (tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash, event_id) VALUES `+
+			strings.Join(values, ","), args...); err != nil {
+			return fmt.Errorf("audit sequencer: append entries: %w", err)
+		}
+	}
+	return nil
+}
+
+func insertNodes(ctx context.Context, t *tx, nodes []treeNode) error {
+	for len(nodes) > 0 {
+		chunk := nodes[:min(len(nodes), insertChunk)]
+		nodes = nodes[len(chunk):]
+		var (
+			values []string
+			args   []any
+		)
+		for _, nd := range chunk {
+			n := len(args)
+			values = append(values, fmt.Sprintf("($%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4))
+			args = append(args, nd.tenant, int64(nd.id.Level), int64(nd.id.Index), nd.hash)
+		}
+		if _, err := t.exec(ctx, `INSERT INTO audit_tree_nodes (tenant, level, idx, hash) VALUES `+strings.Join(values, ",")+
+			` ON CONFLICT DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("audit sequencer: tree nodes: %w", err)
+		}
+	}
+	return nil
+}
