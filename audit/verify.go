@@ -82,7 +82,11 @@ func VerifyTrail(entries iter.Seq2[Entry, error], heads []TreeHead) (Report, err
 			continue
 		}
 		if c.mismatch != nil {
-			extra = append(extra, *c.mismatch)
+			// A chain break inside the mismatched tree pinpoints the row;
+			// the tree only bounds it.
+			if c.brk == nil || uint64(c.brk.Seq) > c.mismatchSize {
+				extra = append(extra, *c.mismatch)
+			}
 			continue
 		}
 		if rest := byTenant[tenant][c.headsSeen:]; len(rest) > 0 {
@@ -104,10 +108,11 @@ type chainState struct {
 	// With checkpoints: the tree of the rows read, how many of the
 	// tenant's heads it has reached, the largest size whose root matched,
 	// and the first root that did not.
-	tree      *Tree
-	headsSeen int
-	matched   uint64
-	mismatch  *Break
+	tree         *Tree
+	headsSeen    int
+	matched      uint64
+	mismatch     *Break
+	mismatchSize uint64 // size of the checkpoint that did not match
 }
 
 // walker verifies chains one entry at a time.
@@ -182,6 +187,7 @@ func (c *chainState) grow(e Entry, hs []TreeHead) {
 		if !bytes.Equal(c.tree.Root(), h.Root) {
 			c.mismatch = &Break{Tenant: e.Tenant, Seq: int64(c.matched) + 1, Reason: fmt.Sprintf(
 				"rewritten: the tree of the first %d entries differs from the witnessed checkpoint; it last matched at size %d", h.Size, c.matched)}
+			c.mismatchSize = h.Size
 			continue
 		}
 		c.matched = h.Size

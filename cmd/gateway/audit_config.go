@@ -38,6 +38,12 @@ func auditSigningKey(cfg Config) (note.Signer, note.Verifier, string, error) {
 	path := filepath.Join(cfg.DataDir, "keys", "audit-log.key")
 	if skey == "" {
 		b, err := os.ReadFile(path)
+		if err == nil {
+			if info, serr := os.Stat(path); serr == nil && info.Mode().Perm()&0o077 != 0 {
+				return nil, nil, "", fmt.Errorf("key file %s has mode %04o: group and others must have no access (chmod 600 %s)",
+					path, info.Mode().Perm(), path)
+			}
+		}
 		switch {
 		case err == nil:
 			skey = string(b)

@@ -107,7 +107,7 @@ func TestKeysRotateWithEnvironmentKeys(t *testing.T) {
 }
 
 func TestRefusesKeyFileReadableByOthers(t *testing.T) {
-	for _, name := range []string{"record", "index", "audit"} {
+	for _, name := range []string{"record", "index", "audit-log"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			if _, errs, code := gw(t, dir, "referral", "list"); code != 0 {

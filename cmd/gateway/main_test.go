@@ -154,7 +154,7 @@ func TestAuditVerifyPinpointsTampering(t *testing.T) {
 	}
 	db.Close()
 	out, _, code = gw(t, dir, "audit", "verify")
-	if code != 1 || !strings.Contains(out, "tenant cardio-b: first broken sequence number 2") {
+	if code != 1 || !strings.Contains(out, "practice cardio-b: first broken sequence number 2") {
 		t.Fatalf("tampered trail: %d\n%s", code, out)
 	}
 	// The export still works and is a FHIR Bundle of AuditEvents.

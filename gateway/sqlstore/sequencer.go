@@ -117,7 +117,11 @@ func (s *Store) PublishAudit(ctx context.Context) (int, error) {
 
 // RunSequencer sequences and publishes every interval until ctx ends, then
 // once more (so shutdown leaves nothing unsequenced or unpublished).
+// every <= 0 means once a second.
 func (s *Store) RunSequencer(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Second
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -283,12 +287,15 @@ func (q *sequencer) round(ctx context.Context) (int, error) {
 	for tenant := range grown {
 		q.dirty[tenant] = true
 	}
-	if len(events) < q.cfg.Batch {
-		if pg {
-			q.floor = xmin
-		} else {
-			q.floor = strconv.FormatInt(events[len(events)-1].id, 10)
-		}
+	switch {
+	case !pg:
+		// SQLite commits ids in order: every event up to the last one
+		// taken is sequenced.
+		q.floor = strconv.FormatInt(events[len(events)-1].id, 10)
+	case len(events) < q.cfg.Batch:
+		// Everything visible was taken, so every event of a transaction
+		// older than the snapshot's xmin is sequenced.
+		q.floor = xmin
 	}
 	return len(events), nil
 }

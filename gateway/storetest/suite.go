@@ -44,6 +44,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ListAndPage", func(t *testing.T) { testList(t, h) })
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("EdgeAggregation", func(t *testing.T) { testEdgeAggregation(t, h) })
+	t.Run("WitnessedTamper", func(t *testing.T) { testWitnessedTamper(t, h) })
+	t.Run("SequencerBatches", func(t *testing.T) { testSequencerBatches(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
 	t.Run("RetryableReceipt", func(t *testing.T) { testRetryableReceipt(t, h) })
 	t.Run("ReceiptBeforeSendRecorded", func(t *testing.T) { testReceiptBeforeSendRecorded(t, h) })
