@@ -54,6 +54,28 @@ func superuser(t *testing.T, s gateway.Store, q string, args ...any) {
 	}
 }
 
+// canOwn reports whether the harness's stores connect with the power to
+// edit the trail behind the store's back (a PostgreSQL superuser; SQLite's
+// file owner always can).
+func canOwn(t *testing.T, h Harness) bool {
+	t.Helper()
+	s := h.Open(t)
+	b := s.(*sqlstore.Store).Backend()
+	if b.Dialect().Name != "postgres" {
+		return true
+	}
+	tx, err := b.Begin(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	var super bool
+	if err := tx.QueryRow(t.Context(), `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		t.Fatal(err)
+	}
+	return super
+}
+
 // witnessedEnv is an env whose store signs its trees and hands every
 // checkpoint to an append-only directory witness, with two published
 // rounds (so the witness holds checkpoints at two sizes per practice).
@@ -90,6 +112,9 @@ func witnessedEnv(t *testing.T, h Harness) *env {
 // trail, each time with the checkpoints in the database deleted too, and
 // the practice and seq verification names.
 func testWitnessedTamper(t *testing.T, h Harness) {
+	if !canOwn(t, h) {
+		t.Skip("the store runs as a role that cannot edit the trail behind its back (the point of the app role); the owner's run covers this")
+	}
 	cases := []struct {
 		name    string
 		tamper  func(t *testing.T, e *env)
