@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/referralgw/gateway/audit"
 )
@@ -100,4 +101,28 @@ func (s *Service) ChangeDocument(ctx context.Context, kind, id string, change fu
 		return tx.Audit(ctx, *ev)
 	})
 	return out, err
+}
+
+// DocumentTx is the part of a transaction an edge uses for the documents
+// it keeps: read and write them, queue its jobs, append to the trail.
+type DocumentTx interface {
+	Document(ctx context.Context, kind, id string) (Document, error)
+	Documents(ctx context.Context, kind string, now time.Time) ([]Document, error)
+	PutDocument(ctx context.Context, d Document) error
+	InsertDocument(ctx context.Context, d Document) (bool, error)
+	DeleteDocument(ctx context.Context, kind, id string) error
+	Enqueue(ctx context.Context, j Job) error
+	Audit(ctx context.Context, ev audit.Event) error
+}
+
+// UpdateDocuments runs fn in a read-write transaction limited to
+// documents, jobs and the trail, and commits when fn returns nil: an edge
+// changes several of its documents together.
+func (s *Service) UpdateDocuments(ctx context.Context, fn func(DocumentTx) error) error {
+	return s.store.Update(ctx, func(tx Tx) error { return fn(tx) })
+}
+
+// ViewDocuments runs fn in a read-only transaction over documents.
+func (s *Service) ViewDocuments(ctx context.Context, fn func(DocumentTx) error) error {
+	return s.store.View(ctx, func(tx Tx) error { return fn(tx) })
 }

@@ -20,13 +20,13 @@ var errBusy = errors.New("subscription: served by another job")
 // A failing endpoint's job waits out the subscription's backoff and runs
 // again; a job that finds its version already sent does nothing.
 func (n *Notifier) Register() {
-	n.svc.OnVersion(n.queueVersion)
+	n.svc.OnVersion(func(ctx context.Context, tx gateway.Tx, r *gateway.Referral) error { return n.queueVersion(ctx, tx, r) })
 	n.svc.HandleJobKind(gateway.JobNotifySubscription, n)
 }
 
 // queueVersion queues the notification of version r for every active or
 // requested subscription it matches.
-func (n *Notifier) queueVersion(ctx context.Context, tx gateway.Tx, r *gateway.Referral) error {
+func (n *Notifier) queueVersion(ctx context.Context, tx gateway.DocumentTx, r *gateway.Referral) error {
 	subs, err := loadAll(ctx, tx, n.cfg.Clock())
 	if err != nil {
 		return fmt.Errorf("subscription: queue %s v%d: %w", r.ID, r.Version, err)
@@ -45,7 +45,7 @@ func (n *Notifier) queueVersion(ctx context.Context, tx gateway.Tx, r *gateway.R
 
 // queueServe queues a run for a subscription that was created or changed:
 // its handshake, or the versions it missed while in error.
-func queueServe(ctx context.Context, tx gateway.Tx, s *Subscription) error {
+func queueServe(ctx context.Context, tx gateway.DocumentTx, s *Subscription) error {
 	if s.Status != StatusRequested && s.Status != StatusActive {
 		return nil
 	}
@@ -63,7 +63,7 @@ func (n *Notifier) HandleJob(ctx context.Context, j gateway.Job, _ gateway.JobMe
 	done := func() (bool, *Subscription, *State, error) {
 		var s *Subscription
 		var st *State
-		err := n.svc.Store().View(ctx, func(tx gateway.Tx) error {
+		err := n.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 			var err error
 			if s, err = load(ctx, tx, subID); err != nil {
 				return err

@@ -21,7 +21,7 @@ func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int, ho
 	id := s.ID
 	now := n.cfg.Clock().UTC()
 	held := false
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		cur, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int, ho
 func (n *Notifier) release(ctx context.Context, id, holder string) {
 	ctx = context.WithoutCancel(ctx)
 	now := n.cfg.Clock().UTC()
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		st, err := loadState(ctx, tx, id, now)
 		if err != nil || st.Holder != holder || st.Version == 0 {
 			return err

@@ -53,7 +53,7 @@ func NewNotifier(svc *gateway.Service, cfg Config, log *slog.Logger) *Notifier {
 func (n *Notifier) Poll(ctx context.Context) error {
 	now := n.cfg.Clock()
 	var subs []*Subscription
-	err := n.svc.Store().View(ctx, func(tx gateway.Tx) error {
+	err := n.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		var err error
 		subs, err = loadAll(ctx, tx, now)
 		return err
@@ -93,7 +93,7 @@ func (n *Notifier) Poll(ctx context.Context) error {
 // serve handles one subscription for one poll.
 func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 	var st *State
-	err := n.svc.Store().View(ctx, func(tx gateway.Tx) error {
+	err := n.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		var err error
 		st, err = loadState(ctx, tx, s.ID, s.Updated)
 		return err
@@ -241,7 +241,7 @@ func matches(s *Subscription, r *gateway.Referral) bool {
 func (n *Notifier) end(ctx context.Context, s *Subscription) error {
 	now := n.cfg.Clock().UTC()
 	ended := false
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		cur, err := load(ctx, tx, s.ID)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil
@@ -306,7 +306,7 @@ func (n *Notifier) post(ctx context.Context, s *Subscription, body []byte) (stri
 func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) {
 	now := n.cfg.Clock().UTC()
 	active := false
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		cur, err := load(ctx, tx, s.ID)
 		if err != nil {
 			return err
@@ -341,7 +341,7 @@ func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) 
 func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Referral, holder string) (bool, error) {
 	now := n.cfg.Clock().UTC()
 	more := false
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		cur, err := load(ctx, tx, s.ID)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil // deleted meanwhile
@@ -390,7 +390,7 @@ func (n *Notifier) fail(ctx context.Context, s *Subscription, result string) err
 	now := n.cfg.Clock().UTC()
 	stopped := false
 	var failures int
-	err := n.svc.Store().Update(ctx, func(tx gateway.Tx) error {
+	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		cur, err := load(ctx, tx, s.ID)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil

@@ -134,15 +134,15 @@ type Owner struct {
 // Registry stores subscriptions as core documents. It is safe for
 // concurrent use.
 type Registry struct {
-	store gateway.Store
-	now   func() time.Time
-	cfg   Config
+	svc *gateway.Service
+	now func() time.Time
+	cfg Config
 }
 
 // NewRegistry returns the registry over svc's store and clock.
 func NewRegistry(svc *gateway.Service, cfg Config) *Registry {
 	cfg.fill(svc)
-	return &Registry{store: svc.Store(), now: cfg.Clock, cfg: cfg}
+	return &Registry{svc: svc, now: cfg.Clock, cfg: cfg}
 }
 
 // Create validates res for owner and stores it as a new subscription. Its
@@ -160,7 +160,7 @@ func (g *Registry) Create(ctx context.Context, owner Owner, res *Resource) (*Sub
 	now := g.now().UTC()
 	s := &Subscription{ID: gateway.NewID(), OrgID: owner.OrgID, ClientID: owner.ClientID}
 	s.apply(sp)
-	err = g.store.Update(ctx, func(tx gateway.Tx) error {
+	err = g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		docs, err := tx.Documents(ctx, Kind, now)
 		if err != nil {
 			return err
@@ -199,7 +199,7 @@ func (s *Subscription) apply(sp *Spec) {
 // is gateway.ErrNotFound.
 func (g *Registry) Get(ctx context.Context, orgID, id string) (*Subscription, error) {
 	var s *Subscription
-	err := g.store.View(ctx, func(tx gateway.Tx) error {
+	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		var err error
 		s, err = load(ctx, tx, id)
 		return err
@@ -216,7 +216,7 @@ func (g *Registry) Get(ctx context.Context, orgID, id string) (*Subscription, er
 // List returns orgID's subscriptions in id order.
 func (g *Registry) List(ctx context.Context, orgID string) ([]*Subscription, error) {
 	var out []*Subscription
-	err := g.store.View(ctx, func(tx gateway.Tx) error {
+	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		all, err := loadAll(ctx, tx, g.now())
 		for _, s := range all {
 			if s.OrgID == orgID {
@@ -235,7 +235,7 @@ func (g *Registry) List(ctx context.Context, orgID string) ([]*Subscription, err
 // the admin console's health view.
 func (g *Registry) Failing(ctx context.Context) ([]*Subscription, error) {
 	var out []*Subscription
-	err := g.store.View(ctx, func(tx gateway.Tx) error {
+	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		all, err := loadAll(ctx, tx, g.now())
 		for _, s := range all {
 			if s.Status == StatusError {
@@ -258,7 +258,7 @@ func (g *Registry) Failing(ctx context.Context) ([]*Subscription, error) {
 func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch int, res *Resource) (*Subscription, error) {
 	now := g.now().UTC()
 	var out *Subscription
-	err := g.store.Update(ctx, func(tx gateway.Tx) error {
+	err := g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		s, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -322,7 +322,7 @@ func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch i
 
 // Delete removes a subscription of orgID and its delivery state.
 func (g *Registry) Delete(ctx context.Context, orgID, id string) error {
-	err := g.store.Update(ctx, func(tx gateway.Tx) error {
+	err := g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
 		s, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -345,7 +345,7 @@ func (g *Registry) Delete(ctx context.Context, orgID, id string) error {
 // console); orgID must own it.
 func (g *Registry) State(ctx context.Context, orgID, id string) (*State, error) {
 	var st *State
-	err := g.store.View(ctx, func(tx gateway.Tx) error {
+	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
 		s, err := load(ctx, tx, id)
 		if err != nil {
 			return err
@@ -362,7 +362,7 @@ func (g *Registry) State(ctx context.Context, orgID, id string) (*State, error) 
 	return st, nil
 }
 
-func load(ctx context.Context, tx gateway.Tx, id string) (*Subscription, error) {
+func load(ctx context.Context, tx gateway.DocumentTx, id string) (*Subscription, error) {
 	d, err := tx.Document(ctx, Kind, id)
 	if err != nil {
 		return nil, err
@@ -379,7 +379,7 @@ func decode(d gateway.Document) (*Subscription, error) {
 	return &s, nil
 }
 
-func loadAll(ctx context.Context, tx gateway.Tx, now time.Time) ([]*Subscription, error) {
+func loadAll(ctx context.Context, tx gateway.DocumentTx, now time.Time) ([]*Subscription, error) {
 	docs, err := tx.Documents(ctx, Kind, now)
 	if err != nil {
 		return nil, err
@@ -397,7 +397,7 @@ func loadAll(ctx context.Context, tx gateway.Tx, now time.Time) ([]*Subscription
 
 // loadState reads the delivery state; a missing one (never expected)
 // starts its cursor at from rather than at the beginning of time.
-func loadState(ctx context.Context, tx gateway.Tx, id string, from time.Time) (*State, error) {
+func loadState(ctx context.Context, tx gateway.DocumentTx, id string, from time.Time) (*State, error) {
 	d, err := tx.Document(ctx, StateKind, id)
 	if errors.Is(err, gateway.ErrNotFound) {
 		return &State{Start: from, Cursor: from}, nil
@@ -413,7 +413,7 @@ func loadState(ctx context.Context, tx gateway.Tx, id string, from time.Time) (*
 	return &st, nil
 }
 
-func putJSON(ctx context.Context, tx gateway.Tx, kind, id string, version int, now time.Time, v any) error {
+func putJSON(ctx context.Context, tx gateway.DocumentTx, kind, id string, version int, now time.Time, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
