@@ -160,7 +160,8 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 		return nil, fmt.Errorf("fhir client jwks: %w", err)
 	}
 	console := admin.New(svc, admin.Config{Secure: strings.HasPrefix(n.baseURL, "https://"), Logger: n.log,
-		Clients: newAdminClients(n.clients), Build: buildinfo.Read().String()})
+		Clients: newAdminClients(n.clients), Build: buildinfo.Read().String(),
+		SessionIdle: ec.AdminSessionIdle, SessionMax: ec.AdminSessionMax})
 	n.app.protocols = map[string]http.Handler{
 		"/fhir": inner, "/fhir/": inner, smart.TokenPath: inner, "GET " + smart.ConfigurationPath: inner,
 		// The admin API (/admin/v1) and web console.

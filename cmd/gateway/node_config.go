@@ -31,6 +31,9 @@ type edgeConfig struct {
 	// (PEM); set, serve speaks HTTPS only and reloads them when they change
 	// or on SIGHUP.
 	TLSCert, TLSKey string
+	// AdminSessionIdle and AdminSessionMax end a console session after so
+	// long without a request and so long after sign-in (0: 15m and 12h).
+	AdminSessionIdle, AdminSessionMax time.Duration
 	// HTTP bounds the HTTP face: timeouts, connection and request caps
 	// (zero fields take httpedge's defaults).
 	HTTP httpedge.Limits
@@ -109,6 +112,8 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.PublicURL, "public-url", e.PublicURL, "base URL others reach this gateway at (SMART issuer, FHIR base, fax callback); default http://<--http> (env GATEWAY_PUBLIC_URL)")
 	fs.StringVar(&e.TLSCert, "tls-cert", e.TLSCert, "HTTPS certificate chain (PEM) of the HTTP face; reloaded on change or SIGHUP (env GATEWAY_TLS_CERT)")
 	fs.StringVar(&e.TLSKey, "tls-key", e.TLSKey, "HTTPS private key (PEM) of the HTTP face (env GATEWAY_TLS_KEY)")
+	fs.DurationVar(&e.AdminSessionIdle, "admin-session-idle", e.AdminSessionIdle, "console sessions end after this long without a request (0: 15m)")
+	fs.DurationVar(&e.AdminSessionMax, "admin-session-max", e.AdminSessionMax, "console sessions end this long after sign-in, however busy (0: 12h)")
 	fs.DurationVar(&e.HTTP.BodyTimeout, "http-body-timeout", e.HTTP.BodyTimeout, "longest time to read one request, body included (0: 2m)")
 	fs.IntVar(&e.HTTP.MaxConns, "http-max-conns", e.HTTP.MaxConns, "concurrent HTTP connections; more are answered 503 (0: 1024)")
 	fs.IntVar(&e.HTTP.MaxConnsPerAddr, "http-max-conns-per-addr", e.HTTP.MaxConnsPerAddr, "concurrent HTTP connections from one client address; more are answered 429 (0: 64)")
