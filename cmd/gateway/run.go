@@ -28,6 +28,7 @@ func commands() []command {
 		{"referral", "create|submit|show|list|transition|answer|override|replace|reverse|receipt ...", "create and follow referrals; refer back or onward; print a compliance receipt", cmdReferral},
 		{"report", "referrals --practice P [--from D] [--to D] [--format table|csv|json]", "practice reports: volumes, response times, exceptions, what is still open", cmdReport},
 		{"audit", "verify|export|checkpoint|prove|key", "verify the trail against its witnessed checkpoints, prove an entry, export it as FHIR AuditEvents", cmdAudit},
+		{"witness", "serve --log-key KEY [--listen ADDR] [--dir DIR]", "run a C2SP tlog-witness for gateways' audit checkpoints", cmdWitness},
 		{"admin", "create --name N (--practice ID | --gateway) [--role R]", "create a console account (password on stdin; prints the TOTP enrolment URI)", cmdAdmin},
 		{"keys", "status|rotate [--keep-retired]", "show which key-encryption key wraps the data keys; rotate it", cmdKeys},
 		{"certs", "dev --domain D [--address A ...] [--out DIR] | check ADDRESS", "write a DEVELOPMENT CA and Direct certificates; check what a Direct address publishes", cmdCerts},
