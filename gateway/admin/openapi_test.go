@@ -15,6 +15,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
@@ -178,6 +179,22 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	check(c, "GET", "/admin/v1/clients/{id}", "/admin/v1/clients/nope", nil)
 	check(c, "POST", "/admin/v1/clients/{id}/disable", "/admin/v1/clients/nope/disable", nil)
 	check(c, "POST", "/admin/v1/clients/{id}/enable", "/admin/v1/clients/nope/enable", nil)
+	// The inbox: a received message that processing quarantined.
+	m, _, err := e.svc.ReceiveInbound(e.ctx, gateway.NewInbound{Channel: gateway.ChannelDirect, MailFrom: "x@direct.other.example",
+		RcptTo: []string{"nobody@direct.nowhere.example"}, Raw: []byte("synthetic")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ApplyInbound(e.ctx, m.ID, gateway.InboundOutcome{State: gateway.InboundQuarantined, Reason: "unsigned"}); err != nil {
+		t.Fatal(err)
+	}
+	check(c, "GET", "/admin/v1/inbox", "/admin/v1/inbox", nil)
+	check(c, "GET", "/admin/v1/inbox", "/admin/v1/inbox?state=bogus", nil)
+	check(c, "GET", "/admin/v1/inbox/{id}", "/admin/v1/inbox/"+m.ID, nil)
+	check(c, "GET", "/admin/v1/inbox/{id}", "/admin/v1/inbox/nope", nil)
+	check(c, "POST", "/admin/v1/inbox/{id}/reject", "/admin/v1/inbox/"+m.ID+"/reject", map[string]string{"reason": ""})
+	check(c, "POST", "/admin/v1/inbox/{id}/reject", "/admin/v1/inbox/"+m.ID+"/reject", map[string]string{"reason": "unknown sender"})
+	check(c, "POST", "/admin/v1/inbox/{id}/release", "/admin/v1/inbox/"+m.ID+"/release", map[string]string{"reason": "too late"})
 	check(c, "POST", "/admin/v1/logout", "/admin/v1/logout", nil)
 
 	for p, ops := range doc.Paths {
