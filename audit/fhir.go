@@ -36,6 +36,10 @@ type ExportOptions struct {
 	BundleID       string    // Bundle.id; omitted when empty, an error when not a valid FHIR id
 	Generated      time.Time // Bundle.timestamp; omitted when zero
 	SourceObserver string    // AuditEvent.source.observer.display, e.g. "referral-gateway"; DefaultSourceObserver when empty
+	// Checkpoints are the latest witnessed checkpoint of each tenant: an
+	// entry inside one carries it (entity detail "checkpoint", the signed
+	// note), so an auditor can check the entry's inclusion offline.
+	Checkpoints map[string]TreeHead
 }
 
 // validID reports whether s obeys the FHIR R4 id rule [A-Za-z0-9\-\.]{1,64}.
@@ -94,7 +98,12 @@ func ExportFHIR(w io.Writer, entries iter.Seq2[Entry, error], opts ExportOptions
 				return n, fmt.Errorf("audit: export fhir: read entry %d: %w", n+1, err)
 			}
 			buf.Reset()
-			if err := enc.Encode(toAuditEvent(e, observer)); err != nil {
+			ae := toAuditEvent(e, observer)
+			if h, ok := opts.Checkpoints[e.Tenant]; ok && e.Seq >= 1 && uint64(e.Seq) <= h.Size {
+				last := &ae.Entity[len(ae.Entity)-1]
+				last.Detail = append(last.Detail, entityDetail{Type: "checkpoint", ValueString: string(h.Note)})
+			}
+			if err := enc.Encode(ae); err != nil {
 				return n, fmt.Errorf("audit: export fhir: encode %s seq %d: %w", e.Tenant, e.Seq, err)
 			}
 			if n == 0 {
@@ -308,6 +317,7 @@ func chainEntity(e Entry) entity {
 	}
 	add("tenant", e.Tenant)
 	add("seq", strconv.FormatInt(e.Seq, 10))
+	add("leafIndex", strconv.FormatInt(e.Seq-1, 10))
 	add("hash", e.Hash)
 	add("prevHash", e.PrevHash)
 	d = append(d, entityDetail{Type: "canonical", ValueBase64Binary: base64.StdEncoding.EncodeToString(e.AppendCanonical(nil))})

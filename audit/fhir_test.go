@@ -333,3 +333,44 @@ func TestActionCode(t *testing.T) {
 		}
 	}
 }
+
+func TestExportCarriesLeafIndexAndCheckpoint(t *testing.T) {
+	chain := buildChain(t, "practice-a", 3)
+	head := signedHeads(t, chain, 2)[0]
+	var buf bytes.Buffer
+	if _, err := ExportFHIR(&buf, rows(chain), ExportOptions{Checkpoints: map[string]TreeHead{"practice-a": head}}); err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		Entry []struct {
+			Resource struct {
+				Entity []struct {
+					Detail []struct{ Type, ValueString string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &bundle); err != nil {
+		t.Fatal(err)
+	}
+	var leaves []string
+	checkpoints := 0
+	for _, en := range bundle.Entry {
+		for _, ent := range en.Resource.Entity {
+			for _, d := range ent.Detail {
+				switch d.Type {
+				case "leafIndex":
+					leaves = append(leaves, d.ValueString)
+				case "checkpoint":
+					if d.ValueString != string(head.Note) {
+						t.Errorf("checkpoint detail %q", d.ValueString)
+					}
+					checkpoints++
+				}
+			}
+		}
+	}
+	if strings.Join(leaves, ",") != "0,1,2" || checkpoints != 2 {
+		t.Fatalf("leaf indexes %v and %d checkpoints; want 0,1,2 and two (entries 1 and 2 are in the checkpoint of size 2)", leaves, checkpoints)
+	}
+}

@@ -109,3 +109,19 @@ func (s *Service) ProveAudit(ctx context.Context, tenant string, seq int64) (aud
 	}
 	return e, head, proof, nil
 }
+
+// LatestCheckpoints returns the largest witnessed checkpoint of every
+// tenant, for the FHIR export (each entry carries the one it is in).
+func (s *Service) LatestCheckpoints(ctx context.Context) (map[string]audit.TreeHead, error) {
+	heads, err := s.auditVerifier.WitnessedHeads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]audit.TreeHead{}
+	for _, h := range heads {
+		if h.Size >= out[h.Tenant].Size {
+			out[h.Tenant] = h
+		}
+	}
+	return out, nil
+}

@@ -78,8 +78,16 @@ func cmdAudit(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 			defer f.Close()
 			w = f
 		}
+		// Publish first, so the newest entries are inside a checkpoint.
+		if _, err := a.store.PublishAudit(ctx); err != nil {
+			return err
+		}
+		cps, err := a.svc.LatestCheckpoints(ctx)
+		if err != nil {
+			return err
+		}
 		n, err := audit.ExportFHIR(w, a.store.AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant, ReferralID: referral}),
-			audit.ExportOptions{BundleID: gateway.NewID(), Generated: time.Now().UTC()})
+			audit.ExportOptions{BundleID: gateway.NewID(), Generated: time.Now().UTC(), Checkpoints: cps})
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}

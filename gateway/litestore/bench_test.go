@@ -17,3 +17,12 @@ func BenchmarkCreateAndQueue(b *testing.B) {
 	defer s.Close()
 	storetest.BenchCreateAndQueue(b, s)
 }
+
+func BenchmarkSequencer(b *testing.B) {
+	s, err := litestore.Open(b.Context(), filepath.Join(b.TempDir(), "gateway.db"), storetest.FastQueue())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchSequencer(b, s)
+}

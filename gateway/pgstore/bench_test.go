@@ -20,3 +20,7 @@ func BenchmarkCreateAndQueueAppRole(b *testing.B) {
 	s, _ := openAppRole(b, storetest.FastQueue())
 	storetest.BenchCreateAndQueue(b, s)
 }
+
+func BenchmarkSequencer(b *testing.B) {
+	storetest.BenchSequencer(b, OpenFresh(b, storetest.FastQueue()))
+}
