@@ -17,7 +17,8 @@ const JobNotifySubscription JobKind = "notify-subscription"
 type VersionHook func(ctx context.Context, tx Tx, r *Referral) error
 
 // edgeHooks are what edges registered with the core: hooks on new
-// referral versions and handlers of the job kinds they own.
+// referral versions and handlers of the job kinds they own. The Service
+// and its hookedStore share one by pointer.
 type edgeHooks struct {
 	mu       sync.RWMutex
 	versions []VersionHook
@@ -49,22 +50,19 @@ func (s *Service) jobHandler(kind JobKind) JobHandler {
 	return s.hooks.jobs[kind]
 }
 
-func (s *Service) versionHooks() []VersionHook {
-	s.hooks.mu.RLock()
-	defer s.hooks.mu.RUnlock()
-	return s.hooks.versions
-}
-
 // hookedStore runs the version hooks in the transactions that store
-// referral versions.
+// referral versions. It wraps the store innermost, so that wrappers
+// outside it (metrics) still see their own Tx.
 type hookedStore struct {
 	Store
-	s *Service
+	hooks *edgeHooks
 }
 
 // Update implements Store.
 func (h hookedStore) Update(ctx context.Context, fn func(Tx) error) error {
-	hooks := h.s.versionHooks()
+	h.hooks.mu.RLock()
+	hooks := h.hooks.versions
+	h.hooks.mu.RUnlock()
 	if len(hooks) == 0 {
 		return h.Store.Update(ctx, fn)
 	}
@@ -91,6 +89,23 @@ func (t hookedTx) UpdateReferral(ctx context.Context, r *Referral) error {
 		return err
 	}
 	return t.run(ctx, r)
+}
+
+// KeepDataKey passes the store's sealing support through (see sealContent).
+func (t hookedTx) KeepDataKey(k *Sealer) {
+	if x, ok := t.Tx.(interface{ KeepDataKey(*Sealer) }); ok {
+		x.KeepDataKey(k)
+	}
+}
+
+// LoadDataKey passes the store's sealing support through (see openContent).
+func (t hookedTx) LoadDataKey(ctx context.Context, k *Sealer, sealed []byte) error {
+	if x, ok := t.Tx.(interface {
+		LoadDataKey(context.Context, *Sealer, []byte) error
+	}); ok {
+		return x.LoadDataKey(ctx, k, sealed)
+	}
+	return nil
 }
 
 func (t hookedTx) run(ctx context.Context, r *Referral) error {

@@ -73,7 +73,7 @@ type Service struct {
 	inboundMu sync.Mutex
 	inbound   map[ChannelKind]InboundHandler // see SetInboundHandler
 
-	hooks edgeHooks // see OnVersion and HandleJobKind
+	hooks *edgeHooks // see OnVersion and HandleJobKind
 	// auditVerifier is what VerifyAudit checks against.
 	auditVerifier AuditVerifier
 }
@@ -96,15 +96,17 @@ func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Metrics != nil {
-		store = observedStore{Store: store, m: cfg.Metrics}
-	}
-	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
-	s.store = hookedStore{Store: store, s: s}
 	// The store seals PHI with the same keys the service seals records with.
 	if ks, ok := store.(interface{ UseSealer(*Sealer) }); ok && sealer != nil {
 		ks.UseSealer(sealer)
 	}
+	hooks := &edgeHooks{}
+	store = hookedStore{Store: store, hooks: hooks} // innermost: see hookedStore
+	if cfg.Metrics != nil {
+		store = observedStore{Store: store, m: cfg.Metrics}
+	}
+	s := &Service{store: store, sealer: sealer, clock: clock, cfg: cfg, channels: map[ChannelKind]Channel{}, log: log}
+	s.hooks = hooks
 	for _, c := range channels {
 		s.channels[c.Kind()] = c
 	}
