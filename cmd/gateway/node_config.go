@@ -76,6 +76,10 @@ type edgeConfig struct {
 	// loaded at start and refreshed every TrustBundleEvery.
 	TrustBundle      string
 	TrustBundleEvery time.Duration
+	// RevocationPolicy decides inbound mail whose signer's CRL stays
+	// unreachable for RevocationRetryFor: "refuse" (default) or "accept".
+	RevocationPolicy   string
+	RevocationRetryFor time.Duration
 
 	// FaxAPI is the fax vendor's API base URL; fax is off without it.
 	FaxAPI string
@@ -132,6 +136,8 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&e.SMTPTLSInsecure, "smtp-tls-insecure", e.SMTPTLSInsecure, "DEVELOPMENT ONLY: do not verify the remote STARTTLS certificate (env GATEWAY_SMTP_TLS_INSECURE=true)")
 	fs.StringVar(&e.TrustBundle, "direct-trust-bundle", e.TrustBundle, "P7B trust bundle (file or http(s) URL) of further Direct trust anchors, e.g. DirectTrust's (env GATEWAY_DIRECT_TRUST_BUNDLE)")
 	fs.DurationVar(&e.TrustBundleEvery, "direct-trust-refresh", e.TrustBundleEvery, "how often the trust bundle is fetched again (0: 24h)")
+	fs.StringVar(&e.RevocationPolicy, "direct-revocation-policy", e.RevocationPolicy, "inbound mail whose signer's CRL stays unreachable: refuse (quarantine) or accept (flagged); audited either way")
+	fs.DurationVar(&e.RevocationRetryFor, "direct-revocation-retry", e.RevocationRetryFor, "how long an unreachable CRL is retried before the policy decides (0: 4h)")
 }
 
 // registerRoute adds the edge flags that routing reads: which channels

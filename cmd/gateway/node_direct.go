@@ -180,7 +180,8 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 func (d *directEdge) attach(svc *gateway.Service, log *slog.Logger) error {
 	var err error
 	if d.proc, err = inbound.New(inbound.Config{Service: svc, Channel: d.ch, Logger: log,
-		AllowPrivateNetworks: d.ec.privateNetworksOK()}); err != nil {
+		AllowPrivateNetworks: d.ec.privateNetworksOK(), RevocationPolicy: inbound.RevocationPolicy(d.ec.RevocationPolicy),
+		RevocationRetryFor: d.ec.RevocationRetryFor}); err != nil {
 		return fmt.Errorf("direct inbound: %w", err)
 	}
 	d.smtp, err = smtpin.New(smtpin.Config{Hostname: "mx." + d.domain, Domains: []string{d.domain}, Spool: inbound.NewReceiver(svc),
