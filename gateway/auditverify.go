@@ -17,8 +17,10 @@ import (
 // public key), so a changed, deleted or truncated row, a re-chained trail
 // and a deleted practice are all named with their first broken seq.
 type AuditVerifier struct {
-	// Key checks the log's signature on witnessed checkpoints.
-	Key note.Verifier
+	// Key checks the log's signature on witnessed checkpoints; KeyText is
+	// its text form ("name+hash+key"), shown to auditors.
+	Key     note.Verifier
+	KeyText string
 	// Witnesses are read for checkpoints; none means the chains alone are
 	// checked (and Report.Checkpoints is 0).
 	Witnesses []audit.Witness
@@ -27,9 +29,9 @@ type AuditVerifier struct {
 // SetAuditVerifier configures the verification VerifyAudit runs.
 func (s *Service) SetAuditVerifier(v AuditVerifier) { s.auditVerifier = v }
 
-// AuditPublicKey is the verifier key of the audit log ("" when none is
-// configured), for display.
-func (s *Service) AuditPublicKey() note.Verifier { return s.auditVerifier.Key }
+// AuditPublicKey is the verifier key of the audit log in its text form
+// ("" when none is configured), for display.
+func (s *Service) AuditPublicKey() string { return s.auditVerifier.KeyText }
 
 // VerifyAudit verifies the whole trail against the witnessed checkpoints
 // and reports the events not yet sequenced.

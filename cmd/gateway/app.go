@@ -86,7 +86,7 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 		core = wrap(store)
 	}
 	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
-	svc.SetAuditVerifier(gateway.AuditVerifier{Key: auditKey, Witnesses: witnesses})
+	svc.SetAuditVerifier(gateway.AuditVerifier{Key: auditKey, KeyText: auditPub, Witnesses: witnesses})
 	// The sequencer gives committed audit events their places and publishes
 	// checkpoints every AuditPublishEvery, in every process that becomes
 	// the database's sequencer.

@@ -334,8 +334,9 @@ type VerifyReport struct {
 	OK          bool          `json:"ok"`
 	Tenants     int           `json:"tenants"`
 	Entries     int           `json:"entries"`
-	Checkpoints int           `json:"checkpoints"` // witnessed checkpoints compared
-	Unsequenced int           `json:"unsequenced"` // events not yet in a chain
+	Checkpoints int           `json:"checkpoints"`         // witnessed checkpoints compared
+	Unsequenced int           `json:"unsequenced"`         // events not yet in a chain
+	PublicKey   string        `json:"publicKey,omitempty"` // the audit log's verifier key, for auditors
 	Breaks      []audit.Break `json:"breaks"`
 	At          time.Time     `json:"at"`
 }
@@ -347,7 +348,7 @@ func (s *Server) verifyAudit(ctx context.Context) (VerifyReport, error) {
 		return VerifyReport{}, fmt.Errorf("admin: verify audit: %w", err)
 	}
 	out := VerifyReport{OK: rep.OK(), Tenants: rep.Tenants, Entries: rep.Entries, Checkpoints: rep.Checkpoints,
-		Unsequenced: rep.Unsequenced, Breaks: rep.Breaks, At: s.clock.Now()}
+		Unsequenced: rep.Unsequenced, PublicKey: s.svc.AuditPublicKey(), Breaks: rep.Breaks, At: s.clock.Now()}
 	if out.Breaks == nil {
 		out.Breaks = []audit.Break{}
 	}
