@@ -116,6 +116,9 @@ func TestMetricsAfterDelivery(t *testing.T) {
 	if age := metricValue(t, body, `gateway_audit_checkpoint_age_seconds`); age < 0 {
 		t.Errorf("no checkpoint age after a checkpoint")
 	}
+	if n := metricValue(t, body, `gateway_audit_unsequenced_entries`); n < 0 || metricValue(t, body, `gateway_audit_unsequenced_oldest_age_seconds`) < 0 {
+		t.Errorf("no audit sequencing backlog gauges")
+	}
 	// Every series the Grafana dashboard draws is exported.
 	dash, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana-dashboard.json"))
 	if err != nil {

@@ -124,6 +124,10 @@ var (
 		[]string{"kind", "state"}, nil)
 	checkpointAgeDesc = prometheus.NewDesc("gateway_audit_checkpoint_age_seconds",
 		"Seconds since the newest signed audit checkpoint (absent before the first).", nil, nil)
+	unsequencedDesc = prometheus.NewDesc("gateway_audit_unsequenced_entries",
+		"Audit events committed but not yet given their place in a chain by the sequencer.", nil, nil)
+	unsequencedAgeDesc = prometheus.NewDesc("gateway_audit_unsequenced_oldest_age_seconds",
+		"Age of the oldest audit event awaiting sequencing (0 when none waits).", nil, nil)
 	baaDesc = prometheus.NewDesc("gateway_baas_expiring", "BAAs in force that end within the warning window (state expiring) or have ended (expired).",
 		[]string{"state"}, nil)
 	certDesc = prometheus.NewDesc("gateway_certificates_expiring", "Directory Direct certificates that expire within the warning window (or have expired).",
@@ -146,7 +150,7 @@ type stateCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queueDesc, checkpointAgeDesc, baaDesc, certDesc, scrapeErrDesc} {
+	for _, d := range []*prometheus.Desc{queueDesc, checkpointAgeDesc, unsequencedDesc, unsequencedAgeDesc, baaDesc, certDesc, scrapeErrDesc} {
 		ch <- d
 	}
 }
@@ -188,6 +192,16 @@ func (c *stateCollector) read(ctx context.Context, now time.Time) ([]prometheus.
 	if !at.IsZero() {
 		out = append(out, prometheus.MustNewConstMetric(checkpointAgeDesc, prometheus.GaugeValue, now.Sub(at).Seconds()))
 	}
+	waiting, oldest, err := c.a.store.AuditUnsequenced(ctx)
+	if err != nil {
+		return out, err
+	}
+	age := 0.0
+	if waiting > 0 && now.After(oldest) {
+		age = now.Sub(oldest).Seconds()
+	}
+	out = append(out, prometheus.MustNewConstMetric(unsequencedDesc, prometheus.GaugeValue, float64(waiting)),
+		prometheus.MustNewConstMetric(unsequencedAgeDesc, prometheus.GaugeValue, age))
 	baas, err := c.a.svc.BAAs(ctx)
 	if err != nil {
 		return out, err
