@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("SealedAtRest", func(t *testing.T) { testSealedAtRest(t, h) })
 	t.Run("KeyRotationUnderLoad", func(t *testing.T) { testKeyRotationUnderLoad(t, h) })
 	t.Run("SealLegacyRows", func(t *testing.T) { testSealLegacyRows(t, h) })
+	t.Run("SealingThroughWrappers", func(t *testing.T) { testSealingThroughWrappers(t, h) })
 }
 
 // env is one test's wiring.
