@@ -95,6 +95,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("A's trail lacks %s", want)
 		}
 	}
+	// The two MDNs may be applied in either order: wait for both.
+	a.processUntil(t, "both MDNs applied at A", func() bool {
+		n := 0
+		for _, it := range a.inbox(t, "") {
+			if it.State != gateway.InboundReceived {
+				n++
+			}
+		}
+		return n == 2
+	})
 	for _, it := range a.inbox(t, "") {
 		if it.Kind != "report" || it.State != gateway.InboundMatched || it.DeliveryID != ds[0].ID {
 			t.Errorf("A's received MDN: %+v", it)
