@@ -75,19 +75,3 @@ func cloneChain(entries []Entry) []Entry {
 	}
 	return out
 }
-
-// rechain recomputes PrevHash and Hash from the first entry on, as an
-// attacker who knows the algorithm (but not the checkpoint key) could.
-func rechain(entries []Entry) []Entry {
-	prev := ""
-	for i := range entries {
-		if i == 0 {
-			entries[i].PrevHash = GenesisHash(entries[i].Tenant)
-		} else {
-			entries[i].PrevHash = prev
-		}
-		entries[i].Hash = entries[i].ComputeHash()
-		prev = entries[i].Hash
-	}
-	return entries
-}
