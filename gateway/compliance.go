@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,6 +26,10 @@ type ComplianceReceipt struct {
 	Generated  time.Time        `json:"generated"`
 	Practices  []string         `json:"practices"` // the trails read: the referrer's, and the receiver's when it differs
 	Lines      []ComplianceLine `json:"lines"`
+	// Checkpoints are, per practice, the signed checkpoint (C2SP signed
+	// note, witness cosignatures included) that the citations' inclusion
+	// proofs lead to; absent when no witnessed checkpoint is configured.
+	Checkpoints map[string]string `json:"checkpoints,omitempty"`
 	// Verification is the state of the cited trails when the receipt was built.
 	Verification ReceiptVerification `json:"verification"`
 }
@@ -45,13 +51,29 @@ type Citation struct {
 	Practice string `json:"practice"`
 	Seq      int64  `json:"seq"`
 	Hash     string `json:"hash"`
+	// Proof is the entry's inclusion proof in the practice's witnessed
+	// checkpoint (Checkpoints[Practice]); nil when the entry was sequenced
+	// after the latest witnessed checkpoint, or none is configured.
+	Proof *InclusionProof `json:"proof,omitempty"`
+}
+
+// InclusionProof is an RFC 6962/9162 inclusion proof of one trail entry:
+// leaf LeafIndex (seq-1, the RFC 6962 leaf hash of the entry's hash) in
+// the tree of TreeSize leaves whose signed root is the checkpoint's.
+type InclusionProof struct {
+	LeafIndex uint64   `json:"leafIndex"`
+	TreeSize  uint64   `json:"treeSize"`
+	Hashes    []string `json:"hashes"` // base64, as in a checkpoint
 }
 
 // ReceiptVerification says whether every cited entry is still in an intact
 // chain with the hash the receipt recorded.
 type ReceiptVerification struct {
-	OK       bool     `json:"ok"`
-	Checked  int      `json:"checked"`            // cited entries checked
+	OK      bool `json:"ok"`
+	Checked int  `json:"checked"` // cited entries checked
+	// Proven counts the citations whose inclusion proof verified against
+	// their practice's signed, witnessed checkpoint.
+	Proven   int      `json:"proven"`
 	Problems []string `json:"problems,omitempty"` // what failed, naming practice and sequence number
 }
 
@@ -118,6 +140,9 @@ func (s *Service) ComplianceReceipt(ctx context.Context, id string) (*Compliance
 	if len(rc.Lines) == 0 {
 		return nil, fmt.Errorf("compliance receipt %s: the trail holds no entry for it: %w", id, ErrNotFound)
 	}
+	if err := s.proveCitations(ctx, rc); err != nil {
+		return nil, err
+	}
 	rc.Verification, err = s.VerifyComplianceReceipt(ctx, rc)
 	if err != nil {
 		return nil, err
@@ -171,6 +196,7 @@ func (s *Service) VerifyComplianceReceipt(ctx context.Context, rc *ComplianceRec
 			}
 		}
 	}
+	s.verifyProofs(rc, &v)
 	v.OK = len(v.Problems) == 0
 	return v, nil
 }
@@ -214,4 +240,102 @@ func (s *Service) ReferralTrail(ctx context.Context, id string) ([]audit.Entry, 
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// proveCitations attaches to every citation its inclusion proof in the
+// latest witnessed checkpoint of its practice, and the checkpoints to the
+// receipt. Without a configured witness there is nothing to prove against;
+// an entry sequenced after the latest checkpoint is left without a proof.
+func (s *Service) proveCitations(ctx context.Context, rc *ComplianceReceipt) error {
+	v := s.auditVerifier
+	if v.Key == nil || len(v.Witnesses) == 0 {
+		return nil
+	}
+	heads := map[string]audit.TreeHead{}
+	for _, practice := range rc.Practices {
+		head, err := v.LatestWitnessed(ctx, practice)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("compliance receipt %s: %w", rc.ReferralID, err)
+		}
+		heads[practice] = head
+		if rc.Checkpoints == nil {
+			rc.Checkpoints = map[string]string{}
+		}
+		rc.Checkpoints[practice] = string(head.Note)
+	}
+	for i := range rc.Lines {
+		for j := range rc.Lines[i].Cites {
+			c := &rc.Lines[i].Cites[j]
+			head, ok := heads[c.Practice]
+			if !ok || c.Seq < 1 || uint64(c.Seq) > head.Size {
+				continue
+			}
+			_, hashes, err := s.store.AuditInclusion(ctx, c.Practice, c.Seq, head.Size)
+			if err != nil {
+				return fmt.Errorf("compliance receipt %s: prove %s seq %d: %w", rc.ReferralID, c.Practice, c.Seq, err)
+			}
+			p := &InclusionProof{LeafIndex: uint64(c.Seq - 1), TreeSize: head.Size}
+			for _, h := range hashes {
+				p.Hashes = append(p.Hashes, base64.StdEncoding.EncodeToString(h))
+			}
+			c.Proof = p
+		}
+	}
+	return nil
+}
+
+// verifyProofs checks every citation's inclusion proof against the
+// receipt's checkpoint of its practice, whose signature must verify with
+// the log's public key.
+func (s *Service) verifyProofs(rc *ComplianceReceipt, v *ReceiptVerification) {
+	roots := map[string]audit.TreeHead{}
+	for practice, msg := range rc.Checkpoints {
+		if s.auditVerifier.Key == nil {
+			v.Problems = append(v.Problems, practice+": the receipt carries a checkpoint but no log key is configured to check it")
+			continue
+		}
+		head, err := audit.OpenTreeHead([]byte(msg), s.auditVerifier.Key)
+		if err != nil || head.Tenant != practice {
+			v.Problems = append(v.Problems, fmt.Sprintf("%s: the receipt's checkpoint does not verify: %v", practice, err))
+			continue
+		}
+		roots[practice] = head
+	}
+	for _, l := range rc.Lines {
+		for _, c := range l.Cites {
+			if c.Proof == nil {
+				continue
+			}
+			head, ok := roots[c.Practice]
+			if !ok {
+				v.Problems = append(v.Problems, fmt.Sprintf("%s: seq %d has a proof but the receipt has no valid checkpoint for it", c.Practice, c.Seq))
+				continue
+			}
+			if err := checkProof(c, head); err != nil {
+				v.Problems = append(v.Problems, fmt.Sprintf("%s: seq %d: %v", c.Practice, c.Seq, err))
+				continue
+			}
+			v.Proven++
+		}
+	}
+}
+
+// checkProof verifies one citation's inclusion proof against head.
+func checkProof(c Citation, head audit.TreeHead) error {
+	if c.Proof.TreeSize != head.Size || c.Proof.LeafIndex != uint64(c.Seq-1) {
+		return fmt.Errorf("proof for leaf %d of %d does not match the checkpoint of size %d", c.Proof.LeafIndex, c.Proof.TreeSize, head.Size)
+	}
+	leaf, err := audit.LeafHash(audit.Entry{Tenant: c.Practice, Seq: c.Seq, Hash: c.Hash})
+	if err != nil {
+		return err
+	}
+	hashes := make([][]byte, len(c.Proof.Hashes))
+	for i, h := range c.Proof.Hashes {
+		if hashes[i], err = base64.StdEncoding.DecodeString(h); err != nil {
+			return fmt.Errorf("proof hash %d: %w", i, err)
+		}
+	}
+	return audit.VerifyInclusion(leaf, c.Proof.LeafIndex, head.Size, hashes, head.Root)
 }

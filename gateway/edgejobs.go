@@ -91,22 +91,8 @@ func (t hookedTx) UpdateReferral(ctx context.Context, r *Referral) error {
 	return t.run(ctx, r)
 }
 
-// KeepDataKey passes the store's sealing support through (see sealContent).
-func (t hookedTx) KeepDataKey(k *Sealer) {
-	if x, ok := t.Tx.(interface{ KeepDataKey(*Sealer) }); ok {
-		x.KeepDataKey(k)
-	}
-}
-
-// LoadDataKey passes the store's sealing support through (see openContent).
-func (t hookedTx) LoadDataKey(ctx context.Context, k *Sealer, sealed []byte) error {
-	if x, ok := t.Tx.(interface {
-		LoadDataKey(context.Context, *Sealer, []byte) error
-	}); ok {
-		return x.LoadDataKey(ctx, k, sealed)
-	}
-	return nil
-}
+// Unwrap returns the Tx hookedTx wraps (see asTx).
+func (t hookedTx) Unwrap() Tx { return t.Tx }
 
 func (t hookedTx) run(ctx context.Context, r *Referral) error {
 	for _, h := range t.hooks {

@@ -54,6 +54,9 @@ type observedTx struct {
 	after *[]func(Metrics)
 }
 
+// Unwrap returns the Tx observedTx wraps (see asTx).
+func (t *observedTx) Unwrap() Tx { return t.Tx }
+
 // Audit implements Tx.
 func (t *observedTx) Audit(ctx context.Context, ev audit.Event) error {
 	if err := t.Tx.Audit(ctx, ev); err != nil {
@@ -66,7 +69,7 @@ func (t *observedTx) Audit(ctx context.Context, ev audit.Event) error {
 // afterCommit runs f with the service's Metrics once tx commits; it does
 // nothing when no Metrics is set.
 func afterCommit(tx Tx, f func(Metrics)) {
-	if o, ok := tx.(*observedTx); ok {
+	if o, ok := asTx[*observedTx](tx); ok {
 		*o.after = append(*o.after, f)
 	}
 }

@@ -711,26 +711,10 @@ func (s *Service) sealContent(tx Tx, id, part string, content []byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	if k, ok := storeTx(tx).(interface{ KeepDataKey(*Sealer) }); ok {
+	if k, ok := asTx[interface{ KeepDataKey(*Sealer) }](tx); ok {
 		k.KeepDataKey(s.sealer)
 	}
 	return sealed, nil
-}
-
-// storeTx is the store's own transaction behind the wrappers the service
-// adds (metrics, version hooks), for the key methods a store offers beside
-// Tx.
-func storeTx(tx Tx) Tx {
-	for {
-		switch w := tx.(type) {
-		case *observedTx:
-			tx = w.Tx
-		case hookedTx:
-			tx = w.Tx
-		default:
-			return tx
-		}
-	}
 }
 
 // openContent opens content sealed for (id, part), first loading its data
@@ -739,9 +723,9 @@ func storeTx(tx Tx) Tx {
 func (s *Service) openContent(ctx context.Context, tx Tx, id, part string, sealed []byte) ([]byte, error) {
 	if dk, ok := DataKeyOf(sealed); ok && !s.sealer.HasDataKey(dk) {
 		load := func(tx Tx) error {
-			if k, ok := storeTx(tx).(interface {
+			if k, ok := asTx[interface {
 				LoadDataKey(context.Context, *Sealer, []byte) error
-			}); ok {
+			}](tx); ok {
 				return k.LoadDataKey(ctx, s.sealer, sealed)
 			}
 			return nil

@@ -39,7 +39,7 @@ func WriteReceiptText(w io.Writer, rc *gateway.ComplianceReceipt) error {
 
 func writeVerdict(w io.Writer, v gateway.ReceiptVerification) error {
 	if v.OK {
-		_, err := fmt.Fprintf(w, "Verification: intact (%d cited entries checked against their chains)\n", v.Checked)
+		_, err := fmt.Fprintf(w, "Verification: intact (%d cited entries checked against their chains, %d inclusion proofs verified against signed, witnessed checkpoints)\n", v.Checked, v.Proven)
 		return err
 	}
 	fmt.Fprintf(w, "Verification: FAILED (%d cited entries checked)\n", v.Checked)
@@ -60,7 +60,7 @@ td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:t
 <body><h1>Compliance receipt</h1>
 <p>Referral <code>{{.ReferralID}}</code>, generated {{time .Generated}} from the audit trails of
 {{range $i, $p := .Practices}}{{if $i}} and {{end}}<code>{{$p}}</code>{{end}}.</p>
-{{with .Verification}}{{if .OK}}<p class="ok">Verified: all {{.Checked}} cited entries are in intact chains.</p>
+{{with .Verification}}{{if .OK}}<p class="ok">Verified: all {{.Checked}} cited entries are in intact chains; {{.Proven}} inclusion proofs verified against signed, witnessed checkpoints.</p>
 {{else}}<p class="bad">Verification failed ({{.Checked}} cited entries checked):</p><ul class="bad">{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}{{end}}
 <table><thead><tr><th>Time</th><th>Section</th><th>Actor</th><th>Statement</th><th>Cites (practice#seq)</th></tr></thead><tbody>
 {{range .Lines}}<tr><td>{{time .At}}</td><td>{{.Section}}</td><td>{{.Actor}}</td><td>{{.Statement}}</td><td><small>{{cites .Cites}}</small></td></tr>

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 // testComplianceReceipt builds the receipt of a referral that went the
@@ -105,5 +107,68 @@ func testComplianceReceipt(t *testing.T, h Harness) {
 	}
 	if v.OK || !strings.Contains(strings.Join(v.Problems, "\n"), "clinic-a") {
 		t.Fatalf("tampered receipt verified: %+v", v)
+	}
+}
+
+// testComplianceReceiptProofs builds a receipt on a trail whose
+// checkpoints are signed and witnessed: every citation carries its
+// inclusion proof, each proof verifies against the signed checkpoint in
+// the receipt, and a receipt whose proof or checkpoint was altered no
+// longer verifies.
+func testComplianceReceiptProofs(t *testing.T, h Harness) {
+	e := witnessedEnv(t, h)
+	e.startWorkers()
+	r := e.create(referral())
+	e.waitFor("received", func() bool { return e.status(r.ID) == gateway.StatusReceived })
+	if _, err := e.store.(*sqlstore.Store).PublishAudit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := e.svc.ComplianceReceipt(e.ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cites := 0
+	for _, l := range rc.Lines {
+		for _, c := range l.Cites {
+			cites++
+			if c.Proof == nil || c.Proof.LeafIndex != uint64(c.Seq-1) {
+				t.Errorf("%s seq %d has no proof: %+v", c.Practice, c.Seq, c.Proof)
+			}
+		}
+	}
+	if !rc.Verification.OK || rc.Verification.Proven != cites || len(rc.Checkpoints) != 2 {
+		t.Fatalf("proven %d of %d, checkpoints %d: %+v", rc.Verification.Proven, cites, len(rc.Checkpoints), rc.Verification)
+	}
+
+	// A receipt whose proof was altered (a hash of the path swapped).
+	forged := *rc
+	forged.Lines = append([]gateway.ComplianceLine(nil), rc.Lines...)
+	line := forged.Lines[len(forged.Lines)-1]
+	line.Cites = append([]gateway.Citation(nil), line.Cites...)
+	p := *line.Cites[0].Proof
+	if len(p.Hashes) == 0 {
+		t.Fatal("a proof with no hashes: the tree is too small for this test")
+	}
+	p.Hashes = append([]string{p.Hashes[len(p.Hashes)-1]}, p.Hashes[:len(p.Hashes)-1]...)
+	if len(p.Hashes) == 1 {
+		p.Hashes = []string{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	}
+	line.Cites[0].Proof = &p
+	forged.Lines[len(forged.Lines)-1] = line
+	v, err := e.svc.VerifyComplianceReceipt(e.ctx, &forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OK || !strings.Contains(strings.Join(v.Problems, "\n"), fmt.Sprintf("seq %d", line.Cites[0].Seq)) {
+		t.Fatalf("altered proof verified: %+v", v)
+	}
+	// A receipt whose checkpoint was rewritten (its signature breaks).
+	forged = *rc
+	forged.Checkpoints = map[string]string{}
+	for k, msg := range rc.Checkpoints {
+		forged.Checkpoints[k] = strings.Replace(msg, "\n", "\n ", 1)
+	}
+	if v, err := e.svc.VerifyComplianceReceipt(e.ctx, &forged); err != nil || v.OK {
+		t.Fatalf("rewritten checkpoint verified: %+v %v", v, err)
 	}
 }

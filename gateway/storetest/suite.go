@@ -54,6 +54,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("HeartbeatKeepsLongSend", func(t *testing.T) { testHeartbeatKeepsLongSend(t, h) })
 	t.Run("ReceiptKeys", func(t *testing.T) { testReceiptKeys(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
+	t.Run("ComplianceReceiptProofs", func(t *testing.T) { testComplianceReceiptProofs(t, h) })
 	t.Run("ReverseReferral", func(t *testing.T) { testReverse(t, h) })
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
