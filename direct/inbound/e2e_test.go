@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -303,9 +304,28 @@ func TestRefusals(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("quarantine reasons %v, want %v", got, want)
 	}
+	// No sender of these was authenticated: the refusals are audited in the
+	// gateway's own chain, aggregated per source and reason, never in the
+	// practice's trail.
 	trail := b.actions(t, "cardio-b")
-	if n := countAction(trail, "direct.inbound-refused"); n != len(want) {
-		t.Errorf("%d refusals audited, want %d", n, len(want))
+	if n := countAction(trail, "direct.inbound-refused"); n != 0 {
+		t.Errorf("%d unauthenticated refusals written into the practice's trail", n)
+	}
+	if err := b.svc.FlushEdges(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, en := range b.actions(t, gateway.SystemTenant) {
+		if en.Action == "direct.inbound-refused" {
+			n, err := strconv.Atoi(en.Detail["count"])
+			if err != nil || en.Detail["reason"] == "" {
+				t.Errorf("edge entry without count or reason: %+v", en.Detail)
+			}
+			refused += n
+		}
+	}
+	if refused != len(want) {
+		t.Errorf("%d refusals audited in the gateway chain, want %d", refused, len(want))
 	}
 	if hasAction(trail, "inbound.notice-sent") != nil {
 		t.Error("an MDN answered a refused message")

@@ -145,20 +145,45 @@ func (p *Processor) ProcessInbound(ctx context.Context, st *gateway.InboundMessa
 	if _, err := p.svc.ApplyInbound(ctx, m.id, out); err != nil {
 		return fmt.Errorf("direct inbound %s: %w", m.id, err)
 	}
+	if err != nil && len(out.Events) == 0 {
+		// A refusal of a sender nobody authenticated: the gateway-level
+		// chain, aggregated, never a practice's trail.
+		if rerr := p.svc.RecordEdge(ctx, gateway.EdgeEvent{Action: "direct.inbound-refused", Source: m.stored.RemoteIP,
+			Reason: out.Reason, Text: m.stored.MailFrom}); rerr != nil {
+			p.log.Warn("direct inbound: edge audit failed", "inbound", m.id, "err", rerr)
+		}
+	}
 	return nil
 }
 
 // refusal is the outcome of a refused message: quarantined and audited.
+// A message whose sender was authenticated (a trusted signature bound to
+// its address) but that the practice's rules refused is audited in the
+// practice's trail; a refusal before anyone was authenticated (not
+// encrypted for us, unsigned, untrusted, tampered) says nothing about a
+// practice and is left to the gateway-level chain (see ProcessInbound),
+// so unauthenticated traffic cannot write into practices' trails.
 func (p *Processor) refusal(m *inMessage, ref *Refusal) gateway.InboundOutcome {
 	errText := truncate(ref.Err.Error(), 500)
 	p.log.Info("direct inbound refused", "inbound", m.id, "reason", string(ref.Reason))
-	return gateway.InboundOutcome{State: gateway.InboundQuarantined, Kind: m.kind, From: m.from, Signer: m.signerName(),
+	out := gateway.InboundOutcome{State: gateway.InboundQuarantined, Kind: m.kind, From: m.from, Signer: m.signerName(),
 		ReferralID: m.referralID, Tenants: m.tenants, Reason: string(ref.Reason), Error: errText, Applied: "quarantined",
-		Summary: m.summary,
-		Events: []audit.Event{{Actor: "system", ReferralID: m.referralID,
+		Summary: m.summary}
+	if authenticatedRefusal(ref.Reason) {
+		out.Events = []audit.Event{{Actor: "system", ReferralID: m.referralID,
 			Action: "direct.inbound-refused", Outcome: audit.OutcomeRefused, Detail: clean(map[string]string{
 				"inbound": m.id, "reason": string(ref.Reason), "error": errText, "mailFrom": m.stored.MailFrom,
-				"from": m.from, "messageId": m.msgID})}}}
+				"from": m.from, "messageId": m.msgID})}}
+	}
+	return out
+}
+
+// authenticatedRefusal reports whether a refusal came after the sender was
+// authenticated: a verified signature from a trusted certificate bound to
+// the From address, refused for what it asked (answering for another
+// address), or a message we could not process.
+func authenticatedRefusal(r Reason) bool {
+	return r == ReasonNotReceiver || r == ReasonProcessingFailed
 }
 
 // SendNotice implements gateway.InboundHandler: it sends one sealed MDN to
