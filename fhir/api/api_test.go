@@ -533,9 +533,17 @@ func TestTokenErrors(t *testing.T) {
 		if !slices.Contains(e.auditActions(t, orgNorth), "auth.scope.refused/"+audit.OutcomeRefused) {
 			t.Errorf("scope refusal not audited: %v", e.auditActions(t, orgNorth))
 		}
-		if !slices.Contains(e.auditActions(t, orgNorth), "auth.token.granted/"+audit.OutcomeSuccess) ||
-			!slices.Contains(e.auditActions(t, orgNorth), "auth.token.refused/"+audit.OutcomeRefused) {
-			t.Errorf("token endpoint decisions not audited: %v", e.auditActions(t, orgNorth))
+		if !slices.Contains(e.auditActions(t, orgNorth), "auth.token.granted/"+audit.OutcomeSuccess) {
+			t.Errorf("token grant not audited: %v", e.auditActions(t, orgNorth))
+		}
+		// A refusal names a client only as the caller claimed it: it goes to
+		// the gateway's own chain, never into the practice's trail.
+		if err := e.svc.FlushEdges(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(e.auditActions(t, orgNorth), "auth.token.refused/"+audit.OutcomeRefused) ||
+			!slices.Contains(e.auditActions(t, "gateway"), "auth.token.refused/"+audit.OutcomeRefused) {
+			t.Errorf("token refusal: north %v, gateway %v", e.auditActions(t, orgNorth), e.auditActions(t, "gateway"))
 		}
 		if !slices.Contains(e.auditActions(t, orgOrtho), "fhir.transaction.create/"+audit.OutcomeSuccess) {
 			t.Errorf("create not audited in the receiver's trail: %v", e.auditActions(t, orgOrtho))

@@ -10,11 +10,14 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// TokenAudit returns a smart.TokenServerConfig.OnDecision hook that writes
-// every token endpoint decision to the trail of the client's organisation
-// (or fallbackTenant when the client is unknown): the client id, granted or
-// requested scopes, the reason of a refusal and the issued token's id;
-// never the assertion or the token.
+// TokenAudit returns a smart.TokenServerConfig.OnDecision hook that audits
+// every token endpoint decision: a granted token in the trail of the
+// client's organisation (or fallbackTenant), with the client id, the
+// scopes and the token's id; a refusal, whose client id is only what an
+// unauthenticated caller claimed, in the gateway's own chain through
+// Service.RecordEdge (aggregated per claimed client and reason), so nobody
+// can write into a practice's trail by naming its client. Never the
+// assertion or the token.
 func TokenAudit(svc *gateway.Service, fallbackTenant string, log *slog.Logger) func(context.Context, smart.Decision) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -31,8 +34,12 @@ func TokenAudit(svc *gateway.Service, fallbackTenant string, log *slog.Logger) f
 		ev := audit.Event{Actor: actor, Tenants: []string{tenant}, Action: "auth.token.granted", Outcome: audit.OutcomeSuccess,
 			Detail: map[string]string{"scopes": strings.Join(d.Scopes, " "), "token": d.TokenID}}
 		if !d.Granted {
-			ev.Action, ev.Outcome = "auth.token.refused", audit.OutcomeRefused
-			ev.Detail["reason"] = d.Reason
+			code, _, _ := strings.Cut(d.Reason, ":")
+			if err := svc.RecordEdge(context.WithoutCancel(ctx), gateway.EdgeEvent{Action: "auth.token.refused",
+				Source: d.ClientID, Reason: code, Text: d.Reason}); err != nil {
+				log.ErrorContext(ctx, "audit token refusal", "err", err)
+			}
+			return
 		}
 		for k, v := range ev.Detail {
 			if v == "" {
