@@ -45,6 +45,9 @@ func restate(e audit.Entry) (section, statement string) {
 		if ids := get("consentRecords"); ids != "" {
 			s += " Records on file relied on: " + ids + "."
 		}
+		if scope := get("consentScope"); scope != "" {
+			s += " Their scope: " + scope + "."
+		}
 		if n := get("part2Notice"); n != "" {
 			s += " The redisclosure notice of " + n + " travels with the records."
 		}
@@ -52,9 +55,9 @@ func restate(e audit.Entry) (section, statement string) {
 	case "consent.captured":
 		return SectionConsent, fmt.Sprintf("Consent %s captured (%s).", get("consent"), detailString(d))
 	case "minimum-necessary.checked":
-		return SectionMinimum, "Minimum necessary: " + orDash(get("minimumNecessary")) + "."
+		return SectionMinimum, "Minimum necessary (45 CFR 164.502(b)): " + orDash(get("minimumNecessary")) + "."
 	case "minimum-necessary.overridden":
-		return SectionMinimum, "Minimum-necessary block overridden, reason: " + orDash(get("reason")) + "."
+		return SectionMinimum, "Minimum-necessary (45 CFR 164.502(b)) block overridden, reason: " + orDash(get("reason")) + "."
 	case "baa.checked":
 		return SectionBAA, "BAA gate passed at submission: " + baaList(d) + "."
 	case "referral.routed":

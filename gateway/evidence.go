@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // evidence is what the send gates found, as audit detail: the rule the
@@ -104,4 +105,34 @@ func recordIDs(records []RecordContent) string {
 		ids[i] = rc.ID
 	}
 	return strings.Join(ids, ",")
+}
+
+// consentScope records what the consents relied on allow: recipients,
+// purposes and the dates they are valid between (ids and dates only).
+func (e evidence) consentScope(used []string, onFile []ConsentRecord) {
+	var parts []string
+	for _, id := range used {
+		for _, rec := range onFile {
+			if rec.ID != id {
+				continue
+			}
+			recipients := "any treating provider"
+			if len(rec.Recipients) > 0 {
+				recipients = strings.Join(rec.Recipients, ",")
+			}
+			purposes := "any"
+			if len(rec.Purposes) > 0 {
+				purposes = strings.Join(rec.Purposes, ",")
+			}
+			scope := fmt.Sprintf("%s %s: recipients %s, purposes %s, signed %s", rec.Kind, rec.ID, recipients, purposes,
+				rec.Signed.UTC().Format(time.DateOnly))
+			if !rec.Expires.IsZero() {
+				scope += ", expires " + rec.Expires.UTC().Format(time.DateOnly)
+			}
+			parts = append(parts, scope)
+		}
+	}
+	if len(parts) > 0 {
+		e["consentScope"] = strings.Join(parts, "; ")
+	}
 }

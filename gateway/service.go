@@ -395,7 +395,7 @@ func (s *Service) submitTx(ctx context.Context, tx Tx, actor Actor, r *Referral)
 		action string
 		detail map[string]string
 	}{
-		{"consent.checked", pick(g.evidence, "basis", "rule", "purpose", "consentRecords", "part2Notice")},
+		{"consent.checked", pick(g.evidence, "basis", "rule", "purpose", "consentRecords", "consentScope", "part2Notice")},
 		{"minimum-necessary.checked", pick(g.evidence, "minimumNecessary")},
 		{"baa.checked", withPrefix(g.evidence, "baa.", map[string]string{"receiver": r.ReceiverID})},
 		{"referral.routed", map[string]string{"channel": string(kind)}},
@@ -475,6 +475,7 @@ func (s *Service) gates(ctx context.Context, tx Tx, r *Referral, withRecords boo
 		return g, nil
 	}
 	g.evidence.consentEvidence(r, used)
+	g.evidence.consentScope(used, consents)
 	if withRecords || r.MinimumNecessaryOverride == nil {
 		if g.records, err = s.recordContents(ctx, tx, r, !withRecords); err != nil {
 			return gateResult{}, err

@@ -58,12 +58,30 @@ func testReverse(t *testing.T, h Harness) {
 	n := referral()
 	n.Sensitive.Part2 = true
 	n.Consent = gateway.ConsentRef{Kind: gateway.ConsentPart2}
-	if _, err := e.svc.CaptureConsent(e.ctx, e.admin, gateway.ConsentRecord{Tenant: "clinic-a", PatientID: "MRN-0001",
-		Kind: gateway.ConsentPart2, Signed: e.clock.Now().Add(-time.Hour), Recipients: []string{"cardio-b"}}); err != nil {
+	part2, err := e.svc.CaptureConsent(e.ctx, e.admin, gateway.ConsentRecord{Tenant: "clinic-a", PatientID: "MRN-0001",
+		Kind: gateway.ConsentPart2, Signed: e.clock.Now().Add(-time.Hour), Recipients: []string{"cardio-b"}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	p2 := e.create(n)
 	e.waitFor("part 2 received", func() bool { return e.status(p2.ID) == gateway.StatusReceived })
+	// Its receipt names the Part 2 rule, the consent relied on with its
+	// scope, and the redisclosure notice that travelled.
+	rc, err := e.svc.ComplianceReceipt(e.ctx, p2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consentLine string
+	for _, l := range rc.Lines {
+		if l.Section == gateway.SectionConsent {
+			consentLine = l.Statement
+		}
+	}
+	for _, want := range []string{"42 CFR 2.31", "part2 " + part2.ID + ": recipients cardio-b, purposes any", "42 CFR 2.32"} {
+		if !strings.Contains(consentLine, want) {
+			t.Errorf("Part 2 receipt's consent line lacks %q: %s", want, consentLine)
+		}
+	}
 	held, err := e.svc.Reverse(e.ctx, recv, p2.ID, gateway.ReverseInput{Submit: true})
 	ce, ok := as[*gateway.ConsentError](err)
 	if !ok || !strings.Contains(ce.Gap, "Part 2 consent not on file") || held == nil || held.Status != gateway.StatusDraft {
