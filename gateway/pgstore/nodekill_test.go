@@ -86,13 +86,18 @@ func TestKilledNodeLosesNothing(t *testing.T) {
 	if _, err := svcs[0].SetBAA(ctx, admin, gateway.BAAChange{PartyID: "cardio-b", State: gateway.BAAActive, End: time.Now().AddDate(1, 0, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	// The victim starts first, so that it takes jobs (and likely the
-	// leadership, whose loss the survivors must also ride out).
-	for i := len(stores) - 1; i >= 0; i-- {
-		if err := stores[i].StartWorkers(ctx, svcs[i]); err != nil {
-			t.Fatal(err)
-		}
-		if i < 2 {
+	// The victim works alone at first, so that it surely takes jobs (and
+	// the leadership, whose loss the survivors must also ride out); the
+	// survivors start once it is in the middle of three sends, just before
+	// it dies.
+	if err := stores[2].StartWorkers(ctx, svcs[2]); err != nil {
+		t.Fatal(err)
+	}
+	startSurvivors := func() {
+		for i := range 2 {
+			if err := stores[i].StartWorkers(ctx, svcs[i]); err != nil {
+				t.Fatal(err)
+			}
 			s := stores[i]
 			t.Cleanup(func() {
 				c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -120,6 +125,7 @@ func TestKilledNodeLosesNothing(t *testing.T) {
 					t.Fatal("the victim node took no jobs")
 				}
 			}
+			startSurvivors()
 			go stores[2].Close() // blocks on its frozen work; new queries fail at once
 		}
 	}
