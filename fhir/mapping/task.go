@@ -76,9 +76,7 @@ func NewTask(r *gateway.Referral) *Task {
 	if r.StatusReason != (gateway.Coding{}) {
 		t.StatusReason = codingConcept(r.StatusReason)
 	}
-	if r.BusinessStatus != "" {
-		t.BusinessStatus = &fhir.CodeableConcept{Text: ptr(r.BusinessStatus)}
-	}
+	t.BusinessStatus = businessStatus(r)
 	notes := []struct {
 		id, text string
 		author   *fhir.Reference

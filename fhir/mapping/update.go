@@ -52,9 +52,14 @@ func ParseTaskUpdate(data []byte) (*TaskUpdate, error) {
 	}
 	if bs := t.BusinessStatus; bs != nil {
 		in.BusinessStatus = str(bs.Text)
-		if in.BusinessStatus == "" && len(bs.Coding) > 0 {
-			if in.BusinessStatus = str(bs.Coding[0].Display); in.BusinessStatus == "" {
-				in.BusinessStatus = str(bs.Coding[0].Code)
+		// The BSeR code follows from the status; only another coding is the
+		// receiver's own progress word.
+		for _, c := range bs.Coding {
+			if in.BusinessStatus != "" || str(c.System) == SystemBSeRBusinessStatus {
+				continue
+			}
+			if in.BusinessStatus = str(c.Display); in.BusinessStatus == "" {
+				in.BusinessStatus = str(c.Code)
 			}
 		}
 	}
