@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // evidence is what the send gates found, as audit detail: the rule the
@@ -107,8 +106,9 @@ func recordIDs(records []RecordContent) string {
 	return strings.Join(ids, ",")
 }
 
-// consentScope records what the consents relied on allow: recipients,
-// purposes and the dates they are valid between (ids and dates only).
+// consentScope records what the consents relied on allow: recipients and
+// purposes. Their dates stay out: a date tied to the patient is PHI, and
+// the trail holds metadata only; the consent id leads to the record.
 func (e evidence) consentScope(used []string, onFile []ConsentRecord) {
 	var parts []string
 	for _, id := range used {
@@ -124,12 +124,7 @@ func (e evidence) consentScope(used []string, onFile []ConsentRecord) {
 			if len(rec.Purposes) > 0 {
 				purposes = strings.Join(rec.Purposes, ",")
 			}
-			scope := fmt.Sprintf("%s %s: recipients %s, purposes %s, signed %s", rec.Kind, rec.ID, recipients, purposes,
-				rec.Signed.UTC().Format(time.DateOnly))
-			if !rec.Expires.IsZero() {
-				scope += ", expires " + rec.Expires.UTC().Format(time.DateOnly)
-			}
-			parts = append(parts, scope)
+			parts = append(parts, fmt.Sprintf("%s %s: recipients %s, purposes %s", rec.Kind, rec.ID, recipients, purposes))
 		}
 	}
 	if len(parts) > 0 {
