@@ -6,38 +6,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/referralgw/gateway/direct/certs"
+	"github.com/referralgw/gateway/direct/internal/osslca"
 	"github.com/referralgw/gateway/direct/smime"
 )
 
-// openssl returns a runner for the openssl binary. The interop tests are
-// mandatory in CI: there a missing binary fails the test instead of
-// skipping it.
-func openssl(t *testing.T) func(t *testing.T, args ...string) []byte {
-	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl not found, required in CI: %v", err)
-		}
-		t.Skipf("openssl not found: %v", err)
-	}
-	return func(t *testing.T, args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("openssl %v: %v\n%s", args, err, stderr.Bytes())
-		}
-		return out
-	}
-}
+// openssl runs the openssl binary; the interop tests are mandatory in CI,
+// where a missing binary fails the test instead of skipping it.
+var openssl = osslca.OpenSSL
 
 // writePKI writes the CA and the identities as PEM files into a temp dir
 // and returns a function mapping a file name to its path.
