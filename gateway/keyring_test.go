@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/storetest"
 )
 
 func newKeyring(t *testing.T, kek byte, retired ...byte) *gateway.Sealer {
@@ -98,7 +99,7 @@ func TestKeyringOpensContentSealedBeforeDataKeys(t *testing.T) {
 	// Content sealed directly under the KEK (nonce || ciphertext), the
 	// format record bodies had before data keys, still opens.
 	s := newKeyring(t, 1)
-	legacy := legacySeal(t, testKey(1), "ref-1", "rec-1", []byte("old note"))
+	legacy := storetest.SealUnderKEK(t, testKey(1), "ref-1", "rec-1", []byte("old note"))
 	got, err := s.Open("ref-1", "rec-1", legacy)
 	if err != nil || string(got) != "old note" {
 		t.Fatalf("Open(legacy) = %q, %v", got, err)

@@ -87,7 +87,7 @@ func testSealLegacyRows(t *testing.T, h Harness) {
 		"test-legacy", "d1", 1, e.clock.Now().UTC().Format(time.RFC3339Nano), []byte(`{"subject":"Legacydocqz"}`))
 	rec := cur.Records[0]
 	exec(`UPDATE record_contents SET sealed=$1 WHERE referral_id=$2 AND record_id=$3`,
-		sealUnderKEK(t, kek, r.ID, rec.ID, []byte("Legacybodyqz note")), r.ID, rec.ID)
+		SealUnderKEK(t, kek, r.ID, rec.ID, []byte("Legacybodyqz note")), r.ID, rec.ID)
 	if err := btx.Commit(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -161,9 +161,9 @@ func testSealLegacyRows(t *testing.T, h Harness) {
 	}
 }
 
-// sealUnderKEK seals a record body as it was sealed before data keys:
+// SealUnderKEK seals a record body as it was sealed before data keys:
 // AES-256-GCM under the KEK, the two ids as additional data.
-func sealUnderKEK(t *testing.T, kek []byte, referralID, recordID string, pt []byte) []byte {
+func SealUnderKEK(t *testing.T, kek []byte, referralID, recordID string, pt []byte) []byte {
 	t.Helper()
 	block, err := aes.NewCipher(kek)
 	if err != nil {
