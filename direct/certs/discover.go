@@ -59,11 +59,33 @@ func (d *Discoverer) Discover(ctx context.Context, address string) ([]*x509.Cert
 }
 
 func (d *Discoverer) lookup(ctx context.Context, name string) ([]*x509.Certificate, error) {
+	resp, err := d.query(ctx, name, dns.TypeCERT)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, rr := range resp.Answer {
+		rec, ok := rr.(*dns.CERT)
+		if !ok {
+			continue
+		}
+		c, err := ParseCERTRecord(rec.Type, rec.Certificate)
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// query asks the server one question (UDP, then TCP after truncation) and
+// returns the answer when it is a success or "no such name".
+func (d *Discoverer) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		return nil, fmt.Errorf("query %q: invalid DNS name", name)
 	}
 	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(name), dns.TypeCERT)
+	q.SetQuestion(dns.Fqdn(name), qtype)
 	q.SetEdns0(4096, false)
 	timeout := d.Timeout
 	if timeout <= 0 {
@@ -81,19 +103,7 @@ func (d *Discoverer) lookup(ctx context.Context, name string) ([]*x509.Certifica
 	default:
 		return nil, fmt.Errorf("query %q: rcode %s", name, dns.RcodeToString[resp.Rcode])
 	}
-	var out []*x509.Certificate
-	for _, rr := range resp.Answer {
-		rec, ok := rr.(*dns.CERT)
-		if !ok {
-			continue
-		}
-		c, err := ParseCERTRecord(rec.Type, rec.Certificate)
-		if err != nil {
-			continue
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return resp, nil
 }
 
 func (d *Discoverer) exchange(ctx context.Context, q *dns.Msg, network string, timeout time.Duration) (*dns.Msg, error) {
@@ -134,4 +144,54 @@ func ParseCERTRecord(certType uint16, b64 string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("certs: CERT record: %w", err)
 	}
 	return c, nil
+}
+
+// Found is a certificate discovery turned up, with where it came from.
+type Found struct {
+	Cert *x509.Certificate
+	// Origin names the place, such as "DNS CERT dr.rivera.direct.example
+	// (via 127.0.0.1:53)" or "LDAP ldap1.direct.example:389".
+	Origin string
+}
+
+// Find is Discover keeping every record: the certificates published at the
+// address's DNS name, then those at the domain, each with its origin, so
+// that a caller that finds the address-bound ones unusable can still take
+// a domain-bound one. ErrNotDiscovered when neither name publishes any; a
+// resolver failure on one name is reported only when the other has none.
+func (d *Discoverer) Find(ctx context.Context, address string) ([]Found, error) {
+	local, domain, ok := splitAddress(address)
+	if !ok {
+		return nil, fmt.Errorf("certs: discover %q: not an address", address)
+	}
+	var (
+		out     []Found
+		lastErr error
+	)
+	for _, name := range []string{local + "." + domain, domain} {
+		list, err := d.lookup(ctx, name)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, c := range list {
+			out = append(out, Found{Cert: c, Origin: fmt.Sprintf("DNS CERT %s (via %s)", name, d.Server)})
+		}
+	}
+	switch {
+	case len(out) > 0:
+		return out, nil
+	case lastErr != nil:
+		return nil, fmt.Errorf("certs: discover %q: %w", address, lastErr)
+	}
+	return nil, fmt.Errorf("certs: discover %q: %w", address, ErrNotDiscovered)
+}
+
+// splitAddress splits a bare address at its last "@".
+func splitAddress(address string) (local, domain string, ok bool) {
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 {
+		return "", "", false
+	}
+	return address[:at], strings.TrimSuffix(address[at+1:], "."), true
 }

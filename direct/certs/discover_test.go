@@ -3,84 +3,24 @@ package certs
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/referralgw/gateway/direct/internal/dirtest"
 )
 
-// dnsZone is an in-process authoritative server on 127.0.0.1 (UDP and TCP,
-// same port) answering CERT queries from a map of owner name to records.
-type dnsZone struct {
-	addr string
-	mu   sync.Mutex
-	// queries records "net name" for every question, to assert TCP fallback.
-	queries []string
-}
-
-func startDNS(t *testing.T, records map[string][]dns.RR, truncateUDP bool) *dnsZone {
+func startDNS(t *testing.T, records map[string][]dns.RR, truncateUDP bool) *dirtest.Zone {
 	t.Helper()
-	z := &dnsZone{}
-	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Authoritative = true
-		q := r.Question[0]
-		network := w.LocalAddr().Network()
-		z.mu.Lock()
-		z.queries = append(z.queries, network+" "+strings.ToLower(q.Name))
-		z.mu.Unlock()
-		rrs, ok := records[strings.ToLower(q.Name)]
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case rrs == nil:
-			m.Rcode = dns.RcodeServerFailure
-		case truncateUDP && network == "udp":
-			m.Truncated = true
-		default:
-			m.Answer = rrs
-		}
-		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Skipf("TCP port matching the UDP port is taken: %v", err)
-	}
-	z.addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: handler}
-	tcp := &dns.Server{Listener: ln, Handler: handler}
-	started := make(chan struct{}, 2)
-	udp.NotifyStartedFunc = func() { started <- struct{}{} }
-	tcp.NotifyStartedFunc = func() { started <- struct{}{} }
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	<-started
-	<-started
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
-	return z
+	return dirtest.StartDNS(t, records, truncateUDP)
 }
 
 func certRR(t *testing.T, name string, certType uint16, der []byte) dns.RR {
 	t.Helper()
-	return &dns.CERT{
-		Hdr:         dns.RR_Header{Name: name, Rrtype: dns.TypeCERT, Class: dns.ClassINET, Ttl: 300},
-		Type:        certType,
-		Certificate: base64.StdEncoding.EncodeToString(der),
-	}
+	return dirtest.CERT(name, certType, der)
 }
 
 // errServFail stands for "an error that is not ErrNotDiscovered".
@@ -126,7 +66,7 @@ func TestDiscover(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			z := startDNS(t, records, tt.truncate)
-			d := &Discoverer{Server: z.addr, Timeout: 5 * time.Second}
+			d := &Discoverer{Server: z.Addr, Timeout: 5 * time.Second}
 			got, err := d.Discover(context.Background(), tt.address)
 			if tt.wantErr == errServFail {
 				if err == nil || errors.Is(err, ErrNotDiscovered) || !strings.Contains(err.Error(), "SERVFAIL") {
@@ -147,10 +87,9 @@ func TestDiscover(t *testing.T) {
 				t.Fatalf("got %d certificates, want exactly %q", len(got), tt.want.Subject.CommonName)
 			}
 			if tt.truncate {
-				z.mu.Lock()
-				defer z.mu.Unlock()
-				if !strings.HasPrefix(z.queries[len(z.queries)-1], "tcp ") {
-					t.Errorf("last query %q was not over TCP", z.queries[len(z.queries)-1])
+				queries := z.Queries()
+				if !strings.HasPrefix(queries[len(queries)-1], "tcp ") {
+					t.Errorf("last query %q was not over TCP", queries[len(queries)-1])
 				}
 			}
 		})
