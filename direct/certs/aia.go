@@ -26,6 +26,10 @@ const (
 // certificates' Authority Information Access caIssuers links.
 var ErrAIA = errors.New("AIA chain building failed")
 
+// ErrAIANotFetched reports that CompleteCached needed a caIssuers URL that
+// has not been fetched (or whose answer has expired).
+var ErrAIANotFetched = errors.New("AIA issuer not fetched yet")
+
 // AIAFetcher completes certificate chains whose intermediates are missing
 // from the trust bundle by following each certificate's Authority
 // Information Access caIssuers URL (RFC 5280 4.2.2.1: a DER certificate or
@@ -65,6 +69,18 @@ type aiaAnswer struct {
 // cannot be completed is an error wrapping ErrAIA that names the URL and
 // why (unreachable, not a certificate, wrong issuer, too deep).
 func (f *AIAFetcher) Complete(ctx context.Context, cert *x509.Certificate, roots *x509.CertPool, extra []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	return f.complete(ctx, cert, roots, extra, at, false)
+}
+
+// CompleteCached is Complete answering from the cache only, with no
+// network I/O, so it may run inside a transaction: a URL not fetched yet
+// is an error wrapping ErrAIANotFetched, and a cached failure is reported
+// as it was.
+func (f *AIAFetcher) CompleteCached(cert *x509.Certificate, roots *x509.CertPool, extra []*x509.Certificate, at time.Time) ([]*x509.Certificate, error) {
+	return f.complete(context.Background(), cert, roots, extra, at, true)
+}
+
+func (f *AIAFetcher) complete(ctx context.Context, cert *x509.Certificate, roots *x509.CertPool, extra []*x509.Certificate, at time.Time, offline bool) ([]*x509.Certificate, error) {
 	verifies := func(fetched []*x509.Certificate) error {
 		inter := x509.NewCertPool()
 		for _, c := range append(cloneCerts(extra), fetched...) {
@@ -87,7 +103,7 @@ func (f *AIAFetcher) Complete(ctx context.Context, cert *x509.Certificate, roots
 		if depth == maxDepth {
 			return nil, fmt.Errorf("%w: %q: no anchor within %d AIA links", ErrAIA, cert.Subject.CommonName, maxDepth)
 		}
-		issuer, err := f.issuerOf(ctx, cur)
+		issuer, err := f.issuerOf(ctx, cur, offline)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrAIA, err)
 		}
@@ -111,11 +127,13 @@ func (f *AIAFetcher) Complete(ctx context.Context, cert *x509.Certificate, roots
 	}
 }
 
-func cloneCerts(list []*x509.Certificate) []*x509.Certificate { return append([]*x509.Certificate(nil), list...) }
+func cloneCerts(list []*x509.Certificate) []*x509.Certificate {
+	return append([]*x509.Certificate(nil), list...)
+}
 
 // issuerOf fetches cur's caIssuers URLs in order and returns the first
 // certificate found there that issued cur.
-func (f *AIAFetcher) issuerOf(ctx context.Context, cur *x509.Certificate) (*x509.Certificate, error) {
+func (f *AIAFetcher) issuerOf(ctx context.Context, cur *x509.Certificate, offline bool) (*x509.Certificate, error) {
 	var urls []string
 	for _, u := range cur.IssuingCertificateURL {
 		if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
@@ -128,7 +146,7 @@ func (f *AIAFetcher) issuerOf(ctx context.Context, cur *x509.Certificate) (*x509
 	}
 	var errs []error
 	for _, u := range urls {
-		list, err := f.fetch(ctx, u)
+		list, err := f.fetch(ctx, u, offline)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -144,7 +162,7 @@ func (f *AIAFetcher) issuerOf(ctx context.Context, cur *x509.Certificate) (*x509
 }
 
 // fetch returns the certificates at url, from the cache while fresh.
-func (f *AIAFetcher) fetch(ctx context.Context, url string) ([]*x509.Certificate, error) {
+func (f *AIAFetcher) fetch(ctx context.Context, url string, offline bool) ([]*x509.Certificate, error) {
 	now := time.Now
 	if f.Now != nil {
 		now = f.Now
@@ -154,6 +172,9 @@ func (f *AIAFetcher) fetch(ctx context.Context, url string) ([]*x509.Certificate
 	f.mu.Unlock()
 	if ok && now().Before(a.expires) {
 		return a.certs, a.err
+	}
+	if offline {
+		return nil, fmt.Errorf("caIssuers %s: %w", url, ErrAIANotFetched)
 	}
 	list, err := f.get(ctx, url)
 	if ctx.Err() != nil { // a cancelled caller says nothing about the URL

@@ -13,6 +13,7 @@ import (
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/direct/smtpout"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // Default MDN deadlines of the Direct delivery notification guide as the
@@ -49,8 +50,22 @@ type Config struct {
 	// Trust holds the anchors a recipient certificate must chain to.
 	Trust *certs.TrustStore
 	// Discover finds certificates in DNS when a directory entry carries
-	// none; nil means such entries are unreachable.
+	// none; when set it is asked first, as the Source "DNS".
 	Discover DiscoverFunc
+	// Sources are the further places certificates are discovered, asked
+	// in order after Discover (DNS CERT, then LDAP, as the Applicability
+	// Statement orders them). With neither, entries without a directory
+	// certificate are unreachable.
+	Sources []Source
+	// AIA completes a recipient's chain through its certificates'
+	// caIssuers links when the trust bundle lacks an intermediate; nil
+	// means a fetcher over the outbound client (its address guard lifted
+	// by AllowPrivateNetworks), unless NoAIA.
+	AIA   *certs.AIAFetcher
+	NoAIA bool
+	// AllowPrivateNetworks lets the default AIA fetcher reach loopback and
+	// private addresses (development only).
+	AllowPrivateNetworks bool
 	// DiscoveryTTL is how long a DNS discovery's answer is reused
 	// (DefaultDiscoveryTTL when zero); DiscoveryFailTTL is how long a
 	// failed lookup (timeout, server failure) is (DefaultDiscoveryFailTTL
@@ -132,6 +147,16 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Discover != nil {
+		cfg.Sources = append([]Source{DNSSource("DNS", cfg.Discover)}, cfg.Sources...)
+	}
+	if cfg.AIA == nil && !cfg.NoAIA {
+		cfg.AIA = &certs.AIAFetcher{Now: cfg.Now, Client: outbound.NewClient(outbound.Config{
+			Timeout: certs.DefaultAIATimeout, AllowPrivate: cfg.AllowPrivateNetworks})}
+	}
+	if cfg.NoAIA {
+		cfg.AIA = nil
 	}
 	if cfg.CRLs == nil && !cfg.SkipRevocation {
 		cfg.CRLs = smime.NewCRLCache(&smime.HTTPCRLFetcher{}, cfg.Now)

@@ -22,54 +22,61 @@ var ErrNoCertificate = errors.New("no usable recipient certificate")
 var errDiscovery = errors.New("certificate discovery failed")
 
 // RecipientCert returns the certificate to encrypt for the party's Direct
-// address: the directory's CertPEM when set, else what DNS publishes. The
-// certificate is valid now, allows key encipherment, is bound to the address
-// or its domain and chains to our trust anchors.
-// A certificate found in DNS is cached (see Config.DiscoveryTTL).
+// address: the directory's CertPEM when set, else what discovery finds (DNS
+// CERT, then LDAP; see Discover). The certificate is valid now, allows key
+// encipherment, is bound to the address or its domain and chains to our
+// trust anchors, through intermediates fetched by AIA when the bundle
+// lacks them. A discovered certificate is cached (see Config.DiscoveryTTL).
+// It may do network I/O: never call it in a transaction.
 func (c *Channel) RecipientCert(ctx context.Context, e *gateway.Entry) (*x509.Certificate, error) {
 	return c.recipientCert(ctx, e, true)
 }
 
 // recipientCert is RecipientCert; without lookup it answers from the
-// directory and the discovery cache only, and a cache miss is
-// gateway.ErrNotResolved.
+// directory and the caches only, and a cache miss is gateway.ErrNotResolved.
 func (c *Channel) recipientCert(ctx context.Context, e *gateway.Entry, lookup bool) (*x509.Certificate, error) {
 	if e == nil || e.Direct == nil || strings.TrimSpace(e.Direct.Address) == "" {
 		return nil, errors.New("no Direct address in the directory entry")
 	}
 	addr := e.Direct.Address
-	var (
-		candidates []*x509.Certificate
-		source     string
-	)
 	if e.Direct.CertPEM != "" {
-		source = "directory"
 		list, err := certs.DecodeCertsPEM([]byte(e.Direct.CertPEM))
 		if err != nil {
 			return nil, fmt.Errorf("directory certificate of %s: %w: %w", addr, ErrNoCertificate, err)
 		}
-		candidates = list
-	} else {
-		if c.cfg.Discover == nil {
-			return nil, fmt.Errorf("%s: %w: no certificate in the directory and DNS discovery is not configured", addr, ErrNoCertificate)
-		}
-		source = "DNS"
-		list, err, ok := c.discovered.get(addr, c.cfg.Now())
-		if !ok {
-			if !lookup {
-				return nil, fmt.Errorf("%s: certificate discovery: %w", addr, gateway.ErrNotResolved)
+		if lookup {
+			for _, cert := range list {
+				if !cert.IsCA {
+					c.completeChain(ctx, cert, list)
+				}
 			}
-			list, err = c.discover(ctx, addr)
 		}
-		switch {
-		case errors.Is(err, certs.ErrNotDiscovered):
-			return nil, fmt.Errorf("%s: %w: %w", addr, ErrNoCertificate, err)
-		case err != nil:
-			return nil, fmt.Errorf("%s: %w: %w", addr, errDiscovery, err)
-		}
-		candidates = list
+		return c.pick(addr, "directory", list)
 	}
-	return c.pick(addr, source, candidates)
+	if len(c.cfg.Sources) == 0 {
+		return nil, fmt.Errorf("%s: %w: no certificate in the directory and DNS discovery is not configured", addr, ErrNoCertificate)
+	}
+	d, ok := c.discovered.get(addr, c.cfg.Now())
+	if !ok {
+		if !lookup {
+			return nil, fmt.Errorf("%s: certificate discovery: %w", addr, gateway.ErrNotResolved)
+		}
+		d = c.discover(ctx, addr)
+	}
+	if d.Chosen == nil {
+		return nil, d.err
+	}
+	if lookup {
+		c.completeChain(ctx, d.Chosen.Cert, d.extra)
+	}
+	// Judged at discovery; checked again now, as time has passed.
+	if err := c.CheckRecipientCert(d.Chosen.Cert, addr, d.extra...); err != nil {
+		if errors.Is(err, gateway.ErrNotResolved) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s (%s): %w: %w", addr, d.Chosen.Origin, ErrNoCertificate, err)
+	}
+	return d.Chosen.Cert, nil
 }
 
 // pick returns the first candidate usable for addr; the others in the list
@@ -83,6 +90,9 @@ func (c *Channel) pick(addr, source string, candidates []*x509.Certificate) (*x5
 		err := c.CheckRecipientCert(cert, addr, candidates...)
 		if err == nil {
 			return cert, nil
+		}
+		if errors.Is(err, gateway.ErrNotResolved) {
+			return nil, fmt.Errorf("%s (%s): %w", addr, source, err)
 		}
 		reasons = append(reasons, err.Error())
 	}
@@ -152,10 +162,32 @@ func (c *Channel) recipientChain(cert *x509.Certificate, addr string, extra ...*
 			inter.AddCert(x)
 		}
 	}
-	chains, err := cert.Verify(x509.VerifyOptions{Roots: c.cfg.Trust.Pool(), Intermediates: inter,
-		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	opts := x509.VerifyOptions{Roots: c.cfg.Trust.Pool(), Intermediates: inter,
+		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	chains, err := cert.Verify(opts)
+	var unknown x509.UnknownAuthorityError
+	if err != nil && errors.As(err, &unknown) && c.cfg.AIA != nil && len(cert.IssuingCertificateURL) > 0 {
+		// The bundle lacks an intermediate: take the ones fetched through
+		// the AIA links (from the cache: this may run in a transaction).
+		fetched, aerr := c.cfg.AIA.CompleteCached(cert, c.cfg.Trust.Pool(), extra, now)
+		if errors.Is(aerr, certs.ErrAIANotFetched) {
+			return nil, fmt.Errorf("certificate %q: intermediates via AIA: %w", name, gateway.ErrNotResolved)
+		}
+		if aerr != nil {
+			return nil, fmt.Errorf("certificate %q does not chain to a trust anchor: %w", name, aerr)
+		}
+		for _, x := range fetched {
+			inter.AddCert(x)
+		}
+		chains, err = cert.Verify(opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("certificate %q does not chain to a trust anchor: %w", name, err)
+	}
+	for _, link := range chains[0][1:] {
+		if err := certs.CheckCertKey(link); err != nil {
+			return nil, fmt.Errorf("chain of %q: %w", name, err)
+		}
 	}
 	return chains[0], nil
 }

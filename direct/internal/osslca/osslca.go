@@ -166,8 +166,8 @@ func (p *CA) IssueLeaf(t *testing.T, name string, l Leaf) []byte {
 	}
 	p.Write(t, name+".ext", ext)
 	p.Run(t, "req", "-newkey", key, "-nodes", "-keyout", p.Path(name+"-key.pem"), "-out", p.Path(name+".csr"), "-subj", "/CN="+cn)
-	args := []string{"ca", "-batch", "-config", p.Path("ca.cnf"), "-in", p.Path(name+".csr"), "-out", p.Path(name+".pem"),
-		"-extfile", p.Path(name+".ext"), "-notext"}
+	args := []string{"ca", "-batch", "-config", p.Path("ca.cnf"), "-in", p.Path(name + ".csr"), "-out", p.Path(name + ".pem"),
+		"-extfile", p.Path(name + ".ext"), "-notext"}
 	if l.Start != "" {
 		args = append(args, "-startdate", l.Start)
 	}
