@@ -54,53 +54,64 @@ func certsCheck(ctx context.Context, cfg Config, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	found, err := ch.Config().Discover(ctx, addr)
-	switch {
-	case errors.Is(err, certs.ErrNotDiscovered):
-		fmt.Fprintf(stdout, "discovery: no certificate published for %s or its domain\n", addr)
-		return &gateway.RoutingError{ReceiverID: addr, Reasons: []string{"Direct: no certificate published"}}
-	case err != nil:
-		return fmt.Errorf("discovery for %s: %w", addr, err)
-	}
-	fmt.Fprintf(stdout, "discovery: %d certificate(s) for %s (DNS CERT via %s; address-bound first)\n", len(found), addr, ec.DNSServer)
-	var usable *x509.Certificate
-	for i, c := range found {
-		fmt.Fprintf(stdout, "\n[%d] %s\n", i+1, describeCert(c, addr))
-		if c.IsCA {
-			fmt.Fprintln(stdout, "    verdict: skipped (a CA certificate, usable as an intermediate only)")
+	d := ch.Discover(ctx, addr)
+	for _, src := range d.Sources {
+		switch {
+		case errors.Is(src.Err, certs.ErrNotDiscovered):
+			fmt.Fprintf(stdout, "discovery: %s: no certificate published for %s or its domain (%v)\n", src.Name, addr, src.Err)
+			continue
+		case src.Err != nil:
+			fmt.Fprintf(stdout, "discovery: %s: failed: %v\n", src.Name, src.Err)
 			continue
 		}
-		chain, err := ch.RecipientChain(c, addr, found...)
-		if err != nil {
-			fmt.Fprintf(stdout, "    verdict: refused: %v\n", err)
-			continue
-		}
-		for j, link := range chain[1:] {
-			role := "intermediate"
-			if j == len(chain)-2 {
-				role = "anchor"
+		fmt.Fprintf(stdout, "discovery: %s: %d certificate(s) for %s (address-bound first)\n", src.Name, len(src.Candidates), addr)
+		for i, c := range src.Candidates {
+			fmt.Fprintf(stdout, "\n[%d] %s\n    from: %s\n", i+1, describeCert(c.Cert, addr), c.Origin)
+			if c.Chain == nil {
+				fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
+				continue
 			}
-			fmt.Fprintf(stdout, "    %-12s %s\n", role, link.Subject.CommonName)
+			for j, link := range c.Chain[1:] {
+				role := "intermediate"
+				if j == len(c.Chain)-2 {
+					role = "anchor"
+				}
+				via := ""
+				for _, x := range c.ViaAIA {
+					if x.Equal(link) {
+						via = " (fetched via AIA " + strings.Join(c.Chain[j].IssuingCertificateURL, ", ") + ")"
+					}
+				}
+				fmt.Fprintf(stdout, "    %-12s %s%s\n", role, link.Subject.CommonName, via)
+			}
+			fmt.Fprintf(stdout, "    revocation: %s\n", c.Revocation)
+			if c.Err != nil {
+				fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
+				continue
+			}
+			fmt.Fprintln(stdout, "    verdict: usable")
 		}
-		switch err := ch.CheckRevoked(ctx, c, addr, found...); {
-		case err == nil && len(c.CRLDistributionPoints) == 0:
-			fmt.Fprintln(stdout, "    revocation: not checked (the certificate names no CRL distribution point)")
-		case err == nil:
-			fmt.Fprintf(stdout, "    revocation: good (CRL %s)\n", strings.Join(c.CRLDistributionPoints, ", "))
-		default:
-			fmt.Fprintf(stdout, "    revocation: %v\n    verdict: refused\n", err)
-			continue
-		}
-		fmt.Fprintln(stdout, "    verdict: usable")
-		if usable == nil {
-			usable = c
-		}
+		fmt.Fprintln(stdout)
 	}
-	if usable == nil {
-		return &gateway.RoutingError{ReceiverID: addr, Reasons: []string{"Direct: no usable certificate (see the verdicts above)"}}
+	if d.Chosen == nil {
+		reason := "Direct: no usable certificate (see the verdicts above)"
+		if len(d.Sources) > 0 && allNotDiscovered(d.Sources) {
+			reason = "Direct: no certificate published (DNS CERT or LDAP)"
+		}
+		return &gateway.RoutingError{ReceiverID: addr, Reasons: []string{reason}}
 	}
-	fmt.Fprintf(stdout, "\nresult: Direct messages to %s would be encrypted for %q\n", addr, usable.Subject.CommonName)
+	fmt.Fprintf(stdout, "result: Direct messages to %s would be encrypted for %q, found in %s\n", addr, d.Chosen.Cert.Subject.CommonName, d.Chosen.Origin)
 	return nil
+}
+
+// allNotDiscovered reports whether every source said it holds nothing.
+func allNotDiscovered(list []channel.SourceResult) bool {
+	for _, s := range list {
+		if !errors.Is(s.Err, certs.ErrNotDiscovered) {
+			return false
+		}
+	}
+	return true
 }
 
 // describeCert is one line about a certificate: subject, binding, key and

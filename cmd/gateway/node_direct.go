@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/referralgw/gateway/direct/inbound"
 	"github.com/referralgw/gateway/direct/smtpin"
 	"github.com/referralgw/gateway/direct/smtpout"
+	"github.com/referralgw/gateway/gateway/outbound"
 )
 
 // directEdge is a node's Direct face: the channel that sends, and (once
@@ -100,10 +102,22 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 // their channel with it, so they discover and check certificates alike
 // (GATEWAY_DNS included).
 func directChannelConfig(ec edgeConfig, keys *certs.Keyring, trust *certs.TrustStore, transport channel.Transport, log *slog.Logger) channel.Config {
-	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log}
+	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log,
+		AllowPrivateNetworks: ec.privateNetworksOK()}
 	if ec.DNSServer != "" {
+		// DNS CERT first, then the LDAP directory the domain's SRV
+		// records name, as the Applicability Statement orders them.
 		d := &certs.Discoverer{Server: ec.DNSServer}
-		ccfg.Discover = d.Discover
+		l := &certs.LDAPDiscoverer{DNS: d}
+		if !ec.privateNetworksOK() {
+			l.CheckAddr = func(a netip.Addr) error {
+				if !outbound.Public(a) {
+					return fmt.Errorf("LDAP server address %s is not public (--allow-private-networks lifts this in development)", a)
+				}
+				return nil
+			}
+		}
+		ccfg.Sources = []channel.Source{{Name: "DNS CERT", Find: d.Find}, {Name: "LDAP", Find: l.Find}}
 	}
 	return ccfg
 }

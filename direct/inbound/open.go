@@ -64,6 +64,9 @@ func (p *Processor) open(ctx context.Context, m *inMessage) error {
 	opts := smime.VerifyOptions{Sender: claimed, TrustAnchors: p.ch.Trust.Pool(), Now: p.now, CRLs: p.cfg.CRLs,
 		SkipRevocation: p.cfg.SkipRevocation}
 	v, err := smime.Verify(ctx, inner, opts)
+	if errors.Is(err, smime.ErrUntrustedAnchor) && p.ch.AIA != nil {
+		v, err = p.verifyViaAIA(ctx, inner, &opts, err)
+	}
 	if errors.Is(err, smime.ErrRevocationUnknown) {
 		v, err = p.revocationOutage(ctx, m, inner, opts, err)
 	}
@@ -87,6 +90,42 @@ func (p *Processor) open(ctx context.Context, m *inMessage) error {
 			Err: fmt.Errorf("signer %q is not bound to the From address %s", v.Signer.Subject.CommonName, m.from)}
 	}
 	return nil
+}
+
+// verifyViaAIA retries a signature whose signer does not chain to our
+// anchors with the intermediates its certificates' caIssuers links lead
+// to, when those chain it to an anchor (outside any transaction: this
+// fetches over HTTP, cached). The first refusal stands, with the AIA
+// failure added, when they do not. opts keeps the intermediates found, for
+// a later verification of the same message.
+func (p *Processor) verifyViaAIA(ctx context.Context, inner []byte, opts *smime.VerifyOptions, cause error) (*smime.Verified, error) {
+	carried, err := smime.CarriedCertificates(inner)
+	if err != nil {
+		return nil, cause
+	}
+	var aiaErrs []error
+	for _, c := range carried {
+		if c.IsCA || len(c.IssuingCertificateURL) == 0 {
+			continue
+		}
+		fetched, err := p.ch.AIA.Complete(ctx, c, opts.TrustAnchors, carried, p.now())
+		if err != nil {
+			aiaErrs = append(aiaErrs, err)
+			continue
+		}
+		opts.Intermediates = append(opts.Intermediates, fetched...)
+	}
+	if len(opts.Intermediates) == 0 {
+		if len(aiaErrs) > 0 {
+			return nil, fmt.Errorf("%w; %w", cause, errors.Join(aiaErrs...))
+		}
+		return nil, cause
+	}
+	v, err := smime.Verify(ctx, inner, *opts)
+	if err == nil {
+		p.log.InfoContext(ctx, "direct signer chain completed through AIA", "message", headerMsgID(inner), "intermediates", len(opts.Intermediates))
+	}
+	return v, err
 }
 
 // header parses the header block of raw; nil when it does not parse.

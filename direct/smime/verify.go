@@ -297,3 +297,14 @@ func checkCertificate(signer *x509.Certificate, carried []*x509.Certificate, opt
 	}
 	return chains[0], nil
 }
+
+// CarriedCertificates returns the certificates a signed entity carries in
+// its CMS SignedData, unverified: what a caller needs to complete the
+// signer's chain (for example through AIA links) before Verify.
+func CarriedCertificates(signedEntity []byte) ([]*x509.Certificate, error) {
+	p7, _, _, err := extractSignature(signedEntity)
+	if err != nil {
+		return nil, fmt.Errorf("smime: certificates: %w", err)
+	}
+	return p7.Certificates, nil
+}
