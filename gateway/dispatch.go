@@ -42,6 +42,8 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		return s.processInbound(ctx, j.Ref, meta)
 	case JobNotice:
 		return s.sendNotice(ctx, j.Ref, meta)
+	case JobSweepExpired:
+		return s.sweepJob(ctx)
 	}
 	if h := s.jobHandler(j.Kind); h != nil {
 		return h.HandleJob(ctx, j, meta)

@@ -23,6 +23,7 @@ type edgeHooks struct {
 	mu       sync.RWMutex
 	versions []VersionHook
 	jobs     map[JobKind]JobHandler
+	periodic []Periodic // see Every
 }
 
 // OnVersion registers a hook run for every referral version stored from

@@ -223,6 +223,10 @@ type Job struct {
 	// requester); the worker runs it in that practice's scope.
 	Practice string
 	RunAt    time.Time // zero: as soon as possible
+	// Exclusive keeps at most one job of this Kind and Ref waiting,
+	// retrying or running at a time: queuing another meanwhile does
+	// nothing (River's unique jobs). Edge kinds only.
+	Exclusive bool
 }
 
 // JobMeta tells a handler which attempt it is on.

@@ -61,8 +61,8 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	return serve(ctx, n, ln, *grace)
 }
 
-// serve runs the node (HTTP server, delivery workers, SMTP listener,
-// inbound and follow loops) until ctx ends, then shuts down: stop
+// serve runs the node (HTTP server, the queue's workers and periodic
+// jobs, SMTP listener) until ctx ends, then shuts down: stop
 // accepting, let in-flight sends finish within grace, cancel (and so
 // re-queue) the rest.
 func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) error {
@@ -91,8 +91,9 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) e
 	fmt.Fprintf(a.stdout, "gateway listening on %s://%s\n", scheme, ln.Addr())
 	n.describe(a.stdout)
 
-	tick := time.NewTicker(10 * time.Minute) // sweeps expired edge records
-	defer tick.Stop()
+	// Refusal counts held in this process's memory go to the trail every
+	// EdgeInterval: a timer, not a job, since no other node holds them
+	// (docs/operations.md). Everything durable runs on the queue.
 	edges := time.NewTicker(gateway.EdgeInterval)
 	defer edges.Stop()
 	var serveErr error
@@ -107,14 +108,6 @@ loop:
 		case <-edges.C:
 			if err := a.svc.FlushEdges(ctx); err != nil {
 				a.log.Error("audit edge events", "err", err)
-			}
-		case <-tick.C:
-			// Expired edge records: used assertion ids, idle sessions,
-			// callback replay records.
-			if n, err := a.svc.SweepExpired(ctx); err != nil {
-				a.log.Error("sweep expired documents", "err", err)
-			} else if n > 0 {
-				a.log.Info("swept expired documents", "count", n)
 			}
 		}
 	}

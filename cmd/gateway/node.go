@@ -29,7 +29,7 @@ import (
 
 // node is one gateway instance with all its edges: the core (store and
 // service), the HTTP face (FHIR API, SMART token endpoint and discovery,
-// fax callback), the FHIR push channel with its follow loop, and, when
+// fax callback), the FHIR push channel with its follow jobs, and, when
 // configured, the Direct channel with its SMTP listener and inbound
 // processor and the fax channel.
 type node struct {
@@ -141,6 +141,14 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 		return nil, err
 	}
 	svc := n.app.svc
+	// Periodic work runs on the queue (its leader queues each round), so
+	// several nodes on one database do it once, not once per node.
+	if err := n.push.Follow(svc, ec.FollowEvery, n.log); err != nil {
+		return nil, fmt.Errorf("fhir follow: %w", err)
+	}
+	if err := svc.Every(gateway.JobSweepExpired, sweepEvery); err != nil {
+		return nil, err
+	}
 	n.clients = smartstore.New(svc)
 	n.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: n.baseURL, Clients: n.clients, Replay: n.clients,
 		Key: tokenKey, KeyID: keyID(&tokenKey.PublicKey), ClockSkew: 30 * time.Second,
@@ -190,10 +198,15 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	return n, nil
 }
 
-// start runs the node's listeners and loops (SMTP, inbound processing,
-// following pushed Tasks) until ctx ends; stop waits for them.
+// sweepEvery is how often expired edge records (used assertion ids, idle
+// sessions, callback replay records) are deleted.
+const sweepEvery = 10 * time.Minute
+
+// start runs the node's listener and cache refreshers (SMTP, the trust
+// bundle) until ctx ends; stop waits for them. The node's durable work
+// (sends, inbound processing, following pushed Tasks, sweeps) runs on the
+// store's queue, started by the caller.
 func (n *node) start(ctx context.Context) {
-	svc := n.app.svc
 	if n.direct != nil {
 		n.wg.Add(1)
 		go func() {
@@ -214,11 +227,6 @@ func (n *node) start(ctx context.Context) {
 			}()
 		}
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		n.push.Follow(ctx, svc, n.edges.FollowEvery, func(err error) { n.log.Warn("fhir follow", "err", err) })
-	}()
 }
 
 // stop closes our pooled outbound SMTP connections, shuts the SMTP

@@ -16,9 +16,11 @@
 // API; Send then carries nothing and reports an undelivered send with no
 // receipt deadline, and the receiver's first Task update proves receipt.
 //
-// Sync, SyncAll and Follow follow pushed referrals by reading the
-// receiver's Task back and applying the receiver's status changes through
-// the core (polling; FHIR Subscriptions are not used).
+// Sync follows one pushed referral by reading the receiver's Task back and
+// applying the receiver's status change through the core (polling; FHIR
+// Subscriptions are not used). Follow runs it on the core's queue: a
+// periodic round queued by the queue's leader, one exclusive job per open
+// pushed referral.
 //
 // The package must not import the direct or fax channels, and never logs
 // or returns resource content: errors carry status codes and issue codes.

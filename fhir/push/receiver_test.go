@@ -30,13 +30,15 @@ type receiver struct {
 	comms  map[string]string         // If-None-Exist criteria → Communication id
 	docs   map[string]map[string]any // Task id → the Task as the receiver holds it
 	posts  int
-	answer int           // when non-zero, answer every push with this status
-	hang   chan struct{} // when non-nil, hold pushes until the client gives up
+	answer int            // when non-zero, answer every push with this status
+	hang   chan struct{}  // when non-nil, hold pushes until the client gives up
+	reads  map[string]int // Task id → GETs answered
+	down   int            // answer this many more Task reads with 503
 }
 
 func newReceiver(t *testing.T) *receiver {
 	t.Helper()
-	rc := &receiver{t: t, tasks: map[string]string{}, comms: map[string]string{}, docs: map[string]map[string]any{}, schema: schematest.New(t)}
+	rc := &receiver{t: t, tasks: map[string]string{}, comms: map[string]string{}, docs: map[string]map[string]any{}, reads: map[string]int{}, schema: schematest.New(t)}
 	mux := http.NewServeMux()
 	rc.srv = httptest.NewServer(mux)
 	t.Cleanup(rc.srv.Close)
@@ -156,6 +158,13 @@ func (rc *receiver) readTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.mu.Lock()
+	if rc.down > 0 {
+		rc.down--
+		rc.mu.Unlock()
+		http.Error(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient"}]}`, http.StatusServiceUnavailable)
+		return
+	}
+	rc.reads[r.PathValue("id")]++
 	doc, ok := rc.docs[r.PathValue("id")]
 	var b []byte
 	if ok {
@@ -175,6 +184,13 @@ func (rc *receiver) edit(id string, f func(map[string]any)) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	f(rc.docs[id])
+}
+
+// readCount is how many times the Task was read successfully.
+func (rc *receiver) readCount(id string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.reads[id]
 }
 
 func (rc *receiver) taskCount() int {

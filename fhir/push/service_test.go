@@ -16,10 +16,19 @@ import (
 // workers, and a verified receiver with an active BAA.
 func newService(t *testing.T, ch *Channel, receiver *gateway.Entry) *gateway.Service {
 	t.Helper()
+	return newServiceWith(t, ch, receiver, nil)
+}
+
+// testQueue is quick to poll and to retry.
+var testQueue = sqlstore.QueueConfig{MaxWorkers: 4, FetchPollInterval: 20 * time.Millisecond, MaxAttempts: 5,
+	RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, JobTimeout: 10 * time.Second, RescueAfter: time.Minute}
+
+// newServiceWith is newService that lets setup register jobs before the
+// workers start.
+func newServiceWith(t *testing.T, ch *Channel, receiver *gateway.Entry, setup func(*gateway.Service)) *gateway.Service {
+	t.Helper()
 	ctx := context.Background()
-	store, err := litestore.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlstore.QueueConfig{MaxWorkers: 4,
-		FetchPollInterval: 20 * time.Millisecond, MaxAttempts: 5, RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		JobTimeout: 10 * time.Second, RescueAfter: time.Minute})
+	store, err := litestore.Open(ctx, filepath.Join(t.TempDir(), "g.db"), testQueue)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +37,9 @@ func newService(t *testing.T, ch *Channel, receiver *gateway.Entry) *gateway.Ser
 		t.Fatal(err)
 	}
 	svc := gateway.NewService(store, sealer, gateway.SystemClock{}, gateway.DefaultConfig(), nil, ch)
+	if setup != nil {
+		setup(svc)
+	}
 	admin := gateway.Actor{ID: "user:admin"}
 	for _, e := range []*gateway.Entry{{ID: "org-north", Kind: gateway.KindOrganization, Name: "North (synthetic)"}, receiver} {
 		if _, err := svc.PutEntry(ctx, admin, e); err != nil {

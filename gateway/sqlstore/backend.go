@@ -45,7 +45,8 @@ type Backend interface {
 	// gateway.ScopeFrom(ctx) before any other statement runs.
 	Begin(ctx context.Context, readOnly bool) (BackendTx, error)
 	// StartWorkers creates the River client that works jobs and starts it.
-	StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error
+	// periodic are scheduled on the elected leader.
+	StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig, periodic []*river.PeriodicJob) error
 	StopWorkers(ctx context.Context) error
 	// LockSequencer takes the database's audit sequencer lock without
 	// waiting: ok is false when another process holds it. unlock releases it.

@@ -164,10 +164,35 @@ func jobArgs(j gateway.Job, q QueueConfig) (river.JobArgs, *river.InsertOpts) {
 	case gateway.JobNotifySubscription:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true} // one job per Task version and subscription
 		return edgeArgs{JobKind: string(j.Kind), Ref: j.Ref}, opts
-	default:
+	case gateway.JobDeliver:
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
 		return deliverArgs{DeliveryID: j.DeliveryID, Practice: j.Practice}, opts
+	default: // the core's periodic kinds and the edges' own
+		if j.Exclusive {
+			opts.UniqueOpts = whileUnfinished
+		}
+		return edgeArgs{JobKind: string(j.Kind), Ref: j.Ref}, opts
 	}
+}
+
+// whileUnfinished makes a job unique by its args among the jobs not yet
+// finished: another can be queued once it completed, failed or was
+// cancelled (River's default would also count completed ones).
+var whileUnfinished = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+	rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}
+
+// periodicJobs maps the handler's periodic work to River periodic jobs.
+// Each runs on the leader as soon as it is elected, then every interval;
+// a round still unfinished when the next is due is not queued twice.
+func periodicJobs(ps []gateway.Periodic, q QueueConfig) []*river.PeriodicJob {
+	out := make([]*river.PeriodicJob, 0, len(ps))
+	for _, p := range ps {
+		args, opts := jobArgs(gateway.Job{Kind: p.Kind, Exclusive: true}, q)
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(p.Every),
+			func() (river.JobArgs, *river.InsertOpts) { o := *opts; return args, &o },
+			&river.PeriodicJobOpts{RunOnStart: true, ID: string(p.Kind)}))
+	}
+	return out
 }
 
 // RetryPolicy doubles the delay from RetryBase up to RetryMax.

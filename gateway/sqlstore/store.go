@@ -276,7 +276,11 @@ func (s *Store) StartWorkers(ctx context.Context, h gateway.JobHandler) error {
 	if err := river.AddWorkerSafely(workers, &deadlineWorker{h: h}); err != nil {
 		return err
 	}
-	return s.b.StartWorkers(ctx, workers, s.queue)
+	var periodic []*river.PeriodicJob
+	if ps, ok := h.(gateway.PeriodicSource); ok {
+		periodic = periodicJobs(ps.PeriodicJobs(), s.queue)
+	}
+	return s.b.StartWorkers(ctx, workers, s.queue, periodic)
 }
 
 // StopWorkers implements gateway.Store.

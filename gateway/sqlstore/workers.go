@@ -26,14 +26,16 @@ func NewWorkerPool[TTx any](driver riverdriver.Driver[TTx], d Dialect) *WorkerPo
 
 // StartWorkers creates the working River client and starts it. Running
 // jobs send heartbeats, and the leader rescues jobs whose heartbeats
-// stopped (a crashed process) after cfg.RescueAfter.
-func (p *WorkerPool[TTx]) StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig) error {
+// stopped (a crashed process) after cfg.RescueAfter. The leader also
+// enqueues the periodic jobs.
+func (p *WorkerPool[TTx]) StartWorkers(ctx context.Context, workers *river.Workers, cfg QueueConfig, periodic []*river.PeriodicJob) error {
 	cfg = cfg.withDefaults()
 	if err := river.AddWorkerSafely(workers, &rescueWorker[TTx]{driver: p.driver, after: cfg.RescueAfter}); err != nil {
 		return err
 	}
 	rc := RiverConfig(workers, cfg)
 	rc.PeriodicJobs = append(rc.PeriodicJobs, rescuePeriodic(cfg.RescueEvery))
+	rc.PeriodicJobs = append(rc.PeriodicJobs, periodic...)
 	rc.Middleware = append(rc.Middleware, &heartbeat[TTx]{driver: p.driver, sql: p.dialect.Rebind(heartbeatSQL(p.dialect)),
 		interval: max(cfg.RescueAfter/4, 10*time.Millisecond)})
 	c, err := river.NewClient(p.driver, rc)

@@ -59,6 +59,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("TokenSearch", func(t *testing.T) { testTokenSearch(t, h) })
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
 	t.Run("EdgeJobs", func(t *testing.T) { testEdgeJobs(t, h) })
+	t.Run("PeriodicJobs", func(t *testing.T) { testPeriodicJobs(t, h) })
 	t.Run("PracticeReport", func(t *testing.T) { testPracticeReport(t, h) })
 	t.Run("RequestForInformation", func(t *testing.T) { testRequestForInformation(t, h) })
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, h) })

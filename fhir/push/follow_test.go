@@ -1,0 +1,216 @@
+package push
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/pgstore"
+)
+
+// TestFollowJobsRetryAndApplyTheReceiversMove follows through the queue:
+// a round queues a job for the pushed referral, whose read of the
+// receiver's Task fails twice (503) and is retried with backoff until the
+// receiver's move is applied, once.
+func TestFollowJobsRetryAndApplyTheReceiversMove(t *testing.T) {
+	rc := newReceiver(t)
+	ch := rc.channel()
+	svc := newServiceWith(t, ch, rc.entry(), func(svc *gateway.Service) {
+		if err := ch.Follow(svc, time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	r := submit(t, svc, "org-ortho")
+	before, d := waitDelivery(t, svc, r.ID, gateway.DeliveryDelivered)
+	rc.mu.Lock()
+	rc.down = 2
+	rc.mu.Unlock()
+	rc.edit(d.RemoteID, func(m map[string]any) { m["status"] = "accepted" })
+	ctx := context.Background()
+	if err := svc.EnqueueJobs(ctx, gateway.Job{Kind: JobFollowRound, Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitStatus(t, svc, r.ID, gateway.StatusAccepted)
+	if got.Version != before.Version+1 {
+		t.Errorf("version %d after following, want %d: the move applied once", got.Version, before.Version+1)
+	}
+	rc.mu.Lock()
+	down := rc.down
+	rc.mu.Unlock()
+	if down != 0 {
+		t.Errorf("the receiver still had %d failures to give: the follow did not retry through them", down)
+	}
+}
+
+// waitStatus polls until the referral reaches status.
+func waitStatus(t *testing.T, svc *gateway.Service, id string, status gateway.Status) *gateway.Referral {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, _, err := svc.Referral(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == status {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("referral %s never reached %s (at %s)", id, status, r.Status)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for work
+	}
+}
+
+// freshSchema makes a new schema in the test PostgreSQL, dropped when the
+// test ends, and returns its URL. Without PostgreSQL the test skips,
+// except under CI=true, where it fails.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("GATEWAY_TEST_PG")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "gwtest_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+// TestFollowOncePerRoundAcrossNodes runs two gateways on one PostgreSQL
+// schema, both following pushed referrals: the queue's leader queues the
+// round, so the receiver's Task is read once per round, not once per node,
+// and its move is applied once.
+func TestFollowOncePerRoundAcrossNodes(t *testing.T) {
+	url := freshSchema(t)
+	ctx := t.Context()
+	rc := newReceiver(t)
+	var (
+		stores []gateway.Store
+		svcs   []*gateway.Service
+		chs    []*Channel
+	)
+	sealer, err := gateway.NewSealer(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s, err := pgstore.Open(ctx, url, testQueue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ch := rc.channel()
+		stores, chs = append(stores, s), append(chs, ch)
+		svcs = append(svcs, gateway.NewService(s, sealer, gateway.SystemClock{}, gateway.DefaultConfig(), nil, ch))
+	}
+	admin := gateway.Actor{ID: "user:admin"}
+	for _, e := range []*gateway.Entry{{ID: "org-north", Kind: gateway.KindOrganization, Name: "North (synthetic)"}, rc.entry()} {
+		if _, err := svcs[0].PutEntry(ctx, admin, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svcs[0].VerifyEntry(ctx, admin, "org-ortho", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs[0].SetBAA(ctx, admin, gateway.BAAChange{PartyID: "org-ortho", State: gateway.BAAActive, Start: time.Now(), End: time.Now().AddDate(1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	stop := func(s gateway.Store) {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.StopWorkers(sctx)
+	}
+
+	// Deliver with the first node alone, not following yet.
+	if err := stores[0].StartWorkers(ctx, svcs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r := submit(t, svcs[0], "org-ortho")
+	before, d := waitDelivery(t, svcs[0], r.ID, gateway.DeliveryDelivered)
+	stop(stores[0])
+	rc.edit(d.RemoteID, func(m map[string]any) { m["status"] = "accepted" })
+
+	// Both nodes follow, every hour: the leader queues one round as it is
+	// elected, and no node queues its own.
+	for i, s := range stores {
+		if err := chs[i].Follow(svcs[i], time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StartWorkers(ctx, svcs[i]); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stop(s) })
+	}
+	got := waitStatus(t, svcs[1], r.ID, gateway.StatusAccepted)
+	if got.Version != before.Version+1 {
+		t.Errorf("version %d after following, want %d: the move applied once", got.Version, before.Version+1)
+	}
+
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for count(`SELECT count(*) FROM river_job WHERE kind = 'edge' AND state <> 'completed'`) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("follow jobs never finished")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for work
+	}
+	rounds := count(`SELECT count(*) FROM river_job WHERE kind = 'edge' AND args->>'kind' = $1`, string(JobFollowRound))
+	follows := count(`SELECT count(*) FROM river_job WHERE kind = 'edge' AND args->>'kind' = $1 AND args->>'ref' = $2`, string(JobFollowReferral), r.ID)
+	if rounds != 1 || follows != 1 {
+		t.Errorf("%d rounds and %d follow jobs for the referral across two nodes, want one of each", rounds, follows)
+	}
+	if n := rc.readCount(d.RemoteID); n != 1 {
+		t.Errorf("the receiver's Task was read %d times, want once", n)
+	}
+	final, _, err := svcs[0].Referral(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Version != before.Version+1 || final.Status != gateway.StatusAccepted {
+		t.Errorf("referral v%d %s at the end, want v%d accepted", final.Version, final.Status, before.Version+1)
+	}
+}

@@ -1,0 +1,120 @@
+package storetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referralgw/gateway/gateway"
+)
+
+// periodicCounter counts the jobs it ran per ref; while hold is open the
+// job of ref "held" waits for it to close.
+type periodicCounter struct {
+	mu      sync.Mutex
+	ran     map[string]int
+	hold    chan struct{}
+	started chan struct{}
+}
+
+// HandleJob implements gateway.JobHandler.
+func (c *periodicCounter) HandleJob(ctx context.Context, j gateway.Job, _ gateway.JobMeta) error {
+	if j.Ref == "held" {
+		select {
+		case c.started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-c.hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ran[string(j.Kind)+"/"+j.Ref]++
+	return nil
+}
+
+func (c *periodicCounter) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ran[key]
+}
+
+// testPeriodicJobs checks the queue's periodic and exclusive jobs: a kind
+// registered with Every runs round after round (registered twice, it is
+// scheduled once), an exclusive job queued again while one is unfinished
+// is dropped but can be queued once it completed, and the core's sweep of
+// expired records runs as a periodic job.
+func testPeriodicJobs(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	c := &periodicCounter{ran: map[string]int{}, hold: make(chan struct{}), started: make(chan struct{}, 1)}
+	const round, item gateway.JobKind = "test-round", "test-item"
+	e.svc.HandleJobKind(round, c)
+	e.svc.HandleJobKind(item, c)
+	for _, every := range []time.Duration{time.Hour, 30 * time.Millisecond} {
+		if err := e.svc.Every(round, every); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.Every(gateway.JobSweepExpired, 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Every(round, 0); err == nil {
+		t.Error("Every accepted a zero interval")
+	}
+	if ps := e.svc.PeriodicJobs(); len(ps) != 2 || ps[0] != (gateway.Periodic{Kind: round, Every: 30 * time.Millisecond}) {
+		t.Fatalf("periodic jobs = %+v, want the round once (30ms) and the sweep", ps)
+	}
+	now := e.clock.Now()
+	if err := e.store.Update(e.ctx, func(tx gateway.Tx) error {
+		_, err := tx.InsertDocument(e.ctx, gateway.Document{Kind: "session", ID: "old", Version: 1, Updated: now, Expires: now.Add(time.Second), Body: []byte(`{}`)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+
+	e.startWorkers()
+	e.waitFor("three periodic rounds", func() bool { return c.count(string(round)+"/") >= 3 })
+	e.waitFor("the periodic sweep", func() bool {
+		err := e.store.View(e.ctx, func(tx gateway.Tx) error { _, err := tx.Document(e.ctx, "session", "old"); return err })
+		return err != nil
+	})
+
+	held := gateway.Job{Kind: item, Ref: "held", Exclusive: true}
+	if err := e.svc.EnqueueJobs(e.ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the held job never started")
+	}
+	for range 3 { // while it runs, more of the same are dropped
+		if err := e.svc.EnqueueJobs(e.ctx, held); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(c.hold)
+	e.waitFor("the held job", func() bool { return c.count(string(item)+"/held") >= 1 })
+	// Give any wrongly queued duplicate the time to run: an unrelated job
+	// queued after them runs only once they were fetched.
+	if err := e.svc.EnqueueJobs(e.ctx, gateway.Job{Kind: item, Ref: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the marker job", func() bool { return c.count(string(item)+"/marker") == 1 })
+	if n := c.count(string(item) + "/held"); n != 1 {
+		t.Errorf("exclusive job ran %d times, want once: the copies queued while it ran are dropped", n)
+	}
+	// Once the run is recorded as completed, the same job may be queued
+	// again (until then another try is dropped).
+	e.waitFor("the held job queued again after it completed", func() bool {
+		if err := e.svc.EnqueueJobs(e.ctx, held); err != nil {
+			t.Fatal(err)
+		}
+		return c.count(string(item)+"/held") >= 2
+	})
+}
