@@ -82,7 +82,7 @@ func (c *Channel) Send(ctx context.Context, out *gateway.Outbound) (gateway.Send
 		return gateway.SendResult{}, gateway.Permanent(err)
 	}
 	to := out.Receiver.Direct.Address
-	if err := c.CheckRevoked(ctx, cert, to); err != nil {
+	if err := c.CheckRevoked(ctx, cert, to, c.knownWith(out.Receiver)...); err != nil {
 		err = fmt.Errorf("direct: send %s: %w", out.Delivery.ID, err)
 		if errors.Is(err, ErrRecipientRevoked) {
 			return gateway.SendResult{}, gateway.Permanent(err)

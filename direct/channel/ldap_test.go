@@ -116,18 +116,35 @@ func newDiscoveryWorld(t *testing.T) *discoveryWorld {
 
 // channel builds a channel discovering through DNS CERT then LDAP, as
 // `serve` does, with AIA fetches allowed to loopback.
-func (w *discoveryWorld) channel(t *testing.T) *channel.Channel {
+func (w *discoveryWorld) channel(t *testing.T) (*channel.Channel, *recorder) {
 	t.Helper()
 	f := getFixture(t)
 	resolver := &certs.Discoverer{Server: w.dns, Timeout: 2 * time.Second}
 	ldap := &certs.LDAPDiscoverer{DNS: resolver, ConnectTimeout: time.Second, Timeout: 2 * time.Second}
-	ch, err := channel.New(channel.Config{Domain: ourDomain, Keys: f.keys, Trust: w.trust, Transport: &recorder{},
+	rec := &recorder{}
+	ch, err := channel.New(channel.Config{Domain: ourDomain, Keys: f.keys, Trust: w.trust, Transport: rec,
 		Sources:              []channel.Source{{Name: "DNS CERT", Find: resolver.Find}, {Name: "LDAP", Find: ldap.Find}},
 		AllowPrivateNetworks: true, CRLs: &smime.HTTPCRLFetcher{Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ch
+	return ch, rec
+}
+
+// sendTo sends a referral to addr through ch, failing the test when the
+// send fails or hands over anything but one message.
+func sendTo(t *testing.T, ch *channel.Channel, rec *recorder, addr string) {
+	t.Helper()
+	out := outbound(false)
+	out.Receiver = &gateway.Entry{ID: "partner", Kind: gateway.KindOrganization, Name: "Synthetic Partner",
+		Direct: &gateway.DirectEndpoint{Address: addr}}
+	before := len(rec.sent)
+	if _, err := ch.Send(t.Context(), out); err != nil {
+		t.Fatalf("send to %s: %v", addr, err)
+	}
+	if len(rec.sent) != before+1 {
+		t.Fatalf("send to %s handed over %d messages", addr, len(rec.sent)-before)
+	}
 }
 
 // TestLDAPDiscoveryChoice: DNS CERT has nothing usable, so the partner's
@@ -138,7 +155,7 @@ func (w *discoveryWorld) channel(t *testing.T) *channel.Channel {
 func TestLDAPDiscoveryChoice(t *testing.T) {
 	w := newDiscoveryWorld(t)
 	t.Run("AIA chain", func(t *testing.T) { testAIAChain(t, w) })
-	ch := w.channel(t)
+	ch, rec := w.channel(t)
 	cases := []struct {
 		addr, wantCN, wantRefused string
 	}{
@@ -176,6 +193,8 @@ func TestLDAPDiscoveryChoice(t *testing.T) {
 			if err := ch.Reachable(t.Context(), e); err != nil {
 				t.Fatalf("reachable: %v", err)
 			}
+			// Sending checks the chosen certificate's CRL (good) and seals.
+			sendTo(t, ch, rec, tc.addr)
 		})
 	}
 	// An address in a domain with no SRV record and no CERT record.
@@ -194,7 +213,7 @@ func TestLDAPDiscoveryChoice(t *testing.T) {
 // certificate's caIssuers URL (a PKCS #7 bundle over HTTP), chains it to
 // our anchor; an unreachable caIssuers URL is a refusal naming it.
 func testAIAChain(t *testing.T, w *discoveryWorld) {
-	ch := w.channel(t)
+	ch, rec := w.channel(t)
 	d := ch.Discover(t.Context(), "aia@"+aiaDom)
 	if d.Chosen == nil {
 		t.Fatalf("nothing chosen: %+v", d.Sources)
@@ -209,6 +228,7 @@ func testAIAChain(t *testing.T, w *discoveryWorld) {
 	if _, err := ch.RecipientCert(t.Context(), e); err != nil {
 		t.Fatalf("recipient: %v", err)
 	}
+	sendTo(t, ch, rec, "aia@"+aiaDom)
 	if n := w.aiaHits(); n != 1 {
 		t.Fatalf("caIssuers fetched %d times, want once (cached)", n)
 	}

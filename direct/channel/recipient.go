@@ -79,6 +79,23 @@ func (c *Channel) recipientCert(ctx context.Context, e *gateway.Entry, lookup bo
 	return d.Chosen.Cert, nil
 }
 
+// knownWith returns the certificates found with the party's recipient
+// certificate (the directory's PEM list, or what discovery found and
+// fetched through AIA): the intermediates its chain may need.
+func (c *Channel) knownWith(e *gateway.Entry) []*x509.Certificate {
+	if e == nil || e.Direct == nil {
+		return nil
+	}
+	if e.Direct.CertPEM != "" {
+		list, _ := certs.DecodeCertsPEM([]byte(e.Direct.CertPEM))
+		return list
+	}
+	if d, ok := c.discovered.get(e.Direct.Address, c.cfg.Now()); ok {
+		return d.extra
+	}
+	return nil
+}
+
 // pick returns the first candidate usable for addr; the others in the list
 // serve as intermediates.
 func (c *Channel) pick(addr, source string, candidates []*x509.Certificate) (*x509.Certificate, error) {
