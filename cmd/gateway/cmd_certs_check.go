@@ -45,6 +45,11 @@ func certsCheck(ctx context.Context, cfg Config, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	if ec.TrustBundle != "" { // the anchors serve trusts, bundle included
+		if _, err := (&certs.BundleSource{Location: ec.TrustBundle, Store: trust}).Refresh(ctx); err != nil {
+			return fmt.Errorf("direct: %w", err)
+		}
+	}
 	snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain})
 	if err != nil {
 		return err
@@ -54,54 +59,100 @@ func certsCheck(ctx context.Context, cfg Config, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	var chosen *channel.Candidate
+	pinned := pinnedFor(ctx, cfg, addr, stdout)
+	if pinned != nil {
+		fmt.Fprintf(stdout, "directory: entry %s pins a certificate for %s; sends use it and discovery is not consulted for them\n", pinned.ID, addr)
+		res := ch.Pinned(ctx, pinned)
+		printSource(stdout, addr, res)
+		for i := range res.Candidates {
+			if res.Candidates[i].Err == nil {
+				chosen = &res.Candidates[i]
+				break
+			}
+		}
+		fmt.Fprintln(stdout, "what discovery would find:")
+	}
 	d := ch.Discover(ctx, addr)
 	for _, src := range d.Sources {
-		switch {
-		case errors.Is(src.Err, certs.ErrNotDiscovered):
-			fmt.Fprintf(stdout, "discovery: %s: no certificate published for %s or its domain (%v)\n", src.Name, addr, src.Err)
-			continue
-		case src.Err != nil:
-			fmt.Fprintf(stdout, "discovery: %s: failed: %v\n", src.Name, src.Err)
-			continue
-		}
-		fmt.Fprintf(stdout, "discovery: %s: %d certificate(s) for %s (address-bound first)\n", src.Name, len(src.Candidates), addr)
-		for i, c := range src.Candidates {
-			fmt.Fprintf(stdout, "\n[%d] %s\n    from: %s\n", i+1, describeCert(c.Cert, addr), c.Origin)
-			if c.Chain == nil {
-				fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
-				continue
-			}
-			for j, link := range c.Chain[1:] {
-				role := "intermediate"
-				if j == len(c.Chain)-2 {
-					role = "anchor"
-				}
-				via := ""
-				for _, x := range c.ViaAIA {
-					if x.Equal(link) {
-						via = " (fetched via AIA " + strings.Join(c.Chain[j].IssuingCertificateURL, ", ") + ")"
-					}
-				}
-				fmt.Fprintf(stdout, "    %-12s %s%s\n", role, link.Subject.CommonName, via)
-			}
-			fmt.Fprintf(stdout, "    revocation: %s\n", c.Revocation)
-			if c.Err != nil {
-				fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
-				continue
-			}
-			fmt.Fprintln(stdout, "    verdict: usable")
-		}
-		fmt.Fprintln(stdout)
+		printSource(stdout, addr, src)
 	}
-	if d.Chosen == nil {
+	if pinned == nil {
+		chosen = d.Chosen
+	}
+	if chosen == nil {
 		reason := "Direct: no usable certificate (see the verdicts above)"
-		if len(d.Sources) > 0 && allNotDiscovered(d.Sources) {
+		if pinned == nil && len(d.Sources) > 0 && allNotDiscovered(d.Sources) {
 			reason = "Direct: no certificate published (DNS CERT or LDAP)"
 		}
 		return &gateway.RoutingError{ReceiverID: addr, Reasons: []string{reason}}
 	}
-	fmt.Fprintf(stdout, "result: Direct messages to %s would be encrypted for %q, found in %s\n", addr, d.Chosen.Cert.Subject.CommonName, d.Chosen.Origin)
+	fmt.Fprintf(stdout, "result: Direct messages to %s would be encrypted for %q (from %s)\n", addr, chosen.Cert.Subject.CommonName, chosen.Origin)
 	return nil
+}
+
+// pinnedFor returns the directory entry that pins a certificate for addr,
+// or nil; a directory that cannot be opened is said and skipped.
+func pinnedFor(ctx context.Context, cfg Config, addr string, stdout io.Writer) *gateway.Entry {
+	a, err := openApp(ctx, cfg, io.Discard, io.Discard)
+	if err != nil {
+		fmt.Fprintf(stdout, "directory: not consulted (%v)\n", err)
+		return nil
+	}
+	defer a.Close()
+	list, err := a.svc.ListEntries(ctx, gateway.EntryQuery{Search: addr})
+	if err != nil {
+		fmt.Fprintf(stdout, "directory: not consulted (%v)\n", err)
+		return nil
+	}
+	for _, e := range list {
+		if e.Direct != nil && strings.EqualFold(strings.TrimSpace(e.Direct.Address), addr) && e.Direct.CertPEM != "" {
+			return e
+		}
+	}
+	return nil
+}
+
+// printSource prints what one source yielded and the verdict on each
+// certificate: where it came from, its chain with the intermediates
+// fetched through AIA marked, its revocation status.
+func printSource(stdout io.Writer, addr string, src channel.SourceResult) {
+	switch {
+	case errors.Is(src.Err, certs.ErrNotDiscovered):
+		fmt.Fprintf(stdout, "discovery: %s: no certificate published for %s or its domain (%v)\n", src.Name, addr, src.Err)
+		return
+	case src.Err != nil:
+		fmt.Fprintf(stdout, "discovery: %s: failed: %v\n", src.Name, src.Err)
+		return
+	}
+	fmt.Fprintf(stdout, "discovery: %s: %d certificate(s) for %s (address-bound first)\n", src.Name, len(src.Candidates), addr)
+	for i, c := range src.Candidates {
+		fmt.Fprintf(stdout, "\n[%d] %s\n    from: %s\n", i+1, describeCert(c.Cert, addr), c.Origin)
+		if c.Chain == nil {
+			fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
+			continue
+		}
+		for j, link := range c.Chain[1:] {
+			role := "intermediate"
+			if j == len(c.Chain)-2 {
+				role = "anchor"
+			}
+			via := ""
+			for _, x := range c.ViaAIA {
+				if x.Equal(link) {
+					via = " (fetched via AIA " + strings.Join(c.Chain[j].IssuingCertificateURL, ", ") + ")"
+				}
+			}
+			fmt.Fprintf(stdout, "    %-12s %s%s\n", role, link.Subject.CommonName, via)
+		}
+		fmt.Fprintf(stdout, "    revocation: %s\n", c.Revocation)
+		if c.Err != nil {
+			fmt.Fprintf(stdout, "    verdict: refused: %v\n", c.Err)
+			continue
+		}
+		fmt.Fprintln(stdout, "    verdict: usable")
+	}
+	fmt.Fprintln(stdout)
 }
 
 // allNotDiscovered reports whether every source said it holds nothing.

@@ -37,6 +37,10 @@ type CA struct {
 	// CRLURL, when set, is written as the CRL distribution point of every
 	// certificate issued afterwards (unless an IssueOption overrides it).
 	CRLURL string
+	// IssuerURL, when set, is written as the caIssuers link (Authority
+	// Information Access) of every certificate issued afterwards: where
+	// this CA's certificate can be fetched.
+	IssuerURL string
 
 	now      time.Time
 	crlCount int64
@@ -75,6 +79,45 @@ func NewDevCA(domain string, now time.Time) (*CA, error) {
 		return nil, fmt.Errorf("certs: new dev CA: parse certificate: %w", err)
 	}
 	return &CA{Cert: cert, Key: key, now: now}, nil
+}
+
+// NewIntermediate issues a subordinate CA named name under ca (with ca's
+// CRL point and caIssuers link) and returns it, ready to issue; its Cert is
+// the intermediate certificate, not an anchor.
+func (ca *CA) NewIntermediate(name string) (*CA, error) {
+	key, err := rsa.GenerateKey(rand.Reader, RSAKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("certs: new intermediate: generate key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, fmt.Errorf("certs: new intermediate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"Referral Gateway (development)"}},
+		NotBefore:             ca.now.Add(-time.Hour),
+		NotAfter:              ca.now.AddDate(5, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	if ca.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{ca.CRLURL}
+	}
+	if ca.IssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{ca.IssuerURL}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: new intermediate: create certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("certs: new intermediate: parse certificate: %w", err)
+	}
+	return &CA{Cert: cert, Key: key, now: ca.now}, nil
 }
 
 // IssueOption adjusts one certificate issued by the CA.
@@ -167,6 +210,9 @@ func (ca *CA) issue(tmpl *x509.Certificate, opts []IssueOption) (*Identity, erro
 	tmpl.BasicConstraintsValid = true
 	if crlURL != "" {
 		tmpl.CRLDistributionPoints = []string{crlURL}
+	}
+	if ca.IssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{ca.IssuerURL}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {

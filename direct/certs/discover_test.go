@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/referralgw/gateway/direct/internal/dirtest"
+	"github.com/referralgw/gateway/direct/dirtest"
 )
 
 func startDNS(t *testing.T, records map[string][]dns.RR, truncateUDP bool) *dirtest.Zone {

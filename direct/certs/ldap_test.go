@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/referralgw/gateway/direct/certs"
-	"github.com/referralgw/gateway/direct/internal/dirtest"
+	"github.com/referralgw/gateway/direct/dirtest"
 	"github.com/referralgw/gateway/direct/internal/osslca"
 )
 

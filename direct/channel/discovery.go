@@ -184,6 +184,27 @@ func (c *Channel) discover(ctx context.Context, addr string) *Discovery {
 	return d
 }
 
+// Pinned judges the certificates a directory entry pins for its Direct
+// address, as Send would use them (AIA and CRL fetches included): the
+// source is named "directory". It does network I/O: never call it in a
+// transaction.
+func (c *Channel) Pinned(ctx context.Context, e *gateway.Entry) SourceResult {
+	res := SourceResult{Name: "directory"}
+	if e == nil || e.Direct == nil || e.Direct.CertPEM == "" {
+		res.Err = certs.ErrNotDiscovered
+		return res
+	}
+	list, err := certs.DecodeCertsPEM([]byte(e.Direct.CertPEM))
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	for _, cert := range list {
+		res.Candidates = append(res.Candidates, c.judge(ctx, certs.Found{Cert: cert, Origin: "pinned in directory entry " + e.ID}, e.Direct.Address, list))
+	}
+	return res
+}
+
 // judge gives the verdict on one discovered certificate, fetching missing
 // intermediates and the CRLs over the network. A CA certificate is only an
 // intermediate; a CRL that cannot be fetched leaves the certificate usable

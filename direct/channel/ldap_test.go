@@ -14,7 +14,7 @@ import (
 
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/channel"
-	"github.com/referralgw/gateway/direct/internal/dirtest"
+	"github.com/referralgw/gateway/direct/dirtest"
 	"github.com/referralgw/gateway/direct/internal/osslca"
 	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/gateway"

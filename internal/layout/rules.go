@@ -62,11 +62,13 @@ func channelOf(rel string) string {
 }
 
 // Protocol lists the protocol packages: they stand alone. The OpenSSL
-// test CA (direct/internal/osslca) is listed with them: protocol packages'
-// tests use it, and it too imports only protocol packages.
+// test CA (direct/internal/osslca) and the DNS and slapd test servers
+// (direct/dirtest, outside internal/ so the command's tests can use them
+// too) are listed with them: protocol packages' tests use them, and they
+// too import only protocol packages.
 var Protocol = []string{
 	"direct/certs", "direct/mdn", "direct/message", "direct/smime", "direct/smtpin", "direct/smtpout",
-	"direct/internal/osslca",
+	"direct/internal/osslca", "direct/dirtest",
 	"fax/packet", "fax/phaxio", "fax/faxsim", "fhir/smart",
 }
 
