@@ -117,7 +117,7 @@ func TestLDAPFind(t *testing.T) {
 		z := zoneFor(t,
 			dirtest.SRV(srvName, 3, 0, domainOnly.Port, target(3)),
 			dirtest.SRV(srvName, 1, 0, dirtest.ClosedPort(t), target(1)),
-			dirtest.SRV(srvName, 2, 0, dirtest.SilentListener(t), target(2)))
+			dirtest.SRV(srvName, 2, 0, silent(t), target(2)))
 		found, err := ldapFinder(z).Find(t.Context(), ldapAddr)
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +143,7 @@ func TestLDAPFind(t *testing.T) {
 	})
 	t.Run("every server dead", func(t *testing.T) {
 		z := zoneFor(t, dirtest.SRV(srvName, 1, 0, dirtest.ClosedPort(t), target(1)),
-			dirtest.SRV(srvName, 2, 0, dirtest.SilentListener(t), target(2)))
+			dirtest.SRV(srvName, 2, 0, silent(t), target(2)))
 		_, err := ldapFinder(z).Find(t.Context(), ldapAddr)
 		if err == nil || errors.Is(err, certs.ErrNotDiscovered) || !strings.Contains(err.Error(), "no LDAP server answered") ||
 			!strings.Contains(err.Error(), strings.TrimSuffix(target(2), ".")) {
@@ -195,6 +195,11 @@ func TestOrderSRV(t *testing.T) {
 	if len(got) != 4 || got[3].Target != "late" {
 		t.Fatalf("order %v", got)
 	}
+}
+
+func silent(t *testing.T) uint16 {
+	port, _ := dirtest.SilentListener(t)
+	return port
 }
 
 func bytesEq(a, b []byte) bool { return string(a) == string(b) }

@@ -5,12 +5,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/dirtest"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/sqlstore"
@@ -49,17 +54,62 @@ func hangingDNS(t *testing.T) (addr string, got <-chan struct{}) {
 func TestHangingDNSHoldsNoTransaction(t *testing.T) {
 	f := getFixture(t)
 	dnsAddr, queried := hangingDNS(t)
+	disc := &certs.Discoverer{Server: dnsAddr, Timeout: 10 * time.Minute} // hangs for the whole test
+	holdsNoTransaction(t, channel.Config{Domain: ourDomain, Keys: f.keys, Trust: f.trust, Transport: &recorder{},
+		Discover: disc.Discover, Now: func() time.Time { return f.now }}, nil, queried)
+}
+
+// TestHangingLDAPHoldsNoTransaction is the same with DNS answering and the
+// LDAP server its SRV record names accepting the connection and never
+// answering.
+func TestHangingLDAPHoldsNoTransaction(t *testing.T) {
+	f := getFixture(t)
+	port, accepted := dirtest.SilentListener(t)
+	srv, host := "_ldap._tcp."+theirDom+".", "ldap."+theirDom+"."
+	zone := dirtest.StartDNS(t, map[string][]dns.RR{srv: {dirtest.SRV(srv, 0, 0, port, host)}, host: {dirtest.A(host, "127.0.0.1")}}, false)
+	resolver := &certs.Discoverer{Server: zone.Addr, Timeout: 5 * time.Second}
+	ldap := &certs.LDAPDiscoverer{DNS: resolver, Timeout: 10 * time.Minute} // hangs for the whole test
+	holdsNoTransaction(t, channel.Config{Domain: ourDomain, Keys: f.keys, Trust: f.trust, Transport: &recorder{},
+		Sources: []channel.Source{{Name: "DNS CERT", Find: resolver.Find}, {Name: "LDAP", Find: ldap.Find}},
+		Now:     func() time.Time { return f.now }}, nil, accepted)
+}
+
+// TestHangingAIAHoldsNoTransaction is the same for a certificate pinned in
+// the directory whose intermediate must be fetched from a caIssuers URL
+// that accepts the connection and never answers.
+func TestHangingAIAHoldsNoTransaction(t *testing.T) {
+	f := getFixture(t)
+	port, accepted := dirtest.SilentListener(t)
+	inter, err := f.ca.NewIntermediate("Synthetic Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter.IssuerURL = "http://127.0.0.1:" + strconv.Itoa(int(port)) + "/issuing.cer"
+	leaf, err := inter.IssueDomain(theirDom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aia := &certs.AIAFetcher{Client: &http.Client{}, Timeout: 10 * time.Minute} // hangs for the whole test
+	holdsNoTransaction(t, channel.Config{Domain: ourDomain, Keys: f.keys, Trust: f.trust, Transport: &recorder{},
+		AIA: aia, SkipRevocation: true, Now: func() time.Time { return f.now }}, leaf, accepted)
+}
+
+// holdsNoTransaction creates a referral to a party reached through ch
+// (pinned: its directory certificate, else discovered) while the lookup
+// hangs (queried is signalled when it starts), and checks that another
+// write completes meanwhile and nothing of the create is written once it
+// is cancelled.
+func holdsNoTransaction(t *testing.T, cfg channel.Config, pinned *certs.Identity, queried <-chan struct{}) {
+	t.Helper()
+	ch, err := channel.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	store, err := litestore.Open(t.Context(), filepath.Join(t.TempDir(), "gw.db"), sqlstore.DefaultQueueConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	disc := &certs.Discoverer{Server: dnsAddr, Timeout: 10 * time.Minute} // hangs for the whole test
-	ch, err := channel.New(channel.Config{Domain: ourDomain, Keys: f.keys, Trust: f.trust, Transport: &recorder{},
-		Discover: disc.Discover, Now: func() time.Time { return f.now }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := gateway.NewSealer(key)
@@ -70,6 +120,9 @@ func TestHangingDNSHoldsNoTransaction(t *testing.T) {
 	ctx, admin := t.Context(), gateway.Actor{ID: "user:admin"}
 	receiver := &gateway.Entry{ID: "cardio-b", Kind: gateway.KindOrganization, Name: "Synthetic Cardiology",
 		Direct: &gateway.DirectEndpoint{Address: theirAddr}, ChannelOrder: []gateway.ChannelKind{gateway.ChannelDirect}}
+	if pinned != nil {
+		receiver.Direct.CertPEM = string(certs.EncodeCertPEM(pinned.Cert))
+	}
 	for _, e := range []*gateway.Entry{{ID: "clinic-a", Kind: gateway.KindOrganization, Name: "Synthetic Family Clinic"}, receiver} {
 		if _, err := svc.PutEntry(ctx, admin, e); err != nil {
 			t.Fatal(err)
@@ -96,7 +149,7 @@ func TestHangingDNSHoldsNoTransaction(t *testing.T) {
 	select {
 	case <-queried:
 	case err := <-created:
-		t.Fatalf("create returned before asking DNS: %v", err)
+		t.Fatalf("create returned before the lookup: %v", err)
 	}
 
 	// The lookup is hanging now. Another transaction on the single

@@ -157,13 +157,15 @@ func freePort(t *testing.T) uint16 {
 func ClosedPort(t *testing.T) uint16 { return freePort(t) }
 
 // SilentListener accepts TCP connections on loopback and never answers:
-// a server that is up but does not speak. It returns the port.
-func SilentListener(t *testing.T) uint16 {
+// a server that is up but does not speak. It returns the port and a
+// channel signalled on each connection accepted.
+func SilentListener(t *testing.T) (uint16, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	accepted := make(chan struct{}, 16)
 	var conns []net.Conn
 	done := make(chan struct{})
 	go func() {
@@ -174,6 +176,10 @@ func SilentListener(t *testing.T) uint16 {
 				return
 			}
 			conns = append(conns, c)
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -183,5 +189,5 @@ func SilentListener(t *testing.T) uint16 {
 			_ = c.Close()
 		}
 	})
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
+	return uint16(ln.Addr().(*net.TCPAddr).Port), accepted
 }
