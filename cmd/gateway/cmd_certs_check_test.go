@@ -96,6 +96,12 @@ func TestCertsCheckLDAPAndAIA(t *testing.T) {
 		}
 	}
 
+	// LDAP discovery turned off: DNS CERT alone finds nothing.
+	out, errOut, code = gw(t, dir, "certs", "check", "--direct-no-ldap", addr)
+	if code != exitRefused || strings.Contains(out, "LDAP") || !strings.Contains(errOut, "no certificate published") {
+		t.Fatalf("--direct-no-ldap: %d\n%s\n%s", code, out, errOut)
+	}
+
 	// Pinned in the directory: shown first, and it is what sends use.
 	if _, errOut, code := gw(t, dir, "migrate"); code != 0 {
 		t.Fatalf("migrate: %s", errOut)

@@ -71,6 +71,15 @@ type edgeConfig struct {
 	// DNSServer answers certificate discovery (DNS CERT) queries, host:port;
 	// empty turns discovery off (certificates must be in the directory).
 	DNSServer string
+	// NoLDAP turns LDAP certificate discovery (SRV _ldap._tcp, after DNS
+	// CERT) off; LDAPTimeout bounds the exchange with one LDAP server
+	// (certs.DefaultLDAPTimeout when zero).
+	NoLDAP      bool
+	LDAPTimeout time.Duration
+	// DiscoveryTTL is how long a discovery's outcome is reused
+	// (channel.DefaultDiscoveryTTL when zero); AIATTL how long an
+	// intermediate fetched through an AIA link is (certs.DefaultAIATTL).
+	DiscoveryTTL, AIATTL time.Duration
 	// TrustBundle is a P7B trust bundle (file or http(s) URL) whose
 	// anchors are trusted beside the certificate directory's; it is
 	// loaded at start and refreshed every TrustBundleEvery.
@@ -107,6 +116,7 @@ func defaultEdgeConfig() edgeConfig {
 	e.AllowPrivateNetworks = os.Getenv("GATEWAY_ALLOW_PRIVATE_NETWORKS") == "true"
 	e.FaxAllowHTTP = os.Getenv("GATEWAY_FAX_ALLOW_HTTP") == "true"
 	e.SMTPTLSInsecure = os.Getenv("GATEWAY_SMTP_TLS_INSECURE") == "true"
+	e.NoLDAP = os.Getenv("GATEWAY_DIRECT_NO_LDAP") == "true"
 	return e
 }
 
@@ -148,6 +158,10 @@ func (e *edgeConfig) registerRoute(fs *flag.FlagSet) {
 	fs.StringVar(&e.DirectDomain, "direct-domain", e.DirectDomain, "our Direct domain; Direct is off without it (env GATEWAY_DIRECT_DOMAIN)")
 	fs.StringVar(&e.DirectCerts, "direct-certs", e.DirectCerts, "`directory` of Direct certificates as written by gateway certs dev (env GATEWAY_DIRECT_CERTS)")
 	fs.StringVar(&e.DNSServer, "dns", e.DNSServer, "DNS server (host:port) for Direct certificate discovery; empty: off (env GATEWAY_DNS)")
+	fs.BoolVar(&e.NoLDAP, "direct-no-ldap", e.NoLDAP, "discover Direct certificates in DNS CERT only, not in the LDAP directories SRV records name (env GATEWAY_DIRECT_NO_LDAP=true)")
+	fs.DurationVar(&e.LDAPTimeout, "direct-ldap-timeout", e.LDAPTimeout, "longest exchange with one LDAP server before the next is tried (0: 5s)")
+	fs.DurationVar(&e.DiscoveryTTL, "direct-discovery-ttl", e.DiscoveryTTL, "how long a discovered Direct certificate is reused (0: 10m; a failed discovery 1m)")
+	fs.DurationVar(&e.AIATTL, "direct-aia-ttl", e.AIATTL, "how long an intermediate fetched through an AIA link is reused (0: 1h; a failed fetch 5m)")
 	fs.StringVar(&e.FaxAPI, "fax-api", e.FaxAPI, "fax vendor API base URL; fax is off without it (env GATEWAY_FAX_API; credentials in GATEWAY_FAX_KEY, GATEWAY_FAX_SECRET, GATEWAY_FAX_CALLBACK_TOKEN)")
 }
 

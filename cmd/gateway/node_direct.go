@@ -103,21 +103,26 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 // (GATEWAY_DNS included).
 func directChannelConfig(ec edgeConfig, keys *certs.Keyring, trust *certs.TrustStore, transport channel.Transport, log *slog.Logger) channel.Config {
 	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log,
-		AllowPrivateNetworks: ec.privateNetworksOK()}
+		AllowPrivateNetworks: ec.privateNetworksOK(), DiscoveryTTL: ec.DiscoveryTTL,
+		AIA: &certs.AIAFetcher{TTL: ec.AIATTL, Client: outbound.NewClient(outbound.Config{
+			Timeout: certs.DefaultAIATimeout, AllowPrivate: ec.privateNetworksOK()})}}
 	if ec.DNSServer != "" {
 		// DNS CERT first, then the LDAP directory the domain's SRV
 		// records name, as the Applicability Statement orders them.
 		d := &certs.Discoverer{Server: ec.DNSServer}
-		l := &certs.LDAPDiscoverer{DNS: d}
-		if !ec.privateNetworksOK() {
-			l.CheckAddr = func(a netip.Addr) error {
-				if !outbound.Public(a) {
-					return fmt.Errorf("LDAP server address %s is not public (--allow-private-networks lifts this in development)", a)
+		ccfg.Sources = []channel.Source{{Name: "DNS CERT", Find: d.Find}}
+		if !ec.NoLDAP {
+			l := &certs.LDAPDiscoverer{DNS: d, Timeout: ec.LDAPTimeout}
+			if !ec.privateNetworksOK() {
+				l.CheckAddr = func(a netip.Addr) error {
+					if !outbound.Public(a) {
+						return fmt.Errorf("LDAP server address %s is not public (--allow-private-networks lifts this in development)", a)
+					}
+					return nil
 				}
-				return nil
 			}
+			ccfg.Sources = append(ccfg.Sources, channel.Source{Name: "LDAP", Find: l.Find})
 		}
-		ccfg.Sources = []channel.Source{{Name: "DNS CERT", Find: d.Find}, {Name: "LDAP", Find: l.Find}}
 	}
 	return ccfg
 }
