@@ -80,6 +80,10 @@ type edgeConfig struct {
 	// (channel.DefaultDiscoveryTTL when zero); AIATTL how long an
 	// intermediate fetched through an AIA link is (certs.DefaultAIATTL).
 	DiscoveryTTL, AIATTL time.Duration
+	// ProcessedWithin and DispatchedWithin are the gateway's MDN deadlines
+	// (channel.DefaultProcessedWithin and DefaultDispatchedWithin when
+	// zero); a directory entry's own deadlines override them.
+	ProcessedWithin, DispatchedWithin time.Duration
 	// TrustBundle is a P7B trust bundle (file or http(s) URL) whose
 	// anchors are trusted beside the certificate directory's; it is
 	// loaded at start and refreshed every TrustBundleEvery.
@@ -147,6 +151,8 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.TrustBundle, "direct-trust-bundle", e.TrustBundle, "P7B trust bundle (file or http(s) URL) of further Direct trust anchors, e.g. DirectTrust's (env GATEWAY_DIRECT_TRUST_BUNDLE)")
 	fs.DurationVar(&e.TrustBundleEvery, "direct-trust-refresh", e.TrustBundleEvery, "how often the trust bundle is fetched again (0: 24h)")
 	fs.StringVar(&e.RevocationPolicy, "direct-revocation-policy", e.RevocationPolicy, "inbound mail whose signer's CRL stays unreachable: refuse (quarantine) or accept (flagged); audited either way")
+	fs.DurationVar(&e.ProcessedWithin, "direct-processed-within", e.ProcessedWithin, "how long a sent Direct message waits for its processed MDN, unless its directory entry says otherwise (0: 1h)")
+	fs.DurationVar(&e.DispatchedWithin, "direct-dispatched-within", e.DispatchedWithin, "how long after the processed MDN the dispatched one may take, unless the directory entry says otherwise (0: 24h)")
 	fs.DurationVar(&e.RevocationRetryFor, "direct-revocation-retry", e.RevocationRetryFor, "how long an unreachable CRL is retried before the policy decides (0: 4h)")
 }
 

@@ -104,6 +104,7 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 func directChannelConfig(ec edgeConfig, keys *certs.Keyring, trust *certs.TrustStore, transport channel.Transport, log *slog.Logger) channel.Config {
 	ccfg := channel.Config{Domain: ec.DirectDomain, Keys: keys, Trust: trust, Transport: transport, Logger: log,
 		AllowPrivateNetworks: ec.privateNetworksOK(), DiscoveryTTL: ec.DiscoveryTTL,
+		ProcessedWithin: ec.ProcessedWithin, DispatchedWithin: ec.DispatchedWithin,
 		AIA: &certs.AIAFetcher{TTL: ec.AIATTL, Client: outbound.NewClient(outbound.Config{
 			Timeout: certs.DefaultAIATimeout, AllowPrivate: ec.privateNetworksOK()})}}
 	if ec.DNSServer != "" {
