@@ -72,6 +72,9 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 	store.UseSealer(sealer)
 	gcfg := gateway.DefaultConfig()
 	gcfg.BAAWarningWindow = cfg.BAAWarningWindow
+	if cfg.ReceiptPollEvery > 0 {
+		gcfg.ReceiptPollEvery = cfg.ReceiptPollEvery
+	}
 	gcfg.Vendors = map[gateway.ChannelKind]string{}
 	if cfg.FaxVendorID != "" {
 		gcfg.Vendors[gateway.ChannelFax] = cfg.FaxVendorID

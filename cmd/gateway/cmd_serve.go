@@ -30,8 +30,13 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	queue := sqlstore.DefaultQueueConfig()
 	fs.DurationVar(&queue.RescueAfter, "rescue-after", queue.RescueAfter,
 		"re-queue a job this long after its last heartbeat (its process died); work in flight at a crash resumes within this plus a few seconds of a restart")
+	fs.DurationVar(&cfg.ReceiptPollEvery, "receipt-poll", gateway.DefaultConfig().ReceiptPollEvery,
+		"how often a sent fax whose callback has not come asks the vendor for its outcome (a callback lost while the gateway was down)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if cfg.ReceiptPollEvery < time.Second {
+		return usagef("--receipt-poll must be at least 1s")
 	}
 	if queue.RescueAfter < time.Second {
 		return usagef("--rescue-after must be at least 1s")

@@ -32,6 +32,10 @@ type Config struct {
 	// AuditPublishEvery is how often the audit sequencer runs and publishes
 	// checkpoints while there are new entries.
 	AuditPublishEvery time.Duration
+	// ReceiptPollEvery is how often a sent delivery on a channel that can
+	// be asked (fax) polls the vendor while no receipt came; 0: the core's
+	// default (2 minutes).
+	ReceiptPollEvery time.Duration
 
 	// TracingEndpoint is the OTLP/HTTP endpoint traces are exported to;
 	// empty leaves tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.

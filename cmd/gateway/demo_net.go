@@ -81,6 +81,10 @@ type netOptions struct {
 	// ExtraA starts this many more nodes of practice A on A's PostgreSQL
 	// schema, as further `gateway serve` processes would be.
 	ExtraA int
+	// FaxDuplicates makes the fax emulator transmit a second submission
+	// with the same idempotency tag, as Phaxio does, so a resend shows as
+	// a second fax (the kill loop counts them).
+	FaxDuplicates bool
 }
 
 // demoQueue polls fast: the demo and the benchmark wait on deliveries.
@@ -158,7 +162,8 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	}
 
 	// The fax EMULATOR (no fax is ever transmitted).
-	ln.fax = faxsim.New(faxsim.Config{APIKey: demoFaxKey, APISecret: demoFaxSecret, CallbackToken: []byte(demoFaxToken)})
+	ln.fax = faxsim.New(faxsim.Config{APIKey: demoFaxKey, APISecret: demoFaxSecret, CallbackToken: []byte(demoFaxToken),
+		TransmitDuplicates: o.FaxDuplicates})
 	closers = append(closers, ln.fax.Close)
 	ln.faxSrv = &http.Server{Handler: ln.fax, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = ln.faxSrv.Serve(faxLn) }()
