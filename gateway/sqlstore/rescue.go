@@ -53,9 +53,9 @@ func RescueStuck(ctx context.Context, exec riverdriver.Executor, after time.Dura
 	now := time.Now().UTC()
 	p := &riverdriver.JobRescueManyParams{StuckHorizon: horizon}
 	for _, j := range stuck {
-		if j.Kind == (rescueArgs{}).Kind() {
-			continue
-		}
+		// A rescue job a crashed leader left running is rescued like any
+		// other (running it again is harmless); this one's own stamp is
+		// fresh, so it never finds itself.
 		msg, err := json.Marshal(rivertype.AttemptError{At: now, Attempt: max(j.Attempt, 0), Error: "rescued: its worker stopped (process crash)"})
 		if err != nil {
 			return 0, err
@@ -75,15 +75,16 @@ func RescueStuck(ctx context.Context, exec riverdriver.Executor, after time.Dura
 	return len(p.ID), nil
 }
 
-// rescuePeriodic schedules the rescue job.
+// rescuePeriodic schedules the rescue job. It is deliberately not a
+// unique job: River's unique jobs must count running ones, so a rescue job
+// left running by a leader killed mid-sweep would keep every later one out
+// until River's own rescuer (JobTimeout + 30 s) and so stall the recovery
+// of everything else that crash left running. Only the leader inserts it,
+// once per interval, and a sweep is idempotent.
 func rescuePeriodic(every time.Duration) *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(every),
 		func() (river.JobArgs, *river.InsertOpts) {
-			// At most one rescue waiting or running at a time (a completed
-			// one does not count, unlike River's default).
-			return rescueArgs{}, &river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true,
-				ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-					rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+			return rescueArgs{}, &river.InsertOpts{MaxAttempts: 1}
 		}, &river.PeriodicJobOpts{RunOnStart: true})
 }
 

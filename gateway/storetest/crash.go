@@ -76,6 +76,39 @@ func testCrashedJobResumes(t *testing.T, h Harness) {
 	}
 }
 
+// testCrashedRescueResumes is a leader killed in the middle of a rescue
+// sweep: its rescue job and a delivery job stay running with stale stamps
+// and no worker alive. The next leader's rescue must still run, so the
+// delivery resumes after RescueAfter, not after River's own rescuer (at
+// least 50 s here, beyond waitFor's deadline).
+func testCrashedRescueResumes(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	e.startWorkers()
+	const sweeps = `SELECT CAST(COUNT(*) AS text) FROM river_job WHERE kind = 'rescue_stuck' AND state = 'completed'`
+	e.waitFor("a first rescue sweep", func() bool { return atoi(t, rawString(t, e.store, sweeps)) >= 1 })
+	if err := e.store.StopWorkers(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := e.create(referral())
+	ago := `now() - interval '5 seconds'`
+	if e.store.(*sqlstore.Store).Backend().Dialect().Name == "sqlite" {
+		ago = `datetime('now', '-5 seconds', 'subsec')`
+	}
+	if n := rawExec(t, e.store, `UPDATE river_job SET state = 'running', finalized_at = NULL, attempted_at = `+ago+
+		` WHERE id = (SELECT MAX(id) FROM river_job WHERE kind = 'rescue_stuck')`); n != 1 {
+		t.Fatalf("%d rescue jobs marked running, want 1", n)
+	}
+	if n := rawExec(t, e.store, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = `+ago+` WHERE kind = 'deliver'`); n != 1 {
+		t.Fatalf("%d deliver jobs marked running, want 1", n)
+	}
+	e.startWorkers()
+	e.waitFor("received after the rescue", func() bool { return e.status(r.ID) == gateway.StatusReceived })
+	ds := e.deliveries(r.ID)
+	if len(ds) != 1 || e.fhir.Received() != 1 || e.fhir.Attempts(ds[0].ID) != 1 {
+		t.Fatalf("deliveries %d, received %d: want one delivery sent once", len(ds), e.fhir.Received())
+	}
+}
+
 // testHeartbeatKeepsLongSend blocks a send for longer than RescueAfter:
 // its heartbeats keep the rescue job from handing the delivery to a
 // second worker while the first is still sending.
