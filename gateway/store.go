@@ -107,6 +107,21 @@ type Tx interface {
 	// at or before now, and says how many it removed.
 	DeleteExpiredDocuments(ctx context.Context, now time.Time, limit int) (int, error)
 
+	// InsertSubscription stores a new FHIR subscription with its delivery
+	// state (subscriptions.go).
+	InsertSubscription(ctx context.Context, sub *Subscription) error
+	// Subscription loads one; lock holds it for update until commit.
+	Subscription(ctx context.Context, id string, lock bool) (*Subscription, error)
+	// ListSubscriptions lists subscriptions in id order.
+	ListSubscriptions(ctx context.Context, q SubscriptionQuery) ([]*Subscription, error)
+	// UpdateSubscription stores sub over the stored one (the caller holds
+	// it locked).
+	UpdateSubscription(ctx context.Context, sub *Subscription) error
+	DeleteSubscription(ctx context.Context, id string) error
+	// MatchSubscriptions returns the ids of the requested or active
+	// subscriptions whose criteria r matches.
+	MatchSubscriptions(ctx context.Context, r *Referral) ([]string, error)
+
 	// InsertInbound stores a received message with its sealed raw form
 	// and sealed summary (nil: none).
 	InsertInbound(ctx context.Context, m *InboundMessage, rawSealed, summarySealed []byte) error

@@ -342,7 +342,7 @@ func latencies(ctx context.Context, svc *gateway.Service, ids []string) ([]float
 	}
 	created := map[string]time.Time{}
 	delivered := map[string]time.Time{}
-	for e, err := range svc.Store().AuditEntries(quiet(ctx), gateway.AuditQuery{}) {
+	for e, err := range svc.AuditEntries(quiet(ctx), gateway.AuditQuery{}) {
 		if err != nil {
 			return nil, err
 		}

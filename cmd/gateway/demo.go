@@ -94,7 +94,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) (err error) {
 	tailed := make(chan struct{})
 	go func() {
 		defer close(tailed)
-		tl.follow(tctx, map[string]gateway.Store{"A": ln.a.app.svc.Store(), "B": ln.b.app.svc.Store()}, 100*time.Millisecond)
+		tl.follow(tctx, map[string]*gateway.Service{"A": ln.a.app.svc, "B": ln.b.app.svc}, 100*time.Millisecond)
 	}()
 	fmt.Fprintf(stdout, "%-12s  %-4s  %-12s %-28s %-7s %s\n", "time", "node", "referral", "event", "channel", "receipt / detail")
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
@@ -368,7 +368,7 @@ func (d *demoRun) directCase(ctx context.Context, c *demoCase) {
 // arrived.
 func mdnsReceived(ctx context.Context, svc *gateway.Service, referralID string) (string, error) {
 	var processed, dispatched bool
-	for e, err := range svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a", ReferralID: referralID}) {
+	for e, err := range svc.AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a", ReferralID: referralID}) {
 		if err != nil {
 			return "", err
 		}

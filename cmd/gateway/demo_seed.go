@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -88,20 +87,11 @@ func demoReferral(n int, receiver string) gateway.NewReferral {
 }
 
 // backdateBAA records an agreement that was signed in the past and has
-// already run out, as an import from a previous system would: the service
-// only accepts new active agreements with a future end date, so the demo
-// writes it through the store, with its own audit event.
+// already run out, as an import from a previous system would: SetBAA only
+// accepts new active agreements with a future end date, so the demo
+// imports it (Service.ImportBAA, audited as baa.imported).
 func backdateBAA(ctx context.Context, svc *gateway.Service, partyID string, start, end time.Time) error {
-	// An import of agreements is directory administration: gateway-wide.
-	ctx = gateway.GatewayWide(ctx, gateway.PathBAA)
-	return svc.Store().Update(ctx, func(tx gateway.Tx) error {
-		b := &gateway.BAA{ID: gateway.NewID(), PartyID: partyID, State: gateway.BAAActive, Start: start, End: end,
-			Document: "baa/" + partyID + ".pdf", Updated: time.Now().UTC(), Version: 1}
-		if err := tx.PutBAA(ctx, b); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, audit.Event{Time: b.Updated, Actor: demoAdmin.ID, Tenants: []string{gateway.SystemTenant},
-			Action: "baa.imported", Outcome: audit.OutcomeSuccess,
-			Detail: map[string]string{"party": partyID, "state": string(gateway.BAAActive), "end": end.Format(time.DateOnly)}})
-	})
+	_, err := svc.ImportBAA(ctx, demoAdmin, gateway.BAA{PartyID: partyID, State: gateway.BAAActive, Start: start, End: end,
+		Document: "baa/" + partyID + ".pdf"})
+	return err
 }

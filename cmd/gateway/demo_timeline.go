@@ -47,7 +47,7 @@ func (tl *timeline) say(format string, args ...any) {
 
 // follow polls the nodes' trails every interval until ctx ends, then
 // prints what is left.
-func (tl *timeline) follow(ctx context.Context, nodes map[string]gateway.Store, every time.Duration) {
+func (tl *timeline) follow(ctx context.Context, nodes map[string]*gateway.Service, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -66,7 +66,7 @@ type nodeEntry struct {
 	e    audit.Entry
 }
 
-func (tl *timeline) poll(ctx context.Context, nodes map[string]gateway.Store) {
+func (tl *timeline) poll(ctx context.Context, nodes map[string]*gateway.Service) {
 	var fresh []nodeEntry
 	names := make([]string, 0, len(nodes))
 	for name := range nodes {

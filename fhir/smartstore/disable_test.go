@@ -50,7 +50,7 @@ func TestSetDisabled(t *testing.T) {
 		want = append(want, st.action)
 	}
 	var audited []string
-	for e, err := range svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
+	for e, err := range svc.AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,43 +2,23 @@ package smartstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/gateway"
 )
 
-// Document kinds this package owns in the core store.
-const (
-	KindClient = "smart-client"
-	KindJTI    = "smart-jti"
-)
-
 // Store is a durable smart.ClientRegistry and smart.ReplayCache over the
-// core store's documents. It is safe for concurrent use.
+// core's typed SMART client methods. It is safe for concurrent use.
 type Store struct {
 	svc *gateway.Service
 }
 
 // New returns a Store writing through svc (its store, clock and audit trail).
 func New(svc *gateway.Service) *Store { return &Store{svc: svc} }
-
-// record is a registered client as stored: the JWKS is kept as submitted
-// and parsed again on every lookup.
-type record struct {
-	ID       string          `json:"id"`
-	OrgID    string          `json:"orgId"`
-	Scopes   []string        `json:"scopes"`
-	JWKS     json.RawMessage `json:"jwks"`
-	Disabled bool            `json:"disabled,omitempty"`
-}
 
 // Register validates and stores a client (adding it or replacing the one
 // with the same id), with jwks the raw JWKS document its assertions are
@@ -54,23 +34,12 @@ func (s *Store) Register(ctx context.Context, actor string, c smart.Client, jwks
 		return smart.Client{}, fmt.Errorf("smartstore: register %s: %w", c.ID, err)
 	}
 	c.JWKS = keys
-	body, err := json.Marshal(record{ID: c.ID, OrgID: c.OrgID, Scopes: c.Scopes, JWKS: compact(jwks), Disabled: c.Disabled})
-	if err != nil {
-		return smart.Client{}, fmt.Errorf("smartstore: register %s: %w", c.ID, err)
-	}
-	now := s.svc.Clock().Now()
 	kids := make([]string, 0, len(keys))
 	for _, k := range keys {
 		kids = append(kids, k.KID)
 	}
-	_, err = s.svc.ChangeDocument(ctx, KindClient, c.ID, func(old gateway.Document, err error) (gateway.Document, *audit.Event, error) {
-		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
-			return gateway.Document{}, nil, err
-		}
-		return gateway.Document{Updated: now, Body: body}, &audit.Event{Time: now, Actor: actor, Tenants: []string{c.OrgID},
-			Action: "smart.client-registered", Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": c.ID,
-				"scopes": strings.Join(c.Scopes, " "), "kids": strings.Join(kids, " "), "version": fmt.Sprint(old.Version + 1)}}, nil
-	})
+	_, err = s.svc.PutSMARTClient(ctx, actor, gateway.SMARTClient{ID: c.ID, OrgID: c.OrgID, Scopes: c.Scopes,
+		JWKS: compact(jwks), KeyIDs: kids, Disabled: c.Disabled})
 	if err != nil {
 		return smart.Client{}, fmt.Errorf("smartstore: register %s: %w", c.ID, err)
 	}
@@ -117,60 +86,51 @@ func compact(b []byte) json.RawMessage {
 // Client implements smart.ClientRegistry; an unregistered id wraps
 // smart.ErrUnknownClient.
 func (s *Store) Client(ctx context.Context, id string) (smart.Client, error) {
-	d, err := s.svc.Document(ctx, KindClient, id)
+	c, err := s.svc.SMARTClient(ctx, id)
 	if errors.Is(err, gateway.ErrNotFound) {
 		return smart.Client{}, fmt.Errorf("smartstore: client %q: %w", id, smart.ErrUnknownClient)
 	}
 	if err != nil {
 		return smart.Client{}, fmt.Errorf("smartstore: client %q: %w", id, err)
 	}
-	return decode(d)
+	return decode(c)
 }
 
 // Clients lists the registered clients in id order.
 func (s *Store) Clients(ctx context.Context) ([]smart.Client, error) {
-	docs, err := s.svc.Documents(ctx, KindClient)
+	all, err := s.svc.SMARTClients(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("smartstore: clients: %w", err)
 	}
-	out := make([]smart.Client, 0, len(docs))
-	for _, d := range docs {
-		c, err := decode(d)
+	out := make([]smart.Client, 0, len(all))
+	for _, c := range all {
+		sc, err := decode(c)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
+		out = append(out, sc)
 	}
 	return out, nil
 }
 
-func decode(d gateway.Document) (smart.Client, error) {
-	var r record
-	if err := json.Unmarshal(d.Body, &r); err != nil {
-		return smart.Client{}, fmt.Errorf("smartstore: client %q: stored record: %w", d.ID, err)
-	}
-	keys, err := smart.ParseJWKS(r.JWKS)
+// decode parses the stored JWKS again: what was valid when registered is
+// checked on every lookup.
+func decode(c gateway.SMARTClient) (smart.Client, error) {
+	keys, err := smart.ParseJWKS(c.JWKS)
 	if err != nil {
-		return smart.Client{}, fmt.Errorf("smartstore: client %q: stored JWKS: %w", d.ID, err)
+		return smart.Client{}, fmt.Errorf("smartstore: client %q: stored JWKS: %w", c.ID, err)
 	}
-	return smart.Client{ID: r.ID, OrgID: r.OrgID, Scopes: r.Scopes, JWKS: keys, Disabled: r.Disabled}, nil
+	return smart.Client{ID: c.ID, OrgID: c.OrgID, Scopes: c.Scopes, JWKS: keys, Disabled: c.Disabled}, nil
 }
 
 // Seen implements smart.ReplayCache: the first caller to record
 // (clientID, jti) wins, every later one before exp is told it was seen.
 func (s *Store) Seen(ctx context.Context, clientID, jti string, exp time.Time) (bool, error) {
-	sum := sha256.Sum256([]byte(clientID + "\x00" + jti))
-	body, err := json.Marshal(map[string]string{"client": clientID})
-	if err != nil {
-		return false, err
-	}
-	d := gateway.Document{Kind: KindJTI, ID: hex.EncodeToString(sum[:]), Version: 1,
-		Updated: s.svc.Clock().Now(), Expires: exp, Body: body}
-	inserted, err := s.svc.InsertDocument(ctx, d, nil)
+	first, err := s.svc.UseAssertionID(ctx, clientID, jti, exp)
 	if err != nil {
 		return false, fmt.Errorf("smartstore: replay check: %w", err)
 	}
-	return !inserted, nil
+	return !first, nil
 }
 
 // SetDisabled marks a registered client disabled (refused at the token
@@ -179,36 +139,12 @@ func (s *Store) Seen(ctx context.Context, clientID, jti string, exp time.Time) (
 // An unregistered id wraps smart.ErrUnknownClient; the stored client is
 // returned.
 func (s *Store) SetDisabled(ctx context.Context, actor, id string, disabled bool) (smart.Client, error) {
-	now := s.svc.Clock().Now()
-	var out smart.Client
-	_, err := s.svc.ChangeDocument(ctx, KindClient, id, func(d gateway.Document, err error) (gateway.Document, *audit.Event, error) {
-		if errors.Is(err, gateway.ErrNotFound) {
-			return d, nil, smart.ErrUnknownClient
-		} else if err != nil {
-			return d, nil, err
-		}
-		var r record
-		if err := json.Unmarshal(d.Body, &r); err != nil {
-			return d, nil, fmt.Errorf("stored record: %w", err)
-		}
-		r.Disabled = disabled
-		if d.Body, err = json.Marshal(r); err != nil {
-			return d, nil, err
-		}
-		d.Updated = now
-		d.Version++
-		if out, err = decode(d); err != nil {
-			return d, nil, err
-		}
-		action := "smart.client-enabled"
-		if disabled {
-			action = "smart.client-disabled"
-		}
-		return d, &audit.Event{Time: now, Actor: actor, Tenants: []string{r.OrgID}, Action: action,
-			Outcome: audit.OutcomeSuccess, Detail: map[string]string{"client": r.ID, "version": fmt.Sprint(d.Version)}}, nil
-	})
+	c, err := s.svc.SetSMARTClientDisabled(ctx, actor, id, disabled)
+	if errors.Is(err, gateway.ErrNotFound) {
+		err = smart.ErrUnknownClient
+	}
 	if err != nil {
 		return smart.Client{}, fmt.Errorf("smartstore: set disabled %s: %w", id, err)
 	}
-	return out, nil
+	return decode(c)
 }

@@ -125,7 +125,7 @@ func TestRegisterReplacesAndAudits(t *testing.T) {
 		t.Fatalf("clients: %d %v", len(all), err)
 	}
 	var versions []string
-	for e, err := range svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
+	for e, err := range svc.AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,13 @@
 // new Task version.
 //
 // The package owns the Subscription resource (parsing and validation of
-// what a client submits, Parse and Validate), its storage as core
-// documents (Registry, kinds "fhir-subscription" and
-// "fhir-subscription-state") and delivery (Notifier): every new Task
-// version queues, in the transaction that stores it, one job per matching
-// subscription on the core's queue (River); a job sends the versions its
+// what a client submits, Parse and Validate), its mapping onto the core's
+// subscription records (Registry, over Service.CreateSubscription,
+// ChangeSubscription and their kin: the core keeps them in a table of
+// their own with the delivery state, the channel sealed) and delivery
+// (Notifier): the core queues, in the transaction that stores every new
+// Task version, one job per matching subscription on its queue (River),
+// and hands them to the Notifier (Service.ServeSubscriptions); a job sends the versions its
 // subscription has not had, oldest first, one notification per version;
 // the handshake ping moves a requested subscription to active; a failing
 // endpoint's jobs wait out an exponential backoff, and after a bounded

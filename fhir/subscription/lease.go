@@ -13,53 +13,44 @@ import (
 // long enough for one attempt.
 func (n *Notifier) leaseFor() time.Duration { return 2*n.cfg.Timeout + n.cfg.Interval }
 
-// acquire takes the subscription's lease for holder (one run of serve), provided
-// neither the subscription nor its delivery state changed since this pass
-// read them and no other notifier holds it. It reports whether the lease
-// is held.
+// acquire takes the subscription's lease for holder (one run of serve),
+// provided neither the subscription nor its delivery state changed since
+// this run read them and no other run holds it. It reports whether the
+// lease is held. The lease is a column pair of the subscription's row
+// (holder, held_until), taken in a transaction that locks the row, so
+// runs on several nodes exclude each other too.
 func (n *Notifier) acquire(ctx context.Context, s *Subscription, version int, holder string) (bool, error) {
-	id := s.ID
 	now := n.cfg.Clock().UTC()
 	held := false
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		cur, err := load(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		st, err := loadState(ctx, tx, id, cur.Updated)
-		if err != nil {
-			return err
-		}
-		if cur.Version != s.Version || st.Version != version || (st.Holder != "" && st.Holder != holder && now.Before(st.HeldUntil)) {
+	_, err := n.svc.ChangeSubscription(ctx, s.ID, func(c *gateway.Subscription) error {
+		st := &c.Delivery
+		if c.Version != s.Version || st.Version != version || (st.Holder != "" && st.Holder != holder && now.Before(st.HeldUntil)) {
 			return nil
 		}
 		st.Holder, st.HeldUntil = holder, now.Add(n.leaseFor())
 		held = true
-		return putJSON(ctx, tx, StateKind, id, st.Version+1, now, st)
+		return nil
 	})
-	if errors.Is(err, gateway.ErrConflict) || errors.Is(err, gateway.ErrNotFound) {
-		return false, nil // another notifier or a deletion won the race
+	if errors.Is(err, gateway.ErrNotFound) {
+		return false, nil // deleted meanwhile
 	}
 	if err != nil {
-		return false, fmt.Errorf("subscription: lease %s: %w", id, err)
+		return false, fmt.Errorf("subscription: lease %s: %w", s.ID, err)
 	}
 	return held, nil
 }
 
-// release gives the lease up after a pass, so another instance need not
-// wait for it to expire.
+// release gives the lease up after a run, so another need not wait for
+// it to expire.
 func (n *Notifier) release(ctx context.Context, id, holder string) {
 	ctx = context.WithoutCancel(ctx)
-	now := n.cfg.Clock().UTC()
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		st, err := loadState(ctx, tx, id, now)
-		if err != nil || st.Holder != holder || st.Version == 0 {
-			return err
+	_, err := n.svc.ChangeSubscription(ctx, id, func(c *gateway.Subscription) error {
+		if c.Delivery.Holder == holder {
+			c.Delivery.Holder, c.Delivery.HeldUntil = "", time.Time{}
 		}
-		st.Holder, st.HeldUntil = "", time.Time{}
-		return putJSON(ctx, tx, StateKind, id, st.Version+1, now, st)
+		return nil
 	})
-	if err != nil && !errors.Is(err, gateway.ErrConflict) {
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		n.log.WarnContext(ctx, "fhir subscription lease release", "subscription", id, "err", err)
 	}
 }

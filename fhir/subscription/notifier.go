@@ -27,8 +27,9 @@ const actor = "system:fhir-subscriptions"
 // Notifier delivers notifications for active subscriptions and the
 // handshake for requested ones, as jobs on the core's queue (Register).
 // Every gateway instance registers one; a subscription is served by one
-// job at a time (a lease in its delivery state guards the network call,
-// which no transaction may hold).
+// job at a time (a lease in its delivery state, columns of the
+// subscription's row, guards the network call, which no transaction may
+// hold).
 type Notifier struct {
 	svc *gateway.Service
 	cfg Config
@@ -52,14 +53,13 @@ func NewNotifier(svc *gateway.Service, cfg Config, log *slog.Logger) *Notifier {
 // Poll is for tools and tests that drive the notifier by hand.
 func (n *Notifier) Poll(ctx context.Context) error {
 	now := n.cfg.Clock()
-	var subs []*Subscription
-	err := n.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		var err error
-		subs, err = loadAll(ctx, tx, now)
-		return err
-	})
+	all, err := n.svc.Subscriptions(ctx, gateway.SubscriptionQuery{})
 	if err != nil {
 		return fmt.Errorf("subscription: poll: %w", err)
+	}
+	subs := make([]*Subscription, 0, len(all))
+	for _, c := range all {
+		subs = append(subs, fromCore(c))
 	}
 	var (
 		wg   sync.WaitGroup
@@ -92,15 +92,14 @@ func (n *Notifier) Poll(ctx context.Context) error {
 
 // serve handles one subscription for one poll.
 func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
-	var st *State
-	err := n.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		var err error
-		st, err = loadState(ctx, tx, s.ID, s.Updated)
-		return err
-	})
+	c, err := n.svc.Subscription(ctx, s.ID)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil // deleted meanwhile
+	}
 	if err != nil {
 		return fmt.Errorf("subscription: state %s: %w", s.ID, err)
 	}
+	st := &c.Delivery
 	if n.cfg.Clock().Before(st.NextAttempt) {
 		return nil
 	}
@@ -239,23 +238,18 @@ func matches(s *Subscription, r *gateway.Referral) bool {
 
 // end turns off a subscription whose end has passed, as R4 asks.
 func (n *Notifier) end(ctx context.Context, s *Subscription) error {
-	now := n.cfg.Clock().UTC()
 	ended := false
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		cur, err := load(ctx, tx, s.ID)
-		if errors.Is(err, gateway.ErrNotFound) {
-			return nil
+	_, err := n.svc.ChangeSubscription(ctx, s.ID, func(c *gateway.Subscription) error {
+		if c.Version != s.Version {
+			return nil // changed meanwhile; the next run decides
 		}
-		if err != nil {
-			return err
-		}
-		if cur.Version != s.Version {
-			return nil // changed meanwhile; the next poll decides
-		}
-		cur.Status = StatusOff
+		c.Status = gateway.SubscriptionOff
 		ended = true
-		return putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur)
+		return nil
 	})
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("subscription: end %s: %w", s.ID, err)
 	}
@@ -304,27 +298,15 @@ func (n *Notifier) post(ctx context.Context, s *Subscription, body []byte) (stri
 // unless the client changed it meanwhile. It reports whether the
 // subscription is active.
 func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) {
-	now := n.cfg.Clock().UTC()
 	active := false
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		cur, err := load(ctx, tx, s.ID)
-		if err != nil {
-			return err
-		}
-		st, err := loadState(ctx, tx, s.ID, cur.Updated)
-		if err != nil {
-			return err
-		}
-		if cur.Status != StatusRequested || cur.Version != s.Version {
+	_, err := n.svc.ChangeSubscription(ctx, s.ID, func(c *gateway.Subscription) error {
+		if c.Status != gateway.SubscriptionRequested || c.Version != s.Version {
 			return nil
 		}
-		cur.Status, cur.Error = StatusActive, ""
-		st.Failures, st.NextAttempt = 0, time.Time{}
-		if err := putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st); err != nil {
-			return err
-		}
+		c.Status, c.Error = gateway.SubscriptionActive, ""
+		c.Delivery.Failures, c.Delivery.NextAttempt = 0, time.Time{}
 		active = true
-		return putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur)
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("subscription: activate %s: %w", s.ID, err)
@@ -341,21 +323,11 @@ func (n *Notifier) activate(ctx context.Context, s *Subscription) (bool, error) 
 func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Referral, holder string) (bool, error) {
 	now := n.cfg.Clock().UTC()
 	more := false
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		cur, err := load(ctx, tx, s.ID)
-		if errors.Is(err, gateway.ErrNotFound) {
-			return nil // deleted meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		st, err := loadState(ctx, tx, s.ID, cur.Updated)
-		if err != nil {
-			return err
-		}
-		if cur.Criteria != s.Criteria {
+	_, err := n.svc.ChangeSubscription(ctx, s.ID, func(c *gateway.Subscription) error {
+		if c.Criteria.Param != s.Criteria.Param || c.Criteria.OrgID != s.Criteria.OrgID {
 			return nil // a new criteria started afresh meanwhile
 		}
+		st := &c.Delivery
 		if st.Sent == nil {
 			st.Sent = map[string]Mark{}
 		}
@@ -371,12 +343,15 @@ func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Re
 			}
 		}
 		st.Failures, st.NextAttempt = 0, time.Time{}
-		more = cur.Status == StatusActive && st.Holder == holder
+		more = c.Status == gateway.SubscriptionActive && st.Holder == holder
 		if more {
 			st.HeldUntil = now.Add(n.leaseFor())
 		}
-		return putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st)
+		return nil
 	})
+	if errors.Is(err, gateway.ErrNotFound) {
+		return false, nil // deleted meanwhile
+	}
 	if err != nil {
 		return false, fmt.Errorf("subscription: record delivery %s: %w", s.ID, err)
 	}
@@ -390,36 +365,26 @@ func (n *Notifier) fail(ctx context.Context, s *Subscription, result string) err
 	now := n.cfg.Clock().UTC()
 	stopped := false
 	var failures int
-	err := n.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		cur, err := load(ctx, tx, s.ID)
-		if errors.Is(err, gateway.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if cur.Status != StatusRequested && cur.Status != StatusActive {
+	_, err := n.svc.ChangeSubscription(ctx, s.ID, func(c *gateway.Subscription) error {
+		if c.Status != gateway.SubscriptionRequested && c.Status != gateway.SubscriptionActive {
 			return nil // turned off meanwhile
 		}
-		st, err := loadState(ctx, tx, s.ID, cur.Updated)
-		if err != nil {
-			return err
-		}
+		st := &c.Delivery
 		st.Failures++
 		failures = st.Failures
 		st.NextAttempt = now.Add(n.cfg.backoff(st.Failures))
 		if st.Failures >= n.cfg.MaxFailures {
 			stopped = true
 			st.NextAttempt = time.Time{}
-			cur.Status = StatusError
-			cur.Error = fmt.Sprintf("the rest-hook endpoint failed %d consecutive attempts (last: %s at %s); notifications stopped: set status requested to resume",
+			c.Status = gateway.SubscriptionError
+			c.Error = fmt.Sprintf("the rest-hook endpoint failed %d consecutive attempts (last: %s at %s); notifications stopped: set status requested to resume",
 				st.Failures, result, mapping.Instant(now))
-			if err := putJSON(ctx, tx, Kind, s.ID, cur.Version+1, now, cur); err != nil {
-				return err
-			}
 		}
-		return putJSON(ctx, tx, StateKind, s.ID, st.Version+1, now, st)
+		return nil
 	})
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("subscription: record failure %s: %w", s.ID, err)
 	}

@@ -15,7 +15,7 @@ import (
 func trail(t *testing.T, svc *gateway.Service, tenant string) []string {
 	t.Helper()
 	var out []string
-	for en, err := range svc.Store().AuditEntries(context.Background(), gateway.AuditQuery{Tenant: tenant}) {
+	for en, err := range svc.AuditEntries(context.Background(), gateway.AuditQuery{Tenant: tenant}) {
 		if err != nil {
 			t.Fatal(err)
 		}

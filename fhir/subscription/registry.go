@@ -2,7 +2,6 @@ package subscription
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,34 +13,40 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// Document kinds in the core store. The resource and the notifier's
-// delivery state are kept apart so that delivering a notification does not
-// change the version a client reads and sends back in If-Match.
-const (
-	// Kind holds one Subscription (the client's settings, status, error).
-	Kind = "fhir-subscription"
-	// StateKind holds its delivery state (cursor, failures, next attempt).
-	StateKind = "fhir-subscription-state"
-)
-
 // Subscription is a stored subscription: what its client set, and the
-// status and error the notifier maintains.
+// status and error the notifier maintains. The core keeps it (a
+// gateway.Subscription, with its delivery state beside it).
 type Subscription struct {
-	ID       string    `json:"id"`
-	OrgID    string    `json:"orgId"`
-	ClientID string    `json:"clientId"`
-	Status   Status    `json:"status"`
-	Reason   string    `json:"reason"`
-	Criteria Criteria  `json:"criteria"`
-	End      time.Time `json:"end,omitzero"`
-	Endpoint string    `json:"endpoint"`
-	Payload  string    `json:"payload,omitempty"`
-	Header   []string  `json:"header,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	ID       string
+	OrgID    string
+	ClientID string
+	Status   Status
+	Reason   string
+	Criteria Criteria
+	End      time.Time
+	Endpoint string
+	Payload  string
+	Header   []string
+	Error    string
 
-	// Version and Updated come from the stored document.
-	Version int       `json:"-"`
-	Updated time.Time `json:"-"`
+	// Version and Updated are what clients read as meta.versionId and
+	// meta.lastUpdated; delivering notifications changes neither.
+	Version int
+	Updated time.Time
+}
+
+// fromCore is the subscription of a core record.
+func fromCore(c gateway.Subscription) *Subscription {
+	return &Subscription{ID: c.ID, OrgID: c.OrgID, ClientID: c.ClientID, Status: Status(c.Status), Reason: c.Reason,
+		Criteria: Criteria{Param: c.Criteria.Param, OrgID: c.Criteria.OrgID}, End: c.End, Endpoint: c.Endpoint,
+		Payload: c.Payload, Header: c.Header, Error: c.Error, Version: c.Version, Updated: c.Updated}
+}
+
+// toCore writes the client's settings and the status into a core record.
+func (s *Subscription) toCore(c *gateway.Subscription) {
+	c.ClientID, c.Status, c.Reason = s.ClientID, gateway.SubscriptionStatus(s.Status), s.Reason
+	c.Criteria = gateway.SubscriptionCriteria{Param: s.Criteria.Param, OrgID: s.Criteria.OrgID}
+	c.End, c.Endpoint, c.Payload, c.Header, c.Error = s.End, s.Endpoint, s.Payload, s.Header, s.Error
 }
 
 // Redacted replaces every channel.header value when a subscription is
@@ -97,33 +102,13 @@ func (s *Subscription) Resource() *Resource {
 	return res
 }
 
-// State is a subscription's delivery state, owned by the Notifier.
-type State struct {
-	// Start is when the subscription (or its current criteria) began:
-	// nothing updated before it is notified.
-	Start time.Time `json:"start"`
-	// Cursor is the Updated time of the newest Task version delivered.
-	Cursor time.Time `json:"cursor"`
-	// Sent remembers the versions delivered near the cursor (within the
-	// overlap the notifier re-reads), so none is sent twice.
-	Sent map[string]Mark `json:"sent,omitempty"`
-	// Failures counts consecutive failed attempts.
-	Failures int `json:"failures,omitempty"`
-	// NextAttempt is when a failing endpoint is tried again.
-	NextAttempt time.Time `json:"nextAttempt,omitzero"`
-	// Holder is the notifier delivering for this subscription until
-	// HeldUntil, so that two gateway instances never both send.
-	Holder    string    `json:"holder,omitempty"`
-	HeldUntil time.Time `json:"heldUntil,omitzero"`
-	// Version is the stored document version.
-	Version int `json:"-"`
-}
+// State is a subscription's delivery state, owned by the Notifier and
+// kept by the core beside the subscription: the cursor, the versions sent
+// near it, the failure count and backoff, and the lease.
+type State = gateway.SubscriptionDelivery
 
 // Mark is one delivered Task version.
-type Mark struct {
-	Version int       `json:"v"`
-	Updated time.Time `json:"u"`
-}
+type Mark = gateway.SentVersion
 
 // Owner is the client a subscription belongs to.
 type Owner struct {
@@ -131,8 +116,8 @@ type Owner struct {
 	ClientID string
 }
 
-// Registry stores subscriptions as core documents. It is safe for
-// concurrent use.
+// Registry keeps subscriptions through the core's subscription methods.
+// It is safe for concurrent use.
 type Registry struct {
 	svc *gateway.Service
 	now func() time.Time
@@ -158,36 +143,18 @@ func (g *Registry) Create(ctx context.Context, owner Owner, res *Resource) (*Sub
 		return nil, err
 	}
 	now := g.now().UTC()
-	s := &Subscription{ID: gateway.NewID(), OrgID: owner.OrgID, ClientID: owner.ClientID}
+	s := &Subscription{OrgID: owner.OrgID, ClientID: owner.ClientID}
 	s.apply(sp)
-	err = g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		docs, err := tx.Documents(ctx, Kind, now)
-		if err != nil {
-			return err
-		}
-		n := 0
-		for _, d := range docs {
-			var other Subscription
-			if json.Unmarshal(d.Body, &other) == nil && other.OrgID == owner.OrgID {
-				n++
-			}
-		}
-		if n >= g.cfg.MaxPerOrg {
-			return refuse("business-rule", "Subscription", "this organisation already has %d subscriptions", n)
-		}
-		if err := putJSON(ctx, tx, Kind, s.ID, 1, now, s); err != nil {
-			return err
-		}
-		if err := putJSON(ctx, tx, StateKind, s.ID, 1, now, &State{Start: now, Cursor: now}); err != nil {
-			return err
-		}
-		return queueServe(ctx, tx, s)
-	})
+	c := gateway.Subscription{OrgID: owner.OrgID, Delivery: State{Start: now, Cursor: now}}
+	s.toCore(&c)
+	c, err = g.svc.CreateSubscription(ctx, c, g.cfg.MaxPerOrg)
+	if errors.Is(err, gateway.ErrLimit) {
+		return nil, refuse("business-rule", "Subscription", "this organisation already has %d subscriptions", g.cfg.MaxPerOrg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("subscription: create: %w", err)
 	}
-	s.Version, s.Updated = 1, now
-	return s, nil
+	return fromCore(c), nil
 }
 
 func (s *Subscription) apply(sp *Spec) {
@@ -195,38 +162,38 @@ func (s *Subscription) apply(sp *Spec) {
 	s.Endpoint, s.Payload, s.Header = sp.Endpoint, sp.Payload, sp.Header
 }
 
+// load reads a subscription of orgID (any organisation's when orgID is
+// empty); another organisation's is gateway.ErrNotFound.
+func (g *Registry) load(ctx context.Context, orgID, id string) (gateway.Subscription, error) {
+	c, err := g.svc.Subscription(ctx, id)
+	if err == nil && orgID != "" && c.OrgID != orgID {
+		err = gateway.ErrNotFound
+	}
+	return c, err
+}
+
 // Get loads a subscription of orgID; another organisation's subscription
 // is gateway.ErrNotFound.
 func (g *Registry) Get(ctx context.Context, orgID, id string) (*Subscription, error) {
-	var s *Subscription
-	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		var err error
-		s, err = load(ctx, tx, id)
-		return err
-	})
-	if err == nil && s.OrgID != orgID {
-		err = gateway.ErrNotFound
-	}
+	c, err := g.load(ctx, orgID, id)
 	if err != nil {
 		return nil, fmt.Errorf("subscription: get %s: %w", id, err)
 	}
-	return s, nil
+	return fromCore(c), nil
 }
 
 // List returns orgID's subscriptions in id order.
 func (g *Registry) List(ctx context.Context, orgID string) ([]*Subscription, error) {
-	var out []*Subscription
-	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		all, err := loadAll(ctx, tx, g.now())
-		for _, s := range all {
-			if s.OrgID == orgID {
-				out = append(out, s)
-			}
-		}
-		return err
-	})
+	if orgID == "" {
+		return nil, nil
+	}
+	all, err := g.svc.Subscriptions(ctx, gateway.SubscriptionQuery{OrgID: orgID})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: list: %w", err)
+	}
+	out := make([]*Subscription, 0, len(all))
+	for _, c := range all {
+		out = append(out, fromCore(c))
 	}
 	return out, nil
 }
@@ -234,18 +201,13 @@ func (g *Registry) List(ctx context.Context, orgID string) ([]*Subscription, err
 // Failing lists every organisation's subscriptions in status error, for
 // the admin console's health view.
 func (g *Registry) Failing(ctx context.Context) ([]*Subscription, error) {
-	var out []*Subscription
-	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		all, err := loadAll(ctx, tx, g.now())
-		for _, s := range all {
-			if s.Status == StatusError {
-				out = append(out, s)
-			}
-		}
-		return err
-	})
+	all, err := g.svc.Subscriptions(ctx, gateway.SubscriptionQuery{Status: gateway.SubscriptionError})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: failing: %w", err)
+	}
+	var out []*Subscription
+	for _, c := range all {
+		out = append(out, fromCore(c))
 	}
 	return out, nil
 }
@@ -257,24 +219,21 @@ func (g *Registry) Failing(ctx context.Context) ([]*Subscription, error) {
 // criteria starts its cursor afresh.
 func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch int, res *Resource) (*Subscription, error) {
 	now := g.now().UTC()
-	var out *Subscription
-	err := g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		s, err := load(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if s.OrgID != owner.OrgID {
+	c, err := g.svc.ChangeSubscription(ctx, id, func(c *gateway.Subscription) error {
+		if c.OrgID != owner.OrgID {
 			return gateway.ErrNotFound
 		}
-		if ifMatch != 0 && ifMatch != s.Version {
+		if ifMatch != 0 && ifMatch != c.Version {
 			return gateway.ErrConflict
 		}
+		s := fromCore(*c)
 		// A client sending back what it read keeps the error status; any
 		// other change is validated as usual.
 		keepError := res.Status == StatusError && s.Status == StatusError
 		check := *res
 		if res.Channel != nil {
 			ch := *res.Channel
+			var err error
 			if ch.Header, err = unredact(ch.Header, s.Header); err != nil {
 				return err
 			}
@@ -294,48 +253,30 @@ func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch i
 		s.apply(sp)
 		if !keepError && (prev.Status == StatusError || prev.Status == StatusOff || prev.Endpoint != s.Endpoint || prev.Criteria != s.Criteria) {
 			s.Error = ""
-			st, err := loadState(ctx, tx, id, now)
-			if err != nil {
-				return err
-			}
-			st.Failures, st.NextAttempt = 0, time.Time{}
+			c.Delivery.Failures, c.Delivery.NextAttempt = 0, time.Time{}
 			if prev.Criteria != s.Criteria {
-				st.Start, st.Cursor, st.Sent = now, now, nil
-			}
-			if err := putJSON(ctx, tx, StateKind, id, st.Version+1, now, st); err != nil {
-				return err
+				c.Delivery.Start, c.Delivery.Cursor, c.Delivery.Sent = now, now, nil
 			}
 		}
 		s.ClientID = owner.ClientID
-		s.Version, s.Updated = s.Version+1, now
-		out = s
-		if err := putJSON(ctx, tx, Kind, id, s.Version, now, s); err != nil {
-			return err
-		}
-		return queueServe(ctx, tx, s)
+		s.toCore(c)
+		// Every accepted update is a new version, even when it changes
+		// nothing: the client wrote it (a changed Updated asks for one).
+		c.Updated = time.Time{}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscription: update %s: %w", id, err)
 	}
-	return out, nil
+	return fromCore(c), nil
 }
 
 // Delete removes a subscription of orgID and its delivery state.
 func (g *Registry) Delete(ctx context.Context, orgID, id string) error {
-	err := g.svc.UpdateDocuments(ctx, func(tx gateway.DocumentTx) error {
-		s, err := load(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if s.OrgID != orgID {
-			return gateway.ErrNotFound
-		}
-		if err := tx.DeleteDocument(ctx, StateKind, id); err != nil && !errors.Is(err, gateway.ErrNotFound) {
-			return err
-		}
-		return tx.DeleteDocument(ctx, Kind, id)
-	})
-	if err != nil {
+	if _, err := g.load(ctx, orgID, id); err != nil {
+		return fmt.Errorf("subscription: delete %s: %w", id, err)
+	}
+	if err := g.svc.DeleteSubscription(ctx, id); err != nil {
 		return fmt.Errorf("subscription: delete %s: %w", id, err)
 	}
 	return nil
@@ -344,79 +285,9 @@ func (g *Registry) Delete(ctx context.Context, orgID, id string) error {
 // State returns a subscription's delivery state (for tests and the admin
 // console); orgID must own it.
 func (g *Registry) State(ctx context.Context, orgID, id string) (*State, error) {
-	var st *State
-	err := g.svc.ViewDocuments(ctx, func(tx gateway.DocumentTx) error {
-		s, err := load(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if s.OrgID != orgID {
-			return gateway.ErrNotFound
-		}
-		st, err = loadState(ctx, tx, id, s.Updated)
-		return err
-	})
+	c, err := g.load(ctx, orgID, id)
 	if err != nil {
 		return nil, fmt.Errorf("subscription: state %s: %w", id, err)
 	}
-	return st, nil
-}
-
-func load(ctx context.Context, tx gateway.DocumentTx, id string) (*Subscription, error) {
-	d, err := tx.Document(ctx, Kind, id)
-	if err != nil {
-		return nil, err
-	}
-	return decode(d)
-}
-
-func decode(d gateway.Document) (*Subscription, error) {
-	var s Subscription
-	if err := json.Unmarshal(d.Body, &s); err != nil {
-		return nil, fmt.Errorf("decode subscription %s: %w", d.ID, err)
-	}
-	s.Version, s.Updated = d.Version, d.Updated
-	return &s, nil
-}
-
-func loadAll(ctx context.Context, tx gateway.DocumentTx, now time.Time) ([]*Subscription, error) {
-	docs, err := tx.Documents(ctx, Kind, now)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*Subscription, 0, len(docs))
-	for _, d := range docs {
-		s, err := decode(d)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// loadState reads the delivery state; a missing one (never expected)
-// starts its cursor at from rather than at the beginning of time.
-func loadState(ctx context.Context, tx gateway.DocumentTx, id string, from time.Time) (*State, error) {
-	d, err := tx.Document(ctx, StateKind, id)
-	if errors.Is(err, gateway.ErrNotFound) {
-		return &State{Start: from, Cursor: from}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var st State
-	if err := json.Unmarshal(d.Body, &st); err != nil {
-		return nil, fmt.Errorf("decode subscription state %s: %w", id, err)
-	}
-	st.Version = d.Version
-	return &st, nil
-}
-
-func putJSON(ctx context.Context, tx gateway.DocumentTx, kind, id string, version int, now time.Time, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return tx.PutDocument(ctx, gateway.Document{Kind: kind, ID: id, Version: version, Updated: now, Body: b})
+	return &c.Delivery, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -48,7 +47,6 @@ const (
 	totpPeriod   = 30 // seconds per TOTP step (RFC 6238)
 	totpSkew     = 1  // steps accepted either side of now
 	totpIssuer   = "Referral Gateway"
-	docAccount   = "admin.account"
 	auditTenant  = "gateway"
 	argonTime    = 2
 	argonMemory  = 19 * 1024 // KiB (the OWASP minimum for argon2id)
@@ -61,11 +59,11 @@ var accountNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 // passwordHash is an argon2id hash with the parameters it was made with, so
 // that parameters can be raised later without invalidating old hashes.
 type passwordHash struct {
-	Salt    []byte `json:"salt"`
-	Key     []byte `json:"key"`
-	Time    uint32 `json:"time"`
-	Memory  uint32 `json:"memory"`
-	Threads uint8  `json:"threads"`
+	Salt    []byte
+	Key     []byte
+	Time    uint32
+	Memory  uint32
+	Threads uint8
 }
 
 func hashPassword(password string) (passwordHash, error) {
@@ -86,16 +84,17 @@ func (h passwordHash) matches(password string) bool {
 	return subtle.ConstantTimeCompare(k, h.Key) == 1
 }
 
-// account is the stored record of one administrator. Practice is the
-// practice the account belongs to ("" for a gateway-wide account).
+// account is one administrator as this package works with it (the core
+// keeps it as a gateway.ConsoleAccount). Practice is the practice the
+// account belongs to ("" for a gateway-wide account).
 type account struct {
-	Name       string       `json:"name"`
-	Role       Role         `json:"role"`
-	Practice   string       `json:"practice,omitempty"` // "" for a gateway-wide account
-	Password   passwordHash `json:"password"`
-	TOTPSecret string       `json:"totpSecret"`
-	LastStep   int64        `json:"lastStep"` // TOTP step of the last accepted code; older or equal codes are refused
-	Created    time.Time    `json:"created"`
+	Name       string
+	Role       Role
+	Practice   string
+	Password   passwordHash
+	TOTPSecret string
+	LastStep   int64 // TOTP step of the last accepted code; older or equal codes are refused
+	Created    time.Time
 	version    int
 }
 
@@ -166,24 +165,8 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 	if err != nil {
 		return "", err
 	}
-	now := clock.Now()
-	a := account{Name: name, Role: role, Practice: practice, Password: h, TOTPSecret: key.Secret(), Created: now}
-	body, err := json.Marshal(a)
-	if err != nil {
-		return "", fmt.Errorf("admin: create account: %w", err)
-	}
-	detail := map[string]string{"account": name, "role": string(role)}
-	tenants := []string{auditTenant}
-	if practice != "" {
-		// Recorded in the practice's trail as well as the gateway's.
-		detail["practice"] = practice
-		tenants = append(tenants, practice)
-	}
-	ok, err := svc.InsertDocument(ctx, gateway.Document{Kind: docAccount, ID: name, Version: 1, Updated: now, Body: body},
-		&audit.Event{Time: now, Actor: actor, Tenants: tenants, Action: "admin.account-created", Outcome: audit.OutcomeSuccess, Detail: detail})
-	if err == nil && !ok {
-		err = &gateway.ValidationError{Field: "name", Reason: "an account with this name exists"}
-	}
+	err = svc.CreateConsoleAccount(ctx, actor, gateway.ConsoleAccount{Name: name, Role: string(role), Practice: practice,
+		Password: gateway.ConsolePassword(h), TOTPSecret: key.Secret(), Created: clock.Now()})
 	if err != nil {
 		return "", fmt.Errorf("admin: create account %s: %w", name, err)
 	}
@@ -192,25 +175,18 @@ func createAccount(ctx context.Context, svc *gateway.Service, clock gateway.Cloc
 
 // loadAccount reads one account.
 func loadAccount(ctx context.Context, svc *gateway.Service, name string) (*account, error) {
-	d, err := svc.Document(ctx, docAccount, name)
+	c, err := svc.ConsoleAccount(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	var a account
-	if err := json.Unmarshal(d.Body, &a); err != nil {
-		return nil, fmt.Errorf("admin: account %s: %w", name, err)
-	}
-	a.version = d.Version
-	return &a, nil
+	return &account{Name: c.Name, Role: Role(c.Role), Practice: c.Practice, Password: passwordHash(c.Password),
+		TOTPSecret: c.TOTPSecret, LastStep: c.LastStep, Created: c.Created, version: c.Version}, nil
 }
 
 // saveAccount writes a changed account back (optimistic on its version).
-func saveAccount(ctx context.Context, svc *gateway.Service, a *account, now time.Time) error {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("admin: account %s: %w", a.Name, err)
-	}
-	return svc.PutDocument(ctx, gateway.Document{Kind: docAccount, ID: a.Name, Version: a.version + 1, Updated: now, Body: body})
+func saveAccount(ctx context.Context, svc *gateway.Service, a *account) error {
+	return svc.UpdateConsoleAccount(ctx, gateway.ConsoleAccount{Name: a.Name, Role: string(a.Role), Practice: a.Practice,
+		Password: gateway.ConsolePassword(a.Password), TOTPSecret: a.TOTPSecret, LastStep: a.LastStep, Created: a.Created, Version: a.version})
 }
 
 // matchTOTP returns the time step a code is valid for, within totpSkew steps

@@ -15,7 +15,8 @@
 // token on every state-changing request. An account belongs to one practice
 // or is gateway-wide, and each request acts for the account's practice in
 // the store (docs/tenancy.md). These records are kept through the core's
-// Document methods (never Service.Store()); every login, failure, refusal
+// typed methods (Service.ConsoleAccount, ConsoleSession and their kin);
+// every login, failure, refusal
 // and change is appended to the audit trail, in the practice's own trail
 // for a practice's account.
 //

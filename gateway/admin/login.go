@@ -187,7 +187,7 @@ func (s *Server) checkCredentials(ctx context.Context, name, password, code stri
 		return nil, &loginFailure{reason: "totp-reused"}, nil
 	}
 	a.LastStep = step
-	if err := saveAccount(ctx, s.svc, a, now); err != nil {
+	if err := saveAccount(ctx, s.svc, a); err != nil {
 		return nil, nil, err
 	}
 	return a, nil, nil

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,22 +17,28 @@ import (
 
 const (
 	cookieName = "gw_admin_session"
-	docSession = "admin.session"
 	csrfField  = "csrf"         // form field of the console's CSRF token
 	csrfHeader = "X-CSRF-Token" // header of the API's CSRF token
 )
 
-// session is the stored state of one login. It is stored under the SHA-256
-// of its cookie value, so a copy of the database does not yield live cookies.
+// session is the state of one login. The core keeps it (a
+// gateway.ConsoleSession) under the SHA-256 of its cookie value, so a copy
+// of the database does not yield live cookies.
 type session struct {
-	Account  string    `json:"account"`
-	Role     Role      `json:"role"`
-	Practice string    `json:"practice,omitempty"` // "" for a gateway-wide account
-	CSRF     string    `json:"csrf"`
-	Created  time.Time `json:"created"`
-	LastSeen time.Time `json:"lastSeen"`
-	id       string    // document id (hash of the cookie value)
+	Account  string
+	Role     Role
+	Practice string // "" for a gateway-wide account
+	CSRF     string
+	Created  time.Time
+	LastSeen time.Time
+	id       string // the stored id (hash of the cookie value)
 	version  int
+}
+
+// stored is the session as the core keeps it, expiring at expires.
+func (ss *session) stored(expires time.Time) gateway.ConsoleSession {
+	return gateway.ConsoleSession{ID: ss.id, Account: ss.Account, Role: string(ss.Role), Practice: ss.Practice, CSRF: ss.CSRF,
+		Created: ss.Created, LastSeen: ss.LastSeen, Expires: expires, Version: ss.version}
 }
 
 // actor is the session's user as the core names actors, acting for the
@@ -96,13 +101,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *account
 	}
 	now := s.clock.Now()
 	ss := &session{Account: a.Name, Role: a.Role, Practice: a.Practice, CSRF: csrf, Created: now, LastSeen: now, id: sessionDocID(token), version: 1}
-	body, err := json.Marshal(ss)
-	if err != nil {
-		return nil, fmt.Errorf("admin: start session: %w", err)
-	}
-	err = s.svc.PutDocument(ctx, gateway.Document{Kind: docSession, ID: ss.id, Version: 1, Updated: now,
-		Expires: s.expires(ss, now), Body: body})
-	if err != nil {
+	if err := s.svc.StartConsoleSession(ctx, ss.stored(s.expires(ss, now))); err != nil {
 		return nil, fmt.Errorf("admin: start session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/admin/", HttpOnly: true,
@@ -126,35 +125,27 @@ func (s *Server) currentSession(r *http.Request) (*session, error) {
 	now := s.clock.Now()
 	var ss *session
 	err = func() error {
-		d, err := s.svc.Document(ctx, docSession, id)
+		st, err := s.svc.ConsoleSession(ctx, id)
 		if errors.Is(err, gateway.ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		var got session
-		if err := json.Unmarshal(d.Body, &got); err != nil {
-			return fmt.Errorf("admin: session: %w", err)
-		}
+		got := session{Account: st.Account, Role: Role(st.Role), Practice: st.Practice, CSRF: st.CSRF,
+			Created: st.Created, LastSeen: st.LastSeen, id: id, version: st.Version}
 		if now.Sub(got.LastSeen) > s.cfg.SessionIdle || now.Sub(got.Created) >= s.cfg.SessionMax {
-			if err := s.svc.DeleteDocument(ctx, docSession, id); err != nil && !errors.Is(err, gateway.ErrNotFound) {
-				return err
-			}
-			return nil
+			return s.svc.EndConsoleSession(ctx, id)
 		}
-		got.id, got.version = id, d.Version
 		ss = &got
 		if now.Sub(got.LastSeen) < time.Second {
 			return nil // fresh enough; spare a write
 		}
 		got.LastSeen = now
-		body, err := json.Marshal(got)
-		if err != nil {
+		if err := s.svc.TouchConsoleSession(ctx, got.stored(s.expires(&got, now))); err != nil {
 			return err
 		}
-		got.version = d.Version + 1
-		return s.svc.PutDocument(ctx, gateway.Document{Kind: docSession, ID: id, Version: got.version, Updated: now,
-			Expires: s.expires(&got, now), Body: body})
+		got.version++
+		return nil
 	}()
 	if errors.Is(err, gateway.ErrConflict) && ss != nil {
 		err = nil // a concurrent request refreshed it
@@ -173,8 +164,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request, ss *session)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1, HttpOnly: true,
 		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	ctx := r.Context()
-	err := s.svc.DeleteDocument(ctx, docSession, ss.id)
-	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+	if err := s.svc.EndConsoleSession(ctx, ss.id); err != nil {
 		return fmt.Errorf("admin: end session: %w", err)
 	}
 	return nil

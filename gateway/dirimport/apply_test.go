@@ -211,7 +211,7 @@ func TestApplyNPIRowsThatAreNotAdjacent(t *testing.T) {
 func directoryEvents(t *testing.T, svc *gateway.Service) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	for e, err := range svc.Store().AuditEntries(t.Context(), gateway.AuditQuery{}) {
+	for e, err := range svc.AuditEntries(t.Context(), gateway.AuditQuery{}) {
 		if err != nil {
 			t.Fatal(err)
 		}

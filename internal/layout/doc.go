@@ -8,7 +8,12 @@
 //   - only cmd/ knows them all: nothing imports cmd/;
 //   - protocol packages (S/MIME, MIME, MDN, SMTP, certificates, the fax
 //     packet, Phaxio and its emulator, SMART) import nothing of the
-//     gateway but other protocol packages.
+//     gateway but other protocol packages;
+//   - edges reach data only through the core's Service: outside the core,
+//     its store packages and gateway/storetest, non-test code never names
+//     gateway.Store, gateway.Tx or gateway.Document nor calls a Store()
+//     method, and cmd/ names the store only to wire it (SourceRules,
+//     checked on the parsed source).
 //
 // Rules hold transitively (a package may not reach a forbidden one through
 // a third) and for test code too. TestImportRules checks the real module

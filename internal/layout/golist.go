@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
 // listed is what `go list -json` prints of a package that the graph needs.
 type listed struct {
 	ImportPath   string
+	Dir          string
+	GoFiles      []string
 	Standard     bool
 	ForTest      string
 	Imports      []string
@@ -51,8 +55,27 @@ func Parse(r io.Reader) (map[string]*Package, error) {
 		if strings.Contains(l.ImportPath, " [") || strings.HasSuffix(l.ImportPath, ".test") {
 			continue // a test variant: its imports are the package's plus TestImports, read below
 		}
-		graph[l.ImportPath] = &Package{Path: l.ImportPath, Standard: l.Standard, Imports: l.Imports,
+		graph[l.ImportPath] = &Package{Path: l.ImportPath, Dir: l.Dir, GoFiles: l.GoFiles, Standard: l.Standard, Imports: l.Imports,
 			TestImports: append(l.TestImports, l.XTestImports...)}
 	}
 	return graph, nil
+}
+
+// Sources reads the non-test Go files of the module's packages in graph.
+func Sources(graph map[string]*Package) (map[string][]File, error) {
+	out := map[string][]File{}
+	for path, p := range graph {
+		if rel(path) == "" {
+			continue
+		}
+		for _, name := range p.GoFiles {
+			full := filepath.Join(p.Dir, name)
+			src, err := os.ReadFile(full)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", full, err)
+			}
+			out[path] = append(out[path], File{Name: full, Src: src})
+		}
+	}
+	return out, nil
 }

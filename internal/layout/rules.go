@@ -16,6 +16,10 @@ type Package struct {
 	Path string
 	// Standard marks packages of the Go standard library.
 	Standard bool
+	// Dir and GoFiles are its directory and non-test Go files (for the
+	// source rules).
+	Dir     string
+	GoFiles []string
 	// Imports are the package's direct imports; TestImports those of its
 	// tests (internal and external), which count for it but not for the
 	// packages that import it.

@@ -21,6 +21,20 @@ func TestImportRules(t *testing.T) {
 	for _, v := range Check(graph, Rules) {
 		t.Errorf("%s", v)
 	}
+	files, err := Sources(graph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files[Module+"/fhir/subscription"]) == 0 || len(files[Module+"/cmd/gateway"]) == 0 {
+		t.Fatalf("the sources lack the module's packages (%d packages)", len(files))
+	}
+	vs, err := CheckSource(files, SourceRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Errorf("%s", v)
+	}
 }
 
 // graphOf builds a synthetic graph: "a -> b c" lines, module-relative
