@@ -159,6 +159,11 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()}
 	n.subs = subscription.NewNotifier(svc, subsCfg, n.log)
 	n.subs.Register() // notifications are jobs on the core's queue
+	if moved, err := svc.AdoptSubscriptionDocuments(ctx); err != nil {
+		return nil, err
+	} else if moved > 0 {
+		n.log.Info("moved FHIR subscriptions from documents into their table", "subscriptions", moved)
+	}
 	fhirAPI := api.New(svc, n.tokens.Verifier(), api.Config{BaseURL: n.baseURL + "/fhir", TokenURL: n.tokens.TokenURL(),
 		Subscriptions: subscription.NewRegistry(svc, subsCfg)}, n.log)
 	inner := http.NewServeMux()
