@@ -16,11 +16,11 @@ const (
 )
 
 type legacySubscription struct {
-	ID       string    `json:"id"`
-	OrgID    string    `json:"orgId"`
-	ClientID string    `json:"clientId"`
-	Status   string    `json:"status"`
-	Reason   string    `json:"reason"`
+	ID       string `json:"id"`
+	OrgID    string `json:"orgId"`
+	ClientID string `json:"clientId"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason"`
 	Criteria struct{ Param, OrgID string }
 	End      time.Time `json:"end"`
 	Endpoint string    `json:"endpoint"`
