@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Before migration 018 the FHIR edge kept subscriptions as documents of
+// Before migration 019 the FHIR edge kept subscriptions as documents of
 // these kinds, with these JSON shapes.
 const (
 	docLegacySubscription      = "fhir-subscription"
@@ -38,7 +38,7 @@ type legacySubscriptionState struct {
 }
 
 // AdoptSubscriptionDocuments moves subscriptions a gateway kept as
-// documents before migration 018 into their table, with their delivery
+// documents before migration 019 into their table, with their delivery
 // state (cursor, sent versions, failures), and deletes the documents, all
 // in one transaction; a live one gets a run queued so that it resumes. It
 // returns how many it moved; run again, it finds none. Serve calls it at

@@ -9,7 +9,7 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// ---- FHIR subscriptions (migration 018)
+// ---- FHIR subscriptions (migration 019)
 
 // subscriptionChannel is the sealed part of a subscription: where and how
 // notifications go (the headers carry the receiver's credentials) and the

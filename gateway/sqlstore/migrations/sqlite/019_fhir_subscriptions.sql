@@ -1,4 +1,4 @@
--- As in migrations/postgres/018_fhir_subscriptions.sql (no row-level
+-- As in migrations/postgres/019_fhir_subscriptions.sql (no row-level
 -- security: the embedded store relies on the core's checks).
 CREATE TABLE fhir_subscriptions (
     id             TEXT PRIMARY KEY,
