@@ -41,9 +41,14 @@ CREATE INDEX fhir_subscriptions_match ON fhir_subscriptions (criteria_org, crite
 -- stays sealed and only ids and criteria are read there.
 ALTER TABLE fhir_subscriptions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE fhir_subscriptions FORCE ROW LEVEL SECURITY;
+-- The acting practice and scope are read once per statement (initplans,
+-- as in 018); the exception probes referrals_pair, an index on
+-- (requester_org, receiver_org), with both columns bound, for each
+-- candidate row only (the live subscriptions of the referral's practices).
 CREATE POLICY fhir_subscriptions_practice ON fhir_subscriptions
-    USING (gateway_wide() OR org_id = gateway_practice());
+    USING ((SELECT gateway_wide()) OR org_id = (SELECT gateway_practice()));
 CREATE POLICY fhir_subscriptions_match ON fhir_subscriptions FOR SELECT
     USING (EXISTS (SELECT 1 FROM referrals r
-                   WHERE (r.requester_org = gateway_practice() AND r.receiver_org = fhir_subscriptions.org_id)
-                      OR (r.receiver_org = gateway_practice() AND r.requester_org = fhir_subscriptions.org_id)));
+                   WHERE r.requester_org = (SELECT gateway_practice()) AND r.receiver_org = fhir_subscriptions.org_id)
+           OR EXISTS (SELECT 1 FROM referrals r
+                   WHERE r.requester_org = fhir_subscriptions.org_id AND r.receiver_org = (SELECT gateway_practice())));
