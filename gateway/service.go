@@ -117,12 +117,6 @@ func NewService(store Store, sealer *Sealer, clock Clock, cfg Config, log *slog.
 // the service, such as a FHIR push channel following receiver Tasks).
 func (s *Service) AddChannel(c Channel) { s.channels[c.Kind()] = c }
 
-// Store returns the store the service writes to, as the service wraps it.
-// It is for the core's conformance suite (gateway/storetest) only: edges
-// and cmd/ keep their data through the typed Service methods, and
-// internal/layout fails on any other package calling it.
-func (s *Service) Store() Store { return s.store }
-
 // Clock returns the service's clock.
 func (s *Service) Clock() Clock { return s.clock }
 

@@ -137,7 +137,7 @@ func (kl *killLoop) check(ctx context.Context, t *testing.T, n int) klResult {
 	// Send attempts per delivery in A's trail: every attempt past the
 	// first is a send the receiver may have seen already.
 	attempts := map[string]int{}
-	for e, err := range a.svc.Store().AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
+	for e, err := range a.svc.AuditEntries(ctx, gateway.AuditQuery{Tenant: "clinic-a"}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -68,16 +70,13 @@ func testMetrics(t *testing.T, h Harness) {
 	cfg.Metrics = m
 	e.svc = gateway.NewService(e.store, sealer, e.clock, cfg, nil, e.fhir, e.direct)
 
-	// A transaction that fails after writing an audit event reports nothing.
+	// A transaction that fails after writing an audit event reports nothing:
+	// a service over a store that rolls every write back at its end.
 	boom := gateway.ErrConflict
-	err = e.svc.Store().Update(e.ctx, func(tx gateway.Tx) error {
-		if err := tx.Audit(e.ctx, audit.Event{Time: e.clock.Now(), Actor: "system", Tenants: []string{"clinic-a"},
-			Action: "test.rolled-back", Outcome: audit.OutcomeSuccess}); err != nil {
-			return err
-		}
-		return boom
-	})
-	if err != boom || slices.Contains(m.actions(), "test.rolled-back") {
+	rb := gateway.NewService(rollbackStore{Store: e.store, err: boom}, sealer, e.clock, cfg, nil)
+	err = rb.RecordAudit(e.ctx, audit.Event{Time: e.clock.Now(), Actor: "system", Tenants: []string{"clinic-a"},
+		Action: "test.rolled-back", Outcome: audit.OutcomeSuccess})
+	if !errors.Is(err, boom) || slices.Contains(m.actions(), "test.rolled-back") {
 		t.Fatalf("rolled-back event reported: %v %v", err, m.actions())
 	}
 
@@ -133,5 +132,22 @@ func testMetrics(t *testing.T, h Harness) {
 	e.waitFor("empty queue", func() bool {
 		counts, err := qd.QueueDepth(e.ctx)
 		return err == nil && len(counts) == 0
+	})
+}
+
+// rollbackStore runs each write as its store would, then fails it with
+// err, so the transaction rolls back after all its work was done.
+type rollbackStore struct {
+	gateway.Store
+	err error
+}
+
+// Update implements gateway.Store.
+func (s rollbackStore) Update(ctx context.Context, fn func(gateway.Tx) error) error {
+	return s.Store.Update(ctx, func(tx gateway.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.err
 	})
 }
