@@ -31,6 +31,11 @@ type klResult struct {
 	// Resends counts sends repeated towards a receiver (the same delivery's
 	// send attempted again); the receiver dropped or never saw them.
 	Resends map[gateway.ChannelKind]int
+	// Rescued counts, per node and job kind, the jobs a kill left running
+	// that the rescue put back to work: evidence the kills hit work in
+	// flight (B's "inbound" ones were killed between the 250 and the
+	// processing).
+	Rescued string
 	Audit   string
 }
 
@@ -46,6 +51,7 @@ func (r klResult) String() string {
 		fmt.Fprintf(&b, "  %-6s sent %d, received %d, lost %d, duplicates at the receiver %d, sends repeated %d\n",
 			ch, r.Sent[ch], r.Received[ch], r.Lost[ch], r.Duplicates[ch], r.Resends[ch])
 	}
+	fmt.Fprintf(&b, "  jobs rescued after a kill: %s\n", r.Rescued)
 	fmt.Fprintf(&b, "  audit: %s", r.Audit)
 	return b.String()
 }
@@ -72,6 +78,7 @@ func (kl *killLoop) check(ctx context.Context, t *testing.T, n int) klResult {
 		audits = append(audits, p.name+": "+first)
 	}
 	res.Audit = strings.Join(audits, "; ")
+	res.Rescued = kl.rescued(ctx, t)
 
 	a, err := openApp(ctx, kl.cfgA, io.Discard, io.Discard)
 	if err != nil {
@@ -259,4 +266,33 @@ func inboundAll(ctx context.Context, svc *gateway.Service) iter.Seq2[*gateway.In
 			q.BeforeID = page[len(page)-1].ID
 		}
 	}
+}
+
+// rescued lists, per node, how many jobs of each kind were put back to
+// work by the rescue (River keeps the attempt errors of finished jobs).
+func (kl *killLoop) rescued(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	var parts []string
+	for _, node := range []struct{ name, schema string }{{"A", ""}, {"B", kl.schemaB() + "."}} {
+		rows, err := kl.progress.Query(ctx, `SELECT kind, count(*) FROM `+node.schema+`river_job
+			WHERE EXISTS (SELECT 1 FROM unnest(errors) e WHERE e->>'error' LIKE 'rescued:%') GROUP BY kind ORDER BY kind`)
+		if err != nil {
+			t.Fatalf("rescued jobs: %v", err)
+		}
+		var kinds []string
+		for rows.Next() {
+			var kind string
+			var c int
+			if err := rows.Scan(&kind, &c); err != nil {
+				t.Fatal(err)
+			}
+			kinds = append(kinds, fmt.Sprintf("%s %d", kind, c))
+		}
+		rows.Close()
+		if len(kinds) == 0 {
+			kinds = []string{"none"}
+		}
+		parts = append(parts, node.name+": "+strings.Join(kinds, ", "))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -30,7 +30,7 @@ import (
 //	go test -run TestKillLoop ./cmd/gateway/ -v -timeout 30m -killloop.referrals 1000 -killloop.kills 10
 var (
 	klReferrals   = flag.Int("killloop.referrals", 60, "kill loop: referrals in all, spread evenly over FHIR, Direct and fax")
-	klKills       = flag.Int("killloop.kills", 3, "kill loop: SIGKILLs during the run (every third one kills the receiving gateway, the others the sending one)")
+	klKills       = flag.Int("killloop.kills", 4, "kill loop: faults during the run: SIGKILL of A, A, B, then A's database connections terminated, and again")
 	klSeed        = flag.Int64("killloop.seed", 0, "kill loop: seed of the kill schedule; 0 picks one from the clock (it is logged)")
 	klConcurrency = flag.Int("killloop.concurrency", 8, "kill loop: referrals submitted at once")
 	klRescue      = flag.Duration("killloop.rescue-after", 2*time.Second, "kill loop: the nodes' --rescue-after")
@@ -41,17 +41,18 @@ var (
 // klChannels is the channel of referral i and the receiver it goes to.
 var klChannels = []gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelDirect, gateway.ChannelFax}
 
-// klKill is one planned SIGKILL: when the run's progress (referrals
+// klKill is one planned fault: when the run's progress (referrals
 // submitted plus referrals received, over twice their number) reaches At,
-// Victim dies and is started again after Down.
+// Victim dies by SIGKILL and is started again after Down, or, for "A-db",
+// every PostgreSQL connection of A is terminated (A keeps running).
 type klKill struct {
 	At     float64
-	Victim string // "A" (sending gateway) or "B" (receiving HISP)
+	Victim string // "A" (sending gateway), "B" (receiving HISP) or "A-db"
 	Down   time.Duration
 }
 
-// klPlan draws the kills from the seed: moments between 5 % and 90 % of
-// the run, every third kill on B, downtime up to 1.5 s.
+// klPlan draws the faults from the seed: moments between 5 % and 90 % of
+// the run, downtime up to 1.5 s; in order, A, A, B, A-db, and again.
 func klPlan(seed int64, kills int) []klKill {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x6b696c6c))
 	plan := make([]klKill, kills)
@@ -60,9 +61,7 @@ func klPlan(seed int64, kills int) []klKill {
 	}
 	slices.SortFunc(plan, func(a, b klKill) int { return cmpFloat(a.At, b.At) })
 	for i := range plan {
-		if i%3 == 2 {
-			plan[i].Victim = "B"
-		}
+		plan[i].Victim = []string{"A", "A", "B", "A-db"}[i%4]
 	}
 	return plan
 }
@@ -198,6 +197,7 @@ type killLoop struct {
 	bin      string
 	sub      *klSubmitter
 	progress *pgx.Conn // A's schema, read only: how many referrals are received
+	appA     string    // application_name of A's database connections
 }
 
 // startKillLoop builds the demo network (certificates, schemas, EHR, fax
@@ -262,7 +262,12 @@ func startKillLoop(ctx context.Context, t *testing.T, dir, db, bin string) *kill
 			args: klServeArgs(c, smtp, *klRescue),
 			env:  childEnv("GATEWAY_FAX_KEY="+e.FaxKey, "GATEWAY_FAX_SECRET="+e.FaxSecret, "GATEWAY_FAX_CALLBACK_TOKEN="+e.FaxCallbackToken)}
 	}
-	kl.a, kl.b = proc("A", kl.cfgA, smtpA), proc("B", kl.cfgB, smtpB)
+	// A's connections carry an application name of their own, so the
+	// database fault ends them and nobody else's.
+	cA := kl.cfgA
+	kl.appA = fmt.Sprintf("killloop_a_%d_%d", os.Getpid(), time.Now().UnixNano())
+	cA.DB += "&application_name=" + kl.appA
+	kl.a, kl.b = proc("A", cA, smtpA), proc("B", kl.cfgB, smtpB)
 	for _, p := range []*klProc{kl.b, kl.a} {
 		if err := p.start(ctx); err != nil {
 			t.Fatalf("%v\n%s", err, p.logTail(30))
@@ -307,6 +312,14 @@ func (kl *killLoop) received(ctx context.Context) (int, error) {
 
 // killAndRestart carries out one planned kill and describes it.
 func (kl *killLoop) killAndRestart(ctx context.Context, k klKill, at time.Duration, progress float64) (string, error) {
+	if k.Victim == "A-db" {
+		ended, err := kl.terminateA(ctx)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("pg_terminate_backend on A's %d connections at %s, progress %.0f%% (planned %.0f%%)",
+			ended, at.Round(time.Millisecond), 100*progress, 100*k.At), nil
+	}
 	p := kl.a
 	if k.Victim == "B" {
 		p = kl.b
@@ -340,7 +353,7 @@ func (kl *killLoop) diagnose(ctx context.Context) string {
 		"SELECT 'B notice ' || state, count(*) FROM %B.inbound_notices GROUP BY 1 ORDER BY 1",
 		"SELECT 'B job ' || kind || ' ' || state || ' attempt ' || attempt || coalesce(' ' || left(errors[array_length(errors,1)]->>'error', 160), ''), count(*) FROM %B.river_job WHERE state <> 'completed' GROUP BY 1 ORDER BY 1",
 	}
-	schemaB := kl.cfgB.DB[strings.LastIndex(kl.cfgB.DB, "search_path=")+len("search_path="):]
+	schemaB := kl.schemaB()
 	for _, q := range queries {
 		q = strings.ReplaceAll(q, "%B", schemaB)
 		rows, err := kl.progress.Query(ctx, q)
@@ -380,4 +393,35 @@ func (kl *killLoop) diagnose(ctx context.Context) string {
 		fmt.Fprintf(&b, "  %s: %d\n", what, c)
 	}
 	return b.String()
+}
+
+// schemaB is the PostgreSQL schema of B's database URL.
+func (kl *killLoop) schemaB() string {
+	return kl.cfgB.DB[strings.LastIndex(kl.cfgB.DB, "search_path=")+len("search_path="):]
+}
+
+// terminateA ends A's database connections, found by their application
+// name first and then ended one pid at a time: in one statement PostgreSQL
+// may call pg_terminate_backend before the name filter, on everybody's
+// connections.
+func (kl *killLoop) terminateA(ctx context.Context) (int, error) {
+	rows, err := kl.progress.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", kl.appA)
+	if err != nil {
+		return 0, fmt.Errorf("A's connections: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, fmt.Errorf("A's connections: %w", err)
+	}
+	ended := 0
+	for _, pid := range pids {
+		var ok bool
+		if err := kl.progress.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil {
+			return ended, fmt.Errorf("terminate A's connection %d: %w", pid, err)
+		}
+		if ok {
+			ended++
+		}
+	}
+	return ended, nil
 }
