@@ -22,6 +22,7 @@ import (
 	"github.com/referralgw/gateway/direct/smtpout"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/litestore"
+	"github.com/referralgw/gateway/gateway/pgstore"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
@@ -53,6 +54,7 @@ type node struct {
 	gate     *gatedTransport
 	revoked  []*x509.Certificate // listed on the CA's CRL
 	dbPath   string
+	pgURL    string // set on PostgreSQL (see onPostgres): the node's schema
 	key      []byte
 	fetch    smime.CRLFetcher
 }
@@ -158,6 +160,9 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 		t.Fatal(err)
 	}
 	n.dbPath, n.fetch = filepath.Join(t.TempDir(), "gateway.db"), fetch
+	if onPostgres {
+		n.pgURL = freshSchema(t)
+	}
 	n.key = make([]byte, 32)
 	_, _ = rand.Read(n.key)
 	n.fax = storetest.NewRecordingChannel(gateway.ChannelFax, storetest.Behavior{})
@@ -177,7 +182,12 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 func (n *node) open(t *testing.T) {
 	t.Helper()
 	var err error
-	if n.store, err = litestore.Open(t.Context(), n.dbPath, storetest.FastQueue()); err != nil {
+	if n.pgURL != "" {
+		n.store, err = pgstore.Open(t.Context(), n.pgURL, storetest.FastQueue())
+	} else {
+		n.store, err = litestore.Open(t.Context(), n.dbPath, storetest.FastQueue())
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	st := n.store
