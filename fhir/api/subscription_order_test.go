@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,37 +33,46 @@ func queueStores(t *testing.T) map[string]func(context.Context) (gateway.Store, 
 			return litestore.Open(ctx, filepath.Join(t.TempDir(), "g.db"), q)
 		},
 		"postgres": func(ctx context.Context) (gateway.Store, error) {
-			url := os.Getenv("GATEWAY_TEST_PG")
-			if url == "" {
-				url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-			}
-			conn, err := pgx.Connect(ctx, url)
-			if err != nil {
-				if os.Getenv("CI") == "true" {
-					t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
-				}
-				t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
-			}
-			defer conn.Close(ctx)
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "fhirq_" + hex.EncodeToString(b)
-			if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-				return nil, err
-			}
-			t.Cleanup(func() {
-				if c, err := pgx.Connect(context.Background(), url); err == nil {
-					_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-					c.Close(context.Background())
-				}
-			})
-			sep := "?"
-			if strings.Contains(url, "?") {
-				sep = "&"
-			}
-			return pgstore.Open(ctx, url+sep+"search_path="+schema, q)
+			return pgstore.Open(ctx, pgSchemaURL(t), q)
 		},
 	}
+}
+
+// pgSchemaURL creates a schema of its own in the test database
+// (GATEWAY_TEST_PG, or the local server; unreachable, the test skips,
+// except under CI=true), dropped when the test ends, and returns its URL.
+func pgSchemaURL(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	url := os.Getenv("GATEWAY_TEST_PG")
+	if url == "" {
+		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "fhirq_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), url); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
 }
 
 // startQueue registers a notifier on the core's queue and starts the
@@ -190,5 +200,70 @@ func TestSubscriptionBacklogAfterEndpointDown(t *testing.T) {
 				t.Errorf("after the backlog: %d failures, next attempt %v", st.Failures, st.NextAttempt)
 			}
 		})
+	}
+}
+
+// Two gateway nodes on one PostgreSQL database, each with its notifier on
+// the shared queue, deliver every version of a Task once and in order:
+// whichever node's worker takes a job, the lease in the subscription's row
+// keeps the other from sending at the same time.
+func TestSubscriptionTwoNodesNotifyEachVersionOnce(t *testing.T) {
+	url := pgSchemaURL(t)
+	q := sqlstore.DefaultQueueConfig()
+	q.FetchPollInterval = 20 * time.Millisecond
+	e := newEnvWithStore(t, func(ctx context.Context) (gateway.Store, error) { return pgstore.Open(ctx, url, q) })
+	rc := newReceiver(t)
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	e.startQueue(t, rc, subscription.Config{})
+
+	// The second node: its own store (pool, River client) and service on
+	// the same database, with the same record key.
+	store2, err := pgstore.Open(context.Background(), url, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store2.Close() })
+	sealer, err := gateway.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc2 := gateway.NewService(store2, sealer, e.clock, gateway.DefaultConfig(), nil, pullChannel{})
+	subscription.NewNotifier(svc2, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Clock: time.Now}, nil).Register()
+	if err := store2.StartWorkers(context.Background(), svc2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = store2.StopWorkers(ctx)
+	})
+
+	var ids []string
+	for i := range 3 {
+		id := e.createReferral(t, "N-"+strconv.Itoa(i), "requested")
+		e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+			"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
+		ids = append(ids, id)
+	}
+	total := 0
+	for _, id := range ids {
+		total += e.versionCount(t, id)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && len(successes(rc)) < total {
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := successes(rc)
+	if len(got) != total {
+		t.Fatalf("delivered %d notifications for %d versions: %v", len(got), total, got)
+	}
+	for _, id := range ids {
+		var mine []string
+		for _, loc := range got {
+			if strings.HasPrefix(loc, "Task/"+id+"/") {
+				mine = append(mine, loc)
+			}
+		}
+		e.wantEachVersionInOrder(t, mine, id, 3)
 	}
 }
