@@ -38,9 +38,12 @@ type Entry struct {
 	// ChannelOrder overrides DefaultChannelOrder for this party.
 	ChannelOrder []ChannelKind `json:"channelOrder,omitempty"`
 	Verification *Verification `json:"verification,omitempty"`
-	VendorRole   string        `json:"vendorRole,omitempty"` // "fax" or "hisp" for KindVendor
-	Updated      time.Time     `json:"updated"`
-	Version      int           `json:"version"`
+	// Checks are the gateway's own last checks of the entry's channels
+	// (see Service.CheckEntry), apart from the admin's Verification.
+	Checks     []ChannelCheck `json:"checks,omitempty"`
+	VendorRole string         `json:"vendorRole,omitempty"` // "fax" or "hisp" for KindVendor
+	Updated    time.Time      `json:"updated"`
+	Version    int            `json:"version"`
 }
 
 // FHIREndpoint is an on-platform party's FHIR server. An empty BaseURL means

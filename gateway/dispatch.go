@@ -44,6 +44,11 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		return s.sendNotice(ctx, j.Ref, meta)
 	case JobSweepExpired:
 		return s.sweepJob(ctx)
+	case JobVerifyDirectory:
+		return s.verifyDirectory(ctx)
+	case JobVerifyEntry:
+		_, err := s.CheckEntry(ctx, j.Ref)
+		return err
 	}
 	if h := s.jobHandler(j.Kind); h != nil {
 		return h.HandleJob(ctx, j, meta)

@@ -547,6 +547,9 @@ func (s *Service) usable(ctx context.Context, tx Tx, kind ChannelKind, receiver 
 	if kind == ChannelFHIR && !receiver.OnPlatform {
 		return "fhir: receiver is not on the platform", nil
 	}
+	if why := checkRefusal(receiver, kind); why != "" {
+		return why, nil
+	}
 	if reason, err := reachable(ctx, kind, ch, receiver); err != nil {
 		return "", err
 	} else if reason != nil {

@@ -83,6 +83,9 @@ type Tx interface {
 	PutEntry(ctx context.Context, e *Entry) error
 	Entry(ctx context.Context, id string) (*Entry, error)
 	ListEntries(ctx context.Context, q EntryQuery) ([]*Entry, error)
+	// PutEntryChecks replaces an entry's Checks without changing its
+	// version (PutEntry neither stores nor clears them).
+	PutEntryChecks(ctx context.Context, id string, checks []ChannelCheck) error
 
 	// PutBAA inserts or updates the BAA of a party (one current BAA per party).
 	PutBAA(ctx context.Context, b *BAA) error

@@ -104,6 +104,8 @@ func flagNameOf(key string) string {
 		return "fhir-allow-http"
 	case "fhir.follow":
 		return "fhir-follow"
+	case "directory.verify":
+		return "directory-verify"
 	case "fax.api":
 		return "fax-api"
 	}

@@ -131,10 +131,10 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 			baas[b.PartyID] = b
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tNAME\tNPI\tCHANNELS\tBAA\tVERIFIED")
+		fmt.Fprintln(tw, "ID\tKIND\tNAME\tNPI\tCHANNELS\tBAA\tVERIFIED\tCHECKED")
 		for _, e := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", e.ID, e.Kind, e.Name, dash(e.NPI), channelSummary(e),
-				dash(string(baas[e.ID].Effective(time.Now(), a.cfg.BAAWarningWindow))), e.Verified())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", e.ID, e.Kind, e.Name, dash(e.NPI), channelSummary(e),
+				dash(string(baas[e.ID].Effective(time.Now(), a.cfg.BAAWarningWindow))), e.Verified(), checkSummary(e))
 		}
 		return tw.Flush()
 	case "show":
@@ -366,6 +366,18 @@ func channelSummary(e *gateway.Entry) string {
 			parts = append(parts, "direct")
 		case k == gateway.ChannelFax && e.Fax != nil:
 			parts = append(parts, "fax")
+		}
+	}
+	return dash(strings.Join(parts, ","))
+}
+
+// checkSummary lists the gateway's last check of each channel, e.g.
+// "fhir:ok,direct:failed" (see `directory show` for times and reasons).
+func checkSummary(e *gateway.Entry) string {
+	var parts []string
+	for _, k := range []gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelDirect, gateway.ChannelFax} {
+		if c := e.Check(k); c != nil {
+			parts = append(parts, string(k)+":"+string(c.Status))
 		}
 	}
 	return dash(strings.Join(parts, ","))

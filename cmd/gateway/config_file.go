@@ -95,6 +95,10 @@ func settings() []setting {
 			func() (func(*Config) string, func(*Config, string) error) {
 				return duration(func(c *Config) *time.Duration { return &c.Edges.FollowEvery })
 			}),
+		mk("directory.verify", "", false, "how often directory entries' channels are checked again",
+			func() (func(*Config) string, func(*Config, string) error) {
+				return duration(func(c *Config) *time.Duration { return &c.Edges.VerifyEvery })
+			}),
 		mk("direct.domain", "GATEWAY_DIRECT_DOMAIN", false, "our Direct domain; Direct is off without it",
 			func() (func(*Config) string, func(*Config, string) error) {
 				return str(func(c *Config) *string { return &c.Edges.DirectDomain })

@@ -50,6 +50,12 @@ func startDemoEHR(ln net.Listener) (*demoEHR, error) {
 	mux.Handle(smart.TokenPath, e.tokens)
 	mux.HandleFunc("POST /fhir", e.transaction)
 	mux.HandleFunc("GET /fhir/Task/{id}", e.readTask)
+	// Every FHIR server answers metadata; the gateway's directory
+	// re-verification asks for it.
+	mux.HandleFunc("GET /fhir/metadata", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = io.WriteString(w, `{"resourceType":"CapabilityStatement","status":"active","kind":"instance","fhirVersion":"4.0.1","format":["json"]}`)
+	})
 	e.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.srv.Serve(ln) }()
 	return e, nil

@@ -143,11 +143,20 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	svc := n.app.svc
 	// Periodic work runs on the queue (its leader queues each round), so
 	// several nodes on one database do it once, not once per node.
+	if ec.FollowEvery <= 0 {
+		ec.FollowEvery = defaultEdgeConfig().FollowEvery
+	}
+	if ec.VerifyEvery <= 0 {
+		ec.VerifyEvery = defaultEdgeConfig().VerifyEvery
+	}
 	if err := n.push.Follow(svc, ec.FollowEvery, n.log); err != nil {
 		return nil, fmt.Errorf("fhir follow: %w", err)
 	}
 	if err := svc.Every(gateway.JobSweepExpired, sweepEvery); err != nil {
 		return nil, err
+	}
+	if err := svc.Every(gateway.JobVerifyDirectory, ec.VerifyEvery); err != nil {
+		return nil, fmt.Errorf("directory re-verification: %w", err)
 	}
 	n.clients = smartstore.New(svc)
 	n.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: n.baseURL, Clients: n.clients, Replay: n.clients,

@@ -40,6 +40,9 @@ type edgeConfig struct {
 	// FollowEvery is how often pushed referrals are read back from the
 	// receivers' FHIR servers.
 	FollowEvery time.Duration
+	// VerifyEvery is how often the directory is re-verified: each entry's
+	// certificate, FHIR endpoint and fax vendor BAA checked again.
+	VerifyEvery time.Duration
 
 	// DirectDomain is our Direct domain; Direct is off without it.
 	DirectDomain string
@@ -103,7 +106,7 @@ type edgeConfig struct {
 
 // defaultEdgeConfig reads the environment over the built-in defaults.
 func defaultEdgeConfig() edgeConfig {
-	e := edgeConfig{SMTPAddr: "127.0.0.1:2525", FollowEvery: 30 * time.Second}
+	e := edgeConfig{SMTPAddr: "127.0.0.1:2525", FollowEvery: 30 * time.Second, VerifyEvery: 24 * time.Hour}
 	str := map[string]*string{
 		"GATEWAY_PUBLIC_URL": &e.PublicURL, "GATEWAY_DIRECT_DOMAIN": &e.DirectDomain, "GATEWAY_DIRECT_CERTS": &e.DirectCerts,
 		"GATEWAY_SMTP_ADDR": &e.SMTPAddr, "GATEWAY_SMARTHOST": &e.Smarthost, "GATEWAY_SMTP_TLS_CERT": &e.SMTPTLSCert,
@@ -139,6 +142,7 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&e.AllowPrivateNetworks, "allow-private-networks", e.AllowPrivateNetworks, "DEVELOPMENT ONLY: let outbound requests reach loopback and private addresses; implied by --fhir-allow-http (env GATEWAY_ALLOW_PRIVATE_NETWORKS=true)")
 	fs.BoolVar(&e.FaxAllowHTTP, "fax-allow-http", e.FaxAllowHTTP, "DEVELOPMENT ONLY: accept a plain-http --fax-api, sending PDFs and credentials in clear (env GATEWAY_FAX_ALLOW_HTTP=true)")
 	fs.DurationVar(&e.FollowEvery, "fhir-follow", e.FollowEvery, "how often pushed referrals are read back from receivers")
+	fs.DurationVar(&e.VerifyEvery, "directory-verify", e.VerifyEvery, "how often every directory entry's certificate, FHIR endpoint and fax vendor BAA are checked again")
 	fs.StringVar(&e.SMTPAddr, "smtp", e.SMTPAddr, "inbound Direct SMTP listen address (env GATEWAY_SMTP_ADDR)")
 	fs.IntVar(&e.SMTPMaxMessageMB, "smtp-max-message-mb", e.SMTPMaxMessageMB, "largest inbound Direct message in MiB; 0: 64 (a 20 MB referral after base64 and S/MIME)")
 	fs.IntVar(&e.SMTPMaxSessions, "smtp-max-sessions", e.SMTPMaxSessions, "concurrent inbound SMTP sessions; more are told 421 (0: 100)")

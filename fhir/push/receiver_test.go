@@ -33,7 +33,9 @@ type receiver struct {
 	answer int            // when non-zero, answer every push with this status
 	hang   chan struct{}  // when non-nil, hold pushes until the client gives up
 	reads  map[string]int // Task id → GETs answered
-	down   int            // answer this many more Task reads with 503
+	// capability is what GET metadata answers with (404 when empty).
+	capability string
+	down       int // answer this many more Task reads with 503
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -61,6 +63,17 @@ func newReceiver(t *testing.T) *receiver {
 	mux.Handle(smart.TokenPath, rc.tokens)
 	mux.HandleFunc("POST /fhir", rc.transaction)
 	mux.HandleFunc("GET /fhir/Task/{id}", rc.readTask)
+	mux.HandleFunc("GET /fhir/metadata", func(w http.ResponseWriter, r *http.Request) {
+		rc.mu.Lock()
+		cs := rc.capability
+		rc.mu.Unlock()
+		if cs == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = io.WriteString(w, cs)
+	})
 	return rc
 }
 

@@ -200,6 +200,10 @@ func (s *scopedTx) PutEntry(ctx context.Context, e *gateway.Entry) error {
 	return fmt.Errorf("entry %s: directory administration is gateway-wide: %w", e.ID, gateway.ErrForbidden)
 }
 
+func (s *scopedTx) PutEntryChecks(ctx context.Context, id string, _ []gateway.ChannelCheck) error {
+	return fmt.Errorf("entry %s: directory checks are gateway-wide: %w", id, gateway.ErrForbidden)
+}
+
 func (s *scopedTx) PutConsent(ctx context.Context, c *gateway.ConsentRecord) error {
 	if c.Tenant != s.practice {
 		return fmt.Errorf("consent of %s acting for %s: %w", c.Tenant, s.practice, gateway.ErrForbidden)

@@ -491,7 +491,9 @@ func (t *tx) DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind
 // ---- directory
 
 func (t *tx) PutEntry(ctx context.Context, e *gateway.Entry) error {
-	doc, err := json.Marshal(e)
+	plain := *e
+	plain.Checks = nil // kept in their own column (PutEntryChecks)
+	doc, err := json.Marshal(&plain)
 	if err != nil {
 		return err
 	}
@@ -514,20 +516,52 @@ func (t *tx) PutEntry(ctx context.Context, e *gateway.Entry) error {
 	return nil
 }
 
+// PutEntryChecks replaces the entry's channel checks without changing its
+// version.
+func (t *tx) PutEntryChecks(ctx context.Context, id string, checks []gateway.ChannelCheck) error {
+	var doc any // NULL when there are none
+	if len(checks) > 0 {
+		b, err := json.Marshal(checks)
+		if err != nil {
+			return err
+		}
+		doc = string(b)
+	}
+	n, err := t.exec(ctx, `UPDATE directory_entries SET checks = $1 WHERE id = $2`, doc, id)
+	if err != nil {
+		return fmt.Errorf("entry %s checks: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("entry %s: %w", id, gateway.ErrNotFound)
+	}
+	return nil
+}
+
+// entryColumns are what scanEntry reads.
+const entryColumns = "doc, checks"
+
 func scanEntry(row interface{ Scan(...any) error }) (*gateway.Entry, error) {
-	var doc string
-	if err := row.Scan(&doc); err != nil {
+	var (
+		doc    string
+		checks *string
+	)
+	if err := row.Scan(&doc, &checks); err != nil {
 		return nil, err
 	}
 	var e gateway.Entry
 	if err := json.Unmarshal([]byte(doc), &e); err != nil {
 		return nil, fmt.Errorf("decode entry: %w", err)
 	}
+	if checks != nil {
+		if err := json.Unmarshal([]byte(*checks), &e.Checks); err != nil {
+			return nil, fmt.Errorf("decode entry %s checks: %w", e.ID, err)
+		}
+	}
 	return &e, nil
 }
 
 func (t *tx) Entry(ctx context.Context, id string) (*gateway.Entry, error) {
-	e, err := scanEntry(t.queryRow(ctx, `SELECT doc FROM directory_entries WHERE id=$1`, id))
+	e, err := scanEntry(t.queryRow(ctx, `SELECT `+entryColumns+` FROM directory_entries WHERE id=$1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", id, err)
 	}
@@ -556,7 +590,7 @@ func (t *tx) ListEntries(ctx context.Context, q gateway.EntryQuery) ([]*gateway.
 		args = append(args, q.AfterID)
 		where = append(where, fmt.Sprintf("id > $%d", len(args)))
 	}
-	sql := "SELECT doc FROM directory_entries"
+	sql := "SELECT " + entryColumns + " FROM directory_entries"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}

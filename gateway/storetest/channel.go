@@ -17,6 +17,10 @@ type Behavior struct {
 	BlockFirst   bool          // the first send blocks until its context ends (a worker killed mid-send)
 	Await        time.Duration // ask for a receipt within this long instead of delivering at once
 	Unreachable  string        // Reachable returns this reason
+	// Check and CheckReason are what CheckEndpoint answers (Check empty:
+	// ok), as a real channel's own check of the party's endpoint would.
+	Check       gateway.CheckStatus
+	CheckReason string
 	// AfterSend, when set, runs after each successful send (before the
 	// core records it): tests trip failures at that moment.
 	AfterSend func(attempt int)
@@ -66,6 +70,17 @@ func (c *RecordingChannel) Reachable(ctx context.Context, to *gateway.Entry) err
 		return errors.New(c.behavior.Unreachable)
 	}
 	return nil
+}
+
+// CheckEndpoint implements gateway.EndpointChecker with the behaviour's
+// Check and CheckReason.
+func (c *RecordingChannel) CheckEndpoint(ctx context.Context, to *gateway.Entry) (gateway.CheckStatus, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.behavior.Check == "" {
+		return gateway.CheckOK, "answered"
+	}
+	return c.behavior.Check, c.behavior.CheckReason
 }
 
 // Blocked is signalled when a BlockFirst send is waiting.
