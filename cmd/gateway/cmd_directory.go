@@ -337,6 +337,7 @@ func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string
 func sameEntry(old, next *gateway.Entry) bool {
 	a, b := *old, *next
 	a.Verification, b.Verification = nil, nil
+	a.Checks, b.Checks = nil, nil // the gateway's own checks are not imported
 	a.Version, b.Version = 0, 0
 	a.Updated = b.Updated
 	if a.Direct != nil && b.Direct != nil && b.Direct.CertExpires.IsZero() {

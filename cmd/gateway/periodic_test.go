@@ -3,11 +3,13 @@ package main
 import (
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/referralgw/gateway/fhir/push"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/storetest"
 )
 
 // TestNodeSchedulesPeriodicWorkOnce: a node puts its periodic work on the
@@ -40,5 +42,40 @@ func TestNodeSchedulesPeriodicWorkOnce(t *testing.T) {
 		if got[k] != every {
 			t.Errorf("%s every %s, want %s", k, got[k], every)
 		}
+	}
+}
+
+// TestDirectoryImportIgnoresChecks: re-importing the same directory file
+// over entries the gateway has checked changes nothing (the checks are
+// the gateway's, not the file's), and `directory list` and `show` carry
+// the checks.
+func TestDirectoryImportIgnoresChecks(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := gw(t, dir, "directory", "import", repoFile("directory.json")); code != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	cfg := defaultConfig()
+	cfg.DB, cfg.DataDir = "", dir
+	a, err := openApp(t.Context(), cfg, io.Discard, io.Discard,
+		storetest.NewRecordingChannel(gateway.ChannelDirect, storetest.Behavior{Check: gateway.CheckFailed, CheckReason: "recipient certificate revoked"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.svc.CheckEntry(t.Context(), "cardio-b")
+	a.Close()
+	if err != nil || e.Check(gateway.ChannelDirect) == nil {
+		t.Fatalf("check cardio-b: %v %+v", err, e)
+	}
+	out, errs, code := gw(t, dir, "directory", "import", repoFile("directory.json"))
+	if code != 0 || !strings.Contains(out, " 0 updated") {
+		t.Fatalf("re-import after a check: %d %q %q, want nothing updated", code, out, errs)
+	}
+	out, _, _ = gw(t, dir, "directory", "list")
+	if !strings.Contains(out, "CHECKED") || !strings.Contains(out, "direct:failed") {
+		t.Errorf("directory list does not show the check:\n%s", out)
+	}
+	out, _, _ = gw(t, dir, "directory", "show", "cardio-b")
+	if !strings.Contains(out, "recipient certificate revoked") {
+		t.Errorf("directory show does not carry the check's reason:\n%s", out)
 	}
 }

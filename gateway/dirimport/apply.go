@@ -163,10 +163,12 @@ func fill(old, in *gateway.Entry, row int, sum *Summary) *gateway.Entry {
 }
 
 // sameEntry reports whether writing next over old would change nothing
-// the directory holds (ignoring bookkeeping: version, time, verification).
+// the directory holds (ignoring bookkeeping: version, time, verification,
+// the gateway's checks).
 func sameEntry(old, next *gateway.Entry) bool {
 	a, b := *old, *next
 	a.Verification, b.Verification = nil, nil
+	a.Checks, b.Checks = nil, nil // the gateway's own checks are not imported
 	a.Version, b.Version = 0, 0
 	a.Updated = b.Updated
 	return reflect.DeepEqual(&a, &b)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/storetest"
 	"github.com/referralgw/gateway/gateway/dirimport"
 )
 
@@ -101,6 +102,16 @@ func TestApplyFHIRBundleIsIdempotent(t *testing.T) {
 	}
 	if e := entry(t, svc, "role-ann"); e.ParentID != "org-birchwood" || e.Direct == nil || e.FHIR == nil {
 		t.Errorf("role-ann = %+v", e)
+	}
+	// The gateway's own checks are not the file's business: an entry the
+	// gateway checked is still unchanged by the same file.
+	svc.AddChannel(storetest.NewRecordingChannel(gateway.ChannelDirect, storetest.Behavior{}))
+	if e, err := svc.CheckEntry(t.Context(), "role-ann"); err != nil || len(e.Checks) != 1 {
+		t.Fatalf("check role-ann: %v %+v", err, e)
+	}
+	checkCounts(t, "again after a check", importBundle(t, svc, data), 0, 0, 5, 3)
+	if e := entry(t, svc, "role-ann"); len(e.Checks) != 1 {
+		t.Errorf("re-import dropped the gateway's check: %+v", e.Checks)
 	}
 }
 
