@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/referralgw/gateway/gateway"
-	"github.com/referralgw/gateway/gateway/storetest"
 	"github.com/referralgw/gateway/gateway/dirimport"
+	"github.com/referralgw/gateway/gateway/storetest"
 )
 
 func importNPPES(t *testing.T, svc *gateway.Service, csv []byte) dirimport.Summary {
