@@ -20,6 +20,7 @@ type klResult struct {
 	Seed      int64
 	Kills     []string
 	Delivered time.Duration // start of submission to every referral received
+	AfterLast time.Duration // the last fault (its restart done) to every referral received
 	Referrals int
 	// Per channel: referrals sent, received as A records it, lost (not
 	// received, or not at the receiver) and duplicates (second and further
@@ -41,8 +42,8 @@ type klResult struct {
 
 func (r klResult) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kill loop result: seed %d, %d referrals, every one received %s after the first submission; %d kills:\n",
-		r.Seed, r.Referrals, r.Delivered.Round(time.Millisecond), len(r.Kills))
+	fmt.Fprintf(&b, "kill loop result: seed %d, %d referrals, every one received %s after the first submission and %s after the last fault; %d faults:\n",
+		r.Seed, r.Referrals, r.Delivered.Round(time.Millisecond), r.AfterLast.Round(time.Millisecond), len(r.Kills))
 	for _, k := range r.Kills {
 		fmt.Fprintf(&b, "  %s\n", k)
 	}

@@ -135,6 +135,7 @@ func TestKillLoop(t *testing.T) {
 	progress := func() float64 { return float64(int(kl.sub.submitted.Load())+received) / float64(2*n) }
 	pending := plan
 	var killLog []string
+	var lastFault time.Duration
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -151,6 +152,7 @@ func TestKillLoop(t *testing.T) {
 				t.Fatal(err)
 			}
 			killLog = append(killLog, line)
+			lastFault = time.Since(start)
 			t.Log(line)
 		}
 		for _, p := range []*klProc{kl.a, kl.b} {
@@ -184,7 +186,7 @@ func TestKillLoop(t *testing.T) {
 		}
 	}
 	res := kl.check(ctx, t, n)
-	res.Seed, res.Kills, res.Delivered = seed, killLog, deliveredIn
+	res.Seed, res.Kills, res.Delivered, res.AfterLast = seed, killLog, deliveredIn, deliveredIn-lastFault
 	t.Log(res.String())
 }
 
