@@ -16,12 +16,15 @@ func TestCheckDeliveryTransitionEveryPair(t *testing.T) {
 	// DOMAIN.md: queued → sending → sent → delivered | failed. Any open state
 	// may fail (a refused connection, a DSN, a timeout). CheckDeliveryTransition's
 	// contract adds two moves: a temporary failure while sending goes back
-	// to queued for a retry, and sending → delivered for channels whose send
-	// is itself the receipt (a FHIR push answered with the receiver's Task).
+	// to queued for a retry, sending → delivered for channels whose send
+	// is itself the receipt (a FHIR push answered with the receiver's Task),
+	// and queued → delivered for a receipt that arrives after a send whose
+	// answer was lost (the receiver has the message; the retry is moot).
 	// Delivered and failed are final: a fallback is a new delivery.
 	legal := map[pair]bool{
 		{gateway.DeliveryQueued, gateway.DeliverySending}:    true,
 		{gateway.DeliveryQueued, gateway.DeliveryFailed}:     true,
+		{gateway.DeliveryQueued, gateway.DeliveryDelivered}:  true,
 		{gateway.DeliverySending, gateway.DeliverySent}:      true,
 		{gateway.DeliverySending, gateway.DeliveryQueued}:    true,
 		{gateway.DeliverySending, gateway.DeliveryFailed}:    true,

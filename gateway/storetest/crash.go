@@ -109,6 +109,35 @@ func testCrashedRescueResumes(t *testing.T, h Harness) {
 	}
 }
 
+// testReceiptForQueuedDelivery is the receiver taking a message whose
+// answer never reached us (a Direct receiver killed between committing the
+// message and its 250): the send counts as failed, the delivery goes back
+// to queued for a retry, and then the receiver's final receipt (its
+// dispatched MDN) arrives. The receipt proves delivery, so it delivers the
+// queued delivery (it was refused, and the receipt lost, before), and the
+// pending retry then sends nothing.
+func testReceiptForQueuedDelivery(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	r := e.create(referral())
+	ds := e.deliveries(r.ID)
+	if len(ds) != 1 || ds[0].State != gateway.DeliveryQueued {
+		t.Fatalf("deliveries %+v: want one queued", ds)
+	}
+	d, err := e.svc.RecordReceipt(e.ctx, ds[0].ID, gateway.Receipt{Kind: gateway.ReceiptDispatched, Final: true, Detail: "mdn dispatched"}, 0)
+	if err != nil {
+		t.Fatalf("final receipt for a queued delivery: %v", err)
+	}
+	if d.State != gateway.DeliveryDelivered || e.status(r.ID) != gateway.StatusReceived {
+		t.Fatalf("after the receipt: delivery %s, referral %s; want delivered, received", d.State, e.status(r.ID))
+	}
+	e.startWorkers()
+	const open = `SELECT CAST(COUNT(*) AS text) FROM river_job WHERE kind = 'deliver' AND state <> 'completed'`
+	e.waitFor("the pending send job done", func() bool { return rawString(t, e.store, open) == "0" })
+	if n := e.fhir.Attempts(d.ID); n != 0 {
+		t.Fatalf("the delivered delivery was sent again %d time(s)", n)
+	}
+}
+
 // testHeartbeatKeepsLongSend blocks a send for longer than RescueAfter:
 // its heartbeats keep the rescue job from handing the delivery to a
 // second worker while the first is still sending.
