@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/riverqueue/river"
@@ -55,6 +56,7 @@ func Open(ctx context.Context, path string, queue sqlstore.QueueConfig) (*sqlsto
 
 type backend struct {
 	db      *sql.DB
+	stmts   stmtCache
 	path    string // the database file; the sequencer's lock file sits beside it
 	driver  *riversqlite.Driver
 	inserts *river.Client[*sql.Tx]
@@ -99,16 +101,53 @@ func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx,
 	return &btx{tx: t, b: b}, nil
 }
 
+// stmt returns q prepared for the transaction when the cache holds it;
+// otherwise it notes q, to be prepared once the transaction has ended
+// (with one connection, preparing now would wait for this very
+// transaction).
+func (t *btx) stmt(ctx context.Context, q string, args []any) *sql.Stmt {
+	if len(args) == 0 || strings.Contains(q, ";") {
+		return nil // DDL and scripts: run once, and a script prepares only its first statement
+	}
+	if s := t.b.stmts.get(q); s != nil {
+		return t.tx.StmtContext(ctx, s)
+	}
+	if t.b.stmts.want(q) {
+		t.missed = append(t.missed, q)
+	}
+	return nil
+}
+
+// end prepares the statements the transaction missed in the cache.
+func (t *btx) end(ctx context.Context) {
+	for _, q := range t.missed {
+		t.b.stmts.prepare(ctx, t.b.db, q)
+	}
+	t.missed = nil
+}
+
 func (b *backend) Ping(ctx context.Context) error { return b.db.PingContext(ctx) }
-func (b *backend) Close() error                   { return b.db.Close() }
+func (b *backend) Close() error {
+	b.stmts.close()
+	return b.db.Close()
+}
 
 type btx struct {
-	tx *sql.Tx
-	b  *backend
+	tx     *sql.Tx
+	b      *backend
+	missed []string // statements to prepare after the transaction
 }
 
 func (t *btx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, q, args...)
+	var (
+		res sql.Result
+		err error
+	)
+	if s := t.stmt(ctx, q, args); s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +155,15 @@ func (t *btx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (t *btx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if s := t.stmt(ctx, q, args); s != nil {
+		rows, err = s.QueryContext(ctx, args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +171,9 @@ func (t *btx) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, 
 }
 
 func (t *btx) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	if s := t.stmt(ctx, q, args); s != nil {
+		return row{s.QueryRowContext(ctx, args...)}
+	}
 	return row{t.tx.QueryRowContext(ctx, q, args...)}
 }
 
@@ -132,8 +182,19 @@ func (t *btx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Ins
 	return err
 }
 
-func (t *btx) Commit(ctx context.Context) error   { return t.tx.Commit() }
-func (t *btx) Rollback(ctx context.Context) error { return t.tx.Rollback() }
+func (t *btx) Commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.end(ctx)
+	return err
+}
+
+func (t *btx) Rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	if !errors.Is(err, sql.ErrTxDone) {
+		t.end(ctx)
+	}
+	return err
+}
 
 type sqlRows struct{ *sql.Rows }
 

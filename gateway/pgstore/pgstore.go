@@ -8,9 +8,9 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,7 +18,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -32,6 +31,11 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstor
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
+	all := new(atomic.Int64)
+	cfg.ConnConfig.Tracer = counter{all}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
@@ -40,7 +44,7 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstor
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", cfg.ConnConfig.Host, err)
 	}
-	b, err := newBackend(pool)
+	b, err := newBackend(pool, all)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -52,20 +56,30 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstor
 	return sqlstore.New(b, queue), nil
 }
 
+// defaultMaxConns is the pool size when the URL does not set
+// pool_max_conns: pgxpool's default (the number of CPUs, at least 4) is
+// less than the transactions in flight at a modest load (the River
+// workers, the HTTP and SMTP edges, River's own listener and fetches).
+const defaultMaxConns = 16
+
 type backend struct {
-	pool    *pgxpool.Pool
-	driver  *riverpgxv5.Driver
-	inserts *river.Client[pgx.Tx]
+	pool *pgxpool.Pool
+	// txRounds counts round trips inside the store's transactions,
+	// allRounds every round trip on the pool (River's own included).
+	txRounds  atomic.Int64
+	allRounds *atomic.Int64
+	driver    *riverpgxv5.Driver
+	inserts   *river.Client[pgx.Tx]
 	*sqlstore.WorkerPool[pgx.Tx]
 }
 
-func newBackend(pool *pgxpool.Pool) (*backend, error) {
+func newBackend(pool *pgxpool.Pool, all *atomic.Int64) (*backend, error) {
 	driver := riverpgxv5.New(pool)
 	inserts, err := river.NewClient(driver, &river.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: river client: %w", err)
 	}
-	return &backend{pool: pool, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver, dialect)}, nil
+	return &backend{pool: pool, allRounds: all, driver: driver, inserts: inserts, WorkerPool: sqlstore.NewWorkerPool(driver, dialect)}, nil
 }
 
 // migrate brings River's and the gateway's schema up to date. A schema that
@@ -115,33 +129,19 @@ func (b *backend) Dialect() sqlstore.Dialect {
 }
 
 // Begin starts a transaction scoped to the acting practice (or named
-// gateway-wide path) that ctx carries. The scope goes out with BEGIN in one
-// round trip, as transaction-local settings: they end with the transaction,
-// so a pooled connection never carries one practice's scope into the next
-// transaction. With no scope, the settings are empty and the row-level
-// security policies show no practice rows.
+// gateway-wide path) that ctx carries, as transaction-local settings: they
+// end with the transaction, so a pooled connection never carries one
+// practice's scope into the next transaction. With no scope, the settings
+// are empty and the row-level security policies show no practice rows.
+// BEGIN and the settings go out with the transaction's first statement
+// (see ptx).
 func (b *backend) Begin(ctx context.Context, readOnly bool) (sqlstore.BackendTx, error) {
-	sc := gateway.ScopeFrom(ctx)
-	begin := "BEGIN"
-	if readOnly {
-		begin = "BEGIN READ ONLY"
-	}
-	opts := pgx.TxOptions{BeginQuery: begin + "; SELECT set_config('gateway.practice', " + escapeLiteral(sc.Practice) +
-		", true), set_config('gateway.scope', " + escapeLiteral(sc.GatewayPath) + ", true)"}
-	t, err := b.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &btx{tx: t, b: b}, nil
+	return b.beginPipelined(ctx, readOnly)
 }
 
-// escapeLiteral quotes s as an escape-string literal (E'...'), which reads
-// the same whatever standard_conforming_strings says; a NUL byte, which no
-// practice id holds and the protocol cannot carry, is dropped.
-func escapeLiteral(s string) string {
-	s = strings.ReplaceAll(s, "\x00", "")
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "E'" + strings.ReplaceAll(s, "'", "''") + "'"
+// RoundTrips implements sqlstore.RoundTripCounter.
+func (b *backend) RoundTrips() sqlstore.RoundTrips {
+	return sqlstore.RoundTrips{InTransactions: b.txRounds.Load(), All: b.allRounds.Load()}
 }
 
 func (b *backend) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }
@@ -149,46 +149,6 @@ func (b *backend) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }
 func (b *backend) Close() error {
 	b.pool.Close()
 	return nil
-}
-
-type btx struct {
-	tx pgx.Tx
-	b  *backend
-}
-
-func (t *btx) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	tag, err := t.tx.Exec(ctx, sql, args...)
-	return tag.RowsAffected(), err
-}
-
-func (t *btx) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
-	rows, err := t.tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
-}
-
-func (t *btx) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
-	return row{t.tx.QueryRow(ctx, sql, args...)}
-}
-
-func (t *btx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
-	_, err := t.b.inserts.InsertTx(ctx, t.tx, args, opts)
-	return err
-}
-
-func (t *btx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
-func (t *btx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
-
-type row struct{ r pgx.Row }
-
-func (r row) Scan(dest ...any) error {
-	err := r.r.Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return gateway.ErrNotFound
-	}
-	return err
 }
 
 // sequencerLock is the advisory lock class of the audit sequencer; the

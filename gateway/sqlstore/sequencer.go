@@ -208,7 +208,7 @@ func (q *sequencer) round(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer btx.Rollback(context.WithoutCancel(ctx))
-	t := &tx{c: btx, d: q.s.d, btx: btx}
+	t := &tx{c: btx, d: q.s.d, btx: btx, binds: &q.s.binds}
 	pg := q.s.d.Name == "postgres"
 	var (
 		rows Rows

@@ -21,6 +21,8 @@ type Store struct {
 	d     Dialect
 	queue QueueConfig
 
+	binds rebinds
+
 	mu   sync.RWMutex
 	keys *gateway.Sealer // seals PHI columns; see UseSealer
 	seq  *sequencer
@@ -59,7 +61,7 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(gateway.Tx) erro
 			_ = btx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue, keys: s.Sealer()}
+	t := &tx{c: btx, d: s.d, btx: btx, queue: s.queue, keys: s.Sealer(), binds: &s.binds}
 	if err := fn(scopeTx(ctx, t)); err != nil {
 		return err
 	}
@@ -301,3 +303,12 @@ func (s *Store) Close() error {
 // IsNotFound maps a backend's no-rows error to gateway.ErrNotFound; the
 // backends call it from Row.Scan.
 func IsNotFound(err error) bool { return errors.Is(err, gateway.ErrNotFound) }
+
+// RoundTrips returns the backend's counts of round trips to its database;
+// ok is false when the backend does not count them.
+func (s *Store) RoundTrips() (rt RoundTrips, ok bool) {
+	if c, ok := s.b.(RoundTripCounter); ok {
+		return c.RoundTrips(), true
+	}
+	return rt, false
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,24 +25,63 @@ type tx struct {
 	extraKeys []*gateway.Sealer
 	// pending holds audit events until flushAudit, just before commit.
 	pending []audit.Event
+	cache   txCache
+	binds   *rebinds // nil: rebind every time
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return t.c.Exec(ctx, t.d.Rebind(q), t.d.Args(args)...)
+	return t.c.Exec(ctx, t.rebind(q), t.d.Args(args)...)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (Rows, error) {
-	return t.c.Query(ctx, t.d.Rebind(q), t.d.Args(args)...)
+	return t.c.Query(ctx, t.rebind(q), t.d.Args(args)...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) Row {
-	return t.c.QueryRow(ctx, t.d.Rebind(q), t.d.Args(args)...)
+	return t.c.QueryRow(ctx, t.rebind(q), t.d.Args(args)...)
+}
+
+// rebind is t.d.Rebind through the store's cache of rewritten texts.
+func (t *tx) rebind(q string) string {
+	if t.d.NumberedArgs || t.binds == nil {
+		return t.d.Rebind(q)
+	}
+	return t.binds.rebind(t.d, q)
+}
+
+// execLater runs a write whose only result is success or failure: on a
+// Pipeliner it is queued and sent with the transaction's next round trip,
+// and its failure (ErrNoRowsChanged too, with wantRows) fails the
+// transaction; otherwise it runs now. Either way check turns a failure into
+// the error to return.
+func (t *tx) execLater(ctx context.Context, wantRows bool, check func(err error) error, q string, args ...any) error {
+	if p, ok := t.c.(Pipeliner); ok {
+		p.ExecLater(ctx, wantRows, check, t.rebind(q), t.d.Args(args)...)
+		return nil
+	}
+	n, err := t.exec(ctx, q, args...)
+	if err == nil && wantRows && n == 0 {
+		err = ErrNoRowsChanged
+	}
+	if err != nil {
+		return check(err)
+	}
+	return nil
+}
+
+// wrapErr is a check that names the statement in its error.
+func wrapErr(what string) func(error) error {
+	return func(err error) error { return fmt.Errorf("%s: %w", what, err) }
 }
 
 // setScope changes the acting scope for the rest of the transaction (a
 // named store path that must see more than the caller's practice).
 func (t *tx) setScope(ctx context.Context, sc gateway.Scope) error {
 	if !t.d.RowSecurity {
+		return nil
+	}
+	if p, ok := t.c.(Pipeliner); ok {
+		p.ExecLater(ctx, false, wrapErr("set scope"), SetScopeSQL, sc.Practice, sc.GatewayPath)
 		return nil
 	}
 	if _, err := t.c.Exec(ctx, SetScopeSQL, sc.Practice, sc.GatewayPath); err != nil {
@@ -95,27 +135,26 @@ func (t *tx) InsertReferral(ctx context.Context, r *gateway.Referral) error {
 		return err
 	}
 	f := r.ReportFacts()
-	_, err = t.exec(ctx, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_system,
+	id := r.ID
+	err = t.execLater(ctx, false, func(err error) error {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("referral %s: %w", id, gateway.ErrConflict)
+		}
+		return fmt.Errorf("insert referral: %w", err)
+	}, `INSERT INTO referrals (id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_system,
 		patient_identifier_idx, birth_date_idx, status, business_status, version, created_at, updated_at, doc, `+factColumns+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, $16,$17,$18,$19,$20,$21,$22,$23,$24,$25)`,
 		append([]any{r.ID, r.Requester.OrgID, nullable(r.Identifier), r.ReceiverID, r.ReceiverOrgID, idx[0], r.Patient.System,
 			idx[1], idx[2], string(r.Status), nullable(r.BusinessStatus), r.Version, r.Created, r.Updated, doc}, factArgs(f)...)...)
 	if err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("referral %s: %w", r.ID, gateway.ErrConflict)
-		}
-		return fmt.Errorf("insert referral: %w", err)
+		return err
 	}
 	return t.insertVersion(ctx, r, doc)
 }
 
 func (t *tx) insertVersion(ctx context.Context, r *gateway.Referral, doc []byte) error {
-	_, err := t.exec(ctx, `INSERT INTO referral_versions (referral_id, version, updated_at, doc) VALUES ($1,$2,$3,$4)`,
-		r.ID, r.Version, r.Updated, doc)
-	if err != nil {
-		return fmt.Errorf("insert referral version: %w", err)
-	}
-	return nil
+	return t.execLater(ctx, false, wrapErr("insert referral version"),
+		`INSERT INTO referral_versions (referral_id, version, updated_at, doc) VALUES ($1,$2,$3,$4)`, r.ID, r.Version, r.Updated, doc)
 }
 
 func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
@@ -123,15 +162,19 @@ func (t *tx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec(ctx, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6,
+	id := r.ID
+	delete(t.cache.locked, id)
+	err = t.execLater(ctx, true, func(err error) error {
+		if errors.Is(err, ErrNoRowsChanged) {
+			return fmt.Errorf("referral %s changed concurrently: %w", id, gateway.ErrConflict)
+		}
+		return fmt.Errorf("update referral: %w", err)
+	}, `UPDATE referrals SET status=$2, business_status=$3, version=$4, updated_at=$5, doc=$6,
 		`+factAssignments+`, patient_id=$18, patient_identifier_idx=$19, birth_date_idx=$20 WHERE id=$1 AND version=$7`,
 		append(append([]any{r.ID, string(r.Status), nullable(r.BusinessStatus), r.Version, r.Updated, doc, r.Version - 1},
 			factArgs(r.ReportFacts())...), idx[0], idx[1], idx[2])...)
 	if err != nil {
-		return fmt.Errorf("update referral: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("referral %s changed concurrently: %w", r.ID, gateway.ErrConflict)
+		return err
 	}
 	return t.insertVersion(ctx, r, doc)
 }
@@ -154,6 +197,9 @@ func (t *tx) scanReferral(ctx context.Context, row interface{ Scan(...any) error
 }
 
 func (t *tx) Referral(ctx context.Context, id string, lock bool) (*gateway.Referral, error) {
+	if r, ok, err := t.lockedReferral(ctx, id); ok {
+		return r, err
+	}
 	r, err := t.scanReferral(ctx, t.queryRow(ctx, `SELECT id, version, doc FROM referrals WHERE id=$1`+t.lock(lock), id))
 	if err != nil {
 		return nil, fmt.Errorf("referral %s: %w", id, err)
@@ -348,15 +394,15 @@ func (t *tx) DeliveryPractice(ctx context.Context, id string) (string, error) {
 // ---- record content
 
 func (t *tx) PutRecordContent(ctx context.Context, referralID string, rec gateway.Record, sealed []byte) error {
-	_, err := t.exec(ctx, `INSERT INTO record_contents (referral_id, record_id, content_type, sha256, size, sealed)
+	t.cache.putRecord(referralID, rec.ID, sealed)
+	return t.execLater(ctx, false, wrapErr("store record "+rec.ID), `INSERT INTO record_contents (referral_id, record_id, content_type, sha256, size, sealed)
 		VALUES ($1,$2,$3,$4,$5,$6)`, referralID, rec.ID, rec.ContentType, rec.SHA256, rec.Size, sealed)
-	if err != nil {
-		return fmt.Errorf("store record %s: %w", rec.ID, err)
-	}
-	return nil
 }
 
 func (t *tx) RecordContent(ctx context.Context, referralID, recordID string) ([]byte, error) {
+	if sealed, ok := t.cache.record(referralID, recordID); ok {
+		return append([]byte(nil), sealed...), nil
+	}
 	var sealed []byte
 	if err := t.queryRow(ctx, `SELECT sealed FROM record_contents WHERE referral_id=$1 AND record_id=$2`,
 		referralID, recordID).Scan(&sealed); err != nil {
@@ -387,13 +433,9 @@ func (t *tx) InsertDelivery(ctx context.Context, d *gateway.Delivery) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO deliveries (id, referral_id, channel, state, remote_id, updated_at, deadline, doc)
+	return t.execLater(ctx, false, wrapErr("insert delivery"), `INSERT INTO deliveries (id, referral_id, channel, state, remote_id, updated_at, deadline, doc)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, d.ID, d.ReferralID, string(d.Channel), string(d.State), nullable(d.RemoteID),
 		d.Updated, d.Deadline, doc)
-	if err != nil {
-		return fmt.Errorf("insert delivery: %w", err)
-	}
-	return nil
 }
 
 func (t *tx) UpdateDelivery(ctx context.Context, d *gateway.Delivery) error {
@@ -401,15 +443,14 @@ func (t *tx) UpdateDelivery(ctx context.Context, d *gateway.Delivery) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec(ctx, `UPDATE deliveries SET state=$2, remote_id=$3, updated_at=$4, deadline=$5, doc=$6 WHERE id=$1`,
-		d.ID, string(d.State), nullable(d.RemoteID), d.Updated, d.Deadline, doc)
-	if err != nil {
+	id := d.ID
+	return t.execLater(ctx, true, func(err error) error {
+		if errors.Is(err, ErrNoRowsChanged) {
+			return fmt.Errorf("delivery %s: %w", id, gateway.ErrNotFound)
+		}
 		return fmt.Errorf("update delivery: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("delivery %s: %w", d.ID, gateway.ErrNotFound)
-	}
-	return nil
+	}, `UPDATE deliveries SET state=$2, remote_id=$3, updated_at=$4, deadline=$5, doc=$6 WHERE id=$1`,
+		d.ID, string(d.State), nullable(d.RemoteID), d.Updated, d.Deadline, doc)
 }
 
 // scanDelivery reads (id, doc) and opens the document.
@@ -429,7 +470,15 @@ func (t *tx) scanDelivery(ctx context.Context, row interface{ Scan(...any) error
 }
 
 func (t *tx) Delivery(ctx context.Context, id string, lock bool) (*gateway.Delivery, error) {
-	d, err := t.scanDelivery(ctx, t.queryRow(ctx, `SELECT id, doc FROM deliveries WHERE id=$1`+t.lock(lock), id))
+	var (
+		d   *gateway.Delivery
+		err error
+	)
+	if lock && t.d.ForUpdate != "" {
+		d, err = t.lockDelivery(ctx, id)
+	} else {
+		d, err = t.scanDelivery(ctx, t.queryRow(ctx, `SELECT id, doc FROM deliveries WHERE id=$1`+t.lock(lock), id))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("delivery %s: %w", id, err)
 	}
@@ -491,6 +540,7 @@ func (t *tx) DeliveryByRemoteID(ctx context.Context, channel gateway.ChannelKind
 // ---- directory
 
 func (t *tx) PutEntry(ctx context.Context, e *gateway.Entry) error {
+	delete(t.cache.entries, e.ID)
 	plain := *e
 	plain.Checks = nil // kept in their own column (PutEntryChecks)
 	doc, err := json.Marshal(&plain)
@@ -519,6 +569,7 @@ func (t *tx) PutEntry(ctx context.Context, e *gateway.Entry) error {
 // PutEntryChecks replaces the entry's channel checks without changing its
 // version.
 func (t *tx) PutEntryChecks(ctx context.Context, id string, checks []gateway.ChannelCheck) error {
+	delete(t.cache.entries, id)
 	var doc any // NULL when there are none
 	if len(checks) > 0 {
 		b, err := json.Marshal(checks)
@@ -541,13 +592,16 @@ func (t *tx) PutEntryChecks(ctx context.Context, id string, checks []gateway.Cha
 const entryColumns = "doc, checks"
 
 func scanEntry(row interface{ Scan(...any) error }) (*gateway.Entry, error) {
-	var (
-		doc    string
-		checks *string
-	)
-	if err := row.Scan(&doc, &checks); err != nil {
+	var raw rawEntry
+	if err := row.Scan(&raw.doc, &raw.checks); err != nil {
 		return nil, err
 	}
+	return decodeEntry(raw)
+}
+
+// decodeEntry decodes an entry's document and checks columns.
+func decodeEntry(raw rawEntry) (*gateway.Entry, error) {
+	doc, checks := raw.doc, raw.checks
 	var e gateway.Entry
 	if err := json.Unmarshal([]byte(doc), &e); err != nil {
 		return nil, fmt.Errorf("decode entry: %w", err)
@@ -561,7 +615,14 @@ func scanEntry(row interface{ Scan(...any) error }) (*gateway.Entry, error) {
 }
 
 func (t *tx) Entry(ctx context.Context, id string) (*gateway.Entry, error) {
-	e, err := scanEntry(t.queryRow(ctx, `SELECT `+entryColumns+` FROM directory_entries WHERE id=$1`, id))
+	raw, ok := t.cache.entry(id)
+	if !ok {
+		if err := t.queryRow(ctx, `SELECT `+entryColumns+` FROM directory_entries WHERE id=$1`, id).Scan(&raw.doc, &raw.checks); err != nil {
+			return nil, fmt.Errorf("entry %s: %w", id, err)
+		}
+		t.cache.putEntry(id, raw)
+	}
+	e, err := decodeEntry(raw)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", id, err)
 	}
@@ -756,11 +817,8 @@ func (t *tx) flushAudit(ctx context.Context) error {
 	if err := t.setScope(ctx, gateway.Scope{GatewayPath: "audit-append"}); err != nil {
 		return err
 	}
-	if _, err := t.exec(ctx, `INSERT INTO audit_events (at, actor, tenants, referral_id, action, outcome, detail) VALUES `+
-		strings.Join(values, ","), args...); err != nil {
-		return fmt.Errorf("append audit events: %w", err)
-	}
-	return nil
+	return t.execLater(ctx, false, wrapErr("append audit events"),
+		`INSERT INTO audit_events (at, actor, tenants, referral_id, action, outcome, detail) VALUES `+strings.Join(values, ","), args...)
 }
 
 func (t *tx) Enqueue(ctx context.Context, j gateway.Job) error {
