@@ -9,6 +9,7 @@ import (
 	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/smtpout"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 // benchTimers sum the wall time spent in each instrumented place, in
@@ -22,6 +23,9 @@ type benchTimers struct {
 	// updates and views count the core's transactions (the bench's own
 	// polling excluded).
 	updates, views atomic.Int64
+	// rounds counts the round trips to PostgreSQL inside those
+	// transactions (zero on the embedded store).
+	rounds atomic.Int64
 }
 
 func (t *benchTimers) reset() {
@@ -31,6 +35,7 @@ func (t *benchTimers) reset() {
 	t.other.Store(0)
 	t.updates.Store(0)
 	t.views.Store(0)
+	t.rounds.Store(0)
 }
 
 // callTimes is what one instrumented call spent in the database and on
@@ -75,7 +80,7 @@ func (s timedStore) Update(ctx context.Context, fn func(gateway.Tx) error) error
 	}
 	s.t.updates.Add(1)
 	start := time.Now()
-	err := s.Store.Update(ctx, fn)
+	err := s.Store.Update(sqlstore.CountRoundTrips(ctx, &s.t.rounds), fn)
 	s.t.addDB(ctx, time.Since(start))
 	return err
 }
@@ -86,7 +91,7 @@ func (s timedStore) View(ctx context.Context, fn func(gateway.Tx) error) error {
 	}
 	s.t.views.Add(1)
 	start := time.Now()
-	err := s.Store.View(ctx, fn)
+	err := s.Store.View(sqlstore.CountRoundTrips(ctx, &s.t.rounds), fn)
 	s.t.addDB(ctx, time.Since(start))
 	return err
 }

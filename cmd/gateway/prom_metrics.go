@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,9 @@ type promMetrics struct {
 	inbound        *prometheus.CounterVec
 	jobWait        *prometheus.HistogramVec
 	jobRun         *prometheus.HistogramVec
+	// observe, when set, is also told of every committed event: the
+	// benchmark waits for deliveries with it instead of polling.
+	observe atomic.Pointer[func(audit.Event)]
 }
 
 func newMetrics() *promMetrics {
@@ -81,6 +85,9 @@ var inboundVerdicts = map[string][2]string{
 
 // Committed implements gateway.Metrics.
 func (m *promMetrics) Committed(ev audit.Event) {
+	if f := m.observe.Load(); f != nil {
+		(*f)(ev)
+	}
 	ch := ev.Detail["channel"]
 	switch ev.Action {
 	case "delivery.sent", "delivery.delivered", "delivery.failed", "delivery.retry":
