@@ -66,6 +66,7 @@ func (p *klProc) start(ctx context.Context) error {
 	fmt.Fprintf(p.log, "=== killloop: start #%d of %s\n", p.starts, p.name)
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = p.env, p.log, p.log
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
