@@ -3,9 +3,12 @@
 -- The policies of 005, 015 and 017 made a row that hangs off a referral
 -- (a version, a record's content, a delivery) or off a delivery (a receipt
 -- key) or off a received message (a notice) visible through
--- EXISTS (SELECT 1 FROM <parent> ...). PostgreSQL plans that check as a
--- hashed subplan: every statement on such a table scanned the whole parent
--- table, so its cost grew with the number of referrals in the database.
+-- EXISTS (SELECT 1 FROM <parent> ...): a lookup of the parent, under the
+-- parent's own policy, for every row a statement touches. With the
+-- generic plans of prepared statements and little or no statistics (a new
+-- or small database, the bench) PostgreSQL planned it as a hashed subplan
+-- that read the whole parent table on every statement; with statistics it
+-- is a primary-key probe of the parent per row.
 --
 -- Each of these tables now carries its parent's practice columns, and its
 -- policy compares them like the parent's own policy does. The columns
