@@ -9,7 +9,7 @@ import (
 
 // TestPracticeColumnsCannotLie checks the practice columns that the rows
 // hanging off a referral, a delivery or a received message carry for
-// row-level security (migration 018): they are filled from the parent when
+// row-level security (migrations 018 and 021): they are filled from the parent when
 // a writer leaves them out, and no writer, a practice or the gateway-wide
 // path, can store a row whose columns disagree with its parent's, insert
 // one under a parent it does not see, or move one to another practice.
@@ -94,6 +94,10 @@ func TestPracticeColumnsCannotLie(t *testing.T) {
 			`UPDATE receipt_keys SET requester_org = 'south' WHERE delivery_id = $1`, []any{w.dA.ID}},
 		{"gateway-wide move of north's notice to south", all,
 			`UPDATE inbound_notices SET tenant = 'south' WHERE inbound_id = 'in-north'`, nil},
+		{"gateway-wide change of a referral's receiver under its rows", all,
+			`UPDATE referrals SET receiver_org = 'north' WHERE id = $1`, []any{w.refB.ID}},
+		{"gateway-wide move of a delivery to another referral", all,
+			`UPDATE deliveries SET referral_id = $2 WHERE id = $1`, []any{w.dA.ID, w.refB.ID}},
 		{"north's move of its record content to south", asA,
 			`UPDATE record_contents SET requester_org = 'south' WHERE referral_id = $1`, []any{w.refA.ID}},
 	}
