@@ -190,7 +190,7 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		}
 	}
 	timers := &benchTimers{}
-	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), FollowEvery: time.Hour, ExtraA: max(o.Nodes-1, 0)})
+	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), NoRounds: true, ExtraA: max(o.Nodes-1, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: start network: %w", err)
 	}

@@ -46,7 +46,7 @@ func runSoak(ctx context.Context, o benchOptions, d time.Duration, progress io.W
 	}
 	defer os.RemoveAll(dir)
 	timers := &benchTimers{}
-	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), FollowEvery: time.Hour, ExtraA: max(o.Nodes-1, 0)})
+	ln, err := startNet(ctx, netOptions{Dir: dir, DB: o.DB, AppRole: o.AppRole, Hooks: timers.hooks(), NoRounds: true, ExtraA: max(o.Nodes-1, 0)})
 	if err != nil {
 		return rep, fmt.Errorf("soak: start network: %w", err)
 	}

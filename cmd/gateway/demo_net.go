@@ -78,6 +78,9 @@ type netOptions struct {
 	// FollowEvery overrides how often A reads pushed Tasks back (the
 	// benchmark, which stops at delivery, makes it rare).
 	FollowEvery time.Duration
+	// NoRounds schedules neither the FHIR follow round nor directory
+	// re-verification on any node (the benchmark).
+	NoRounds bool
 	// ExtraA starts this many more nodes of practice A on A's PostgreSQL
 	// schema, as further `gateway serve` processes would be.
 	ExtraA int
@@ -206,6 +209,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 	ecA.FaxAPI, ecA.FaxKey, ecA.FaxSecret, ecA.FaxCallbackToken = "http://"+faxLn.Addr().String(), demoFaxKey, demoFaxSecret, demoFaxToken
 	ecA.FaxAllowHTTP = true // the emulator speaks plain http on loopback
 	ecB := edge(demoDomainB, certsB, smtpA.Addr().String())
+	ecA.noRounds, ecB.noRounds = o.NoRounds, o.NoRounds
 	hooks := o.Hooks
 	if hooks.Queue == (sqlstore.QueueConfig{}) {
 		hooks.Queue = demoQueue()

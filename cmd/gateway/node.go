@@ -149,14 +149,16 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	if ec.VerifyEvery <= 0 {
 		ec.VerifyEvery = defaultEdgeConfig().VerifyEvery
 	}
-	if err := n.push.Follow(svc, ec.FollowEvery, n.log); err != nil {
-		return nil, fmt.Errorf("fhir follow: %w", err)
-	}
 	if err := svc.Every(gateway.JobSweepExpired, sweepEvery); err != nil {
 		return nil, err
 	}
-	if err := svc.Every(gateway.JobVerifyDirectory, ec.VerifyEvery); err != nil {
-		return nil, fmt.Errorf("directory re-verification: %w", err)
+	if !ec.noRounds {
+		if err := n.push.Follow(svc, ec.FollowEvery, n.log); err != nil {
+			return nil, fmt.Errorf("fhir follow: %w", err)
+		}
+		if err := svc.Every(gateway.JobVerifyDirectory, ec.VerifyEvery); err != nil {
+			return nil, fmt.Errorf("directory re-verification: %w", err)
+		}
 	}
 	n.clients = smartstore.New(svc)
 	n.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: n.baseURL, Clients: n.clients, Replay: n.clients,

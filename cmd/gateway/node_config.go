@@ -43,6 +43,11 @@ type edgeConfig struct {
 	// VerifyEvery is how often the directory is re-verified: each entry's
 	// certificate, FHIR endpoint and fax vendor BAA checked again.
 	VerifyEvery time.Duration
+	// noRounds leaves the FHIR follow round and directory re-verification
+	// unscheduled: the benchmark measures referrals alone, and both rounds
+	// run once as soon as a leader is elected, which otherwise falls inside
+	// the measured window in some runs and not in others.
+	noRounds bool
 
 	// DirectDomain is our Direct domain; Direct is off without it.
 	DirectDomain string
