@@ -214,30 +214,9 @@ func (f *AIAFetcher) get(ctx context.Context, url string) ([]*x509.Certificate, 
 	if limit <= 0 {
 		limit = DefaultAIAMaxBytes
 	}
-	client := f.Client
-	if client == nil {
-		client = &http.Client{}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := FetchBounded(ctx, f.Client, url, timeout, limit)
 	if err != nil {
 		return nil, fmt.Errorf("caIssuers %s: %w", url, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("caIssuers %s: unreachable: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("caIssuers %s: HTTP status %d", url, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("caIssuers %s: %w", url, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("caIssuers %s: response larger than %d bytes", url, limit)
 	}
 	list, err := ParseCAIssuers(body)
 	if err != nil {
@@ -260,4 +239,35 @@ func ParseCAIssuers(body []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("neither a DER certificate nor a PKCS #7 certificate bundle")
 	}
 	return list, nil
+}
+
+// FetchBounded GETs url with client (a plain one when nil) and returns
+// the body of a 200 answer, giving up after timeout and refusing a body
+// over limit bytes. Errors name the failure, not the URL: callers add it.
+func FetchBounded(ctx context.Context, client *http.Client, url string, timeout time.Duration, limit int64) ([]byte, error) {
+	if client == nil {
+		client = &http.Client{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("response larger than %d bytes", limit)
+	}
+	return body, nil
 }

@@ -7,11 +7,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/referralgw/gateway/direct/certs"
 )
 
 // CRLFetcher fetches the certificate revocation list published at a CRL
@@ -51,30 +52,9 @@ func (f *HTTPCRLFetcher) FetchCRL(ctx context.Context, url string) (*x509.Revoca
 	if limit <= 0 {
 		limit = 16 << 20
 	}
-	client := f.Client
-	if client == nil {
-		client = &http.Client{}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := certs.FetchBounded(ctx, f.Client, url, timeout, limit)
 	if err != nil {
 		return nil, fmt.Errorf("smime: fetch CRL %q: %w", url, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("smime: fetch CRL %q: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("smime: fetch CRL %q: HTTP status %d", url, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("smime: fetch CRL %q: %w", url, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("smime: fetch CRL %q: larger than %d bytes", url, limit)
 	}
 	if block, _ := pem.Decode(body); block != nil && block.Type == "X509 CRL" {
 		body = block.Bytes
