@@ -23,6 +23,7 @@ import (
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
@@ -161,7 +162,7 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 	}
 	n.dbPath, n.fetch = filepath.Join(t.TempDir(), "gateway.db"), fetch
 	if onPostgres {
-		n.pgURL = freshSchema(t)
+		n.pgURL = pgtest.FreshSchema(t, "gwdirect_")
 	}
 	n.key = make([]byte, 32)
 	_, _ = rand.Read(n.key)

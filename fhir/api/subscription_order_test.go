@@ -3,22 +3,18 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -33,46 +29,9 @@ func queueStores(t *testing.T) map[string]func(context.Context) (gateway.Store, 
 			return litestore.Open(ctx, filepath.Join(t.TempDir(), "g.db"), q)
 		},
 		"postgres": func(ctx context.Context) (gateway.Store, error) {
-			return pgstore.Open(ctx, pgSchemaURL(t), q)
+			return pgstore.Open(ctx, pgtest.FreshSchema(t, "fhirq_"), q)
 		},
 	}
-}
-
-// pgSchemaURL creates a schema of its own in the test database
-// (GATEWAY_TEST_PG, or the local server; unreachable, the test skips,
-// except under CI=true), dropped when the test ends, and returns its URL.
-func pgSchemaURL(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	url := os.Getenv("GATEWAY_TEST_PG")
-	if url == "" {
-		url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "fhirq_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), url); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
 }
 
 // startQueue registers a notifier on the core's queue and starts the
@@ -208,7 +167,7 @@ func TestSubscriptionBacklogAfterEndpointDown(t *testing.T) {
 // whichever node's worker takes a job, the lease in the subscription's row
 // keeps the other from sending at the same time.
 func TestSubscriptionTwoNodesNotifyEachVersionOnce(t *testing.T) {
-	url := pgSchemaURL(t)
+	url := pgtest.FreshSchema(t, "fhirq_")
 	q := sqlstore.DefaultQueueConfig()
 	q.FetchPollInterval = 20 * time.Millisecond
 	e := newEnvWithStore(t, func(ctx context.Context) (gateway.Store, error) { return pgstore.Open(ctx, url, q) })

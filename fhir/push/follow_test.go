@@ -2,10 +2,6 @@ package push
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +9,7 @@ import (
 
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 )
 
 // TestFollowJobsRetryAndApplyTheReceiversMove follows through the queue:
@@ -68,52 +65,12 @@ func waitStatus(t *testing.T, svc *gateway.Service, id string, status gateway.St
 	}
 }
 
-// freshSchema makes a new schema in the test PostgreSQL, dropped when the
-// test ends, and returns its URL. Without PostgreSQL the test skips,
-// except under CI=true, where it fails.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("GATEWAY_TEST_PG")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "gwtest_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
-
 // TestFollowOncePerRoundAcrossNodes runs two gateways on one PostgreSQL
 // schema, both following pushed referrals: the queue's leader queues the
 // round, so the receiver's Task is read once per round, not once per node,
 // and its move is applied once.
 func TestFollowOncePerRoundAcrossNodes(t *testing.T) {
-	url := freshSchema(t)
+	url := pgtest.FreshSchema(t, "gwtest_")
 	ctx := t.Context()
 	rc := newReceiver(t)
 	var (

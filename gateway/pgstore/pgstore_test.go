@@ -2,31 +2,22 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
 // testURL is the PostgreSQL the tests use: GATEWAY_TEST_PG, or the local
 // server these machines run.
-func testURL() string {
-	if u := os.Getenv("GATEWAY_TEST_PG"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+func testURL() string { return pgtest.URL() }
 
 // OpenFresh opens a store in a new schema of the test database, dropped
 // when the test ends. Without PostgreSQL the test skips, except under
@@ -42,33 +33,7 @@ func openFreshURL(t testing.TB, queue sqlstore.QueueConfig) (*sqlstore.Store, st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, testURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "gwtest_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, testURL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(testURL(), "?") {
-		sep = "&"
-	}
-	url := testURL() + sep + "search_path=" + schema
+	url := pgtest.FreshSchema(t, "gwtest_")
 	s, err := pgstore.Open(ctx, url, queue)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,63 @@
+// Package pgtest gives tests a PostgreSQL schema of their own on the test
+// server, so that tests in any package (store conformance, channel tests
+// that run on both stores) set it up one way.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// URL is the PostgreSQL the tests use: GATEWAY_TEST_PG, or the local
+// server these machines run.
+func URL() string {
+	if u := os.Getenv("GATEWAY_TEST_PG"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// FreshSchema creates a schema named prefix plus random hex on the test
+// server, drops it when the test ends, and returns URL with that schema
+// as its search_path. Without a reachable server the test is skipped,
+// except under CI=true, where it fails.
+func FreshSchema(t testing.TB, prefix string) string {
+	t.Helper()
+	base := URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable (%v); set GATEWAY_TEST_PG", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := prefix + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			_ = c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
