@@ -40,20 +40,6 @@ type SubscriptionCriteria struct {
 	OrgID string
 }
 
-// Matches reports whether a referral version falls under the criteria.
-func (c SubscriptionCriteria) Matches(r *Referral) bool {
-	if c.OrgID == "" {
-		return false
-	}
-	switch c.Param {
-	case "owner":
-		return r.ReceiverOrgID == c.OrgID || r.ReceiverID == c.OrgID
-	case "requester":
-		return r.Requester.OrgID == c.OrgID
-	}
-	return false
-}
-
 // Subscription is a FHIR rest-hook subscription as the core keeps it: what
 // its client set (the FHIR edge parses and renders the resource), its
 // status, and the notifier's delivery state. The channel (endpoint,

@@ -123,7 +123,7 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 			return
 		}
 		defer btx.Rollback(context.WithoutCancel(ctx))
-		sql := `SELECT tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash FROM audit_log WHERE 1=1`
+		sql := `SELECT ` + auditColumns + ` FROM audit_log WHERE 1=1`
 		var args []any
 		if q.Tenant != "" {
 			args = append(args, q.Tenant)
@@ -141,19 +141,10 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e audit.Entry
-			var detail string
-			if err := rows.Scan(&e.Tenant, &e.Seq, dbTime{&e.Time}, &e.Actor, nullString{&e.ReferralID}, &e.Action,
-				&e.Outcome, &detail, &e.PrevHash, &e.Hash); err != nil {
+			e, err := scanAuditEntry(rows.Scan)
+			if err != nil {
 				yield(audit.Entry{}, fmt.Errorf("store: scan audit entry: %w", err))
 				return
-			}
-			if detail != "" && detail != "null" {
-				if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
-					// A row whose detail no longer parses was tampered with;
-					// hand it on with the raw text so verification flags it.
-					e.Detail = map[string]string{"_unparseable": detail}
-				}
 			}
 			if !yield(e, nil) {
 				return
@@ -191,6 +182,27 @@ func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 		return rows.Err()
 	})
 	return out, err
+}
+
+// auditColumns are the audit_log columns scanAuditEntry reads, in order.
+const auditColumns = `tenant, seq, at, actor, referral_id, action, outcome, detail, prev_hash, hash`
+
+// scanAuditEntry reads one audit_log row selected as auditColumns. A
+// detail that no longer parses was tampered with: it is handed on as raw
+// text so that verification flags the entry.
+func scanAuditEntry(scan func(dest ...any) error) (audit.Entry, error) {
+	var e audit.Entry
+	var detail string
+	if err := scan(&e.Tenant, &e.Seq, dbTime{&e.Time}, &e.Actor, nullString{&e.ReferralID}, &e.Action,
+		&e.Outcome, &detail, &e.PrevHash, &e.Hash); err != nil {
+		return audit.Entry{}, err
+	}
+	if detail != "" && detail != "null" {
+		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+			e.Detail = map[string]string{"_unparseable": detail}
+		}
+	}
+	return e, nil
 }
 
 // AuditUnsequenced implements gateway.Store.
@@ -236,21 +248,18 @@ func (s *Store) AuditInclusion(ctx context.Context, tenant string, seq int64, si
 	if seq < 1 || uint64(seq) > size {
 		return entry, nil, fmt.Errorf("audit proof: seq %d is not in a tree of size %d: %w", seq, size, gateway.ErrNotFound)
 	}
-	for e, err := range s.AuditEntries(ctx, gateway.AuditQuery{Tenant: tenant}) {
-		if err != nil {
-			return entry, nil, err
-		}
-		if e.Seq == seq {
-			entry = e
-			break
-		}
-	}
-	if entry.Seq != seq {
+	if p := gateway.ScopeFrom(ctx).Practice; p != "" && p != tenant {
+		// What AuditEntries and the PostgreSQL policy hide from a practice.
 		return entry, nil, fmt.Errorf("audit proof: %s seq %d: %w", tenant, seq, gateway.ErrNotFound)
 	}
 	err := s.View(ctx, func(t0 gateway.Tx) error {
 		t := unwrap(t0)
 		var err error
+		// The entry is inside a signed tree of size >= seq, so it is
+		// sequenced already: read that one row, not the whole chain.
+		if entry, err = scanAuditEntry(t.queryRow(ctx, `SELECT `+auditColumns+` FROM audit_log WHERE tenant = $1 AND seq = $2`, tenant, seq).Scan); err != nil {
+			return fmt.Errorf("audit proof: %s seq %d: %w", tenant, seq, err)
+		}
 		proof, err = audit.InclusionProof(uint64(seq-1), size, func(id audit.NodeID) ([]byte, error) { return nodeHash(ctx, t, tenant, id) })
 		return err
 	})
