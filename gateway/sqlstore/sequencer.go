@@ -179,6 +179,10 @@ func (q *sequencer) sequenceLocked(ctx context.Context) (int, bool, error) {
 			return 0, false, nil
 		}
 		q.unlock, q.logs, q.floor = unlock, map[string]*tenantLog{}, ""
+		if err := q.markUnpublished(ctx); err != nil {
+			q.logs = map[string]*tenantLog{} // reload from the database next time
+			return 0, true, err
+		}
 	}
 	total := 0
 	for {
@@ -192,6 +196,52 @@ func (q *sequencer) sequenceLocked(ctx context.Context) (int, bool, error) {
 			return total, true, nil
 		}
 	}
+}
+
+// markUnpublished makes due, on taking the sequencer lock, what an
+// earlier holder sequenced but did not get signed or witnessed: the list
+// of due trees lives in memory, so a holder that died or whose
+// publication failed would otherwise leave a quiet practice's newest
+// entries unsigned until it logs again. Without witnesses the due trees
+// are those grown past their newest stored checkpoint; with witnesses,
+// whose sizes a new holder does not know, every tree is due once.
+func (q *sequencer) markUnpublished(ctx context.Context) error {
+	if q.cfg.Signer == nil {
+		return nil
+	}
+	query := `SELECT l.tenant FROM (SELECT tenant, max(seq) AS size FROM audit_log GROUP BY tenant) l
+		LEFT JOIN (SELECT tenant, max(size) AS size FROM audit_signed_heads GROUP BY tenant) h ON h.tenant = l.tenant
+		WHERE h.size IS NULL OR h.size < l.size`
+	if len(q.cfg.Witnesses) > 0 {
+		query = `SELECT DISTINCT tenant FROM audit_log`
+	}
+	return q.s.Update(ctx, func(t0 gateway.Tx) error {
+		t := unwrap(t0)
+		rows, err := t.query(ctx, query)
+		if err != nil {
+			return fmt.Errorf("audit sequencer: unpublished trees: %w", err)
+		}
+		var tenants []string
+		for rows.Next() {
+			var tenant string
+			if err := rows.Scan(&tenant); err != nil {
+				rows.Close()
+				return err
+			}
+			tenants = append(tenants, tenant)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, tenant := range tenants {
+			if _, err := q.tenant(ctx, t, tenant); err != nil {
+				return err
+			}
+			q.dirty[tenant] = true
+		}
+		return nil
+	})
 }
 
 // pendingEvent is one row of audit_events.
