@@ -1,13 +1,11 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -109,25 +107,5 @@ func (b *BundleSource) read(ctx context.Context) ([]byte, error) {
 	if !strings.HasPrefix(b.Location, "http://") && !strings.HasPrefix(b.Location, "https://") {
 		return os.ReadFile(b.Location)
 	}
-	client := b.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.Location, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(resp.Body, 8<<20)); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return FetchBounded(ctx, b.Client, b.Location, 30*time.Second, 8<<20)
 }

@@ -150,12 +150,6 @@ func (c *Channel) CheckRevoked(ctx context.Context, cert *x509.Certificate, addr
 // ErrRecipientRevoked reports a recipient certificate listed on its CRL.
 var ErrRecipientRevoked = errors.New("recipient certificate revoked")
 
-// RecipientChain is CheckRecipientCert returning the verified chain, from
-// cert to its trust anchor.
-func (c *Channel) RecipientChain(cert *x509.Certificate, addr string, extra ...*x509.Certificate) ([]*x509.Certificate, error) {
-	return c.recipientChain(cert, addr, extra...)
-}
-
 // recipientChain is CheckRecipientCert returning the verified chain.
 func (c *Channel) recipientChain(cert *x509.Certificate, addr string, extra ...*x509.Certificate) ([]*x509.Certificate, error) {
 	now := c.cfg.Now()
