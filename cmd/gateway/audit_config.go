@@ -35,34 +35,10 @@ func (w *witnessList) Set(v string) error {
 // generated with mode 0600 on first use, and never stored in the database.
 func auditSigningKey(cfg Config) (note.Signer, note.Verifier, string, error) {
 	skey := os.Getenv("GATEWAY_AUDIT_SIGNING_KEY")
-	path := filepath.Join(cfg.DataDir, "keys", "audit-log.key")
 	if skey == "" {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			if info, serr := os.Stat(path); serr == nil && info.Mode().Perm()&0o077 != 0 {
-				return nil, nil, "", fmt.Errorf("key file %s has mode %04o: group and others must have no access (chmod 600 %s)",
-					path, info.Mode().Perm(), path)
-			}
-		}
-		switch {
-		case err == nil:
-			skey = string(b)
-		case errors.Is(err, os.ErrNotExist):
-			s, v, err := audit.GenerateSigningKey(auditLogName)
-			if err != nil {
-				return nil, nil, "", err
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return nil, nil, "", err
-			}
-			if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-				return nil, nil, "", fmt.Errorf("write audit signing key: %w", err)
-			}
-			if err := os.WriteFile(path+".pub", []byte(v+"\n"), 0o644); err != nil {
-				return nil, nil, "", fmt.Errorf("write audit public key: %w", err)
-			}
-			skey = s
-		default:
+		var err error
+		path := filepath.Join(cfg.DataDir, "keys", "audit-log.key")
+		if skey, err = noteKeyFile(path, func() (string, string, error) { return audit.GenerateSigningKey(auditLogName) }); err != nil {
 			return nil, nil, "", fmt.Errorf("audit signing key: %w", err)
 		}
 	}
@@ -70,7 +46,7 @@ func auditSigningKey(cfg Config) (note.Signer, note.Verifier, string, error) {
 	if err != nil {
 		return nil, nil, "", err
 	}
-	vkey, err := verifierKeyOf(skey)
+	vkey, err := audit.VerifierKeyOf(skey)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -79,12 +55,6 @@ func auditSigningKey(cfg Config) (note.Signer, note.Verifier, string, error) {
 		return nil, nil, "", err
 	}
 	return signer, v, vkey, nil
-}
-
-// verifierKeyOf derives the verifier key from a signing key: both carry
-// the name and key hash; the Ed25519 public key follows from the seed.
-func verifierKeyOf(skey string) (string, error) {
-	return audit.VerifierKeyOf(skey)
 }
 
 // auditWitnesses opens the configured witnesses: a directory path or an

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,30 +86,16 @@ func cmdWitness(ctx context.Context, cfg Config, args []string, stdout, stderr i
 // witnessKey reads the witness's cosigning key at path, or creates it
 // (mode 0600) with its verifier key beside it (path + ".pub").
 func witnessKey(path string) (skey, vkey string, err error) {
-	if b, err := os.ReadFile(path); err == nil {
-		info, _ := os.Stat(path)
-		if info != nil && info.Mode().Perm()&0o077 != 0 {
-			return "", "", fmt.Errorf("key file %s has mode %04o: group and others must have no access (chmod 600 %s)", path, info.Mode().Perm(), path)
+	skey, err = noteKeyFile(path, func() (string, string, error) {
+		name, _ := os.Hostname()
+		if name == "" || strings.ContainsAny(name, "+ ") {
+			name = "witness"
 		}
-		skey = strings.TrimSpace(string(b))
-		vkey, err := audit.VerifierKeyOf(skey)
-		return skey, vkey, err
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", "", err
-	}
-	name, _ := os.Hostname()
-	if name == "" || strings.ContainsAny(name, "+ ") {
-		name = "witness"
-	}
-	skey, vkey, err = audit.GenerateSigningKey(name + "-witness")
+		return audit.GenerateSigningKey(name + "-witness")
+	})
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
-		return "", "", err
-	}
-	return skey, vkey, os.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644)
+	vkey, err = audit.VerifierKeyOf(skey)
+	return skey, vkey, err
 }

@@ -58,17 +58,9 @@ func (c *Config) keyPath(name string) string {
 	return filepath.Join(c.DataDir, keysDir, name+".key")
 }
 
-// readKeyFile reads a key file, refusing one that group or others may
-// access: a key readable by another account is a key disclosed.
+// readKeyFile reads a base64 key file of 32 bytes (readPrivateFile).
 func readKeyFile(path string) ([]byte, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s has mode %04o: group and others must have no access (chmod 600 %s)", path, perm, path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := readPrivateFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -79,38 +71,92 @@ func readKeyFile(path string) ([]byte, error) {
 	return k, nil
 }
 
+// readPrivateFile reads a key file, refusing one that group or others may
+// access: a key readable by another account is a key disclosed.
+func readPrivateFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s has mode %04o: group and others must have no access (chmod 600 %s)", path, perm, path)
+	}
+	return os.ReadFile(path)
+}
+
+// createPrivateFile writes data to a new file at path, mode 0600 in a 0700
+// directory, synced; it fails with fs.ErrExist when the file exists, so
+// two processes creating a key at once keep one. The file appears whole:
+// it is written under a temporary name and linked into place.
+func createPrivateFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("key %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, ".key-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	return nil
+}
+
+// noteKeyFile returns the signed-note signing key kept at path. On first
+// use it makes one with generate, stores it (createPrivateFile) and its
+// verifier key beside it (path + ".pub"); when another process created
+// the file first, that process's key is the one returned.
+func noteKeyFile(path string, generate func() (skey, vkey string, err error)) (string, error) {
+	b, err := readPrivateFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		skey, vkey, gerr := generate()
+		if gerr != nil {
+			return "", gerr
+		}
+		err = createPrivateFile(path, []byte(skey+"\n"))
+		if err == nil {
+			if err := os.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+				return "", fmt.Errorf("write %s.pub: %w", path, err)
+			}
+			return skey, nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			b, err = readPrivateFile(path)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // writeKeyFile writes k to path with mode 0600 in a 0700 directory. Unless
 // replace is set it fails with fs.ErrExist when the file exists; with
 // replace it swaps the new file in atomically.
 func writeKeyFile(path string, k []byte, replace bool) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("key %s: %w", path, err)
-	}
 	data := []byte(base64.StdEncoding.EncodeToString(k) + "\n")
-	target := path
-	if replace {
-		target = path + ".new"
-		_ = os.Remove(target)
+	if !replace {
+		return createPrivateFile(path, data)
 	}
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	target := path + ".new"
+	_ = os.Remove(target)
+	if err := createPrivateFile(target, data); err != nil {
+		return err
+	}
+	if err := os.Rename(target, path); err != nil {
 		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write key %s: %w", path, err)
-	}
-	if replace {
-		if err := os.Rename(target, path); err != nil {
-			return fmt.Errorf("write key %s: %w", path, err)
-		}
 	}
 	return nil
 }
