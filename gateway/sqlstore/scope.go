@@ -18,6 +18,10 @@ import (
 type scopedTx struct {
 	*tx
 	practice string
+	// visible holds the referrals this transaction has found to be the
+	// practice's, so that a referral's records and deliveries do not each
+	// look its practices up again.
+	visible map[string]bool
 }
 
 // unwrap returns the store's own transaction behind a gateway.Tx.
@@ -35,7 +39,7 @@ func scopeTx(ctx context.Context, t *tx) gateway.Tx {
 	if t.d.RowSecurity || sc.Practice == "" || sc.GatewayPath != "" {
 		return t
 	}
-	return &scopedTx{tx: t, practice: sc.Practice}
+	return &scopedTx{tx: t, practice: sc.Practice, visible: map[string]bool{}}
 }
 
 func (s *scopedTx) notFound(what, id string) error {
@@ -44,6 +48,9 @@ func (s *scopedTx) notFound(what, id string) error {
 
 // referralVisible reports ErrNotFound unless referral id is the practice's.
 func (s *scopedTx) referralVisible(ctx context.Context, id string) error {
+	if s.visible[id] {
+		return nil
+	}
 	var req, recv string
 	if err := s.queryRow(ctx, `SELECT requester_org, receiver_org FROM referrals WHERE id=$1`, id).Scan(&req, &recv); err != nil {
 		return fmt.Errorf("referral %s: %w", id, err)
@@ -51,6 +58,7 @@ func (s *scopedTx) referralVisible(ctx context.Context, id string) error {
 	if req != s.practice && recv != s.practice {
 		return s.notFound("referral", id)
 	}
+	s.visible[id] = true
 	return nil
 }
 
@@ -81,19 +89,30 @@ func (s *scopedTx) InsertReferral(ctx context.Context, r *gateway.Referral) erro
 	if !r.Involves(s.practice) {
 		return fmt.Errorf("referral %s of %s acting for %s: %w", r.ID, r.Requester.OrgID, s.practice, gateway.ErrForbidden)
 	}
-	return s.tx.InsertReferral(ctx, r)
+	if err := s.tx.InsertReferral(ctx, r); err != nil {
+		return err
+	}
+	s.visible[r.ID] = true
+	return nil
 }
 
 func (s *scopedTx) UpdateReferral(ctx context.Context, r *gateway.Referral) error {
 	if err := s.referralVisible(ctx, r.ID); err != nil {
 		return err
 	}
-	return s.tx.UpdateReferral(ctx, r)
+	if err := s.tx.UpdateReferral(ctx, r); err != nil {
+		return err
+	}
+	s.visible[r.ID] = r.Involves(s.practice) // the update may have moved it
+	return nil
 }
 
 func (s *scopedTx) Referral(ctx context.Context, id string, lock bool) (*gateway.Referral, error) {
 	r, err := s.tx.Referral(ctx, id, lock)
-	return s.one(r, err, "referral", id)
+	if r, err = s.one(r, err, "referral", id); err == nil {
+		s.visible[id] = true
+	}
+	return r, err
 }
 
 func (s *scopedTx) ReferralByIdentifier(ctx context.Context, org, identifier string) (*gateway.Referral, error) {
