@@ -36,26 +36,18 @@ type Discoverer struct {
 // returned as published: the caller checks validity, trust and binding
 // (smime.Verify's checks) before encrypting to one.
 func (d *Discoverer) Discover(ctx context.Context, address string) ([]*x509.Certificate, error) {
-	at := strings.LastIndexByte(address, '@')
-	if at <= 0 || at == len(address)-1 {
-		return nil, fmt.Errorf("certs: discover %q: not an address", address)
+	found, err := d.Find(ctx, address)
+	if err != nil {
+		return nil, err
 	}
-	local, domain := address[:at], address[at+1:]
-	var lastErr error
-	for _, name := range []string{local + "." + domain, domain} {
-		found, err := d.lookup(ctx, name)
-		if err != nil {
-			lastErr = err
-			continue
+	var out []*x509.Certificate
+	for _, f := range found { // the first name that publishes any: address-bound before domain-bound
+		if f.Origin != found[0].Origin {
+			break
 		}
-		if len(found) > 0 {
-			return found, nil
-		}
+		out = append(out, f.Cert)
 	}
-	if lastErr != nil {
-		return nil, fmt.Errorf("certs: discover %q: %w", address, lastErr)
-	}
-	return nil, fmt.Errorf("certs: discover %q: %w", address, ErrNotDiscovered)
+	return out, nil
 }
 
 func (d *Discoverer) lookup(ctx context.Context, name string) ([]*x509.Certificate, error) {
@@ -154,8 +146,9 @@ type Found struct {
 	Origin string
 }
 
-// Find is Discover keeping every record: the certificates published at the
-// address's DNS name, then those at the domain, each with its origin, so
+// Find returns every certificate published at the address's DNS name,
+// then those at the domain, each with its origin (Discover keeps only the
+// first name's), so
 // that a caller that finds the address-bound ones unusable can still take
 // a domain-bound one. ErrNotDiscovered when neither name publishes any; a
 // resolver failure on one name is reported only when the other has none.
