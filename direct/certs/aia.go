@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -53,14 +52,12 @@ type AIAFetcher struct {
 	// Now is the cache clock (time.Now when nil).
 	Now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]aiaAnswer
+	cache TTLCache[aiaAnswer]
 }
 
 type aiaAnswer struct {
-	certs   []*x509.Certificate
-	err     error
-	expires time.Time
+	certs []*x509.Certificate
+	err   error
 }
 
 // Complete returns the intermediates, fetched through AIA, that chain cert
@@ -167,10 +164,7 @@ func (f *AIAFetcher) fetch(ctx context.Context, url string, offline bool) ([]*x5
 	if f.Now != nil {
 		now = f.Now
 	}
-	f.mu.Lock()
-	a, ok := f.cache[url]
-	f.mu.Unlock()
-	if ok && now().Before(a.expires) {
+	if a, ok := f.cache.Get(url, now()); ok {
 		return a.certs, a.err
 	}
 	if offline {
@@ -190,18 +184,7 @@ func (f *AIAFetcher) fetch(ctx context.Context, url string, offline bool) ([]*x5
 			ttl = DefaultAIAFailTTL
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cache == nil {
-		f.cache = map[string]aiaAnswer{}
-	}
-	t := now()
-	for k, v := range f.cache { // keep the map from growing with stale answers
-		if !t.Before(v.expires) {
-			delete(f.cache, k)
-		}
-	}
-	f.cache[url] = aiaAnswer{certs: list, err: err, expires: t.Add(ttl)}
+	f.cache.Put(url, aiaAnswer{certs: list, err: err}, ttl, now())
 	return list, err
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/referralgw/gateway/direct/certs"
@@ -113,8 +112,7 @@ type Discovery struct {
 	extra []*x509.Certificate
 	// err is ErrNoCertificate or errDiscovery with the reasons, when no
 	// candidate is usable.
-	err     error
-	expires time.Time
+	err error
 }
 
 // Discover asks the sources in order, judges every certificate found
@@ -266,21 +264,15 @@ func containsCert(list []*x509.Certificate, cert *x509.Certificate) bool {
 	return false
 }
 
-// discoveryCache keeps discovery outcomes per address.
+// discoveryCache keeps discovery outcomes per address: a usable
+// certificate for ttl, a failure for failTTL.
 type discoveryCache struct {
 	ttl, failTTL time.Duration
-	mu           sync.Mutex
-	m            map[string]*Discovery
+	m            certs.TTLCache[*Discovery]
 }
 
 func (dc *discoveryCache) get(addr string, now time.Time) (*Discovery, bool) {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	d, ok := dc.m[addr]
-	if !ok || !now.Before(d.expires) {
-		return nil, false
-	}
-	return d, true
+	return dc.m.Get(addr, now)
 }
 
 func (dc *discoveryCache) put(addr string, d *Discovery, now time.Time) {
@@ -288,16 +280,5 @@ func (dc *discoveryCache) put(addr string, d *Discovery, now time.Time) {
 	if d.Chosen == nil {
 		ttl = dc.failTTL
 	}
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	if dc.m == nil {
-		dc.m = map[string]*Discovery{}
-	}
-	for a, old := range dc.m { // keep the map from growing with stale answers
-		if !now.Before(old.expires) {
-			delete(dc.m, a)
-		}
-	}
-	d.expires = now.Add(ttl)
-	dc.m[addr] = d
+	dc.m.Put(addr, d, ttl, now)
 }
