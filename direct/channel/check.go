@@ -51,7 +51,7 @@ func (c *Channel) CheckEndpoint(ctx context.Context, to *gateway.Entry) (gateway
 		return gateway.CheckFailed, d.err.Error()
 	}
 	what := fmt.Sprintf("certificate %s from %s", d.Chosen.Cert.Subject.CommonName, d.Chosen.Origin)
-	if strings.HasPrefix(d.Chosen.Revocation, "unknown") {
+	if d.Chosen.RevocationUnknown {
 		return gateway.CheckUnknown, what + ", revocation " + d.Chosen.Revocation
 	}
 	return gateway.CheckOK, what + ", revocation " + d.Chosen.Revocation

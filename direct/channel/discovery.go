@@ -87,6 +87,9 @@ type Candidate struct {
 	ViaAIA []*x509.Certificate
 	// Revocation is the outcome of the CRL check, "" when not reached.
 	Revocation string
+	// RevocationUnknown is true when the CRL could not be had: the
+	// certificate is used, but its revocation status is not known.
+	RevocationUnknown bool
 	// Err says why the certificate may not be encrypted for; nil: usable.
 	Err error
 }
@@ -236,7 +239,7 @@ func (c *Channel) judge(ctx context.Context, f certs.Found, addr string, all []*
 		cand.Revocation = "revoked"
 		cand.Err = err
 	default:
-		cand.Revocation = "unknown: " + err.Error()
+		cand.Revocation, cand.RevocationUnknown = "unknown: "+err.Error(), true
 	}
 	return cand
 }
