@@ -160,10 +160,12 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 			// A receipt overtook the recording of this send (a fast fax
 			// callback, an MDN): keep the send's handle and time anyway.
 			if sendErr == nil && d.RemoteID == "" && d.State == DeliveryDelivered {
+				receivedAt := d.Updated
 				d.RemoteID, d.SentAt, d.Updated = res.RemoteID, now, now
 				if err := tx.UpdateDelivery(rctx, d); err != nil {
 					return err
 				}
+				noteReceiptTime(tx, d, receivedAt)
 				return s.audit(rctx, tx, System, r, "delivery.sent", audit.OutcomeSuccess, map[string]string{
 					"delivery": d.ID, "channel": string(d.Channel), "remoteId": res.RemoteID, "detail": "recorded after its receipt"})
 			}

@@ -74,12 +74,15 @@ func afterCommit(tx Tx, f func(Metrics)) {
 	}
 }
 
-// noteReceiptTime reports the time from d's send to its receipt at now.
-func noteReceiptTime(tx Tx, d *Delivery, now time.Time) {
-	if d.SentAt.IsZero() || now.Before(d.SentAt) {
+// noteReceiptTime reports the time from d's send to its receipt at
+// receivedAt. A receipt that arrived before the send was recorded (a fast
+// fax callback) counts as zero; a delivery whose send is not recorded yet
+// is reported when the send is.
+func noteReceiptTime(tx Tx, d *Delivery, receivedAt time.Time) {
+	if d.SentAt.IsZero() {
 		return
 	}
-	ch, after := d.Channel, now.Sub(d.SentAt)
+	ch, after := d.Channel, max(receivedAt.Sub(d.SentAt), 0)
 	afterCommit(tx, func(m Metrics) { m.ReceiptTime(ch, after) })
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,6 +108,44 @@ func testMetrics(t *testing.T, h Harness) {
 	m.mu.Unlock()
 	if !slices.Equal(receipts, []gateway.ChannelKind{gateway.ChannelFHIR}) {
 		t.Fatalf("receipt times reported: %v", receipts)
+	}
+	// A receipt that overtakes the recording of its send (a fast fax
+	// callback) is timed when the send is recorded, as zero.
+	var overtaken atomic.Pointer[string]
+	var receiptErr atomic.Pointer[error]
+	e.fhir.SetBehavior(Behavior{Await: time.Hour, AfterSend: func(int) {
+		for overtaken.Load() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		_, ds, err := e.svc.Referral(e.ctx, *overtaken.Load())
+		if err == nil && len(ds) != 1 {
+			err = fmt.Errorf("%d deliveries", len(ds))
+		}
+		if err == nil {
+			_, err = e.svc.RecordReceipt(e.ctx, ds[0].ID, gateway.Receipt{Kind: gateway.ReceiptTaskStatus, Final: true}, 0)
+		}
+		if err != nil {
+			receiptErr.Store(&err)
+		}
+	}})
+	r2 := e.create(referral())
+	overtaken.Store(&r2.ID)
+	e.waitFor("the overtaken send's job reported", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.Jobs) == 2
+	})
+	if p := receiptErr.Load(); p != nil {
+		t.Fatalf("receipt before the send was recorded: %v", *p)
+	}
+	if ds := e.deliveries(r2.ID); len(ds) != 1 || ds[0].State != gateway.DeliveryDelivered || ds[0].SentAt.IsZero() {
+		t.Fatalf("overtaken delivery: %+v", ds)
+	}
+	m.mu.Lock()
+	receipts = slices.Clone(m.Receipts)
+	m.mu.Unlock()
+	if !slices.Equal(receipts, []gateway.ChannelKind{gateway.ChannelFHIR, gateway.ChannelFHIR}) {
+		t.Fatalf("receipt times reported with a receipt that overtook its send: %v", receipts)
 	}
 	// The newest checkpoint's time, for the checkpoint-age gauge.
 	if at, err := qd.LatestCheckpoint(e.ctx); err != nil || !at.IsZero() {
