@@ -50,7 +50,12 @@ func (b *backend) beginPipelined(ctx context.Context, readOnly bool) (*ptx, erro
 	sc := gateway.ScopeFrom(ctx)
 	begin := "BEGIN"
 	if readOnly {
-		begin = "BEGIN READ ONLY"
+		// A read takes one snapshot for all its statements: under READ
+		// COMMITTED each statement would see the commits made since the
+		// last, so a referral read before a commit and its deliveries read
+		// after it would show a state that never existed. A read-only
+		// transaction never fails serialization, so nothing is retried.
+		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	}
 	t := &ptx{b: b, conn: conn, rounds: &b.txRounds, caller: sqlstore.RoundTripsFrom(ctx)}
 	t.pgxTx = riverTx{t}
