@@ -34,7 +34,8 @@ type world struct {
 
 // practiceTables are the tables row-level security keeps per practice.
 var practiceTables = []string{"referrals", "referral_versions", "record_contents", "deliveries", "consents",
-	"audit_log", "audit_tree_nodes", "audit_signed_heads", "baas", "inbound_messages", "inbound_notices", "receipt_keys"}
+	"audit_log", "audit_tree_nodes", "audit_signed_heads", "baas", "inbound_messages", "inbound_notices", "receipt_keys",
+	"fhir_subscriptions"}
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -55,6 +56,7 @@ func newWorld(t *testing.T) *world {
 		{ID: "south", Kind: gateway.KindOrganization, Name: "Synthetic South Clinic"},
 		{ID: "east", Kind: gateway.KindOrganization, Name: "Synthetic East Cardiology", OnPlatform: true,
 			FHIR: &gateway.FHIREndpoint{BaseURL: "https://ehr.east.example/fhir"}},
+		{ID: "west", Kind: gateway.KindOrganization, Name: "Synthetic West Clinic"},
 		{ID: "faxco", Kind: gateway.KindVendor, Name: "Synthetic Fax Vendor", VendorRole: "fax"},
 	} {
 		if _, err := w.svc.PutEntry(w.ctx, admin, e); err != nil {
@@ -76,6 +78,15 @@ func newWorld(t *testing.T) *world {
 		if _, err := w.svc.CaptureConsent(w.ctx, gateway.Actor{ID: "user:" + p, OrgID: p}, gateway.ConsentRecord{Tenant: p,
 			PatientID: "MRN-" + p, Kind: gateway.ConsentAuthorization, Signed: w.clock.Now(), Recipients: []string{"east"}}); err != nil {
 			t.Fatalf("consent %s: %v", p, err)
+		}
+	}
+	// A FHIR subscription per practice: north shares referrals with south
+	// and east (below), none with west.
+	for _, p := range []string{"north", "south", "east", "west"} {
+		if _, err := w.svc.CreateSubscription(gateway.WithPractice(w.ctx, p), gateway.Subscription{OrgID: p, ClientID: "ehr-" + p,
+			Status: gateway.SubscriptionActive, Criteria: gateway.SubscriptionCriteria{Param: "owner", OrgID: p},
+			Endpoint: "https://ehr." + p + ".example/hook", Delivery: gateway.SubscriptionDelivery{Start: w.clock.Now(), Cursor: w.clock.Now()}}, 0); err != nil {
+			t.Fatalf("subscription of %s: %v", p, err)
 		}
 	}
 	w.refA = w.create(t, "north", "east", "N-1")
@@ -315,6 +326,7 @@ func TestIsolationMatrix(t *testing.T) {
 			"inbound_messages":   "tenant = 'north'",
 			"inbound_notices":    "inbound_id = 'in-north'",
 			"receipt_keys":       "delivery_id = '" + w.dA.ID + "'",
+			"fhir_subscriptions": "org_id IN ('north', 'south', 'east')", // its own and its partners' (read only)
 		}
 		all := gateway.GatewayWide(w.ctx, "test-count")
 		for _, table := range practiceTables {
