@@ -41,6 +41,16 @@ type benchOptions struct {
 	// Nodes is how many gateway nodes serve the referring practice on its
 	// PostgreSQL database (1: one).
 	Nodes int
+	// Warmup is how many referrals each channel first sends unmeasured, so
+	// that the figures show the steady state: every pooled connection has
+	// prepared and planned its statements (PostgreSQL plans a prepared
+	// statement afresh for its first five runs on each connection), and
+	// the caches have been filled.
+	Warmup int
+
+	// firstPatient offsets the synthetic patient numbers of a run, so a
+	// warm-up and the measured run never share one.
+	firstPatient int
 }
 
 // benchResult is one channel's figures.
@@ -92,6 +102,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	fs.IntVar(&o.Practices, "practices", 1, "referrer/receiver practice pairs the referrals are spread over")
+	fs.IntVar(&o.Warmup, "warmup", 0, "referrals each channel sends first, unmeasured, so the figures show the steady state (prepared and planned statements, filled caches)")
 	fs.IntVar(&o.Nodes, "nodes", 1, "gateway nodes serving the referring practice on one PostgreSQL database (needs --db)")
 	baseline := fs.Bool("baseline", false, "first measure plain 4-insert transactions on the same database at the same concurrency and report the bench as a ratio to it")
 	fs.DurationVar(&o.Baseline, "baseline-time", 5*time.Second, "with --baseline: how long the baseline runs")
@@ -124,6 +135,9 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	}
 	if o.Referrals < 1 || o.Concurrency < 1 || o.Practices < 1 {
 		return usagef("--referrals, --concurrency and --practices must be at least 1")
+	}
+	if o.Referrals >= 50000 || o.Warmup < 0 || o.Warmup >= 50000 {
+		return usagef("--referrals and --warmup must each be under 50000 (the synthetic patient numbers of a channel)")
 	}
 	if o.Nodes < 1 || (o.Nodes > 1 && cfg.DB == "") {
 		return usagef("--nodes must be at least 1, and more than 1 needs --db (PostgreSQL)")
@@ -209,6 +223,13 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	}
 	var out []benchResult
 	for _, ch := range o.Channels {
+		if o.Warmup > 0 {
+			w := o
+			w.Referrals, w.firstPatient, w.Progress = o.Warmup, 50000, nil
+			if _, err := benchChannel(ctx, ln, timers, ch, pairs, w); err != nil {
+				return out, fmt.Errorf("warm-up: %w", err)
+			}
+		}
 		r, err := benchChannel(ctx, ln, timers, ch, pairs, o)
 		r.Store = store
 		if basePerSec > 0 {
@@ -253,7 +274,7 @@ func benchChannel(ctx context.Context, ln *loopNet, timers *benchTimers, ch gate
 					return
 				}
 				p := pairs[i%len(pairs)]
-				n := demoReferral(100000*benchSeq(ch)+i, p.Receivers[ch])
+				n := demoReferral(100000*benchSeq(ch)+o.firstPatient+i, p.Receivers[ch])
 				n.Requester = p.Requester
 				r, err := svc.CreateReferral(ctx, p.Referrer, n)
 				if err == nil {

@@ -62,6 +62,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"bench", "--referrals", "0"}, "at least 1"},
 		{[]string{"bench", "--practices", "0"}, "at least 1"},
 		{[]string{"bench", "--nodes", "2"}, "needs --db"},
+		{[]string{"bench", "--warmup", "50000"}, "under 50000"},
 	}
 	for _, tc := range cases {
 		_, errs, code := gw(t, t.TempDir(), tc.args...)
@@ -92,4 +93,22 @@ func TestBenchPracticesAndBaseline(t *testing.T) {
 		}
 	}
 	t.Logf("%.1f referrals/s, %.1f transactions/referral, %.3f of a baseline of %.0f/s", r.PerSecond, r.TxPerRef, r.Ratio, r.BaselinePerSec)
+}
+
+// TestBenchWarmup sends warm-up referrals before the measured ones: the
+// result counts and times the measured referrals only.
+func TestBenchWarmup(t *testing.T) {
+	res, err := runBench(t.Context(), benchOptions{Channels: []gateway.ChannelKind{gateway.ChannelFHIR},
+		Referrals: 6, Warmup: 4, Concurrency: 2, Practices: 2, Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Referrals != 6 || res[0].Delivered != 6 || res[0].TxPerRef <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+	// A FHIR referral takes 3 transactions; counting the warm-up's in
+	// would give 5 per measured referral.
+	if res[0].TxPerRef > 4 {
+		t.Errorf("%.1f transactions per referral: the warm-up was counted", res[0].TxPerRef)
+	}
 }
