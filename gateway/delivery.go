@@ -123,4 +123,10 @@ type Receipt struct {
 	// busy fax line, no answer): the core queues a new delivery on that
 	// channel with backoff, up to Config.ChannelRetries, before falling back.
 	Retryable bool `json:"retryable,omitempty"`
+	// RemoteID is the channel's handle of the send the receipt reports on,
+	// when the receipt names it (the Message-ID an MDN answers, a fax id).
+	// It is recorded on a delivery that has none yet: the receipt overtook
+	// the recording of its send, which a crash may keep from ever
+	// happening. It is not kept with the receipt.
+	RemoteID string `json:"-"`
 }

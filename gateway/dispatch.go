@@ -159,15 +159,20 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if d.State != DeliverySending {
 			// A receipt overtook the recording of this send (a fast fax
 			// callback, an MDN): keep the send's handle and time anyway.
-			if sendErr == nil && d.RemoteID == "" && d.State == DeliveryDelivered {
+			// The receipt may have recorded the handle already (it names
+			// it); the send is recorded once, when SentAt is still zero.
+			if sendErr == nil && d.SentAt.IsZero() && d.State == DeliveryDelivered {
 				receivedAt := d.Updated
-				d.RemoteID, d.SentAt, d.Updated = res.RemoteID, now, now
+				if d.RemoteID == "" {
+					d.RemoteID = res.RemoteID
+				}
+				d.SentAt, d.Updated = now, now
 				if err := tx.UpdateDelivery(rctx, d); err != nil {
 					return err
 				}
 				noteReceiptTime(tx, d, receivedAt)
 				return s.audit(rctx, tx, System, r, "delivery.sent", audit.OutcomeSuccess, map[string]string{
-					"delivery": d.ID, "channel": string(d.Channel), "remoteId": res.RemoteID, "detail": "recorded after its receipt"})
+					"delivery": d.ID, "channel": string(d.Channel), "remoteId": d.RemoteID, "detail": "recorded after its receipt"})
 			}
 			return nil // another worker got there first
 		}
@@ -203,7 +208,12 @@ func (s *Service) markSent(ctx context.Context, tx Tx, r *Referral, d *Delivery,
 	d.LastError = ""
 	d.Updated = now
 	if !res.Delivered && res.AwaitReceipt > 0 {
-		d.Deadline = now.Add(res.AwaitReceipt)
+		// A progress receipt that overtook this recording (a processed
+		// MDN for a send whose recording a crash cut short) has already
+		// moved the deadline to wait for the final one: keep the later.
+		if dl := now.Add(res.AwaitReceipt); dl.After(d.Deadline) {
+			d.Deadline = dl
+		}
 	}
 	if err := tx.UpdateDelivery(ctx, d); err != nil {
 		return err
@@ -380,6 +390,11 @@ func (s *Service) recordReceiptTx(ctx context.Context, tx Tx, deliveryID string,
 		}
 		if rc.At.IsZero() {
 			rc.At = s.clock.Now()
+		}
+		if d.RemoteID == "" && rc.RemoteID != "" {
+			// The receipt overtook the recording of its send: every branch
+			// below stores d, and with it the handle the receipt names.
+			d.RemoteID = rc.RemoteID
 		}
 		if d.State == DeliveryDelivered || d.State == DeliveryFailed {
 			d.Receipts = append(d.Receipts, rc)

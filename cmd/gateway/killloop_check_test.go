@@ -129,8 +129,8 @@ func (kl *killLoop) check(ctx context.Context, t *testing.T, n int) klResult {
 			}
 			if d.Channel == gateway.ChannelDirect {
 				// The Direct channel derives the Message-ID from the
-				// delivery id (RemoteID stays empty when the MDN overtook
-				// the recording of a send cut short by a kill).
+				// delivery id (a delivery that never reached sent may
+				// have no RemoteID).
 				msgRef[d.ID+"@"+demoDomainA] = r.ID
 			}
 		}

@@ -108,6 +108,7 @@ func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Repo
 			Err: fmt.Errorf("%s reported on delivery %s but the referral went to another address", m.from, d.ID)}
 	}
 	rc, extend := p.receipt(rep, receiver)
+	rc.RemoteID = rep.OriginalMessageID // recorded when the send's recording has not happened
 	out.State, out.ReferralID, out.DeliveryID, out.Tenants = gateway.InboundMatched, r.ID, d.ID, m.tenants
 	out.Receipt, out.Extend = &rc, extend
 	out.Applied = "receipt " + string(rc.Kind)
@@ -182,10 +183,11 @@ func summaryOf(in *message.Inbound) *gateway.InboundSummary {
 }
 
 // deliveryFor finds our Direct delivery whose message has the Message-ID
-// msgID; nil when there is none. The Message-ID is recorded on the delivery
-// only after the SMTP send returned, so a receipt that overtakes that
-// (a fast receiver) is matched by the delivery id the Message-ID is derived
-// from (channel.MessageID).
+// msgID; nil when there is none. The send records the Message-ID on the
+// delivery only after the SMTP send returned, so a receipt that overtakes
+// that (a fast receiver, or a send whose recording a crash cut short) is
+// matched by the delivery id the Message-ID is derived from
+// (channel.MessageID), and records the Message-ID itself.
 func (p *Processor) deliveryFor(ctx context.Context, msgID string) (*gateway.Delivery, error) {
 	if msgID == "" {
 		return nil, nil

@@ -14,7 +14,8 @@ var onPostgres bool
 // store (receipts from the exact address, the inbox and dispatched only
 // when available, processed always and to the sender, the revocation
 // outage, duplicates, the delivery notification cases, refusals, replies,
-// AIA for a signer) on PostgreSQL as well as on the embedded store.
+// AIA for a signer, a send killed before its recording) on PostgreSQL as
+// well as on the embedded store.
 func TestOnPostgres(t *testing.T) {
 	onPostgres = true
 	t.Cleanup(func() { onPostgres = false })
@@ -32,6 +33,7 @@ func TestOnPostgres(t *testing.T) {
 		{"DuplicateOverSMTP", TestDuplicateOverSMTP},
 		{"Replies", TestReplies},
 		{"SignerChainViaAIA", TestSignerChainViaAIA},
+		{"KilledBetweenSendAndRecord", TestKilledBetweenSendAndRecord},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each its own schemas, ports and clocks

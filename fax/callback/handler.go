@@ -196,6 +196,7 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		h.audit(ctx, tenants, d.ReferralID, "fax.callback.progress", audit.OutcomeSuccess, base)
 		return http.StatusOK
 	}
+	rc.RemoteID = faxID // recorded when the callback overtook the recording of the send
 
 	// The replay key, the receipt and its audit entry commit together: a
 	// crash between the signature check and the commit leaves nothing, and
