@@ -83,12 +83,15 @@ func TestMetricsAfterDelivery(t *testing.T) {
 		body = b.String()
 	}
 	// The job's run is reported when its handler returns, just after the
-	// receipt: poll until it shows.
+	// receipt; the fax callback's request is counted when its handler
+	// returns, after the receipt it recorded committed (which is what the
+	// wait above saw): poll until both show.
 	if err := waitFor(ctx, func() (bool, error) {
 		get()
-		return metricValue(t, body, `gateway_job_run_seconds_count{kind="deliver",outcome="ok"}`) >= 2, nil
+		return metricValue(t, body, `gateway_job_run_seconds_count{kind="deliver",outcome="ok"}`) >= 2 &&
+			metricValue(t, body, `gateway_http_requests_total{code="200",route="POST `+faxCallbackPath+`"}`) >= 1, nil
 	}); err != nil {
-		t.Fatalf("no job runs in /metrics:\n%s", body)
+		t.Fatalf("no job runs or no fax callback request in /metrics:\n%s", body)
 	}
 	for series, want := range map[string]float64{
 		`gateway_deliveries_total{channel="fax",outcome="sent"}`:          1,
