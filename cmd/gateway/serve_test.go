@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -51,19 +51,20 @@ func (s *syncBuffer) String() string {
 // health, readiness and metrics answer, and cancelling (SIGTERM) shuts it
 // down cleanly.
 func TestServeHealthMetricsAndShutdown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	t.Setenv("GATEWAY_DATA_DIR", t.TempDir())
 	t.Setenv("GATEWAY_DB", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errs syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--http", addr, "--shutdown-grace", "5s"}, &out, &errs) }()
+	// Port 0: serve binds a free port itself and names it (a port found
+	// free and closed here could be taken by another process before serve
+	// binds it).
+	go func() {
+		done <- run(ctx, []string{"serve", "--http", "127.0.0.1:0", "--shutdown-grace", "5s"}, &out, &errs)
+	}()
+	var addr string
+	listening := regexp.MustCompile(`gateway listening on http://([0-9.:]+)`)
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
@@ -76,8 +77,15 @@ func TestServeHealthMetricsAndShutdown(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if code, _ := get("/healthz"); code == http.StatusOK {
-			break
+		if addr == "" {
+			if m := listening.FindStringSubmatch(out.String()); m != nil {
+				addr = m[1]
+			}
+		}
+		if addr != "" {
+			if code, _ := get("/healthz"); code == http.StatusOK {
+				break
+			}
 		}
 		select {
 		case err := <-done:
