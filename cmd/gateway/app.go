@@ -27,7 +27,8 @@ type app struct {
 	// stays in the key file or environment, never in the database).
 	auditKey note.Verifier
 	auditPub string // auditKey's text form, for `audit key` and the console
-	// stopSequencer ends the background audit sequencer and waits for it.
+	// stopSequencer ends the background audit sequencer and waits for it;
+	// nil in a one-shot command, which runs none.
 	stopSequencer func()
 	sealer        *gateway.Sealer // the keys PHI is sealed with
 	stdout        io.Writer
@@ -36,15 +37,22 @@ type app struct {
 	protocols map[string]http.Handler
 }
 
-// openApp opens the configured store (migrating it) and wires the core.
+// openApp opens the configured store (migrating it) and wires the core
+// for a one-shot command: it appends to the audit trail but runs no
+// sequencer (it takes no sequencer lock and publishes no checkpoint, at
+// exit either); the running serve, or the next one, sequences what it
+// appended. The audit commands that sign or prove ask for it explicitly.
 func openApp(ctx context.Context, cfg Config, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
-	return openAppWith(ctx, cfg, sqlstore.DefaultQueueConfig(), nil, stdout, stderr, channels...)
+	return openAppWith(ctx, cfg, sqlstore.DefaultQueueConfig(), nil, false, stdout, stderr, channels...)
 }
 
 // openAppWith is openApp with the delivery queue tuned by q (the demo and
-// the benchmark poll faster than production) and, when wrap is set, the
-// core writing through wrap(store) (the benchmark times the store).
-func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap func(gateway.Store) gateway.Store, stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
+// the benchmark poll faster than production), when wrap is set the core
+// writing through wrap(store) (the benchmark times the store), and, when
+// sequencer is set, the audit sequencer running in the background (a
+// serving node).
+func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap func(gateway.Store) gateway.Store, sequencer bool,
+	stdout, stderr io.Writer, channels ...gateway.Channel) (*app, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if q.Logger == nil {
 		q.Logger = log.With("component", "queue")
@@ -63,7 +71,8 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 		store.Close()
 		return nil, err
 	}
-	store.ConfigureAudit(sqlstore.AuditConfig{Signer: signer, Witnesses: witnesses, Logger: log.With("component", "audit")})
+	store.ConfigureAudit(sqlstore.AuditConfig{Signer: signer, Witnesses: witnesses, Logger: log.With("component", "audit"),
+		Follower: !sequencer})
 	sealer, err := cfg.sealer()
 	if err != nil {
 		store.Close()
@@ -90,18 +99,21 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 	}
 	svc := gateway.NewService(core, sealer, gateway.SystemClock{}, gcfg, log, channels...)
 	svc.SetAuditVerifier(gateway.AuditVerifier{Key: auditKey, KeyText: auditPub, Witnesses: witnesses})
-	// The sequencer gives committed audit events their places and publishes
-	// checkpoints every AuditPublishEvery, in every process that becomes
-	// the database's sequencer.
-	seqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		store.RunSequencer(seqCtx, cfg.AuditPublishEvery)
-	}()
-	stop := func() { cancel(); <-done }
-	return &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, auditPub: auditPub, sealer: sealer,
-		stdout: stdout, stopSequencer: stop}, nil
+	a := &app{cfg: cfg, store: store, svc: svc, log: log, metrics: m, auditKey: auditKey, auditPub: auditPub, sealer: sealer, stdout: stdout}
+	if sequencer {
+		// The sequencer gives committed audit events their places and
+		// publishes checkpoints every AuditPublishEvery, in every serving
+		// process that becomes the database's sequencer; its last round is
+		// the store's Close.
+		seqCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			store.RunSequencer(seqCtx, cfg.AuditPublishEvery)
+		}()
+		a.stopSequencer = func() { cancel(); <-done }
+	}
+	return a, nil
 }
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded store.
@@ -120,8 +132,9 @@ func openStore(ctx context.Context, cfg Config, q sqlstore.QueueConfig) (*sqlsto
 	return s, nil
 }
 
-// Close stops the audit sequencer and closes the store, which sequences
-// and publishes what is left when this process is the sequencer.
+// Close stops the audit sequencer and closes the store, which (in a
+// serving process) sequences and publishes what is left, once, when this
+// process is the sequencer.
 func (a *app) Close() {
 	if a.stopSequencer != nil {
 		a.stopSequencer()

@@ -15,6 +15,12 @@ import (
 
 // writeReceipt prints the compliance receipt of one referral.
 func writeReceipt(ctx context.Context, a *app, id, format string, w io.Writer) error {
+	// Sequence and publish first, as audit export and prove do, so the
+	// receipt cites the newest entries (a no-op when a running serve is
+	// the sequencer: it reads what that has sequenced).
+	if _, err := a.store.PublishAudit(ctx); err != nil {
+		return err
+	}
 	rc, err := a.svc.ComplianceReceipt(ctx, id)
 	if err != nil {
 		return err

@@ -137,7 +137,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 			channels[i] = opts.WrapChannel(c)
 		}
 	}
-	if n.app, err = openAppWith(ctx, cfg, opts.Queue, opts.WrapStore, stdout, stderr, channels...); err != nil {
+	if n.app, err = openAppWith(ctx, cfg, opts.Queue, opts.WrapStore, true, stdout, stderr, channels...); err != nil {
 		return nil, err
 	}
 	svc := n.app.svc

@@ -29,6 +29,13 @@ type AuditConfig struct {
 	Batch int
 	// Logger receives witness failures; nil discards them.
 	Logger *slog.Logger
+	// Follower leaves sequencing to the database's sequencer (a running
+	// serve, or the next one to start): reads return what it has
+	// sequenced, and Close neither sequences nor publishes. Events this
+	// process appends wait, unsequenced, for it. For one-shot commands;
+	// an explicit SequenceAudit or PublishAudit still sequences when the
+	// lock is free, and Close then releases the lock.
+	Follower bool
 }
 
 // PathAuditSequencer is the named gateway-wide path (row-level security's
@@ -115,9 +122,24 @@ func (s *Store) PublishAudit(ctx context.Context) (int, error) {
 	return q.publishLocked(ctx)
 }
 
-// RunSequencer sequences and publishes every interval until ctx ends, then
-// once more (so shutdown leaves nothing unsequenced or unpublished).
-// every <= 0 means once a second.
+// sequenceForRead sequences every committed event before a read, so a
+// reader sees its own writes, unless the store follows another process's
+// sequencer.
+func (s *Store) sequenceForRead(ctx context.Context) error {
+	q := s.seq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cfg.Follower {
+		return nil
+	}
+	_, _, err := q.sequenceLocked(ctx)
+	return err
+}
+
+// RunSequencer sequences and publishes every interval until ctx ends.
+// The last round is Close's: it runs after the process's last writes
+// (the workers stopped), so shutdown publishes once and leaves nothing
+// unsequenced or unpublished. every <= 0 means once a second.
 func (s *Store) RunSequencer(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Second
@@ -127,9 +149,6 @@ func (s *Store) RunSequencer(ctx context.Context, every time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
-			if _, err := s.PublishAudit(context.WithoutCancel(ctx)); err != nil {
-				s.seq.log().Error("audit sequencer at shutdown", "err", err)
-			}
 			return
 		case <-t.C:
 			if _, err := s.PublishAudit(ctx); err != nil && ctx.Err() == nil {
@@ -147,10 +166,18 @@ func (q *sequencer) log() *slog.Logger {
 }
 
 // close sequences and publishes what is left, when this process is (or
-// can become) the sequencer, and releases the lock.
+// can become) the sequencer, and releases the lock. A follower only
+// releases the lock, if an explicit call took it.
 func (q *sequencer) close(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.cfg.Follower {
+		if q.unlock != nil {
+			q.unlock()
+			q.unlock = nil
+		}
+		return nil
+	}
 	q.retryAt = time.Time{}
 	_, held, err := q.sequenceLocked(ctx)
 	if !held {

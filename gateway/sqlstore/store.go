@@ -101,7 +101,8 @@ func auditScope(ctx context.Context) context.Context {
 // AuditEntries implements gateway.Store. Acting for a practice, it streams
 // only that practice's chain. When this process is (or can become) the
 // sequencer, it first sequences every committed event, so a reader sees its
-// own writes; otherwise it reads what the sequencing process has sequenced.
+// own writes; otherwise (another process holds the lock, or the store is a
+// follower) it reads what the sequencing process has sequenced.
 func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq2[audit.Entry, error] {
 	ctx = auditScope(ctx)
 	if p := gateway.ScopeFrom(ctx).Practice; p != "" {
@@ -113,7 +114,7 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 		q.Tenant = p
 	}
 	return func(yield func(audit.Entry, error) bool) {
-		if _, _, err := s.SequenceAudit(ctx); err != nil {
+		if err := s.sequenceForRead(ctx); err != nil {
 			yield(audit.Entry{}, err)
 			return
 		}
@@ -159,7 +160,7 @@ func (s *Store) AuditEntries(ctx context.Context, q gateway.AuditQuery) iter.Seq
 // AuditHeads implements gateway.Store.
 func (s *Store) AuditHeads(ctx context.Context) ([]audit.Entry, error) {
 	ctx = auditScope(ctx)
-	if _, _, err := s.SequenceAudit(ctx); err != nil {
+	if err := s.sequenceForRead(ctx); err != nil {
 		return nil, err
 	}
 	var out []audit.Entry
@@ -301,7 +302,8 @@ func (s *Store) StopWorkers(ctx context.Context) error { return s.b.StopWorkers(
 func (s *Store) Ping(ctx context.Context) error { return s.b.Ping(ctx) }
 
 // Close implements gateway.Store. The sequencer, when this process holds
-// it, sequences and publishes what is left first.
+// it (or can take it) and does not follow another's, sequences and
+// publishes what is left first.
 func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
