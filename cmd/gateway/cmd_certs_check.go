@@ -46,7 +46,7 @@ func certsCheck(ctx context.Context, cfg Config, args []string, stdout, stderr i
 		return err
 	}
 	if ec.TrustBundle != "" { // the anchors serve trusts, bundle included
-		if _, err := (&certs.BundleSource{Location: ec.TrustBundle, Store: trust}).Refresh(ctx); err != nil {
+		if _, err := trustBundle(ec, trust, nil).Refresh(ctx); err != nil {
 			return fmt.Errorf("direct: %w", err)
 		}
 	}

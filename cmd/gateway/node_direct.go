@@ -96,7 +96,17 @@ func loadDirectCerts(dir string) (*certs.Keyring, *certs.TrustStore, []string, e
 	return keys, trust, names, nil
 }
 
-// newDirectEdge builds the Direct channel and SMTP listener of a node.
+// trustBundle is the source of the P7B trust bundle ec names. A URL is
+// supplied by the operator and often points at a third party
+// (DirectTrust): it is fetched through the outbound client and its
+// address guard, like AIA and CRL fetches (--allow-private-networks lifts
+// the guard in development), redirects included, within the bundle's time
+// and size bounds.
+func trustBundle(ec edgeConfig, trust *certs.TrustStore, log *slog.Logger) *certs.BundleSource {
+	return &certs.BundleSource{Location: ec.TrustBundle, Store: trust, Logger: log,
+		Client: outbound.NewClient(outbound.Config{Timeout: certs.BundleTimeout, AllowPrivate: ec.privateNetworksOK()})}
+}
+
 // directChannelConfig is the Direct channel's configuration from the edge
 // settings: `serve` and every one-shot command that routes or sends build
 // their channel with it, so they discover and check certificates alike
@@ -128,6 +138,7 @@ func directChannelConfig(ec edgeConfig, keys *certs.Keyring, trust *certs.TrustS
 	return ccfg
 }
 
+// newDirectEdge builds the Direct channel and SMTP listener of a node.
 func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) channel.Transport, log *slog.Logger, now time.Time) (*directEdge, error) {
 	keys, trust, names, err := loadDirectCerts(ec.DirectCerts)
 	if err != nil {
@@ -158,7 +169,7 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 	}
 	var bundle *certs.BundleSource
 	if ec.TrustBundle != "" {
-		bundle = &certs.BundleSource{Location: ec.TrustBundle, Store: trust, Logger: log}
+		bundle = trustBundle(ec, trust, log)
 		if _, err := bundle.Refresh(context.Background()); err != nil {
 			_ = sender.Close()
 			return nil, fmt.Errorf("direct: %w", err)

@@ -41,6 +41,13 @@ func parseP7(data []byte) (p7 *pkcs7.PKCS7, err error) {
 	return pkcs7.Parse(data)
 }
 
+// The bounds of one trust bundle fetch: DirectTrust's bundles are a few
+// hundred KiB.
+const (
+	BundleTimeout = 30 * time.Second
+	BundleMaxSize = 8 << 20
+)
+
 // BundleSource keeps a TrustStore's bundle anchors current from a P7B
 // file or an http(s) URL.
 type BundleSource struct {
@@ -48,7 +55,9 @@ type BundleSource struct {
 	Location string
 	// Store receives the bundle's anchors (beside its own).
 	Store *TrustStore
-	// Client fetches URLs; nil means a client with a 30 s timeout.
+	// Client fetches URLs: give it the outbound address guard, as for
+	// AIA. Nil means a plain client, which reaches any address. Either
+	// way a fetch is bounded by BundleTimeout and BundleMaxSize.
 	Client *http.Client
 	// Logger receives the outcome of each refresh (nil: discarded).
 	Logger *slog.Logger
@@ -107,5 +116,5 @@ func (b *BundleSource) read(ctx context.Context) ([]byte, error) {
 	if !strings.HasPrefix(b.Location, "http://") && !strings.HasPrefix(b.Location, "https://") {
 		return os.ReadFile(b.Location)
 	}
-	return FetchBounded(ctx, b.Client, b.Location, 30*time.Second, 8<<20)
+	return FetchBounded(ctx, b.Client, b.Location, BundleTimeout, BundleMaxSize)
 }
