@@ -9,14 +9,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// tracer names the listener's spans; a no-op unless the program configures
-// a tracer provider.
-var tracer = otel.Tracer("github.com/referralgw/gateway/direct/smtpin")
+// tracer returns the tracer of the listener's spans, a no-op unless the program
+// configures a tracer provider. It is looked up for each span rather than
+// kept in a variable from start-up: such a tracer stays bound to the first
+// provider ever installed, and a later one (each tracing test installs its
+// own) would never see these spans.
+func tracer() trace.Tracer { return otel.Tracer("github.com/referralgw/gateway/direct/smtpin") }
 
 // startReceive starts the span of one received message (counts only,
 // never addresses or content); end records its error.
 func startReceive(ctx context.Context, rcpts int) (context.Context, func(error)) {
-	ctx, span := tracer.Start(ctx, "smtp receive", trace.WithSpanKind(trace.SpanKindServer),
+	ctx, span := tracer().Start(ctx, "smtp receive", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.Int("smtp.recipients", rcpts)))
 	return ctx, func(err error) {
 		if err != nil {

@@ -11,9 +11,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// tracer names this package's spans. With no tracer provider configured
-// (the default) it is a no-op.
-var tracer = otel.Tracer("github.com/referralgw/gateway/gateway/sqlstore")
+// tracer returns the tracer of this package's spans, a no-op unless the program
+// configures a tracer provider. It is looked up for each span rather than
+// kept in a variable from start-up: such a tracer stays bound to the first
+// provider ever installed, and a later one (each tracing test installs its
+// own) would never see these spans.
+func tracer() trace.Tracer { return otel.Tracer("github.com/referralgw/gateway/gateway/sqlstore") }
 
 // traceMetadata carries the trace of the transaction that queues a job
 // into the job's River metadata, so the job's run continues that trace
@@ -41,7 +44,7 @@ func startJobSpan(ctx context.Context, kind string, row *rivertype.JobRow) (cont
 	if len(row.Metadata) > 0 && json.Unmarshal(row.Metadata, &md) == nil && len(md.Trace) > 0 {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, md.Trace)
 	}
-	return tracer.Start(ctx, "job "+kind, trace.WithSpanKind(trace.SpanKindConsumer),
+	return tracer().Start(ctx, "job "+kind, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("job.kind", kind), attribute.Int("job.attempt", row.Attempt),
 			attribute.Int64("job.id", row.ID)))
 }
