@@ -129,8 +129,8 @@ func (kl *killLoop) check(ctx context.Context, t *testing.T, n int) klResult {
 			}
 			if d.Channel == gateway.ChannelDirect {
 				// The Direct channel derives the Message-ID from the
-				// delivery id (a delivery that never reached sent may
-				// have no RemoteID).
+				// delivery id (a delivery that was never sent has no
+				// RemoteID).
 				msgRef[d.ID+"@"+demoDomainA] = r.ID
 			}
 		}
@@ -140,6 +140,14 @@ func (kl *killLoop) check(ctx context.Context, t *testing.T, n int) klResult {
 		}
 		if ch == gateway.ChannelDirect && !hasReceipt(delivered[0], gateway.ReceiptProcessed) {
 			t.Errorf("%s: no processed MDN came back to A (receipts %s)", klIdentifier(i), receiptKinds(delivered[0]))
+		}
+		// However the kill fell, a delivered delivery knows what the far
+		// side calls it: the Message-ID the MDNs answer, the fax id.
+		switch d := delivered[0]; {
+		case ch == gateway.ChannelDirect && d.RemoteID != d.ID+"@"+demoDomainA:
+			t.Errorf("%s: delivered over Direct with remote id %q, want its Message-ID %s@%s", klIdentifier(i), d.RemoteID, d.ID, demoDomainA)
+		case ch == gateway.ChannelFax && d.RemoteID == "":
+			t.Errorf("%s: delivered by fax with no fax id", klIdentifier(i))
 		}
 	}
 	// Send attempts per delivery in A's trail: every attempt past the
