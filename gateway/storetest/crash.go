@@ -61,19 +61,12 @@ func rawString(t *testing.T, s gateway.Store, q string, args ...any) string {
 func testCrashedJobResumes(t *testing.T, h Harness) {
 	e := newEnv(t, h, Behavior{}, Behavior{})
 	r := e.create(referral())
-	ago := `now() - interval '5 seconds'`
-	if e.store.(*sqlstore.Store).Backend().Dialect().Name == "sqlite" {
-		ago = `datetime('now', '-5 seconds', 'subsec')`
-	}
+	ago := staleStamp(e)
 	if n := rawExec(t, e.store, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = `+ago+` WHERE kind = 'deliver'`); n != 1 {
 		t.Fatalf("%d deliver jobs marked running, want 1", n)
 	}
 	e.startWorkers()
-	e.waitFor("received after the rescue", func() bool { return e.status(r.ID) == gateway.StatusReceived })
-	ds := e.deliveries(r.ID)
-	if len(ds) != 1 || e.fhir.Received() != 1 || e.fhir.Attempts(ds[0].ID) != 1 {
-		t.Fatalf("deliveries %d, received %d: want one delivery sent once", len(ds), e.fhir.Received())
-	}
+	e.waitDeliveredOnce(r.ID)
 }
 
 // testCrashedRescueResumes is a leader killed in the middle of a rescue
@@ -90,10 +83,7 @@ func testCrashedRescueResumes(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	r := e.create(referral())
-	ago := `now() - interval '5 seconds'`
-	if e.store.(*sqlstore.Store).Backend().Dialect().Name == "sqlite" {
-		ago = `datetime('now', '-5 seconds', 'subsec')`
-	}
+	ago := staleStamp(e)
 	if n := rawExec(t, e.store, `UPDATE river_job SET state = 'running', finalized_at = NULL, attempted_at = `+ago+
 		` WHERE id = (SELECT MAX(id) FROM river_job WHERE kind = 'rescue_stuck')`); n != 1 {
 		t.Fatalf("%d rescue jobs marked running, want 1", n)
@@ -102,11 +92,7 @@ func testCrashedRescueResumes(t *testing.T, h Harness) {
 		t.Fatalf("%d deliver jobs marked running, want 1", n)
 	}
 	e.startWorkers()
-	e.waitFor("received after the rescue", func() bool { return e.status(r.ID) == gateway.StatusReceived })
-	ds := e.deliveries(r.ID)
-	if len(ds) != 1 || e.fhir.Received() != 1 || e.fhir.Attempts(ds[0].ID) != 1 {
-		t.Fatalf("deliveries %d, received %d: want one delivery sent once", len(ds), e.fhir.Received())
-	}
+	e.waitDeliveredOnce(r.ID)
 }
 
 // testReceiptForQueuedDelivery is the receiver taking a message whose
@@ -222,5 +208,25 @@ func testReceiptKeys(t *testing.T, h Harness) {
 	}
 	if !once(d1, "fax:78/success", later) {
 		t.Fatal("an expired key still blocks its event")
+	}
+}
+
+// staleStamp is SQL for a job stamp five seconds old, past the fast
+// queue's RescueAfter, in the store's dialect.
+func staleStamp(e *env) string {
+	if e.store.(*sqlstore.Store).Backend().Dialect().Name == "sqlite" {
+		return `datetime('now', '-5 seconds', 'subsec')`
+	}
+	return `now() - interval '5 seconds'`
+}
+
+// waitDeliveredOnce waits for referral id to be received and checks that
+// its one delivery reached the receiver once, in one send.
+func (e *env) waitDeliveredOnce(id string) {
+	e.t.Helper()
+	e.waitFor("received after the rescue", func() bool { return e.status(id) == gateway.StatusReceived })
+	ds := e.deliveries(id)
+	if len(ds) != 1 || e.fhir.Received() != 1 || e.fhir.Attempts(ds[0].ID) != 1 {
+		e.t.Fatalf("deliveries %d, received %d: want one delivery sent once", len(ds), e.fhir.Received())
 	}
 }
