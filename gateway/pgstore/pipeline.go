@@ -215,7 +215,7 @@ func (t *ptx) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Ro
 	if err != nil {
 		return errRow{err}
 	}
-	return batchRow{rows}
+	return batchRow{rows, gateway.ErrNotFound}
 }
 
 func (t *ptx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
@@ -311,8 +311,13 @@ func (r *batchRows) Close() {
 	}
 }
 
-// batchRow is the first row of batchRows.
-type batchRow struct{ rows *batchRows }
+// batchRow is the first row of batchRows; noRows is what Scan returns
+// when there is none (gateway.ErrNotFound for the store, pgx.ErrNoRows for
+// River, which expects pgx's).
+type batchRow struct {
+	rows   *batchRows
+	noRows error
+}
 
 func (r batchRow) Scan(dest ...any) error {
 	defer r.rows.Close()
@@ -320,12 +325,9 @@ func (r batchRow) Scan(dest ...any) error {
 		if err := r.rows.Err(); err != nil {
 			return err
 		}
-		return gateway.ErrNotFound
+		return r.noRows
 	}
-	if err := r.rows.Rows.Scan(dest...); err != nil {
-		return err
-	}
-	return nil
+	return r.rows.Rows.Scan(dest...)
 }
 
 type errRow struct{ err error }
@@ -390,21 +392,7 @@ func (r riverTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if err != nil {
 		return errRow{err}
 	}
-	return pgxRow{rows}
-}
-
-// pgxRow is batchRow with pgx's no-rows error, which River expects.
-type pgxRow struct{ rows *batchRows }
-
-func (r pgxRow) Scan(dest ...any) error {
-	defer r.rows.Close()
-	if !r.rows.Next() {
-		if err := r.rows.Err(); err != nil {
-			return err
-		}
-		return pgx.ErrNoRows
-	}
-	return r.rows.Rows.Scan(dest...)
+	return batchRow{rows, pgx.ErrNoRows}
 }
 
 // errBatch is a batch that failed before it was sent.
