@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -96,7 +97,7 @@ func (s *Service) CreateConsoleAccount(ctx context.Context, actor string, a Cons
 	}
 	now := s.clock.Now()
 	err := s.store.Update(ctx, func(tx Tx) error {
-		body, err := encodeJSON(&a)
+		body, err := json.Marshal(&a)
 		if err != nil {
 			return err
 		}
@@ -202,7 +203,7 @@ func (s *Service) ConsoleSession(ctx context.Context, id string) (ConsoleSession
 		if err != nil {
 			return err
 		}
-		if err := decodeJSON(d.Body, &ss); err != nil {
+		if err := json.Unmarshal(d.Body, &ss); err != nil {
 			return err
 		}
 		ss.ID, ss.Expires, ss.Version = id, d.Expires, d.Version

@@ -51,7 +51,3 @@ func deleteDoc(ctx context.Context, tx Tx, kind, id string) error {
 	}
 	return nil
 }
-
-func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }
-
-func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
