@@ -1,22 +1,15 @@
 package admin_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
@@ -25,53 +18,8 @@ import (
 // row-level security policies bind every request.
 func openPostgresAppRole(t *testing.T) gateway.Store {
 	t.Helper()
-	base := os.Getenv("GATEWAY_TEST_PG")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable under CI=true: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (%v)", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema, role := "gwtest_"+hex.EncodeToString(b), "tenancy_"+hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	owner, err := pgstore.Open(ctx, u.String(), storetest.FastQueue()) // migrates as the owner
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner.Close()
-	if err := pgstore.GrantAppRole(ctx, u.String(), role, ""); err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	s, err := pgstore.Open(ctx, u.String(), storetest.FastQueue())
+	appURL := pgtest.AppRole(t, pgtest.FreshSchema(t, "gwtest_"))
+	s, err := pgstore.Open(t.Context(), appURL, storetest.FastQueue())
 	if err != nil {
 		t.Fatal(err)
 	}

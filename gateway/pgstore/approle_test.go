@@ -1,9 +1,6 @@
 package pgstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
@@ -22,28 +20,13 @@ import (
 // dropped when the test ends.
 func appRoleURL(t testing.TB) (ownerURL, appURL, role string) {
 	t.Helper()
-	_, ownerURL = openFreshURL(t, storetest.FastQueue())
-	b := make([]byte, 5)
-	rand.Read(b)
-	role = "gwtest_app_" + hex.EncodeToString(b)
-	if err := pgstore.GrantAppRole(t.Context(), ownerURL, role, ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, testURL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE "+role)
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(ownerURL)
+	ownerURL = pgtest.FreshSchema(t, "gwtest_")
+	appURL = pgtest.AppRole(t, ownerURL)
+	u, err := url.Parse(appURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.User = url.User(role)
-	return ownerURL, u.String(), role
+	return ownerURL, appURL, u.User.Username()
 }
 
 func TestAppRoleCannotRewriteTheTrail(t *testing.T) {

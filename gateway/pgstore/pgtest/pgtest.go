@@ -7,12 +7,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
 // URL is the PostgreSQL the tests use: GATEWAY_TEST_PG, or the local
@@ -60,4 +64,40 @@ func FreshSchema(t testing.TB, prefix string) string {
 		sep = "&"
 	}
 	return base + sep + "search_path=" + schema
+}
+
+// AppRole migrates the schema at ownerURL as its owner, creates a
+// gateway application role for it (NOSUPERUSER, NOBYPASSRLS, owning
+// nothing: row-level security binds it, as in production), drops the role
+// when the test ends, and returns the URL that connects as that role.
+func AppRole(t testing.TB, ownerURL string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	owner, err := pgstore.Open(ctx, ownerURL, sqlstore.QueueConfig{}) // migrates as the owner
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner.Close()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	role := "gwtest_app_" + hex.EncodeToString(b)
+	if err := pgstore.GrantAppRole(ctx, ownerURL, role, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, URL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
+			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+			_ = c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return u.String()
 }
