@@ -2,13 +2,8 @@ package channel_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +12,6 @@ import (
 	"github.com/referralgw/gateway/direct/internal/osslca"
 	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/gateway"
-	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -28,23 +22,12 @@ import (
 // and routing then refuses Direct for it, saying why. A good certificate
 // from the same CA passes.
 func TestReverificationMarksRevokedCertificate(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		crl []byte
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		_, _ = w.Write(crl)
-	}))
-	defer srv.Close()
-	p := osslca.New(t, srv.URL+"/ca.crl")
+	crlURL, setCRL := crlServer(t)
+	p := osslca.New(t, crlURL+"/ca.crl")
 	good := p.Issue(t, "good", "intake@"+theirDom, "rsa:2048")
 	revoked := p.Issue(t, "revoked", "revoked@"+theirDom, "rsa:2048")
 	p.Revoke(t, "revoked")
-	mu.Lock()
-	crl = p.CRL(t, false)
-	mu.Unlock()
+	setCRL(p.CRL(t, false))
 	anchor, err := certs.DecodeCertsPEM(p.CACert(t))
 	if err != nil {
 		t.Fatal(err)
@@ -59,20 +42,9 @@ func TestReverificationMarksRevokedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := litestore.Open(t.Context(), filepath.Join(t.TempDir(), "gw.db"), sqlstore.QueueConfig{MaxWorkers: 2,
+	svc, store := coreOver(t, ch, sqlstore.QueueConfig{MaxWorkers: 2,
 		FetchPollInterval: 20 * time.Millisecond, MaxAttempts: 3, RetryBase: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
 		JobTimeout: 30 * time.Second, RescueAfter: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := gateway.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := gateway.NewService(store, sealer, nil, gateway.DefaultConfig(), nil, ch)
 	ctx, admin := t.Context(), gateway.Actor{ID: "user:admin"}
 	direct := []gateway.ChannelKind{gateway.ChannelDirect}
 	for _, e := range []*gateway.Entry{

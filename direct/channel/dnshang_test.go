@@ -2,11 +2,9 @@ package channel_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/referralgw/gateway/direct/channel"
 	"github.com/referralgw/gateway/direct/dirtest"
 	"github.com/referralgw/gateway/gateway"
-	"github.com/referralgw/gateway/gateway/litestore"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -105,18 +102,7 @@ func holdsNoTransaction(t *testing.T, cfg channel.Config, pinned *certs.Identity
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := litestore.Open(t.Context(), filepath.Join(t.TempDir(), "gw.db"), sqlstore.DefaultQueueConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := gateway.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := gateway.NewService(store, sealer, nil, gateway.DefaultConfig(), nil, ch)
+	svc, _ := coreOver(t, ch, sqlstore.DefaultQueueConfig())
 	ctx, admin := t.Context(), gateway.Actor{ID: "user:admin"}
 	receiver := &gateway.Entry{ID: "cardio-b", Kind: gateway.KindOrganization, Name: "Synthetic Cardiology",
 		Direct: &gateway.DirectEndpoint{Address: theirAddr}, ChannelOrder: []gateway.ChannelKind{gateway.ChannelDirect}}

@@ -2,10 +2,7 @@ package channel_test
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,21 +19,8 @@ import (
 // to (a permanent failure, so the core falls back); a CRL that cannot be
 // fetched is a temporary failure; a good certificate is sent to.
 func TestRecipientRevocation(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		crl []byte
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if crl == nil {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write(crl)
-	}))
-	defer srv.Close()
-	p := osslca.New(t, srv.URL+"/ca.crl")
+	crlURL, setCRL := crlServer(t)
+	p := osslca.New(t, crlURL+"/ca.crl")
 	good := p.Issue(t, "good", theirAddr, "rsa:2048")
 	revoked := p.Issue(t, "revoked", theirAddr, "rsa:2048")
 	p.Revoke(t, "revoked")
@@ -67,9 +51,7 @@ func TestRecipientRevocation(t *testing.T) {
 	if err := send(good); err == nil || gateway.IsPermanent(err) || !errors.Is(err, smime.ErrRevocationUnknown) {
 		t.Fatalf("CRL down: %v (permanent %v)", err, gateway.IsPermanent(err))
 	}
-	mu.Lock()
-	crl = p.CRL(t, false)
-	mu.Unlock()
+	setCRL(p.CRL(t, false))
 	err = send(revoked)
 	if err == nil || !gateway.IsPermanent(err) || !errors.Is(err, channel.ErrRecipientRevoked) || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("revoked recipient: %v", err)
