@@ -15,10 +15,6 @@ import (
 	"github.com/referralgw/gateway/gateway/storetest"
 )
 
-// testURL is the PostgreSQL the tests use: GATEWAY_TEST_PG, or the local
-// server these machines run.
-func testURL() string { return pgtest.URL() }
-
 // OpenFresh opens a store in a new schema of the test database, dropped
 // when the test ends. Without PostgreSQL the test skips, except under
 // CI=true, where it fails.
