@@ -102,7 +102,7 @@ func cmdBench(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "referrals in flight at once")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on a channel after this long")
 	fs.IntVar(&o.Practices, "practices", 1, "referrer/receiver practice pairs the referrals are spread over")
-	fs.IntVar(&o.Warmup, "warmup", 0, "referrals each channel sends first, unmeasured, so the figures show the steady state (prepared and planned statements, filled caches)")
+	fs.IntVar(&o.Warmup, "warmup", 0, "referrals each channel sends first, unmeasured, so the figures show the steady state (prepared and planned statements, filled caches; on PostgreSQL the tables are then analyzed, as autovacuum would)")
 	fs.IntVar(&o.Nodes, "nodes", 1, "gateway nodes serving the referring practice on one PostgreSQL database (needs --db)")
 	baseline := fs.Bool("baseline", false, "first measure plain 4-insert transactions on the same database at the same concurrency and report the bench as a ratio to it")
 	fs.DurationVar(&o.Baseline, "baseline-time", 5*time.Second, "with --baseline: how long the baseline runs")
@@ -228,6 +228,15 @@ func runBench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 			w.Referrals, w.firstPatient, w.Progress = o.Warmup, 50000, nil
 			if _, err := benchChannel(ctx, ln, timers, ch, pairs, w); err != nil {
 				return out, fmt.Errorf("warm-up: %w", err)
+			}
+			// A running deployment's tables have statistics (autovacuum
+			// analyzes them as they grow); the bench's fresh ones have none
+			// until this, and PostgreSQL plans some reads by defaults that
+			// only fit an empty table.
+			if ln.analyze != nil {
+				if err := ln.analyze(ctx); err != nil {
+					return out, fmt.Errorf("warm-up: %w", err)
+				}
 			}
 		}
 		r, err := benchChannel(ctx, ln, timers, ch, pairs, o)

@@ -60,6 +60,9 @@ type loopNet struct {
 	stop     context.CancelFunc
 	served   chan error
 	drop     func() // drops the PostgreSQL schemas; nil for the embedded store
+	// analyze refreshes the planner statistics of the nodes' PostgreSQL
+	// schemas; nil for the embedded store.
+	analyze func(context.Context) error
 	// extra are further nodes of practice A on A's database (bench
 	// --nodes): they share A's keys and work A's queue.
 	extra []*node
@@ -184,6 +187,8 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 		if err != nil {
 			return nil, err
 		}
+		owner := o.DB
+		ln.analyze = func(ctx context.Context) error { return analyzeSchemas(ctx, owner, urls) }
 		if !o.Keep {
 			ln.drop = drop
 			closers = append(closers, drop)
@@ -368,6 +373,40 @@ func freshSchemas(ctx context.Context, url string, n int) ([]string, func(), err
 		}
 	}
 	return urls, drop, nil
+}
+
+// analyzeSchemas runs ANALYZE on every table of the schemas that the URLs
+// from freshSchemas point at, as their owner at ownerURL. Autovacuum does
+// this in a running deployment once a table has grown by a tenth; a
+// benchmark's fresh schema would otherwise be planned for seconds with no
+// statistics at all.
+func analyzeSchemas(ctx context.Context, ownerURL string, urls []string) error {
+	conn, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, u := range urls {
+		pu, err := neturl.Parse(u)
+		if err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		schema := pu.Query().Get("search_path")
+		rows, err := conn.Query(ctx, `SELECT format('ANALYZE %I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = $1`, schema)
+		if err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		for _, q := range stmts {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("analyze: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // lockedWriter serialises writes from several loggers to one writer.
