@@ -433,6 +433,14 @@ func (s *Service) applyReceipt(ctx context.Context, tx Tx, r *Referral, d *Deliv
 	if err := CheckDeliveryTransition(d.State, DeliveryDelivered); err != nil {
 		return err
 	}
+	if d.State == DeliveryQueued {
+		// The receiver answered a send whose own reply never reached us
+		// (the attempt was recorded as failed and queued for a retry): the
+		// receipt proves that send, so the trail records it as sent.
+		if err := s.recordProvenSend(ctx, tx, r, d, rc); err != nil {
+			return err
+		}
+	}
 	d.State = DeliveryDelivered
 	d.Receipts = append(d.Receipts, rc)
 	d.Deadline = time.Time{}
@@ -452,6 +460,18 @@ func (s *Service) applyReceipt(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		return s.move(ctx, tx, System, r, StatusReceived, TransitionInput{ReasonText: "delivery receipt"})
 	}
 	return nil
+}
+
+// recordProvenSend records as sent a queued delivery that rc, a final
+// receipt, proves was received. The send happened no later than the
+// recording of its failed attempt, d.Updated, which becomes its send time.
+func (s *Service) recordProvenSend(ctx context.Context, tx Tx, r *Referral, d *Delivery, rc Receipt) error {
+	if d.SentAt.IsZero() {
+		d.SentAt = d.Updated
+	}
+	return s.audit(ctx, tx, System, r, "delivery.sent", audit.OutcomeSuccess, map[string]string{
+		"delivery": d.ID, "channel": string(d.Channel), "remoteId": d.RemoteID,
+		"detail": "proven by its " + string(rc.Kind) + " receipt; the send's own reply was lost"})
 }
 
 // completeOpenDeliveries marks deliveries still waiting for a receipt as

@@ -116,6 +116,13 @@ func testReceiptForQueuedDelivery(t *testing.T, h Harness) {
 	if d.State != gateway.DeliveryDelivered || e.status(r.ID) != gateway.StatusReceived {
 		t.Fatalf("after the receipt: delivery %s, referral %s; want delivered, received", d.State, e.status(r.ID))
 	}
+	if d.SentAt.IsZero() {
+		t.Fatal("the delivery the receipt proves has no send time")
+	}
+	acts := e.actions("clinic-a", r.ID)
+	if !contains(acts, "delivery.sent") || !contains(acts, "delivery.delivered") {
+		t.Fatalf("the referrer's trail %v: want the send the receipt proves and the delivery", acts)
+	}
 	e.startWorkers()
 	const open = `SELECT CAST(COUNT(*) AS text) FROM river_job WHERE kind = 'deliver' AND state <> 'completed'`
 	e.waitFor("the pending send job done", func() bool { return rawString(t, e.store, open) == "0" })
