@@ -1,7 +1,9 @@
 package smtpin
 
 import (
+	"crypto/tls"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -19,9 +21,11 @@ type limitListener struct {
 	session  time.Duration
 	refused  func(addr, reason string)
 
-	mu     sync.Mutex
-	total  int
-	byAddr map[string]int
+	mu       sync.Mutex
+	total    int
+	byAddr   map[string]int
+	open     map[*sessionConn]struct{}
+	draining bool // Shutdown has begun: sessions end at their next command
 }
 
 func (s *Server) newLimitListener(l net.Listener) *limitListener {
@@ -29,7 +33,7 @@ func (s *Server) newLimitListener(l net.Listener) *limitListener {
 		Listener: l, hostname: s.cfg.Hostname,
 		max: s.cfg.MaxConnections, perAddr: s.cfg.MaxConnectionsPerAddr,
 		idle: s.cfg.IdleTimeout, session: s.cfg.MaxSessionDuration,
-		refused: s.refused, byAddr: make(map[string]int),
+		refused: s.refused, byAddr: make(map[string]int), open: make(map[*sessionConn]struct{}),
 	}
 }
 
@@ -40,20 +44,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := hostOf(c.RemoteAddr())
-		if reason := l.admit(addr); reason != "" {
+		sc := &sessionConn{Conn: c, idle: l.idle, end: time.Now().Add(l.session)}
+		if reason := l.admit(addr, sc); reason != "" {
 			l.refused(addr, reason)
 			go refuse(c, l.hostname, reason)
 			continue
 		}
-		return &sessionConn{
-			Conn: c, idle: l.idle, end: time.Now().Add(l.session),
-			release: func() { l.leave(addr) },
-		}, nil
+		sc.release = func() { l.leave(addr, sc) }
+		return sc, nil
 	}
 }
 
-// admit takes a slot for addr, or says which limit refuses it.
-func (l *limitListener) admit(addr string) string {
+// admit takes a slot for addr's session sc, or says which limit refuses it.
+func (l *limitListener) admit(addr string, sc *sessionConn) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -64,15 +67,30 @@ func (l *limitListener) admit(addr string) string {
 	}
 	l.total++
 	l.byAddr[addr]++
+	l.open[sc] = struct{}{}
+	sc.draining = l.draining
 	return ""
 }
 
-func (l *limitListener) leave(addr string) {
+func (l *limitListener) leave(addr string, sc *sessionConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
 	if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
 		delete(l.byAddr, addr)
+	}
+	delete(l.open, sc)
+}
+
+// drain makes every session, and any accepted from now on, end at its
+// next command: a session waiting for one is woken at once, one inside a
+// message first finishes it.
+func (l *limitListener) drain() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.draining = true
+	for sc := range l.open {
+		sc.drain()
 	}
 }
 
@@ -88,23 +106,56 @@ func refuse(c net.Conn, hostname, reason string) {
 // bytes, and never past the end of the session, whatever deadline the
 // SMTP engine asks for; so a client can neither stall a command or the
 // message body nor hold a slot forever by trickling NOOPs.
+//
+// Once drained, a read outside a message fails as a timeout would, so the
+// SMTP engine answers 421 and ends the session.
 type sessionConn struct {
 	net.Conn
 	idle    time.Duration
 	end     time.Time
 	once    sync.Once
 	release func()
+
+	mu       sync.Mutex
+	inData   bool // a message is being received
+	draining bool
 }
 
 func (c *sessionConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.draining && !c.inData {
+		c.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	}
 	d := time.Now().Add(c.idle)
 	if d.After(c.end) {
 		d = c.end
 	}
-	if err := c.Conn.SetReadDeadline(d); err != nil {
+	err := c.Conn.SetReadDeadline(d)
+	c.mu.Unlock()
+	if err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(p)
+}
+
+// drain ends the session at its next read outside a message, waking a
+// read that is waiting for a command now.
+func (c *sessionConn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	if !c.inData {
+		_ = c.Conn.SetReadDeadline(time.Now())
+	}
+}
+
+// receiving marks the span of one message (DATA, or BDAT's chunks), which
+// a drain lets finish.
+func (c *sessionConn) receiving(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inData = on
 }
 
 // SetReadDeadline is ignored: Read sets its own deadline each time.
@@ -124,6 +175,16 @@ func (c *sessionConn) SetDeadline(t time.Time) error { return c.SetWriteDeadline
 func (c *sessionConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// sessionConnOf finds the sessionConn under an SMTP connection, beneath
+// its TLS layer after STARTTLS; nil when there is none.
+func sessionConnOf(c net.Conn) *sessionConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, _ := c.(*sessionConn)
+	return sc
 }
 
 // hostOf returns the IP of a peer address, or the address itself when it

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -84,6 +85,9 @@ type Server struct {
 	stores   chan struct{}       // slots for concurrent Spool.Store calls
 	budget   *semaphore.Weighted // bytes of the messages being stored
 	refusals *rate.Limiter       // bounds the log lines written for refused connections
+
+	mu        sync.Mutex
+	listeners []*limitListener
 }
 
 // New validates cfg, applies defaults and returns a Server.
@@ -160,7 +164,11 @@ func New(cfg Config) (*Server, error) {
 
 // Serve accepts connections on l until Close or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(s.newLimitListener(l))
+	ll := s.newLimitListener(l)
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ll)
+	s.mu.Unlock()
+	err := s.smtp.Serve(ll)
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		return fmt.Errorf("smtpin: serve: %w", err)
 	}
@@ -179,9 +187,18 @@ func (s *Server) ListenAndServe() error {
 // Close stops listening and closes all connections at once.
 func (s *Server) Close() error { return s.smtp.Close() }
 
-// Shutdown stops listening and waits for open sessions to end or ctx to
-// expire.
-func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ctx) }
+// Shutdown stops listening, ends every session at its next command (a
+// session waiting for one is answered 421 at once, a message being
+// received is finished and answered first) and waits for them to end or
+// ctx to expire.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for _, l := range s.listeners {
+		l.drain()
+	}
+	s.mu.Unlock()
+	return s.smtp.Shutdown(ctx)
+}
 
 // acceptsDomain reports whether domain is one of ours.
 func (s *Server) acceptsDomain(domain string) bool {

@@ -22,6 +22,7 @@ var (
 // session is one SMTP session; go-smtp creates a new one after STARTTLS.
 type session struct {
 	s        *Server
+	conn     *sessionConn // nil only when served without the limit listener
 	remoteIP string
 	helo     string
 	tls      bool
@@ -36,7 +37,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	return &session{s: s, remoteIP: ip, helo: c.Hostname(), tls: isTLS}, nil
+	return &session{s: s, conn: sessionConnOf(c.Conn()), remoteIP: ip, helo: c.Hostname(), tls: isTLS}, nil
 }
 
 func (ss *session) Reset() {
@@ -73,6 +74,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) (err error) {
+	if ss.conn != nil {
+		ss.conn.receiving(true)
+		defer ss.conn.receiving(false)
+	}
 	_, end := startReceive(context.Background(), len(ss.rcpts))
 	defer func() { end(err) }()
 	body, err := ss.s.receive(r)
