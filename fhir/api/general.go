@@ -77,7 +77,8 @@ func preferMinimal(r *http.Request) bool {
 
 // controls are the general search parameters of one search.
 type controls struct {
-	ignored  []string // parameters dropped under lenient handling
+	ignored  []string // parameters dropped under lenient handling, as reported
+	dropped  []string // their names in the query
 	count    bool     // _summary=count: the total only
 	elements []string // _elements: the top-level elements to keep
 }
@@ -102,6 +103,7 @@ func searchControls(r *http.Request, v url.Values, known []string) (*controls, e
 					return nil, newAPIError(http.StatusBadRequest, "not-supported", "_summary supports count, data and false", "_summary")
 				}
 				c.ignored = append(c.ignored, "_summary="+s)
+				c.dropped = append(c.dropped, name)
 			}
 			delete(v, name)
 			continue
@@ -123,10 +125,24 @@ func searchControls(r *http.Request, v url.Values, known []string) (*controls, e
 			return nil, newAPIError(http.StatusBadRequest, "not-supported", "unsupported search parameter "+name, name)
 		}
 		c.ignored = append(c.ignored, name)
+		c.dropped = append(c.dropped, name)
 		delete(v, name)
 	}
 	slices.Sort(c.ignored)
 	return c, nil
+}
+
+// used returns the query without the parameters a lenient search ignored:
+// R4 has the self link carry only the parameters actually applied, so a
+// client can see which of its criteria were not.
+func (c *controls) used(q url.Values) url.Values {
+	out := url.Values{}
+	for name, vals := range q {
+		if !slices.Contains(c.dropped, name) {
+			out[name] = vals
+		}
+	}
+	return out
 }
 
 // outcomeEntry adds the OperationOutcome that tells a lenient search which

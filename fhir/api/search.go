@@ -117,10 +117,13 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 	}
 	if x := one("_count"); x != "" {
 		n, err := strconv.Atoi(x)
-		if err != nil || n < 1 {
-			return nil, newAPIError(http.StatusBadRequest, "value", "_count must be a positive integer")
+		if err != nil || n < 0 {
+			return nil, newAPIError(http.StatusBadRequest, "value", "_count must be a non-negative integer", "_count")
 		}
-		s.count = min(n, h.cfg.MaxCount)
+		if n == 0 { // R4: the same as _summary=count
+			s.controls.count = true
+		}
+		s.count = max(1, min(n, h.cfg.MaxCount))
 	}
 	for _, inc := range v["_include"] {
 		if inc != "Task:focus" {
@@ -225,10 +228,10 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 		list = list[:s.count]
 	}
 	b := newBundle("searchset")
-	self := *r.URL
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + self.RawQuery}}
+	used := s.controls.used(r.URL.Query())
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + used.Encode()}}
 	if more {
-		next := r.URL.Query()
+		next := used
 		next.Set("_cursor", list[len(list)-1].ID)
 		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", Url: h.cfg.BaseURL + "/Task?" + next.Encode()})
 	}
@@ -281,7 +284,7 @@ func (h *Handler) searchCount(w http.ResponseWriter, r *http.Request, c *call, s
 	}
 	b := newBundle("searchset")
 	b.Total = &total
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + r.URL.RawQuery}}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + s.controls.used(r.URL.Query()).Encode()}}
 	if err := s.controls.outcomeEntry(b); err != nil {
 		return 0, err
 	}

@@ -164,8 +164,8 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	}
 	b := newBundle("searchset")
 	self := h.cfg.BaseURL + "/Subscription"
-	if r.URL.RawQuery != "" {
-		self += "?" + r.URL.RawQuery
+	if used := ctl.used(r.URL.Query()); len(used) > 0 {
+		self += "?" + used.Encode()
 	}
 	b.Link = []fhir.BundleLink{{Relation: "self", Url: self}}
 	match := fhir.SearchEntryModeMatch
