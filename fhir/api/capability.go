@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 )
 
@@ -139,7 +140,7 @@ func (h *Handler) capability() capabilityStatement {
 						{Name: "patient", Type: "reference", Documentation: "by the patient's identifier, as patient:identifier=system|value (that system only), |value (no system) or value (any system); patient=[system|]value reads the same way"},
 						{Name: "focus", Type: "reference"},
 						{Name: "_lastUpdated", Type: "date", Documentation: "prefixes eq, ge, gt, le, lt"},
-						{Name: "_count", Type: "number"},
+						{Name: "_count", Type: "number", Documentation: fmt.Sprintf("page size, at most %d; 0 answers the total only, as _summary=count", h.cfg.MaxCount)},
 						{Name: "_cursor", Type: "string", Documentation: "keyset paging cursor; follow Bundle.link next"},
 					},
 				},
@@ -177,8 +178,8 @@ func (h *Handler) capability() capabilityStatement {
 				},
 				{
 					Type:              "Subscription",
-					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; channel.payload application/fhir+json (the Task) or absent (id only); notifications are history Bundles, one per Task version. A failing endpoint goes to status error after repeated attempts; set status requested to resume.",
-					Interaction:       interactions("read", "update", "delete", "create", "search-type"),
+					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; channel.payload application/fhir+json (the Task) or absent (id only); notifications are history Bundles, one per Task version. A failing endpoint goes to status error after repeated attempts; set status requested to resume. Only the current version is kept: vread answers it (the Location of a create or update) and 404 for any other version.",
+					Interaction:       interactions("read", "vread", "update", "delete", "create", "search-type"),
 					Versioning:        "versioned-update",
 					UpdateCreate:      &no,
 					ConditionalCreate: &no,

@@ -79,3 +79,64 @@ func TestSearchSelfLinkNamesOnlyUsedParameters(t *testing.T) {
 		t.Errorf("Subscription self link %s", b.linkURL("self"))
 	}
 }
+
+// TestInsufficientScopeChallenge: RFC 6750 §3 has a resource server answer
+// a token that does not permit the request with a WWW-Authenticate
+// challenge; §3.1 names the error insufficient_scope and the scope needed.
+func TestInsufficientScopeChallenge(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "SC-1", "requested")
+	body := []byte(`{"resourceType":"Task","id":"` + id + `","status":"cancelled","intent":"order"}`)
+	res := e.do(t, e.token(t, "ehr-readonly"), "PUT", "/fhir/Task/"+id, body).want(t, http.StatusForbidden)
+	var oo OperationOutcome
+	res.decode(t, &oo)
+	if len(oo.Issue) != 1 || oo.Issue[0].Code != "forbidden" {
+		t.Errorf("outcome %s", res.body)
+	}
+	if got := res.header.Get("WWW-Authenticate"); got != `Bearer realm="fhir", error="insufficient_scope", scope="system/Task.u"` {
+		t.Errorf("WWW-Authenticate %q", got)
+	}
+}
+
+// TestSubscriptionVersionsAndDelete: R4 create and update answer with a
+// Location naming the new version (…/_history/<vid>), which must resolve;
+// a version no longer kept is 404; deleting a resource that does not
+// exist (or no longer does) is still a success.
+func TestSubscriptionVersionsAndDelete(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "ehr-north")
+	created := e.do(t, tok, "POST", "/fhir/Subscription",
+		subscriptionBody("off", "Task?requester=org-north", "https://ehr.example.org/hook", "")).want(t, http.StatusCreated)
+	var s struct {
+		ID string `json:"id"`
+	}
+	created.decode(t, &s)
+	base := e.srv.URL + "/fhir/Subscription/" + s.ID
+	if loc := created.header.Get("Location"); loc != base+"/_history/1" {
+		t.Fatalf("create Location %q, want %s/_history/1", loc, base)
+	}
+	v1 := e.do(t, tok, "GET", created.header.Get("Location"), nil).want(t, http.StatusOK)
+	if v1.header.Get("ETag") != `W/"1"` || !strings.Contains(string(v1.body), `"versionId":"1"`) {
+		t.Errorf("vread of version 1: ETag %q, %s", v1.header.Get("ETag"), v1.body)
+	}
+
+	var doc map[string]any
+	v1.decode(t, &doc)
+	doc["reason"] = "changed"
+	updated := e.do(t, tok, "PUT", "/fhir/Subscription/"+s.ID, []byte(toJSON(t, doc)), "If-Match", `W/"1"`).want(t, http.StatusOK)
+	if loc := updated.header.Get("Location"); loc != base+"/_history/2" {
+		t.Errorf("update Location %q, want %s/_history/2", loc, base)
+	}
+	e.do(t, tok, "GET", base+"/_history/2", nil).want(t, http.StatusOK)
+	e.do(t, tok, "GET", base+"/_history/1", nil).want(t, http.StatusNotFound)
+	e.do(t, tok, "GET", base+"/_history/x", nil).want(t, http.StatusNotFound)
+	e.do(t, e.token(t, "ehr-other"), "GET", base+"/_history/2", nil).want(t, http.StatusNotFound)
+
+	// Another organisation's delete finds nothing of its own to delete.
+	e.do(t, e.token(t, "ehr-other"), "DELETE", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusNoContent)
+	e.do(t, tok, "GET", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusOK)
+	e.do(t, tok, "DELETE", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusNoContent)
+	e.do(t, tok, "DELETE", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusNoContent)
+	e.do(t, tok, "DELETE", "/fhir/Subscription/never-was", nil).want(t, http.StatusNoContent)
+	e.do(t, tok, "GET", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusNotFound)
+}

@@ -108,6 +108,7 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	h.handle("POST /fhir/Subscription", "create", h.createSubscription)
 	h.handle("GET /fhir/Subscription", "search.read", h.searchSubscriptions)
 	h.handle("GET /fhir/Subscription/{id}", "read", h.readSubscription)
+	h.handle("GET /fhir/Subscription/{id}/_history/{vid}", "vread.read", h.vreadSubscription)
 	h.handle("PUT /fhir/Subscription/{id}", "update", h.updateSubscription)
 	h.handle("DELETE /fhir/Subscription/{id}", "delete", h.deleteSubscription)
 	h.handle("/fhir/", "unknown", h.unknown)
@@ -176,7 +177,12 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 			if status == http.StatusInternalServerError {
 				h.log.ErrorContext(ctx, "fhir request failed", "action", action, "resource", c.resource, "id", c.id, "err", err)
 			}
-			writeJSON(w, status, oo, nil)
+			var ae *apiError
+			var hdr map[string]string
+			if errors.As(err, &ae) {
+				hdr = ae.header
+			}
+			writeJSON(w, status, oo, hdr)
 		}
 		h.auditCall(ctx, c, status)
 	})
@@ -205,7 +211,10 @@ func (h *Handler) allow(ctx context.Context, c *call, resource string, o smart.O
 	need := resource + "." + o.String()
 	h.record(ctx, audit.Event{Actor: c.actor.ID, Tenants: []string{c.p.OrgID}, Action: "auth.scope.refused",
 		Outcome: audit.OutcomeRefused, Detail: map[string]string{"needed": "system/" + need, "token": c.p.TokenID}})
-	return newAPIError(http.StatusForbidden, "forbidden", "the access token lacks scope system/"+need)
+	ae := newAPIError(http.StatusForbidden, "forbidden", "the access token lacks scope system/"+need)
+	// RFC 6750 §3.1: a token without the scope gets a challenge naming it.
+	ae.header = map[string]string{"WWW-Authenticate": `Bearer realm="fhir", error="insufficient_scope", scope="system/` + need + `"`}
+	return ae
 }
 
 // visible reports whether the client's organisation is a party to r.

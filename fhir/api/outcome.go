@@ -31,6 +31,7 @@ type Issue struct {
 type apiError struct {
 	status int
 	issue  Issue
+	header map[string]string // response headers, e.g. a Bearer challenge
 }
 
 // Error is the diagnostics text.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,12 +25,13 @@ func (c *call) owner() subscription.Owner {
 }
 
 // subscriptionHeaders are the headers of a single-Subscription response.
-// Location is unversioned: Subscription has no vread here.
+// Location names the version, as R4 create requires; it resolves by
+// vread while the version is current (earlier versions are not kept).
 func (h *Handler) subscriptionHeaders(s *subscription.Subscription) map[string]string {
 	return map[string]string{
 		"ETag":          etag(s.Version),
 		"Last-Modified": s.Updated.UTC().Format(http.TimeFormat),
-		"Location":      h.cfg.BaseURL + "/Subscription/" + s.ID,
+		"Location":      fmt.Sprintf("%s/Subscription/%s/_history/%d", h.cfg.BaseURL, s.ID, s.Version),
 	}
 }
 
@@ -73,6 +75,25 @@ func (h *Handler) readSubscription(w http.ResponseWriter, r *http.Request, c *ca
 	s, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
 	if err != nil {
 		return 0, err
+	}
+	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
+	return http.StatusOK, nil
+}
+
+// vreadSubscription serves the current version by its version id; only
+// that version is kept, so any other is not found.
+func (h *Handler) vreadSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	c.resource = "Subscription"
+	if err := h.allow(r.Context(), c, "Subscription", smart.Read); err != nil {
+		return 0, err
+	}
+	c.detail["id"] = r.PathValue("id")
+	s, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	if vid, err := strconv.Atoi(r.PathValue("vid")); err != nil || vid != s.Version {
+		return 0, newAPIError(http.StatusNotFound, "not-found", "no such version: only the current version of a Subscription is kept")
 	}
 	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
 	return http.StatusOK, nil
@@ -134,8 +155,12 @@ func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request, c *
 		return 0, err
 	}
 	c.detail["id"] = r.PathValue("id")
-	if err := h.subs.Delete(r.Context(), c.p.OrgID, r.PathValue("id")); err != nil {
+	// R4: deleting what does not exist (here: nothing of the client's
+	// own by that id) is answered like a delete, so a retry is safe.
+	if err := h.subs.Delete(r.Context(), c.p.OrgID, r.PathValue("id")); err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return 0, err
+	} else if err != nil {
+		c.detail["absent"] = "true"
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return http.StatusNoContent, nil

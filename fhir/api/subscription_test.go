@@ -127,7 +127,7 @@ func (e *env) subscribe(t *testing.T, client string, body []byte) subscription.R
 	var s subscription.Resource
 	res := e.do(t, e.token(t, client), "POST", "/fhir/Subscription", body).want(t, http.StatusCreated)
 	res.decode(t, &s)
-	if loc := res.header.Get("Location"); loc != e.srv.URL+"/fhir/Subscription/"+s.ID || res.header.Get("ETag") != `W/"1"` {
+	if loc := res.header.Get("Location"); loc != e.srv.URL+"/fhir/Subscription/"+s.ID+"/_history/1" || res.header.Get("ETag") != `W/"1"` {
 		t.Errorf("created subscription: Location %q, ETag %q", loc, res.header.Get("ETag"))
 	}
 	return s
@@ -432,11 +432,14 @@ func TestSubscriptionCrossTenantIsolation(t *testing.T) {
 	if got := len(other.posts()); got != 0 {
 		t.Fatalf("org-other was notified about a referral between north and ortho: %d posts", got)
 	}
-	// Another organisation's subscription is not found, never forbidden.
+	// Another organisation's subscription is not found, never forbidden;
+	// its DELETE is answered as for an id that does not exist (R4: 204)
+	// and deletes nothing.
 	for _, client := range []string{"ehr-north", "ehr-ortho"} {
 		tok := e.token(t, client)
 		e.do(t, tok, "GET", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
-		e.do(t, tok, "DELETE", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
+		e.do(t, tok, "DELETE", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNoContent)
+		e.readSubscription(t, "ehr-other", subs[0].ID)
 		body, _ := json.Marshal(subs[0])
 		e.do(t, tok, "PUT", "/fhir/Subscription/"+subs[0].ID, body).want(t, http.StatusNotFound)
 		var list struct {
