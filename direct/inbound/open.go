@@ -44,10 +44,10 @@ func (m *inMessage) signerName() string {
 	return m.signer.Subject.CommonName
 }
 
-// open decrypts m with our keys and verifies the signature, the signer's
+// open decrypts m with our keys, verifies the signature, the signer's
 // chain, validity, revocation and binding to both the envelope sender (or
-// the outer From for a null sender) and the inner From. Any failure is a
-// *Refusal.
+// the outer From for a null sender) and the inner From, and unwraps a
+// message/rfc822 wrapped message. Any failure is a *Refusal.
 func (p *Processor) open(ctx context.Context, m *inMessage) error {
 	m.msgID = headerMsgID(m.raw)
 	inner, err := smime.Decrypt(m.raw, p.ch.Keys)
@@ -77,11 +77,18 @@ func (p *Processor) open(ctx context.Context, m *inMessage) error {
 		}
 		return &Refusal{Reason: classify(err), Err: err}
 	}
-	m.entity, m.signer, m.chain = v.Entity, v.Signer, v.Chain
-	if id := headerMsgID(v.Entity); id != "" {
+	// Applicability Statement v1.3 senders wrap the message in
+	// message/rfc822 (RFC 5751 section 3.1); its own header, inside the
+	// signature, is the one that counts. Unwrapped messages stay accepted.
+	entity, _, err := smime.Unwrap(v.Entity)
+	if err != nil {
+		return &Refusal{Reason: ReasonMalformed, Err: err}
+	}
+	m.entity, m.signer, m.chain = entity, v.Signer, v.Chain
+	if id := headerMsgID(entity); id != "" {
 		m.msgID = id
 	}
-	m.from = headerFrom(v.Entity)
+	m.from = headerFrom(entity)
 	if m.from == "" {
 		return &Refusal{Reason: ReasonMalformed, Err: errors.New("signed message has no From address")}
 	}
