@@ -14,16 +14,20 @@ import (
 // (the subject is content-free by construction).
 var outerFields = []string{"from", "to", "subject", "date", "message-id", "in-reply-to", "references"}
 
-// Seal signs entity (a complete RFC 5322 message from message.Compose or
-// mdn.Build, CRLF line endings) with our identity for the address from and
-// encrypts it for recipient, returning the message to hand to SMTP: the
-// routing header fields of entity, MIME-Version, then the enveloped entity.
+// Seal wraps entity (a complete RFC 5322 message from message.Compose or
+// mdn.Build, CRLF line endings) in message/rfc822, signs that with our
+// identity for the address from and encrypts it for recipient, returning
+// the message to hand to SMTP: the routing header fields of entity,
+// MIME-Version, then the enveloped entity.
 func (c *Channel) Seal(from string, recipient *x509.Certificate, entity []byte) ([]byte, error) {
 	id, err := c.cfg.Keys.ForAddress(from)
 	if err != nil {
 		return nil, fmt.Errorf("direct: seal: signing identity for %s: %w", from, err)
 	}
-	signed, err := smime.Sign(entity, id.Cert, id.Key, id.Chain)
+	routing := headerFields(entity, outerFields)
+	// The Applicability Statement (v1.3) requires message wrapping (RFC 5751
+	// section 3.1): the whole message is signed as a message/rfc822 entity.
+	signed, err := smime.Sign(smime.Wrap(entity, routing), id.Cert, id.Key, id.Chain)
 	if err != nil {
 		return nil, fmt.Errorf("direct: seal: sign: %w", err)
 	}
@@ -32,7 +36,7 @@ func (c *Channel) Seal(from string, recipient *x509.Certificate, entity []byte) 
 		return nil, fmt.Errorf("direct: seal: encrypt for %q: %w", recipient.Subject.CommonName, err)
 	}
 	var out bytes.Buffer
-	out.Write(headerFields(entity, outerFields))
+	out.Write(routing)
 	out.WriteString("MIME-Version: 1.0\r\n")
 	out.Write(enveloped)
 	return out.Bytes(), nil

@@ -398,7 +398,11 @@ func openAs(t *testing.T, n *node, raw []byte, sender string) *message.Inbound {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := message.Parse(v.Entity)
+	msg, wrapped, err := smime.Unwrap(v.Entity)
+	if err != nil || !wrapped {
+		t.Fatalf("signed entity is not a message/rfc822 wrapped message: %v", err)
+	}
+	in, err := message.Parse(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
