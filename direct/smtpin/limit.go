@@ -3,13 +3,14 @@ package smtpin
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 )
 
 // limitListener admits at most max concurrent sessions in all and perAddr
-// from one client address; the ones above a limit are told 421 and closed
+// from one client address (an IPv6 client's /64); the ones above a limit are told 421 and closed
 // at once, so clients retry later instead of hanging in the accept backlog,
 // and one client cannot take every slot.
 type limitListener struct {
@@ -43,16 +44,32 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := hostOf(c.RemoteAddr())
+		host := hostOf(c.RemoteAddr())
+		addr := clientKey(host)
 		sc := &sessionConn{Conn: c, idle: l.idle, end: time.Now().Add(l.session)}
 		if reason := l.admit(addr, sc); reason != "" {
-			l.refused(addr, reason)
+			l.refused(host, reason)
 			go refuse(c, l.hostname, reason)
 			continue
 		}
 		sc.release = func() { l.leave(addr, sc) }
 		return sc, nil
 	}
+}
+
+// clientKey is what the per-address cap counts a peer under: an IPv4
+// address, or the /64 an IPv6 address is in, since one site is given a
+// whole /64 (or more) and could otherwise open every session from it.
+func clientKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
 }
 
 // admit takes a slot for addr's session sc, or says which limit refuses it.

@@ -173,3 +173,52 @@ func TestStoreBudgetSerialisesLargeMessages(t *testing.T) {
 		t.Fatalf("%d bytes were being stored at once, budget %d", spool.most, budget)
 	}
 }
+
+// addrConn is a connection that claims to come from remote.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+func TestPerAddressCapCountsAnIPv6SubnetAsOneClient(t *testing.T) {
+	spool, err := NewDirSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Hostname: "mx.direct.receiver.example", Domains: []string{"direct.receiver.example"},
+		Spool: spool, MaxConnections: 10, MaxConnectionsPerAddr: 2, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newPipeListener()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	from := func(ip string) *smtp.Client {
+		t.Helper()
+		client, server := net.Pipe()
+		l.conns <- addrConn{Conn: server, remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}
+		c := smtp.NewClient(client)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	// One host on an IPv6 network has its whole /64 to connect from.
+	for _, ip := range []string{"2001:db8:0:7::1", "2001:db8:0:7::2"} {
+		if err := from(ip).Noop(); err != nil {
+			t.Fatalf("connection from %s: %v", ip, err)
+		}
+	}
+	wantCode(t, from("2001:db8:0:7:ffff::3").Noop(), 421, smtp.EnhancedCode{4, 7, 0})
+	for _, ip := range []string{"2001:db8:0:8::1", "192.0.2.1", "::ffff:192.0.2.2"} {
+		if err := from(ip).Noop(); err != nil {
+			t.Fatalf("connection from %s, another client: %v", ip, err)
+		}
+	}
+}

@@ -39,8 +39,8 @@ type Config struct {
 	// MaxConnections caps concurrent sessions; more are greeted with 421
 	// and closed (default 100).
 	MaxConnections int
-	// MaxConnectionsPerAddr caps concurrent sessions from one client IP,
-	// so one client cannot hold every slot (default 20, what a busy MTA
+	// MaxConnectionsPerAddr caps concurrent sessions from one client IP
+	// (from one /64 for IPv6), so one client cannot hold every slot (default 20, what a busy MTA
 	// such as Postfix opens to one destination by default).
 	MaxConnectionsPerAddr int
 	// IdleTimeout is the longest wait for the client's next bytes, between
