@@ -17,6 +17,7 @@ type capabilityStatement struct {
 	Implementation *csImplementation `json:"implementation,omitempty"`
 	FHIRVersion    string            `json:"fhirVersion"`
 	Format         []string          `json:"format"`
+	PatchFormat    []string          `json:"patchFormat,omitempty"`
 	Rest           []csRest          `json:"rest"`
 }
 
@@ -111,6 +112,7 @@ func (h *Handler) capability() capabilityStatement {
 			URL: h.cfg.BaseURL},
 		FHIRVersion: "4.0.1",
 		Format:      []string{"application/fhir+json"},
+		PatchFormat: []string{"application/json-patch+json"},
 		Rest: []csRest{{
 			Mode:     "server",
 			Security: sec,

@@ -140,3 +140,36 @@ func TestSubscriptionVersionsAndDelete(t *testing.T) {
 	e.do(t, tok, "DELETE", "/fhir/Subscription/never-was", nil).want(t, http.StatusNoContent)
 	e.do(t, tok, "GET", "/fhir/Subscription/"+s.ID, nil).want(t, http.StatusNotFound)
 }
+
+// TestIncludeWithTargetType: R4 lets _include name the target type
+// (Task:focus:ServiceRequest); a Task's focus here is always the
+// ServiceRequest, so the typed form includes the same, and another
+// target type is refused as unsupported.
+func TestIncludeWithTargetType(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "IN-1", "requested")
+	tok := e.token(t, "ehr-north")
+	var b searchBundle
+	e.do(t, tok, "GET", "/fhir/Task?_id="+id+"&_include=Task:focus:ServiceRequest", nil).want(t, http.StatusOK).decode(t, &b)
+	if len(b.Entry) != 2 || b.Entry[1].Resource.ResourceType != "ServiceRequest" || b.Entry[1].Search.Mode != "include" {
+		t.Errorf("typed _include: %+v", b.Entry)
+	}
+	e.do(t, tok, "GET", "/fhir/Task?_id="+id+"&_include=Task:focus:Patient", nil).want(t, http.StatusBadRequest)
+}
+
+// TestCapabilityStatementNamesPatchFormat: patch is declared, so the
+// CapabilityStatement says which patch format it takes (JSON Patch only).
+func TestCapabilityStatementNamesPatchFormat(t *testing.T) {
+	e := newEnv(t)
+	var cs struct {
+		PatchFormat []string `json:"patchFormat"`
+	}
+	e.do(t, "", "GET", "/fhir/metadata", nil).want(t, http.StatusOK).decode(t, &cs)
+	if len(cs.PatchFormat) != 1 || cs.PatchFormat[0] != "application/json-patch+json" {
+		t.Errorf("patchFormat %v", cs.PatchFormat)
+	}
+	// The one it names is the one PATCH accepts; FHIRPath Patch is not.
+	id := e.createReferral(t, "PF-1", "requested")
+	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`{"resourceType":"Parameters"}`)).
+		want(t, http.StatusUnsupportedMediaType)
+}

@@ -126,8 +126,10 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 		s.count = max(1, min(n, h.cfg.MaxCount))
 	}
 	for _, inc := range v["_include"] {
-		if inc != "Task:focus" {
-			return nil, newAPIError(http.StatusBadRequest, "not-supported", "only _include=Task:focus is supported")
+		// A Task's focus is always its ServiceRequest, so the form naming
+		// the target type means the same.
+		if inc != "Task:focus" && inc != "Task:focus:ServiceRequest" {
+			return nil, newAPIError(http.StatusBadRequest, "not-supported", "only _include=Task:focus (or Task:focus:ServiceRequest) is supported", "_include")
 		}
 		s.include = true
 	}
