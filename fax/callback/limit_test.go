@@ -2,7 +2,9 @@ package callback_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,7 +44,7 @@ func TestBadCallbacksThrottledBeforeAnythingIsWritten(t *testing.T) {
 			"fax": {`{"id":123456,"direction":"sent","num_pages":3,"status":"success"}`}}
 		body := &watchedBody{Reader: bytes.NewBufferString(form.Encode())}
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, fuzzURL, body)
-		req.RemoteAddr = from + ":40000"
+		req.RemoteAddr = net.JoinHostPort(from, "40000")
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		sig := phaxio.SignCallback(fuzzURL, form, nil, []byte("a guessed token"))
 		if signed {
@@ -76,6 +78,19 @@ func TestBadCallbacksThrottledBeforeAnythingIsWritten(t *testing.T) {
 	// The vendor, posting from its own address, is not held up.
 	if rec, _ := post("198.51.100.20", true); rec.Code != http.StatusOK {
 		t.Fatalf("the vendor's signed callback during the flood: %d", rec.Code)
+	}
+	// An IPv6 client's /64 is one client: moving to another address in it
+	// buys no fresh allowance.
+	for i := range 5 {
+		if rec, _ := post(fmt.Sprintf("2001:db8:0:7::%x", i+1), false); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("forged callback %d from the /64: %d, want 401", i+1, rec.Code)
+		}
+	}
+	if rec, body := post("2001:db8:0:7:ffff::99", false); rec.Code != http.StatusTooManyRequests || body.read {
+		t.Fatalf("forged callback from a fresh address in the same /64: %d (body read %v), want 429 unread", rec.Code, body.read)
+	}
+	if rec, _ := post("2001:db8:0:8::1", false); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("forged callback from another /64: %d, want its own allowance (401)", rec.Code)
 	}
 	// The allowance comes back with time.
 	clock.Advance(10 * time.Second)
