@@ -83,6 +83,12 @@ func (s *TokenServer) verifyAssertion(ctx context.Context, assertion, formClient
 			return fail(CodeInvalidClient, "client_assertion typ must be JWT")
 		}
 	}
+	// SMART Backend Services: a jku must be the JWKS URL the client
+	// registered, or verification fails. Clients register a JWKS document
+	// here, never a URL, so any jku fails (and is never fetched).
+	if _, present := tok.Header["jku"]; present {
+		return fail(CodeInvalidClient, "client_assertion jku is not a registered JWKS URL; keys come from the client's registered JWKS")
+	}
 	kid, _ := tok.Header["kid"].(string)
 	if kid == "" {
 		return fail(CodeInvalidClient, "client_assertion has no kid")

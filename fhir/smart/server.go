@@ -75,9 +75,10 @@ type TokenServerConfig struct {
 // TokenServer is the SMART Backend Services token endpoint, an http.Handler
 // to mount at TokenPath. It accepts only POSTed forms with grant_type
 // client_credentials and a jwt-bearer client_assertion that is RS384 or
-// ES384, carries a kid from the client's JWKS, has iss = sub = client_id,
-// aud = TokenURL, an exp in the future but at most five minutes ahead, an
-// unused jti, and an optional typ of "JWT". It is safe for concurrent use.
+// ES384, carries a kid from the client's JWKS and no jku, has iss = sub =
+// client_id, aud = TokenURL, an exp in the future but at most five minutes
+// ahead, an unused jti, and an optional typ of "JWT". It is safe for
+// concurrent use.
 type TokenServer struct {
 	cfg      TokenServerConfig
 	issuer   *issuer

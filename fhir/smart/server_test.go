@@ -139,6 +139,14 @@ func TestTokenServerAssertionChecks(t *testing.T) {
 			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "typ must be JWT",
 		},
 		{
+			// SMART Backend Services: a jku that is not the client's
+			// registered JWKS URL fails signature verification; clients
+			// here register a JWKS document, so no jku is registered.
+			name:       "jku header",
+			mutate:     func(s *assertionSpec) { s.header["jku"] = "https://keys.example.test/jwks.json" },
+			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "jku",
+		},
+		{
 			name: "unknown client",
 			mutate: func(s *assertionSpec) {
 				s.claims["iss"], s.claims["sub"] = "client-nobody", "client-nobody"
