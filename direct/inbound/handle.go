@@ -26,12 +26,17 @@ func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOu
 	}
 	var out gateway.InboundOutcome
 	rep, err := mdn.Parse(m.entity)
-	if err == nil {
+	switch {
+	case err == nil:
 		m.kind = "report"
 		if out, err = p.applyReport(ctx, m, rep); err != nil {
 			return out, err
 		}
 		return p.flagRevocation(m, out), nil // never an MDN for an MDN
+	case errors.Is(err, mdn.ErrMalformed):
+		// A report we cannot read is still a report: not answered.
+		m.kind = "report"
+		return out, &Refusal{Reason: ReasonMalformed, Err: err}
 	}
 	in, perr := message.Parse(m.entity)
 	if perr != nil {

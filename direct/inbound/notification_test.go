@@ -255,3 +255,39 @@ func TestReplyFromAnotherUserOfTheDomain(t *testing.T) {
 		t.Fatalf("referral %s, delivery %s after a stranger's decline", st, dl.State)
 	}
 }
+
+// TestNoMDNForAnUnreadableMDN: a report we cannot read (here a
+// disposition-notification without a Disposition we can parse) is still a
+// report: RFC 8098 forbids answering an MDN with an MDN, so it is
+// quarantined as malformed and not answered, not taken for mail.
+func TestNoMDNForAnUnreadableMDN(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	for i, body := range []string{
+		"Reporting-UA: " + domainA + "; test\r\nFinal-Recipient: rfc822;" + addrA + "\r\nOriginal-Message-ID: <x@" + domainB + ">\r\nDisposition: processed\r\n",
+		"\r\n",
+	} {
+		raw := "From: " + addrA + "\r\nTo: " + addrB + "\r\nSubject: Disposition notification\r\nMessage-ID: <" + message.NewMessageID(domainA) + ">\r\n" +
+			"Date: " + a.clock.Now().Format(time.RFC1123Z) + "\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/report; report-type=disposition-notification; boundary=r\r\n\r\n" +
+			"--r\r\nContent-Type: text/plain\r\n\r\nSynthetic notification.\r\n" +
+			"--r\r\nContent-Type: message/disposition-notification\r\n\r\n" + body + "--r--\r\n"
+		sendSealed(t, a, addrA, b.identity.Cert, addrB, []byte(raw))
+		b.processUntil(t, "processed", func() bool {
+			n := 0
+			for _, m := range b.inbox(t, "") {
+				if m.State != gateway.InboundReceived {
+					n++
+				}
+			}
+			return n == i+1
+		})
+		m := b.inbox(t, "")[i]
+		if m.State != gateway.InboundQuarantined || m.Reason != string(inbound.ReasonMalformed) {
+			t.Errorf("unreadable report %d: state %s, reason %q", i, m.State, m.Reason)
+		}
+		if ns, err := b.svc.Notices(t.Context(), m.ID); err != nil || len(ns) != 0 {
+			t.Errorf("unreadable report %d answered: %v %+v", i, err, ns)
+		}
+	}
+}

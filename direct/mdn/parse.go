@@ -92,6 +92,12 @@ func (r *Report) Failed() bool {
 // that is neither an MDN nor a DSN.
 var ErrNotReport = errors.New("not a disposition or delivery status report")
 
+// ErrMalformed is returned (wrapped) when the input is a report (a
+// multipart/report, or a message carrying a disposition-notification or
+// delivery-status part) that cannot be read. It is still a report: no MDN
+// may answer it (RFC 8098 section 2).
+var ErrMalformed = errors.New("malformed report")
+
 const (
 	maxDepth = 6
 	maxParts = 64
@@ -99,14 +105,19 @@ const (
 
 // Parse recognises an MDN or DSN in raw (a plain MIME message, already
 // unwrapped from S/MIME). It returns an error wrapping ErrNotReport for
-// ordinary mail.
+// ordinary mail and one wrapping ErrMalformed for a report it cannot read.
 func Parse(raw []byte) (*Report, error) {
 	e, err := gomessage.Read(bytes.NewReader(raw))
 	if err != nil && !gomessage.IsUnknownCharset(err) && !gomessage.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("mdn: parse: header: %w", err)
 	}
+	top, _, _ := e.Header.ContentType()
+	isReport := top == "multipart/report"
 	p := reportParts{}
 	if err := p.collect(e, 0); err != nil {
+		if isReport {
+			return nil, fmt.Errorf("mdn: parse: %w: %w", ErrMalformed, err)
+		}
 		return nil, fmt.Errorf("mdn: parse: %w", err)
 	}
 	var r *Report
@@ -118,11 +129,13 @@ func Parse(raw []byte) (*Report, error) {
 		}
 	case p.dsn != nil:
 		r, err = parseDSN(p.dsn, p.returned)
+	case isReport:
+		return nil, fmt.Errorf("mdn: parse: %w: multipart/report without a disposition-notification or delivery-status part", ErrMalformed)
 	default:
 		return nil, fmt.Errorf("mdn: parse: %w", ErrNotReport)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mdn: parse: %w", err)
+		return nil, fmt.Errorf("mdn: parse: %w: %w", ErrMalformed, err)
 	}
 	r.MessageID = msgID(e.Header.Get("Message-Id"))
 	return r, nil
