@@ -288,6 +288,7 @@ func TestRefusals(t *testing.T) {
 		{"tampered", tampered, nil, inbound.ReasonBadSignature},
 		{"unsigned", plain, nil, inbound.ReasonUnsigned},
 		{"address mismatch", spoofed, nil, inbound.ReasonAddressMismatch},
+		{"signed with the receiver's own domain certificate", signAs(b.identity), nil, inbound.ReasonAddressMismatch},
 		{"revoked signer", signAs(revoked), nil, inbound.ReasonCertRevoked},
 		{"expired signer", signAs(expired), nil, inbound.ReasonCertExpired},
 		{"untrusted anchor", signAs(rogue), nil, inbound.ReasonUntrustedAnchor},

@@ -82,8 +82,10 @@ func TestInteropOpenSSLReadsOurs(t *testing.T) {
 	}
 }
 
-// TestInteropWeReadOpenSSL: what openssl cms signs (detached or opaque,
-// SHA-256) and then encrypts, we decrypt and verify.
+// TestInteropWeReadOpenSSL: what openssl cms signs (detached or opaque;
+// SHA-256, -384 or -512; CRLF or LF line endings) and then encrypts, we
+// decrypt and verify. SHA-1 (which Direct no longer allows for signatures)
+// and a signature without the signer's certificate are refused.
 func TestInteropWeReadOpenSSL(t *testing.T) {
 	run := openssl(t)
 	path := writePKI(t, map[string]*certs.Identity{"sender": fx.sender, "rcpt": fx.rcpt, "untrust": fx.untrust})
@@ -95,6 +97,7 @@ func TestInteropWeReadOpenSSL(t *testing.T) {
 	tests := []struct {
 		name       string
 		signer     string
+		md         string // the signature's digest; sha256 when empty
 		signArgs   []string
 		cipher     string
 		encArgs    []string
@@ -110,6 +113,11 @@ func TestInteropWeReadOpenSSL(t *testing.T) {
 			encArgs: []string{"-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"}},
 		{name: "AES-256-GCM AuthEnvelopedData", signer: "sender", cipher: "-aes-256-gcm"},
 		{name: "AES-128-GCM AuthEnvelopedData, streamed", signer: "sender", cipher: "-aes-128-gcm", encArgs: []string{"-stream"}},
+		{name: "SHA-384", signer: "sender", md: "sha384", cipher: "-aes256"},
+		{name: "SHA-512, opaque", signer: "sender", md: "sha512", signArgs: []string{"-nodetach"}, cipher: "-aes128", wantOpaque: true},
+		{name: "binary, LF line endings signed as they are", signer: "sender", signArgs: []string{"-binary"}, cipher: "-aes256"},
+		{name: "SHA-1 refused", signer: "sender", md: "sha1", cipher: "-aes256", wantErr: smime.ErrBadSignature},
+		{name: "signer certificate left out", signer: "sender", signArgs: []string{"-nocerts"}, cipher: "-aes256", wantErr: smime.ErrBadSignature},
 		{name: "tampered after signing", signer: "sender", cipher: "-aes256", tamper: true, wantErr: smime.ErrBadSignature},
 		{name: "signer under an untrusted CA", signer: "untrust", cipher: "-aes256", wantErr: smime.ErrUntrustedAnchor},
 	}
@@ -117,7 +125,11 @@ func TestInteropWeReadOpenSSL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			signedPath := filepath.Join(dir, "signed.eml")
-			args := append([]string{"cms", "-sign", "-md", "sha256", "-in", entPath, "-out", signedPath,
+			md := tt.md
+			if md == "" {
+				md = "sha256"
+			}
+			args := append([]string{"cms", "-sign", "-md", md, "-in", entPath, "-out", signedPath,
 				"-signer", path(tt.signer + ".pem"), "-inkey", path(tt.signer + "-key.pem")}, tt.signArgs...)
 			run(t, args...)
 			if tt.tamper {
