@@ -173,3 +173,33 @@ func TestCapabilityStatementNamesPatchFormat(t *testing.T) {
 	e.do(t, e.token(t, "ehr-ortho"), "PATCH", "/fhir/Task/"+id, []byte(`{"resourceType":"Parameters"}`)).
 		want(t, http.StatusUnsupportedMediaType)
 }
+
+// TestMethodNotAllowedNamesAllow: RFC 9110 §15.5.6 requires a 405 to carry
+// Allow with the methods the resource supports; a path no method serves
+// is not found rather than 405.
+func TestMethodNotAllowedNamesAllow(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "ehr-north")
+	id := e.createReferral(t, "MA-1", "requested")
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/fhir/Task/" + id, "GET, HEAD, PATCH, PUT"},
+		{"POST", "/fhir/Task/" + id, "GET, HEAD, PATCH, PUT"},
+		{"PUT", "/fhir/Task", "GET, HEAD, POST"},
+		{"PUT", "/fhir/metadata", "GET, HEAD"},
+		{"PATCH", "/fhir/Subscription/x", "DELETE, GET, HEAD, PUT"},
+		{"GET", "/fhir/ServiceRequest", "POST"},
+	} {
+		res := e.do(t, tok, tc.method, tc.path, nil).want(t, http.StatusMethodNotAllowed)
+		if got := res.header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+	for _, path := range []string{"/fhir/Task/" + id + "/extra/segments", "/fhir/Patient/" + id + "/_history/1"} {
+		res := e.do(t, tok, "GET", path, nil).want(t, http.StatusNotFound)
+		var oo OperationOutcome
+		res.decode(t, &oo)
+		if len(oo.Issue) != 1 || oo.Issue[0].Code != "not-supported" {
+			t.Errorf("GET %s: %s", path, res.body)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -66,6 +65,9 @@ func (c *Config) fill() {
 	}
 }
 
+// catchAll is the route of every request no other route serves.
+const catchAll = "/fhir/"
+
 // Handler serves /fhir. It is safe for concurrent use.
 type Handler struct {
 	svc  *gateway.Service
@@ -111,7 +113,7 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	h.handle("GET /fhir/Subscription/{id}/_history/{vid}", "vread.read", h.vreadSubscription)
 	h.handle("PUT /fhir/Subscription/{id}", "update", h.updateSubscription)
 	h.handle("DELETE /fhir/Subscription/{id}", "delete", h.deleteSubscription)
-	h.handle("/fhir/", "unknown", h.unknown)
+	h.handle(catchAll, "unknown", h.unknown)
 	return h
 }
 
@@ -268,12 +270,26 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 }
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
-	typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/fhir/"), "/")
-	if typ == "Task" || typ == "ServiceRequest" || typ == "Subscription" || typ == "DocumentReference" || typ == "Binary" ||
-		slices.Contains(partTypes, typ) || typ == "metadata" {
-		return 0, newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
+	if allow := h.allowed(r); len(allow) > 0 {
+		ae := newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
+		// RFC 9110 §15.5.6: a 405 names the methods that are supported.
+		ae.header = map[string]string{"Allow": strings.Join(allow, ", ")}
+		return 0, ae
 	}
 	return 0, newAPIError(http.StatusNotFound, "not-supported", fmt.Sprintf("%s %s is not supported by this server (see /fhir/metadata)", r.Method, r.URL.Path))
+}
+
+// allowed lists the methods some route serves at r's path, sorted; empty
+// when only the catch-all matches it (the path is unknown).
+func (h *Handler) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != catchAll {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // readBody reads a FHIR JSON request body, checking its media type.
