@@ -203,3 +203,28 @@ func TestMethodNotAllowedNamesAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedSearchParameter: in R4 a repeated parameter means AND (every
+// value must match), commas mean OR. The server cannot apply AND to these
+// single criteria, so it refuses rather than quietly using the first value.
+func TestRepeatedSearchParameter(t *testing.T) {
+	e := newEnv(t)
+	e.createReferral(t, "RP-1", "draft")
+	tok := e.token(t, "ehr-north")
+	for _, q := range []string{"/fhir/Task?status=draft&status=requested", "/fhir/Task?owner=org-ortho&owner=org-other",
+		"/fhir/Task?_count=1&_count=5", "/fhir/Subscription?status=off&status=active"} {
+		res := e.do(t, tok, "GET", q, nil).want(t, http.StatusBadRequest)
+		var oo OperationOutcome
+		res.decode(t, &oo)
+		if len(oo.Issue) != 1 || oo.Issue[0].Code != "not-supported" || len(oo.Issue[0].Expression) != 1 {
+			t.Errorf("%s: %s", q, res.body)
+		}
+	}
+	// Two _lastUpdated bounds are the AND they mean; commas stay OR.
+	var b searchBundle
+	e.do(t, tok, "GET", "/fhir/Task?_lastUpdated=ge2026-01-01&_lastUpdated=lt2027-01-01&status=draft,requested", nil).
+		want(t, http.StatusOK).decode(t, &b)
+	if len(b.Entry) != 1 {
+		t.Errorf("ranged search found %d", len(b.Entry))
+	}
+}

@@ -145,6 +145,25 @@ func (c *controls) used(q url.Values) url.Values {
 	return out
 }
 
+// once refuses a search parameter given more than once: R4 reads a repeat
+// as AND (all values must match), which these criteria do not implement,
+// and quietly using one value would answer a different search. repeatable
+// names the parameters that do take repeats.
+func once(v url.Values, repeatable ...string) error {
+	names := make([]string, 0, len(v))
+	for name := range v {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if len(v[name]) > 1 && !slices.Contains(repeatable, name) {
+			return newAPIError(http.StatusBadRequest, "not-supported",
+				name+" may be given once: a repeated parameter means all values must match, which is not supported (comma-separated values match any)", name)
+		}
+	}
+	return nil
+}
+
 // outcomeEntry adds the OperationOutcome that tells a lenient search which
 // parameters it ignored.
 func (c *controls) outcomeEntry(b *bundle) error {

@@ -50,6 +50,9 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 	if s.controls, err = searchControls(r, v, searchParams); err != nil {
 		return nil, err
 	}
+	if err := once(v, "_lastUpdated", "_include"); err != nil {
+		return nil, err
+	}
 	one := func(name string) string { return v.Get(name) }
 	if x := one("_id"); x != "" {
 		s.q.IDs = strings.Split(x, ",")

@@ -179,6 +179,9 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return 0, err
 	}
+	if err := once(v); err != nil {
+		return 0, err
+	}
 	keep, err := subscriptionFilter(v)
 	if err != nil {
 		return 0, err
