@@ -453,3 +453,55 @@ func envelope(t *testing.T, plain, entity []byte, cert *x509.Certificate) []byte
 	out := append([]byte{}, hdr...)
 	return append(append(out, "\r\nMIME-Version: 1.0\r\n"...), enc...)
 }
+
+// TestEnvelopeMustMatchSignedHeader: Applicability Statement v1.3 makes the
+// signed header authoritative over the SMTP envelope: every RCPT TO must be
+// among the wrapped message's To or Cc, and MAIL FROM must be its From (or
+// Sender). A signed message for one address of B's domain, replayed to
+// another (B's domain key opens both), and one whose MAIL FROM is another
+// address of the signer's domain are quarantined; the genuine one is not.
+func TestEnvelopeMustMatchSignedHeader(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	msg := func(cc ...string) []byte {
+		return compose(t, message.Outbound{From: addrA, To: append([]string{addrB}, cc...), Subject: "Referral [ref:x9]",
+			MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral text."})
+	}
+	billingB, billingA := "billing@"+domainB, "billing@"+domainA
+	seal := func(entity []byte) []byte {
+		t.Helper()
+		wire, err := a.ch.Seal(addrA, b.identity.Cert, entity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire
+	}
+	sendRaw(t, a, addrA, billingB, seal(msg()))                          // replayed to another recipient
+	sendRaw(t, a, billingA, addrB, seal(msg()))                          // MAIL FROM another address of A's domain
+	sendRaw(t, a, addrA, addrB, seal(msg()))                             // genuine
+	sendRaw(t, a, strings.ToUpper(addrA), billingB, seal(msg(billingB))) // To and To: both named, case aside
+	b.processUntil(t, "all processed", func() bool {
+		n := 0
+		for _, m := range b.inbox(t, "") {
+			if m.State != gateway.InboundReceived {
+				n++
+			}
+		}
+		return n == 4
+	})
+	var quarantined, accepted int
+	for _, m := range b.inbox(t, "") {
+		switch m.State {
+		case gateway.InboundQuarantined:
+			quarantined++
+			if m.Reason != string(inbound.ReasonRoutingMismatch) {
+				t.Errorf("quarantined as %s: %s", m.Reason, m.Error)
+			}
+		case gateway.InboundNew:
+			accepted++
+		}
+	}
+	if quarantined != 2 || accepted != 2 {
+		t.Fatalf("%d quarantined, %d accepted; want 2 and 2", quarantined, accepted)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/referralgw/gateway/direct/channel"
@@ -46,8 +47,9 @@ func (m *inMessage) signerName() string {
 
 // open decrypts m with our keys, verifies the signature, the signer's
 // chain, validity, revocation and binding to both the envelope sender (or
-// the outer From for a null sender) and the inner From, and unwraps a
-// message/rfc822 wrapped message. Any failure is a *Refusal.
+// the outer From for a null sender) and the inner From, unwraps a
+// message/rfc822 wrapped message and checks the SMTP envelope against its
+// signed header (envelopeMatches). Any failure is a *Refusal.
 func (p *Processor) open(ctx context.Context, m *inMessage) error {
 	m.msgID = headerMsgID(m.raw)
 	inner, err := smime.Decrypt(m.raw, p.ch.Keys)
@@ -95,6 +97,46 @@ func (p *Processor) open(ctx context.Context, m *inMessage) error {
 	if !channel.BoundTo(v.Signer, m.from) {
 		return &Refusal{Reason: ReasonAddressMismatch,
 			Err: fmt.Errorf("signer %q is not bound to the From address %s", v.Signer.Subject.CommonName, m.from)}
+	}
+	if err := envelopeMatches(entity, m.stored.MailFrom, m.stored.RcptTo); err != nil {
+		return &Refusal{Reason: ReasonRoutingMismatch, Err: err}
+	}
+	return nil
+}
+
+// envelopeMatches applies the Applicability Statement v1.3 rule that the
+// signed header is authoritative over the SMTP envelope: a non-null MAIL
+// FROM must be the From or the Sender of entity, and every RCPT TO must be
+// among its To and Cc (not Bcc: a recipient must be visible in the header
+// the sender signed). It stops a signed message from being replayed to
+// another address our key also opens.
+func envelopeMatches(entity []byte, mailFrom string, rcptTo []string) error {
+	h := header(entity)
+	if h == nil {
+		return errors.New("signed message header does not parse")
+	}
+	addrs := func(fields ...string) []string {
+		var out []string
+		for _, f := range fields {
+			if list, err := h.AddressList(f); err == nil {
+				for _, a := range list {
+					out = append(out, a.Address)
+				}
+			}
+		}
+		return out
+	}
+	has := func(list []string, addr string) bool {
+		return slices.ContainsFunc(list, func(a string) bool { return strings.EqualFold(a, addr) })
+	}
+	if mailFrom != "" && !has(addrs("From", "Sender"), mailFrom) {
+		return fmt.Errorf("MAIL FROM %s is neither the From nor the Sender of the signed message", mailFrom)
+	}
+	recipients := addrs("To", "Cc")
+	for _, r := range rcptTo {
+		if !has(recipients, r) {
+			return fmt.Errorf("RCPT TO %s is not among the To and Cc of the signed message", r)
+		}
 	}
 	return nil
 }

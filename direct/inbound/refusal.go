@@ -31,6 +31,10 @@ const (
 	// ReasonNotReceiver: a verified reply or receipt about one of our
 	// referrals came from an address that is not the referral's receiver.
 	ReasonNotReceiver Reason = "sender-not-receiver"
+	// ReasonRoutingMismatch: the SMTP envelope does not match the signed
+	// header (Applicability Statement v1.3): MAIL FROM is not the From or
+	// Sender, or a RCPT TO is not among To and Cc.
+	ReasonRoutingMismatch Reason = "routing-mismatch"
 	// ReasonProcessingFailed: processing failed Config.MaxAttempts passes
 	// in a row for a reason that is not the message's fault.
 	ReasonProcessingFailed Reason = "processing-failed"
