@@ -228,3 +228,46 @@ func TestRepeatedSearchParameter(t *testing.T) {
 		t.Errorf("ranged search found %d", len(b.Entry))
 	}
 }
+
+// TestBinaryReadNegotiates: a Binary is served as the document when Accept
+// names its media type, as FHIR JSON when Accept takes that, and otherwise
+// 406, like every other read (an XML or unrelated Accept is not answered
+// with JSON).
+func TestBinaryReadNegotiates(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "BN-1", "requested")
+	tok := e.token(t, "ehr-ortho")
+	var doc struct {
+		Content []struct {
+			Attachment struct{ URL string } `json:"attachment"`
+		} `json:"content"`
+	}
+	var tk struct {
+		Input []struct {
+			ValueReference struct{ Reference string } `json:"valueReference"`
+		} `json:"input"`
+	}
+	e.do(t, tok, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusOK).decode(t, &tk)
+	e.do(t, tok, "GET", "/fhir/"+tk.Input[0].ValueReference.Reference, nil).want(t, http.StatusOK).decode(t, &doc)
+	bin := "/fhir/" + doc.Content[0].Attachment.URL // the record is text/plain
+	for accept, want := range map[string]struct {
+		status int
+		ct     string
+	}{
+		"text/plain":                        {http.StatusOK, "text/plain"},
+		"application/fhir+json":             {http.StatusOK, "application/fhir+json"},
+		"":                                  {http.StatusOK, "application/fhir+json"},
+		"*/*":                               {http.StatusOK, "application/fhir+json"},
+		"application/fhir+xml":              {http.StatusNotAcceptable, "application/fhir+json"},
+		"application/pdf":                   {http.StatusNotAcceptable, "application/fhir+json"},
+		"application/pdf, application/json": {http.StatusOK, "application/fhir+json"},
+	} {
+		res := e.do(t, tok, "GET", bin, nil, "Accept", accept).want(t, want.status)
+		if !strings.HasPrefix(res.header.Get("Content-Type"), want.ct) {
+			t.Errorf("Accept %q: Content-Type %q, want %s", accept, res.header.Get("Content-Type"), want.ct)
+		}
+		if want.ct == "text/plain" && res.header.Get("X-Security-Context") != tk.Input[0].ValueReference.Reference {
+			t.Errorf("raw Binary: X-Security-Context %q, want %s", res.header.Get("X-Security-Context"), tk.Input[0].ValueReference.Reference)
+		}
+	}
+}

@@ -84,16 +84,24 @@ func (h *Handler) readBinary(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err != nil {
 		return 0, err
 	}
+	raw := wantsRaw(r.Header.Get("Accept"), rec.ContentType)
+	if !raw { // then the answer is FHIR JSON, which Accept must take
+		if err := acceptable(r, false); err != nil {
+			return 0, err
+		}
+	}
 	rc, err := h.svc.RecordContent(ctx, ref, rec)
 	if err != nil {
 		return 0, err
 	}
 	hdr := h.recordHeaders("Binary", rec.ID, ref)
-	if wantsRaw(r.Header.Get("Accept"), rec.ContentType) {
+	if raw {
 		for k, v := range hdr {
 			w.Header().Set(k, v)
 		}
 		w.Header().Set("Content-Type", rec.ContentType)
+		// R4 carries a raw Binary's securityContext in this header.
+		w.Header().Set("X-Security-Context", "DocumentReference/"+rec.ID)
 		w.Header().Set("Content-Length", strconv.Itoa(len(rc.Content)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(rc.Content)
