@@ -118,7 +118,8 @@ func TestHeaders(t *testing.T) {
 }
 
 // FuzzInboundText runs the processor's own parsers of remote input (the
-// header fields it reads and the reply command) over arbitrary bytes.
+// header fields it reads, the envelope check and the reply command) over
+// arbitrary bytes.
 func FuzzInboundText(f *testing.F) {
 	f.Add([]byte("From: a@direct.example\r\nMessage-Id: <x@y>\r\n\r\nAccepted\r\n"))
 	f.Add([]byte("From: <>\r\n\r\ndecline: reason\n> quoted"))
@@ -138,6 +139,10 @@ func FuzzInboundText(f *testing.F) {
 			t.Fatalf("rest of %d bytes", len(rest))
 		}
 		_ = cleanRemote(string(raw))
+		if err := envelopeMatches(raw, "", nil); err != nil && header(raw) != nil {
+			t.Fatalf("empty envelope refused for a parsed header: %v", err)
+		}
+		_ = envelopeMatches(raw, "a@direct.example", []string{"b@direct.example"})
 	})
 }
 

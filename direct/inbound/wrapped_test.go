@@ -94,4 +94,12 @@ func TestWrappedMDNFromOpenSSL(t *testing.T) {
 	if st, dl, _ := state(t, a, r); st != gateway.StatusReceived || dl.State != gateway.DeliveryDelivered {
 		t.Fatalf("referral %s, delivery %s; want received, delivered", st, dl.State)
 	}
+	for _, m := range a.inbox(t, "") {
+		if m.Kind != "report" {
+			t.Errorf("wrapped MDN taken as %q", m.Kind)
+		}
+		if ns, err := a.svc.Notices(t.Context(), m.ID); err != nil || len(ns) != 0 {
+			t.Errorf("wrapped MDN answered: %v %+v", err, ns)
+		}
+	}
 }
