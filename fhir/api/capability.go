@@ -194,6 +194,8 @@ func (h *Handler) capability() capabilityStatement {
 						{Name: "type", Type: "token", Documentation: "always rest-hook"},
 						{Name: "url", Type: "uri", Documentation: "exact match on channel.endpoint"},
 						{Name: "payload", Type: "token", Documentation: "application/fhir+json"},
+						{Name: "_count", Type: "number", Documentation: fmt.Sprintf("page size, at most %d; 0 answers the total only", h.cfg.MaxCount)},
+						{Name: "_cursor", Type: "string", Documentation: "keyset paging cursor; follow Bundle.link next"},
 					},
 				},
 			},

@@ -271,3 +271,43 @@ func TestBinaryReadNegotiates(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionSearchPages: _count bounds a Subscription search page
+// too (R4: a server may return fewer than _count, never more), next pages
+// through the rest, and _count=0 is the total only.
+func TestSubscriptionSearchPages(t *testing.T) {
+	e := newEnv(t)
+	var want []string
+	for i := range 3 {
+		s := e.subscribe(t, "ehr-north", subscriptionBody("off", "Task?requester=org-north", "https://ehr.example.org/hook"+string(rune('a'+i)), ""))
+		want = append(want, s.ID)
+	}
+	tok := e.token(t, "ehr-north")
+	var got []string
+	next := "/fhir/Subscription?status=off&_count=2"
+	for pages := 0; next != ""; pages++ {
+		if pages == 3 {
+			t.Fatal("paging does not end")
+		}
+		var b searchBundle
+		e.do(t, tok, "GET", next, nil, "Prefer", "handling=strict").want(t, http.StatusOK).decode(t, &b)
+		if len(b.Entry) > 2 {
+			t.Fatalf("page of %d entries for _count=2", len(b.Entry))
+		}
+		for _, en := range b.Entry {
+			got = append(got, en.Resource.ID)
+		}
+		next = b.linkURL("next")
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("paged %v, want %v", got, want)
+	}
+	var total struct {
+		Total *int
+		Entry []any
+	}
+	e.do(t, tok, "GET", "/fhir/Subscription?_count=0", nil).want(t, http.StatusOK).decode(t, &total)
+	if total.Total == nil || *total.Total != 3 || len(total.Entry) != 0 {
+		t.Errorf("_count=0: total %v, %d entries", total.Total, len(total.Entry))
+	}
+}

@@ -118,15 +118,8 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 			return nil, err
 		}
 	}
-	if x := one("_count"); x != "" {
-		n, err := strconv.Atoi(x)
-		if err != nil || n < 0 {
-			return nil, newAPIError(http.StatusBadRequest, "value", "_count must be a non-negative integer", "_count")
-		}
-		if n == 0 { // R4: the same as _summary=count
-			s.controls.count = true
-		}
-		s.count = max(1, min(n, h.cfg.MaxCount))
+	if s.count, err = h.pageSize(v, s.controls); err != nil {
+		return nil, err
 	}
 	for _, inc := range v["_include"] {
 		// A Task's focus is always its ServiceRequest, so the form naming
@@ -138,6 +131,23 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 	}
 	s.q.AfterID = one("_cursor")
 	return s, nil
+}
+
+// pageSize reads _count: the default when absent, at most MaxCount, and 0
+// meaning the total only (R4: the same as _summary=count, which it sets).
+func (h *Handler) pageSize(v url.Values, c *controls) (int, error) {
+	x := v.Get("_count")
+	if x == "" {
+		return h.cfg.DefaultCount, nil
+	}
+	n, err := strconv.Atoi(x)
+	if err != nil || n < 0 {
+		return 0, newAPIError(http.StatusBadRequest, "value", "_count must be a non-negative integer", "_count")
+	}
+	if n == 0 {
+		c.count = true
+	}
+	return max(1, min(n, h.cfg.MaxCount)), nil
 }
 
 // lastSegment reads "Organization/x" or "x" as x.

@@ -17,7 +17,7 @@ import (
 )
 
 // subscriptionParams are the Subscription search parameters implemented.
-var subscriptionParams = []string{"_id", "status", "criteria", "type", "url", "payload"}
+var subscriptionParams = []string{"_id", "status", "criteria", "type", "url", "payload", "_count", "_cursor"}
 
 // owner is the subscription owner behind a call.
 func (c *call) owner() subscription.Owner {
@@ -186,26 +186,46 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return 0, err
 	}
+	count, err := h.pageSize(v, ctl)
+	if err != nil {
+		return 0, err
+	}
 	all, err := h.subs.List(r.Context(), c.p.OrgID)
 	if err != nil {
 		return 0, err
 	}
-	b := newBundle("searchset")
-	self := h.cfg.BaseURL + "/Subscription"
-	if used := ctl.used(r.URL.Query()); len(used) > 0 {
-		self += "?" + used.Encode()
-	}
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: self}}
-	match := fhir.SearchEntryModeMatch
-	n := 0
+	// Keyset paging in id order (sorted here, so the cursor comparison and
+	// the order agree whatever the store's collation): the page is the
+	// matches after _cursor, at most count of them.
+	slices.SortFunc(all, func(a, b *subscription.Subscription) int { return strings.Compare(a.ID, b.ID) })
+	var page []*subscription.Subscription
+	n, cursor, more := 0, v.Get("_cursor"), false
 	for _, s := range all {
 		if !keep(s) {
 			continue
 		}
 		n++
-		if ctl.count {
-			continue
+		switch {
+		case ctl.count || (cursor != "" && s.ID <= cursor):
+		case len(page) == count:
+			more = true
+		default:
+			page = append(page, s)
 		}
+	}
+	b := newBundle("searchset")
+	used := ctl.used(r.URL.Query())
+	self := h.cfg.BaseURL + "/Subscription"
+	if len(used) > 0 {
+		self += "?" + used.Encode()
+	}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: self}}
+	if more {
+		used.Set("_cursor", page[len(page)-1].ID)
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", Url: h.cfg.BaseURL + "/Subscription?" + used.Encode()})
+	}
+	match := fhir.SearchEntryModeMatch
+	for _, s := range page {
 		res, err := ctl.subset(s.Resource())
 		if err != nil {
 			return 0, err
