@@ -3,7 +3,9 @@ package inbound_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/referralgw/gateway/direct/certs"
@@ -101,5 +103,89 @@ func TestWrappedMDNFromOpenSSL(t *testing.T) {
 		if ns, err := a.svc.Notices(t.Context(), m.ID); err != nil || len(ns) != 0 {
 			t.Errorf("wrapped MDN answered: %v %+v", err, ns)
 		}
+	}
+}
+
+// TestMDNsReadByOpenSSL reads the MDNs B's gateway sent for a referral, as
+// they arrived at A over SMTP, with openssl cms: each decrypts with A's key
+// and verifies against B's anchor (and not against A's), is wrapped in
+// message/rfc822, and is a multipart/report of report-type
+// disposition-notification with a human-readable part and a
+// message/disposition-notification part carrying the RFC 8098 fields;
+// only the dispatched one carries X-DIRECT-FINAL-DESTINATION-DELIVERY.
+func TestMDNsReadByOpenSSL(t *testing.T) {
+	run := osslca.OpenSSL(t)
+	a, b := pair(t)
+	seedA(t, a, b)
+	seedB(t, b)
+	r := create(t, a)
+	a.processUntil(t, "both MDNs at A", func() bool {
+		n := 0
+		for _, it := range a.inbox(t, "") {
+			if it.State != gateway.InboundReceived {
+				n++
+			}
+		}
+		return n == 2
+	})
+	_, ds := a.referral(t, r.ID)
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(path(name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := certs.EncodeKeyPEM(a.identity.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("a.pem", certs.EncodeCertPEM(a.identity.Cert))
+	write("a-key.pem", key)
+	write("b-ca.pem", certs.EncodeCertPEM(b.ca.Cert))
+	write("a-ca.pem", certs.EncodeCertPEM(a.ca.Cert))
+	seen := map[string]bool{}
+	for _, it := range a.inbox(t, "") {
+		_, raw, err := a.svc.InboundRaw(t.Context(), it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write("wire.eml", raw)
+		write("signed.eml", run(t, "cms", "-decrypt", "-in", path("wire.eml"), "-recip", path("a.pem"), "-inkey", path("a-key.pem")))
+		if out, err := exec.Command("openssl", "cms", "-verify", "-in", path("signed.eml"), "-CAfile", path("a-ca.pem")).Output(); err == nil {
+			t.Errorf("B's MDN verified against A's anchor:\n%.200s", out)
+		}
+		content := run(t, "cms", "-verify", "-in", path("signed.eml"), "-CAfile", path("b-ca.pem"))
+		whdr, mdnRaw, _ := bytes.Cut(content, []byte("\r\n\r\n"))
+		if !bytes.Contains(whdr, []byte("Content-Type: message/rfc822")) {
+			t.Fatalf("MDN not wrapped:\n%.300s", content)
+		}
+		hdr, body, _ := bytes.Cut(mdnRaw, []byte("\r\n\r\n"))
+		unfolded := string(bytes.ReplaceAll(hdr, []byte("\r\n "), []byte(" ")))
+		if !strings.Contains(unfolded, "Content-Type: multipart/report;") || !strings.Contains(unfolded, "report-type=disposition-notification") {
+			t.Fatalf("MDN header: %s", unfolded)
+		}
+		if !bytes.Contains(body, []byte("Content-Type: text/plain")) || !bytes.Contains(body, []byte("Content-Type: message/disposition-notification")) {
+			t.Fatalf("MDN parts:\n%s", body)
+		}
+		rep, err := mdn.Parse(mdnRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		disp := string(rep.Disposition)
+		seen[disp] = true
+		for _, f := range []string{"Reporting-UA: ", "Original-Recipient: rfc822;" + addrB, "Final-Recipient: rfc822;" + addrB,
+			"Original-Message-ID: <" + ds[0].RemoteID + ">", "Disposition: automatic-action/MDN-sent-automatically; " + disp + "\r\n"} {
+			if !bytes.Contains(body, []byte(f)) {
+				t.Errorf("%s MDN lacks %q", disp, f)
+			}
+		}
+		if final := bytes.Contains(body, []byte("X-DIRECT-FINAL-DESTINATION-DELIVERY")); final != (disp == "dispatched") || rep.FinalDelivery != final {
+			t.Errorf("%s MDN: final-delivery extension present %v", disp, final)
+		}
+	}
+	if !seen["processed"] || !seen["dispatched"] {
+		t.Fatalf("MDNs seen: %v", seen)
 	}
 }
