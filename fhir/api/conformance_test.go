@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -310,4 +311,64 @@ func TestSubscriptionSearchPages(t *testing.T) {
 	if total.Total == nil || *total.Total != 3 || len(total.Entry) != 0 {
 		t.Errorf("_count=0: total %v, %d entries", total.Total, len(total.Entry))
 	}
+}
+
+// TestDiscoveryAgreesWithCapabilityStatement spot-checks the security
+// promises: the token endpoint SMART discovery names (below the FHIR base,
+// where SMART clients look) is the one the CapabilityStatement's oauth-uris
+// extension names, and a backend client that follows it gets a token the
+// API accepts, with the v1 wildcard scope the discovery document lists.
+func TestDiscoveryAgreesWithCapabilityStatement(t *testing.T) {
+	e := newEnv(t)
+	var disco struct {
+		TokenEndpoint string   `json:"token_endpoint"`
+		Scopes        []string `json:"scopes_supported"`
+	}
+	e.do(t, "", "GET", "/fhir/.well-known/smart-configuration", nil).want(t, http.StatusOK).decode(t, &disco)
+	var cs struct {
+		Rest []struct {
+			Security struct {
+				Extension []struct {
+					URL       string `json:"url"`
+					Extension []struct {
+						URL      string `json:"url"`
+						ValueURI string `json:"valueUri"`
+					} `json:"extension"`
+				} `json:"extension"`
+				Service []struct {
+					Coding []struct{ System, Code string }
+				} `json:"service"`
+			} `json:"security"`
+		} `json:"rest"`
+	}
+	e.do(t, "", "GET", "/fhir/metadata", nil).want(t, http.StatusOK).decode(t, &cs)
+	sec := cs.Rest[0].Security
+	token := ""
+	for _, ext := range sec.Extension {
+		for _, sub := range ext.Extension {
+			if ext.URL == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris" && sub.URL == "token" {
+				token = sub.ValueURI
+			}
+		}
+	}
+	if token == "" || token != disco.TokenEndpoint {
+		t.Fatalf("CapabilityStatement token %q, discovery token_endpoint %q", token, disco.TokenEndpoint)
+	}
+	if len(sec.Service) != 1 || len(sec.Service[0].Coding) != 1 || sec.Service[0].Coding[0].Code != "SMART-on-FHIR" {
+		t.Errorf("security.service %+v", sec.Service)
+	}
+	if !slices.Contains(disco.Scopes, "system/*.read") {
+		t.Fatalf("scopes_supported %v", disco.Scopes)
+	}
+	ts := e.tokenSource("ehr-other") // registered for system/*.cruds
+	ts.TokenURL, ts.Scopes = disco.TokenEndpoint, []string{"system/*.read"}
+	tok, err := ts.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.GrantedScope() != "system/*.read" {
+		t.Errorf("granted %q", ts.GrantedScope())
+	}
+	e.do(t, tok, "GET", "/fhir/Task", nil).want(t, http.StatusOK)
+	e.do(t, tok, "POST", "/fhir/Task", containedTask("DS-1", "draft")).want(t, http.StatusForbidden)
 }
