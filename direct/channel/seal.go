@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"mime"
+	"slices"
 	"strings"
 
 	"github.com/referralgw/gateway/direct/smime"
@@ -18,8 +20,25 @@ var outerFields = []string{"from", "to", "subject", "date", "message-id", "in-re
 // mdn.Build, CRLF line endings) in message/rfc822, signs that with our
 // identity for the address from and encrypts it for recipient, returning
 // the message to hand to SMTP: the routing header fields of entity,
-// MIME-Version, then the enveloped entity.
+// MIME-Version, then the enveloped entity. entity's Subject is repeated
+// outside, so it must be content-free (as our referral and MDN subjects
+// are); SealWithOuterSubject is for one that is not.
 func (c *Channel) Seal(from string, recipient *x509.Certificate, entity []byte) ([]byte, error) {
+	return c.seal(from, recipient, entity, nil)
+}
+
+// SealWithOuterSubject is Seal for an entity whose Subject may carry
+// content (a reply repeating a subject that came to us encrypted): the real
+// Subject stays inside the encryption, in the wrapped message, and the
+// outer header carries subject instead.
+func (c *Channel) SealWithOuterSubject(from string, recipient *x509.Certificate, entity []byte, subject string) ([]byte, error) {
+	line := "Subject: " + mime.QEncoding.Encode("utf-8", strings.Join(strings.Fields(subject), " ")) + "\r\n"
+	return c.seal(from, recipient, entity, []byte(line))
+}
+
+// seal does Seal; a non-nil subjectLine replaces the Subject field of the
+// outer header.
+func (c *Channel) seal(from string, recipient *x509.Certificate, entity, subjectLine []byte) ([]byte, error) {
 	id, err := c.cfg.Keys.ForAddress(from)
 	if err != nil {
 		return nil, fmt.Errorf("direct: seal: signing identity for %s: %w", from, err)
@@ -36,7 +55,12 @@ func (c *Channel) Seal(from string, recipient *x509.Certificate, entity []byte) 
 		return nil, fmt.Errorf("direct: seal: encrypt for %q: %w", recipient.Subject.CommonName, err)
 	}
 	var out bytes.Buffer
-	out.Write(routing)
+	if subjectLine == nil {
+		out.Write(routing)
+	} else {
+		out.Write(headerFields(entity, slices.DeleteFunc(slices.Clone(outerFields), func(f string) bool { return f == "subject" })))
+		out.Write(subjectLine)
+	}
 	out.WriteString("MIME-Version: 1.0\r\n")
 	out.Write(enveloped)
 	return out.Bytes(), nil

@@ -176,3 +176,19 @@ func TestRevocationBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestReplySubject(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                         "Re: Direct message",
+		"Direct message":           "Re: Direct message",
+		" RE: re:Referral [ref:x]": "Re: Referral [ref:x]",
+		"Re:":                      "Re: Direct message",
+	} {
+		if got := replySubject(in); got != want {
+			t.Errorf("replySubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := replySubject(strings.Repeat("x", 500)); len(got) > 210 {
+		t.Errorf("a long subject kept %d bytes", len(got))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"mime"
 	"net/mail"
 	"slices"
 	"strings"
@@ -197,6 +198,19 @@ func headerFrom(raw []byte) string {
 		return ""
 	}
 	return list[0].Address
+}
+
+// headerSubject returns the decoded Subject of raw's header, or "".
+func headerSubject(raw []byte) string {
+	h := header(raw)
+	if h == nil {
+		return ""
+	}
+	s, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 // headerMsgID returns the Message-ID of raw without angle brackets, or "".

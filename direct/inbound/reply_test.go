@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -88,4 +89,49 @@ func replies(t *testing.T, n *node) []*gateway.InboundMessage {
 		}
 	}
 	return out
+}
+
+// TestReplySubjectStaysEncrypted: a sender that keeps its Subject inside
+// the encryption (a content-free outer Subject, the real one in the wrapped
+// message, as RFC 5751 section 3.1 wrapping is meant for) gets a reply
+// whose real subject, "Re: " and the original, is inside the encryption
+// too, and whose outer Subject says nothing of the original.
+func TestReplySubjectStaysEncrypted(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	id := message.NewMessageID(domainA)
+	inner := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Question about Alex Testpatient",
+		MessageID: id, Date: a.clock.Now(), SummaryText: "Synthetic question."})
+	outer := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Direct message",
+		MessageID: id, Date: a.clock.Now(), SummaryText: "-"})
+	sendRaw(t, a, addrA, addrB, osslSeal(t, a, b, outer, wrap(inner), "sha256"))
+	b.processUntil(t, "B's inbox", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	if _, err := b.proc.Reply(t.Context(), gateway.Actor{ID: "user:nurse", OrgID: "cardio-b"}, b.inbox(t, gateway.InboundNew)[0].ID,
+		addrB, "Synthetic answer."); err != nil {
+		t.Fatal(err)
+	}
+	a.processUntil(t, "the reply at A", func() bool {
+		for _, it := range a.inbox(t, "") {
+			if it.Kind == "message" && it.State != gateway.InboundReceived {
+				return true
+			}
+		}
+		return false
+	})
+	for _, it := range a.inbox(t, "") {
+		if it.Kind != "message" {
+			continue
+		}
+		_, raw, err := a.svc.InboundRaw(t.Context(), it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+		if bytes.Contains(hdr, []byte("Testpatient")) {
+			t.Errorf("the original subject travels outside the encryption:\n%s", hdr)
+		}
+		if in := openAs(t, a, raw, addrB); in.Subject != "Re: Question about Alex Testpatient" || in.InReplyTo != id {
+			t.Errorf("reply inside: subject %q, in reply to %q", in.Subject, in.InReplyTo)
+		}
+	}
 }

@@ -43,7 +43,9 @@ func (p *Processor) Reply(ctx context.Context, actor gateway.Actor, inboundID, f
 	if err != nil {
 		return "", fmt.Errorf("direct reply to %s: %w", inboundID, err)
 	}
-	wire, err := p.cfg.Channel.Seal(from, m.signer, entity)
+	// The subject we answer may have come encrypted: outside, the reply
+	// shows only what the sender showed outside its own message.
+	wire, err := p.cfg.Channel.SealWithOuterSubject(from, m.signer, entity, replySubject(headerSubject(m.raw)))
 	if err != nil {
 		return "", fmt.Errorf("direct reply to %s: %w", inboundID, err)
 	}
@@ -52,4 +54,21 @@ func (p *Processor) Reply(ctx context.Context, actor gateway.Actor, inboundID, f
 		return "", err
 	}
 	return id, nil
+}
+
+// replySubject is "Re: " and subject (at most 200 bytes of it) without its
+// own reply prefixes, or "Re: Direct message" when subject is empty.
+func replySubject(subject string) string {
+	subject = strings.TrimSpace(subject)
+	for {
+		lower := strings.ToLower(subject)
+		if !strings.HasPrefix(lower, "re:") {
+			break
+		}
+		subject = strings.TrimSpace(subject[3:])
+	}
+	if subject == "" {
+		subject = "Direct message"
+	}
+	return "Re: " + truncate(subject, 200)
 }
