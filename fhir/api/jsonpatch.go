@@ -13,7 +13,7 @@ import (
 type patchOp struct {
 	Op    string           `json:"op"`
 	Path  *string          `json:"path"`
-	From  string           `json:"from"`
+	From  *string          `json:"from"`
 	Value *json.RawMessage `json:"value"`
 }
 
@@ -86,15 +86,19 @@ func applyOp(root any, o patchOp) (any, error) {
 		}
 		return root, nil
 	case "move", "copy":
-		v, err := get(root, o.From)
+		if o.From == nil { // RFC 6902 §4.4, §4.5: from is required
+			return nil, errors.New("from required")
+		}
+		from := *o.From
+		v, err := get(root, from)
 		if err != nil {
 			return nil, err
 		}
 		if o.Op == "move" {
-			if strings.HasPrefix(*o.Path, o.From+"/") {
+			if strings.HasPrefix(*o.Path, from+"/") {
 				return nil, errors.New("cannot move a value into itself")
 			}
-			if root, _, err = remove(root, o.From); err != nil {
+			if root, _, err = remove(root, from); err != nil {
 				return nil, err
 			}
 		} else {
