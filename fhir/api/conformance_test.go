@@ -372,3 +372,18 @@ func TestDiscoveryAgreesWithCapabilityStatement(t *testing.T) {
 	e.do(t, tok, "GET", "/fhir/Task", nil).want(t, http.StatusOK)
 	e.do(t, tok, "POST", "/fhir/Task", containedTask("DS-1", "draft")).want(t, http.StatusForbidden)
 }
+
+// TestPreferList: RFC 7240 lets one Prefer header carry several
+// preferences separated by commas; each is honoured.
+func TestPreferList(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "PL-1", "requested")
+	tok := e.token(t, "ehr-ortho")
+	e.do(t, tok, "GET", "/fhir/Task?color=red", nil, "Prefer", "return=representation, handling=strict").want(t, http.StatusBadRequest)
+	e.do(t, tok, "GET", "/fhir/Task?color=red", nil, "Prefer", `handling = "strict"`).want(t, http.StatusBadRequest)
+	res := e.do(t, tok, "PATCH", "/fhir/Task/"+id, []byte(`[{"op":"replace","path":"/status","value":"accepted"}]`),
+		"Content-Type", "application/json-patch+json", "Prefer", "handling=lenient, return=minimal").want(t, http.StatusOK)
+	if len(res.body) != 0 || res.header.Get("ETag") == "" {
+		t.Errorf("return=minimal in a list: body %q, ETag %q", res.body, res.header.Get("ETag"))
+	}
+}

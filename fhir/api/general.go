@@ -52,22 +52,19 @@ func acceptable(r *http.Request, rawOK bool) error {
 
 // strict reports whether the client asked for strict handling of unknown
 // parameters (Prefer: handling=strict); the default is lenient.
-func strict(r *http.Request) bool {
-	for _, p := range r.Header.Values("Prefer") {
-		for _, part := range strings.Split(p, ";") {
-			if strings.EqualFold(strings.TrimSpace(part), "handling=strict") {
-				return true
-			}
-		}
-	}
-	return false
-}
+func strict(r *http.Request) bool { return prefers(r, "handling=strict") }
 
 // preferMinimal reports Prefer: return=minimal.
-func preferMinimal(r *http.Request) bool {
-	for _, p := range r.Header.Values("Prefer") {
-		for _, part := range strings.Split(p, ";") {
-			if strings.EqualFold(strings.TrimSpace(part), "return=minimal") {
+func preferMinimal(r *http.Request) bool { return prefers(r, "return=minimal") }
+
+// prefers reports whether a Prefer header names the preference. RFC 7240
+// separates preferences with commas (in one header or several); a
+// semicolon-separated list is read the same way, as clients send both.
+func prefers(r *http.Request, pref string) bool {
+	for _, h := range r.Header.Values("Prefer") {
+		for _, part := range strings.FieldsFunc(h, func(c rune) bool { return c == ',' || c == ';' }) {
+			// BWS around "=" and a quoted value are allowed (RFC 7240 §2).
+			if strings.EqualFold(strings.NewReplacer(" ", "", "\t", "", `"`, "").Replace(part), pref) {
 				return true
 			}
 		}
