@@ -54,7 +54,7 @@ func (s *Sender) dial(ctx context.Context, host, addr string) (*conn, error) {
 		return nil, err
 	}
 	_ = secured.SetDeadline(time.Time{})
-	client := smtp.NewClient(&greetedConn{Conn: secured, greeting: strings.NewReader("220 " + host + " resumed\r\n")})
+	client := smtp.NewClient(&greetedConn{Conn: &replyLimit{Conn: secured}, greeting: strings.NewReader("220 " + host + " resumed\r\n")})
 	client.CommandTimeout = s.cfg.CommandTimeout
 	client.SubmissionTimeout = s.cfg.SubmissionTimeout
 	if err := client.Hello(s.cfg.HELO); err != nil {
@@ -67,7 +67,7 @@ func (s *Sender) dial(ctx context.Context, host, addr string) (*conn, error) {
 // handshake reads the greeting, says EHLO and upgrades to TLS when offered.
 // It returns the connection to continue on and whether it is TLS.
 func (s *Sender) handshake(ctx context.Context, raw net.Conn, host string) (net.Conn, bool, error) {
-	tp := textproto.NewConn(nopCloser{raw})
+	tp := textproto.NewConn(nopCloser{&replyLimit{Conn: raw}})
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return nil, false, fmt.Errorf("smtpout: greeting from %s: %w", host, textError("greeting", host, err))
 	}
@@ -154,6 +154,39 @@ func (g *greetedConn) Read(p []byte) (int, error) {
 		}
 	}
 	return g.Conn.Read(p)
+}
+
+// maxReplyBytes bounds one reply with all its lines. RFC 5321 4.5.3.1.5
+// allows a reply line 512 octets, and the longest reply we read, to EHLO,
+// has a few dozen lines.
+const maxReplyBytes = 64 << 10
+
+// replyLimit fails a read once the server has sent maxReplyBytes since our
+// last write, so a server that answers without end (an unterminated line,
+// or continuation lines forever) cannot fill our memory while its command
+// timeout runs: net/textproto and go-smtp read a reply whole, however
+// long it is.
+type replyLimit struct {
+	net.Conn
+	read int // bytes read since the last write
+}
+
+func (c *replyLimit) Read(p []byte) (int, error) {
+	left := maxReplyBytes - c.read
+	if left <= 0 {
+		return 0, ErrReplyTooLong
+	}
+	if len(p) > left {
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	c.read += n
+	return n, err
+}
+
+func (c *replyLimit) Write(p []byte) (int, error) {
+	c.read = 0
+	return c.Conn.Write(p)
 }
 
 // nopCloser keeps textproto from owning the socket.

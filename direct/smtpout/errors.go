@@ -38,6 +38,11 @@ func (e *ReplyError) Temporary() bool { return e.Code/100 == 4 }
 // STARTTLS and the sender requires TLS. It is not temporary.
 var ErrTLSRequired = errors.New("STARTTLS required but not offered by server")
 
+// ErrReplyTooLong is returned (wrapped) when a server's reply runs past
+// maxReplyBytes: no server says that much, and reading on would let one
+// fill our memory. It is not temporary.
+var ErrReplyTooLong = errors.New("SMTP reply too long")
+
 // IsTemporary reports whether err is worth retrying later: a 4xx reply, a
 // network or timeout error, a dropped connection or a transient DNS failure.
 // 5xx replies, missing STARTTLS, certificate problems and bad input are
