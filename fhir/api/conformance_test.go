@@ -72,6 +72,12 @@ func TestSearchSelfLinkNamesOnlyUsedParameters(t *testing.T) {
 		t.Errorf("self link %s", b.linkURL("self"))
 	}
 
+	b = searchBundle{}
+	e.do(t, tok, "GET", "/fhir/Task?color=red", nil).want(t, http.StatusOK).decode(t, &b)
+	if b.linkURL("self") != e.srv.URL+"/fhir/Task" {
+		t.Errorf("self link of a search with nothing applied: %s", b.linkURL("self"))
+	}
+
 	e.subscribe(t, "ehr-north", subscriptionBody("off", "Task?requester=org-north", "https://ehr.example.org/hook", ""))
 	b = searchBundle{}
 	e.do(t, tok, "GET", "/fhir/Subscription?status=off&color=red", nil).want(t, http.StatusOK).decode(t, &b)

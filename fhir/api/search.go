@@ -133,6 +133,14 @@ func (h *Handler) parseSearch(r *http.Request, v url.Values) (*taskSearch, error
 	return s, nil
 }
 
+// withQuery appends the query to a search URL, leaving no bare "?".
+func withQuery(base string, q url.Values) string {
+	if len(q) == 0 {
+		return base
+	}
+	return base + "?" + q.Encode()
+}
+
 // pageSize reads _count: the default when absent, at most MaxCount, and 0
 // meaning the total only (R4: the same as _summary=count, which it sets).
 func (h *Handler) pageSize(v url.Values, c *controls) (int, error) {
@@ -244,7 +252,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 	}
 	b := newBundle("searchset")
 	used := s.controls.used(r.URL.Query())
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + used.Encode()}}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: withQuery(h.cfg.BaseURL+"/Task", used)}}
 	if more {
 		next := used
 		next.Set("_cursor", list[len(list)-1].ID)
@@ -299,7 +307,7 @@ func (h *Handler) searchCount(w http.ResponseWriter, r *http.Request, c *call, s
 	}
 	b := newBundle("searchset")
 	b.Total = &total
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task?" + s.controls.used(r.URL.Query()).Encode()}}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: withQuery(h.cfg.BaseURL+"/Task", s.controls.used(r.URL.Query()))}}
 	if err := s.controls.outcomeEntry(b); err != nil {
 		return 0, err
 	}

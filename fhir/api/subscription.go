@@ -215,11 +215,7 @@ func (h *Handler) searchSubscriptions(w http.ResponseWriter, r *http.Request, c 
 	}
 	b := newBundle("searchset")
 	used := ctl.used(r.URL.Query())
-	self := h.cfg.BaseURL + "/Subscription"
-	if len(used) > 0 {
-		self += "?" + used.Encode()
-	}
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: self}}
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: withQuery(h.cfg.BaseURL+"/Subscription", used)}}
 	if more {
 		used.Set("_cursor", page[len(page)-1].ID)
 		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", Url: h.cfg.BaseURL + "/Subscription?" + used.Encode()})
