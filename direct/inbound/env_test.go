@@ -58,6 +58,7 @@ type node struct {
 	pgURL    string // set on PostgreSQL (see onPostgres): the node's schema
 	key      []byte
 	fetch    smime.CRLFetcher
+	discover channel.DiscoverFunc // certificate discovery, when a test sets it
 }
 
 // gatedTransport holds sends while a test keeps its gate closed.
@@ -96,8 +97,18 @@ func crls(nodes ...*node) smime.CRLFetcher {
 // pair builds A and B, wired to each other over real TCP with STARTTLS.
 func pair(t *testing.T) (a, b *node) {
 	t.Helper()
+	return pairWith(t, nil)
+}
+
+// pairWith is pair with a hook that adjusts both nodes before they are
+// wired (their CAs and identities exist by then).
+func pairWith(t *testing.T, setup func(a, b *node)) (a, b *node) {
+	t.Helper()
 	now := time.Now().UTC()
 	a, b = newNode(t, domainA, now), newNode(t, domainB, now)
+	if setup != nil {
+		setup(a, b)
+	}
 	trust, err := certs.NewTrustStore(a.ca.Cert, b.ca.Cert)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +167,8 @@ func (n *node) wire(t *testing.T, trust *certs.TrustStore, peer string, roots *x
 	}
 	t.Cleanup(func() { _ = snd.Close() })
 	n.gate = &gatedTransport{next: snd}
-	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: n.gate, Now: n.clock.Now, CRLs: fetch})
+	n.ch, err = channel.New(channel.Config{Domain: n.domain, Keys: n.keys, Trust: trust, Transport: n.gate, Now: n.clock.Now, CRLs: fetch,
+		Discover: n.discover})
 	if err != nil {
 		t.Fatal(err)
 	}

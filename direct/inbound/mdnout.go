@@ -1,8 +1,11 @@
 package inbound
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/referralgw/gateway/audit"
@@ -18,9 +21,10 @@ import (
 // and dispatched when the sender asked for final delivery and the message
 // was made available. They go to the message's verified sender, never to
 // a third address named in Disposition-Notification-To, encrypted for the
-// certificate that signed it. MDN ids derive from the original id, so a
+// certificate that signed it, or the one discovery finds for the sender
+// (see answerCert). MDN ids derive from the original id, so a
 // rerun builds the same notices. What cannot be built is audited.
-func (p *Processor) mdns(m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event) {
+func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event) {
 	skip := func(disp, reason string) audit.Event {
 		return audit.Event{Actor: "system", ReferralID: m.referralID, Action: "direct.mdn-skipped", Outcome: audit.OutcomeFailure,
 			Detail: clean(map[string]string{"inbound": m.id, "messageId": in.MessageID, "disposition": disp, "reason": truncate(reason, 300)})}
@@ -32,7 +36,8 @@ func (p *Processor) mdns(m *inMessage, in *message.Inbound, reached bool) ([]gat
 	if ours == "" {
 		return nil, []audit.Event{skip("", "no recipient address of ours")}
 	}
-	if err := p.cfg.Channel.CheckRecipientCert(m.signer, m.from, m.chain...); err != nil {
+	encryptFor, err := p.answerCert(ctx, m)
+	if err != nil {
 		return nil, []audit.Event{skip("", err.Error())}
 	}
 	disps := []mdn.Disposition{mdn.Processed}
@@ -52,7 +57,7 @@ func (p *Processor) mdns(m *inMessage, in *message.Inbound, reached bool) ([]gat
 		})
 		var wire []byte
 		if err == nil {
-			wire, err = p.cfg.Channel.Seal(ours, m.signer, raw)
+			wire, err = p.cfg.Channel.Seal(ours, encryptFor, raw)
 		}
 		if err != nil {
 			events = append(events, skip(string(disp), err.Error()))
@@ -80,4 +85,22 @@ func (p *Processor) ourAddress(m *inMessage, in *message.Inbound) string {
 func mdnID(original, recipient string, disp mdn.Disposition, domain string) string {
 	sum := sha256.Sum256([]byte(original + "\x00" + strings.ToLower(recipient) + "\x00" + string(disp)))
 	return "mdn-" + string(disp) + "-" + hex.EncodeToString(sum[:12]) + "@" + domain
+}
+
+// answerCert is the certificate an answer to m (an MDN or a reply) is
+// encrypted for: the one that signed m when it allows encryption for m's
+// From, else the one the channel finds for that address (the directory,
+// then discovery), as for any message we send: a party may sign with a
+// signing-only certificate and publish another for encryption. It may do
+// network I/O: never call it in a transaction.
+func (p *Processor) answerCert(ctx context.Context, m *inMessage) (*x509.Certificate, error) {
+	signerErr := p.cfg.Channel.CheckRecipientCert(m.signer, m.from, m.chain...)
+	if signerErr == nil {
+		return m.signer, nil
+	}
+	cert, err := p.cfg.Channel.RecipientCert(ctx, &gateway.Entry{Direct: &gateway.DirectEndpoint{Address: m.from}})
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w; discovery: %w", signerErr, err)
+	}
+	return cert, nil
 }

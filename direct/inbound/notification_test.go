@@ -1,13 +1,19 @@
 package inbound_test
 
 import (
+	"context"
+	"crypto/x509"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/inbound"
 	"github.com/referralgw/gateway/direct/mdn"
 	"github.com/referralgw/gateway/direct/message"
+	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -289,5 +295,60 @@ func TestNoMDNForAnUnreadableMDN(t *testing.T) {
 		if ns, err := b.svc.Notices(t.Context(), m.ID); err != nil || len(ns) != 0 {
 			t.Errorf("unreadable report %d answered: %v %+v", i, err, ns)
 		}
+	}
+}
+
+// TestMDNForASigningOnlyCertificate: a sender that signs with a
+// signing-only certificate (keyUsage digitalSignature, no keyEncipherment)
+// and publishes another for encryption, as split-certificate HISPs do, is
+// still answered: the processed MDN is encrypted for the certificate
+// discovery finds for its address, as for any message we send.
+func TestMDNForASigningOnlyCertificate(t *testing.T) {
+	var discovered atomic.Int32
+	a, b := pairWith(t, func(a, b *node) {
+		b.discover = func(_ context.Context, addr string) ([]*x509.Certificate, error) {
+			if !strings.EqualFold(addr, addrA) {
+				return nil, certs.ErrNotDiscovered
+			}
+			discovered.Add(1)
+			return []*x509.Certificate{a.identity.Cert}, nil
+		}
+	})
+	seedB(t, b)
+	signOnly, err := a.ca.IssueDomain(domainA, certs.WithKeyUsage(x509.KeyUsageDigitalSignature))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:s1]",
+		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
+		DispositionNotificationTo: addrA})
+	signed, err := smime.Sign(smime.Wrap(plain, nil), signOnly.Cert, signOnly.Key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendRaw(t, a, addrA, addrB, envelope(t, plain, signed, b.identity.Cert))
+	b.processUntil(t, "processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	it := b.inbox(t, gateway.InboundNew)[0]
+	if e := hasAction(b.actions(t, "cardio-b"), "direct.mdn-skipped"); e != nil {
+		t.Fatalf("MDN skipped: %v", e.Detail)
+	}
+	ns, err := b.svc.Notices(t.Context(), it.ID)
+	if err != nil || len(ns) != 1 || ns[0].Disposition != "processed" || ns[0].To != addrA {
+		t.Fatalf("notices: %v %+v", err, ns)
+	}
+	// A opens it with the key of the certificate discovery gave.
+	a.processUntil(t, "the MDN at A", func() bool {
+		for _, m := range a.inbox(t, "") {
+			if m.State != gateway.InboundReceived {
+				return true
+			}
+		}
+		return false
+	})
+	if m := a.inbox(t, "")[0]; m.Kind != "report" || m.State == gateway.InboundQuarantined {
+		t.Fatalf("the MDN at A: kind %s, state %s, %s", m.Kind, m.State, m.Error)
+	}
+	if discovered.Load() == 0 {
+		t.Fatal("discovery was not asked")
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // Reply answers a received message on behalf of the practice it was for:
 // text from our address from, signed with our key and encrypted for the
-// certificate that signed the original, In-Reply-To its Message-ID. It is
+// certificate that signed the original (or the sender's, see answerCert), In-Reply-To its Message-ID. It is
 // queued as a notice job (sent once, retried on temporary failures) and
 // tracked, so the MDNs the other side sends for it match it. It returns the
 // reply's Message-ID.
@@ -43,9 +43,13 @@ func (p *Processor) Reply(ctx context.Context, actor gateway.Actor, inboundID, f
 	if err != nil {
 		return "", fmt.Errorf("direct reply to %s: %w", inboundID, err)
 	}
+	encryptFor, err := p.answerCert(ctx, m)
+	if err != nil {
+		return "", fmt.Errorf("direct reply to %s: %w", inboundID, err)
+	}
 	// The subject we answer may have come encrypted: outside, the reply
 	// shows only what the sender showed outside its own message.
-	wire, err := p.cfg.Channel.SealWithOuterSubject(from, m.signer, entity, replySubject(headerSubject(m.raw)))
+	wire, err := p.cfg.Channel.SealWithOuterSubject(from, encryptFor, entity, replySubject(headerSubject(m.raw)))
 	if err != nil {
 		return "", fmt.Errorf("direct reply to %s: %w", inboundID, err)
 	}
