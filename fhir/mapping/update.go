@@ -13,7 +13,7 @@ import (
 // status and the why that goes with it.
 type TaskUpdate struct {
 	ID      string
-	Version int // meta.versionId; 0 when absent
+	Version int // meta.versionId when it is a positive number; else 0
 	Status  gateway.Status
 	Input   gateway.TransitionInput
 }
@@ -36,9 +36,11 @@ func ParseTaskUpdate(data []byte) (*TaskUpdate, error) {
 		return nil, invalid("Task.status", "%q is not a referral state", t.Status)
 	}
 	u := &TaskUpdate{ID: t.ID, Status: st}
+	// A version id is opaque (R4 id rules): another server's need not be a
+	// number, so only a positive number is read; anything else leaves 0.
 	if t.Meta != nil && t.Meta.VersionId != nil {
-		if u.Version, err = strconv.Atoi(*t.Meta.VersionId); err != nil || u.Version < 1 {
-			return nil, invalid("Task.meta.versionId", "not a version this server issued")
+		if v, err := strconv.Atoi(*t.Meta.VersionId); err == nil && v > 0 {
+			u.Version = v
 		}
 	}
 	in := &u.Input

@@ -207,3 +207,26 @@ func (c *electionCounter) Handle(_ context.Context, r slog.Record) error {
 func (c *electionCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
 
 func (c *electionCounter) WithGroup(string) slog.Handler { return c }
+
+// TestFollowReadsOpaqueVersionIDs: a version id is an opaque FHIR id, and
+// receivers such as cloud FHIR stores issue ones that are not numbers; the
+// follow must still read the receiver's Task and apply its move.
+func TestFollowReadsOpaqueVersionIDs(t *testing.T) {
+	rc := newReceiver(t)
+	ch := rc.channel()
+	svc := newServiceWith(t, ch, rc.entry(), func(svc *gateway.Service) {
+		if err := ch.Follow(svc, time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	r := submit(t, svc, "org-ortho")
+	_, d := waitDelivery(t, svc, r.ID, gateway.DeliveryDelivered)
+	rc.edit(d.RemoteID, func(m map[string]any) {
+		m["status"] = "accepted"
+		m["meta"] = map[string]any{"versionId": "MTc0MTkwNjAwMDAwMDAwMDAwMA", "lastUpdated": "2026-03-02T09:05:00Z"}
+	})
+	if err := svc.EnqueueJobs(context.Background(), gateway.Job{Kind: JobFollowRound, Exclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, svc, r.ID, gateway.StatusAccepted)
+}
