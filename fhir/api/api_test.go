@@ -408,8 +408,10 @@ func TestPatchAndIfMatch(t *testing.T) {
 	if oo.Issue[0].Code != "conflict" {
 		t.Errorf("stale If-Match: %s", res.body)
 	}
-	// A stale meta.versionId in a PUT body is refused the same way.
-	e.putStatus(t, "ehr-ortho", id, setStatus("in-progress", map[string]any{"meta": map[string]any{"versionId": v.Meta.VersionID}})).want(t, http.StatusPreconditionFailed)
+	// A stale If-Match on a PUT is refused the same way. (A stale
+	// meta.versionId in the body is ignored, as R4 update requires: see
+	// TestUpdateIgnoresBodyVersionID.)
+	e.putStatus(t, "ehr-ortho", id, setStatus("in-progress", nil), "If-Match", `W/"`+v.Meta.VersionID+`"`).want(t, http.StatusPreconditionFailed)
 	// A failed test operation applies nothing.
 	patch(`[{"op":"test","path":"/status","value":"requested"},{"op":"replace","path":"/status","value":"in-progress"}]`).want(t, 422)
 	patch(`[{"op":"replace","path":"/nope/x","value":1}]`).want(t, 400)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -392,4 +393,30 @@ func TestPreferList(t *testing.T) {
 	if len(res.body) != 0 || res.header.Get("ETag") == "" {
 		t.Errorf("return=minimal in a list: body %q, ETag %q", res.body, res.header.Get("ETag"))
 	}
+}
+
+// TestUpdateIgnoresBodyVersionID: R4 update says the server SHALL ignore
+// meta.versionId (and lastUpdated) in the body; a version-aware update
+// names the version in If-Match, which is still checked.
+func TestUpdateIgnoresBodyVersionID(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "VI-1", "requested")
+	e.putStatus(t, "ehr-ortho", id, setStatus("accepted", map[string]any{"meta": map[string]any{"versionId": "1", "lastUpdated": "2020-01-01T00:00:00Z"}})).
+		want(t, http.StatusOK)
+	e.putStatus(t, "ehr-ortho", id, setStatus("in-progress", map[string]any{"meta": map[string]any{"versionId": "not-a-number"}})).
+		want(t, http.StatusOK)
+	e.putStatus(t, "ehr-ortho", id, setStatus("completed", nil), "If-Match", `W/"1"`).want(t, http.StatusPreconditionFailed)
+
+	sub := e.subscribe(t, "ehr-north", subscriptionBody("off", "Task?requester=org-north", "https://ehr.example.org/hook", ""))
+	tok := e.token(t, "ehr-north")
+	for i, v := range []string{"1", "1", "opaque"} { // stale on the second and third PUT
+		var doc map[string]any
+		e.do(t, tok, "GET", "/fhir/Subscription/"+sub.ID, nil).want(t, http.StatusOK).decode(t, &doc)
+		doc["meta"] = map[string]any{"versionId": v}
+		doc["reason"] = fmt.Sprintf("reason %d", i)
+		e.do(t, tok, "PUT", "/fhir/Subscription/"+sub.ID, []byte(toJSON(t, doc))).want(t, http.StatusOK)
+	}
+	var doc map[string]any
+	e.do(t, tok, "GET", "/fhir/Subscription/"+sub.ID, nil).want(t, http.StatusOK).decode(t, &doc)
+	e.do(t, tok, "PUT", "/fhir/Subscription/"+sub.ID, []byte(toJSON(t, doc)), "If-Match", `W/"2"`).want(t, http.StatusPreconditionFailed)
 }

@@ -117,7 +117,7 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	if res.ID != id {
 		return 0, newAPIError(http.StatusBadRequest, "invariant", "the Subscription id must match the URL", "Subscription.id")
 	}
-	version, err := ifMatchVersion(r, res)
+	version, err := ifMatchVersion(r)
 	if err != nil {
 		return 0, err
 	}
@@ -130,21 +130,18 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	return http.StatusOK, nil
 }
 
-// ifMatchVersion reads the version a PUT is based on: If-Match, else
-// meta.versionId, else none (0: last writer wins).
-func ifMatchVersion(r *http.Request, res *subscription.Resource) (int, error) {
+// ifMatchVersion reads the version a PUT is based on from If-Match, or 0
+// (last writer wins) without one; meta.versionId in the body is ignored,
+// as R4 update requires.
+func ifMatchVersion(r *http.Request) (int, error) {
 	v := r.Header.Get("If-Match")
-	v = strings.TrimPrefix(v, "W/")
-	v = strings.Trim(v, `"`)
-	if v == "" && res.Meta != nil {
-		v = res.Meta.VersionID
-	}
 	if v == "" {
 		return 0, nil
 	}
+	v = strings.Trim(strings.TrimPrefix(strings.TrimSpace(v), "W/"), `"`)
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, newAPIError(http.StatusBadRequest, "value", "If-Match must name a version", "Subscription.meta.versionId")
+		return 0, newAPIError(http.StatusBadRequest, "value", `If-Match must be a version ETag such as W/"3"`, "Subscription.meta.versionId")
 	}
 	return n, nil
 }

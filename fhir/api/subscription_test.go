@@ -373,10 +373,12 @@ func TestSubscriptionFailingEndpointStopsAndResumes(t *testing.T) {
 		t.Errorf("search status=error found %d", list.Total)
 	}
 
-	// PUT back what was read keeps the error; a stale version is refused.
+	// PUT back what was read keeps the error; a stale version (If-Match;
+	// R4 ignores meta.versionId in the body) is refused.
 	body, _ := json.Marshal(s)
-	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body).want(t, http.StatusOK)
-	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body).want(t, http.StatusPreconditionFailed)
+	read := `W/"` + s.Meta.VersionID + `"`
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body, "If-Match", read).want(t, http.StatusOK)
+	e.do(t, e.token(t, "ehr-ortho"), "PUT", "/fhir/Subscription/"+sub.ID, body, "If-Match", read).want(t, http.StatusPreconditionFailed)
 	if got := e.readSubscription(t, "ehr-ortho", sub.ID); got.Status != subscription.StatusError {
 		t.Fatalf("PUT of the read resource changed status to %s", got.Status)
 	}

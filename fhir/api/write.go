@@ -253,6 +253,9 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 		return 0, err
 	}
 	in := mapping.Changes(prev, next)
+	// R4 update: meta.versionId in the body is ignored; a version-aware
+	// update names the version in If-Match.
+	in.ExpectVersion = 0
 	if im := r.Header.Get("If-Match"); im != "" {
 		v, ok := parseETag(im)
 		if !ok {
