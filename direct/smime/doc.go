@@ -1,10 +1,11 @@
 // Package smime owns the S/MIME layer of Direct messaging (RFC 5751 as
-// profiled by the Direct Applicability Statement): signing a MIME entity
-// into multipart/signed with a detached CMS signature, enveloping it for the
+// profiled by the Direct Applicability Statement): wrapping a message in
+// message/rfc822 (RFC 5751 section 3.1), signing a MIME entity into
+// multipart/signed with a detached CMS signature, enveloping it for the
 // recipients' certificates, and on the way in decrypting, verifying the
-// signature over the exact received bytes and checking the signer's
+// signature over the exact received bytes, checking the signer's
 // certificate (trust anchor, validity, key usage, CRL revocation and binding
-// to the sender's address).
+// to the sender's address) and unwrapping.
 //
 // Every refusal is a typed error (ErrUnsigned, ErrBadSignature, ...) so the
 // caller can audit and answer with the reason. The package does not parse or
