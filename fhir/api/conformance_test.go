@@ -420,3 +420,27 @@ func TestUpdateIgnoresBodyVersionID(t *testing.T) {
 	e.do(t, tok, "GET", "/fhir/Subscription/"+sub.ID, nil).want(t, http.StatusOK).decode(t, &doc)
 	e.do(t, tok, "PUT", "/fhir/Subscription/"+sub.ID, []byte(toJSON(t, doc)), "If-Match", `W/"2"`).want(t, http.StatusPreconditionFailed)
 }
+
+// TestConditionalWritesUnsupported: R4 asks a server without conditional
+// update (or delete, or patch) to answer such a request with 400, not to
+// treat it as an unknown path.
+func TestConditionalWritesUnsupported(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "ehr-north")
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/fhir/Task?identifier=https://north.example.org/referrals|CW-1"},
+		{"PATCH", "/fhir/Task?identifier=CW-1"},
+		{"DELETE", "/fhir/Subscription?status=off"},
+	} {
+		res := e.do(t, tok, c.method, c.path, []byte(`{"resourceType":"Task"}`)).want(t, http.StatusBadRequest)
+		var oo OperationOutcome
+		res.decode(t, &oo)
+		if len(oo.Issue) != 1 || oo.Issue[0].Code != "not-supported" || !strings.Contains(oo.Issue[0].Diagnostics, "conditional") {
+			t.Errorf("%s %s: %s", c.method, c.path, res.body)
+		}
+	}
+	// Without criteria it is a method the type does not take, and so is a
+	// conditional delete of a type whose instances cannot be deleted.
+	e.do(t, tok, "PUT", "/fhir/Task", []byte(`{"resourceType":"Task"}`)).want(t, http.StatusMethodNotAllowed)
+	e.do(t, tok, "DELETE", "/fhir/Task?identifier=CW-1", nil).want(t, http.StatusMethodNotAllowed)
+}

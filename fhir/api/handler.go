@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -270,6 +271,16 @@ func (h *Handler) record(ctx context.Context, ev audit.Event) {
 }
 
 func (h *Handler) unknown(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	// R4: a server without conditional update, patch or delete answers
+	// one (search criteria at a type whose instances take the method) 400.
+	conditional := map[string]string{http.MethodPut: "update", http.MethodPatch: "patch", http.MethodDelete: "delete"}
+	if what, ok := conditional[r.Method]; ok && r.URL.RawQuery != "" {
+		instance := *r.URL
+		instance.Path, instance.RawPath = strings.TrimSuffix(r.URL.Path, "/")+"/id", ""
+		if slices.Contains(h.allowed(&http.Request{URL: &instance, Host: r.Host}), r.Method) {
+			return 0, newAPIError(http.StatusBadRequest, "not-supported", "conditional "+what+" is not supported: "+what+" a resource by its id")
+		}
+	}
 	if allow := h.allowed(r); len(allow) > 0 {
 		ae := newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("%s is not supported here (see /fhir/metadata)", r.Method))
 		// RFC 9110 §15.5.6: a 405 names the methods that are supported.
