@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -28,7 +29,8 @@ type Limits struct {
 	// and the connection closed (default 1024). Beyond twice the cap,
 	// connections are closed on accept without an answer.
 	MaxConns int
-	// MaxConnsPerAddr caps open connections from one client address;
+	// MaxConnsPerAddr caps open connections from one client address (one
+	// /64 for IPv6, as for MaxInFlightPerAddr);
 	// beyond it requests are answered 429 (default 64).
 	MaxConnsPerAddr int
 	// MaxInFlightPerAddr caps requests being served at once for one
@@ -228,16 +230,28 @@ func (e *Edge) refuse(w http.ResponseWriter, status int, msg string) {
 	http.Error(w, msg, status)
 }
 
-func hostOf(a net.Addr) string {
-	if host, _, err := net.SplitHostPort(a.String()); err == nil {
-		return host
-	}
-	return a.String()
-}
+// hostOf is the client a connection counts against (see clientKey).
+func hostOf(a net.Addr) string { return clientKey(a.String()) }
 
-func clientAddr(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+// clientAddr is the client a request counts against (see clientKey).
+func clientAddr(r *http.Request) string { return clientKey(r.RemoteAddr) }
+
+// clientKey is what the per-address caps count a peer ("host:port") under:
+// its IPv4 address, or the /64 of its IPv6 address, since one site is
+// given a whole /64 (or more) and could otherwise take a fresh share of
+// every cap from each address.
+func clientKey(peer string) string {
+	host := peer
+	if h, _, err := net.SplitHostPort(peer); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
 		return host
 	}
-	return r.RemoteAddr
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
 }

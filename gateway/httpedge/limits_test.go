@@ -207,3 +207,55 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		}
 	}
 }
+
+// posingListener gives each accepted connection the next remote address
+// from as, so that a test on loopback can speak for clients elsewhere.
+type posingListener struct {
+	net.Listener
+	as chan net.Addr
+}
+
+func (l posingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return posingConn{Conn: c, remote: <-l.as}, nil
+}
+
+type posingConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c posingConn) RemoteAddr() net.Addr { return c.remote }
+
+func TestPerAddressCapsCountAnIPv6SubnetAsOneClient(t *testing.T) {
+	e := httpedge.New(httpedge.Limits{MaxConnsPerAddr: 2})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := make(chan net.Addr, 1)
+	srv := e.Server(ok)
+	go func() { _ = srv.Serve(e.Listener(posingListener{Listener: l, as: as})) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	from := func(ip string) *http.Response {
+		t.Helper()
+		as <- &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}
+		c := dialFrom(t, "127.0.0.1", l.Addr().String())
+		return get(t, c, bufio.NewReader(c))
+	}
+	// One host on an IPv6 network has its whole /64 to connect from.
+	for _, ip := range []string{"2001:db8:0:7::1", "2001:db8:0:7::2"} {
+		if resp := from(ip); resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection from %s: %d", ip, resp.StatusCode)
+		}
+	}
+	wantRefused(t, from("2001:db8:0:7:ffff::3"), http.StatusTooManyRequests)
+	for _, ip := range []string{"2001:db8:0:8::1", "192.0.2.1"} {
+		if resp := from(ip); resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection from %s, another client: %d", ip, resp.StatusCode)
+		}
+	}
+}
