@@ -338,3 +338,23 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlongLineInMessageIsRefusedPermanently(t *testing.T) {
+	f := start(t, nil)
+	c := dialLines(t, f.addr)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<a@direct.sender.example>", "250")
+	c.cmd("RCPT TO:<intake@direct.receiver.example>", "250")
+	c.cmd("DATA", "354")
+	// RFC 5321 4.5.3.1.6 allows 1000 octets a line; go-smtp reads up to
+	// 2000. The message can never be taken as it is, so a retry is futile:
+	// the reply must be permanent, not 451.
+	c.write("Subject: long line\r\n\r\n" + strings.Repeat("y", 2500) + "\r\n.\r\n")
+	if reply := c.expect("5"); !strings.HasPrefix(reply, "500 5.5.2 ") {
+		t.Fatalf("reply %q, want 500 5.5.2", reply)
+	}
+	c.closed() // the rest of the line cannot be read as commands
+	if ids := f.stored(t); len(ids) != 0 {
+		t.Fatalf("spooled a message with an overlong line: %v", ids)
+	}
+}

@@ -17,6 +17,7 @@ var (
 	errBadAddress  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	errNeedTLS     = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 	errStoreFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
+	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long (RFC 5321 allows 1000 octets)"}
 )
 
 // session is one SMTP session; go-smtp creates a new one after STARTTLS.
@@ -85,6 +86,10 @@ func (ss *session) Data(r io.Reader) (err error) {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // 552 5.3.4 from go-smtp's size limit
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// The same message would fail the same way: refuse it for good.
+			return errLongLine
 		}
 		ss.s.cfg.Logger.Warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
 		return errStoreFailed
