@@ -444,3 +444,27 @@ func TestConditionalWritesUnsupported(t *testing.T) {
 	e.do(t, tok, "PUT", "/fhir/Task", []byte(`{"resourceType":"Task"}`)).want(t, http.StatusMethodNotAllowed)
 	e.do(t, tok, "DELETE", "/fhir/Task?identifier=CW-1", nil).want(t, http.StatusMethodNotAllowed)
 }
+
+// TestEmptyTransaction: R4 transaction processing says a Bundle with no
+// resources is not an error: the answer is an empty transaction-response.
+func TestEmptyTransaction(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "ehr-north")
+	for _, body := range []string{`{"resourceType":"Bundle","type":"transaction"}`, `{"resourceType":"Bundle","type":"transaction","entry":[]}`} {
+		var b struct {
+			ResourceType, Type string
+			Entry              []any
+		}
+		e.do(t, tok, "POST", "/fhir", []byte(body)).want(t, http.StatusOK).decode(t, &b)
+		if b.ResourceType != "Bundle" || b.Type != "transaction-response" || len(b.Entry) != 0 {
+			t.Errorf("%s answered %+v", body, b)
+		}
+	}
+	var list searchBundle
+	e.do(t, tok, "GET", "/fhir/Task", nil).want(t, http.StatusOK).decode(t, &list)
+	if len(list.Entry) != 0 {
+		t.Errorf("an empty transaction created %d Tasks", len(list.Entry))
+	}
+	// A batch is still not supported, empty or not.
+	e.do(t, tok, "POST", "/fhir", []byte(`{"resourceType":"Bundle","type":"batch"}`)).want(t, http.StatusBadRequest)
+}

@@ -120,6 +120,11 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (
 	if err != nil {
 		return 0, err
 	}
+	if emptyTransaction(body) { // R4: not an error; nothing to do
+		c.detail["empty"] = "true"
+		writeJSON(w, http.StatusOK, newBundle("transaction-response"), nil)
+		return http.StatusOK, nil
+	}
 	sub, err := mapping.ParseTransaction(body)
 	if err != nil {
 		return 0, err
@@ -166,6 +171,16 @@ func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (
 	}
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil
+}
+
+// emptyTransaction reports a transaction Bundle without entries.
+func emptyTransaction(body []byte) bool {
+	var b struct {
+		ResourceType string            `json:"resourceType"`
+		Type         string            `json:"type"`
+		Entry        []json.RawMessage `json:"entry"`
+	}
+	return json.Unmarshal(body, &b) == nil && b.ResourceType == "Bundle" && b.Type == "transaction" && len(b.Entry) == 0
 }
 
 func countRecords(entries []mapping.Entry) int {
