@@ -51,7 +51,10 @@ func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOu
 	case applyErr != nil:
 		return out, applyErr
 	}
-	notices, events := p.mdns(ctx, m, in, reached)
+	notices, events, err := p.mdns(ctx, m, in, reached)
+	if err != nil {
+		return out, err
+	}
 	out.Notices = append(out.Notices, notices...)
 	out.Events = append(out.Events, events...)
 	return p.flagRevocation(m, out), nil

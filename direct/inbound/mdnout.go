@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/referralgw/gateway/audit"
@@ -15,70 +16,117 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// mdns seals the MDNs that answer a verified message: processed always
-// (the Applicability Statement asks for one for every message received
-// and trusted, whether or not Disposition-Notification-To was present),
-// and dispatched when the sender asked for final delivery and the message
-// was made available. They go to the message's verified sender, never to
-// a third address named in Disposition-Notification-To, encrypted for the
-// certificate that signed it, or the one discovery finds for the sender
-// (see answerCert). MDN ids derive from the original id, so a
-// rerun builds the same notices. What cannot be built is audited.
-func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event) {
+// mdns seals the MDNs that answer a verified message, for each of its
+// recipients of ours (an MDN reports one Final-Recipient): processed
+// always (the Applicability Statement asks for one for every message
+// received and trusted, whether or not Disposition-Notification-To was
+// present), and dispatched when the sender asked for final delivery and
+// the message was made available to that recipient (see dispatchedFor).
+// They go to the message's verified sender, never to a third address named
+// in Disposition-Notification-To, encrypted for the certificate that
+// signed it, or the one discovery finds for the sender (see answerCert).
+// MDN ids derive from the original id, so a rerun builds the same notices.
+// What cannot be built is audited; an error (the directory could not be
+// read) retries the job.
+func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event, error) {
 	skip := func(disp, reason string) audit.Event {
 		return audit.Event{Actor: "system", ReferralID: m.referralID, Action: "direct.mdn-skipped", Outcome: audit.OutcomeFailure,
 			Detail: clean(map[string]string{"inbound": m.id, "messageId": in.MessageID, "disposition": disp, "reason": truncate(reason, 300)})}
 	}
 	if in.MessageID == "" {
-		return nil, []audit.Event{skip("", "the message has no Message-ID to answer")}
+		return nil, []audit.Event{skip("", "the message has no Message-ID to answer")}, nil
 	}
-	ours := p.ourAddress(m, in)
-	if ours == "" {
-		return nil, []audit.Event{skip("", "no recipient address of ours")}
+	recipients := p.ourAddresses(m, in)
+	if len(recipients) == 0 {
+		return nil, []audit.Event{skip("", "no recipient address of ours")}, nil
 	}
 	encryptFor, err := p.answerCert(ctx, m)
 	if err != nil {
-		return nil, []audit.Event{skip("", err.Error())}
-	}
-	disps := []mdn.Disposition{mdn.Processed}
-	if in.FinalDelivery && reached {
-		disps = append(disps, mdn.Dispatched)
+		return nil, []audit.Event{skip("", err.Error())}, nil
 	}
 	var (
 		notices []gateway.Notice
 		events  []audit.Event
 	)
-	for _, disp := range disps {
-		id := mdnID(in.MessageID, ours, disp, channel.Domain(ours))
-		raw, err := mdn.Build(mdn.Notification{
-			From: ours, To: m.from, MessageID: id, Date: p.now(),
-			ReportingUA: p.cfg.ReportingUA, OriginalRecipient: ours, FinalRecipient: ours,
-			OriginalMessageID: in.MessageID, Disposition: disp, FinalDelivery: in.FinalDelivery && disp == mdn.Dispatched,
-		})
-		var wire []byte
-		if err == nil {
-			wire, err = p.cfg.Channel.Seal(ours, encryptFor, raw)
-		}
-		if err != nil {
-			events = append(events, skip(string(disp), err.Error()))
-			continue
-		}
-		notices = append(notices, gateway.Notice{ID: id, Disposition: string(disp), From: ours, To: m.from,
-			Tenants: m.tenants, ReferralID: m.referralID, Wire: wire})
-	}
-	return notices, events
-}
-
-// ourAddress is the recipient of m in our domain that answers it.
-func (p *Processor) ourAddress(m *inMessage, in *message.Inbound) string {
-	for _, a := range append(append([]string{}, m.stored.RcptTo...), in.To...) {
-		if p.ch.Ours(a) {
-			if _, err := p.ch.Keys.ForAddress(a); err == nil {
-				return strings.ToLower(a)
+	for _, ours := range recipients {
+		disps := []mdn.Disposition{mdn.Processed}
+		if in.FinalDelivery && reached {
+			ok, err := p.dispatchedFor(ctx, ours, len(recipients))
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				disps = append(disps, mdn.Dispatched)
 			}
 		}
+		for _, disp := range disps {
+			id := mdnID(in.MessageID, ours, disp, channel.Domain(ours))
+			raw, err := mdn.Build(mdn.Notification{
+				From: ours, To: m.from, MessageID: id, Date: p.now(),
+				ReportingUA: p.cfg.ReportingUA, OriginalRecipient: ours, FinalRecipient: ours,
+				OriginalMessageID: in.MessageID, Disposition: disp, FinalDelivery: in.FinalDelivery && disp == mdn.Dispatched,
+			})
+			var wire []byte
+			if err == nil {
+				wire, err = p.cfg.Channel.Seal(ours, encryptFor, raw)
+			}
+			if err != nil {
+				events = append(events, skip(string(disp), err.Error()))
+				continue
+			}
+			notices = append(notices, gateway.Notice{ID: id, Disposition: string(disp), From: ours, To: m.from,
+				Tenants: m.tenants, ReferralID: m.referralID, Wire: wire})
+		}
 	}
-	return ""
+	return notices, events, nil
+}
+
+// dispatchedFor reports whether a message made available (matched to a
+// referral, or in a known practice's inbox) reached the recipient ours:
+// its only recipient of ours, or, among several, one whose address the
+// directory lists (an address no practice owns gets processed only).
+func (p *Processor) dispatchedFor(ctx context.Context, ours string, recipients int) (bool, error) {
+	if recipients == 1 {
+		return true, nil
+	}
+	entries, err := p.svc.ListEntries(ctx, gateway.EntryQuery{Search: ours, Limit: 20})
+	if err != nil {
+		return false, fmt.Errorf("direct inbound: directory lookup for %s: %w", ours, err)
+	}
+	for _, e := range entries {
+		if e.Direct != nil && strings.EqualFold(e.Direct.Address, ours) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ourAddresses are the recipients of m in our domain that answer it, each
+// once, lower-cased: its RCPT TO addresses we hold a key for (they are
+// among its To and Cc, see envelopeMatches), else the first such of its To.
+func (p *Processor) ourAddresses(m *inMessage, in *message.Inbound) []string {
+	var out []string
+	usable := func(a string) bool {
+		if !p.ch.Ours(a) || slices.Contains(out, strings.ToLower(a)) {
+			return false
+		}
+		_, err := p.ch.Keys.ForAddress(a)
+		return err == nil
+	}
+	for _, a := range m.stored.RcptTo {
+		if usable(a) {
+			out = append(out, strings.ToLower(a))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, a := range in.To {
+		if usable(a) {
+			return []string{strings.ToLower(a)}
+		}
+	}
+	return nil
 }
 
 // mdnID derives a stable MDN Message-ID from what it answers.

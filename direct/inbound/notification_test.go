@@ -352,3 +352,41 @@ func TestMDNForASigningOnlyCertificate(t *testing.T) {
 		t.Fatal("discovery was not asked")
 	}
 }
+
+// TestMDNsForEachRecipient: a message to two of B's addresses (one a known
+// practice's, the other no practice's) is answered for each recipient, as
+// RFC 8098 reports one Final-Recipient per MDN: processed for both, and
+// dispatched, since final delivery was asked, only for the address a
+// practice owns.
+func TestMDNsForEachRecipient(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	other := "nobody@" + domainB
+	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB, other}, Subject: "Referral [ref:m2]",
+		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
+		DispositionNotificationTo: addrA, FinalDelivery: true})
+	wire, err := a.ch.Seal(addrA, b.identity.Cert, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ch.Config().Transport.Send(t.Context(), addrA, []string{addrB, other}, wire); err != nil {
+		t.Fatal(err)
+	}
+	b.processUntil(t, "processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	ns, err := b.svc.Notices(t.Context(), b.inbox(t, gateway.InboundNew)[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range ns {
+		got = append(got, n.From+" "+n.Disposition)
+		if n.To != addrA {
+			t.Errorf("notice to %s", n.To)
+		}
+	}
+	slices.Sort(got)
+	want := []string{addrB + " dispatched", addrB + " processed", other + " processed"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("notices %q, want %q", got, want)
+	}
+}

@@ -34,6 +34,8 @@ func TestOnPostgres(t *testing.T) {
 		{"Replies", TestReplies},
 		{"SignerChainViaAIA", TestSignerChainViaAIA},
 		{"KilledBetweenSendAndRecord", TestKilledBetweenSendAndRecord},
+		{"MDNsForEachRecipient", TestMDNsForEachRecipient},
+		{"EnvelopeMustMatchSignedHeader", TestEnvelopeMustMatchSignedHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each its own schemas, ports and clocks
