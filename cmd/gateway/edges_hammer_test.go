@@ -69,7 +69,9 @@ func (n *hammerNode) stop(t *testing.T) {
 // short limits, hammers the HTTP and SMTP listeners the way a hostile
 // script would (an oversized FHIR body, oversized headers, slow bodies
 // past the per-address cap, forged fax callbacks; a connection flood past
-// the SMTP caps, oversized, relayed and abandoned messages), checks each
+// the SMTP caps, STARTTLS answered with garbage, recipients pipelined past
+// the limit, oversized, relayed and abandoned messages, DATA and BDAT
+// alike), checks each
 // answer, then shuts down with an idle SMTP session and an idle keep-alive
 // open and checks that both are closed and no goroutine is left behind.
 func TestHammeredEdgesHoldAndLeakNothing(t *testing.T) {
@@ -320,6 +322,38 @@ func hammerSMTP(t *testing.T, n *hammerNode) {
 			return nil // closed without the final dot
 		},
 	}
+	// Raw sessions: STARTTLS answered with garbage instead of a TLS
+	// handshake, a BDAT transfer abandoned between chunks, and a client
+	// that pipelines more recipients than allowed and leaves without a
+	// word.
+	raw := []string{
+		"EHLO c.example\r\nSTARTTLS\r\n\x16\x03\x01\x00\x05hello not tls\r\n",
+		"EHLO c.example\r\nSTARTTLS\r\n",
+		"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n" + strings.Repeat("RCPT TO:<referrals@direct.clinic-a.example>\r\n", 60) + "DATA\r\n",
+	}
+	for i, script := range raw {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", n.smtp)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.WriteString(c, script); err != nil {
+				t.Errorf("raw session %d: %v", i, err)
+			}
+		})
+	}
+	// A chunked (BDAT) transfer abandoned between chunks, under TLS.
+	for range 3 {
+		wg.Go(func() {
+			if err := abandonedBDAT(n.smtp, tlsCfg); err != nil {
+				t.Errorf("abandoned BDAT: %v", err)
+			}
+		})
+	}
+	wg.Wait()
 	for round := range 3 {
 		for i, s := range sessions {
 			wg.Go(func() {
@@ -340,6 +374,59 @@ func hammerSMTP(t *testing.T, n *hammerNode) {
 		}
 		wg.Wait()
 	}
+}
+
+// abandonedBDAT sends the first chunk of a message with BDAT and leaves.
+func abandonedBDAT(addr string, cfg *tls.Config) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	var conn net.Conn = c
+	r := bufio.NewReader(conn)
+	reply := func(cmd, want string) error {
+		if cmd != "" {
+			if _, err := io.WriteString(conn, cmd); err != nil {
+				return err
+			}
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("after %q: %v", cmd, err)
+			}
+			if len(line) >= 4 && line[3] == '-' {
+				continue
+			}
+			if !strings.HasPrefix(line, want) {
+				return fmt.Errorf("after %q: %q, want %s", cmd, line, want)
+			}
+			return nil
+		}
+	}
+	steps := []struct{ cmd, want string }{{"", "220"}, {"EHLO c.example\r\n", "250"}, {"STARTTLS\r\n", "220"}}
+	for _, st := range steps {
+		if err := reply(st.cmd, st.want); err != nil {
+			if strings.Contains(err.Error(), "421") {
+				return nil // turned away by a cap: a right answer
+			}
+			return err
+		}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	conn, r = tc, bufio.NewReader(tc)
+	for _, st := range []struct{ cmd, want string }{{"EHLO c.example\r\n", "250"}, {"MAIL FROM:<a@direct.sender.example>\r\n", "250"},
+		{"RCPT TO:<referrals@direct.clinic-a.example>\r\n", "250"}, {"BDAT 5\r\nhello", "250"}} {
+		if err := reply(st.cmd, st.want); err != nil {
+			return err
+		}
+	}
+	return nil // gone before the last chunk
 }
 
 // smtpCode reports whether err is an SMTP reply with code.
