@@ -123,7 +123,7 @@ func (h *Handler) capability() capabilityStatement {
 						"R4 moves outside it are refused: in-progress → on-hold and → failed (failed is the gateway's: no channel could deliver). " +
 						"An update changes only status, statusReason, businessStatus, note, output and executionPeriod.end; anything else is refused with 422 naming the element. " +
 						"Completion needs Task.output typed http://loinc.org|11488-4 (Consult note). Searches ignore unknown parameters (reported in an OperationOutcome entry) unless Prefer: handling=strict; " +
-						"_summary=count, _elements, _pretty and _format=json are supported. Each parameter is given once (comma-separated values match any); only _lastUpdated may repeat.",
+						"_summary=count, _elements, _pretty and _format=json are supported. Each parameter is given once (comma-separated values match any); only _lastUpdated may repeat. History (newest first) takes _count and _since and pages with next.",
 					Interaction:       interactions("read", "vread", "update", "patch", "history-instance", "create", "search-type"),
 					Versioning:        "versioned-update",
 					ReadHistory:       &yes,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // linkURL returns the url of the Bundle link with the relation, or "".
@@ -467,4 +468,77 @@ func TestEmptyTransaction(t *testing.T) {
 	}
 	// A batch is still not supported, empty or not.
 	e.do(t, tok, "POST", "/fhir", []byte(`{"resourceType":"Bundle","type":"batch"}`)).want(t, http.StatusBadRequest)
+}
+
+// TestHistoryCountAndSince: R4 history takes _count (the server may return
+// fewer, never more) and _since (versions made at or after an instant);
+// a next link pages through the rest, newest first.
+func TestHistoryCountAndSince(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "HC-1", "requested")
+	e.clock.Advance(time.Hour)
+	mid := e.clock.Now()
+	e.putStatus(t, "ehr-ortho", id, setStatus("accepted", nil)).want(t, http.StatusOK) // the only version since mid
+	tok := e.token(t, "ehr-ortho")
+	type history struct {
+		Type  string
+		Total *int
+		Link  []struct{ Relation, URL string }
+		Entry []struct {
+			Resource task
+			Response struct{ LastModified string }
+		}
+	}
+	var all history
+	e.do(t, tok, "GET", "/fhir/Task/"+id+"/_history", nil).want(t, http.StatusOK).decode(t, &all)
+	var want []string
+	for _, en := range all.Entry {
+		want = append(want, en.Resource.Meta.VersionID)
+	}
+	if len(want) < 3 {
+		t.Fatalf("history has %d versions", len(want))
+	}
+	var versions []string
+	next := "/fhir/Task/" + id + "/_history?_count=1"
+	for pages := 0; next != ""; pages++ {
+		if pages > len(want) {
+			t.Fatal("history paging does not end")
+		}
+		var h history
+		e.do(t, tok, "GET", next, nil).want(t, http.StatusOK).decode(t, &h)
+		if h.Type != "history" || len(h.Entry) > 1 {
+			t.Fatalf("page %d: type %s, %d entries for _count=1", pages, h.Type, len(h.Entry))
+		}
+		for _, en := range h.Entry {
+			versions = append(versions, en.Resource.Meta.VersionID)
+		}
+		next = ""
+		for _, l := range h.Link {
+			if l.Relation == "next" {
+				next = l.URL
+			}
+		}
+	}
+	if strings.Join(versions, ",") != strings.Join(want, ",") {
+		t.Errorf("paged versions %v, want %v", versions, want)
+	}
+	var sinceMid []string
+	for _, en := range all.Entry {
+		if at, err := time.Parse(time.RFC3339, en.Response.LastModified); err == nil && !at.Before(mid) {
+			sinceMid = append(sinceMid, en.Resource.Meta.VersionID)
+		}
+	}
+	if len(sinceMid) == 0 || len(sinceMid) == len(want) {
+		t.Fatalf("versions since %s: %v of %v", mid, sinceMid, want)
+	}
+	var h history
+	e.do(t, tok, "GET", "/fhir/Task/"+id+"/_history?_since="+url.QueryEscape(mid.Format(time.RFC3339)), nil).want(t, http.StatusOK).decode(t, &h)
+	var got []string
+	for _, en := range h.Entry {
+		got = append(got, en.Resource.Meta.VersionID)
+	}
+	if strings.Join(got, ",") != strings.Join(sinceMid, ",") {
+		t.Errorf("_since: %v, want %v", got, sinceMid)
+	}
+	e.do(t, tok, "GET", "/fhir/Task/"+id+"/_history?_since=yesterday", nil).want(t, http.StatusBadRequest)
 }

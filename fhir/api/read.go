@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -126,6 +128,24 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int,
 	if _, err := h.load(r.Context(), c, r.PathValue("id")); err != nil {
 		return 0, err
 	}
+	q := r.URL.Query()
+	ctl := &controls{}
+	count, err := h.pageSize(q, ctl)
+	if err != nil {
+		return 0, err
+	}
+	var since time.Time
+	if x := q.Get("_since"); x != "" {
+		if since, err = time.Parse(time.RFC3339Nano, x); err != nil {
+			return 0, newAPIError(http.StatusBadRequest, "value", "_since must be a FHIR instant such as 2026-03-02T09:00:00Z", "_since")
+		}
+	}
+	before := 0 // the paging cursor: versions below this one
+	if x := q.Get("_cursor"); x != "" {
+		if before, err = strconv.Atoi(x); err != nil || before < 1 {
+			return 0, newAPIError(http.StatusBadRequest, "value", "_cursor is not one this server issued", "_cursor")
+		}
+	}
 	versions, err := h.svc.ReferralVersions(r.Context(), c.id)
 	if err != nil {
 		return 0, err
@@ -133,10 +153,41 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int,
 	if len(versions) == 0 {
 		return 0, gateway.ErrNotFound
 	}
-	b := newBundle("history")
-	b.Link = []fhir.BundleLink{{Relation: "self", Url: h.cfg.BaseURL + "/Task/" + c.id + "/_history"}}
-	for i := len(versions) - 1; i >= 0; i-- { // newest first
+	// Newest first, those made at or after _since, then the page of count
+	// after the cursor.
+	var page []*gateway.Referral
+	total, more := 0, false
+	for i := len(versions) - 1; i >= 0; i-- {
 		v := versions[i]
+		if v.Updated.Before(since) {
+			continue
+		}
+		total++
+		switch {
+		case ctl.count || (before > 0 && v.Version >= before):
+		case len(page) == count:
+			more = true
+		default:
+			page = append(page, v)
+		}
+	}
+	used := url.Values{}
+	for _, name := range []string{"_count", "_since", "_cursor", paramFormat, paramPretty} {
+		if x, ok := q[name]; ok {
+			used[name] = x
+		}
+	}
+	b := newBundle("history")
+	self := h.cfg.BaseURL + "/Task/" + c.id + "/_history"
+	b.Link = []fhir.BundleLink{{Relation: "self", Url: withQuery(self, used)}}
+	if more {
+		used.Set("_cursor", strconv.Itoa(page[len(page)-1].Version))
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", Url: withQuery(self, used)})
+	}
+	if ctl.count {
+		b.Total = &total
+	}
+	for _, v := range page {
 		method, status := fhir.HTTPVerbPUT, "200 OK"
 		if v.Version == 1 {
 			method, status = fhir.HTTPVerbPOST, "201 Created"
@@ -146,7 +197,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, c *call) (int,
 			return 0, err
 		}
 	}
-	c.detail["count"] = strconv.Itoa(len(versions))
+	c.detail["count"] = strconv.Itoa(len(page))
 	writeJSON(w, http.StatusOK, b, nil)
 	return http.StatusOK, nil
 }
