@@ -2,6 +2,7 @@ package httpedge
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -86,7 +87,8 @@ func New(lim Limits) *Edge {
 func (e *Edge) Limits() Limits { return e.lim }
 
 // Server returns an http.Server with the timeouts set that serves h behind
-// the caps and the security headers. Serve it on e.Listener(l).
+// the caps and the security headers. Serve it on e.Listener(l), or for
+// HTTPS on tls.NewListener(e.Listener(l), cfg).
 func (e *Edge) Server(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           SecurityHeaders(e.guard(h)),
@@ -96,6 +98,9 @@ func (e *Edge) Server(h http.Handler) *http.Server {
 		IdleTimeout:       e.lim.IdleTimeout,
 		MaxHeaderBytes:    e.lim.MaxHeaderBytes,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if tc, ok := c.(*tls.Conn); ok { // served on tls.NewListener(e.Listener(l), ...)
+				c = tc.NetConn()
+			}
 			if ec, ok := c.(*edgeConn); ok && ec.over != 0 {
 				return context.WithValue(ctx, overKey{}, ec.over)
 			}

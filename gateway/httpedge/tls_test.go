@@ -1,6 +1,7 @@
 package httpedge_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -128,4 +129,48 @@ func TestTLSCertificateReloadedAndHSTS(t *testing.T) {
 	if resp.Header.Get("Strict-Transport-Security") != httpedge.HSTS {
 		t.Fatalf("HSTS %q over TLS", resp.Header.Get("Strict-Transport-Security"))
 	}
+}
+
+func TestConnectionCapsHoldOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	writePair(t, dir, 1, time.Now().Add(-time.Hour))
+	cert, err := httpedge.LoadCertificate(filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := httpedge.New(httpedge.Limits{MaxConns: 3, MaxConnsPerAddr: 2})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.Server(ok)
+	go func() { _ = srv.Serve(tls.NewListener(e.Listener(l), cert.TLSConfig())) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	from := func(local string) *http.Response {
+		t.Helper()
+		raw := dialFrom(t, local, l.Addr().String())
+		c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) // the test checks caps, not trust
+		r := bufio.NewReader(c)
+		resp := get(t, c, r)
+		if resp.StatusCode != http.StatusOK {
+			// A refused connection is closed by the server, and no longer
+			// counts once its socket is (after TLS's close_notify).
+			_ = raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, _ = io.Copy(io.Discard, r)
+			if _, err := io.Copy(io.Discard, raw); err != nil {
+				t.Fatalf("refused connection not closed: %v", err)
+			}
+		}
+		return resp
+	}
+	for range 2 {
+		if resp := from("127.0.0.1"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection within the caps: %d", resp.StatusCode)
+		}
+	}
+	wantRefused(t, from("127.0.0.1"), http.StatusTooManyRequests)
+	if resp := from("127.0.0.2"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another address within the server's cap: %d", resp.StatusCode)
+	}
+	wantRefused(t, from("127.0.0.3"), http.StatusServiceUnavailable)
 }
