@@ -71,7 +71,8 @@ type Config struct {
 	TLSConfig *tls.Config
 	// RequireTLS refuses MAIL before STARTTLS with 530 5.7.0.
 	RequireTLS bool
-	// Now is the clock for Envelope.Received (default time.Now).
+	// Now is the clock for Envelope.Received and for the log's rate
+	// limits (default time.Now).
 	Now func() time.Time
 	// Logger receives connection metadata and spool ids only (default: discard).
 	Logger *slog.Logger
@@ -79,12 +80,13 @@ type Config struct {
 
 // Server is an inbound SMTP server for Direct mail.
 type Server struct {
-	cfg      Config
-	domains  map[string]bool
-	smtp     *smtp.Server
-	stores   chan struct{}       // slots for concurrent Spool.Store calls
-	budget   *semaphore.Weighted // bytes of the messages being stored
-	refusals *rate.Limiter       // bounds the log lines written for refused connections
+	cfg        Config
+	domains    map[string]bool
+	smtp       *smtp.Server
+	stores     chan struct{}       // slots for concurrent Spool.Store calls
+	budget     *semaphore.Weighted // bytes of the messages being stored
+	refusals   *quietLog           // connections refused by a cap
+	connErrors *quietLog           // connections that ended in an error (go-smtp's error log)
 
 	mu        sync.Mutex
 	listeners []*limitListener
@@ -146,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, domains: make(map[string]bool),
 		stores:   make(chan struct{}, cfg.MaxConcurrentStores),
 		budget:   semaphore.NewWeighted(cfg.StoreBudget),
-		refusals: rate.NewLimiter(rate.Every(time.Second), 5)}
+		refusals: newQuietLog(cfg.Logger, cfg.Now), connErrors: newQuietLog(cfg.Logger, cfg.Now)}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
@@ -157,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 	srv.MaxRecipients = cfg.MaxRecipients
 	srv.WriteTimeout = cfg.WriteTimeout
 	srv.TLSConfig = cfg.TLSConfig
-	srv.ErrorLog = logAdapter{cfg.Logger}
+	srv.ErrorLog = logAdapter{s.connErrors}
 	s.smtp = srv
 	return s, nil
 }
@@ -208,19 +210,60 @@ func (s *Server) acceptsDomain(domain string) bool {
 // refused logs a connection turned away by a cap, at most a few lines a
 // second however many arrive.
 func (s *Server) refused(addr, reason string) {
-	if s.refusals.Allow() {
-		s.cfg.Logger.Warn("smtpin: connection refused", "remote_ip", addr, "reason", reason)
-	}
+	s.refusals.warn("smtpin: connection refused", "remote_ip", addr, "reason", reason)
 }
 
-// logAdapter routes go-smtp's internal error log to slog. go-smtp reports
-// only connection-level errors (peer address and error), not content.
-type logAdapter struct{ l *slog.Logger }
+// logAdapter routes go-smtp's internal error log to slog, a few lines a
+// second at most: any client can cause a line (a connection reset in the
+// middle of a session is one). go-smtp reports only connection-level
+// errors (peer address and error), not content.
+type logAdapter struct{ q *quietLog }
 
 func (a logAdapter) Printf(format string, v ...any) {
-	a.l.Warn("smtpin: smtp server", "detail", fmt.Sprintf(format, v...))
+	a.q.warn("smtpin: smtp server", "detail", fmt.Sprintf(format, v...))
 }
 
 func (a logAdapter) Println(v ...any) {
-	a.l.Warn("smtpin: smtp server", "detail", fmt.Sprint(v...))
+	a.q.warn("smtpin: smtp server", "detail", fmt.Sprint(v...))
+}
+
+// quietLog writes warnings that clients can cause at will, at most a few
+// lines a second on the server's clock; the next line written after a
+// quiet spell says how many were left out.
+type quietLog struct {
+	l   *slog.Logger
+	now func() time.Time
+	lim *rate.Limiter
+
+	mu         sync.Mutex
+	seen       int // events, written or not
+	suppressed int // events left out since the last line
+}
+
+func newQuietLog(l *slog.Logger, now func() time.Time) *quietLog {
+	return &quietLog{l: l, now: now, lim: rate.NewLimiter(rate.Every(time.Second), 5)}
+}
+
+func (q *quietLog) warn(msg string, args ...any) {
+	q.mu.Lock()
+	q.seen++
+	if !q.lim.AllowN(q.now(), 1) {
+		q.suppressed++
+		q.mu.Unlock()
+		return
+	}
+	n := q.suppressed
+	q.suppressed = 0
+	q.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	q.l.Warn(msg, args...)
+}
+
+// events counts the warnings given to q, written or left out.
+func (q *quietLog) events() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.seen
 }
