@@ -78,7 +78,9 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) e
 	loops, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	n.start(loops)
-	edge := httpedge.New(n.edges.HTTP)
+	limits := n.edges.HTTP
+	limits.Log = a.log // failed TLS handshakes and the like, a few lines a second
+	edge := httpedge.New(limits)
 	srv := edge.Server(a.routes())
 	l, scheme := edge.Listener(ln), "http"
 	if n.tlsCert != nil {

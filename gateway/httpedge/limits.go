@@ -3,10 +3,13 @@ package httpedge
 import (
 	"context"
 	"crypto/tls"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,6 +42,10 @@ type Limits struct {
 	MaxInFlightPerAddr int
 	// RetryAfter is the Retry-After of those answers (default 5s).
 	RetryAfter time.Duration
+	// Log receives the server's own errors, such as TLS handshakes that
+	// fail, at most 5 lines a second (default slog.Default()): any client
+	// can cause one per connection.
+	Log *slog.Logger
 }
 
 func (l *Limits) fill() {
@@ -63,6 +70,9 @@ func (l *Limits) fill() {
 	}
 	if l.MaxInFlightPerAddr <= 0 {
 		l.MaxInFlightPerAddr = 32
+	}
+	if l.Log == nil {
+		l.Log = slog.Default()
 	}
 }
 
@@ -97,6 +107,7 @@ func (e *Edge) Server(h http.Handler) *http.Server {
 		WriteTimeout:      e.lim.WriteTimeout,
 		IdleTimeout:       e.lim.IdleTimeout,
 		MaxHeaderBytes:    e.lim.MaxHeaderBytes,
+		ErrorLog:          log.New(&quietLog{l: e.lim.Log}, "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok { // served on tls.NewListener(e.Listener(l), ...)
 				c = tc.NetConn()
@@ -259,4 +270,41 @@ func clientKey(peer string) string {
 		return ip.String()
 	}
 	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
+}
+
+// quietLog carries net/http's error log to slog, at most quietLines lines
+// in any one-second window; the next line written after a quiet spell
+// says how many were left out.
+type quietLog struct {
+	l *slog.Logger
+
+	mu         sync.Mutex
+	window     time.Time // start of the current window
+	written    int       // lines written in it
+	suppressed int       // lines left out since the last one written
+}
+
+const quietLines = 5
+
+func (q *quietLog) Write(p []byte) (int, error) {
+	now := time.Now()
+	q.mu.Lock()
+	if now.Sub(q.window) >= time.Second {
+		q.window, q.written = now, 0
+	}
+	if q.written >= quietLines {
+		q.suppressed++
+		q.mu.Unlock()
+		return len(p), nil
+	}
+	q.written++
+	n := q.suppressed
+	q.suppressed = 0
+	q.mu.Unlock()
+	args := []any{"detail", strings.TrimSpace(string(p))}
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	q.l.Warn("http server", args...)
+	return len(p), nil
 }

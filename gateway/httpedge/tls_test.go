@@ -11,11 +11,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +176,65 @@ func TestConnectionCapsHoldOverTLS(t *testing.T) {
 		t.Fatalf("another address within the server's cap: %d", resp.StatusCode)
 	}
 	wantRefused(t, from("127.0.0.3"), http.StatusServiceUnavailable)
+}
+
+// lineSink collects log output from the server's goroutines.
+type lineSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.WriteString(string(p))
+}
+
+func (s *lineSink) count(substr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), substr)
+}
+
+func TestFailedHandshakesAreLoggedAFewLinesASecond(t *testing.T) {
+	dir := t.TempDir()
+	writePair(t, dir, 1, time.Now().Add(-time.Hour))
+	cert, err := httpedge.LoadCertificate(filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink lineSink
+	e := httpedge.New(httpedge.Limits{Log: slog.New(slog.NewTextHandler(&sink, nil)), MaxConnsPerAddr: 1000})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.Server(ok)
+	go func() { _ = srv.Serve(tls.NewListener(e.Listener(l), cert.TLSConfig())) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	// A script that speaks anything but TLS to the HTTPS port fails one
+	// handshake per connection; each failure is a line for net/http.
+	started := time.Now()
+	const conns = 100
+	for range conns {
+		c := dialFrom(t, "127.0.0.1", l.Addr().String())
+		if _, err := io.WriteString(c, "hello, not TLS\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, _ = io.Copy(io.Discard, c) // the server hangs up
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sink.count("TLS handshake error") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed handshake was logged")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	// At most 5 lines in any second.
+	bound := 5 * (int(time.Since(started)/time.Second) + 2)
+	if n := sink.count("TLS handshake error"); n > bound || n >= conns {
+		t.Fatalf("%d lines for %d failed handshakes, want at most %d", n, conns, bound)
+	}
 }
