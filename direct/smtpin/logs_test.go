@@ -102,3 +102,43 @@ func TestConnectionErrorsAreLoggedAFewLinesASecond(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 }
+
+func TestAbortedMessagesAreLoggedAFewLinesASecond(t *testing.T) {
+	var sink logLines
+	spool, err := NewDirSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Hostname: "mx.direct.receiver.example", Domains: []string{"direct.receiver.example"},
+		Spool: spool, TempDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&sink, nil)),
+		Now: func() time.Time { return fixedNow }}) // a clock that stands still: no allowance refills
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	const sessions = 30
+	for range sessions {
+		c := dialLines(t, l.Addr().String())
+		c.cmd("EHLO client.example", "250")
+		c.cmd("MAIL FROM:<a@direct.sender.example>", "250")
+		c.cmd("RCPT TO:<intake@direct.receiver.example>", "250")
+		c.cmd("DATA", "354")
+		c.write("Subject: half\r\n\r\nhalf a message")
+		_ = c.conn.Close()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.connErrors.events() < sessions {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d aborted messages reported", srv.connErrors.events(), sessions)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if n := len(sink.lines("smtpin: message not received")); n > 5 {
+		t.Fatalf("%d log lines for %d aborted messages, want at most 5", n, sessions)
+	}
+}

@@ -86,7 +86,7 @@ type Server struct {
 	stores     chan struct{}       // slots for concurrent Spool.Store calls
 	budget     *semaphore.Weighted // bytes of the messages being stored
 	refusals   *quietLog           // connections refused by a cap
-	connErrors *quietLog           // connections that ended in an error (go-smtp's error log)
+	connErrors *quietLog           // sessions that ended in an error: go-smtp's error log, messages cut off
 
 	mu        sync.Mutex
 	listeners []*limitListener

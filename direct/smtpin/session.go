@@ -91,7 +91,9 @@ func (ss *session) Data(r io.Reader) (err error) {
 			// The same message would fail the same way: refuse it for good.
 			return errLongLine
 		}
-		ss.s.cfg.Logger.Warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
+		// A client can cause this at will (by leaving in the middle of a
+		// message), so it shares the bound of connection errors.
+		ss.s.connErrors.warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
 		return errStoreFailed
 	}
 	defer body.Close()
