@@ -121,6 +121,7 @@ loop:
 	a.log.Info("gateway shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	n.drain(sctx) // inbound SMTP, beside the HTTP server
 	_ = srv.Shutdown(sctx)
 	stopLoops()
 	if err := a.store.StopWorkers(sctx); err != nil {

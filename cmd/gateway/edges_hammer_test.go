@@ -434,3 +434,49 @@ func smtpCode(err error, code int) bool {
 	se, ok := err.(*smtp.SMTPError)
 	return ok && se.Code == code
 }
+
+// TestShutdownDrainsSMTPBesideHTTP shuts serve down while an HTTP request
+// holds the HTTP server's shutdown: the SMTP listener is drained at the
+// same time (an idle session told 421 at once) rather than after HTTP and
+// the workers have used up the grace period.
+func TestShutdownDrainsSMTPBesideHTTP(t *testing.T) {
+	dir := t.TempDir()
+	certDir := filepath.Join(dir, "certs")
+	if _, errs, code := gw(t, dir, "certs", "dev", "--domain", "direct.clinic-a.example", "--address", "referrals@direct.clinic-a.example", "--out", certDir); code != 0 {
+		t.Fatalf("certs dev: %s", errs)
+	}
+	t.Setenv("GATEWAY_DATA_DIR", dir)
+	t.Setenv("GATEWAY_FAX_KEY", "synthetic-key")
+	t.Setenv("GATEWAY_FAX_SECRET", "synthetic-secret")
+	t.Setenv("GATEWAY_FAX_CALLBACK_TOKEN", "synthetic-token")
+	n := startHammerNode(t, dir, certDir, "--shutdown-grace", "2m", "--http-body-timeout", "2m")
+
+	// A token request whose body never comes: its handler waits for it, and
+	// the HTTP server's shutdown waits for the handler.
+	held, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := io.WriteString(held, "POST "+smart.TokenPath+" HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := net.Dial("tcp", n.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	lines := bufio.NewReader(idle)
+	if greet, _ := lines.ReadString('\n'); !strings.HasPrefix(greet, "220 ") {
+		t.Fatalf("greeting %q", greet)
+	}
+
+	n.cancel()
+	// Well short of the 2 min the HTTP request can hold shutdown for.
+	_ = idle.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if rest, err := io.ReadAll(lines); err != nil || !strings.HasPrefix(string(rest), "421 ") {
+		t.Errorf("idle SMTP session while HTTP shuts down: %q, %v; want 421 and the connection closed", rest, err)
+	}
+	_ = held.Close() // lets the HTTP shutdown finish
+	n.stop(t)
+}

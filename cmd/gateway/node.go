@@ -52,7 +52,8 @@ type node struct {
 
 	subs *subscription.Notifier // posts FHIR rest-hook notifications
 
-	wg sync.WaitGroup
+	wg      sync.WaitGroup
+	drained chan struct{} // closed once the SMTP listener has shut down; nil until drain
 }
 
 // nodeListeners are listeners a caller opened before the node exists (the
@@ -245,16 +246,37 @@ func (n *node) start(ctx context.Context) {
 	}
 }
 
-// stop closes our pooled outbound SMTP connections, shuts the SMTP
-// listener (letting sessions finish within ctx) and waits for the loops,
-// which end with the context start was given. serve calls it after the
-// delivery workers stopped, so no send is cut off by it.
-func (n *node) stop(ctx context.Context) {
-	if n.direct != nil {
-		_ = n.direct.sender.Close()
+// drain begins the SMTP listener's shutdown: it stops accepting, tells
+// idle sessions 421 and lets messages being received finish within ctx.
+// serve calls it as shutdown begins, beside the HTTP server's, so inbound
+// mail has the whole grace period rather than what HTTP and the workers
+// leave of it; stop waits for it.
+func (n *node) drain(ctx context.Context) {
+	if n.drained != nil {
+		return
+	}
+	n.drained = make(chan struct{})
+	if n.direct == nil {
+		close(n.drained)
+		return
+	}
+	go func() {
+		defer close(n.drained)
 		if err := n.direct.smtp.Shutdown(ctx); err != nil {
 			_ = n.direct.smtp.Close()
 		}
+	}()
+}
+
+// stop closes our pooled outbound SMTP connections, shuts the SMTP
+// listener (letting sessions finish within ctx; see drain) and waits for
+// the loops, which end with the context start was given. serve calls it
+// after the delivery workers stopped, so no send is cut off by it.
+func (n *node) stop(ctx context.Context) {
+	n.drain(ctx)
+	<-n.drained
+	if n.direct != nil {
+		_ = n.direct.sender.Close()
 	}
 	done := make(chan struct{})
 	go func() { n.wg.Wait(); close(done) }()
