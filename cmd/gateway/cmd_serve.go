@@ -3,18 +3,21 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/referralgw/gateway/fhir/api"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/buildinfo"
 	"github.com/referralgw/gateway/gateway/httpedge"
@@ -80,6 +83,7 @@ func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) e
 	n.start(loops)
 	limits := n.edges.HTTP
 	limits.Log = a.log // failed TLS handshakes and the like, a few lines a second
+	limits.Refuse = edgeRefusal
 	edge := httpedge.New(limits)
 	srv := edge.Server(a.routes())
 	l, scheme := edge.Listener(ln), "http"
@@ -135,6 +139,26 @@ loop:
 		return serveErr
 	}
 	return nil
+}
+
+// edgeRefusal writes the body of a request the HTTP edge refuses (429 over
+// a per-address cap, 503 over the server's): on the FHIR API an
+// OperationOutcome, as every FHIR error is, elsewhere plain text.
+func edgeRefusal(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	if r.URL.Path != "/fhir" && !strings.HasPrefix(r.URL.Path, "/fhir/") {
+		http.Error(w, reason, status)
+		return
+	}
+	code := "throttled" // FHIR R4 issue-type for a rate or concurrency limit
+	if status == http.StatusServiceUnavailable {
+		code = "transient"
+	}
+	body, _ := json.Marshal(api.OperationOutcome{ResourceType: "OperationOutcome",
+		Issue: []api.Issue{{Severity: "error", Code: code, Diagnostics: reason}}})
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func storeKind(c Config) string {

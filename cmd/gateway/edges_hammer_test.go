@@ -196,6 +196,58 @@ func hammerHTTP(t *testing.T, n *hammerNode, client *http.Client, token string) 
 		}
 	}
 
+	// Past the per-address connection cap, a FHIR request is refused with
+	// an OperationOutcome (code throttled), as every FHIR error is.
+	var hold []net.Conn
+	for range 16 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold = append(hold, c)
+	}
+	over, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = over.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(over, "GET /fhir/metadata HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(over), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/fhir+json") ||
+		!strings.Contains(string(body), `"OperationOutcome"`) || !strings.Contains(string(body), `"throttled"`) {
+		t.Errorf("FHIR request past the connection cap: %d %v %.300s, want 429 with an OperationOutcome", resp.StatusCode, resp.Header, body)
+	}
+	over.Close()
+	for _, c := range append(hold, over) {
+		_ = c.Close()
+	}
+	// Their slots are given back when the server sees them close.
+	pollUntil(t, "the held connections to be released", func() bool {
+		c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"); err != nil {
+			return false
+		}
+		r, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+
 	// Slow bodies, from more connections than one address may hold: each
 	// is either refused or cut off at the body timeout, none read whole.
 	var wg sync.WaitGroup

@@ -42,6 +42,10 @@ type Limits struct {
 	MaxInFlightPerAddr int
 	// RetryAfter is the Retry-After of those answers (default 5s).
 	RetryAfter time.Duration
+	// Refuse writes the body of a refusal (429 or 503) once its
+	// Retry-After and Cache-Control are set, so that an API can answer in
+	// its own error format; nil writes the reason as plain text.
+	Refuse func(w http.ResponseWriter, r *http.Request, status int, reason string)
 	// Log receives the server's own errors, such as TLS handshakes that
 	// fail, at most 5 lines a second (default slog.Default()): any client
 	// can cause one per connection.
@@ -203,16 +207,16 @@ func (e *Edge) guard(next http.Handler) http.Handler {
 		switch o, _ := r.Context().Value(overKey{}).(over); o {
 		case overServer:
 			w.Header().Set("Connection", "close")
-			e.refuse(w, http.StatusServiceUnavailable, "the server is busy; try again later")
+			e.refuse(w, r, http.StatusServiceUnavailable, "the server is busy; try again later")
 			return
 		case overAddress:
 			w.Header().Set("Connection", "close")
-			e.refuse(w, http.StatusTooManyRequests, "too many connections from your address; try again later")
+			e.refuse(w, r, http.StatusTooManyRequests, "too many connections from your address; try again later")
 			return
 		}
 		addr := clientAddr(r)
 		if !e.enter(addr) {
-			e.refuse(w, http.StatusTooManyRequests, "too many requests in progress from your address; try again later")
+			e.refuse(w, r, http.StatusTooManyRequests, "too many requests in progress from your address; try again later")
 			return
 		}
 		defer e.leave(addr)
@@ -238,11 +242,16 @@ func (e *Edge) leave(addr string) {
 	}
 }
 
-// refuse answers a capped request as plain text with Retry-After.
-func (e *Edge) refuse(w http.ResponseWriter, status int, msg string) {
+// refuse answers a capped request with Retry-After, in Limits.Refuse's
+// format or as plain text.
+func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	secs := int((e.lim.RetryAfter + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Cache-Control", "no-store")
+	if e.lim.Refuse != nil {
+		e.lim.Refuse(w, r, status, msg)
+		return
+	}
 	http.Error(w, msg, status)
 }
 
