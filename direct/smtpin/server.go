@@ -40,8 +40,9 @@ type Config struct {
 	// and closed (default 100).
 	MaxConnections int
 	// MaxConnectionsPerAddr caps concurrent sessions from one client IP
-	// (from one /64 for IPv6), so one client cannot hold every slot (default 20, what a busy MTA
-	// such as Postfix opens to one destination by default).
+	// (from one /64 for IPv6), so one client cannot hold every slot
+	// (default 20, what a busy MTA such as Postfix opens to one
+	// destination by default).
 	MaxConnectionsPerAddr int
 	// IdleTimeout is the longest wait for the client's next bytes, between
 	// commands and inside DATA alike (default 5m, RFC 5321 4.5.3.2).
