@@ -156,7 +156,6 @@ func edgeRefusal(w http.ResponseWriter, r *http.Request, status int, reason stri
 	body, _ := json.Marshal(api.OperationOutcome{ResourceType: "OperationOutcome",
 		Issue: []api.Issue{{Severity: "error", Code: code, Diagnostics: reason}}})
 	w.Header().Set("Content-Type", "application/fhir+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
