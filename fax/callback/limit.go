@@ -1,11 +1,11 @@
 package callback
 
 import (
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/gateway/peer"
 	"golang.org/x/time/rate"
 )
 
@@ -19,7 +19,7 @@ const (
 )
 
 // failureLimit counts callbacks that failed verification per client
-// address (per /64 for IPv6, see clientKey). An address out of allowance is answered 429 before its body is
+// address (per /64 for IPv6, see peer.Key). An address out of allowance is answered 429 before its body is
 // read, its signature computed or anything is written; the vendor, whose
 // callbacks verify, never spends any.
 type failureLimit struct {
@@ -37,7 +37,7 @@ func newFailureLimit(perMinute, burst int) *failureLimit {
 func (l *failureLimit) wait(addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := l.by[clientKey(addr)]
+	lim := l.by[peer.Key(addr)]
 	if lim == nil || lim.TokensAt(now) >= 1 {
 		return 0
 	}
@@ -51,7 +51,7 @@ func (l *failureLimit) wait(addr string, now time.Time) time.Duration {
 func (l *failureLimit) failed(addr string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	key := clientKey(addr)
+	key := peer.Key(addr)
 	lim := l.by[key]
 	if lim == nil {
 		if len(l.by) >= failureKeysMax {
@@ -61,21 +61,6 @@ func (l *failureLimit) failed(addr string, now time.Time) {
 		l.by[key] = lim
 	}
 	lim.AllowN(now, 1)
-}
-
-// clientKey is what the allowance is kept under: an IPv4 address, or the
-// /64 an IPv6 address is in, since one site is given a whole /64 (or
-// more) and could otherwise take a fresh allowance from each address.
-func clientKey(addr string) string {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	ip = ip.Unmap()
-	if ip.Is4() {
-		return ip.String()
-	}
-	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
 }
 
 // retryAfter formats a wait as whole seconds, rounded up.

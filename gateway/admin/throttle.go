@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/gateway/peer"
 	"golang.org/x/time/rate"
 )
 
@@ -68,8 +69,10 @@ func newLoginThrottle() *loginThrottle {
 
 // admit reports whether an attempt on account from addr may go ahead at
 // now; if not, how long to wait and which limit refused ("address" or
-// "account").
+// "account"). Here and below, an address counts as its peer.Key: an IPv6
+// client as its /64.
 func (t *loginThrottle) admit(account, addr string, now time.Time) (wait time.Duration, limit string) {
+	addr = peer.Key(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if b := t.addrs[addr]; b != nil && now.Before(b.until) {
@@ -100,6 +103,7 @@ func (t *loginThrottle) admit(account, addr string, now time.Time) (wait time.Du
 
 // failed records a failed attempt.
 func (t *loginThrottle) failed(account, addr string, now time.Time) {
+	addr = peer.Key(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	bump(t.addrs, addr, freeFailuresPerAddr, now)
@@ -109,6 +113,7 @@ func (t *loginThrottle) failed(account, addr string, now time.Time) {
 // succeeded clears the failures of account from addr and remembers the
 // address as one the account signs in from.
 func (t *loginThrottle) succeeded(account, addr string, now time.Time) {
+	addr = peer.Key(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := pairKey{account, addr}

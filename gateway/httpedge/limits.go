@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/referralgw/gateway/gateway/peer"
 )
 
 // Limits are the server's bounds. The zero value of a field means its
@@ -255,31 +256,11 @@ func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, status int, msg st
 	http.Error(w, msg, status)
 }
 
-// hostOf is the client a connection counts against (see clientKey).
-func hostOf(a net.Addr) string { return clientKey(a.String()) }
+// hostOf is the client a connection counts against (see peer.Key).
+func hostOf(a net.Addr) string { return peer.Key(a.String()) }
 
-// clientAddr is the client a request counts against (see clientKey).
-func clientAddr(r *http.Request) string { return clientKey(r.RemoteAddr) }
-
-// clientKey is what the per-address caps count a peer ("host:port") under:
-// its IPv4 address, or the /64 of its IPv6 address, since one site is
-// given a whole /64 (or more) and could otherwise take a fresh share of
-// every cap from each address.
-func clientKey(peer string) string {
-	host := peer
-	if h, _, err := net.SplitHostPort(peer); err == nil {
-		host = h
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is4() {
-		return ip.String()
-	}
-	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
-}
+// clientAddr is the client a request counts against (see peer.Key).
+func clientAddr(r *http.Request) string { return peer.Key(r.RemoteAddr) }
 
 // quietLog carries net/http's error log to slog, at most quietLines lines
 // in any one-second window; the next line written after a quiet spell
