@@ -3,11 +3,10 @@ package smtpin
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/referralgw/gateway/gateway/peer"
 )
 
 // limitListener admits at most max concurrent sessions in all and perAddr
@@ -46,7 +45,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		host := hostOf(c.RemoteAddr())
-		addr := peer.Key(host)
+		addr := clientKey(host)
 		sc := &sessionConn{Conn: c, idle: l.idle, end: time.Now().Add(l.session)}
 		if reason := l.admit(addr, sc); reason != "" {
 			l.refused(host, reason)
@@ -56,6 +55,23 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		sc.release = func() { l.leave(addr, sc) }
 		return sc, nil
 	}
+}
+
+// clientKey is what the per-address cap counts a peer under: an IPv4
+// address, or the /64 an IPv6 address is in, since one site is given a
+// whole /64 (or more) and could otherwise open every session from it.
+// It is the gateway's peer.Key rule, kept here because a protocol package
+// imports nothing of the gateway.
+func clientKey(host string) string {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
 }
 
 // admit takes a slot for addr's session sc, or says which limit refuses it.
