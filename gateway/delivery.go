@@ -38,12 +38,14 @@ const (
 
 // deliveryMoves is the delivery state machine: queued → sending → sent →
 // delivered | failed. A send that fails temporarily goes back to queued for
-// a retry; any open state may fail. A receipt delivers a queued delivery:
-// the receiver took a send whose answer never reached us (a receiver killed
-// between committing the message and its SMTP 250), and its receipt is the
-// proof; the pending retry then finds it delivered and sends nothing.
+// a retry; any open state may fail. A receipt for a queued delivery moves
+// it on: the receiver took a send whose answer never reached us (a
+// receiver killed between committing the message and its SMTP 250), and
+// its receipt is the proof. A final receipt delivers it, a progress
+// receipt (a processed MDN) makes it sent; the pending retry then finds it
+// so and sends nothing.
 var deliveryMoves = map[DeliveryState][]DeliveryState{
-	DeliveryQueued:  {DeliverySending, DeliveryFailed, DeliveryDelivered},
+	DeliveryQueued:  {DeliverySending, DeliverySent, DeliveryFailed, DeliveryDelivered},
 	DeliverySending: {DeliverySent, DeliveryQueued, DeliveryFailed, DeliveryDelivered},
 	DeliverySent:    {DeliveryDelivered, DeliveryFailed},
 }
@@ -51,7 +53,8 @@ var deliveryMoves = map[DeliveryState][]DeliveryState{
 // CheckDeliveryTransition returns nil when a delivery may move from → to.
 // sending → delivered is allowed for channels whose send is itself the
 // receipt (a FHIR push answered with the receiver's Task), queued →
-// delivered for a receipt that arrives after a send whose answer was lost.
+// sent or delivered for a receipt that arrives after a send whose answer
+// was lost.
 func CheckDeliveryTransition(from, to DeliveryState) error {
 	for _, s := range deliveryMoves[from] {
 		if s == to {

@@ -18,11 +18,13 @@ func TestCheckDeliveryTransitionEveryPair(t *testing.T) {
 	// contract adds two moves: a temporary failure while sending goes back
 	// to queued for a retry, sending → delivered for channels whose send
 	// is itself the receipt (a FHIR push answered with the receiver's Task),
-	// and queued → delivered for a receipt that arrives after a send whose
-	// answer was lost (the receiver has the message; the retry is moot).
+	// and queued → sent or delivered for a progress or final receipt that
+	// arrives after a send whose answer was lost (the receiver has the
+	// message; the retry is moot).
 	// Delivered and failed are final: a fallback is a new delivery.
 	legal := map[pair]bool{
 		{gateway.DeliveryQueued, gateway.DeliverySending}:    true,
+		{gateway.DeliveryQueued, gateway.DeliverySent}:       true,
 		{gateway.DeliveryQueued, gateway.DeliveryFailed}:     true,
 		{gateway.DeliveryQueued, gateway.DeliveryDelivered}:  true,
 		{gateway.DeliverySending, gateway.DeliverySent}:      true,

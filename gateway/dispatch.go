@@ -410,6 +410,20 @@ func (s *Service) recordReceiptTx(ctx context.Context, tx Tx, deliveryID string,
 		}
 		if !rc.Final {
 			d.Receipts = append(d.Receipts, rc)
+			if d.State == DeliveryQueued && extend > 0 {
+				// A progress receipt (a processed MDN) for a send whose
+				// reply was lost proves that send: record it, so the
+				// pending retry finds the delivery sent and sends nothing,
+				// and the deadline set below bounds the wait for the final
+				// receipt.
+				if err := CheckDeliveryTransition(d.State, DeliverySent); err != nil {
+					return err
+				}
+				if err := s.recordProvenSend(ctx, tx, r, d, rc); err != nil {
+					return err
+				}
+				d.State = DeliverySent
+			}
 			if extend > 0 {
 				d.Deadline = s.clock.Now().Add(extend)
 				if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {

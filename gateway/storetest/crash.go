@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -128,6 +129,43 @@ func testReceiptForQueuedDelivery(t *testing.T, h Harness) {
 	e.waitFor("the pending send job done", func() bool { return rawString(t, e.store, open) == "0" })
 	if n := e.fhir.Attempts(d.ID); n != 0 {
 		t.Fatalf("the delivered delivery was sent again %d time(s)", n)
+	}
+}
+
+// testProgressReceiptForQueuedDelivery is the same lost answer, followed
+// first by a progress receipt (a processed MDN) with a deadline for the
+// final one: the receipt proves the send, so the delivery becomes sent
+// with its send recorded, the pending retry sends nothing, and the final
+// receipt then delivers it.
+func testProgressReceiptForQueuedDelivery(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	r := e.create(referral())
+	ds := e.deliveries(r.ID)
+	if len(ds) != 1 || ds[0].State != gateway.DeliveryQueued {
+		t.Fatalf("deliveries %+v: want one queued", ds)
+	}
+	d, err := e.svc.RecordReceipt(e.ctx, ds[0].ID, gateway.Receipt{Kind: gateway.ReceiptProcessed, Detail: "mdn processed"}, time.Hour)
+	if err != nil {
+		t.Fatalf("progress receipt for a queued delivery: %v", err)
+	}
+	if d.State != gateway.DeliverySent || d.SentAt.IsZero() || d.Deadline.IsZero() {
+		t.Fatalf("after the progress receipt: state %s, sent at %v, deadline %v; want sent, both set", d.State, d.SentAt, d.Deadline)
+	}
+	e.startWorkers()
+	const open = `SELECT CAST(COUNT(*) AS text) FROM river_job WHERE kind = 'deliver' AND state <> 'completed'`
+	e.waitFor("the pending send job done", func() bool { return rawString(t, e.store, open) == "0" })
+	if n := e.fhir.Attempts(d.ID); n != 0 {
+		t.Fatalf("the delivery the receipt proves was sent again %d time(s)", n)
+	}
+	if d, err = e.svc.RecordReceipt(e.ctx, d.ID, gateway.Receipt{Kind: gateway.ReceiptDispatched, Final: true, Detail: "mdn dispatched"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d.State != gateway.DeliveryDelivered || e.status(r.ID) != gateway.StatusReceived {
+		t.Fatalf("after the final receipt: delivery %s, referral %s; want delivered, received", d.State, e.status(r.ID))
+	}
+	acts := e.actions("clinic-a", r.ID)
+	if n := len(slices.DeleteFunc(slices.Clone(acts), func(a string) bool { return a != "delivery.sent" })); n != 1 || !contains(acts, "delivery.delivered") {
+		t.Fatalf("the referrer's trail %v: want one delivery.sent and the delivery", acts)
 	}
 }
 

@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CrashedJobResumes", func(t *testing.T) { testCrashedJobResumes(t, h) })
 	t.Run("CrashedRescueResumes", func(t *testing.T) { testCrashedRescueResumes(t, h) })
 	t.Run("ReceiptForQueuedDelivery", func(t *testing.T) { testReceiptForQueuedDelivery(t, h) })
+	t.Run("ProgressReceiptForQueuedDelivery", func(t *testing.T) { testProgressReceiptForQueuedDelivery(t, h) })
 	t.Run("HeartbeatKeepsLongSend", func(t *testing.T) { testHeartbeatKeepsLongSend(t, h) })
 	t.Run("ReceiptKeys", func(t *testing.T) { testReceiptKeys(t, h) })
 	t.Run("ComplianceReceipt", func(t *testing.T) { testComplianceReceipt(t, h) })
