@@ -126,6 +126,9 @@ func TestBadRequests(t *testing.T) {
 		code, expression   string
 	}{
 		{"malformed JSON", "POST", "/fhir", []byte(`{"resourceType":"Bundle",`), 400, "structure", ""},
+		{"null element", "POST", "/fhir", []byte(strings.Replace(string(transaction("X", "requested")), `"intent":"order",`, `"intent":"order","note":null,`, 1)), 400, "structure", "Bundle.entry[0].resource.note"},
+		{"repeated element", "POST", "/fhir", []byte(strings.Replace(string(transaction("X", "requested")), `"intent":"order",`, `"intent":"order","status":"draft",`, 1)), 400, "structure", "Bundle.entry[0].resource.status"},
+		{"empty body", "POST", "/fhir", []byte(" "), 400, "structure", ""},
 		{"missing Task status", "POST", "/fhir", []byte(strings.Replace(string(transaction("X", "requested")), `"status":"requested",`, "", 1)), 400, "required", "Bundle.entry[0].resource.status"},
 		{"requester is another organisation", "POST", "/fhir", []byte(strings.ReplaceAll(string(transaction("X", "requested")), "Organization/org-north", "Organization/org-other")), 403, "forbidden", ""},
 		{"unknown receiver", "POST", "/fhir", []byte(strings.ReplaceAll(string(transaction("X", "requested")), "org-ortho", "org-nowhere")), 422, "invalid", "Task.owner"},

@@ -303,9 +303,12 @@ func (h *Handler) allowed(r *http.Request) []string {
 	return out
 }
 
-// readBody reads a FHIR JSON request body, checking its media type.
+// readBody reads a FHIR JSON request body, checking its media type. A FHIR
+// resource (no types given) is also checked against the JSON format's own
+// rules (checkJSONShape); a JSON Patch is not a resource.
 func readBody(r *http.Request, types ...string) ([]byte, error) {
-	if len(types) == 0 {
+	resource := len(types) == 0
+	if resource {
 		types = []string{"application/fhir+json", "application/json"}
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -323,6 +326,11 @@ func readBody(r *http.Request, types ...string) ([]byte, error) {
 			return nil, newAPIError(http.StatusRequestEntityTooLarge, "too-costly", "request body too large")
 		}
 		return nil, fmt.Errorf("fhir api: read body: %w", err)
+	}
+	if resource {
+		if err := checkJSONShape(b); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
