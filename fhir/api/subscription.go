@@ -67,22 +67,18 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request, c *
 }
 
 func (h *Handler) readSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
-	c.resource = "Subscription"
-	if err := h.allow(r.Context(), c, "Subscription", smart.Read); err != nil {
-		return 0, err
-	}
-	c.detail["id"] = r.PathValue("id")
-	s, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
-	if err != nil {
-		return 0, err
-	}
-	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
-	return http.StatusOK, nil
+	return h.serveSubscription(w, r, c, "")
 }
 
 // vreadSubscription serves the current version by its version id; only
 // that version is kept, so any other is not found.
 func (h *Handler) vreadSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	return h.serveSubscription(w, r, c, r.PathValue("vid"))
+}
+
+// serveSubscription answers a read of the organisation's Subscription, or
+// a vread when vid is set.
+func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, c *call, vid string) (int, error) {
 	c.resource = "Subscription"
 	if err := h.allow(r.Context(), c, "Subscription", smart.Read); err != nil {
 		return 0, err
@@ -92,7 +88,7 @@ func (h *Handler) vreadSubscription(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return 0, err
 	}
-	if vid, err := strconv.Atoi(r.PathValue("vid")); err != nil || vid != s.Version {
+	if v, err := strconv.Atoi(vid); vid != "" && (err != nil || v != s.Version) {
 		return 0, newAPIError(http.StatusNotFound, "not-found", "no such version: only the current version of a Subscription is kept")
 	}
 	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
