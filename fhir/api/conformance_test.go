@@ -542,3 +542,22 @@ func TestHistoryCountAndSince(t *testing.T) {
 	}
 	e.do(t, tok, "GET", "/fhir/Task/"+id+"/_history?_since=yesterday", nil).want(t, http.StatusBadRequest)
 }
+
+// TestDisabledClientsTokensEndAtOnce: an administrator who disables a
+// client (a leaked key) ends the access tokens it already holds; they do
+// not stay good for the rest of their five minutes.
+func TestDisabledClientsTokensEndAtOnce(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(t, "ehr-north")
+	e.do(t, tok, "GET", "/fhir/Task?status=draft", nil).want(t, http.StatusOK)
+	c, err := e.reg.Client(t.Context(), "ehr-north")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Disabled = true
+	e.reg.Put(c)
+	res := e.do(t, tok, "GET", "/fhir/Task?status=draft", nil).want(t, http.StatusUnauthorized)
+	if ch := res.header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) {
+		t.Fatalf("challenge %q, want invalid_token", ch)
+	}
+}

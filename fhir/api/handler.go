@@ -194,6 +194,14 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 // refuseToken answers a request without a valid bearer token with 401 and
 // audits the refusal (without the token).
 func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, err error) {
+	if !errors.Is(err, smart.ErrInvalidToken) && !errors.Is(err, smart.ErrNoBearerToken) {
+		// The token could not be judged (its client could not be looked
+		// up): a temporary failure, not a reason to sign in again.
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, OperationOutcome{ResourceType: "OperationOutcome",
+			Issue: []Issue{{Severity: "error", Code: "transient", Diagnostics: "the access token could not be checked now; try again"}}}, nil)
+		return
+	}
 	reason, challenge := "invalid token", `Bearer realm="fhir", error="invalid_token"`
 	if errors.Is(err, smart.ErrNoBearerToken) {
 		reason, challenge = "no bearer token", `Bearer realm="fhir"`

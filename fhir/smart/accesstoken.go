@@ -126,6 +126,11 @@ type VerifierConfig struct {
 	Key crypto.PublicKey
 	// Clock supplies the current time; defaults to time.Now.
 	Clock func() time.Time
+	// Clients, when set, is asked on every Verify whether the token's
+	// client is still registered and enabled, so that disabling a client
+	// (or removing it) ends its tokens at once rather than when they
+	// expire.
+	Clients ClientRegistry
 }
 
 // Verifier checks access tokens issued by a TokenServer. It is safe for
@@ -174,8 +179,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 func (s *TokenServer) Verifier() *Verifier { return s.verifier }
 
 // Verify checks a raw access token and returns its Principal. Every failure
-// wraps ErrInvalidToken.
-func (v *Verifier) Verify(_ context.Context, token string) (Principal, error) {
+// of the token wraps ErrInvalidToken; a failure to look up its client (see
+// VerifierConfig.Clients) does not.
+func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
 	var claims accessClaims
 	t, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.cfg.Key, nil })
 	if err != nil {
@@ -193,6 +199,18 @@ func (v *Verifier) Verify(_ context.Context, token string) (Principal, error) {
 	}
 	if len(scopes) == 0 {
 		return Principal{}, fmt.Errorf("%w: no scopes", ErrInvalidToken)
+	}
+	if v.cfg.Clients != nil {
+		c, err := v.cfg.Clients.Client(ctx, claims.ClientID)
+		switch {
+		case errors.Is(err, ErrUnknownClient):
+			return Principal{}, fmt.Errorf("%w: client is no longer registered", ErrInvalidToken)
+		case err != nil:
+			// Not the token's fault: the caller answers "try again", not 401.
+			return Principal{}, fmt.Errorf("smart: verify: look up client: %w", err)
+		case c.Disabled:
+			return Principal{}, fmt.Errorf("%w: client is disabled", ErrInvalidToken)
+		}
 	}
 	return Principal{
 		ClientID: claims.ClientID,

@@ -122,6 +122,7 @@ func NewTokenServer(cfg TokenServerConfig) (*TokenServer, error) {
 		Audience: cfg.Audience,
 		Key:      cfg.Key.Public(),
 		Clock:    cfg.Clock,
+		Clients:  cfg.Clients,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("smart: token server: %w", err)

@@ -1,6 +1,7 @@
 package smart
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -206,4 +207,54 @@ func TestNewVerifierConfig(t *testing.T) {
 			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
 		}
 	}
+}
+
+// flakyRegistry fails every lookup, as a registry whose database is down.
+type flakyRegistry struct{}
+
+func (flakyRegistry) Client(context.Context, string) (Client, error) {
+	return Client{}, errors.New("database unavailable")
+}
+
+// TestVerifierEndsTokensOfDisabledClients: disabling a client (or
+// removing it) ends the access tokens it already holds, not only its next
+// token request; a registry that cannot answer is not the token's fault.
+func TestVerifierEndsTokensOfDisabledClients(t *testing.T) {
+	reg := &MemoryRegistry{}
+	reg.Put(Client{ID: "c", OrgID: "o"})
+	ts, err := NewTokenServer(TokenServerConfig{
+		IssuerBase: "https://gw.example.test", Clients: reg, Replay: NewMemoryReplayCache(nil), Key: key(t, "p256")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := ts.issuer.issue(Client{ID: "c", OrgID: "o"}, []Scope{{Resource: "Task", Ops: Read}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Verifier().Verify(t.Context(), issued.token); err != nil {
+		t.Fatalf("token of an enabled client: %v", err)
+	}
+	reg.Put(Client{ID: "c", OrgID: "o", Disabled: true})
+	if _, err := ts.Verifier().Verify(t.Context(), issued.token); !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("token of a disabled client: %v; want invalid, disabled", err)
+	}
+	if _, err := ts.Verifier().Verify(t.Context(), mustIssue(t, ts, "gone")); !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "no longer registered") {
+		t.Fatalf("token of an unregistered client: %v; want invalid", err)
+	}
+	down, err := NewVerifier(VerifierConfig{Issuer: "https://gw.example.test", Key: key(t, "p256").Public(), Clients: flakyRegistry{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := down.Verify(t.Context(), issued.token); err == nil || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("registry down: %v; want an error that is not an invalid token", err)
+	}
+}
+
+func mustIssue(t *testing.T, ts *TokenServer, clientID string) string {
+	t.Helper()
+	issued, err := ts.issuer.issue(Client{ID: clientID, OrgID: "o"}, []Scope{{Resource: "Task", Ops: Read}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return issued.token
 }
