@@ -76,6 +76,12 @@ func cmdServe(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 func serve(ctx context.Context, n *node, ln net.Listener, grace time.Duration) error {
 	a := n.app
 	if err := a.store.StartWorkers(ctx, a.svc); err != nil {
+		if ctx.Err() != nil {
+			// Told to stop before the workers were up: nothing runs yet,
+			// so there is nothing to drain, and stopping is not a failure.
+			a.log.Info("gateway stopped while starting")
+			return nil
+		}
 		return fmt.Errorf("start workers: %w", err)
 	}
 	loops, stopLoops := context.WithCancel(ctx)

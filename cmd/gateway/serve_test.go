@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,5 +136,47 @@ func TestServeHealthMetricsAndShutdown(t *testing.T) {
 	}
 	if strings.Contains(errs.String(), "ERROR") {
 		t.Fatalf("errors logged:\n%s", errs.String())
+	}
+}
+
+// TestServeStoppedWhileStarting: a node told to stop before its workers
+// are up (SIGTERM during start-up, or the kill loop stopping its set-up
+// nodes at once) shuts down cleanly instead of failing with the
+// cancelled start-up's error.
+func TestServeStoppedWhileStarting(t *testing.T) {
+	stores := []struct {
+		name string
+		db   func(t *testing.T) string
+	}{
+		{"embedded", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string {
+			urls, drop, err := freshSchemas(t.Context(), requirePG(t), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(drop)
+			return urls[0]
+		}},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.DB, cfg.DataDir = s.db(t), t.TempDir()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := openNode(t.Context(), cfg, nodeOptions{}, nodeListeners{HTTP: ln}, io.Discard, io.Discard)
+			if err != nil {
+				ln.Close()
+				t.Fatal(err)
+			}
+			defer n.Close()
+			stopped, cancel := context.WithCancel(t.Context())
+			cancel()
+			if err := serve(stopped, n, ln, time.Second); err != nil {
+				t.Fatalf("serve told to stop before it started: %v", err)
+			}
+		})
 	}
 }
