@@ -19,16 +19,7 @@ func TestNodeSchedulesPeriodicWorkOnce(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.DB, cfg.DataDir = "", t.TempDir()
 	cfg.Edges.FollowEvery, cfg.Edges.VerifyEvery = 7*time.Second, 3*time.Hour
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := openNode(t.Context(), cfg, nodeOptions{}, nodeListeners{HTTP: ln}, io.Discard, io.Discard)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	defer func() { n.Close(); ln.Close() }()
+	n, _ := openTestNode(t, cfg)
 	want := map[gateway.JobKind]time.Duration{push.JobFollowRound: 7 * time.Second, gateway.JobSweepExpired: sweepEvery,
 		gateway.JobVerifyDirectory: 3 * time.Hour}
 	got := map[gateway.JobKind]time.Duration{}
@@ -78,4 +69,21 @@ func TestDirectoryImportIgnoresChecks(t *testing.T) {
 	if !strings.Contains(out, "recipient certificate revoked") {
 		t.Errorf("directory show does not carry the check's reason:\n%s", out)
 	}
+}
+
+// openTestNode opens a node with cfg on a loopback HTTP listener; both
+// are closed when the test ends.
+func openTestNode(t *testing.T, cfg Config) (*node, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := openNode(t.Context(), cfg, nodeOptions{}, nodeListeners{HTTP: ln}, io.Discard, io.Discard)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(); ln.Close() })
+	return n, ln
 }

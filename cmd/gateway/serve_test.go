@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -162,16 +161,7 @@ func TestServeStoppedWhileStarting(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			cfg := defaultConfig()
 			cfg.DB, cfg.DataDir = s.db(t), t.TempDir()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := openNode(t.Context(), cfg, nodeOptions{}, nodeListeners{HTTP: ln}, io.Discard, io.Discard)
-			if err != nil {
-				ln.Close()
-				t.Fatal(err)
-			}
-			defer n.Close()
+			n, ln := openTestNode(t, cfg)
 			stopped, cancel := context.WithCancel(t.Context())
 			cancel()
 			if err := serve(stopped, n, ln, time.Second); err != nil {
