@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -182,6 +183,40 @@ func (s *Service) ListEntries(ctx context.Context, q EntryQuery) ([]*Entry, erro
 		return err
 	})
 	return out, err
+}
+
+// EntriesWithDirectAddress lists the directory entries whose Direct
+// address is addr (case-insensitive): the parties a message to addr is
+// for.
+func (s *Service) EntriesWithDirectAddress(ctx context.Context, addr string) ([]*Entry, error) {
+	ctx = readScope(ctx, PathDirectory)
+	var out []*Entry
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = entriesWithDirectAddress(ctx, tx, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("directory entries for %s: %w", addr, err)
+	}
+	return out, nil
+}
+
+// entriesWithDirectAddress is EntriesWithDirectAddress inside tx: the
+// directory's search matches addresses by substring, so its hits are
+// narrowed to the exact address.
+func entriesWithDirectAddress(ctx context.Context, tx Tx, addr string) ([]*Entry, error) {
+	hits, err := tx.ListEntries(ctx, EntryQuery{Search: addr, Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for _, e := range hits {
+		if e.Direct != nil && strings.EqualFold(e.Direct.Address, addr) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // BAAChange is a requested BAA transition.

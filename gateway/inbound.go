@@ -292,14 +292,11 @@ func (s *Service) tenantsForAddresses(ctx context.Context, tx Tx, addrs []string
 	var out []string
 	seen := map[string]bool{}
 	for _, addr := range addrs {
-		entries, err := tx.ListEntries(ctx, EntryQuery{Search: addr, Limit: 20})
+		entries, err := entriesWithDirectAddress(ctx, tx, addr)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
-			if e.Direct == nil || !strings.EqualFold(e.Direct.Address, addr) {
-				continue
-			}
 			if root := rootOf(ctx, tx, e); !seen[root] {
 				seen[root] = true
 				out = append(out, root)

@@ -89,16 +89,11 @@ func (p *Processor) dispatchedFor(ctx context.Context, ours string, recipients i
 	if recipients == 1 {
 		return true, nil
 	}
-	entries, err := p.svc.ListEntries(ctx, gateway.EntryQuery{Search: ours, Limit: 20})
+	entries, err := p.svc.EntriesWithDirectAddress(ctx, ours)
 	if err != nil {
-		return false, fmt.Errorf("direct inbound: directory lookup for %s: %w", ours, err)
+		return false, fmt.Errorf("direct inbound: %w", err)
 	}
-	for _, e := range entries {
-		if e.Direct != nil && strings.EqualFold(e.Direct.Address, ours) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(entries) > 0, nil
 }
 
 // ourAddresses are the recipients of m in our domain that answer it, each
