@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/referralgw/gateway/direct/certs"
 	"github.com/referralgw/gateway/direct/channel"
@@ -190,5 +191,8 @@ func TestReplySubject(t *testing.T) {
 	}
 	if got := replySubject(strings.Repeat("x", 500)); len(got) > 210 {
 		t.Errorf("a long subject kept %d bytes", len(got))
+	}
+	if got := replySubject("x" + strings.Repeat("é", 300)); !utf8.ValidString(got) {
+		t.Errorf("a long non-ASCII subject cut mid-character: %q", got)
 	}
 }
