@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/referralgw/gateway/audit"
 )
@@ -179,7 +180,7 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 		if sendErr == nil {
 			return s.markSent(rctx, tx, r, d, res, now)
 		}
-		d.LastError = truncate(sendErr.Error(), 500)
+		d.LastError = Truncate(sendErr.Error(), 500)
 		d.Updated = now
 		final := IsPermanent(sendErr) || (meta.MaxAttempts > 0 && meta.Attempt >= meta.MaxAttempts)
 		if final {
@@ -245,7 +246,7 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		return err
 	}
 	d.State = DeliveryFailed
-	d.LastError = truncate(reason, 500)
+	d.LastError = Truncate(reason, 500)
 	d.Updated = s.clock.Now()
 	if err := tx.UpdateDelivery(ctx, d); err != nil {
 		return err
@@ -302,7 +303,7 @@ func (s *Service) failDelivery(ctx context.Context, tx Tx, r *Referral, d *Deliv
 		}
 		return s.queueDelivery(ctx, tx, r, next)
 	}
-	r.FailureReason = truncate(strings.Join(append(history, gateErr.Error()), "; "), 2000)
+	r.FailureReason = Truncate(strings.Join(append(history, gateErr.Error()), "; "), 2000)
 	return s.move(ctx, tx, System, r, StatusFailed, TransitionInput{ReasonText: "no channel could deliver"})
 }
 
@@ -538,9 +539,16 @@ func (s *Service) DeliveryByRemoteID(ctx context.Context, channel ChannelKind, r
 	return d, nil
 }
 
-func truncate(s string, n int) string {
+// Truncate shortens s to at most n bytes plus "…" for an error text, an
+// audit detail or a header, never cutting a character in two; bytes that
+// are not UTF-8 become "?".
+func Truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

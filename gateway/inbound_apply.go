@@ -65,18 +65,18 @@ func (s *Service) ApplyInbound(ctx context.Context, id string, out InboundOutcom
 		// Roll the refused part out and apply the rest.
 		switch refusal {
 		case "receipt":
-			out.Applied = joinApplied(out.Applied, "receipt refused: "+truncate(err.Error(), 200))
+			out.Applied = joinApplied(out.Applied, "receipt refused: "+Truncate(err.Error(), 200))
 			out.Receipt = nil
 		case "transition":
-			out.Applied = joinApplied(out.Applied, "transition refused: "+truncate(err.Error(), 200))
+			out.Applied = joinApplied(out.Applied, "transition refused: "+Truncate(err.Error(), 200))
 			out.To = ""
 		case "records":
-			out.Applied = joinApplied(out.Applied, "records refused: "+truncate(err.Error(), 200))
+			out.Applied = joinApplied(out.Applied, "records refused: "+Truncate(err.Error(), 200))
 			out.Records = nil
 		}
 		out.Events = append(out.Events, audit.Event{Actor: System.ID, Tenants: out.Tenants, ReferralID: out.ReferralID,
 			Action: "inbound.apply-refused", Outcome: audit.OutcomeRefused,
-			Detail: map[string]string{"inbound": id, "part": refusal, "reason": truncate(err.Error(), 300)}})
+			Detail: map[string]string{"inbound": id, "part": refusal, "reason": Truncate(err.Error(), 300)}})
 	}
 	return nil, fmt.Errorf("apply inbound %s: too many refusals", id)
 }

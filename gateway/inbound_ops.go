@@ -84,7 +84,7 @@ func (s *Service) finishNotice(ctx context.Context, id, state, reply, reason str
 				n.State = NoticeQueued // a duplicate asked again meanwhile; its job sends it
 			}
 		} else {
-			n.Error = truncate(reason, 300)
+			n.Error = Truncate(reason, 300)
 			action, outcome = "inbound.notice-failed", audit.OutcomeFailure
 		}
 		if err := tx.PutNotice(ctx, n); err != nil {
@@ -235,7 +235,7 @@ func (s *Service) decideInbound(ctx context.Context, actor Actor, id, reason str
 		} else {
 			m.State = InboundRejected
 		}
-		m.Decision, m.DecisionBy = truncate(reason, 500), actor.ID
+		m.Decision, m.DecisionBy = Truncate(reason, 500), actor.ID
 		m.Version++
 		m.Updated = s.clock.Now()
 		if err := tx.UpdateInbound(ctx, m, nil); err != nil {

@@ -174,12 +174,12 @@ func cleanRemote(s string) string {
 		}
 		return r
 	}, s)
-	return truncate(strings.TrimSpace(s), 200)
+	return gateway.Truncate(strings.TrimSpace(s), 200)
 }
 
 // summaryOf is what the inbox shows of a message (sealed at rest).
 func summaryOf(in *message.Inbound) *gateway.InboundSummary {
-	s := &gateway.InboundSummary{Subject: truncate(in.Subject, 300)}
+	s := &gateway.InboundSummary{Subject: gateway.Truncate(in.Subject, 300)}
 	for _, a := range in.Attachments {
 		mt, _, err := mime.ParseMediaType(a.ContentType)
 		if err != nil {

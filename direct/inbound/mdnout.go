@@ -31,7 +31,7 @@ import (
 func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event, error) {
 	skip := func(disp, reason string) audit.Event {
 		return audit.Event{Actor: "system", ReferralID: m.referralID, Action: "direct.mdn-skipped", Outcome: audit.OutcomeFailure,
-			Detail: clean(map[string]string{"inbound": m.id, "messageId": in.MessageID, "disposition": disp, "reason": truncate(reason, 300)})}
+			Detail: clean(map[string]string{"inbound": m.id, "messageId": in.MessageID, "disposition": disp, "reason": gateway.Truncate(reason, 300)})}
 	}
 	if in.MessageID == "" {
 		return nil, []audit.Event{skip("", "the message has no Message-ID to answer")}, nil

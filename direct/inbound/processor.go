@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/direct/channel"
@@ -165,7 +164,7 @@ func (p *Processor) ProcessInbound(ctx context.Context, st *gateway.InboundMessa
 // practice and is left to the gateway-level chain (see ProcessInbound),
 // so unauthenticated traffic cannot write into practices' trails.
 func (p *Processor) refusal(m *inMessage, ref *Refusal) gateway.InboundOutcome {
-	errText := truncate(ref.Err.Error(), 500)
+	errText := gateway.Truncate(ref.Err.Error(), 500)
 	p.log.Info("direct inbound refused", "inbound", m.id, "reason", string(ref.Reason))
 	out := gateway.InboundOutcome{State: gateway.InboundQuarantined, Kind: m.kind, From: m.from, Signer: m.signerName(),
 		ReferralID: m.referralID, Tenants: m.tenants, Reason: string(ref.Reason), Error: errText, Applied: "quarantined",
@@ -210,15 +209,4 @@ func clean(detail map[string]string) map[string]string {
 		}
 	}
 	return detail
-}
-
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n-- // never cut a character in two
-	}
-	return s[:n] + "…"
 }

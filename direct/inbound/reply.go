@@ -110,7 +110,7 @@ func command(text string) (cmd, rest string) {
 				}
 				parts = append(parts, l)
 			}
-			return "decline", truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
+			return "decline", gateway.Truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
 		}
 		return "", ""
 	}
@@ -160,5 +160,5 @@ func replyText(tail string, after []string) string {
 		}
 		parts = append(parts, l)
 	}
-	return truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
+	return gateway.Truncate(strings.TrimSpace(strings.Join(parts, "\n")), 1000)
 }

@@ -74,5 +74,5 @@ func replySubject(subject string) string {
 	if subject == "" {
 		subject = "Direct message"
 	}
-	return "Re: " + truncate(subject, 200)
+	return "Re: " + gateway.Truncate(subject, 200)
 }

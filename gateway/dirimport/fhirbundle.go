@@ -43,7 +43,7 @@ func FHIRBundle(r io.Reader) (Rows, error) {
 		return Rows{}, fmt.Errorf("fhir bundle: decode: %w", err)
 	}
 	if b.ResourceType != "Bundle" {
-		return Rows{}, fmt.Errorf("fhir bundle: resourceType is %q, not Bundle", clip(b.ResourceType, 40))
+		return Rows{}, fmt.Errorf("fhir bundle: resourceType is %q, not Bundle", gateway.Truncate(b.ResourceType, 40))
 	}
 	p := &bundleParse{byRef: map[string]*parsedResource{}}
 	var items []Item
@@ -121,14 +121,14 @@ func (p *bundleParse) resolve(ref string, types ...string) (*parsedResource, err
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("unknown reference %q (not in the bundle)", clip(ref, 80))
+		return nil, fmt.Errorf("unknown reference %q (not in the bundle)", gateway.Truncate(ref, 80))
 	}
 	for _, t := range types {
 		if target.res.ResourceType == t {
 			return target, nil
 		}
 	}
-	return nil, fmt.Errorf("reference %q is a %s, not a %s", clip(ref, 80), target.res.ResourceType, strings.Join(types, " or "))
+	return nil, fmt.Errorf("reference %q is a %s, not a %s", gateway.Truncate(ref, 80), target.res.ResourceType, strings.Join(types, " or "))
 }
 
 // entry builds the directory entry of an Organization, Location or
@@ -215,7 +215,7 @@ func (p *bundleParse) practitioner(res *fhirResource, e *gateway.Entry) error {
 // setEndpoint puts a Direct or FHIR endpoint on e, or says why not.
 func setEndpoint(e *gateway.Entry, ep *fhirResource) string {
 	if ep.Status != "" && ep.Status != "active" {
-		return fmt.Sprintf("endpoint status %q is not active", clip(ep.Status, 20))
+		return fmt.Sprintf("endpoint status %q is not active", gateway.Truncate(ep.Status, 20))
 	}
 	addr := strings.TrimSpace(ep.Address)
 	switch code := connectionCode(ep.ConnectionType); code {
@@ -238,7 +238,7 @@ func setEndpoint(e *gateway.Entry, ep *fhirResource) string {
 	case "":
 		return "endpoint has no connectionType code"
 	default:
-		return fmt.Sprintf("connection type %q is not imported (only %s and %s)", clip(code, 30), codeDirect, codeFHIRRest)
+		return fmt.Sprintf("connection type %q is not imported (only %s and %s)", gateway.Truncate(code, 30), codeDirect, codeFHIRRest)
 	}
 	return ""
 }

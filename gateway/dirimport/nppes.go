@@ -201,15 +201,7 @@ func nppesEndpoint(e *gateway.Entry, r nppesRow) (reason, field string) {
 	case "":
 		return "no endpoint type", "Endpoint Type"
 	default:
-		return fmt.Sprintf("endpoint type %q is not imported (only DIRECT and FHIR)", clip(typ, 20)), "Endpoint Type"
+		return fmt.Sprintf("endpoint type %q is not imported (only DIRECT and FHIR)", gateway.Truncate(typ, 20)), "Endpoint Type"
 	}
 	return "", ""
-}
-
-// clip shortens s for an error message.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
