@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -446,18 +447,27 @@ func TestCrossTenantIsNotFound(t *testing.T) {
 	e := newEnv(t)
 	id := e.createReferral(t, "X-1", "requested")
 	other := e.token(t, "ehr-other")
-	for _, tc := range []struct{ method, path string }{
-		{"GET", "/fhir/Task/" + id},
-		{"GET", "/fhir/ServiceRequest/" + id},
-		{"GET", "/fhir/Task/" + id + "/_history"},
-		{"GET", "/fhir/Task/" + id + "/_history/1"},
-		{"PUT", "/fhir/Task/" + id},
+	// Each is answered as for an id that does not exist: 404, and for a
+	// PUT 405 (no update-as-create).
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/fhir/Task/" + id, http.StatusNotFound},
+		{"GET", "/fhir/ServiceRequest/" + id, http.StatusNotFound},
+		{"GET", "/fhir/Task/" + id + "/_history", http.StatusNotFound},
+		{"GET", "/fhir/Task/" + id + "/_history/1", http.StatusNotFound},
+		{"PUT", "/fhir/Task/" + id, http.StatusMethodNotAllowed},
 	} {
 		var body []byte
 		if tc.method == "PUT" {
 			body = []byte(`{"resourceType":"Task","id":"` + id + `","status":"cancelled","intent":"order","statusReason":{"text":"x"}}`)
 		}
-		res := e.do(t, other, tc.method, tc.path, body).want(t, http.StatusNotFound)
+		res := e.do(t, other, tc.method, tc.path, body).want(t, tc.status)
+		missing := e.do(t, other, tc.method, strings.Replace(tc.path, id, "no-such-id", 1), bytes.ReplaceAll(body, []byte(id), []byte("no-such-id")))
+		if missing.status != res.status || !bytes.Equal(bytes.ReplaceAll(missing.body, []byte("no-such-id"), []byte(id)), res.body) {
+			t.Errorf("%s %s: another tenant's id answers %d %s, a missing one %d %s", tc.method, tc.path, res.status, res.body, missing.status, missing.body)
+		}
 		if strings.Contains(string(res.body), orgNorth) {
 			t.Errorf("%s %s leaks the owning org: %s", tc.method, tc.path, res.body)
 		}

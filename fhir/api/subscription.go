@@ -118,6 +118,9 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 		return 0, err
 	}
 	s, err := h.subs.Update(r.Context(), c.owner(), id, version, res)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return 0, h.noUpdateCreate(r, "Subscription")
+	}
 	if err != nil {
 		return 0, subscriptionError(err)
 	}

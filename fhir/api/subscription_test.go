@@ -435,15 +435,16 @@ func TestSubscriptionCrossTenantIsolation(t *testing.T) {
 		t.Fatalf("org-other was notified about a referral between north and ortho: %d posts", got)
 	}
 	// Another organisation's subscription is not found, never forbidden;
-	// its DELETE is answered as for an id that does not exist (R4: 204)
-	// and deletes nothing.
+	// its DELETE and PUT are answered as for an id that does not exist
+	// (R4: 204, and 405 from a server without update-as-create) and
+	// change nothing.
 	for _, client := range []string{"ehr-north", "ehr-ortho"} {
 		tok := e.token(t, client)
 		e.do(t, tok, "GET", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNotFound)
 		e.do(t, tok, "DELETE", "/fhir/Subscription/"+subs[0].ID, nil).want(t, http.StatusNoContent)
 		e.readSubscription(t, "ehr-other", subs[0].ID)
 		body, _ := json.Marshal(subs[0])
-		e.do(t, tok, "PUT", "/fhir/Subscription/"+subs[0].ID, body).want(t, http.StatusNotFound)
+		e.do(t, tok, "PUT", "/fhir/Subscription/"+subs[0].ID, body).want(t, http.StatusMethodNotAllowed)
 		var list struct {
 			Total int `json:"total"`
 		}

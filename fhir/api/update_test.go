@@ -93,3 +93,86 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 		e.putStatus(t, "ehr-ortho", id, func(map[string]any) {}).want(t, http.StatusOK)
 	})
 }
+
+// TestUpdateDoesNotCreate: R4 update has a server that does not create
+// resources by update answer 405 for an id that did not exist, and its
+// CapabilityStatement say updateCreate false for every type it updates.
+// Another organisation's resource is answered the same as a missing one,
+// so its ids do not leak; the 405 names the methods the URL does serve.
+func TestUpdateDoesNotCreate(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "UC-1", "requested")
+	sub := e.subscribe(t, "ehr-north", subscriptionBody("off", "Task?requester=org-north", "https://ehr.example.org/hook", ""))
+	taskBody := func(id string) []byte {
+		return []byte(`{"resourceType":"Task","id":"` + id + `","status":"cancelled","intent":"order","statusReason":{"text":"x"}}`)
+	}
+	subBody := func(id string) []byte {
+		var doc map[string]any
+		if err := json.Unmarshal(subscriptionBody("off", "Task?requester=org-other", "https://ehr.example.org/hook", ""), &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["id"] = id
+		b, _ := json.Marshal(doc)
+		return b
+	}
+	tests := []struct {
+		name, client, path string
+		body               []byte
+		allow              string
+	}{
+		{"Task never created", "ehr-north", "/fhir/Task/no-such-task", taskBody("no-such-task"), "GET, HEAD, PATCH"},
+		{"another organisation's Task", "ehr-other", "/fhir/Task/" + id, taskBody(id), "GET, HEAD, PATCH"},
+		{"Subscription never created", "ehr-other", "/fhir/Subscription/no-such-sub", subBody("no-such-sub"), "DELETE, GET, HEAD"},
+		{"another organisation's Subscription", "ehr-other", "/fhir/Subscription/" + sub.ID, subBody(sub.ID), "DELETE, GET, HEAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(t, e.token(t, tt.client), "PUT", tt.path, tt.body).want(t, http.StatusMethodNotAllowed)
+			var oo OperationOutcome
+			res.decode(t, &oo)
+			if oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 || oo.Issue[0].Code != "not-supported" {
+				t.Errorf("outcome %s", res.body)
+			}
+			if got := res.header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow %q, want %q", got, tt.allow)
+			}
+		})
+	}
+	// Nothing was created, and what exists is unchanged.
+	e.do(t, e.token(t, "ehr-north"), "GET", "/fhir/Task/no-such-task", nil).want(t, http.StatusNotFound)
+	e.do(t, e.token(t, "ehr-other"), "GET", "/fhir/Subscription/no-such-sub", nil).want(t, http.StatusNotFound)
+	var tk task
+	e.do(t, e.token(t, "ehr-north"), "GET", "/fhir/Task/"+id, nil).want(t, http.StatusOK).decode(t, &tk)
+	if tk.Status != "requested" {
+		t.Errorf("the refused update changed the Task to %s", tk.Status)
+	}
+	// PATCH has no create form: a missing id stays 404.
+	e.do(t, e.token(t, "ehr-north"), "PATCH", "/fhir/Task/no-such-task", []byte(`[]`), "Content-Type", "application/json-patch+json").
+		want(t, http.StatusNotFound)
+
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type         string
+				Interaction  []struct{ Code string }
+				UpdateCreate *bool
+			}
+		}
+	}
+	e.do(t, "", "GET", "/fhir/metadata", nil).want(t, http.StatusOK).decode(t, &cs)
+	updated := 0
+	for _, r := range cs.Rest[0].Resource {
+		for _, in := range r.Interaction {
+			if in.Code != "update" {
+				continue
+			}
+			updated++
+			if r.UpdateCreate == nil || *r.UpdateCreate {
+				t.Errorf("%s declares update but not updateCreate false", r.Type)
+			}
+		}
+	}
+	if updated == 0 {
+		t.Error("the CapabilityStatement declares no update")
+	}
+}

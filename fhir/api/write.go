@@ -200,6 +200,9 @@ func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (i
 		return 0, err
 	}
 	cur, err := h.load(ctx, c, r.PathValue("id"))
+	if errors.Is(err, gateway.ErrNotFound) {
+		return 0, h.noUpdateCreate(r, "Task")
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -338,4 +341,18 @@ func parseETag(s string) (int, bool) {
 	}
 	v, err := strconv.Atoi(s[1 : len(s)-1])
 	return v, err == nil && v > 0
+}
+
+// noUpdateCreate answers a PUT to an id that does not exist (for this
+// client: another organisation's resource is answered the same, so its ids
+// do not leak). R4 update: a server that does not create resources by
+// update answers 405, and the CapabilityStatement says updateCreate false.
+// Allow lists what the URL does serve, PUT aside.
+func (h *Handler) noUpdateCreate(r *http.Request, typ string) error {
+	ae := newAPIError(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf(
+		"%s/%s does not exist and this server does not create resources by update (updateCreate false): create a %s with POST",
+		typ, r.PathValue("id"), typ))
+	allow := slices.DeleteFunc(h.allowed(r), func(m string) bool { return m == http.MethodPut })
+	ae.header = map[string]string{"Allow": strings.Join(allow, ", ")}
+	return ae
 }
