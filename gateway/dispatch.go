@@ -361,7 +361,7 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 // a DSN, a fax callback, the receiver's Task status). A failure receipt
 // fails the delivery and falls back; a final one delivers it and marks the
 // referral received; a non-final one records progress and, when extend is
-// positive, moves the deadline.
+// positive, sets the deadline to the send time plus extend.
 func (s *Service) RecordReceipt(ctx context.Context, deliveryID string, rc Receipt, extend time.Duration) (*Delivery, error) {
 	ctx, err := s.forDelivery(ctx, deliveryID)
 	if err != nil {
@@ -426,7 +426,18 @@ func (s *Service) recordReceiptTx(ctx context.Context, tx Tx, deliveryID string,
 				d.State = DeliverySent
 			}
 			if extend > 0 {
-				d.Deadline = s.clock.Now().Add(extend)
+				// The Delivery Notification guide measures every receipt
+				// timeout from the send of the original message, not from
+				// the receipt before it: a processed MDN that came late
+				// does not buy the dispatched one more time, and a
+				// repeated one cannot keep the delivery waiting forever.
+				// A receipt that overtook the recording of its send
+				// counts from now (the send was no later).
+				base := d.SentAt
+				if base.IsZero() {
+					base = s.clock.Now()
+				}
+				d.Deadline = base.Add(extend)
 				if err := tx.Enqueue(ctx, Job{Kind: JobReceiptDeadline, DeliveryID: d.ID, Practice: r.Requester.OrgID, RunAt: d.Deadline.Add(s.cfg.ReceiptGrace)}); err != nil {
 					return err
 				}

@@ -26,8 +26,8 @@ type InboundOutcome struct {
 	// Tenants replaces the tenants named at receipt when set.
 	Tenants []string
 	Summary *InboundSummary
-	// Receipt is applied to DeliveryID; Extend moves its deadline (a
-	// processed MDN that waits for dispatched).
+	// Receipt is applied to DeliveryID; Extend sets its deadline to the
+	// send time plus Extend (a processed MDN that waits for dispatched).
 	Receipt *Receipt
 	Extend  time.Duration
 	// To moves ReferralID on behalf of Actor (a reply's accept or decline).

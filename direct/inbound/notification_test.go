@@ -150,6 +150,34 @@ func TestDeliveryNotificationCases(t *testing.T) {
 			t.Fatalf("direct %s with %d deliveries; want failed, fallen back, late receipt recorded", dl.State, len(ds))
 		}
 	})
+	t.Run("late processed: the dispatched deadline counts from the send", func(t *testing.T) {
+		// The guide measures the timeouts from the send of the original
+		// message: a processed MDN that takes 50 minutes leaves the
+		// dispatched one 23 hours 10 minutes, and a processed MDN
+		// repeated a day later does not buy another day.
+		a, b := igPair(t, nil)
+		r, d := sentDirect(t, a)
+		a.clock.Advance(50 * time.Minute)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed)
+		applied(t, a, 1)
+		want := d.SentAt.Add(24 * time.Hour)
+		if st, dl, _ := state(t, a, r); st != gateway.StatusRequested || dl.State != gateway.DeliverySent || !dl.Deadline.Equal(want) {
+			t.Fatalf("after processed: referral %s, delivery %s, deadline %s; want requested, sent, %s (sent + 24h)", st, dl.State, dl.Deadline, want)
+		}
+		a.clock.Advance(20 * time.Hour)
+		mdnFrom(t, a, b, addrB, d, mdn.Processed) // a new Message-ID: not a copy
+		applied(t, a, 2)
+		if _, dl, _ := state(t, a, r); !dl.Deadline.Equal(want) {
+			t.Fatalf("a repeated processed MDN moved the deadline to %s; want %s", dl.Deadline, want)
+		}
+		a.clock.Advance(4 * time.Hour)
+		if err := a.svc.CheckReceiptDeadline(t.Context(), d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, dl, _ := state(t, a, r); dl.State != gateway.DeliveryFailed {
+			t.Fatalf("24 hours after the send: delivery %s, want failed", dl.State)
+		}
+	})
 	t.Run("duplicate MDN", func(t *testing.T) {
 		a, b := igPair(t, nil)
 		r, d := sentDirect(t, a)
