@@ -18,7 +18,7 @@ func cliChannels(cfg Config) []gateway.Channel {
 	if ec.DirectDomain != "" && ec.DirectCerts != "" {
 		if keys, trust, _, err := loadDirectCerts(ec.DirectCerts); err == nil {
 			// The sender is never used: one-shot commands do not send.
-			if snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain}); err == nil {
+			if snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain, AllowPrivate: ec.privateNetworksOK()}); err == nil {
 				if ch, err := channel.New(directChannelConfig(ec, keys, trust, snd, nil)); err == nil {
 					out = append(out, ch)
 				}

@@ -50,7 +50,7 @@ func certsCheck(ctx context.Context, cfg Config, args []string, stdout, stderr i
 			return fmt.Errorf("direct: %w", err)
 		}
 	}
-	snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain})
+	snd, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain, AllowPrivate: ec.privateNetworksOK()})
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,8 @@ type edgeConfig struct {
 	// (loopback development only).
 	FHIRAllowHTTP bool
 	// AllowPrivateNetworks lets outbound requests (FHIR pushes, token
-	// requests, subscription notifications, CRL fetches, the fax API)
-	// reach loopback, private and link-local addresses for every
+	// requests, subscription notifications, CRL fetches, the fax API,
+	// Direct mail to hosts found by MX lookup) reach loopback, private and link-local addresses for every
 	// destination. Development only; in production a directory entry
 	// allows its own endpoint (FHIR privateNetwork).
 	AllowPrivateNetworks bool

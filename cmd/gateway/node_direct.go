@@ -159,7 +159,8 @@ func newDirectEdge(ec edgeConfig, dataDir string, wrap func(channel.Transport) c
 		}
 		outTLS.RootCAs = pool
 	}
-	sender, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain, TLSConfig: outTLS})
+	sender, err := smtpout.New(smtpout.Config{Smarthost: ec.Smarthost, HELO: "gw." + ec.DirectDomain, TLSConfig: outTLS,
+		AllowPrivate: ec.privateNetworksOK()})
 	if err != nil {
 		return nil, fmt.Errorf("direct: smtp out: %w", err)
 	}

@@ -34,11 +34,16 @@ func (c *conn) close() {
 // dial connects to addr and runs greeting, EHLO and STARTTLS. go-smtp's
 // client cannot send our HELO name before STARTTLS, so this part of the
 // dialogue is spoken here and the client takes over on the secured socket.
-func (s *Sender) dial(ctx context.Context, host, addr string) (*conn, error) {
+// A guarded destination's address is checked as it is dialled.
+func (s *Sender) dial(ctx context.Context, dest destination, addr string) (*conn, error) {
+	host := dest.host
 	d := net.Dialer{Timeout: s.cfg.DialTimeout}
+	if dest.guarded {
+		d.ControlContext = checkPublic
+	}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("smtpout: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("smtpout: dial %s (%s): %w", host, addr, err)
 	}
 	deadline := time.Now().Add(s.cfg.CommandTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {

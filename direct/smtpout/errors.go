@@ -45,8 +45,8 @@ var ErrReplyTooLong = errors.New("SMTP reply too long")
 
 // IsTemporary reports whether err is worth retrying later: a 4xx reply, a
 // network or timeout error, a dropped connection or a transient DNS failure.
-// 5xx replies, missing STARTTLS, certificate problems and bad input are
-// permanent.
+// 5xx replies, missing STARTTLS, a mail host on a non-public address,
+// certificate problems and bad input are permanent.
 func IsTemporary(err error) bool {
 	if err == nil {
 		return false
@@ -55,8 +55,8 @@ func IsTemporary(err error) bool {
 	if errors.As(err, &re) {
 		return re.Temporary()
 	}
-	if errors.Is(err, ErrTLSRequired) {
-		return false
+	if errors.Is(err, ErrTLSRequired) || errors.Is(err, ErrNotPublic) {
+		return false // ErrNotPublic arrives inside a *net.OpError
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

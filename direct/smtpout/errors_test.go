@@ -20,6 +20,7 @@ func TestIsTemporary(t *testing.T) {
 		{"4xx", &ReplyError{Code: 421}, true},
 		{"5xx wrapped", fmt.Errorf("x: %w", &ReplyError{Code: 554}), false},
 		{"tls required", fmt.Errorf("x: %w", ErrTLSRequired), false},
+		{"not public, inside a dial error", fmt.Errorf("x: %w", &net.OpError{Op: "dial", Err: fmt.Errorf("y: %w", ErrNotPublic)}), false},
 		{"dns not found", &net.DNSError{IsNotFound: true}, false},
 		{"dns timeout", &net.DNSError{IsTimeout: true}, true},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), true},

@@ -15,10 +15,13 @@ type Resolver interface {
 }
 
 // destination is one server to try: the name it is known by (for TLS
-// verification and pooling) and the host:port addresses to dial.
+// verification and pooling), the host:port addresses to dial, and whether
+// each address dialled must be public (a host named by DNS rather than by
+// the operator).
 type destination struct {
-	host  string
-	addrs []string
+	host    string
+	addrs   []string
+	guarded bool
 }
 
 // destinations lists the servers for a message to rcpts, in order of
@@ -47,7 +50,7 @@ func (s *Sender) destinations(ctx context.Context, rcpts []string) ([]destinatio
 			lastErr = err
 			continue
 		}
-		d := destination{host: h}
+		d := destination{host: h, guarded: !s.cfg.AllowPrivate}
 		for _, ip := range ips {
 			d.addrs = append(d.addrs, net.JoinHostPort(ip, s.cfg.Port))
 		}

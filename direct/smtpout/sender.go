@@ -17,7 +17,9 @@ import (
 // with STARTTLS required.
 type Config struct {
 	// Smarthost ("host:port"), when set, receives every message; otherwise
-	// the recipients' domain is looked up in DNS.
+	// the recipients' domain is looked up in DNS. The operator names it, so
+	// it is dialled whatever its address (a relay inside the network is
+	// common).
 	Smarthost string
 	// Resolver finds MX hosts and their addresses; nil means net.DefaultResolver.
 	Resolver Resolver
@@ -28,6 +30,11 @@ type Config struct {
 	// TLSConfig verifies the server in STARTTLS; ServerName defaults to the
 	// MX or smarthost name. nil means system roots.
 	TLSConfig *tls.Config
+	// AllowPrivate lets mail hosts found by MX lookup be reached on
+	// loopback, private, link-local and other non-public addresses: for
+	// development and tests on loopback only. The default refuses them
+	// with ErrNotPublic, checked on each address dialled.
+	AllowPrivate bool
 	// AllowPlaintext lets messages go to servers that do not offer STARTTLS.
 	// The default (false) requires TLS and fails with ErrTLSRequired.
 	AllowPlaintext bool
@@ -119,7 +126,7 @@ func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte)
 	var lastErr error
 	for _, d := range dests {
 		for _, addr := range d.addrs {
-			res, err := s.sendTo(ctx, d.host, addr, from, to, msg)
+			res, err := s.sendTo(ctx, d, addr, from, to, msg)
 			if err == nil {
 				return res, nil
 			}
@@ -145,8 +152,9 @@ func final(err error) bool {
 	return false
 }
 
-func (s *Sender) sendTo(ctx context.Context, host, addr, from string, to []string, msg []byte) (Result, error) {
-	c, err := s.take(ctx, host, addr)
+func (s *Sender) sendTo(ctx context.Context, d destination, addr, from string, to []string, msg []byte) (Result, error) {
+	host := d.host
+	c, err := s.take(ctx, d, addr)
 	if err != nil {
 		return Result{}, err
 	}
@@ -169,7 +177,8 @@ func (s *Sender) sendTo(ctx context.Context, host, addr, from string, to []strin
 }
 
 // take returns a pooled connection that answers RSET, or a new one.
-func (s *Sender) take(ctx context.Context, host, addr string) (*conn, error) {
+func (s *Sender) take(ctx context.Context, d destination, addr string) (*conn, error) {
+	host := d.host
 	key := host + "|" + addr
 	for {
 		c := s.pool.get(key)
@@ -186,7 +195,7 @@ func (s *Sender) take(ctx context.Context, host, addr string) (*conn, error) {
 			return nil, fmt.Errorf("smtpout: reuse connection to %s: %w", host, ctx.Err())
 		}
 	}
-	return s.dial(ctx, host, addr)
+	return s.dial(ctx, d, addr)
 }
 
 func (s *Sender) transact(c *conn, from string, to []string, msg []byte) (Result, error) {
