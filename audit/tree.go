@@ -76,8 +76,26 @@ func (t *Tree) Root() []byte {
 	return root
 }
 
-// NodeSource returns the hash of a perfect subtree of a tenant's tree.
-type NodeSource func(id NodeID) ([]byte, error)
+// NodeSource returns the hashes of perfect subtrees of a tenant's tree, in
+// the order of ids. A proof asks for all the nodes it needs in one call, so
+// a source backed by a database reads them in one query.
+type NodeSource func(ids []NodeID) ([][]byte, error)
+
+// MapSource is a NodeSource over hashes held in memory; a node it lacks is
+// an error.
+func MapSource(nodes map[NodeID][]byte) NodeSource {
+	return func(ids []NodeID) ([][]byte, error) {
+		out := make([][]byte, len(ids))
+		for i, id := range ids {
+			h, ok := nodes[id]
+			if !ok {
+				return nil, fmt.Errorf("no node (%d, %d)", id.Level, id.Index)
+			}
+			out[i] = h
+		}
+		return out, nil
+	}
+}
 
 // InclusionProof proves that leaf index is in the tree of size leaves,
 // reading the perfect subtrees it needs from node.
@@ -100,13 +118,12 @@ func ConsistencyProof(size1, size2 uint64, node NodeSource) ([][]byte, error) {
 }
 
 func rehash(n proof.Nodes, node NodeSource) ([][]byte, error) {
-	hashes := make([][]byte, len(n.IDs))
-	for i, id := range n.IDs {
-		h, err := node(id)
-		if err != nil {
-			return nil, fmt.Errorf("audit: proof node (%d, %d): %w", id.Level, id.Index, err)
-		}
-		hashes[i] = h
+	hashes, err := node(n.IDs)
+	if err != nil {
+		return nil, fmt.Errorf("audit: proof nodes: %w", err)
+	}
+	if len(hashes) != len(n.IDs) {
+		return nil, fmt.Errorf("audit: proof: %d node hashes for %d nodes", len(hashes), len(n.IDs))
 	}
 	out, err := n.Rehash(hashes, hasher.HashChildren)
 	if err != nil {

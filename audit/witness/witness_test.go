@@ -49,7 +49,7 @@ func (l *growingLog) checkpoint() []byte {
 }
 
 func (l *growingLog) proof(from uint64) [][]byte {
-	p, err := audit.ConsistencyProof(from, l.tree.Size(), func(id audit.NodeID) ([]byte, error) { return l.nodes[id], nil })
+	p, err := audit.ConsistencyProof(from, l.tree.Size(), audit.MapSource(l.nodes))
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestParseAddCheckpointRoundTrip(t *testing.T) {
 	lg.grow(7)
 	req := witness.AddCheckpointRequest{OldSize: 3, Checkpoint: lg.checkpoint()}
 	lg.grow(0)
-	p, _ := audit.ConsistencyProof(3, 7, func(id audit.NodeID) ([]byte, error) { return lg.nodes[id], nil })
+	p, _ := audit.ConsistencyProof(3, 7, audit.MapSource(lg.nodes))
 	req.Proof = p
 	got, err := witness.ParseAddCheckpoint(req.Marshal())
 	if err != nil || got.OldSize != 3 || len(got.Proof) != len(p) || !bytes.Equal(got.Checkpoint, req.Checkpoint) {

@@ -98,7 +98,7 @@ func (s *Store) consistency(ctx context.Context, tenant string, size1, size2 uin
 	err := s.View(ctx, func(t0 gateway.Tx) error {
 		t := unwrap(t0)
 		var err error
-		p, err = audit.ConsistencyProof(size1, size2, func(id audit.NodeID) ([]byte, error) { return nodeHash(ctx, t, tenant, id) })
+		p, err = audit.ConsistencyProof(size1, size2, func(ids []audit.NodeID) ([][]byte, error) { return nodeHashes(ctx, t, tenant, ids) })
 		return err
 	})
 	return p, err

@@ -261,7 +261,7 @@ func (s *Store) AuditInclusion(ctx context.Context, tenant string, seq int64, si
 		if entry, err = scanAuditEntry(t.queryRow(ctx, `SELECT `+auditColumns+` FROM audit_log WHERE tenant = $1 AND seq = $2`, tenant, seq).Scan); err != nil {
 			return fmt.Errorf("audit proof: %s seq %d: %w", tenant, seq, err)
 		}
-		proof, err = audit.InclusionProof(uint64(seq-1), size, func(id audit.NodeID) ([]byte, error) { return nodeHash(ctx, t, tenant, id) })
+		proof, err = audit.InclusionProof(uint64(seq-1), size, func(ids []audit.NodeID) ([][]byte, error) { return nodeHashes(ctx, t, tenant, ids) })
 		return err
 	})
 	return entry, proof, err
