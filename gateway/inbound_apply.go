@@ -141,6 +141,30 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 			return err
 		}
 		for _, n := range out.Notices {
+			// One notice per id (ids derive from what they answer). A
+			// message processed again after an operator's release keeps
+			// the notices it was answered with and sends none twice; a
+			// refused message's copy, processed on its own, asks again
+			// for the same notices, which are queued again as for any
+			// copy (answerDuplicate) without losing their history.
+			prev, err := tx.Notice(ctx, n.ID, true)
+			switch {
+			case err == nil:
+				if prev.InboundID == m.ID || prev.State == NoticeFailed {
+					continue
+				}
+				prev.State, prev.Updated = NoticeQueued, now
+				prev.Wanted++
+				if err := tx.PutNotice(ctx, prev); err != nil {
+					return err
+				}
+				if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: prev.ID}); err != nil {
+					return err
+				}
+				continue
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
 			n.InboundID, n.State, n.Wanted, n.Created, n.Updated = m.ID, NoticeQueued, 1, now, now
 			if len(n.Tenants) == 0 {
 				n.Tenants = m.Tenants

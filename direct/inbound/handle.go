@@ -17,9 +17,11 @@ import (
 // handle opens m and works out what it means: a receipt for its delivery,
 // a reply to its referral, anything else new mail in the practice's inbox.
 // Every verified message but a receipt is answered with a processed MDN,
-// and with a dispatched one when the sender asked for final delivery and
+// and, when the sender asked for final delivery, with a dispatched one if
 // the message was made available (matched to a referral, or in the inbox
-// of a known practice). A *Refusal quarantines m; any other error retries.
+// of a known practice) or a failed one if it was quarantined after its
+// sender was authenticated. A *Refusal quarantines m; any other error
+// retries.
 func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOutcome, error) {
 	if err := p.open(ctx, m); err != nil {
 		return gateway.InboundOutcome{}, err
@@ -42,16 +44,19 @@ func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOu
 	if perr != nil {
 		return out, &Refusal{Reason: ReasonMalformed, Err: errors.Join(err, perr)}
 	}
-	m.summary = summaryOf(in)
+	m.summary, m.in = summaryOf(in), in
 	out, reached, applyErr := p.applyMessage(ctx, m, in)
-	var ref *Refusal
+	var (
+		ref     *Refusal
+		failure string
+	)
 	switch {
 	case errors.As(applyErr, &ref):
-		out, reached = p.refusal(m, ref), false
+		out, reached, failure = p.refusal(m, ref), false, failureText(ref.Reason)
 	case applyErr != nil:
 		return out, applyErr
 	}
-	notices, events, err := p.mdns(ctx, m, in, reached)
+	notices, events, err := p.mdns(ctx, m, in, reached, failure)
 	if err != nil {
 		return out, err
 	}

@@ -20,7 +20,10 @@ import (
 // recipients of ours (an MDN reports one Final-Recipient): processed
 // always (the Applicability Statement asks for one for every message
 // received and trusted, whether or not Disposition-Notification-To was
-// present), and dispatched when the sender asked for final delivery and
+// present); when the sender asked for final delivery, failed when failure
+// is set (the message was quarantined after its sender was authenticated:
+// the Delivery Notification guide asks the receiving HISP to say so
+// rather than let the sender wait for its timeout), else dispatched when
 // the message was made available to that recipient (see dispatchedFor).
 // They go to the message's verified sender, never to a third address named
 // in Disposition-Notification-To, encrypted for the certificate that
@@ -28,7 +31,7 @@ import (
 // MDN ids derive from the original id, so a rerun builds the same notices.
 // What cannot be built is audited; an error (the directory could not be
 // read) retries the job.
-func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool) ([]gateway.Notice, []audit.Event, error) {
+func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound, reached bool, failure string) ([]gateway.Notice, []audit.Event, error) {
 	skip := func(disp, reason string) audit.Event {
 		return audit.Event{Actor: "system", ReferralID: m.referralID, Action: "direct.mdn-skipped", Outcome: audit.OutcomeFailure,
 			Detail: clean(map[string]string{"inbound": m.id, "messageId": in.MessageID, "disposition": disp, "reason": gateway.Truncate(reason, 300)})}
@@ -50,7 +53,10 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 	)
 	for _, ours := range recipients {
 		disps := []mdn.Disposition{mdn.Processed}
-		if in.FinalDelivery && reached {
+		switch {
+		case in.FinalDelivery && failure != "":
+			disps = append(disps, mdn.Failed)
+		case in.FinalDelivery && reached:
 			ok, err := p.dispatchedFor(ctx, ours, len(recipients))
 			if err != nil {
 				return nil, nil, err
@@ -64,7 +70,8 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 			raw, err := mdn.Build(mdn.Notification{
 				From: ours, To: m.from, MessageID: id, Date: p.now(),
 				ReportingUA: p.cfg.ReportingUA, OriginalRecipient: ours, FinalRecipient: ours,
-				OriginalMessageID: in.MessageID, Disposition: disp, FinalDelivery: in.FinalDelivery && disp == mdn.Dispatched,
+				OriginalMessageID: in.MessageID, Disposition: disp, FinalDelivery: in.FinalDelivery && disp != mdn.Processed,
+				Failure: failureIf(disp, failure),
 			})
 			var wire []byte
 			if err == nil {
@@ -146,4 +153,18 @@ func (p *Processor) answerCert(ctx context.Context, m *inMessage) (*x509.Certifi
 		return nil, fmt.Errorf("signer: %w; discovery: %w", signerErr, err)
 	}
 	return cert, nil
+}
+
+// failureText is the Failure field of the failed MDN that answers a
+// message quarantined for reason: the reason code only, no content.
+func failureText(reason Reason) string {
+	return "not delivered: quarantined by the receiving HISP (" + string(reason) + ")"
+}
+
+// failureIf is failure for a failed MDN, "" for any other.
+func failureIf(disp mdn.Disposition, failure string) string {
+	if disp != mdn.Failed {
+		return ""
+	}
+	return failure
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/referralgw/gateway/direct/channel"
+	"github.com/referralgw/gateway/direct/message"
 	"github.com/referralgw/gateway/direct/smime"
 	"github.com/referralgw/gateway/gateway"
 )
@@ -26,6 +27,9 @@ type inMessage struct {
 	// signer's CRL could not be fetched.
 	revocationUnknown bool
 	summary           *gateway.InboundSummary
+	// in is the parsed message once it was opened, verified and read as
+	// mail (not a report): what a failed MDN answers.
+	in *message.Inbound
 
 	// Set once the message is opened and verified.
 	entity []byte            // the signed inner message

@@ -141,6 +141,18 @@ func (p *Processor) ProcessInbound(ctx context.Context, st *gateway.InboundMessa
 			ref = &Refusal{Reason: ReasonProcessingFailed, Err: err}
 		}
 		out = p.refusal(m, ref)
+		if ref.Reason == ReasonProcessingFailed && m.in != nil {
+			// A message whose sender was authenticated and that we gave
+			// up on: processed and, when final delivery was asked for,
+			// failed, so the sender need not wait for its own timeout.
+			// mdns reads the directory only for dispatched, never here.
+			notices, events, nerr := p.mdns(ctx, m, m.in, false, failureText(ref.Reason))
+			if nerr != nil {
+				events = []audit.Event{{Actor: "system", ReferralID: m.referralID, Action: "direct.mdn-skipped", Outcome: audit.OutcomeFailure,
+					Detail: clean(map[string]string{"inbound": m.id, "messageId": m.in.MessageID, "reason": gateway.Truncate(nerr.Error(), 300)})}}
+			}
+			out.Notices, out.Events = notices, append(out.Events, events...)
+		}
 	}
 	if _, err := p.svc.ApplyInbound(ctx, m.id, out); err != nil {
 		return fmt.Errorf("direct inbound %s: %w", m.id, err)
