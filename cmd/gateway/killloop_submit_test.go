@@ -22,8 +22,10 @@ import (
 // referrals, as a referring EHR would have its own.
 const klIdentifierSystem = "https://ehr.clinic-a.example/killloop"
 
-// klScopes are what the loop's EHR client is registered for and asks.
-var klScopes = []string{"system/Task.cruds", "system/ServiceRequest.crs", "system/DocumentReference.rs", "system/Binary.r", "system/Patient.r"}
+// klScopes are what the loop's EHR client is registered for and asks;
+// each transaction entry needs the create scope of its own type.
+var klScopes = []string{"system/Task.cruds", "system/ServiceRequest.crs", "system/DocumentReference.crs", "system/Binary.cr",
+	"system/Patient.cr", "system/Practitioner.c"}
 
 // klIdentifier is referral i's business identifier value.
 func klIdentifier(i int) string { return fmt.Sprintf("KL-%05d", i) }

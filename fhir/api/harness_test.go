@@ -78,12 +78,14 @@ var clients = map[string]struct {
 	org    string
 	scopes []string
 }{
+	// A referrer: its transactions create every resource they carry.
 	"ehr-north": {orgNorth, []string{"system/Task.cruds", "system/ServiceRequest.cruds", "system/Subscription.cruds",
-		"system/DocumentReference.rs", "system/Binary.r", "system/Patient.r", "system/Practitioner.r", "system/Consent.r"}},
+		"system/DocumentReference.crs", "system/Binary.cr", "system/Patient.cr", "system/Practitioner.cr", "system/Consent.cr"}},
 	"ehr-ortho": {orgOrtho, []string{"system/Task.cruds", "system/ServiceRequest.rs", "system/Subscription.cruds",
 		"system/DocumentReference.rs", "system/Binary.r"}},
-	"ehr-other":    {orgOther, []string{"system/*.cruds"}},
-	"ehr-readonly": {orgNorth, []string{"system/Task.rs"}},
+	"ehr-other":     {orgOther, []string{"system/*.cruds"}},
+	"ehr-north-all": {orgNorth, []string{"system/*.cruds"}}, // org-north with every scope
+	"ehr-readonly":  {orgNorth, []string{"system/Task.rs"}},
 }
 
 func newEnv(t *testing.T) *env {

@@ -31,6 +31,7 @@ type Issue struct {
 type apiError struct {
 	status int
 	issue  Issue
+	more   []Issue           // further issues of the same refusal
 	header map[string]string // response headers, e.g. a Bearer challenge
 }
 
@@ -111,7 +112,7 @@ func outcomeFor(err error, o op) (int, OperationOutcome) {
 	)
 	switch {
 	case errors.As(err, &ae):
-		oo.Issue = append(oo.Issue, ae.issue)
+		oo.Issue = append(append(oo.Issue, ae.issue), ae.more...)
 		return ae.status, oo
 	case errors.As(err, &se):
 		status, is := subscriptionOutcome(se)

@@ -110,14 +110,18 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	c.resource = "Task"
 	ctx := r.Context()
-	if err := h.allow(ctx, c, "Task", smart.Create); err != nil {
-		return 0, err
-	}
-	if err := h.allow(ctx, c, "ServiceRequest", smart.Create); err != nil {
-		return 0, err
-	}
 	body, err := readBody(r)
 	if err != nil {
+		return 0, err
+	}
+	// Each entry is authorised for its own interaction (a DocumentReference
+	// entry needs DocumentReference create, not the Task's scope), all
+	// before anything is stored.
+	needs, err := transactionNeeds(body)
+	if err != nil {
+		return 0, err
+	}
+	if err := h.allowEntries(ctx, c, needs); err != nil {
 		return 0, err
 	}
 	if emptyTransaction(body) { // R4: not an error; nothing to do
