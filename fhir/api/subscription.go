@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,6 +56,9 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request, c *
 	}
 	res, err := subscription.Parse(b)
 	if err != nil {
+		return 0, err
+	}
+	if err := h.allowNotifications(r.Context(), c, res); err != nil {
 		return 0, err
 	}
 	s, err := h.subs.Create(r.Context(), c.owner(), res)
@@ -113,6 +117,9 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	if res.ID != id {
 		return 0, newAPIError(http.StatusBadRequest, "invariant", "the Subscription id must match the URL", "Subscription.id")
 	}
+	if err := h.allowNotifications(r.Context(), c, res); err != nil {
+		return 0, err
+	}
 	version, err := ifMatchVersion(r)
 	if err != nil {
 		return 0, err
@@ -127,6 +134,25 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	c.detail["subscriptionStatus"] = string(s.Status)
 	writeJSON(w, http.StatusOK, s.Resource(), h.subscriptionHeaders(s))
 	return http.StatusOK, nil
+}
+
+// allowNotifications checks the scopes of what a subscription's
+// notifications do for its client: the server runs the criteria as a
+// search of their type for it (search scope), and a payload sends it the
+// matching resources themselves (read scope). The Subscription scope only
+// covers the Subscription resource.
+func (h *Handler) allowNotifications(ctx context.Context, c *call, res *subscription.Resource) error {
+	if _, err := subscription.ParseCriteria(res.Criteria); err != nil {
+		return nil // criteria this server does not run: Validate refuses them
+	}
+	typ, _, _ := strings.Cut(res.Criteria, "?")
+	if err := h.allow(ctx, c, typ, smart.Search); err != nil {
+		return err
+	}
+	if res.Channel != nil && res.Channel.Payload != "" {
+		return h.allow(ctx, c, typ, smart.Read)
+	}
+	return nil
 }
 
 // ifMatchVersion reads the version a PUT is based on from If-Match, or 0

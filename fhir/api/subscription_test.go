@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
 )
@@ -661,4 +662,52 @@ func TestSubscriptionBacklogInBatches(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want %v in order", got, want)
 	}
+}
+
+// TestSubscriptionNeedsTheScopesOfItsNotifications: a subscription has the
+// server run its criteria as a Task search for the client and, with a
+// payload, send it the Tasks themselves; the Subscription scope alone
+// authorises neither. Without them the create or update is a 403 naming
+// the scope, in the insufficient_scope form of any other request.
+func TestSubscriptionNeedsTheScopesOfItsNotifications(t *testing.T) {
+	e := newEnv(t)
+	const hook = "https://ehr.example.org/hook"
+	scoped := func(id string, scopes ...string) string {
+		e.reg.Put(smart.Client{ID: id, OrgID: orgOrtho, Scopes: scopes, JWKS: smart.JWKS{{KID: "ehr-ortho-key", Key: &e.keys["ehr-ortho"].PublicKey}}})
+		ts := e.tokenSource("ehr-ortho")
+		ts.ClientID, ts.Scopes = id, scopes
+		tok, err := ts.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	subsOnly := scoped("ortho-subs-only", "system/Subscription.cruds")
+	searchOnly := scoped("ortho-task-search", "system/Subscription.cruds", "system/Task.s")
+	both := scoped("ortho-task-rs", "system/Subscription.cruds", "system/Task.rs")
+	tests := []struct {
+		name, token, payload, need string
+	}{
+		{"id-only without Task search", subsOnly, "", "system/Task.s"},
+		{"payload without Task search", subsOnly, "application/fhir+json", "system/Task.s"},
+		{"payload without Task read", searchOnly, "application/fhir+json", "system/Task.r"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.do(t, tt.token, "POST", "/fhir/Subscription", subscriptionBody("off", "Task?owner=org-ortho", hook, tt.payload)).
+				want(t, http.StatusForbidden)
+			if got, want := res.header.Get("WWW-Authenticate"), `Bearer realm="fhir", error="insufficient_scope", scope="`+tt.need+`"`; got != want {
+				t.Errorf("WWW-Authenticate %q, want %q", got, want)
+			}
+		})
+	}
+	e.do(t, searchOnly, "POST", "/fhir/Subscription", subscriptionBody("off", "Task?owner=org-ortho", hook, "")).want(t, http.StatusCreated)
+	var s subscription.Resource
+	e.do(t, both, "POST", "/fhir/Subscription", subscriptionBody("off", "Task?owner=org-ortho", hook, "application/fhir+json")).
+		want(t, http.StatusCreated).decode(t, &s)
+	// An update that adds a payload needs the read scope too.
+	s.Channel.Payload = subscription.PayloadFHIRJSON
+	body, _ := json.Marshal(s)
+	e.do(t, searchOnly, "PUT", "/fhir/Subscription/"+s.ID, body).want(t, http.StatusForbidden)
+	e.do(t, both, "PUT", "/fhir/Subscription/"+s.ID, body).want(t, http.StatusOK)
 }
