@@ -24,6 +24,7 @@ import (
 	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/buildinfo"
 	"github.com/referralgw/gateway/gateway/httpedge"
+	"github.com/referralgw/gateway/gateway/peer"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 
@@ -164,7 +165,9 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	n.clients = smartstore.New(svc)
 	n.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: n.baseURL, Clients: n.clients, Replay: n.clients,
 		Key: tokenKey, KeyID: keyID(&tokenKey.PublicKey), ClockSkew: 30 * time.Second,
-		OnDecision: api.TokenAudit(svc, gateway.SystemTenant, n.log)})
+		OnDecision: api.TokenAudit(svc, gateway.SystemTenant, n.log),
+		// The throttle counts clients as the other edges do: IPv6 by /64.
+		Peer: func(r *http.Request) string { return peer.Key(r.RemoteAddr) }})
 	if err != nil {
 		return nil, fmt.Errorf("smart token server: %w", err)
 	}

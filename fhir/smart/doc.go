@@ -6,7 +6,10 @@
 // (OAuth 2.0 client_credentials with private_key_jwt, RFC 7523), checks the
 // assertion's algorithm, key id, issuer, subject, audience, lifetime and
 // replay, grants the intersection of the requested and allowed system scopes,
-// and issues a short-lived access token signed by the gateway's own key. A
+// and issues a short-lived access token signed by the gateway's own key. It
+// throttles failed requests per client address and the requests of
+// addresses never granted a token all together, answering 429 before any
+// verification. A
 // [Verifier] turns a presented bearer token back into a [Principal] whose
 // [Principal.Allows] answers "may this client do op on this resource type".
 // It also serves the /.well-known/smart-configuration discovery document.

@@ -28,7 +28,7 @@ const (
 // TokenError is an OAuth 2.0 error response from a token endpoint, both as
 // the server writes it and as TokenSource reads it.
 type TokenError struct {
-	// Status is the HTTP status code (400, 401 or 500).
+	// Status is the HTTP status code (400, 401, 429 or 500).
 	Status int `json:"-"`
 	// Code is the OAuth "error" value, one of the Code constants.
 	Code string `json:"error"`
@@ -72,6 +72,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(body)
 }
 
-func writeTokenError(w http.ResponseWriter, e *TokenError) {
+// writeTokenError writes e and returns its status.
+func writeTokenError(w http.ResponseWriter, e *TokenError) int {
 	writeJSON(w, e.Status, e)
+	return e.Status
 }

@@ -96,6 +96,13 @@ const (
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with the token server's configuration
+// adjusted by edit (when not nil) before the server is made.
+func newHarnessWith(t *testing.T, edit func(*TokenServerConfig)) *harness {
+	t.Helper()
 	h := &harness{clock: newFakeClock()}
 	mux := http.NewServeMux()
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +130,7 @@ func newHarness(t *testing.T) *harness {
 		Scopes: []string{"system/*.cruds"},
 	})
 	h.replay = NewMemoryReplayCache(h.clock.Now)
-	ts, err := NewTokenServer(TokenServerConfig{
+	cfg := TokenServerConfig{
 		IssuerBase: h.srv.URL,
 		Clients:    reg,
 		Replay:     h.replay,
@@ -135,7 +142,11 @@ func newHarness(t *testing.T) *harness {
 			defer h.mu.Unlock()
 			h.decisions = append(h.decisions, d)
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	ts, err := NewTokenServer(cfg)
 	if err != nil {
 		t.Fatalf("NewTokenServer: %v", err)
 	}
@@ -220,11 +231,18 @@ type tokenReply struct {
 	Scope       string `json:"scope"`
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
+	header      http.Header
 }
 
 func (h *harness) post(t *testing.T, contentType, body string) tokenReply {
 	t.Helper()
-	resp, err := http.Post(h.tokenURL, contentType, strings.NewReader(body))
+	return h.postWith(t, http.DefaultClient, contentType, body)
+}
+
+// postWith posts a token request with client c.
+func (h *harness) postWith(t *testing.T, c *http.Client, contentType, body string) tokenReply {
+	t.Helper()
+	resp, err := c.Post(h.tokenURL, contentType, strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("POST token: %v", err)
 	}
@@ -233,7 +251,7 @@ func (h *harness) post(t *testing.T, contentType, body string) tokenReply {
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatalf("decode token response (HTTP %d): %v", resp.StatusCode, err)
 	}
-	r.status = resp.StatusCode
+	r.status, r.header = resp.StatusCode, resp.Header
 	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}

@@ -68,8 +68,21 @@ type TokenServerConfig struct {
 	// Clock supplies the current time; defaults to time.Now.
 	Clock func() time.Time
 	// OnDecision, when set, is called once per token request with its
-	// outcome, synchronously before the response is written.
+	// outcome, synchronously before the response is written; a throttled
+	// request is one too, refused without reading its body.
 	OnDecision func(ctx context.Context, d Decision)
+	// Peer names the client address a request counts against in the
+	// throttle (see throttle.go); defaults to the host of r.RemoteAddr. The
+	// gateway sets it to peer.Key, which counts an IPv6 client by its /64.
+	Peer func(r *http.Request) string
+	// FailuresPerMinute and FailureBurst bound the failed token requests
+	// of one client address (DefaultFailuresPerMinute and
+	// DefaultFailureBurst when zero).
+	FailuresPerMinute, FailureBurst int
+	// NewPeerRequestsPerSecond and NewPeerBurst bound the token requests
+	// of all addresses not granted a token within KnownPeerFor, together
+	// (DefaultNewPeerRequestsPerSecond and DefaultNewPeerBurst when zero).
+	NewPeerRequestsPerSecond, NewPeerBurst int
 }
 
 // TokenServer is the SMART Backend Services token endpoint, an http.Handler
@@ -77,12 +90,14 @@ type TokenServerConfig struct {
 // client_credentials and a jwt-bearer client_assertion that is RS384 or
 // ES384, carries a kid from the client's JWKS and no jku, has iss = sub =
 // client_id, aud = TokenURL, an exp in the future but at most five minutes
-// ahead, an unused jti, and an optional typ of "JWT". It is safe for
-// concurrent use.
+// ahead, an unused jti, and an optional typ of "JWT". Failed requests and
+// requests from new addresses are throttled (see throttle.go). It is safe
+// for concurrent use.
 type TokenServer struct {
 	cfg      TokenServerConfig
 	issuer   *issuer
 	verifier *Verifier
+	throttle *tokenThrottle
 }
 
 // NewTokenServer checks cfg, fills in defaults and returns the server.
@@ -113,6 +128,18 @@ func NewTokenServer(cfg TokenServerConfig) (*TokenServer, error) {
 	if cfg.ClockSkew < 0 {
 		return nil, errors.New("smart: token server: ClockSkew must not be negative")
 	}
+	if cfg.Peer == nil {
+		cfg.Peer = remoteHost
+	}
+	positive := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	positive(&cfg.FailuresPerMinute, DefaultFailuresPerMinute)
+	positive(&cfg.FailureBurst, DefaultFailureBurst)
+	positive(&cfg.NewPeerRequestsPerSecond, DefaultNewPeerRequestsPerSecond)
+	positive(&cfg.NewPeerBurst, DefaultNewPeerBurst)
 	iss, err := newIssuer(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("smart: token server: %w", err)
@@ -127,7 +154,7 @@ func NewTokenServer(cfg TokenServerConfig) (*TokenServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smart: token server: %w", err)
 	}
-	return &TokenServer{cfg: cfg, issuer: iss, verifier: ver}, nil
+	return &TokenServer{cfg: cfg, issuer: iss, verifier: ver, throttle: newTokenThrottle(cfg)}, nil
 }
 
 // TokenURL returns the token endpoint URL that assertions must name as aud.
@@ -150,19 +177,35 @@ type tokenRequest struct {
 	clientID      string
 }
 
-// ServeHTTP handles one token request.
+// ServeHTTP handles one token request: the throttle first, then the
+// exchange, whose outcome the throttle learns.
 func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	peer := s.cfg.Peer(r)
+	if wait, why := s.throttle.admit(peer, s.cfg.Clock()); wait > 0 {
+		s.decide(r.Context(), Decision{Reason: CodeInvalidClient + ": " + why})
+		writeThrottled(w, wait, why)
+		return
+	}
+	switch status := s.exchange(w, r); {
+	case status == http.StatusOK:
+		s.throttle.granted(peer, s.cfg.Clock())
+	case status < http.StatusInternalServerError: // a failure of the server is not the client's
+		s.throttle.failed(peer, s.cfg.Clock())
+	}
+}
+
+// exchange answers one token request and returns the status it answered.
+func (s *TokenServer) exchange(w http.ResponseWriter, r *http.Request) int {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, newTokenError(CodeInvalidRequest, "token requests must use POST"))
-		return
+		return http.StatusMethodNotAllowed
 	}
 	req, terr := parseTokenRequest(w, r)
 	if terr != nil {
 		s.decide(ctx, Decision{Reason: terr.Code + ": " + terr.Description})
-		writeTokenError(w, terr)
-		return
+		return writeTokenError(w, terr)
 	}
 	requested := auditScopes(req.scope)
 	v, ref := s.verifyAssertion(ctx, req.assertion, req.clientID)
@@ -171,8 +214,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ClientID: ref.clientID, OrgID: ref.orgID, Scopes: requested,
 			Reason: ref.reason,
 		})
-		writeTokenError(w, ref.err)
-		return
+		return writeTokenError(w, ref.err)
 	}
 	granted := grantScopes(req.scope, v.client.Scopes)
 	if len(granted) == 0 {
@@ -181,8 +223,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ClientID: v.client.ID, OrgID: v.client.OrgID, Scopes: requested,
 			Reason: terr.Code + ": " + terr.Description,
 		})
-		writeTokenError(w, terr)
-		return
+		return writeTokenError(w, terr)
 	}
 	tok, err := s.issuer.issue(v.client, granted)
 	if err != nil {
@@ -191,8 +232,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ClientID: v.client.ID, OrgID: v.client.OrgID, Scopes: requested,
 			Reason: terr.Code + ": " + terr.Description,
 		})
-		writeTokenError(w, terr)
-		return
+		return writeTokenError(w, terr)
 	}
 	scope := FormatScopes(granted)
 	s.decide(ctx, Decision{
@@ -205,6 +245,7 @@ func (s *TokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn:   int64(s.cfg.TokenLifetime / time.Second),
 		Scope:       scope,
 	})
+	return http.StatusOK
 }
 
 // auditScopes lists requested scopes for the audit hook, bounded so that a
