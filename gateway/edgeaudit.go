@@ -14,13 +14,22 @@ import (
 // EdgeEvent is something an unauthenticated edge refused before it could
 // be tied to a practice: a refused SMTP message, a callback with a bad
 // signature, a login for an account that does not exist. Such events go to
-// the gateway's own chain (SystemTenant), never to a practice's, and are
-// aggregated so that a flood writes a bounded number of entries.
+// the gateway's own chain (SystemTenant) and are aggregated so that a flood
+// writes a bounded number of entries.
+//
+// A message that verifies but that anyone who captured it can send again
+// (a replayed fax callback) is tied to a referral yet just as repeatable:
+// with Tenants set, its entries go to those practices' chains naming
+// ReferralID, aggregated the same way.
 type EdgeEvent struct {
 	Action string // the audit action, e.g. "direct.inbound-refused", "fax.callback.refused", "auth.login-failed"
 	Source string // where it came from: a peer address, a sender domain, a client id ("" when unknown)
 	Reason string // our own short code for the refusal, e.g. "signature mismatch", "unknown-account"
 	Text   string // attacker-supplied text worth keeping (a name, an address); truncated and escaped
+
+	Tenants    []string // the practices whose chains record it; none: the gateway's own
+	ReferralID string   // the referral it is about, with Tenants
+	Outcome    string   // the entries' outcome; audit.OutcomeRefused when empty
 }
 
 // Limits of the edge aggregation.
@@ -36,7 +45,8 @@ const (
 	edgeKeysMax = 1000
 )
 
-type edgeKey struct{ action, source, reason string }
+// edgeKey is what events are counted under; tenants are joined by NUL.
+type edgeKey struct{ action, source, reason, tenants, referral, outcome string }
 
 // edgeCount is what one window holds for one key beyond its first event.
 type edgeCount struct {
@@ -60,7 +70,7 @@ type edgeAggregator struct {
 // non-ASCII runes as Go escapes).
 func (s *Service) RecordEdge(ctx context.Context, ev EdgeEvent) error {
 	now := s.clock.Now()
-	k := edgeKey{ev.Action, ev.Source, ev.Reason}
+	k := edgeKey{ev.Action, ev.Source, ev.Reason, strings.Join(ev.Tenants, "\x00"), ev.ReferralID, ev.Outcome}
 	text := EscapeEdgeText(ev.Text)
 	a := &s.edges
 	a.mu.Lock()
@@ -131,8 +141,16 @@ func edgeEntry(now time.Time, k edgeKey, n int, text string) audit.Event {
 	if text != "" {
 		d["text"] = text
 	}
-	return audit.Event{Time: now, Actor: "anonymous", Tenants: []string{SystemTenant}, Action: k.action,
-		Outcome: audit.OutcomeRefused, Detail: d}
+	tenants := []string{SystemTenant}
+	if k.tenants != "" {
+		tenants = strings.Split(k.tenants, "\x00")
+	}
+	outcome := k.outcome
+	if outcome == "" {
+		outcome = audit.OutcomeRefused
+	}
+	return audit.Event{Time: now, Actor: "anonymous", Tenants: tenants, ReferralID: k.referral, Action: k.action,
+		Outcome: outcome, Detail: d}
 }
 
 func (s *Service) writeEdges(ctx context.Context, evs []audit.Event) error {

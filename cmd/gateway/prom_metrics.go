@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,8 +106,17 @@ func (m *promMetrics) Committed(ev audit.Event) {
 		if v[0] == "fax" && ev.Action == "fax.callback" && ev.Outcome != audit.OutcomeSuccess {
 			verdict = "failed"
 		}
-		m.inbound.WithLabelValues(v[0], verdict).Inc()
+		m.inbound.WithLabelValues(v[0], verdict).Add(eventCount(ev))
 	}
+}
+
+// eventCount is how many events an audit entry stands for: an aggregated
+// edge entry (gateway.RecordEdge) carries its count, any other is one.
+func eventCount(ev audit.Event) float64 {
+	if n, err := strconv.Atoi(ev.Detail["count"]); err == nil && n > 0 {
+		return float64(n)
+	}
+	return 1
 }
 
 // ReceiptTime implements gateway.Metrics.

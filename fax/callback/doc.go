@@ -6,7 +6,11 @@
 //
 // Every callback, accepted or refused, is audited: in the trails of the
 // referral's practices when the fax is ours, in the gateway's own trail
-// otherwise. Replies never explain a refusal beyond its status code.
+// otherwise. A callback applied is an entry of its own; anything anyone can
+// repeat without end (unsigned or forged callbacks, replays, progress,
+// refusals of a signed callback) goes to the aggregated edge record, which
+// writes the first of each kind per window and counts the rest. Replies
+// never explain a refusal beyond its status code.
 //
 // It must not import fhir or direct, must not send anything, and never logs
 // or audits callback content beyond ids, status words, page counts and

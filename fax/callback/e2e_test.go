@@ -242,9 +242,13 @@ func TestReplayedCallback(t *testing.T) {
 		g, _ := e.sim.Fax(f.ID)
 		return len(g.Callbacks) == 1 && g.Callbacks[0].StatusCode == http.StatusOK
 	})
+	before := len(e.trail(t, clinicID))
+	// A script replays one genuine callback many times.
 	form := callbackForm(f, phaxio.StatusSuccess)
-	for i := range 2 {
-		code, _ := e.post(t, form, phaxio.SignCallback(e.callback, form, nil, token))
+	sig := phaxio.SignCallback(e.callback, form, nil, token)
+	const replays = 60
+	for i := range replays {
+		code, _ := e.post(t, form, sig)
 		if code != http.StatusOK {
 			t.Fatalf("replay %d: status %d, want 200", i+1, code)
 		}
@@ -260,8 +264,76 @@ func TestReplayedCallback(t *testing.T) {
 	if n := count(trail, "delivery.receipt-late", "delivery", d.ID); n != 0 {
 		t.Errorf("replays reached the core %d times", n)
 	}
-	if n := count(trail, "fax.callback.replay", "delivery", d.ID); n != 2 {
-		t.Errorf("replays audited %d times, want 2", n)
+	// The trail records that replays happen, but not one entry each: the
+	// first at once, the rest of the window as one entry with their count.
+	if n := count(trail, "fax.callback.replay", "source", d.ID); n != 1 {
+		t.Errorf("replays written at once: %d entries, want 1", n)
+	}
+	if err := e.svc.FlushEdges(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	trail = e.trail(t, clinicID)
+	if got := countEdges(trail, "fax.callback.replay", string(phaxio.StatusSuccess)); got != replays {
+		t.Errorf("replays counted %d, want %d", got, replays)
+	}
+	if grew := len(trail) - before; grew > 2 {
+		t.Errorf("%d replays wrote %d entries, want at most 2", replays, grew)
+	}
+	for _, en := range trail {
+		if en.Action == "fax.callback.replay" && (en.ReferralID != r.ID || en.Detail["text"] != strconv.Quote(f.ID.String())) {
+			t.Errorf("replay entry %d: referral %q text %q", en.Seq, en.ReferralID, en.Detail["text"])
+		}
+	}
+	// The receiving organization's trail sees them too, as it saw each replay before.
+	if got := countEdges(e.trail(t, "cardio-org"), "fax.callback.replay", string(phaxio.StatusSuccess)); got != replays {
+		t.Errorf("receiver's trail counts %d replays, want %d", got, replays)
+	}
+}
+
+// TestRepeatedSignedRefusals: signed callbacks that change nothing and
+// carry no replay key of their own (progress, an unknown fax) can be sent
+// again without end; each kind writes a bounded number of entries.
+func TestRepeatedSignedRefusals(t *testing.T) {
+	e := newEnv(t, options{})
+	r := e.create(t, false)
+	_, ds := e.waitStatus(t, r.ID, gateway.StatusReceived)
+	f := e.faxesFor(ds[0].ID)[0]
+	unknown := faxsim.Fax{ID: 987654, To: faxNumber, NumPages: 1}
+	cases := []struct {
+		name, tenant, action, reason string
+		form                         url.Values
+		want                         int
+	}{
+		{"progress", clinicID, "fax.callback.progress", string(phaxio.StatusInProgress), callbackForm(f, phaxio.StatusInProgress), http.StatusOK},
+		{"unknown fax", gateway.SystemTenant, "fax.callback.refused", "unknown fax", callbackForm(unknown, phaxio.StatusSuccess), http.StatusNotFound},
+	}
+	const posts = 40
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := e.svc.FlushEdges(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			before := len(e.trail(t, c.tenant))
+			sig := phaxio.SignCallback(e.callback, c.form, nil, token)
+			for i := range posts {
+				if code, _ := e.post(t, c.form, sig); code != c.want {
+					t.Fatalf("post %d: status %d, want %d", i+1, code, c.want)
+				}
+			}
+			if grew := len(e.trail(t, c.tenant)) - before; grew != 1 {
+				t.Errorf("%d posts wrote %d entries at once, want 1", posts, grew)
+			}
+			if err := e.svc.FlushEdges(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			trail := e.trail(t, c.tenant)
+			if grew := len(trail) - before; grew != 2 {
+				t.Errorf("%d posts wrote %d entries after the flush, want 2", posts, grew)
+			}
+			if got := countEdges(trail, c.action, c.reason); got != posts {
+				t.Errorf("counted %d, want %d", got, posts)
+			}
+		})
 	}
 }
 
@@ -274,7 +346,7 @@ func TestUnknownFax(t *testing.T) {
 	if code != http.StatusNotFound {
 		t.Errorf("status %d, want 404", code)
 	}
-	if n := count(e.trail(t, gateway.SystemTenant), "fax.callback.refused", "reason", "unknown fax", "faxId", "987654"); n != 1 {
+	if n := count(e.trail(t, gateway.SystemTenant), "fax.callback.refused", "reason", "unknown fax", "source", "fax:987654"); n != 1 {
 		t.Errorf("unknown fax audited %d times", n)
 	}
 }

@@ -177,12 +177,12 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 	faxID := cb.FaxID.String()
 	base := map[string]string{"faxId": faxID, "status": string(cb.Status)}
 	if cb.Direction != "" && cb.Direction != "sent" {
-		h.refuse(ctx, "not a sent fax", base)
+		h.refuse(ctx, "not a sent fax", cb)
 		return http.StatusBadRequest
 	}
 	d, err := h.delivery(ctx, cb)
 	if errors.Is(err, gateway.ErrNotFound) {
-		h.refuse(ctx, "unknown fax", base)
+		h.refuse(ctx, "unknown fax", cb)
 		return http.StatusNotFound
 	} else if err != nil {
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: find delivery", "fax", faxID, "err", err)
@@ -193,7 +193,9 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 	res := channel.PhaxioResult(cb.Status, cb.NumPages, cb.ErrorType, cb.ErrorCode, cb.ErrorMessage)
 	rc := res.Receipt()
 	if rc == nil {
-		h.audit(ctx, tenants, d.ReferralID, "fax.callback.progress", audit.OutcomeSuccess, base)
+		// Nothing to apply, and no replay key: a progress callback sent
+		// again is recorded like a replay, bounded.
+		h.repeatable(ctx, d, tenants, "fax.callback.progress", audit.OutcomeSuccess, string(cb.Status), cb)
 		return http.StatusOK
 	}
 	rc.RemoteID = faxID // recorded when the callback overtook the recording of the send
@@ -211,17 +213,19 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		Audit: &audit.Event{Time: now, Actor: Actor, Tenants: tenants, ReferralID: d.ReferralID,
 			Action: "fax.callback", Outcome: audit.OutcomeSuccess, Detail: applied}})
 	if err != nil {
-		base["error"] = err.Error()
-		h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeFailure, base)
 		h.cfg.Logger.ErrorContext(ctx, "fax callback: record receipt", "fax", faxID, "delivery", d.ID, "err", err)
 		var te *gateway.TransitionError
 		if errors.As(err, &te) {
+			// Nothing was recorded, so every replay lands here again: bounded.
+			h.repeatable(ctx, d, tenants, "fax.callback", audit.OutcomeFailure, "delivery state: "+string(cb.Status), cb)
 			return http.StatusConflict
 		}
+		base["error"] = err.Error()
+		h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeFailure, base)
 		return http.StatusInternalServerError
 	}
 	if !first {
-		h.audit(ctx, tenants, d.ReferralID, "fax.callback.replay", audit.OutcomeRefused, base)
+		h.repeatable(ctx, d, tenants, "fax.callback.replay", audit.OutcomeRefused, string(cb.Status), cb)
 		return http.StatusOK
 	}
 	h.cfg.Logger.InfoContext(ctx, "fax callback applied", "fax", faxID, "delivery", d.ID, "status", string(cb.Status))
@@ -282,13 +286,32 @@ func (h *handler) refuseUnsigned(ctx context.Context, r *http.Request, reason st
 	}
 }
 
-// refuse audits a signed callback refused before it could be tied to a referral.
-func (h *handler) refuse(ctx context.Context, reason string, detail map[string]string) {
-	d := map[string]string{"reason": reason}
-	for k, v := range detail {
-		d[k] = v
+// A signed callback can be sent again by anyone who captured it, as often
+// as they like, and each would cost an entry. What a callback cannot change
+// (a replay, a refusal, progress) therefore goes to the aggregated edge
+// record (gateway.Service.RecordEdge): the first of each kind per window at
+// once, the rest as one entry with their count. Only a callback applied
+// (its receipt and entry commit with its replay key) is recorded alone.
+
+// refuse records a signed callback refused before it could be tied to a
+// referral, in the gateway's own trail, per fax and reason.
+func (h *handler) refuse(ctx context.Context, reason string, cb *phaxio.Callback) {
+	h.edge(ctx, gateway.EdgeEvent{Action: "fax.callback.refused", Source: "fax:" + cb.FaxID.String(), Reason: reason,
+		Text: string(cb.Status)})
+}
+
+// repeatable records a signed callback on delivery d that changed nothing,
+// in the referral's practices' trails, per delivery and reason (which names
+// the status); the text is the fax id.
+func (h *handler) repeatable(ctx context.Context, d *gateway.Delivery, tenants []string, action, outcome, reason string, cb *phaxio.Callback) {
+	h.edge(ctx, gateway.EdgeEvent{Action: action, Source: d.ID, Reason: reason, Text: cb.FaxID.String(),
+		Tenants: tenants, ReferralID: d.ReferralID, Outcome: outcome})
+}
+
+func (h *handler) edge(ctx context.Context, ev gateway.EdgeEvent) {
+	if err := h.svc.RecordEdge(context.WithoutCancel(ctx), ev); err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "fax callback: audit", "action", ev.Action, "err", err)
 	}
-	h.audit(ctx, []string{gateway.SystemTenant}, "", "fax.callback.refused", audit.OutcomeRefused, d)
 }
 
 // audit appends one event; a failure to audit is logged, as the reply has

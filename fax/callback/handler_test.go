@@ -88,7 +88,12 @@ func TestFailedReceiptIsNotRemembered(t *testing.T) {
 	for _, ev := range core.audits {
 		outcomes = append(outcomes, ev.Action+"/"+ev.Outcome)
 	}
-	if got := strings.Join(outcomes, " "); got != "fax.callback/failure fax.callback/success fax.callback.replay/refused" {
+	if got := strings.Join(outcomes, " "); got != "fax.callback/failure fax.callback/success" {
 		t.Errorf("audit trail: %s", got)
+	}
+	// The replay goes to the aggregated record, in the referral's trails.
+	if len(core.edges) != 1 || core.edges[0].Action != "fax.callback.replay" || core.edges[0].ReferralID == "" ||
+		len(core.edges[0].Tenants) == 0 {
+		t.Errorf("edge events: %+v, want the replay tied to the referral", core.edges)
 	}
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,6 +64,62 @@ func testEdgeAggregation(t *testing.T, h Harness) {
 	}
 	if e.svc.FlushEdges(e.ctx) != nil || len(e.edgeEntries()) != 3 {
 		t.Error("an empty window wrote entries")
+	}
+}
+
+// testEdgeAggregationForAReferral floods the aggregation with an event tied
+// to a referral (a replayed callback): its entries go to the named
+// practices' chains, naming the referral, with the outcome given; the
+// gateway's chain receives nothing.
+func testEdgeAggregationForAReferral(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	r := e.create(referral())
+	gw := len(e.edgeEntries())
+	tenants := []string{"clinic-a", "cardio-b"}
+	trail := func(tenant string) []audit.Entry {
+		var out []audit.Entry
+		for en, err := range e.store.AuditEntries(e.ctx, gateway.AuditQuery{Tenant: tenant}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if en.Action == "fax.callback.replay" {
+				out = append(out, en)
+			}
+		}
+		return out
+	}
+	const flood = 50
+	for range flood {
+		if err := e.svc.RecordEdge(e.ctx, gateway.EdgeEvent{Action: "fax.callback.replay", Source: "delivery-1",
+			Reason: "success", Text: "1234", Tenants: tenants, ReferralID: r.ID, Outcome: audit.OutcomeRefused}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.FlushEdges(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tenant := range tenants {
+		entries := trail(tenant)
+		if len(entries) != 2 {
+			t.Fatalf("%s: %d entries, want 2 (the first, then the count of the rest)", tenant, len(entries))
+		}
+		n := 0
+		for _, en := range entries {
+			if en.ReferralID != r.ID || en.Outcome != audit.OutcomeRefused || en.Detail["source"] != "delivery-1" {
+				t.Errorf("%s entry %d: referral %q outcome %q detail %v", tenant, en.Seq, en.ReferralID, en.Outcome, en.Detail)
+			}
+			c, _ := strconv.Atoi(en.Detail["count"])
+			n += c
+		}
+		if n != flood {
+			t.Errorf("%s: counted %d, want %d", tenant, n, flood)
+		}
+	}
+	if got := len(e.edgeEntries()); got != gw {
+		t.Errorf("the gateway's chain went from %d to %d entries", gw, got)
+	}
+	if v := e.verify(); !v.OK() {
+		t.Error("the chains do not verify")
 	}
 }
 

@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ListAndPage", func(t *testing.T) { testList(t, h) })
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("EdgeAggregation", func(t *testing.T) { testEdgeAggregation(t, h) })
+	t.Run("EdgeAggregationForAReferral", func(t *testing.T) { testEdgeAggregationForAReferral(t, h) })
 	t.Run("WitnessedTamper", func(t *testing.T) { testWitnessedTamper(t, h) })
 	t.Run("SequencerBatches", func(t *testing.T) { testSequencerBatches(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
