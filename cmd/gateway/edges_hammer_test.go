@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -120,6 +121,7 @@ func TestHammeredEdgesHoldAndLeakNothing(t *testing.T) {
 		t.Fatalf("token: %v", err)
 	}
 	hammerHTTP(t, n, client, token)
+	hammerToken(t, n, ts)
 	hammerSMTP(t, n)
 
 	// Shutdown does not wait on clients that hold connections and say
@@ -300,6 +302,39 @@ func hammerHTTP(t *testing.T, n *hammerNode, client *http.Client, token string) 
 	}
 	if codes[0] != http.StatusUnauthorized || codes[len(codes)-1] != http.StatusTooManyRequests {
 		t.Errorf("forged callbacks answered %v, want 401s then 429s", codes)
+	}
+}
+
+// hammerToken posts forged client assertions from another address: 401
+// until that address's allowance is spent, then 429 with Retry-After in the
+// OAuth error form, while the registered client still gets its tokens.
+func hammerToken(t *testing.T, n *hammerNode, ts *smart.TokenSource) {
+	t.Helper()
+	other, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	defer tr.CloseIdleConnections()
+	forger := &smart.TokenSource{TokenURL: ts.TokenURL, ClientID: ts.ClientID, Key: other, KeyID: ts.KeyID, Scopes: ts.Scopes,
+		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	var statuses []int
+	var last *smart.TokenError
+	for range smart.DefaultFailureBurst + 5 {
+		forger.Invalidate()
+		_, err := forger.Token(context.Background())
+		if !errors.As(err, &last) {
+			t.Fatalf("forged assertion: %v", err)
+		}
+		statuses = append(statuses, last.Status)
+	}
+	if statuses[0] != http.StatusUnauthorized || last.Status != http.StatusTooManyRequests || last.Code != smart.CodeInvalidClient {
+		t.Errorf("forged assertions answered %v, the last %+v; want 401s, then 429 invalid_client", statuses, last)
+	}
+	ts.Invalidate()
+	if _, err := ts.Token(context.Background()); err != nil {
+		t.Errorf("the registered client, from its own address, during the flood: %v", err)
 	}
 }
 
