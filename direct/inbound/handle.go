@@ -24,6 +24,12 @@ import (
 // retries.
 func (p *Processor) handle(ctx context.Context, m *inMessage) (gateway.InboundOutcome, error) {
 	if err := p.open(ctx, m); err != nil {
+		var ref *Refusal
+		if errors.As(err, &ref) && ref.Reason == ReasonNotEncrypted {
+			if out, ok, err := p.plainReport(ctx, m); ok {
+				return out, err // never an MDN for a report
+			}
+		}
 		return gateway.InboundOutcome{}, err
 	}
 	var out gateway.InboundOutcome

@@ -35,6 +35,10 @@ const (
 	// header (Applicability Statement v1.3): MAIL FROM is not the From or
 	// Sender, or a RCPT TO is not among To and Cc.
 	ReasonRoutingMismatch Reason = "routing-mismatch"
+	// ReasonUnverifiedReport: a report (MDN or DSN) that came without
+	// S/MIME and is not a failure DSN tied to one of our deliveries (see
+	// Processor.plainFailure): it changes nothing.
+	ReasonUnverifiedReport Reason = "unverified-report"
 	// ReasonProcessingFailed: processing failed Config.MaxAttempts passes
 	// in a row for a reason that is not the message's fault.
 	ReasonProcessingFailed Reason = "processing-failed"

@@ -47,7 +47,7 @@ type Report struct {
 	MessageID string // the report's own Message-ID, without angle brackets
 	// OriginalMessageID is the id of the message this report is about: the
 	// MDN's Original-Message-ID (or In-Reply-To), or for a DSN the returned
-	// message's Message-ID, else its Original-Envelope-Id.
+	// message's Message-ID, else its Original-Envelope-Id, else In-Reply-To.
 	OriginalMessageID string
 	ReportingUA       string // MDN Reporting-UA, or DSN Reporting-MTA
 	OriginalRecipient string
@@ -129,6 +129,11 @@ func Parse(raw []byte) (*Report, error) {
 		}
 	case p.dsn != nil:
 		r, err = parseDSN(p.dsn, p.returned)
+		if err == nil && r.OriginalMessageID == "" {
+			// Neither the returned header nor an envelope id: some
+			// reporting MTAs thread the report to the message instead.
+			r.OriginalMessageID = msgID(e.Header.Get("In-Reply-To"))
+		}
 	case isReport:
 		return nil, fmt.Errorf("mdn: parse: %w: multipart/report without a disposition-notification or delivery-status part", ErrMalformed)
 	default:

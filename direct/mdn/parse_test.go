@@ -103,6 +103,14 @@ func TestParse(t *testing.T) {
 				Recipients: []RecipientStatus{{FinalRecipient: "b@y.example", Action: ActionFailed, Status: "5.7.1"}}},
 			failed: true,
 		},
+		{
+			name: "DSN threaded by In-Reply-To only",
+			raw: strings.Replace(dsnHead, "\r\nContent-Type:", "\r\nIn-Reply-To: <orig-6@x.example>\r\nContent-Type:", 1) +
+				"Reporting-MTA: dns; y.example\r\n\r\nFinal-Recipient: rfc822;b@y.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n",
+			want: Report{Kind: KindDSN, OriginalMessageID: "orig-6@x.example", ReportingUA: "y.example", Reason: "5.1.1",
+				Recipients: []RecipientStatus{{FinalRecipient: "b@y.example", Action: ActionFailed, Status: "5.1.1"}}},
+			failed: true,
+		},
 		{name: "ordinary mail", raw: "From: a@x.example\r\n\r\nhello", wantErr: ErrNotReport},
 		{name: "MDN without disposition", raw: mdnHead + "Reporting-UA: y\r\n\r\n--b--\r\n", wantErr: ErrMalformed},
 		{name: "DSN without recipients", raw: dsnHead + "Reporting-MTA: dns; y\r\n\r\n--b--\r\n", wantErr: ErrMalformed},
