@@ -171,7 +171,7 @@ func openNode(ctx context.Context, cfg Config, opts nodeOptions, ls nodeListener
 	if err != nil {
 		return nil, fmt.Errorf("smart token server: %w", err)
 	}
-	subsCfg := subscription.Config{BaseURL: n.baseURL + "/fhir", AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()}
+	subsCfg := subscription.Config{AllowHTTP: ec.FHIRAllowHTTP, AllowPrivateNetworks: ec.privateNetworksOK()}
 	n.subs = subscription.NewNotifier(svc, subsCfg, n.log)
 	n.subs.Register() // notifications are jobs on the core's queue
 	if moved, err := svc.AdoptSubscriptionDocuments(ctx); err != nil {

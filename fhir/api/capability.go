@@ -180,7 +180,7 @@ func (h *Handler) capability() capabilityStatement {
 				},
 				{
 					Type:              "Subscription",
-					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; channel.payload application/fhir+json (the Task) or absent (id only); notifications are history Bundles, one per Task version. A failing endpoint goes to status error after repeated attempts; set status requested to resume. Only the current version is kept: vread answers it (the Location of a create or update) and 404 for any other version.",
+					Documentation:     "R4 rest-hook subscriptions to the client's own Tasks: criteria Task?owner=Organization/<own organisation> or Task?requester=Organization/<own organisation>; one notification per Task version, in the R4 core rest-hook form: with channel.payload application/fhir+json the Task PUT to [endpoint]/Task/[id], without a payload a POST with no body to the endpoint (also the handshake of a requested subscription). The Subscriptions R5 Backport profile is not supported. Needs system/Task.s, and system/Task.r with a payload. A failing endpoint goes to status error after repeated attempts; set status requested to resume. Only the current version is kept: vread answers it (the Location of a create or update) and 404 for any other version.",
 					Interaction:       interactions("read", "vread", "update", "delete", "create", "search-type"),
 					Versioning:        "versioned-update",
 					UpdateCreate:      &no,

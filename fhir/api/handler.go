@@ -88,7 +88,7 @@ func New(svc *gateway.Service, auth Authenticator, cfg Config, log *slog.Logger)
 	}
 	h := &Handler{svc: svc, subs: cfg.Subscriptions, auth: auth, cfg: cfg, log: log, mux: http.NewServeMux()}
 	if h.subs == nil {
-		h.subs = subscription.NewRegistry(svc, subscription.Config{BaseURL: cfg.BaseURL})
+		h.subs = subscription.NewRegistry(svc, subscription.Config{})
 	}
 	h.mux.HandleFunc("GET /fhir/metadata", h.metadata)
 	h.handle("POST /fhir", "transaction.create", h.transaction)

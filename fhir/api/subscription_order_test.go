@@ -39,7 +39,7 @@ func queueStores(t *testing.T) map[string]func(context.Context) (gateway.Store, 
 // pass.
 func (e *env) startQueue(t *testing.T, rc *receiver, cfg subscription.Config) {
 	t.Helper()
-	cfg.BaseURL, cfg.HTTPClient, cfg.Clock = e.srv.URL+"/fhir", rc.srv.Client(), time.Now
+	cfg.HTTPClient, cfg.Clock = rc.srv.Client(), time.Now
 	subscription.NewNotifier(e.svc, cfg, nil).Register()
 	if err := e.store.StartWorkers(context.Background(), e.svc); err != nil {
 		t.Fatal(err)
@@ -96,8 +96,8 @@ func TestSubscriptionThreeChangesInOneSecondNotifyThreeTimes(t *testing.T) {
 				"Content-Type", "application/json-patch+json").want(t, http.StatusOK)
 			e.wantEachVersionInOrder(t, e.waitNotified(t, rc, id), id, 3)
 			for _, p := range rc.posts() {
-				if nb := e.notification(t, p); len(nb.Entry) != 1 || nb.Entry[0].Resource == nil || nb.Entry[0].Resource.ID != id {
-					t.Errorf("notification %s", p.body)
+				if n := e.notification(t, p, rc.srv.URL); n.task == nil || n.task.ID != id {
+					t.Errorf("notification %s %s %s", p.method, p.path, p.body)
 				}
 			}
 		})
@@ -115,7 +115,8 @@ func TestSubscriptionBacklogAfterEndpointDown(t *testing.T) {
 			e := newEnvWithStore(t, open)
 			rc := newReceiver(t)
 			rc.setStatus(http.StatusServiceUnavailable)
-			sub := e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+			// With a payload, so that each request names its Task version.
+			sub := e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
 			cfg := subscription.Config{Backoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxFailures: 1000}
 			e.startQueue(t, rc, cfg)
 			id := e.createReferral(t, "T-down", "requested")
@@ -142,10 +143,10 @@ func TestSubscriptionBacklogAfterEndpointDown(t *testing.T) {
 			if got := successes(rc); len(got) != 0 {
 				t.Fatalf("a down endpoint accepted %v", got)
 			}
-			// Each failed attempt was one POST of the oldest pending version:
-			// nothing newer is tried before it.
+			// Each failed attempt was one update with the oldest pending
+			// version: nothing newer is tried before it.
 			for _, p := range rc.posts() {
-				if loc := e.notification(t, p).Entry[0].Response.Location; loc != "Task/"+id+"/_history/1" {
+				if loc := e.notification(t, p, rc.srv.URL).location(); loc != "Task/"+id+"/_history/1" {
 					t.Fatalf("while down, tried %s before version 1", loc)
 				}
 			}
@@ -172,7 +173,8 @@ func TestSubscriptionTwoNodesNotifyEachVersionOnce(t *testing.T) {
 	q.FetchPollInterval = 20 * time.Millisecond
 	e := newEnvWithStore(t, func(ctx context.Context) (gateway.Store, error) { return pgstore.Open(ctx, url, q) })
 	rc := newReceiver(t)
-	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	// With a payload, so that each request names its Task version.
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
 	e.startQueue(t, rc, subscription.Config{})
 
 	// The second node: its own store (pool, River client) and service on
@@ -187,7 +189,7 @@ func TestSubscriptionTwoNodesNotifyEachVersionOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc2 := gateway.NewService(store2, sealer, e.clock, gateway.DefaultConfig(), nil, pullChannel{})
-	subscription.NewNotifier(svc2, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Clock: time.Now}, nil).Register()
+	subscription.NewNotifier(svc2, subscription.Config{HTTPClient: rc.srv.Client(), Clock: time.Now}, nil).Register()
 	if err := store2.StartWorkers(context.Background(), svc2); err != nil {
 		t.Fatal(err)
 	}

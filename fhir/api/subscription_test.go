@@ -28,10 +28,11 @@ type receiver struct {
 	got    []received
 }
 
-// received is one POST the receiver got.
+// received is one request the receiver got.
 type received struct {
-	header http.Header
-	body   []byte
+	method, path string
+	header       http.Header
+	body         []byte
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -43,7 +44,7 @@ func newReceiver(t *testing.T) *receiver {
 		status := rc.status
 		h := r.Header.Clone()
 		h.Set("X-Answered", strconv.Itoa(status)) // what the receiver answered, for the tests
-		rc.got = append(rc.got, received{header: h, body: b})
+		rc.got = append(rc.got, received{method: r.Method, path: r.URL.Path, header: h, body: b})
 		rc.mu.Unlock()
 		w.WriteHeader(status)
 	}))
@@ -57,55 +58,70 @@ func (rc *receiver) setStatus(code int) {
 	rc.status = code
 }
 
-// posts returns what the receiver got so far.
+// posts returns the requests the receiver got so far.
 func (rc *receiver) posts() []received {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return slices.Clone(rc.got)
 }
 
-// notified is the part of a notification Bundle the tests read.
-type notified struct {
-	ResourceType string `json:"resourceType"`
-	Type         string `json:"type"`
-	Entry        []struct {
-		FullURL  string `json:"fullUrl"`
-		Resource *task  `json:"resource"`
-		Response struct {
-			Etag     string `json:"etag"`
-			Location string `json:"location"`
-		} `json:"response"`
-	} `json:"entry"`
+// notice is what one R4 rest-hook notification told its receiver.
+type notice struct {
+	ping bool  // a POST without body: a subscription without payload, or the handshake
+	task *task // the Task, PUT to [endpoint]/Task/[id] with payload application/fhir+json
 }
 
-// decode validates a notification against the R4 schema and reads it.
-func (e *env) notification(t *testing.T, p received) notified {
+// location names the Task version a notice carried ("" for a ping).
+func (n notice) location() string {
+	if n.task == nil {
+		return ""
+	}
+	return "Task/" + n.task.ID + "/_history/" + n.task.Meta.VersionID
+}
+
+// notification checks one request against R4 core rest-hook (R4
+// Subscription, channel type rest-hook) and reads it: a POST with no body
+// to the endpoint itself, or the Task, valid R4 JSON, PUT to
+// [endpoint]/Task/[id] as an update.
+func (e *env) notification(t *testing.T, p received, endpoint string) notice {
 	t.Helper()
-	e.schema.Validate(t, p.body)
-	var n notified
-	defer func() {
-		for _, en := range n.Entry { // bdl-8: fullUrl is never a version-specific reference
-			if strings.Contains(en.FullURL, "/_history/") {
-				t.Errorf("bdl-8: entry fullUrl %s is version-specific", en.FullURL)
-			}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSuffix(u.Path, "/")
+	switch p.method {
+	case http.MethodPost:
+		if len(p.body) != 0 || (p.path != u.Path && p.path != base+"/") {
+			t.Fatalf("POST %s with %d bytes, want a POST with no body to %s", p.path, len(p.body), endpoint)
 		}
-	}()
-	if err := json.Unmarshal(p.body, &n); err != nil {
-		t.Fatalf("notification %s: %v", p.body, err)
+		return notice{ping: true}
+	case http.MethodPut:
+		e.schema.Validate(t, p.body)
+		var tk task
+		if err := json.Unmarshal(p.body, &tk); err != nil {
+			t.Fatalf("PUT body %s: %v", p.body, err)
+		}
+		var kind struct{ ResourceType string }
+		if err := json.Unmarshal(p.body, &kind); err != nil || kind.ResourceType != "Task" {
+			t.Fatalf("PUT of a %q, want the Task", kind.ResourceType)
+		}
+		if want := base + "/Task/" + tk.ID; p.path != want || tk.ID == "" {
+			t.Fatalf("PUT to %s of Task %q, want the update at %s", p.path, tk.ID, want)
+		}
+		if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+			t.Errorf("PUT Content-Type %q", ct)
+		}
+		return notice{task: &tk}
 	}
-	if n.ResourceType != "Bundle" || n.Type != "history" {
-		t.Fatalf("notification is a %s %s, want a history Bundle", n.Type, n.ResourceType)
-	}
-	if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
-		t.Errorf("notification Content-Type %q", ct)
-	}
-	return n
+	t.Fatalf("%s %s is no R4 rest-hook notification", p.method, p.path)
+	return notice{}
 }
 
 // notifier returns a notifier of e's gateway that trusts the test TLS
 // receivers; a failed attempt waits a minute.
 func (e *env) notifier(rc *receiver) *subscription.Notifier {
-	return subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(),
+	return subscription.NewNotifier(e.svc, subscription.Config{HTTPClient: rc.srv.Client(),
 		Backoff: time.Minute, MaxBackoff: time.Hour}, nil)
 }
 
@@ -173,10 +189,12 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	}
 	n := e.notifier(ortho)
 
-	// The handshake confirms the requested subscription.
+	// The handshake confirms the requested subscription: a POST with no
+	// body to the endpoint, whatever the payload.
+	hook := ortho.srv.URL + "/hook"
 	poll(t, n)
-	if p := ortho.posts(); len(p) != 1 || len(e.notification(t, p[0]).Entry) != 0 {
-		t.Fatalf("handshake: %d posts", len(p))
+	if p := ortho.posts(); len(p) != 1 || !e.notification(t, p[0], hook).ping {
+		t.Fatalf("handshake: %d requests", len(p))
 	}
 	if got := e.readSubscription(t, "ehr-ortho", subOrtho.ID); got.Status != subscription.StatusActive || got.Error != "" {
 		t.Fatalf("after handshake: status %s error %q", got.Status, got.Error)
@@ -202,30 +220,30 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	if len(p) != 1+created || created < 2 {
 		t.Fatalf("after a new Task of %d versions: %d posts, want handshake + one per version", created, len(p))
 	}
+	// With the payload, each version is an update: the Task PUT to
+	// <endpoint>/Task/<id>, oldest version first.
 	for i, post := range p[1:] {
-		if v := e.notification(t, post).Entry[0].Resource.Meta.VersionID; v != strconv.Itoa(i+1) {
-			t.Errorf("notification %d is of version %s, want %d (in order)", i+1, v, i+1)
+		if loc := e.notification(t, post, hook).location(); loc != "Task/"+id+"/_history/"+strconv.Itoa(i+1) {
+			t.Errorf("notification %d is %s, want version %d of %s (in order)", i+1, loc, i+1, id)
+		}
+		if post.header.Get("Authorization") != "Bearer receiver-secret" {
+			t.Errorf("configured header not sent: %q", post.header.Get("Authorization"))
 		}
 	}
-	got := e.notification(t, p[1])
-	if len(got.Entry) != 1 || got.Entry[0].Resource == nil || got.Entry[0].Resource.ID != id || got.Entry[0].Response.Etag != `W/"`+got.Entry[0].Resource.Meta.VersionID+`"` {
-		t.Fatalf("notification %s", p[1].body)
-	}
-	if p[1].header.Get("Authorization") != "Bearer receiver-secret" {
-		t.Errorf("configured header not sent: %q", p[1].header.Get("Authorization"))
-	}
-	firstVersion := got.Entry[0].Resource.Meta.VersionID
+	firstVersion := e.notification(t, p[1], hook).task.Meta.VersionID
+	// Without a payload, each version is a POST with no body to the
+	// endpoint: one per version, naming nothing.
 	idOnly := north.posts()
 	if len(idOnly) != created {
-		t.Fatalf("requester subscription: %d posts, want %d", len(idOnly), created)
+		t.Fatalf("requester subscription: %d requests, want %d", len(idOnly), created)
 	}
-	nb := e.notification(t, idOnly[0])
-	if len(nb.Entry) != 1 || nb.Entry[0].Resource != nil || nb.Entry[0].FullURL != e.srv.URL+"/fhir/Task/"+id ||
-		nb.Entry[0].Response.Location != "Task/"+id+"/_history/"+firstVersion {
-		t.Errorf("id-only notification %s", idOnly[0].body)
+	for _, post := range idOnly {
+		if !e.notification(t, post, north.srv.URL).ping {
+			t.Errorf("id-only notification %s %s", post.method, post.path)
+		}
 	}
-	for _, rc := range []received{p[1], idOnly[0]} {
-		if strings.Contains(string(rc.body), before) {
+	for _, rc := range append(p[1:], idOnly...) {
+		if strings.Contains(string(rc.body), before) || strings.Contains(rc.path, before) {
 			t.Errorf("notified about %s, changed before the subscription", before)
 		}
 	}
@@ -248,7 +266,7 @@ func TestSubscriptionNotifiesTaskChanges(t *testing.T) {
 	if len(p) != 1+total {
 		t.Fatalf("after accept: %d posts, want %d", len(p), 1+total)
 	}
-	if v := e.notification(t, p[total]); v.Entry[0].Resource.Status != "accepted" || v.Entry[0].Resource.Meta.VersionID == firstVersion {
+	if v := e.notification(t, p[total], hook).task; v.Status != "accepted" || v.Meta.VersionID == firstVersion {
 		t.Errorf("accepted notification %s", p[total].body)
 	}
 	if len(north.posts()) != total {
@@ -303,6 +321,11 @@ func TestSubscriptionRefusals(t *testing.T) {
 		{"not a Subscription", "ehr-ortho", []byte(`{"resourceType":"Task","status":"active"}`), 400, "Subscription.resourceType"},
 		{"malformed", "ehr-ortho", []byte(`{"resourceType":"Subscription","status":`), 400, ""},
 		{"scope missing", "ehr-readonly", subscriptionBody("active", "Task?owner=org-north", hook, ""), 403, ""},
+		// Its topics and notification Bundles are not implemented: refused
+		// rather than served otherwise than the profile says.
+		{"R5 Backport profile", "ehr-ortho", []byte(`{"resourceType":"Subscription","meta":{"profile":["` + subscription.BackportProfile + `"]},` +
+			`"status":"requested","reason":"r","criteria":"Task?owner=org-ortho","channel":{"type":"rest-hook","endpoint":"` + hook + `"}}`),
+			422, "Subscription.meta.profile[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -407,10 +430,10 @@ func TestSubscriptionFailingEndpointStopsAndResumes(t *testing.T) {
 	if want := maxFailures + 1 + e.versionCount(t, id); len(p) != want {
 		t.Fatalf("after resume: %d posts, want %d (the handshake, then every version missed)", len(p), want)
 	}
-	if hs := e.notification(t, p[maxFailures]); len(hs.Entry) != 0 {
-		t.Errorf("first post after resume is not the handshake: %s", p[maxFailures].body)
+	if !e.notification(t, p[maxFailures], rc.srv.URL).ping {
+		t.Errorf("first request after resume is not the handshake: %s %s", p[maxFailures].method, p[maxFailures].path)
 	}
-	if got := e.notification(t, p[maxFailures+1]); got.Entry[0].Resource.ID != id {
+	if got := e.notification(t, p[maxFailures+1], rc.srv.URL).task; got == nil || got.ID != id {
 		t.Errorf("missed version not delivered: %s", p[maxFailures+1].body)
 	}
 	if s := e.readSubscription(t, "ehr-ortho", sub.ID); s.Status != subscription.StatusActive || s.Error != "" {
@@ -468,7 +491,7 @@ func TestSubscriptionNotificationsRunOnTheQueue(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
 	rc.setStatus(http.StatusServiceUnavailable) // down at first
-	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(),
+	n := subscription.NewNotifier(e.svc, subscription.Config{HTTPClient: rc.srv.Client(),
 		Clock: time.Now, Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, MaxFailures: 1000}, nil)
 	n.Register()
 	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
@@ -504,19 +527,19 @@ func TestSubscriptionNotificationsRunOnTheQueue(t *testing.T) {
 	}
 }
 
-// successes lists the versions the receiver accepted (answered 2xx), in
-// the order it got them.
+// successes lists the Task versions the receiver accepted (answered 2xx)
+// as updates (PUT, a subscription with payload), in the order it got them.
 func successes(rc *receiver) []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	var out []string
 	for _, p := range rc.got {
-		if p.header.Get("X-Answered") != "200" {
+		if p.header.Get("X-Answered") != "200" || p.method != http.MethodPut {
 			continue
 		}
-		var nb notified
-		if json.Unmarshal(p.body, &nb) == nil && len(nb.Entry) == 1 {
-			out = append(out, nb.Entry[0].Response.Location)
+		var tk task
+		if json.Unmarshal(p.body, &tk) == nil {
+			out = append(out, notice{task: &tk}.location())
 		}
 	}
 	return out
@@ -557,7 +580,8 @@ func TestSubscriptionSearchParamsAdvertised(t *testing.T) {
 func TestSubscriptionTwoNotifiersSendOnce(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
-	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
+	// With a payload, so that each request names its Task version.
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
 	notifiers := []*subscription.Notifier{e.notifier(rc), e.notifier(rc)}
 	e.clock.Advance(time.Second)
 	ids := []string{e.createReferral(t, "T-1", "requested"), e.createReferral(t, "T-2", "requested")}
@@ -578,10 +602,7 @@ func TestSubscriptionTwoNotifiersSendOnce(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, p := range rc.posts() {
-		nb := e.notification(t, p)
-		for _, en := range nb.Entry {
-			seen[en.Response.Location]++
-		}
+		seen[e.notification(t, p, rc.srv.URL).location()]++
 	}
 	if want := e.versionCount(t, ids[0]) + e.versionCount(t, ids[1]); len(seen) != want {
 		t.Errorf("receiver got %d distinct versions, want every one of the %d: %v", len(seen), want, seen)
@@ -640,8 +661,8 @@ func TestSubscriptionSearch(t *testing.T) {
 func TestSubscriptionBacklogInBatches(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t)
-	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, ""))
-	n := subscription.NewNotifier(e.svc, subscription.Config{BaseURL: e.srv.URL + "/fhir", HTTPClient: rc.srv.Client(), Batch: 2}, nil)
+	e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=org-ortho", rc.srv.URL, "application/fhir+json"))
+	n := subscription.NewNotifier(e.svc, subscription.Config{HTTPClient: rc.srv.Client(), Batch: 2}, nil)
 	var want []string
 	for i := range 5 {
 		e.clock.Advance(time.Hour)                                                  // far apart: beyond the overlap
@@ -656,8 +677,7 @@ func TestSubscriptionBacklogInBatches(t *testing.T) {
 	poll(t, n)
 	var got []string
 	for _, p := range rc.posts() {
-		u := e.notification(t, p).Entry[0].FullURL
-		got = append(got, strings.Split(strings.TrimPrefix(u, e.srv.URL+"/fhir/Task/"), "/")[0])
+		got = append(got, e.notification(t, p, rc.srv.URL).task.ID)
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want %v in order", got, want)

@@ -2,7 +2,6 @@ package subscription
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/referralgw/gateway/gateway"
@@ -12,9 +11,6 @@ import (
 // Config tunes subscriptions. The zero value works for production: https
 // endpoints on public addresses, 5 attempts.
 type Config struct {
-	// BaseURL is the public FHIR base (e.g. "https://gw.example.org/fhir");
-	// notifications name Tasks with absolute URLs below it.
-	BaseURL string
 	// AllowHTTP accepts http:// endpoints (tests and development only).
 	AllowHTTP bool
 	// AllowPrivateNetworks lets the default HTTP client connect to
@@ -51,7 +47,6 @@ type Config struct {
 }
 
 func (c *Config) fill(svc *gateway.Service) {
-	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	if c.Interval <= 0 {
 		c.Interval = 5 * time.Second
 	}

@@ -1,8 +1,12 @@
 // Package subscription implements FHIR R4 Subscriptions with a rest-hook
 // channel for the gateway's FHIR API: an EHR subscribes to changes of the
 // Tasks its organisation owns (Task?owner=) or requested (Task?requester=),
-// and the gateway POSTs a history Bundle to the EHR's endpoint for every
-// new Task version.
+// and the gateway notifies the EHR's endpoint of every new Task version in
+// the R4 core rest-hook form: without a payload a POST with no body to the
+// endpoint, with payload application/fhir+json the Task PUT to
+// [endpoint]/Task/[id] (the endpoint read as the EHR's FHIR base). The
+// Subscriptions R5 Backport profile (topics, notification Bundles) is not
+// implemented, and a Subscription claiming it is refused.
 //
 // The package owns the Subscription resource (parsing and validation of
 // what a client submits, Parse and Validate), its mapping onto the core's
@@ -11,9 +15,10 @@
 // their own with the delivery state, the channel sealed) and delivery
 // (Notifier): the core queues, in the transaction that stores every new
 // Task version, one job per matching subscription on its queue (River),
-// and hands them to the Notifier (Service.ServeSubscriptions); a job sends the versions its
-// subscription has not had, oldest first, one notification per version;
-// the handshake ping moves a requested subscription to active; a failing
+// and hands them to the Notifier (Service.ServeSubscriptions); a job
+// sends the versions its subscription has not had, oldest first, one
+// notification per version; the handshake (a POST with no body to the
+// endpoint) moves a requested subscription to active; a failing
 // endpoint's jobs wait out an exponential backoff, and after a bounded
 // number of consecutive failures the subscription goes to status error
 // instead of being retried forever.

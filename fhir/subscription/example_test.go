@@ -41,7 +41,7 @@ func Example() {
 	defer ehr.Close()
 
 	// Development settings: a plain-http endpoint on the loopback address.
-	cfg := subscription.Config{BaseURL: "https://gw.example.org/fhir", AllowHTTP: true, AllowPrivateNetworks: true}
+	cfg := subscription.Config{AllowHTTP: true, AllowPrivateNetworks: true}
 	reg := subscription.NewRegistry(svc, cfg)
 	notifier := subscription.NewNotifier(svc, cfg, nil)
 

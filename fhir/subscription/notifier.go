@@ -117,12 +117,7 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 	}
 	defer n.release(ctx, s.ID, holder)
 	if s.Status == StatusRequested {
-		at := n.cfg.Clock()
-		body, err := renderHandshake(gateway.NewID(), mapping.Instant(at))
-		if err != nil {
-			return err
-		}
-		result, ok := n.post(ctx, s, body)
+		result, ok := n.send(ctx, s, ping(s))
 		n.audit(ctx, s, "fhir.subscription.handshake", nil, ok, result, st.Failures+1)
 		if !ok {
 			return n.fail(ctx, s, result)
@@ -139,12 +134,11 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		at := n.cfg.Clock()
-		body, err := renderNotification(n.cfg.BaseURL, s, r, gateway.NewID(), mapping.Instant(at))
+		note, err := renderNotification(s, r)
 		if err != nil {
 			return err
 		}
-		result, ok := n.post(ctx, s, body)
+		result, ok := n.send(ctx, s, note)
 		n.audit(ctx, s, "fhir.subscription.notify", r, ok, result, st.Failures+1)
 		if !ok {
 			return n.fail(ctx, s, result)
@@ -260,20 +254,26 @@ func (n *Notifier) end(ctx context.Context, s *Subscription) error {
 	return nil
 }
 
-// post sends one Bundle and reports a short result ("http 200",
-// "timeout", "connection failed") and whether it succeeded (2xx).
-func (n *Notifier) post(ctx context.Context, s *Subscription, body []byte) (string, bool) {
-	u, err := url.Parse(s.Endpoint)
+// send makes one notification request and reports a short result ("http
+// 200", "timeout", "connection failed") and whether it succeeded (2xx).
+func (n *Notifier) send(ctx context.Context, s *Subscription, note notification) (string, bool) {
+	u, err := url.Parse(note.url)
 	if err != nil || !(u.Scheme == "https" || (u.Scheme == "http" && n.cfg.AllowHTTP)) {
 		return "endpoint refused", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint, bytes.NewReader(body))
+	var body io.Reader
+	if note.body != nil {
+		body = bytes.NewReader(note.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, note.method, note.url, body)
 	if err != nil {
 		return "endpoint refused", false
 	}
-	req.Header.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	if note.body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json; charset=utf-8")
+	}
 	req.Header.Set("Accept", "application/fhir+json")
 	for _, h := range s.Header {
 		name, value, _ := strings.Cut(h, ":")

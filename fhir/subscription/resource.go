@@ -46,11 +46,20 @@ type Resource struct {
 	Channel      *Channel `json:"channel,omitempty"`
 }
 
-// Meta is the resource's version and last change.
+// Meta is the resource's version and last change, and the profiles a
+// client claims it conforms to (read only to refuse one, BackportProfile).
 type Meta struct {
-	VersionID   string `json:"versionId,omitempty"`
-	LastUpdated string `json:"lastUpdated,omitempty"`
+	VersionID   string   `json:"versionId,omitempty"`
+	LastUpdated string   `json:"lastUpdated,omitempty"`
+	Profile     []string `json:"profile,omitempty"`
 }
+
+// BackportProfile is the Subscriptions R5 Backport IG's R4 Subscription
+// profile. Such a subscription follows a SubscriptionTopic and is notified
+// with subscription-status Bundles, neither of which this server has: it
+// delivers R4 core rest-hook notifications only, so a Subscription that
+// claims the profile is refused rather than served otherwise than it asks.
+const BackportProfile = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"
 
 // Channel is Subscription.channel.
 type Channel struct {
@@ -193,6 +202,14 @@ var reservedHeaders = map[string]bool{
 // allowHTTP), the payload JSON or none, and the headers well formed.
 func Validate(res *Resource, orgID string, allowHTTP bool) (*Spec, error) {
 	sp := &Spec{Status: res.Status, Reason: strings.TrimSpace(res.Reason)}
+	if res.Meta != nil {
+		for i, p := range res.Meta.Profile {
+			if canonical, _, _ := strings.Cut(p, "|"); canonical == BackportProfile {
+				return nil, refuse("not-supported", fmt.Sprintf("Subscription.meta.profile[%d]", i),
+					"the Subscriptions R5 Backport profile is not supported: this server sends R4 core rest-hook notifications (a POST without body, or with a payload the Task PUT to [endpoint]/Task/[id])")
+			}
+		}
+	}
 	switch res.Status {
 	case StatusRequested, StatusActive, StatusOff:
 	case "":
