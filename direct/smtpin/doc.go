@@ -5,9 +5,12 @@
 //
 // It holds up under hostile clients: a global and a per-address session
 // cap answered with 421, an idle timeout on every read (between commands
-// and inside DATA) and a hard limit on a session's length, and message
-// bodies streamed to an unlinked temporary file through a small buffer, so
-// memory does not grow with message size or the number of sessions.
+// and inside DATA) and a hard limit on a session's length, a bound on
+// refused recipients per session and per address (no harvesting of
+// addresses) and on what a client sends outside a message unanswered (no
+// endless discard after a 552), and message bodies streamed to an unlinked
+// temporary file through a small buffer, so memory does not grow with
+// message size or the number of sessions.
 //
 // It does not decrypt, verify, parse or route messages (later stages read
 // the spool), must not import the gateway core or another channel, and logs

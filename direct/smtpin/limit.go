@@ -2,17 +2,57 @@ package smtpin
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxRefusedRecipients is how many recipients a client may have refused
+// (an unknown user, a foreign domain, a malformed address) in one session,
+// and from one address across its sessions, before its next RCPT, to any
+// recipient, is answered 421 4.7.0 and the session closed. A sending MTA
+// with a stale address book needs a few; a script trying addresses to learn
+// which exist needs thousands.
+const maxRefusedRecipients = 10
+
+// refusedRecipientRefill is how often an address earns back one refused
+// recipient of its allowance, so a harvester learns at most one more
+// address this often, while a busy honest MTA is never held up for long.
+const refusedRecipientRefill = 6 * time.Minute
+
+// maxRefusalAddrs bounds the addresses whose allowance is remembered;
+// past it, addresses not yet remembered are held to the per-session bound
+// alone until a sweep makes room.
+const maxRefusalAddrs = 1 << 16
+
+// maxUnansweredBytes is the most a client may send outside a message
+// without the server answering: what follows a message refused for its
+// size (DATA), or a chunk refused whole (BDAT), is read and dropped up to
+// this, and within the idle timeout, so an honest client that ran past the
+// limit still gets its 552 and can go on or QUIT; past either bound the
+// session is answered 421 4.7.0 and closed instead of being read to the
+// end of the session.
+const maxUnansweredBytes = 16 << 20
+
+// lingerBytes and lingerTime bound what is read and dropped after a 421
+// that ends a session, between half-closing and closing the connection:
+// closing a socket with unread data in it resets the connection, and the
+// client could lose the 421 to the reset.
+const (
+	lingerBytes = 1 << 20
+	lingerTime  = time.Second
 )
 
 // limitListener admits at most max concurrent sessions in all and perAddr
 // from one client address (an IPv6 client's /64); the ones above a limit are told 421 and closed
 // at once, so clients retry later instead of hanging in the accept backlog,
-// and one client cannot take every slot.
+// and one client cannot take every slot. It also keeps each address's
+// allowance of refused recipients across its sessions.
 type limitListener struct {
 	net.Listener
 	hostname string
@@ -21,12 +61,15 @@ type limitListener struct {
 	idle     time.Duration
 	session  time.Duration
 	refused  func(addr, reason string)
+	now      func() time.Time
 
-	mu       sync.Mutex
-	total    int
-	byAddr   map[string]int
-	open     map[*sessionConn]struct{}
-	draining bool // Shutdown has begun: sessions end at their next command
+	mu        sync.Mutex
+	total     int
+	byAddr    map[string]int
+	open      map[*sessionConn]struct{}
+	draining  bool                     // Shutdown has begun: sessions end at their next command
+	refusals  map[string]*rate.Limiter // refused recipients allowed per address
+	lastSweep time.Time
 }
 
 func (s *Server) newLimitListener(l net.Listener) *limitListener {
@@ -34,7 +77,8 @@ func (s *Server) newLimitListener(l net.Listener) *limitListener {
 		Listener: l, hostname: s.cfg.Hostname,
 		max: s.cfg.MaxConnections, perAddr: s.cfg.MaxConnectionsPerAddr,
 		idle: s.cfg.IdleTimeout, session: s.cfg.MaxSessionDuration,
-		refused: s.refused, byAddr: make(map[string]int), open: make(map[*sessionConn]struct{}),
+		refused: s.refused, now: s.cfg.Now, byAddr: make(map[string]int), open: make(map[*sessionConn]struct{}),
+		refusals: make(map[string]*rate.Limiter),
 	}
 }
 
@@ -46,13 +90,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		host := hostOf(c.RemoteAddr())
 		addr := clientKey(host)
-		sc := &sessionConn{Conn: c, idle: l.idle, end: time.Now().Add(l.session)}
+		sc := &sessionConn{Conn: c, hostname: l.hostname, idle: l.idle, end: time.Now().Add(l.session)}
 		if reason := l.admit(addr, sc); reason != "" {
 			l.refused(host, reason)
 			go refuse(c, l.hostname, reason)
 			continue
 		}
 		sc.release = func() { l.leave(addr, sc) }
+		sc.mayRefuse = func() bool { return l.mayRefuse(addr) }
+		sc.spendRefusal = func() { l.spendRefusal(addr) }
 		return sc, nil
 	}
 }
@@ -101,6 +147,49 @@ func (l *limitListener) leave(addr string, sc *sessionConn) {
 	delete(l.open, sc)
 }
 
+// mayRefuse reports whether addr has a refused recipient left in its
+// allowance.
+func (l *limitListener) mayRefuse(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.refusals[addr]
+	return lim == nil || lim.TokensAt(l.now()) >= 1
+}
+
+// spendRefusal takes one refused recipient from addr's allowance.
+func (l *limitListener) spendRefusal(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	lim := l.refusals[addr]
+	if lim == nil {
+		if len(l.refusals) >= maxRefusalAddrs {
+			l.sweepRefusals(now)
+			if len(l.refusals) >= maxRefusalAddrs {
+				return
+			}
+		}
+		lim = rate.NewLimiter(rate.Every(refusedRecipientRefill), maxRefusedRecipients)
+		l.refusals[addr] = lim
+	}
+	lim.AllowN(now, 1)
+}
+
+// sweepRefusals forgets the addresses whose allowance is whole again, at
+// most once a refill period, so that a flood of new addresses costs one
+// pass over the map, not one per refusal.
+func (l *limitListener) sweepRefusals(now time.Time) {
+	if now.Sub(l.lastSweep) < refusedRecipientRefill {
+		return
+	}
+	l.lastSweep = now
+	for addr, lim := range l.refusals {
+		if lim.TokensAt(now) >= maxRefusedRecipients {
+			delete(l.refusals, addr)
+		}
+	}
+}
+
 // drain makes every session, and any accepted from now on, end at its
 // next command: a session waiting for one is woken at once, one inside a
 // message first finishes it.
@@ -124,38 +213,130 @@ func refuse(c net.Conn, hostname, reason string) {
 // closed. Every read waits at most the idle timeout for the client's next
 // bytes, and never past the end of the session, whatever deadline the
 // SMTP engine asks for; so a client can neither stall a command or the
-// message body nor hold a slot forever by trickling NOOPs.
+// message body nor hold a slot forever by trickling NOOPs. Outside a
+// message, the bytes a client sends without an answer are bounded too
+// (maxUnansweredBytes, within the idle timeout).
 //
 // Once drained, a read outside a message fails as a timeout would, so the
 // SMTP engine answers 421 and ends the session.
 type sessionConn struct {
 	net.Conn
-	idle    time.Duration
-	end     time.Time
-	once    sync.Once
-	release func()
+	hostname     string
+	idle         time.Duration
+	end          time.Time
+	once         sync.Once
+	release      func()
+	mayRefuse    func() bool // the client's address has a refused recipient left
+	spendRefusal func()      // takes one from the address's allowance
 
-	mu       sync.Mutex
-	inData   bool // a message is being received
-	draining bool
+	mu              sync.Mutex
+	inData          bool // a message is being received
+	draining        bool
+	top             net.Conn  // the connection the SMTP engine speaks on: this one or TLS over it
+	unanswered      int64     // bytes read outside a message since the server last wrote
+	unansweredSince time.Time // when the first of them arrived
+	hungUp          bool      // the session was ended with 421
 }
 
 func (c *sessionConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	if c.hungUp {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
 	if c.draining && !c.inData {
 		c.mu.Unlock()
 		return 0, os.ErrDeadlineExceeded
 	}
-	d := time.Now().Add(c.idle)
+	now := time.Now()
+	d := now.Add(c.idle)
 	if d.After(c.end) {
 		d = c.end
+	}
+	var unansweredEnd time.Time
+	if !c.inData && c.unanswered > 0 {
+		unansweredEnd = c.unansweredSince.Add(c.idle)
+		if c.unanswered >= maxUnansweredBytes || !now.Before(unansweredEnd) {
+			c.mu.Unlock()
+			c.hangup("too much data without a command")
+			return 0, net.ErrClosed
+		}
+		if unansweredEnd.Before(d) {
+			d = unansweredEnd
+		}
 	}
 	err := c.Conn.SetReadDeadline(d)
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if !c.inData && n > 0 {
+		if c.unanswered == 0 {
+			c.unansweredSince = now
+		}
+		c.unanswered += int64(n)
+	}
+	c.mu.Unlock()
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && !unansweredEnd.IsZero() && !time.Now().Before(unansweredEnd) {
+		// What was sent so far is dropped unanswered: say why, once, as
+		// the session ends, rather than answer the dropped message.
+		c.hangup("too much data without a command")
+		return n, net.ErrClosed
+	}
+	return n, err
+}
+
+// Write sends a reply; the client's bytes before it count as answered.
+func (c *sessionConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.unanswered = 0
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// speaking records the connection the SMTP engine now speaks on, which is
+// the one a 421 must be written to.
+func (c *sessionConn) speaking(top net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.top = top
+}
+
+// hangup ends the session with "421 4.7.0 <host> <reason>": it writes
+// the reply on the engine's connection, half-closes, drops a bounded
+// amount of what the client still sends (so that a reset does not swallow
+// the reply), and closes. Reads from then on fail.
+func (c *sessionConn) hangup(reason string) {
+	c.mu.Lock()
+	if c.hungUp {
+		c.mu.Unlock()
+		return
+	}
+	c.hungUp = true
+	top := c.top
+	c.mu.Unlock()
+	if top == nil {
+		top = c
+	}
+	_ = top.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(top, "421 4.7.0 "+c.hostname+" "+reason+", closing connection\r\n")
+	if tc, ok := top.(*tls.Conn); ok {
+		_ = tc.CloseWrite() // close_notify
+	}
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
+	}
+	_ = c.Close()
+}
+
+// hasHungUp reports whether hangup ended the session.
+func (c *sessionConn) hasHungUp() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hungUp
 }
 
 // drain ends the session at its next read outside a message, waking a
@@ -175,6 +356,7 @@ func (c *sessionConn) receiving(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inData = on
+	c.unanswered = 0
 }
 
 // SetReadDeadline is ignored: Read sets its own deadline each time.

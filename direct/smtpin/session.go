@@ -18,6 +18,12 @@ var (
 	errNeedTLS     = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 	errStoreFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long (RFC 5321 allows 1000 octets)"}
+	// errTooManyRefused is the reply when the session cannot be closed
+	// at once (served without the limit listener); hangup says it otherwise.
+	errTooManyRefused = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many refused recipients, closing connection"}
+	// errHungUp answers a command the engine had read before hangup closed
+	// the session; the reply goes nowhere, the command is not carried out.
+	errHungUp = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Closing connection"}
 )
 
 // session is one SMTP session; go-smtp creates a new one after STARTTLS.
@@ -30,6 +36,7 @@ type session struct {
 	from     string
 	hasFrom  bool
 	rcpts    []string
+	refused  int // recipients refused in this session
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -38,7 +45,11 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	return &session{s: s, conn: sessionConnOf(c.Conn()), remoteIP: ip, helo: c.Hostname(), tls: isTLS}, nil
+	sc := sessionConnOf(c.Conn())
+	if sc != nil {
+		sc.speaking(c.Conn())
+	}
+	return &session{s: s, conn: sc, remoteIP: ip, helo: c.Hostname(), tls: isTLS}, nil
 }
 
 func (ss *session) Reset() {
@@ -48,6 +59,9 @@ func (ss *session) Reset() {
 func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.hungUp() {
+		return errHungUp
+	}
 	if ss.s.cfg.RequireTLS && !ss.tls {
 		return errNeedTLS
 	}
@@ -56,6 +70,31 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.hungUp() {
+		return errHungUp
+	}
+	// Past the bound, any recipient ends the session, so the reply to the
+	// one that trips it tells nothing of whether it exists.
+	if ss.refused >= maxRefusedRecipients || (ss.conn != nil && !ss.conn.mayRefuse()) {
+		ss.s.refusals.warn("smtpin: session ended", "remote_ip", ss.remoteIP, "reason", "too many refused recipients")
+		if ss.conn != nil {
+			ss.conn.hangup("too many refused recipients")
+		}
+		return errTooManyRefused
+	}
+	if err := ss.check(to); err != nil {
+		ss.refused++
+		if ss.conn != nil {
+			ss.conn.spendRefusal()
+		}
+		return err
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+// check decides whether to is a recipient we accept.
+func (ss *session) check(to string) error {
 	local, domain, ok := strings.Cut(to, "@")
 	if !ok || local == "" || domain == "" {
 		return errBadAddress
@@ -70,11 +109,17 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 			return errUnknownUser
 		}
 	}
-	ss.rcpts = append(ss.rcpts, to)
 	return nil
 }
 
+// hungUp reports whether the session was ended with 421 while the
+// engine still had commands of it to carry out.
+func (ss *session) hungUp() bool { return ss.conn != nil && ss.conn.hasHungUp() }
+
 func (ss *session) Data(r io.Reader) (err error) {
+	if ss.hungUp() {
+		return errHungUp
+	}
 	if ss.conn != nil {
 		ss.conn.receiving(true)
 		defer ss.conn.receiving(false)
