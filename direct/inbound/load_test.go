@@ -59,7 +59,8 @@ func TestReceiverUnderLargeSessionLoad(t *testing.T) {
 	}
 	svc := gateway.NewService(store, sealer, gateway.SystemClock{}, gateway.DefaultConfig(), nil)
 	srv, err := smtpin.New(smtpin.Config{Hostname: "mx.direct.receiver.example", Domains: []string{"direct.receiver.example"},
-		Spool: inbound.NewReceiver(svc), TempDir: dir, StoreTimeout: 10 * time.Minute})
+		Spool: inbound.NewReceiver(svc), TempDir: dir, StoreTimeout: 10 * time.Minute,
+		ReceiveBudget: loadSessions * loadMsgBytes}) // all at once: this test is about memory, not transit disk
 	if err != nil {
 		t.Fatal(err)
 	}

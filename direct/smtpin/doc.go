@@ -9,7 +9,8 @@
 // refused recipients per session and per address (no harvesting of
 // addresses) and on what a client sends outside a message unanswered (no
 // endless discard after a 552), and message bodies streamed to an unlinked
-// temporary file through a small buffer, so memory does not grow with
+// temporary file through a small buffer within a global byte budget
+// (452 4.3.1 beyond it), so neither memory nor transit disk grows with
 // message size or the number of sessions.
 //
 // It does not decrypt, verify, parse or route messages (later stages read

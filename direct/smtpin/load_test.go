@@ -38,6 +38,7 @@ func TestConcurrentLargeSessionsMemory(t *testing.T) {
 	f := start(t, func(c *Config) {
 		c.TempDir = t.TempDir()
 		c.MaxMessageBytes = 64 << 20
+		c.ReceiveBudget = loadSessions * loadMsgBytes // all at once: this test is about memory, not transit disk
 		c.StoreTimeout = 10 * time.Minute
 		c.Mailboxes = nil
 	})

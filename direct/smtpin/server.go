@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -65,6 +66,14 @@ type Config struct {
 	// large messages are stored one after another while small ones pass
 	// beside them. A message larger than the budget is stored alone.
 	StoreBudget int64
+	// ReceiveBudget caps the bytes of message bodies being received at
+	// once, across all sessions (default 1 GiB, at least MaxMessageBytes):
+	// without it, every session could hold a whole message in TempDir
+	// before any is stored. A message that declares a SIZE that does not
+	// fit now is deferred at MAIL, and one that runs out of budget as it
+	// arrives at its end, both with 452 4.3.1 so that the sender retries
+	// later.
+	ReceiveBudget int64
 	// StoreTimeout bounds Spool.Store, including the wait for a slot
 	// (default 1m).
 	StoreTimeout time.Duration
@@ -86,7 +95,9 @@ type Server struct {
 	smtp       *smtp.Server
 	stores     chan struct{}       // slots for concurrent Spool.Store calls
 	budget     *semaphore.Weighted // bytes of the messages being stored
-	refusals   *quietLog           // connections refused by a cap
+	receiving  *semaphore.Weighted // bytes of the message bodies being received
+	received   atomic.Int64        // the same count, readable
+	refusals   *quietLog           // connections refused by a cap, sessions and messages turned away by a limit
 	connErrors *quietLog           // sessions that ended in an error: go-smtp's error log, messages cut off
 
 	mu        sync.Mutex
@@ -134,6 +145,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StoreBudget <= 0 {
 		cfg.StoreBudget = 48 << 20
 	}
+	if cfg.ReceiveBudget <= 0 {
+		cfg.ReceiveBudget = 1 << 30
+	}
+	cfg.ReceiveBudget = max(cfg.ReceiveBudget, cfg.MaxMessageBytes)
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = time.Minute
 	}
@@ -147,9 +162,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, domains: make(map[string]bool),
-		stores:   make(chan struct{}, cfg.MaxConcurrentStores),
-		budget:   semaphore.NewWeighted(cfg.StoreBudget),
-		refusals: newQuietLog(cfg.Logger, cfg.Now), connErrors: newQuietLog(cfg.Logger, cfg.Now)}
+		stores:    make(chan struct{}, cfg.MaxConcurrentStores),
+		budget:    semaphore.NewWeighted(cfg.StoreBudget),
+		receiving: semaphore.NewWeighted(cfg.ReceiveBudget),
+		refusals:  newQuietLog(cfg.Logger, cfg.Now), connErrors: newQuietLog(cfg.Logger, cfg.Now)}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}

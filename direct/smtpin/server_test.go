@@ -49,6 +49,7 @@ type fixture struct {
 	addr      string
 	clientTLS *tls.Config
 	spool     *DirSpool
+	srv       *Server
 }
 
 // start runs a Server on 127.0.0.1:0 with a DirSpool in a temp dir.
@@ -86,7 +87,7 @@ func start(t *testing.T, modify func(*Config)) *fixture {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &fixture{addr: l.Addr().String(), clientTLS: clientTLS, spool: spool}
+	return &fixture{addr: l.Addr().String(), clientTLS: clientTLS, spool: spool, srv: srv}
 }
 
 // dialTLS connects and runs STARTTLS.

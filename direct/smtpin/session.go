@@ -18,6 +18,7 @@ var (
 	errNeedTLS     = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 	errStoreFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long (RFC 5321 allows 1000 octets)"}
+	errNoStorage   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
 	// errTooManyRefused is the reply when the session cannot be closed
 	// at once (served without the limit listener); hangup says it otherwise.
 	errTooManyRefused = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many refused recipients, closing connection"}
@@ -58,12 +59,18 @@ func (ss *session) Reset() {
 
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.hungUp() {
 		return errHungUp
 	}
 	if ss.s.cfg.RequireTLS && !ss.tls {
 		return errNeedTLS
+	}
+	// A declared size that the receive budget cannot take now is deferred
+	// before any of it is sent (RFC 1870 6.2).
+	if opts != nil && opts.Size > 0 && !ss.s.receiveFits(opts.Size) {
+		ss.s.refusals.warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent", "size", opts.Size)
+		return errNoStorage
 	}
 	ss.from, ss.hasFrom = from, true
 	return nil
@@ -126,11 +133,17 @@ func (ss *session) Data(r io.Reader) (err error) {
 	}
 	_, end := startReceive(context.Background(), len(ss.rcpts))
 	defer func() { end(err) }()
+	// The body takes its share of the receive budget as it arrives, not
+	// the size MAIL declared: a declared size costs nothing to send, and
+	// would let a client that never sends it hold the budget.
 	body, err := ss.s.receive(r)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return se // 552 5.3.4 from go-smtp's size limit
+			if se == errNoStorage {
+				ss.s.refusals.warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent")
+			}
+			return se // 552 5.3.4 from go-smtp's size limit, or 452 4.3.1 from the receive budget
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
 			// The same message would fail the same way: refuse it for good.
