@@ -14,7 +14,8 @@ var onPostgres bool
 // store (receipts from the exact address, the inbox and dispatched only
 // when available, processed always and to the sender, the revocation
 // outage, duplicates, the delivery notification cases, refusals, replies,
-// AIA for a signer, a send killed before its recording) on PostgreSQL as
+// AIA for a signer, a send killed before its recording, the failed MDN for
+// a quarantined message, unsigned DSNs) on PostgreSQL as
 // well as on the embedded store.
 func TestOnPostgres(t *testing.T) {
 	onPostgres = true
@@ -36,6 +37,9 @@ func TestOnPostgres(t *testing.T) {
 		{"KilledBetweenSendAndRecord", TestKilledBetweenSendAndRecord},
 		{"MDNsForEachRecipient", TestMDNsForEachRecipient},
 		{"EnvelopeMustMatchSignedHeader", TestEnvelopeMustMatchSignedHeader},
+		{"FailedMDNForQuarantinedMessage", TestFailedMDNForQuarantinedMessage},
+		{"UnsignedFailureDSN", TestUnsignedFailureDSN},
+		{"UnsignedReportsRefused", TestUnsignedReportsRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each its own schemas, ports and clocks
