@@ -119,7 +119,11 @@ func openAppWith(ctx context.Context, cfg Config, q sqlstore.QueueConfig, wrap f
 // openStore opens PostgreSQL when a URL is configured, else the embedded store.
 func openStore(ctx context.Context, cfg Config, q sqlstore.QueueConfig) (*sqlstore.Store, error) {
 	if cfg.DB != "" {
-		s, err := pgstore.Open(ctx, cfg.DB, q)
+		token, err := cfg.callerToken()
+		if err != nil {
+			return nil, err
+		}
+		s, err := pgstore.Open(ctx, cfg.DB, q, pgstore.WithCaller(token))
 		if err != nil {
 			return nil, fmt.Errorf("database: %w", err)
 		}

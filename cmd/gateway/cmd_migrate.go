@@ -42,7 +42,15 @@ func cmdMigrate(ctx context.Context, cfg Config, args []string, stdout, stderr i
 		if err := pgstore.GrantAppRole(ctx, cfg.DB, *appRole, os.Getenv("GATEWAY_APP_ROLE_PASSWORD")); err != nil {
 			return err
 		}
+		token, err := cfg.callerToken()
+		if err != nil {
+			return err
+		}
+		if err := pgstore.RegisterCaller(ctx, cfg.DB, token); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "app role %s: may read all tables, append to the audit trail, never change or delete it\n", *appRole)
+		fmt.Fprintf(stdout, "registered this gateway's caller token (from its index key): sessions without it see no practice's rows\n")
 	}
 	return nil
 }

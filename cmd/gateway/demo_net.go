@@ -194,7 +194,7 @@ func startNet(ctx context.Context, o netOptions) (_ *loopNet, err error) {
 			closers = append(closers, drop)
 		}
 		if o.AppRole != "" {
-			if urls, err = asAppRole(ctx, urls, o.AppRole); err != nil {
+			if urls, err = asAppRole(ctx, urls, o.AppRole, []Config{cfgA, cfgB}); err != nil {
 				return nil, err
 			}
 		}
@@ -312,9 +312,11 @@ func writeLoopbackTLS(dir string, now time.Time) (certFile, keyFile string, err 
 	return certFile, keyFile, nil
 }
 
-// asAppRole migrates each schema as its URL's user, grants role on it and
-// returns the URLs as role.
-func asAppRole(ctx context.Context, urls []string, role string) ([]string, error) {
+// asAppRole migrates each schema as its URL's user, grants role on it,
+// registers the caller token of the node that uses it (cfgs, in the order
+// of urls), as `gateway migrate --app-role` does, and returns the URLs as
+// role.
+func asAppRole(ctx context.Context, urls []string, role string, cfgs []Config) ([]string, error) {
 	out := make([]string, len(urls))
 	for i, u := range urls {
 		s, err := pgstore.Open(ctx, u, demoQueue())
@@ -323,6 +325,13 @@ func asAppRole(ctx context.Context, urls []string, role string) ([]string, error
 		}
 		s.Close()
 		if err := pgstore.GrantAppRole(ctx, u, role, ""); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		token, err := cfgs[i].callerToken()
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if err := pgstore.RegisterCaller(ctx, u, token); err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
 		}
 		pu, err := neturl.Parse(u)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/pgstore"
 )
 
 // Key files. Each is 32 random bytes in base64, mode 0600 in a 0700
@@ -204,6 +205,18 @@ func (c *Config) retiredKEKFiles() ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// callerToken is the token by which PostgreSQL recognises this gateway's
+// sessions (pgstore.CallerToken): derived from the blind-index key, so
+// every process holding the gateway's keys sends the same one and the
+// application role's password alone is not enough.
+func (c *Config) callerToken() (string, error) {
+	index, err := c.key("index")
+	if err != nil {
+		return "", err
+	}
+	return pgstore.CallerToken(index), nil
 }
 
 // sealer builds the keyring the store and the service seal PHI with: the

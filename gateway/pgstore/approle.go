@@ -23,7 +23,8 @@ var roleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // schema's owner. The role is NOSUPERUSER, NOBYPASSRLS, NOCREATEROLE and
 // NOCREATEDB; it owns nothing. It gets SELECT, INSERT, UPDATE and DELETE on
 // every table of the schema except the audit tables, where it gets SELECT and
-// INSERT only, and USAGE on the schema's sequences. password, when not
+// INSERT only, and gateway_callers, where it gets nothing (see
+// RegisterCaller), and USAGE on the schema's sequences. password, when not
 // empty, becomes the role's login password. Run it after every migration:
 // it grants on the tables that exist now.
 func GrantAppRole(ctx context.Context, url, name, password string) error {
@@ -69,6 +70,9 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 	for _, tbl := range tables {
 		t := pgx.Identifier{schema, tbl}.Sanitize()
 		stmts = append(stmts, `REVOKE ALL ON `+t+` FROM `+name)
+		if tbl == callersTable {
+			continue // what proves a session is the gateway: the owner's alone
+		}
 		if slices.Contains(AuditTables, tbl) {
 			stmts = append(stmts, `GRANT SELECT, INSERT ON `+t+` TO `+name)
 			continue

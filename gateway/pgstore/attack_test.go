@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,89 @@ func TestAppRoleCannotRewriteTheTrailOnAnyPath(t *testing.T) {
 func isCheckViolation(err error) bool {
 	var pg *pgconn.PgError
 	return errors.As(err, &pg) && pg.Code == "23514"
+}
+
+// withoutCaller is url without the gateway's caller token: the
+// application role's password and nothing else.
+func withoutCaller(t *testing.T, u string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pu.Query()
+	if q.Get("gateway.caller") == "" {
+		t.Fatalf("%s carries no caller token", u)
+	}
+	q.Del("gateway.caller")
+	pu.RawQuery = q.Encode()
+	return pu.String()
+}
+
+// TestAppRolePasswordAloneOpensNoPractice: row-level security read the
+// acting practice and path from settings any session may set, so a
+// holder of the application role's password (with no key of the gateway)
+// could name a gateway-wide path and read or change every practice's
+// rows, delete the data keys, or append forged entries to any practice's
+// audit trail. Now a session is believed only when it sends the caller
+// token registered by `gateway migrate --app-role`, which derives from
+// the gateway's blind-index key.
+func TestAppRolePasswordAloneOpensNoPractice(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	// The gateway's own sessions see the world.
+	if n := w.count(t, gateway.WithPractice(ctx, "north"), "referrals", ""); n == 0 {
+		t.Fatal("the gateway acting for north sees no referral")
+	}
+	attackerURL := withoutCaller(t, w.appURL)
+	if _, err := pgstore.Open(ctx, attackerURL, storetest.FastQueue()); err == nil || !strings.Contains(err.Error(), "does not recognise") {
+		t.Errorf("store opened without the caller token: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, attackerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// A temporary table named like the registry comes first in the
+	// attacker's search_path; it must not be what is read.
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE gateway_callers (token_hash bytea, added_at timestamptz)`); err != nil {
+		t.Fatal(err)
+	}
+	tables := append([]string{"data_keys", "documents", "audit_events"}, practiceTables...)
+	for _, sc := range []struct{ practice, path string }{{"north", ""}, {"", "audit-sequencer"}, {"south", "audit"}} {
+		for _, table := range tables {
+			var n int
+			err := func() error {
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					return err
+				}
+				defer tx.Rollback(ctx)
+				if _, err := tx.Exec(ctx, `SELECT set_config('gateway.practice', $1, true), set_config('gateway.scope', $2, true)`, sc.practice, sc.path); err != nil {
+					return err
+				}
+				return tx.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+			}()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("the role's password alone, as %+v, reads %d rows of %s", sc, n, table)
+			}
+		}
+		for _, q := range []string{
+			`INSERT INTO audit_events (at, actor, tenants, action, outcome, detail) VALUES (now(), 'user:mallory', '["north"]', 'consent.captured', 'success', '{}')`,
+			`INSERT INTO audit_log (tenant, seq, at, actor, action, outcome, detail, prev_hash, hash) VALUES ('north', 1000, now(), 'user:mallory', 'consent.captured', 'success', '{}', '', '')`,
+			`INSERT INTO consents (id, tenant, patient_id, kind, doc) VALUES ('forged', 'north', 'x', 'authorization', '\x00')`,
+			`INSERT INTO data_keys (id, kek_id, wrapped, created_at) VALUES ('forged', 'x', '\x00', now())`,
+		} {
+			if err := attackerExec(t, conn, sc.practice, sc.path, q); err == nil || !strings.Contains(err.Error(), "row-level security") {
+				t.Errorf("the role's password alone, as %+v, ran %q: %v", sc, q, err)
+			}
+		}
+	}
+	// Nothing the attacker did reached the gateway's rows.
+	if n := w.count(t, gateway.GatewayWide(ctx, "test"), "audit_events", "actor = 'user:mallory'"); n != 0 {
+		t.Errorf("%d forged audit events stored", n)
+	}
 }

@@ -25,11 +25,16 @@ import (
 const migrationLock = `SELECT pg_advisory_xact_lock(72100001)`
 
 // Open connects to the database at url, applies River's and the gateway's
-// migrations, and returns the store.
-func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstore.Store, error) {
+// migrations, and returns the store. It refuses a database that registered
+// callers (RegisterCaller) when opts do not name one of them (WithCaller)
+// and url's user does not own the schema.
+func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...Option) (*sqlstore.Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg.ConnConfig)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
@@ -50,6 +55,10 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig) (*sqlstor
 		return nil, err
 	}
 	if err := b.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := b.checkCaller(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -68,8 +68,10 @@ func FreshSchema(t testing.TB, prefix string) string {
 
 // AppRole migrates the schema at ownerURL as its owner, creates a
 // gateway application role for it (NOSUPERUSER, NOBYPASSRLS, owning
-// nothing: row-level security binds it, as in production), drops the role
-// when the test ends, and returns the URL that connects as that role.
+// nothing: row-level security binds it, as in production), registers a
+// caller token, drops the role when the test ends, and returns the URL
+// that connects as that role with the token (the query parameter
+// gateway.caller; without it the role is not the gateway).
 func AppRole(t testing.TB, ownerURL string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -94,10 +96,23 @@ func AppRole(t testing.TB, ownerURL string) string {
 			_ = c.Close(ctx)
 		}
 	})
+	// As `gateway migrate --app-role` does, register the gateway's caller
+	// token; the URL carries it (a runtime parameter, as pgstore.WithCaller
+	// sends it), so that the store and the tests' own connections are the
+	// gateway's sessions. Without it the role sees no practice's rows.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	token := pgstore.CallerToken(key)
+	if err := pgstore.RegisterCaller(ctx, ownerURL, token); err != nil {
+		t.Fatal(err)
+	}
 	u, err := url.Parse(ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.User = url.User(role)
+	q := u.Query()
+	q.Set("gateway.caller", token)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
