@@ -25,10 +25,11 @@ type entryNeed struct {
 func (n entryNeed) scope() string { return "system/" + n.typ + "." + n.op.String() }
 
 // transactionNeeds reads, from a transaction Bundle, what each entry's
-// request asks to do. Entries whose request cannot be read are left to
-// the full parse, which refuses them; nothing here refuses content except
-// a POST whose resource is not of the type its URL names (the URL decides
-// what the entry does, so the two must agree).
+// request asks to do. Entries without a request or with a method that is
+// no interaction are left to the full parse, which refuses them; nothing
+// here refuses content except a body that does not decode and a POST whose
+// resource is not of the type its URL names (the URL decides what the
+// entry does, so the two must agree).
 func transactionNeeds(body []byte) ([]entryNeed, error) {
 	var b struct {
 		Entry []struct {
@@ -42,7 +43,8 @@ func transactionNeeds(body []byte) ([]entryNeed, error) {
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, nil // the full parse says what is wrong
+		// Fail closed: what cannot be read cannot be authorised.
+		return nil, newAPIError(http.StatusBadRequest, "structure", "the body is not a well-formed transaction Bundle")
 	}
 	var out []entryNeed
 	for i, e := range b.Entry {
