@@ -256,9 +256,16 @@ func (c *sessionConn) Read(p []byte) (int, error) {
 	var unansweredEnd time.Time
 	if !c.inData && c.unanswered > 0 {
 		unansweredEnd = c.unansweredSince.Add(c.idle)
-		if c.unanswered >= maxUnansweredBytes || !now.Before(unansweredEnd) {
+		reason := ""
+		switch {
+		case c.unanswered >= maxUnansweredBytes:
+			reason = "too much data without a command"
+		case !now.Before(unansweredEnd):
+			reason = "data without a command for too long"
+		}
+		if reason != "" {
 			c.mu.Unlock()
-			c.hangup("too much data without a command")
+			c.hangup(reason)
 			return 0, net.ErrClosed
 		}
 		if unansweredEnd.Before(d) {
@@ -282,7 +289,7 @@ func (c *sessionConn) Read(p []byte) (int, error) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() && !unansweredEnd.IsZero() && !time.Now().Before(unansweredEnd) {
 		// What was sent so far is dropped unanswered: say why, once, as
 		// the session ends, rather than answer the dropped message.
-		c.hangup("too much data without a command")
+		c.hangup("data without a command for too long")
 		return n, net.ErrClosed
 	}
 	return n, err
