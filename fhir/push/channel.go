@@ -171,7 +171,7 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 		tok, err := ts.Token(ctx)
 		if err != nil {
 			var te *smart.TokenError
-			if errors.As(err, &te) && te.Status >= 400 && te.Status < 500 {
+			if errors.As(err, &te) && te.Status >= 400 && te.Status < 500 && !retryableStatus(te.Status) {
 				return nil, gateway.Permanent(fmt.Errorf("token: %s", te.Code))
 			}
 			if errors.Is(err, egress.ErrNotPublic) {
@@ -198,11 +198,18 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 	case res.StatusCode == http.StatusUnauthorized && ts != nil:
 		ts.Invalidate() // the next attempt fetches a fresh token
 		return nil, fmt.Errorf("receiver answered 401; token dropped, will retry")
-	case res.StatusCode == http.StatusRequestTimeout || res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
+	case retryableStatus(res.StatusCode):
 		return nil, fmt.Errorf("receiver answered %d%s", res.StatusCode, issueCodes(b))
 	default:
 		return nil, gateway.Permanent(fmt.Errorf("receiver refused with %d%s", res.StatusCode, issueCodes(b)))
 	}
+}
+
+// retryableStatus reports whether an HTTP answer, from the receiver's FHIR
+// server or its token endpoint alike, says "not now" rather than "no": a
+// timeout (408), throttling (429) or a server error (5xx).
+func retryableStatus(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
 }
 
 func (c *Channel) tokenSource(ep *gateway.FHIREndpoint) *smart.TokenSource {

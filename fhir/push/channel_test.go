@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -93,6 +94,24 @@ func TestPushFailuresAreClassified(t *testing.T) {
 		_, err := rc.channel().Send(ctx, outbound(rc.entry(), "dlv-1"))
 		if err == nil || gateway.IsPermanent(err) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want a temporary deadline error", err)
+		}
+	})
+	t.Run("a throttling or failing token endpoint is retried", func(t *testing.T) {
+		for _, status := range []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+			tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "5")
+				w.WriteHeader(status)
+				_, _ = w.Write([]byte(`{"error":"invalid_client","error_description":"slow down"}`))
+			}))
+			rc := newReceiver(t)
+			to := rc.entry()
+			to.FHIR.TokenURL = tokens.URL
+			_, err := rc.channel().Send(context.Background(), outbound(to, "dlv-1"))
+			tokens.Close()
+			if err == nil || gateway.IsPermanent(err) {
+				t.Errorf("token endpoint answering %d: err = %v, want a temporary error", status, err)
+			}
 		}
 	})
 	t.Run("unknown client at the token endpoint is permanent", func(t *testing.T) {

@@ -10,7 +10,8 @@
 // id, the channel authenticates with SMART Backend Services
 // (smart.TokenSource). A 2xx answer delivers the referral (the receiver's
 // Task id becomes the delivery's RemoteID); a 4xx is permanent; a 5xx, a 408,
-// a 429 or a network failure is retried by the queue.
+// a 429 or a network failure is retried by the queue, from the receiver's
+// FHIR server and its token endpoint alike.
 //
 // A receiver without a base URL pulls its Tasks from the gateway's /fhir
 // API; Send then carries nothing and reports an undelivered send with no
