@@ -17,6 +17,7 @@ import (
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/gateway/peer"
 )
 
 // ContentType is the media type of every resource the API writes.
@@ -37,9 +38,6 @@ type Config struct {
 	BaseURL string
 	// TokenURL is advertised in the CapabilityStatement's security section.
 	TokenURL string
-	// AuditTenant is the trail that records refusals of requests whose
-	// client could not be identified; default "gateway".
-	AuditTenant string
 	// DefaultCount and MaxCount bound a search page; defaults 50 and 200.
 	DefaultCount, MaxCount int
 	// MaxBodyBytes bounds a request body; default 20 MiB.
@@ -52,9 +50,6 @@ type Config struct {
 
 func (c *Config) fill() {
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
-	if c.AuditTenant == "" {
-		c.AuditTenant = "gateway"
-	}
 	if c.DefaultCount <= 0 {
 		c.DefaultCount = 50
 	}
@@ -153,7 +148,7 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 		ctx := r.Context()
 		p, err := h.auth.Authenticate(r)
 		if err != nil {
-			h.refuseToken(ctx, w, err)
+			h.refuseToken(ctx, w, r, err)
 			return
 		}
 		c := &call{p: p, actor: gateway.Actor{ID: "client:" + p.ClientID, OrgID: p.OrgID}, action: action,
@@ -193,7 +188,7 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 
 // refuseToken answers a request without a valid bearer token with 401 and
 // audits the refusal (without the token).
-func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, err error) {
+func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.Is(err, smart.ErrInvalidToken) && !errors.Is(err, smart.ErrNoBearerToken) {
 		// The token could not be judged (its client could not be looked
 		// up): a temporary failure, not a reason to sign in again.
@@ -209,8 +204,14 @@ func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, err er
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeJSON(w, http.StatusUnauthorized, OperationOutcome{ResourceType: "OperationOutcome",
 		Issue: []Issue{{Severity: "error", Code: "login", Diagnostics: reason}}}, nil)
-	h.record(ctx, audit.Event{Actor: "anonymous", Tenants: []string{h.cfg.AuditTenant}, Action: "auth.bearer.refused",
-		Outcome: audit.OutcomeRefused, Detail: map[string]string{"reason": reason}})
+	// Anyone can send a request without a valid token: the refusal goes to
+	// the gateway's own chain through RecordEdge, aggregated per client
+	// address (an IPv6 client by its /64) and reason, so a flood of them
+	// writes one entry a window, not one per request.
+	if err := h.svc.RecordEdge(context.WithoutCancel(ctx), gateway.EdgeEvent{Action: "auth.bearer.refused",
+		Source: peer.Key(r.RemoteAddr), Reason: reason}); err != nil {
+		h.log.ErrorContext(ctx, "audit bearer refusal", "err", err)
+	}
 }
 
 // allow checks a scope and, when it is missing, audits the refusal and
