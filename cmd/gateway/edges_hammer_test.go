@@ -110,7 +110,7 @@ func TestHammeredEdgesHoldAndLeakNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
 
 	n := startHammerNode(t, dir, certDir, "--http-body-timeout", "1s", "--http-max-conns-per-addr", "16",
-		"--smtp-max-sessions", "8", "--smtp-max-sessions-per-addr", "4", "--smtp-max-message-mb", "1")
+		"--smtp-max-sessions", "8", "--smtp-max-sessions-per-addr", "4", "--smtp-max-message-mb", "1", "--smtp-receive-budget-mb", "64")
 	tr := &http.Transport{}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()

@@ -63,6 +63,9 @@ type edgeConfig struct {
 	// SMTPMaxSessions and SMTPMaxSessionsPerAddr cap concurrent inbound
 	// sessions in all and from one client address (0: 100 and 20).
 	SMTPMaxSessions, SMTPMaxSessionsPerAddr int
+	// SMTPReceiveBudgetMB caps the inbound message bodies being received
+	// at once, in MiB (0: the listener's default, 1024).
+	SMTPReceiveBudgetMB int
 	// Smarthost, when set, receives all outbound Direct mail; otherwise
 	// the recipient domain's MX is looked up.
 	Smarthost string
@@ -152,6 +155,7 @@ func (e *edgeConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.SMTPMaxMessageMB, "smtp-max-message-mb", e.SMTPMaxMessageMB, "largest inbound Direct message in MiB; 0: 64 (a 20 MB referral after base64 and S/MIME)")
 	fs.IntVar(&e.SMTPMaxSessions, "smtp-max-sessions", e.SMTPMaxSessions, "concurrent inbound SMTP sessions; more are told 421 (0: 100)")
 	fs.IntVar(&e.SMTPMaxSessionsPerAddr, "smtp-max-sessions-per-addr", e.SMTPMaxSessionsPerAddr, "concurrent inbound SMTP sessions from one client address (0: 20)")
+	fs.IntVar(&e.SMTPReceiveBudgetMB, "smtp-receive-budget-mb", e.SMTPReceiveBudgetMB, "inbound Direct message bodies being received at once, all sessions, in MiB; beyond, 452 4.3.1 (0: 1024)")
 	fs.StringVar(&e.Smarthost, "smarthost", e.Smarthost, "host:port receiving all outbound Direct mail; default: MX lookup (env GATEWAY_SMARTHOST)")
 	fs.StringVar(&e.SMTPTLSCert, "smtp-tls-cert", e.SMTPTLSCert, "STARTTLS certificate (PEM) of the SMTP listener; default: self-signed at start")
 	fs.StringVar(&e.SMTPTLSKey, "smtp-tls-key", e.SMTPTLSKey, "STARTTLS private key (PEM) of the SMTP listener")
