@@ -187,17 +187,7 @@ func (a *app) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n"+buildinfo.Read().String()+"\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := a.store.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unavailable\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.Handle("GET /readyz", newReadiness(a.store.Ping, time.Now))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for pattern, h := range a.protocolHandlers() {
 		mux.Handle(pattern, h)
