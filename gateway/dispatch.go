@@ -191,8 +191,11 @@ func (s *Service) deliver(ctx context.Context, deliveryID string, meta JobMeta) 
 			return err
 		}
 		retry = fmt.Errorf("deliver %s: %w", d.ID, sendErr)
-		return s.audit(rctx, tx, System, r, "delivery.retry", audit.OutcomeFailure, map[string]string{
-			"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts), "error": d.LastError})
+		detail := map[string]string{"delivery": d.ID, "channel": string(d.Channel), "attempt": fmt.Sprint(d.Attempts), "error": d.LastError}
+		if wait := RetryDelay(sendErr); wait > 0 {
+			detail["retryAfter"] = wait.String() // the far side's Retry-After: the queue waits at least this long
+		}
+		return s.audit(rctx, tx, System, r, "delivery.retry", audit.OutcomeFailure, detail)
 	})
 	if err != nil {
 		return err

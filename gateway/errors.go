@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // ErrNotFound reports that a referral, delivery, directory entry or other
@@ -132,7 +135,8 @@ func (e *UnverifiedRecipientError) Error() string {
 
 // PermanentError marks a channel failure that retrying will not fix (an SMTP
 // 5xx, an HTTP 4xx, a refused certificate). Any other error from
-// Channel.Send is treated as temporary and retried with backoff.
+// Channel.Send is treated as temporary and retried with backoff (see
+// RetryAfterError for a far side that says when).
 type PermanentError struct {
 	Err error
 }
@@ -152,6 +156,44 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
+}
+
+// RetryAfterError is a temporary channel failure whose far side said how
+// long to wait (an HTTP 429 or 503 with Retry-After): the queue schedules
+// the next attempt no sooner than Delay after this one, or later when its
+// own backoff says so. It is still a failed attempt, counted against the
+// queue's attempt limit, so a server that always asks to wait cannot keep
+// a delivery retrying for ever. A PermanentError around it stays
+// permanent.
+type RetryAfterError struct {
+	Err   error
+	Delay time.Duration // at most retryafter.Max (1 h)
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (asked to retry after %v)", e.Err, e.Delay)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err as a RetryAfterError asking for at least d before
+// the next attempt; d is capped at retryafter.Max. A nil err stays nil, and
+// a d of zero or less returns err unchanged (the queue's own backoff
+// applies).
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil || d <= 0 {
+		return err
+	}
+	return &RetryAfterError{Err: err, Delay: min(d, retryafter.Max)}
+}
+
+// RetryDelay returns the wait a RetryAfterError in err's chain asks for, or
+// zero.
+func RetryDelay(err error) time.Duration {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.Delay
+	}
+	return 0
 }
 
 // DuplicateError reports that a record carrying the same business

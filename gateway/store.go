@@ -256,7 +256,8 @@ type JobMeta struct {
 }
 
 // JobHandler runs queued jobs. A returned error retries the job with
-// backoff; a *SnoozeError reschedules it without counting an attempt.
+// backoff, no sooner than the Delay of a *RetryAfterError in its chain; a
+// *SnoozeError reschedules it without counting an attempt.
 type JobHandler interface {
 	HandleJob(ctx context.Context, j Job, meta JobMeta) error
 }

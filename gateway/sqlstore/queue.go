@@ -3,12 +3,14 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // deliverArgs is the River job that sends one delivery.
@@ -40,14 +42,11 @@ type pollArgs struct {
 // Kind implements river.JobArgs.
 func (pollArgs) Kind() string { return "poll_receipt" }
 
-type pollWorker struct {
-	river.WorkerDefaults[pollArgs]
-	h gateway.JobHandler
-}
+type pollWorker struct{ worker[pollArgs] }
 
 // Work implements river.Worker.
 func (w *pollWorker) Work(ctx context.Context, job *river.Job[pollArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobPollReceipt, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobPollReceipt, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
 }
 
 // inboundArgs is the River job that processes one received message.
@@ -66,24 +65,18 @@ type noticeArgs struct {
 // Kind implements river.JobArgs.
 func (noticeArgs) Kind() string { return "notice" }
 
-type inboundWorker struct {
-	river.WorkerDefaults[inboundArgs]
-	h gateway.JobHandler
-}
+type inboundWorker struct{ worker[inboundArgs] }
 
 // Work implements river.Worker.
 func (w *inboundWorker) Work(ctx context.Context, job *river.Job[inboundArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobInbound, Ref: job.Args.InboundID}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobInbound, Ref: job.Args.InboundID}, job.JobRow)
 }
 
-type noticeWorker struct {
-	river.WorkerDefaults[noticeArgs]
-	h gateway.JobHandler
-}
+type noticeWorker struct{ worker[noticeArgs] }
 
 // Work implements river.Worker.
 func (w *noticeWorker) Work(ctx context.Context, job *river.Job[noticeArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobNotice, Ref: job.Args.NoticeID}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobNotice, Ref: job.Args.NoticeID}, job.JobRow)
 }
 
 // edgeArgs is the River job of a kind an edge handles (see
@@ -96,40 +89,66 @@ type edgeArgs struct {
 // Kind implements river.JobArgs.
 func (edgeArgs) Kind() string { return "edge" }
 
-type edgeWorker struct {
-	river.WorkerDefaults[edgeArgs]
-	h gateway.JobHandler
-}
+type edgeWorker struct{ worker[edgeArgs] }
 
 // Work implements river.Worker.
 func (w *edgeWorker) Work(ctx context.Context, job *river.Job[edgeArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobKind(job.Args.JobKind), Ref: job.Args.Ref}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobKind(job.Args.JobKind), Ref: job.Args.Ref}, job.JobRow)
 }
 
-type deliverWorker struct {
-	river.WorkerDefaults[deliverArgs]
-	h gateway.JobHandler
-}
+type deliverWorker struct{ worker[deliverArgs] }
 
 // Work implements river.Worker.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobDeliver, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
 }
 
-type deadlineWorker struct {
-	river.WorkerDefaults[deadlineArgs]
-	h gateway.JobHandler
-}
+type deadlineWorker struct{ worker[deadlineArgs] }
 
 // Work implements river.Worker.
 func (w *deadlineWorker) Work(ctx context.Context, job *river.Job[deadlineArgs]) error {
-	return runJob(ctx, w.h, gateway.Job{Kind: gateway.JobReceiptDeadline, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
+	return w.run.job(ctx, gateway.Job{Kind: gateway.JobReceiptDeadline, DeliveryID: job.Args.DeliveryID, Practice: job.Args.Practice}, job.JobRow)
 }
 
-func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *rivertype.JobRow) error {
+// worker is what the job workers share: the runner, and a NextRetry that
+// honours a Retry-After.
+type worker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
+	run *jobRunner
+}
+
+// NextRetry implements river.Worker. River asks it, right after a failed
+// run, before the client's RetryPolicy; the zero time defers to that.
+func (w worker[T]) NextRetry(job *river.Job[T]) time.Time { return w.run.nextRetry(job.JobRow) }
+
+// jobRunner runs River jobs through the core's handler. When a run fails
+// with a *gateway.RetryAfterError (the far side said how long to wait),
+// it keeps the earliest time of the job's next attempt until River, in
+// the same goroutine right after the run, asks the worker's NextRetry,
+// which then answers the later of that time and the policy's. The failure
+// stays an ordinary error, so River counts the attempt and MaxAttempts
+// still ends a job whose server always asks to wait (River's JobSnooze
+// would not count it). Nothing is kept for a last attempt (River discards
+// the job without asking), and a run clears what an earlier run of its
+// job left.
+type jobRunner struct {
+	h      gateway.JobHandler
+	policy RetryPolicy
+
+	mu     sync.Mutex
+	floors map[int64]time.Time // job id → earliest next attempt
+}
+
+func newJobRunner(h gateway.JobHandler, q QueueConfig) *jobRunner {
+	return &jobRunner{h: h, policy: RetryPolicy{Base: q.RetryBase, Max: q.RetryMax}, floors: map[int64]time.Time{}}
+}
+
+// job runs one job and maps the handler's answer onto River's.
+func (r *jobRunner) job(ctx context.Context, j gateway.Job, row *rivertype.JobRow) error {
+	r.takeFloor(row.ID) // a run whose retry River never scheduled here (a stop) left it
 	ctx, span := startJobSpan(ctx, string(j.Kind), row)
 	defer span.End()
-	err := h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, ScheduledAt: row.ScheduledAt})
+	err := r.h.HandleJob(ctx, j, gateway.JobMeta{Attempt: row.Attempt, MaxAttempts: row.MaxAttempts, ScheduledAt: row.ScheduledAt})
 	if err != nil {
 		span.RecordError(err)
 	}
@@ -140,7 +159,34 @@ func runJob(ctx context.Context, h gateway.JobHandler, j gateway.Job, row *river
 	if errors.Is(err, gateway.ErrNotFound) {
 		return river.JobCancel(err) // the delivery is gone: retrying cannot help
 	}
+	if wait := gateway.RetryDelay(err); wait > 0 && row.Attempt < row.MaxAttempts && !errors.Is(err, context.Canceled) {
+		r.mu.Lock()
+		r.floors[row.ID] = time.Now().Add(min(wait, retryafter.Max))
+		r.mu.Unlock()
+	}
 	return err
+}
+
+// nextRetry is the later of the policy's next retry and the floor a
+// Retry-After left for the job, or zero when it left none.
+func (r *jobRunner) nextRetry(row *rivertype.JobRow) time.Time {
+	floor, ok := r.takeFloor(row.ID)
+	if !ok {
+		return time.Time{}
+	}
+	if next := r.policy.NextRetry(row); next.After(floor) {
+		return next
+	}
+	return floor
+}
+
+// takeFloor removes and returns the floor kept for job id.
+func (r *jobRunner) takeFloor(id int64) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	floor, ok := r.floors[id]
+	delete(r.floors, id)
+	return floor, ok
 }
 
 // jobArgs maps a core job to River args and insert options.
@@ -195,7 +241,9 @@ func periodicJobs(ps []gateway.Periodic, q QueueConfig) []*river.PeriodicJob {
 	return out
 }
 
-// RetryPolicy doubles the delay from RetryBase up to RetryMax.
+// RetryPolicy doubles the delay from RetryBase up to RetryMax. A failure
+// that carries a Retry-After is scheduled no sooner than it asks (see
+// jobRunner).
 type RetryPolicy struct{ Base, Max time.Duration }
 
 // NextRetry implements river.ClientRetryPolicy.

@@ -270,22 +270,23 @@ func (s *Store) AuditInclusion(ctx context.Context, tenant string, seq int64, si
 // StartWorkers implements gateway.Store.
 func (s *Store) StartWorkers(ctx context.Context, h gateway.JobHandler) error {
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &deliverWorker{h: h}); err != nil {
+	run := newJobRunner(h, s.queue)
+	if err := river.AddWorkerSafely(workers, &deliverWorker{worker[deliverArgs]{run: run}}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &inboundWorker{h: h}); err != nil {
+	if err := river.AddWorkerSafely(workers, &inboundWorker{worker[inboundArgs]{run: run}}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &noticeWorker{h: h}); err != nil {
+	if err := river.AddWorkerSafely(workers, &noticeWorker{worker[noticeArgs]{run: run}}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &pollWorker{h: h}); err != nil {
+	if err := river.AddWorkerSafely(workers, &pollWorker{worker[pollArgs]{run: run}}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &edgeWorker{h: h}); err != nil {
+	if err := river.AddWorkerSafely(workers, &edgeWorker{worker[edgeArgs]{run: run}}); err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &deadlineWorker{h: h}); err != nil {
+	if err := river.AddWorkerSafely(workers, &deadlineWorker{worker[deadlineArgs]{run: run}}); err != nil {
 		return err
 	}
 	var periodic []*river.PeriodicJob

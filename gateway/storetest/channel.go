@@ -13,6 +13,7 @@ import (
 // Behavior scripts how a RecordingChannel answers sends.
 type Behavior struct {
 	TempFailures int           // fail this many sends with a temporary error first
+	RetryAfter   time.Duration // those failures ask to wait this long (a 429 with Retry-After)
 	Permanent    bool          // fail every send permanently
 	BlockFirst   bool          // the first send blocks until its context ends (a worker killed mid-send)
 	Await        time.Duration // ask for a receipt within this long instead of delivering at once
@@ -103,7 +104,7 @@ func (c *RecordingChannel) Send(ctx context.Context, out *gateway.Outbound) (gat
 		return gateway.SendResult{}, gateway.Permanent(errors.New("test channel: 550 permanent refusal"))
 	}
 	if n <= b.TempFailures {
-		return gateway.SendResult{}, errors.New("test channel: 451 try again later")
+		return gateway.SendResult{}, gateway.RetryAfter(errors.New("test channel: 451 try again later"), b.RetryAfter)
 	}
 	c.mu.Lock()
 	c.delivered[id] = 1 // the receiver keys on the delivery id: a resend is a duplicate

@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BAAGateAtSendTime", func(t *testing.T) { testBAAAtSendTime(t, h) })
 	t.Run("Fallback", func(t *testing.T) { testFallback(t, h) })
 	t.Run("RetryThenDeliver", func(t *testing.T) { testRetry(t, h) })
+	t.Run("RetryAfterIsHonoured", func(t *testing.T) { testRetryAfter(t, h) })
 	t.Run("CancelMidSendCompletesOnce", func(t *testing.T) { testCancelMidSend(t, h) })
 	t.Run("ReceiptDeadline", func(t *testing.T) { testDeadline(t, h) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, h) })

@@ -7,8 +7,8 @@
 //   - fhir, direct and fax import gateway and audit, never each other;
 //   - only cmd/ knows them all: nothing imports cmd/;
 //   - protocol packages (S/MIME, MIME, MDN, SMTP, certificates, the fax
-//     packet, Phaxio and its emulator, SMART) import nothing of the
-//     gateway but other protocol packages;
+//     packet, Phaxio and its emulator, SMART, the HTTP Retry-After
+//     field) import nothing of the gateway but other protocol packages;
 //   - edges reach data only through the core's Service: outside the core,
 //     its store packages and gateway/storetest, non-test code never names
 //     gateway.Store, gateway.Tx or gateway.Document nor calls a Store()

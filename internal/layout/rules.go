@@ -65,7 +65,10 @@ func channelOf(rel string) string {
 	return ""
 }
 
-// Protocol lists the protocol packages: they stand alone. The OpenSSL
+// Protocol lists the protocol packages: they stand alone. The HTTP
+// Retry-After parser (internal/retryafter) is one, outside the channel
+// trees, so that the protocol clients of fhir and of fax may both use it.
+// The OpenSSL
 // test CA (direct/internal/osslca) and the DNS and slapd test servers
 // (direct/dirtest, outside internal/ so the command's tests can use them
 // too) are listed with them: protocol packages' tests use them, and they
@@ -74,6 +77,7 @@ var Protocol = []string{
 	"direct/certs", "direct/mdn", "direct/message", "direct/smime", "direct/smtpin", "direct/smtpout",
 	"direct/internal/osslca", "direct/dirtest",
 	"fax/packet", "fax/phaxio", "fax/faxsim", "fhir/smart",
+	"internal/retryafter",
 }
 
 // AuditMayImport are the libraries outside the standard library that audit
