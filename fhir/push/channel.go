@@ -18,6 +18,7 @@ import (
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/gateway"
 	egress "github.com/referralgw/gateway/gateway/outbound"
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // DefaultScopes are requested from a receiver's token endpoint.
@@ -177,7 +178,11 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 			if errors.Is(err, egress.ErrNotPublic) {
 				return nil, gateway.Permanent(fmt.Errorf("token: %w", err))
 			}
-			return nil, fmt.Errorf("token: %w", err)
+			var wait time.Duration
+			if te != nil {
+				wait = te.RetryAfter // a throttling token endpoint's Retry-After
+			}
+			return nil, gateway.RetryAfter(fmt.Errorf("token: %w", err), wait)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
@@ -199,7 +204,9 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 		ts.Invalidate() // the next attempt fetches a fresh token
 		return nil, fmt.Errorf("receiver answered 401; token dropped, will retry")
 	case retryableStatus(res.StatusCode):
-		return nil, fmt.Errorf("receiver answered %d%s", res.StatusCode, issueCodes(b))
+		// A 429 or 503 may say when to come back: the queue waits that long.
+		return nil, gateway.RetryAfter(fmt.Errorf("receiver answered %d%s", res.StatusCode, issueCodes(b)),
+			retryafter.FromResponse(res, c.cfg.Clock()))
 	default:
 		return nil, gateway.Permanent(fmt.Errorf("receiver refused with %d%s", res.StatusCode, issueCodes(b)))
 	}

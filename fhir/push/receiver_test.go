@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/referralgw/gateway/fhir/mapping/schematest"
 	"github.com/referralgw/gateway/fhir/smart"
@@ -31,6 +32,9 @@ type receiver struct {
 	docs   map[string]map[string]any // Task id → the Task as the receiver holds it
 	posts  int
 	answer int            // when non-zero, answer every push with this status
+	// retryAfter, when set, is the Retry-After of those answers; its
+	// Date field is the same instant the value was computed at.
+	retryAfter func(now time.Time) string
 	hang   chan struct{}  // when non-nil, hold pushes until the client gives up
 	reads  map[string]int // Task id → GETs answered
 	// capability is what GET metadata answers with (404 when empty).
@@ -85,7 +89,7 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	rc.posts++
-	answer, hang := rc.answer, rc.hang
+	answer, hang, retryAfter := rc.answer, rc.hang, rc.retryAfter
 	rc.mu.Unlock()
 	if hang != nil {
 		select {
@@ -95,6 +99,11 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if answer != 0 {
+		if retryAfter != nil {
+			now := time.Now()
+			w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+			w.Header().Set("Retry-After", retryAfter(now))
+		}
 		w.Header().Set("Content-Type", "application/fhir+json")
 		w.WriteHeader(answer)
 		fmt.Fprint(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"synthetic refusal"}]}`)

@@ -27,6 +27,14 @@ var testQueue = sqlstore.QueueConfig{MaxWorkers: 4, FetchPollInterval: 20 * time
 // workers start.
 func newServiceWith(t *testing.T, ch *Channel, receiver *gateway.Entry, setup func(*gateway.Service)) *gateway.Service {
 	t.Helper()
+	svc, _ := newServiceStore(t, ch, receiver, setup)
+	return svc
+}
+
+// newServiceStore is newServiceWith that also returns the store, for
+// tests that read the job queue.
+func newServiceStore(t *testing.T, ch *Channel, receiver *gateway.Entry, setup func(*gateway.Service)) (*gateway.Service, *sqlstore.Store) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := litestore.Open(ctx, filepath.Join(t.TempDir(), "g.db"), testQueue)
 	if err != nil {
@@ -62,7 +70,7 @@ func newServiceWith(t *testing.T, ch *Channel, receiver *gateway.Entry, setup fu
 		_ = store.StopWorkers(sctx)
 		store.Close()
 	})
-	return svc
+	return svc, store
 }
 
 func submit(t *testing.T, svc *gateway.Service, receiverID string) *gateway.Referral {

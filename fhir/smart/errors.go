@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // OAuth 2.0 token endpoint error codes (RFC 6749 §5.2).
@@ -35,6 +36,10 @@ type TokenError struct {
 	// Description is the human-readable "error_description"; it never
 	// echoes tokens or key material.
 	Description string `json:"error_description,omitempty"`
+	// RetryAfter is, as TokenSource reads a 429 or 503, the wait its
+	// Retry-After field asks for (see retryafter.FromResponse); zero
+	// otherwise. The server side sets the field itself.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // Error implements error.

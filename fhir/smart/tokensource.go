@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // assertionLifetime is the exp distance of assertions TokenSource signs; it
@@ -178,6 +180,7 @@ func (ts *TokenSource) fetch(ctx context.Context) (tokenResponse, error) {
 		if json.Unmarshal(body, terr) != nil || terr.Code == "" {
 			terr.Code, terr.Description = "", "token endpoint answered without an OAuth error body"
 		}
+		terr.RetryAfter = retryafter.FromResponse(resp, ts.now())
 		return tokenResponse{}, terr
 	}
 	return parseTokenResponse(body)
