@@ -31,12 +31,12 @@ type receiver struct {
 	comms  map[string]string         // If-None-Exist criteria → Communication id
 	docs   map[string]map[string]any // Task id → the Task as the receiver holds it
 	posts  int
-	answer int            // when non-zero, answer every push with this status
+	answer int // when non-zero, answer every push with this status
 	// retryAfter, when set, is the Retry-After of those answers; its
 	// Date field is the same instant the value was computed at.
 	retryAfter func(now time.Time) string
-	hang   chan struct{}  // when non-nil, hold pushes until the client gives up
-	reads  map[string]int // Task id → GETs answered
+	hang       chan struct{}  // when non-nil, hold pushes until the client gives up
+	reads      map[string]int // Task id → GETs answered
 	// capability is what GET metadata answers with (404 when empty).
 	capability string
 	down       int // answer this many more Task reads with 503
