@@ -20,7 +20,8 @@ var _ Vendor = Phaxio{}
 
 // Send submits the packet as one PDF file part with the idempotency tag.
 // A refused request (HTTP 4xx) is permanent; network failures, timeouts
-// and 5xx or 429 replies are not.
+// and 5xx or 429 replies are not, and a 429 or 503 with Retry-After is
+// retried no sooner than it asks.
 func (p Phaxio) Send(ctx context.Context, req SendRequest) (string, error) {
 	id, err := p.Client.Send(ctx, phaxio.SendRequest{
 		To:             req.To,
@@ -61,13 +62,18 @@ func (p Phaxio) Find(ctx context.Context, name, value string) (string, Result, e
 	return f.ID.String(), PhaxioResult(f.Status, f.NumPages, f.ErrorType, f.ErrorCode, f.ErrorMessage), nil
 }
 
-// classify marks the errors retrying will not fix as permanent.
+// classify marks the errors retrying will not fix as permanent, and hands
+// the core the wait a throttled reply asked for (Retry-After), so the next
+// attempt comes no sooner.
 func classify(err error) error {
 	var api *phaxio.APIError
-	if errors.As(err, &api) && !phaxio.IsTemporary(err) {
+	if !errors.As(err, &api) {
+		return err
+	}
+	if !phaxio.IsTemporary(err) {
 		return gateway.Permanent(err)
 	}
-	return err
+	return gateway.RetryAfter(err, api.RetryAfter)
 }
 
 // PhaxioResult maps a Phaxio fax status and its error fields onto Result.

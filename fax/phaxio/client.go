@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"time"
+
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // DefaultBaseURL is Phaxio's production API origin.
@@ -193,7 +196,7 @@ func (c *Client) do(ctx context.Context, op, method, path, contentType string, b
 		if jsonErr != nil || msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		return &APIError{Op: op, StatusCode: resp.StatusCode, Message: msg}
+		return &APIError{Op: op, StatusCode: resp.StatusCode, Message: msg, RetryAfter: retryafter.FromResponse(resp, time.Now())}
 	}
 	if jsonErr != nil {
 		return &TransportError{Op: op, Err: fmt.Errorf("decode reply: %w", jsonErr)}

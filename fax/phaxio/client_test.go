@@ -258,3 +258,44 @@ func TestStatusNotFoundIsPermanent(t *testing.T) {
 		t.Fatalf("Status error = %v", err)
 	}
 }
+
+// TestThrottledReplyCarriesRetryAfter: a 429 or 503 reply's Retry-After,
+// either form, is on the APIError as a wait; garbage, a negative number
+// or the field on another status is not.
+func TestThrottledReplyCarriesRetryAfter(t *testing.T) {
+	at := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		status int
+		header map[string]string
+		want   time.Duration
+	}{
+		{"429 seconds", 429, map[string]string{"Retry-After": "120"}, 120 * time.Second},
+		{"503 HTTP-date against the reply's Date", 503,
+			map[string]string{"Date": at.Format(http.TimeFormat), "Retry-After": at.Add(90 * time.Second).Format(http.TimeFormat)}, 90 * time.Second},
+		{"429 without the field", 429, nil, 0},
+		{"429 garbage", 429, map[string]string{"Retry-After": "tomorrow"}, 0},
+		{"429 negative", 429, map[string]string{"Retry-After": "-1"}, 0},
+		{"500 is not a throttle", 500, map[string]string{"Retry-After": "120"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(`{"success":false,"message":"Rate limit exceeded"}`))
+			}))
+			t.Cleanup(srv.Close)
+			_, err := testClient(srv.URL).Send(context.Background(), SendRequest{To: "+15552345678", Files: []File{{Data: []byte("%PDF")}}})
+			var api *APIError
+			if !errors.As(err, &api) || !IsTemporary(err) {
+				t.Fatalf("err = %v, want a temporary APIError", err)
+			}
+			if api.RetryAfter != tt.want {
+				t.Errorf("RetryAfter = %v, want %v", api.RetryAfter, tt.want)
+			}
+		})
+	}
+}

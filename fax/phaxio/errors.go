@@ -3,6 +3,7 @@ package phaxio
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrMissingSignature is returned by VerifyCallback when the request has no
@@ -19,6 +20,10 @@ type APIError struct {
 	Op         string // the client operation, e.g. "send" or "status"
 	StatusCode int    // the HTTP status code
 	Message    string // Phaxio's "message" field, or the status text
+	// RetryAfter is the wait a 429 or 503 reply asked for with its
+	// Retry-After field, capped at retryafter.Max; zero when it named
+	// none or a value that is not a delay.
+	RetryAfter time.Duration
 }
 
 // Error reports the operation, the HTTP status and Phaxio's message.
