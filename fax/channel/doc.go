@@ -5,7 +5,9 @@
 // callback arrived in time.
 //
 // The vendor sits behind the small Vendor interface; Phaxio adapts the
-// fax/phaxio client to it. Result turns a vendor's outcome into a
+// fax/phaxio client to it, and turns a throttled reply's Retry-After
+// (phaxio.APIError.RetryAfter) into a gateway.RetryAfterError, so the
+// queue's next attempt comes no sooner than the vendor asked. Result turns a vendor's outcome into a
 // gateway.Receipt, and fax/callback reuses it for the vendor's signed
 // callbacks, so the poll and the callback classify failures the same way.
 //

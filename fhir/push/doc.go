@@ -11,7 +11,10 @@
 // (smart.TokenSource). A 2xx answer delivers the referral (the receiver's
 // Task id becomes the delivery's RemoteID); a 4xx is permanent; a 5xx, a 408,
 // a 429 or a network failure is retried by the queue, from the receiver's
-// FHIR server and its token endpoint alike.
+// FHIR server and its token endpoint alike. A 429 or 503 from either with
+// a Retry-After field (seconds or an HTTP-date; see internal/retryafter)
+// comes back as a gateway.RetryAfterError, and the queue waits at least
+// that long, up to an hour, before the next push; the attempt still counts.
 //
 // A receiver without a base URL pulls its Tasks from the gateway's /fhir
 // API; Send then carries nothing and reports an undelivered send with no
