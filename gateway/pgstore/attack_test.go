@@ -230,7 +230,7 @@ func TestAppRolePasswordAloneOpensNoPractice(t *testing.T) {
 	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE gateway_callers (token_hash bytea, added_at timestamptz)`); err != nil {
 		t.Fatal(err)
 	}
-	tables := append([]string{"data_keys", "documents", "audit_events"}, practiceTables...)
+	tables := append([]string{"data_keys", "documents", "audit_events", "river_job", "river_leader", "river_queue"}, practiceTables...)
 	for _, sc := range []struct{ practice, path string }{{"north", ""}, {"", "audit-sequencer"}, {"south", "audit"}} {
 		for _, table := range tables {
 			var n int
@@ -257,6 +257,7 @@ func TestAppRolePasswordAloneOpensNoPractice(t *testing.T) {
 			`INSERT INTO audit_log (tenant, seq, at, actor, action, outcome, detail, prev_hash, hash) VALUES ('north', 1000, now(), 'user:mallory', 'consent.captured', 'success', '{}', '', '')`,
 			`INSERT INTO consents (id, tenant, patient_id, kind, doc) VALUES ('forged', 'north', 'x', 'authorization', '\x00')`,
 			`INSERT INTO data_keys (id, kek_id, wrapped, created_at) VALUES ('forged', 'x', '\x00', now())`,
+			`INSERT INTO river_job (args, kind, max_attempts, queue, state) VALUES ('{"delivery_id": "x"}', 'deliver', 5, 'default', 'available')`,
 		} {
 			if err := attackerExec(t, conn, sc.practice, sc.path, q); err == nil || !strings.Contains(err.Error(), "row-level security") {
 				t.Errorf("the role's password alone, as %+v, ran %q: %v", sc, q, err)
