@@ -26,14 +26,16 @@ type keyStore interface {
 // rawColumns are the columns read back raw to look for plaintext: every
 // table the core writes PHI-bearing rows to, each column of it.
 var rawColumns = map[string]string{
-	"referrals":         "id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_identifier_idx, birth_date_idx, status, business_status, doc",
-	"referral_versions": "referral_id, version, doc",
-	"consents":          "id, tenant, patient_id, kind, doc",
-	"deliveries":        "id, referral_id, channel, state, remote_id, doc",
-	"record_contents":   "referral_id, record_id, content_type, sha256, sealed",
-	"documents":         "kind, id, doc",
-	"audit_log":         "tenant, actor, referral_id, action, outcome, detail",
-	"data_keys":         "id, kek_id, wrapped",
+	"referrals":          "id, requester_org, identifier, receiver_id, receiver_org, patient_id, patient_identifier_idx, birth_date_idx, status, business_status, doc",
+	"referral_versions":  "referral_id, version, doc",
+	"consents":           "id, tenant, patient_id, kind, doc",
+	"deliveries":         "id, referral_id, channel, state, remote_id, doc",
+	"record_contents":    "referral_id, record_id, content_type, sha256, sealed",
+	"documents":          "kind, id, doc",
+	"audit_log":          "tenant, actor, referral_id, action, outcome, detail",
+	"data_keys":          "id, kek_id, wrapped",
+	"fhir_subscriptions": "id, org_id, client_id, status, criteria_param, criteria_org, error, channel, sent",
+	"inbound_messages":   "id, sender, message_id, content_hash, state, tenant, doc, raw_sealed, summary_sealed",
 }
 
 // rawDump reads every column of rawColumns as the database holds it.
@@ -106,8 +108,35 @@ func testSealedAtRest(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 
+	// A FHIR subscription: its endpoint, headers (the receiver's
+	// credentials) and the client's reason.
+	if _, err := e.svc.CreateSubscription(gateway.WithPractice(e.ctx, "clinic-a"), gateway.Subscription{OrgID: "clinic-a",
+		ClientID: "ehr-a", Status: gateway.SubscriptionRequested, Reason: canary("SubReason"),
+		Criteria: gateway.SubscriptionCriteria{Param: "requester", OrgID: "clinic-a"},
+		Endpoint: "https://ehr.example/" + canary("Endpoint"), Header: []string{"Authorization: Bearer " + canary("Header")},
+		Delivery: gateway.SubscriptionDelivery{Start: e.clock.Now(), Cursor: e.clock.Now()}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// A received message as it came in, and the summary processing keeps
+	// of it (subject, attachment names).
+	m, _, err := e.svc.ReceiveInbound(e.ctx, gateway.NewInbound{Channel: gateway.ChannelDirect, Received: e.clock.Now(),
+		MailFrom: "sender@direct.example", RcptTo: []string{"intake@direct.cardio-b.example"}, MessageID: "phi@direct.example",
+		Raw: []byte("Subject: " + canary("Raw") + "\r\n\r\nbody")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ApplyInbound(e.ctx, m.ID, gateway.InboundOutcome{State: gateway.InboundQuarantined, Kind: "message",
+		Applied: "quarantined", Reason: "test", Summary: &gateway.InboundSummary{Subject: canary("Subject"),
+			Attachments: []gateway.InboundAttachment{{Name: canary("Attachment") + ".pdf", ContentType: "application/pdf", Size: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+
 	dump := rawDump(t, ks)
-	for _, f := range []string{"Mrn", "Family", "Given", "Reason", "Title", "Body", "Doc"} {
+	if !bytes.Contains(dump, []byte(m.ID)) || !bytes.Contains(dump, []byte("ehr-a")) {
+		t.Fatal("the raw dump misses the received message or the subscription")
+	}
+	for _, f := range []string{"Mrn", "Family", "Given", "Reason", "Title", "Body", "Doc",
+		"SubReason", "Endpoint", "Header", "Raw", "Subject", "Attachment"} {
 		if bytes.Contains(dump, []byte(canary(f))) {
 			t.Errorf("the %s canary is stored in clear", f)
 		}
