@@ -21,6 +21,11 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		}
 		defer func() { m.JobDone(j.Kind, waited, time.Since(start), jobOutcome(err)) }()
 	}
+	if s.isRound(j) {
+		if err := s.roundStarted(ctx, j.Kind); err != nil {
+			return err
+		}
+	}
 	switch j.Kind {
 	case JobDeliver, JobReceiptDeadline, JobPollReceipt:
 		// A delivery's job acts for its referral's requesting practice,

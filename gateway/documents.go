@@ -11,8 +11,9 @@ import (
 // The documents table (Tx.Document and friends) holds the small records
 // the core keeps for its edges: SMART client registrations and used
 // assertion ids (smartclients.go), console accounts and sessions
-// (console.go), each behind typed Service methods. An edge never reads or
-// writes a document directly. Kinds in use:
+// (console.go), each behind typed Service methods, and how many rounds of
+// each periodic job kind started (docRound, periodic.go). An edge never
+// reads or writes a document directly. Kinds in use:
 const (
 	docSMARTClient    = "smart-client"
 	docSMARTAssertion = "smart-jti"

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -67,6 +70,97 @@ func (s *Service) EnqueueJobs(ctx context.Context, jobs ...Job) error {
 		}
 		return nil
 	})
+}
+
+// A round requested with RequestRound must start after the request, and
+// a round is an exclusive job: queuing one while the same job waits,
+// retries or runs does nothing. While it waits that is what the request
+// wants (the waiting round starts later), but while it runs the round may
+// already have read what the request was about, and the request would
+// have to wait for the next interval. So a requested round's key names
+// how many rounds of its kind had started when it was asked for, and
+// every round counts itself as it starts, before its handler reads
+// anything:
+//
+//   - requests made before the next round starts share one key, hence one
+//     waiting job;
+//   - a request made once a round started reads the new count, so its key
+//     differs from that running round's and its round is queued;
+//   - a request that read the count just before a round counted itself
+//     may be merged into that round, which is fine: the round's handler
+//     runs after the count, so after the request.
+//
+// The count is the version of the round document of the kind.
+const (
+	docRound       = "round"
+	roundRefPrefix = "requested-after-"
+)
+
+// RequestRound queues a round of the periodic kind (see Every) that
+// starts after this call, whether or not one runs at the moment: an
+// operator or a change that wants the round's work done now. Requests
+// made before that round starts share it; the periodic schedule is
+// unchanged. The kind's handler sees an ordinary job of kind (its Ref
+// names the request, and is not the handler's to read).
+func (s *Service) RequestRound(ctx context.Context, kind JobKind) error {
+	return s.store.Update(ctx, func(tx Tx) error {
+		started := 0
+		d, err := tx.Document(ctx, docRound, string(kind))
+		switch {
+		case err == nil:
+			started = d.Version
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("request %s round: %w", kind, err)
+		}
+		if err := tx.Enqueue(ctx, Job{Kind: kind, Ref: roundRefPrefix + strconv.Itoa(started), Exclusive: true}); err != nil {
+			return fmt.Errorf("request %s round: %w", kind, err)
+		}
+		return nil
+	})
+}
+
+// isRound reports whether j is a round: a job of a kind scheduled with
+// Every here, or one queued by RequestRound.
+func (s *Service) isRound(j Job) bool {
+	if strings.HasPrefix(j.Ref, roundRefPrefix) {
+		return true
+	}
+	s.hooks.mu.RLock()
+	defer s.hooks.mu.RUnlock()
+	for _, p := range s.hooks.periodic {
+		if p.Kind == j.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// roundStarted counts a round of kind as started (see RequestRound).
+// Rounds of one kind starting together on two nodes both count: the
+// loser of the race reads the count again.
+func (s *Service) roundStarted(ctx context.Context, kind JobKind) error {
+	var err error
+	for range 5 {
+		err = s.store.Update(ctx, func(tx Tx) error {
+			version := 1
+			d, err := tx.Document(ctx, docRound, string(kind))
+			switch {
+			case err == nil:
+				version = d.Version + 1
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+			now := s.clock.Now()
+			return tx.PutDocument(ctx, Document{Kind: docRound, ID: string(kind), Version: version, Updated: now, Body: []byte("{}")})
+		})
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s round: count its start: %w", kind, err)
+	}
+	return nil
 }
 
 // sweepJob runs one sweep of expired edge records as a queued job.

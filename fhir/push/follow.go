@@ -139,7 +139,10 @@ func (c *Channel) SyncAll(ctx context.Context, svc *gateway.Service) (int, error
 const (
 	// JobFollowRound lists the open referrals delivered on FHIR and queues
 	// a JobFollowReferral for each. It is periodic: the queue's leader
-	// queues one round every interval, whatever the number of nodes.
+	// queues one round every interval, whatever the number of nodes. Ask
+	// for one sooner with Service.RequestRound, which queues a round that
+	// starts after the request even while another runs (queuing the job
+	// itself would be merged into the running round).
 	JobFollowRound gateway.JobKind = "fhir-follow"
 	// JobFollowReferral reads one referral's Task back from its receiver
 	// and applies the receiver's move (Ref is the referral id). It is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,31 +46,82 @@ func TestFollowJobsRetryAndApplyTheReceiversMove(t *testing.T) {
 	}
 }
 
-// roundsUntil asks for a follow round until the referral reaches status.
-// A round is exclusive, so a request made while the round River runs at
-// start-up is still unfinished is merged into it, and that round may have
-// listed the referrals before the one under test was delivered (the next
-// periodic round would be an hour away): asking again is what the next
-// round would do.
+// roundsUntil asks for a follow round and waits until the referral
+// reaches status. One request is enough: the round it queues starts after
+// it, even when the round River runs at start-up is still running and
+// listed the referrals before the one under test was delivered.
 func roundsUntil(t *testing.T, svc *gateway.Service, id string, status gateway.Status) *gateway.Referral {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if err := svc.EnqueueJobs(ctx, gateway.Job{Kind: JobFollowRound, Exclusive: true}); err != nil {
+	if err := svc.RequestRound(context.Background(), JobFollowRound); err != nil {
+		t.Fatal(err)
+	}
+	return waitStatus(t, svc, id, status)
+}
+
+// heldRound runs the follow round it wraps, then, on the first round
+// only, tells started and waits for release before finishing: a round
+// that has listed the referrals and is still running.
+type heldRound struct {
+	next    gateway.JobHandler
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+// HandleJob implements gateway.JobHandler.
+func (h *heldRound) HandleJob(ctx context.Context, j gateway.Job, meta gateway.JobMeta) error {
+	err := h.next.HandleJob(ctx, j, meta)
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.started)
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+// TestFollowRoundRequestedWhileOneRuns: a round asked for while another
+// runs, which listed the referrals before the receiver's change, is not
+// merged into the running one; a round starts after the request and
+// applies the change (the next periodic round is an hour away).
+func TestFollowRoundRequestedWhileOneRuns(t *testing.T) {
+	rc := newReceiver(t)
+	ch := rc.channel()
+	held := &heldRound{started: make(chan struct{}), release: make(chan struct{})}
+	svc := newServiceWith(t, ch, rc.entry(), func(svc *gateway.Service) {
+		if err := ch.Follow(svc, time.Hour, nil); err != nil {
 			t.Fatal(err)
 		}
-		r, _, err := svc.Referral(ctx, id)
-		if err != nil {
-			t.Fatal(err)
+		held.next = &follower{ch: ch, svc: svc, log: slog.New(slog.DiscardHandler)}
+		svc.HandleJobKind(JobFollowRound, held)
+	})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(held.release)
 		}
-		if r.Status == status {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("referral %s never reached %s (at %s)", id, status, r.Status)
-		}
-		time.Sleep(250 * time.Millisecond) // polling interval, not a wait for work
+	}
+	t.Cleanup(release)
+	select { // the round River runs as the leader is elected
+	case <-held.started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the start-up follow round never ran")
+	}
+	r := submit(t, svc, "org-ortho")
+	before, d := waitDelivery(t, svc, r.ID, gateway.DeliveryDelivered)
+	rc.edit(d.RemoteID, func(m map[string]any) { m["status"] = "accepted" })
+	if err := svc.RequestRound(t.Context(), JobFollowRound); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	got := waitStatus(t, svc, r.ID, gateway.StatusAccepted)
+	if got.Version != before.Version+1 {
+		t.Errorf("version %d after following, want %d", got.Version, before.Version+1)
 	}
 }
 

@@ -118,3 +118,83 @@ func testPeriodicJobs(t *testing.T, h Harness) {
 		return c.count(string(item)+"/held") >= 2
 	})
 }
+
+// heldRounds counts the rounds it ran; the first one, once it started,
+// waits for release before finishing.
+type heldRounds struct {
+	mu      sync.Mutex
+	ran     int
+	items   int
+	started chan struct{}
+	release chan struct{}
+}
+
+// HandleJob implements gateway.JobHandler.
+func (h *heldRounds) HandleJob(ctx context.Context, j gateway.Job, _ gateway.JobMeta) error {
+	h.mu.Lock()
+	if j.Kind == "test-item" {
+		h.items++
+		h.mu.Unlock()
+		return nil
+	}
+	h.ran++
+	first := h.ran == 1
+	h.mu.Unlock()
+	if first {
+		close(h.started)
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (h *heldRounds) counts() (rounds, items int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ran, h.items
+}
+
+// testRequestRound checks Service.RequestRound: a round asked for while
+// the same kind's round runs starts after the request instead of being
+// merged into the running one, and the requests made before it starts
+// share it.
+func testRequestRound(t *testing.T, h Harness) {
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	const round, item gateway.JobKind = "test-round", "test-item"
+	c := &heldRounds{started: make(chan struct{}), release: make(chan struct{})}
+	e.svc.HandleJobKind(round, c)
+	e.svc.HandleJobKind(item, c)
+	if err := e.svc.Every(round, time.Hour); err != nil { // one round as the leader is elected, then none
+		t.Fatal(err)
+	}
+	e.startWorkers()
+	select {
+	case <-c.started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the start-up round never ran")
+	}
+	for range 3 {
+		if err := e.svc.RequestRound(e.ctx, round); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(c.release)
+	e.waitFor("a round after the requests", func() bool { n, _ := c.counts(); return n >= 2 })
+	// Give any wrongly queued extra round the time to run: a job queued
+	// after it runs only once it was fetched.
+	if err := e.svc.EnqueueJobs(e.ctx, gateway.Job{Kind: item, Ref: "marker"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the marker job", func() bool { _, n := c.counts(); return n == 1 })
+	if n, _ := c.counts(); n != 2 {
+		t.Errorf("%d rounds ran, want 2: the start-up one and one for the three requests made while it ran", n)
+	}
+	// A request once nothing runs gets its round too.
+	if err := e.svc.RequestRound(e.ctx, round); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the round requested while none ran", func() bool { n, _ := c.counts(); return n == 3 })
+}

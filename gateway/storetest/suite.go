@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RecordByID", func(t *testing.T) { testRecordByID(t, h) })
 	t.Run("EdgeJobs", func(t *testing.T) { testEdgeJobs(t, h) })
 	t.Run("PeriodicJobs", func(t *testing.T) { testPeriodicJobs(t, h) })
+	t.Run("RequestRound", func(t *testing.T) { testRequestRound(t, h) })
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, h) })
 	t.Run("AdoptSubscriptionDocuments", func(t *testing.T) { testAdoptSubscriptionDocuments(t, h) })
 	t.Run("EntryChecks", func(t *testing.T) { testEntryChecks(t, h) })
