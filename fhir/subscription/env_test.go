@@ -56,6 +56,8 @@ type endpoint struct {
 	mu     sync.Mutex
 	status int
 	posts  int
+	// retryAfter, when set, is sent as the Retry-After header.
+	retryAfter string
 }
 
 func newEndpoint(t *testing.T, status int) *endpoint {
@@ -64,8 +66,11 @@ func newEndpoint(t *testing.T, status int) *endpoint {
 	ep.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ep.mu.Lock()
 		ep.posts++
-		st := ep.status
+		st, ra := ep.status, ep.retryAfter
 		ep.mu.Unlock()
+		if ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
 		w.WriteHeader(st)
 	}))
 	t.Cleanup(ep.srv.Close)

@@ -19,6 +19,7 @@ import (
 	"github.com/referralgw/gateway/fhir/mapping"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/outbound"
+	"github.com/referralgw/gateway/internal/retryafter"
 )
 
 // actor is who the trail names for notifications.
@@ -117,10 +118,10 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 	}
 	defer n.release(ctx, s.ID, holder)
 	if s.Status == StatusRequested {
-		result, ok := n.send(ctx, s, ping(s))
+		result, ok, wait := n.send(ctx, s, ping(s))
 		n.audit(ctx, s, "fhir.subscription.handshake", nil, ok, result, st.Failures+1)
 		if !ok {
-			return n.fail(ctx, s, result)
+			return n.fail(ctx, s, result, wait)
 		}
 		if active, err := n.activate(ctx, s); err != nil || !active {
 			return err
@@ -138,10 +139,10 @@ func (n *Notifier) serve(ctx context.Context, s *Subscription) error {
 		if err != nil {
 			return err
 		}
-		result, ok := n.send(ctx, s, note)
+		result, ok, wait := n.send(ctx, s, note)
 		n.audit(ctx, s, "fhir.subscription.notify", r, ok, result, st.Failures+1)
 		if !ok {
-			return n.fail(ctx, s, result)
+			return n.fail(ctx, s, result, wait)
 		}
 		st.Failures = 0
 		if more, err := n.delivered(ctx, s, r, holder); err != nil || !more {
@@ -255,11 +256,13 @@ func (n *Notifier) end(ctx context.Context, s *Subscription) error {
 }
 
 // send makes one notification request and reports a short result ("http
-// 200", "timeout", "connection failed") and whether it succeeded (2xx).
-func (n *Notifier) send(ctx context.Context, s *Subscription, note notification) (string, bool) {
+// 200", "timeout", "connection failed"), whether it succeeded (2xx), and
+// how long the endpoint asked us to wait when it answered 429 or 503 with
+// Retry-After.
+func (n *Notifier) send(ctx context.Context, s *Subscription, note notification) (result string, ok bool, wait time.Duration) {
 	u, err := url.Parse(note.url)
 	if err != nil || !(u.Scheme == "https" || (u.Scheme == "http" && n.cfg.AllowHTTP)) {
-		return "endpoint refused", false
+		return "endpoint refused", false, 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
@@ -269,7 +272,7 @@ func (n *Notifier) send(ctx context.Context, s *Subscription, note notification)
 	}
 	req, err := http.NewRequestWithContext(ctx, note.method, note.url, body)
 	if err != nil {
-		return "endpoint refused", false
+		return "endpoint refused", false, 0
 	}
 	if note.body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json; charset=utf-8")
@@ -283,15 +286,16 @@ func (n *Notifier) send(ctx context.Context, s *Subscription, note notification)
 	if err != nil {
 		switch {
 		case errors.Is(err, outbound.ErrNotPublic):
-			return "endpoint address not public", false
+			return "endpoint address not public", false, 0
 		case errors.Is(err, context.DeadlineExceeded):
-			return "timeout", false
+			return "timeout", false, 0
 		}
-		return "connection failed", false
+		return "connection failed", false, 0
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	res.Body.Close()
-	return "http " + strconv.Itoa(res.StatusCode), res.StatusCode >= 200 && res.StatusCode < 300
+	return "http " + strconv.Itoa(res.StatusCode), res.StatusCode >= 200 && res.StatusCode < 300,
+		retryafter.FromResponse(res, n.cfg.Clock())
 }
 
 // activate moves a requested subscription to active after its handshake,
@@ -359,9 +363,10 @@ func (n *Notifier) delivered(ctx context.Context, s *Subscription, r *gateway.Re
 }
 
 // fail counts a failed attempt: the next one waits out a doubling backoff,
-// and after Config.MaxFailures consecutive failures the subscription goes
-// to status error and is not tried again until its client resumes it.
-func (n *Notifier) fail(ctx context.Context, s *Subscription, result string) error {
+// or longer when the endpoint asked for it (wait, from its Retry-After), and
+// after Config.MaxFailures consecutive failures the subscription goes to
+// status error and is not tried again until its client resumes it.
+func (n *Notifier) fail(ctx context.Context, s *Subscription, result string, wait time.Duration) error {
 	now := n.cfg.Clock().UTC()
 	stopped := false
 	var failures int
@@ -372,7 +377,7 @@ func (n *Notifier) fail(ctx context.Context, s *Subscription, result string) err
 		st := &c.Delivery
 		st.Failures++
 		failures = st.Failures
-		st.NextAttempt = now.Add(n.cfg.backoff(st.Failures))
+		st.NextAttempt = now.Add(max(n.cfg.backoff(st.Failures), wait))
 		if st.Failures >= n.cfg.MaxFailures {
 			stopped = true
 			st.NextAttempt = time.Time{}

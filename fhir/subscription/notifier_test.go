@@ -71,6 +71,46 @@ func TestHandshakeFailuresStopTheSubscription(t *testing.T) {
 	}
 }
 
+// TestRetryAfterHoldsTheNextAttempt: an endpoint that answers 429 or 503
+// with Retry-After is not tried again before it asked, when that is later
+// than the backoff; a shorter Retry-After leaves the backoff.
+func TestRetryAfterHoldsTheNextAttempt(t *testing.T) {
+	cases := []struct {
+		status     int
+		retryAfter string
+		want       time.Duration
+	}{
+		{http.StatusTooManyRequests, "600", 10 * time.Minute},
+		{http.StatusServiceUnavailable, "3600", time.Hour},
+		{http.StatusTooManyRequests, "5", time.Minute},       // shorter than the backoff
+		{http.StatusInternalServerError, "600", time.Minute}, // only 429 and 503 say when
+		{http.StatusTooManyRequests, "soon", time.Minute},    // not a delay
+		{http.StatusServiceUnavailable, "86400", time.Hour},  // capped
+	}
+	for _, c := range cases {
+		ctx := context.Background()
+		svc, clock := newService(t)
+		cfg := Config{AllowHTTP: true, AllowPrivateNetworks: true, MaxFailures: 3, Backoff: time.Minute}
+		reg, n := NewRegistry(svc, cfg), NewNotifier(svc, cfg, nil)
+		ep := newEndpoint(t, c.status)
+		ep.retryAfter = c.retryAfter
+		s, err := reg.Create(ctx, Owner{OrgID: "org-a"}, ep.resource(StatusRequested, "Task?owner=org-a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := reg.State(ctx, "org-a", s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.NextAttempt.Sub(clock.Now()); got != c.want {
+			t.Errorf("%d Retry-After %q: next attempt in %v, want %v", c.status, c.retryAfter, got, c.want)
+		}
+	}
+}
+
 func TestPrivateAddressesAreRefusedByDefault(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newService(t)
