@@ -325,7 +325,7 @@ func (s *Service) CheckReceiptDeadline(ctx context.Context, deliveryID string) e
 	}
 	if d, err := s.Delivery(ctx, deliveryID); err == nil && d.State == DeliverySent && !d.Deadline.IsZero() &&
 		!s.clock.Now().Before(d.Deadline) {
-		if rc := s.pollBeforeTimeout(ctx, d); rc != nil {
+		if rc, _ := s.pollBeforeTimeout(ctx, d); rc != nil {
 			rc.Detail = strings.TrimSpace("polled at deadline " + rc.Detail)
 			if _, err := s.RecordReceipt(ctx, deliveryID, *rc, 0); err != nil {
 				return err

@@ -168,20 +168,25 @@ func (s *Service) pollReceipt(ctx context.Context, deliveryID string) error {
 	if d.State != DeliverySent || d.Deadline.IsZero() || !now.Before(d.Deadline) || s.cfg.ReceiptPollEvery <= 0 {
 		return nil // received, failed, or the deadline job's to decide
 	}
-	if rc := s.pollBeforeTimeout(ctx, d); rc != nil {
+	rc, wait := s.pollBeforeTimeout(ctx, d)
+	if rc != nil {
 		rc.Detail = strings.TrimSpace("polled " + rc.Detail)
 		_, err := s.RecordReceipt(ctx, deliveryID, *rc, 0)
 		return err
 	}
-	return &SnoozeError{Delay: min(s.cfg.ReceiptPollEvery, d.Deadline.Sub(now))}
+	// The next poll comes after the usual interval, or later when the
+	// vendor asked for it (Retry-After), but never after the deadline,
+	// whose job asks once more before failing the delivery.
+	return &SnoozeError{Delay: min(max(s.cfg.ReceiptPollEvery, wait), d.Deadline.Sub(now))}
 }
 
 // pollBeforeTimeout asks a polling channel for the receipt that did not
-// arrive; nil means nothing more is known.
-func (s *Service) pollBeforeTimeout(ctx context.Context, d *Delivery) *Receipt {
+// arrive; nil means nothing more is known. wait is how long the channel's
+// far side asked us to hold off (a throttled poll's Retry-After), or zero.
+func (s *Service) pollBeforeTimeout(ctx context.Context, d *Delivery) (rc *Receipt, wait time.Duration) {
 	p, ok := s.channels[d.Channel].(ReceiptPoller)
 	if !ok {
-		return nil
+		return nil, 0
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -190,9 +195,9 @@ func (s *Service) pollBeforeTimeout(ctx context.Context, d *Delivery) *Receipt {
 		if !errors.Is(err, ErrNotFound) {
 			s.log.Warn("poll for receipt", "delivery", d.ID, "channel", d.Channel, "err", err)
 		}
-		return nil
+		return nil, RetryDelay(err)
 	}
-	return rc
+	return rc, 0
 }
 
 // SweepExpired deletes expired edge documents (used assertion ids, idle

@@ -557,3 +557,59 @@ func TestCallbackOvertakesSend(t *testing.T) {
 		t.Errorf("callback audited %d times", n)
 	}
 }
+
+// TestThrottledStatusPollWaitsAsAsked: while a sent fax waits for its
+// callback, the core polls the vendor's status every ReceiptPollEvery; a
+// poll the vendor answers 429 with Retry-After holds the next one for as
+// long as it asked, but never past the receipt deadline, whose job asks
+// once more before failing the delivery.
+func TestThrottledStatusPollWaitsAsAsked(t *testing.T) {
+	clock := storetest.NewManualClock(time.Now().UTC())
+	var retryAfter atomic.Value
+	throttle := func(e *env, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				w.Header().Set("Retry-After", retryAfter.Load().(string))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"success":false,"message":"slow down"}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, options{clock: clock, callbackDelay: time.Hour, apiWrap: throttle})
+	r := e.create(t, false)
+	var d *gateway.Delivery
+	eventually(t, "the fax sent", func() bool {
+		_, ds := e.referral(t, r.ID)
+		d = ds[0]
+		return d.State == gateway.DeliverySent
+	})
+	poll := func() time.Duration {
+		t.Helper()
+		err := e.svc.HandleJob(t.Context(), gateway.Job{Kind: gateway.JobPollReceipt, DeliveryID: d.ID, Practice: clinicID}, gateway.JobMeta{})
+		var snooze *gateway.SnoozeError
+		if !errors.As(err, &snooze) {
+			t.Fatalf("poll job: %v, want a snooze until the next poll", err)
+		}
+		return snooze.Delay
+	}
+	for _, c := range []struct {
+		retryAfter string
+		want       time.Duration
+	}{
+		{"900", 15 * time.Minute},                        // longer than the 2 min interval
+		{"30", gateway.DefaultConfig().ReceiptPollEvery}, // shorter: the interval
+		{"3600", channel.DefaultCallbackWithin},          // past the deadline: until the deadline
+	} {
+		retryAfter.Store(c.retryAfter)
+		before := e.statusGets.Load()
+		if got := poll(); got != c.want {
+			t.Errorf("vendor Retry-After %s: next poll in %v, want %v", c.retryAfter, got, c.want)
+		}
+		if e.statusGets.Load() != before+1 {
+			t.Errorf("vendor Retry-After %s: %d status requests, want 1", c.retryAfter, e.statusGets.Load()-before)
+		}
+	}
+}
