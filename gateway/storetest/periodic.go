@@ -119,14 +119,16 @@ func testPeriodicJobs(t *testing.T, h Harness) {
 	})
 }
 
-// heldRounds counts the rounds it ran; the first one, once it started,
-// waits for release before finishing.
+// heldRounds counts the rounds it ran, and among them the requested ones
+// (a RequestRound job names its request in Ref; a periodic round has none);
+// the first round, once it started, waits for release before finishing.
 type heldRounds struct {
-	mu      sync.Mutex
-	ran     int
-	items   int
-	started chan struct{}
-	release chan struct{}
+	mu        sync.Mutex
+	ran       int
+	requested int
+	items     int
+	started   chan struct{}
+	release   chan struct{}
 }
 
 // HandleJob implements gateway.JobHandler.
@@ -138,6 +140,9 @@ func (h *heldRounds) HandleJob(ctx context.Context, j gateway.Job, _ gateway.Job
 		return nil
 	}
 	h.ran++
+	if j.Ref != "" {
+		h.requested++
+	}
 	first := h.ran == 1
 	h.mu.Unlock()
 	if first {
@@ -151,10 +156,10 @@ func (h *heldRounds) HandleJob(ctx context.Context, j gateway.Job, _ gateway.Job
 	return nil
 }
 
-func (h *heldRounds) counts() (rounds, items int) {
+func (h *heldRounds) counts() (requested, items int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.ran, h.items
+	return h.requested, h.items
 }
 
 // testRequestRound checks Service.RequestRound: a round asked for while
@@ -182,19 +187,23 @@ func testRequestRound(t *testing.T, h Harness) {
 		}
 	}
 	close(c.release)
-	e.waitFor("a round after the requests", func() bool { n, _ := c.counts(); return n >= 2 })
+	// Counted are the requested rounds: the periodic schedule may run its
+	// round again meanwhile (River runs it at start whenever a node becomes
+	// the queue's leader, and under load the leader can change), which is
+	// not what is tested here.
+	e.waitFor("a round after the requests", func() bool { n, _ := c.counts(); return n >= 1 })
 	// Give any wrongly queued extra round the time to run: a job queued
 	// after it runs only once it was fetched.
 	if err := e.svc.EnqueueJobs(e.ctx, gateway.Job{Kind: item, Ref: "marker"}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitFor("the marker job", func() bool { _, n := c.counts(); return n == 1 })
-	if n, _ := c.counts(); n != 2 {
-		t.Errorf("%d rounds ran, want 2: the start-up one and one for the three requests made while it ran", n)
+	if n, _ := c.counts(); n != 1 {
+		t.Errorf("%d requested rounds ran, want 1: the three requests made while the start-up round ran share one", n)
 	}
 	// A request once nothing runs gets its round too.
 	if err := e.svc.RequestRound(e.ctx, round); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the round requested while none ran", func() bool { n, _ := c.counts(); return n == 3 })
+	e.waitFor("the round requested while none ran", func() bool { n, _ := c.counts(); return n == 2 })
 }
