@@ -120,15 +120,22 @@ func testPeriodicJobs(t *testing.T, h Harness) {
 }
 
 // heldRounds counts the rounds it ran, and among them the requested ones
-// (a RequestRound job names its request in Ref; a periodic round has none);
-// the first round, once it started, waits for release before finishing.
+// (a RequestRound job names its request in Ref; a periodic round has
+// none). It holds the first periodic round until holdPeriodic is closed,
+// and the next requested round after holdOne is set until holdOne is
+// closed; afterMark counts the requested rounds that started once mark
+// was set.
 type heldRounds struct {
-	mu        sync.Mutex
-	ran       int
-	requested int
-	items     int
-	started   chan struct{}
-	release   chan struct{}
+	mu              sync.Mutex
+	ran, items      int
+	requested       int
+	afterMark       int
+	mark            bool
+	periodicHeld    bool
+	holdPeriodic    chan struct{}
+	periodicStarted chan struct{}
+	holdOne         chan struct{}
+	oneStarted      chan struct{}
 }
 
 // HandleJob implements gateway.JobHandler.
@@ -140,15 +147,25 @@ func (h *heldRounds) HandleJob(ctx context.Context, j gateway.Job, _ gateway.Job
 		return nil
 	}
 	h.ran++
-	if j.Ref != "" {
+	var wait chan struct{}
+	switch {
+	case j.Ref == "" && !h.periodicHeld:
+		h.periodicHeld, wait = true, h.holdPeriodic
+		close(h.periodicStarted)
+	case j.Ref != "":
 		h.requested++
+		if h.mark {
+			h.afterMark++
+		}
+		if h.holdOne != nil {
+			wait, h.holdOne = h.holdOne, nil
+			close(h.oneStarted)
+		}
 	}
-	first := h.ran == 1
 	h.mu.Unlock()
-	if first {
-		close(h.started)
+	if wait != nil {
 		select {
-		case <-h.release:
+		case <-wait:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -156,54 +173,71 @@ func (h *heldRounds) HandleJob(ctx context.Context, j gateway.Job, _ gateway.Job
 	return nil
 }
 
-func (h *heldRounds) counts() (requested, items int) {
+func (h *heldRounds) counts() (requested, items, afterMark int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.requested, h.items
+	return h.requested, h.items, h.afterMark
 }
 
-// testRequestRound checks Service.RequestRound: a round asked for while
-// the same kind's round runs starts after the request instead of being
-// merged into the running one, and the requests made before it starts
-// share it.
+// testRequestRound checks Service.RequestRound: requests made before a
+// round starts share one round, and a round asked for while the same
+// kind's round runs starts after the request instead of being merged into
+// the running one. (Requested rounds may run beside a periodic one, so
+// requests made one after another while workers run may each get a round
+// of their own: a round that started between two requests has counted
+// itself, and the later request must not be merged into it.)
 func testRequestRound(t *testing.T, h Harness) {
 	e := newEnv(t, h, Behavior{}, Behavior{})
 	const round, item gateway.JobKind = "test-round", "test-item"
-	c := &heldRounds{started: make(chan struct{}), release: make(chan struct{})}
+	c := &heldRounds{holdPeriodic: make(chan struct{}), periodicStarted: make(chan struct{})}
 	e.svc.HandleJobKind(round, c)
 	e.svc.HandleJobKind(item, c)
-	if err := e.svc.Every(round, time.Hour); err != nil { // one round as the leader is elected, then none
+	if err := e.svc.Every(round, time.Hour); err != nil { // one round as the leader is elected
 		t.Fatal(err)
 	}
-	e.startWorkers()
-	select {
-	case <-c.started:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the start-up round never ran")
-	}
+	// Requests made before any round started share one round.
 	for range 3 {
 		if err := e.svc.RequestRound(e.ctx, round); err != nil {
 			t.Fatal(err)
 		}
 	}
-	close(c.release)
-	// Counted are the requested rounds: the periodic schedule may run its
-	// round again meanwhile (River runs it at start whenever a node becomes
-	// the queue's leader, and under load the leader can change), which is
-	// not what is tested here.
-	e.waitFor("a round after the requests", func() bool { n, _ := c.counts(); return n >= 1 })
+	e.startWorkers()
+	select {
+	case <-c.periodicStarted:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the start-up round never ran")
+	}
+	e.waitFor("the requested round", func() bool { n, _, _ := c.counts(); return n >= 1 })
+	close(c.holdPeriodic)
 	// Give any wrongly queued extra round the time to run: a job queued
 	// after it runs only once it was fetched.
 	if err := e.svc.EnqueueJobs(e.ctx, gateway.Job{Kind: item, Ref: "marker"}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the marker job", func() bool { _, n := c.counts(); return n == 1 })
-	if n, _ := c.counts(); n != 1 {
-		t.Errorf("%d requested rounds ran, want 1: the three requests made while the start-up round ran share one", n)
+	e.waitFor("the marker job", func() bool { _, n, _ := c.counts(); return n == 1 })
+	if n, _, _ := c.counts(); n != 1 {
+		t.Errorf("%d requested rounds ran, want 1: the three requests made before any round started share one", n)
 	}
-	// A request once nothing runs gets its round too.
+
+	// A request made while a round runs gets a round that starts after it.
+	c.mu.Lock()
+	hold, started := make(chan struct{}), make(chan struct{})
+	c.holdOne, c.oneStarted = hold, started
+	c.mu.Unlock()
 	if err := e.svc.RequestRound(e.ctx, round); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the round requested while none ran", func() bool { n, _ := c.counts(); return n == 2 })
+	select {
+	case <-started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the requested round never ran")
+	}
+	c.mu.Lock()
+	c.mark = true
+	c.mu.Unlock()
+	if err := e.svc.RequestRound(e.ctx, round); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	e.waitFor("a round started after the request made while one ran", func() bool { _, _, n := c.counts(); return n >= 1 })
 }
