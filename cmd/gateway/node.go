@@ -24,7 +24,7 @@ import (
 	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/buildinfo"
 	"github.com/referralgw/gateway/gateway/httpedge"
-	"github.com/referralgw/gateway/gateway/peer"
+	"github.com/referralgw/gateway/internal/peer"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 )
 

@@ -4,11 +4,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/internal/peer"
 	"golang.org/x/time/rate"
 )
 
@@ -89,7 +89,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		host := hostOf(c.RemoteAddr())
-		addr := clientKey(host)
+		addr := peer.Key(host)
 		sc := &sessionConn{Conn: c, hostname: l.hostname, idle: l.idle, end: time.Now().Add(l.session)}
 		if reason := l.admit(addr, sc); reason != "" {
 			l.refused(host, reason)
@@ -101,23 +101,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		sc.spendRefusal = func() { l.spendRefusal(addr) }
 		return sc, nil
 	}
-}
-
-// clientKey is what the per-address cap counts a peer under: an IPv4
-// address, or the /64 an IPv6 address is in, since one site is given a
-// whole /64 (or more) and could otherwise open every session from it.
-// It is the gateway's peer.Key rule, kept here because a protocol package
-// imports nothing of the gateway.
-func clientKey(host string) string {
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is4() {
-		return ip.String()
-	}
-	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().String()
 }
 
 // admit takes a slot for addr's session sc, or says which limit refuses it.

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/referralgw/gateway/gateway/peer"
+	"github.com/referralgw/gateway/internal/peer"
 	"golang.org/x/time/rate"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/fhir/subscription"
 	"github.com/referralgw/gateway/gateway"
-	"github.com/referralgw/gateway/gateway/peer"
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // ContentType is the media type of every resource the API writes.

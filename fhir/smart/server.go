@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // TokenPath is where the token endpoint is served below the issuer base URL.
@@ -72,8 +74,8 @@ type TokenServerConfig struct {
 	// request is one too, refused without reading its body.
 	OnDecision func(ctx context.Context, d Decision)
 	// Peer names the client address a request counts against in the
-	// throttle (see throttle.go); defaults to the host of r.RemoteAddr. The
-	// gateway sets it to peer.Key, which counts an IPv6 client by its /64.
+	// throttle (see throttle.go); defaults to peer.Key of r.RemoteAddr,
+	// which counts an IPv6 client by its /64.
 	Peer func(r *http.Request) string
 	// FailuresPerMinute and FailureBurst bound the failed token requests
 	// of one client address (DefaultFailuresPerMinute and
@@ -129,7 +131,7 @@ func NewTokenServer(cfg TokenServerConfig) (*TokenServer, error) {
 		return nil, errors.New("smart: token server: ClockSkew must not be negative")
 	}
 	if cfg.Peer == nil {
-		cfg.Peer = remoteHost
+		cfg.Peer = func(r *http.Request) string { return peer.Key(r.RemoteAddr) }
 	}
 	positive := func(v *int, def int) {
 		if *v <= 0 {

@@ -1,7 +1,6 @@
 package smart
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -141,15 +140,6 @@ func (t *tokenThrottle) granted(peer string, now time.Time) {
 		}
 	}
 	t.known[peer] = now
-}
-
-// remoteHost is the default TokenServerConfig.Peer: the request's peer
-// address without its port.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // writeThrottled answers a throttled request: 429 with Retry-After in

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // countingRegistry counts the lookups a token request costs.
@@ -153,7 +155,7 @@ func TestTokenEndpointCountsByPeer(t *testing.T) {
 			if strings.HasPrefix(r.RemoteAddr, "127.0.2.") {
 				return "site"
 			}
-			return remoteHost(r)
+			return peer.Key(r.RemoteAddr)
 		}
 	})
 	a, b := fromAddr(t, "127.0.2.1"), fromAddr(t, "127.0.2.2")

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/referralgw/gateway/gateway/peer"
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // Limits are the server's bounds. The zero value of a field means its

@@ -66,8 +66,11 @@ func channelOf(rel string) string {
 }
 
 // Protocol lists the protocol packages: they stand alone. The HTTP
-// Retry-After parser (internal/retryafter) is one, outside the channel
-// trees, so that the protocol clients of fhir and of fax may both use it.
+// Retry-After parser (internal/retryafter), the client-address key of
+// the per-client limits (internal/peer) and the egress address rule
+// (internal/publicaddr) are three, outside the channel
+// trees, so that the protocol packages of direct, fhir and fax may use
+// them as the gateway's own edges do.
 // The OpenSSL
 // test CA (direct/internal/osslca) and the DNS and slapd test servers
 // (direct/dirtest, outside internal/ so the command's tests can use them
@@ -77,7 +80,7 @@ var Protocol = []string{
 	"direct/certs", "direct/mdn", "direct/message", "direct/smime", "direct/smtpin", "direct/smtpout",
 	"direct/internal/osslca", "direct/dirtest",
 	"fax/packet", "fax/phaxio", "fax/faxsim", "fhir/smart",
-	"internal/retryafter",
+	"internal/retryafter", "internal/peer", "internal/publicaddr",
 }
 
 // AuditMayImport are the libraries outside the standard library that audit
