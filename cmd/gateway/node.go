@@ -24,8 +24,8 @@ import (
 	"github.com/referralgw/gateway/gateway/admin"
 	"github.com/referralgw/gateway/gateway/buildinfo"
 	"github.com/referralgw/gateway/gateway/httpedge"
-	"github.com/referralgw/gateway/internal/peer"
 	"github.com/referralgw/gateway/gateway/sqlstore"
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // node is one gateway instance with all its edges: the core (store and
