@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/internal/allowance"
 	"github.com/referralgw/gateway/internal/peer"
 	"golang.org/x/time/rate"
 )
@@ -25,9 +26,8 @@ const maxRefusedRecipients = 10
 // address this often, while a busy honest MTA is never held up for long.
 const refusedRecipientRefill = 6 * time.Minute
 
-// maxRefusalAddrs bounds the addresses whose allowance is remembered;
-// past it, addresses not yet remembered are held to the per-session bound
-// alone until a sweep makes room.
+// maxRefusalAddrs bounds the addresses whose allowance is remembered
+// (see allowance.Limit: whole allowances are forgotten first, then all).
 const maxRefusalAddrs = 1 << 16
 
 // maxUnansweredBytes is the most a client may send outside a message
@@ -63,13 +63,12 @@ type limitListener struct {
 	refused  func(addr, reason string)
 	now      func() time.Time
 
-	mu        sync.Mutex
-	total     int
-	byAddr    map[string]int
-	open      map[*sessionConn]struct{}
-	draining  bool                     // Shutdown has begun: sessions end at their next command
-	refusals  map[string]*rate.Limiter // refused recipients allowed per address
-	lastSweep time.Time
+	mu       sync.Mutex
+	total    int
+	byAddr   map[string]int
+	open     map[*sessionConn]struct{}
+	draining bool             // Shutdown has begun: sessions end at their next command
+	refusals *allowance.Limit // refused recipients allowed per address
 }
 
 func (s *Server) newLimitListener(l net.Listener) *limitListener {
@@ -78,7 +77,7 @@ func (s *Server) newLimitListener(l net.Listener) *limitListener {
 		max: s.cfg.MaxConnections, perAddr: s.cfg.MaxConnectionsPerAddr,
 		idle: s.cfg.IdleTimeout, session: s.cfg.MaxSessionDuration,
 		refused: s.refused, now: s.cfg.Now, byAddr: make(map[string]int), open: make(map[*sessionConn]struct{}),
-		refusals: make(map[string]*rate.Limiter),
+		refusals: allowance.New(rate.Every(refusedRecipientRefill), maxRefusedRecipients, maxRefusalAddrs),
 	}
 }
 
@@ -132,46 +131,10 @@ func (l *limitListener) leave(addr string, sc *sessionConn) {
 
 // mayRefuse reports whether addr has a refused recipient left in its
 // allowance.
-func (l *limitListener) mayRefuse(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim := l.refusals[addr]
-	return lim == nil || lim.TokensAt(l.now()) >= 1
-}
+func (l *limitListener) mayRefuse(addr string) bool { return l.refusals.Wait(addr, l.now()) == 0 }
 
 // spendRefusal takes one refused recipient from addr's allowance.
-func (l *limitListener) spendRefusal(addr string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	lim := l.refusals[addr]
-	if lim == nil {
-		if len(l.refusals) >= maxRefusalAddrs {
-			l.sweepRefusals(now)
-			if len(l.refusals) >= maxRefusalAddrs {
-				return
-			}
-		}
-		lim = rate.NewLimiter(rate.Every(refusedRecipientRefill), maxRefusedRecipients)
-		l.refusals[addr] = lim
-	}
-	lim.AllowN(now, 1)
-}
-
-// sweepRefusals forgets the addresses whose allowance is whole again, at
-// most once a refill period, so that a flood of new addresses costs one
-// pass over the map, not one per refusal.
-func (l *limitListener) sweepRefusals(now time.Time) {
-	if now.Sub(l.lastSweep) < refusedRecipientRefill {
-		return
-	}
-	l.lastSweep = now
-	for addr, lim := range l.refusals {
-		if lim.TokensAt(now) >= maxRefusedRecipients {
-			delete(l.refusals, addr)
-		}
-	}
-}
+func (l *limitListener) spendRefusal(addr string) { l.refusals.Spend(addr, l.now()) }
 
 // drain makes every session, and any accepted from now on, end at its
 // next command: a session waiting for one is woken at once, one inside a

@@ -13,6 +13,8 @@ import (
 	"github.com/referralgw/gateway/fax/channel"
 	"github.com/referralgw/gateway/fax/phaxio"
 	"github.com/referralgw/gateway/gateway"
+	"github.com/referralgw/gateway/internal/allowance"
+	"github.com/referralgw/gateway/internal/peer"
 )
 
 // Actor is who the trail names as the author of a callback.
@@ -62,7 +64,7 @@ type handler struct {
 	svc   core
 	cfg   Config
 	bad   error // the configuration's defect, if any
-	fails *failureLimit
+	fails *allowance.Limit
 }
 
 // Validate reports what a configuration lacks.
@@ -134,7 +136,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := clientAddr(r)
 	now := h.svc.Clock().Now()
-	if wait := h.fails.wait(addr, now); wait > 0 {
+	if wait := h.fails.Wait(peer.Key(addr), now); wait > 0 {
 		// Counted in memory by the edge record; at most one entry per
 		// window is written however fast they come.
 		h.refuseUnsigned(ctx, r, "throttled")
@@ -143,7 +145,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		h.fails.failed(addr, now)
+		h.fails.Spend(peer.Key(addr), now)
 		h.refuseUnsigned(ctx, r, "method")
 		w.Header().Set("Allow", http.MethodPost)
 		reply(w, http.StatusMethodNotAllowed)
@@ -152,7 +154,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	cb, err := phaxio.VerifyCallback(r, h.cfg.CallbackURL, h.cfg.Token)
 	if err != nil {
-		h.fails.failed(addr, now)
+		h.fails.Spend(peer.Key(addr), now)
 	}
 	switch {
 	case errors.Is(err, phaxio.ErrMissingSignature):

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/referralgw/gateway/internal/allowance"
 	"golang.org/x/time/rate"
 )
 
@@ -48,20 +49,16 @@ const (
 
 // tokenThrottle decides whether a token request may be heard.
 type tokenThrottle struct {
-	perPeer rate.Limit
-	burst   int
+	failures *allowance.Limit // per address, spent by failures
 
 	mu       sync.Mutex
-	failures map[string]*rate.Limiter // per address, spent by failures
-	known    map[string]time.Time     // addresses granted a token, and when last
-	newPeers *rate.Limiter            // requests of addresses not known, together
+	known    map[string]time.Time // addresses granted a token, and when last
+	newPeers *rate.Limiter        // requests of addresses not known, together
 }
 
 func newTokenThrottle(cfg TokenServerConfig) *tokenThrottle {
 	return &tokenThrottle{
-		perPeer:  rate.Limit(float64(cfg.FailuresPerMinute) / 60),
-		burst:    cfg.FailureBurst,
-		failures: map[string]*rate.Limiter{},
+		failures: allowance.New(rate.Limit(float64(cfg.FailuresPerMinute)/60), cfg.FailureBurst, throttleKeysMax),
 		known:    map[string]time.Time{},
 		newPeers: rate.NewLimiter(rate.Limit(cfg.NewPeerRequestsPerSecond), cfg.NewPeerBurst),
 	}
@@ -71,11 +68,11 @@ func newTokenThrottle(cfg TokenServerConfig) *tokenThrottle {
 // long to wait and which bound refused it. A request from an address not
 // known spends one of the new addresses' allowance here, whatever its outcome.
 func (t *tokenThrottle) admit(peer string, now time.Time) (time.Duration, string) {
+	if wait := t.failures.Wait(peer, now); wait > 0 {
+		return wait, throttledAddress
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if lim := t.failures[peer]; lim != nil && lim.TokensAt(now) < 1 {
-		return waitFor(lim, now), throttledAddress
-	}
 	if seen, ok := t.known[peer]; ok && now.Sub(seen) < KnownPeerFor {
 		return 0, ""
 	}
@@ -87,41 +84,8 @@ func (t *tokenThrottle) admit(peer string, now time.Time) (time.Duration, string
 	return 0, ""
 }
 
-// waitFor is how long until lim has a token again, at least a second.
-func waitFor(lim *rate.Limiter, now time.Time) time.Duration {
-	r := lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
-	r.CancelAt(now)
-	return max(d, time.Second)
-}
-
 // failed spends one of peer's failure allowance.
-func (t *tokenThrottle) failed(peer string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lim := t.failures[peer]
-	if lim == nil {
-		if len(t.failures) >= throttleKeysMax {
-			t.pruneFailures(now)
-		}
-		lim = rate.NewLimiter(t.perPeer, t.burst)
-		t.failures[peer] = lim
-	}
-	lim.AllowN(now, 1)
-}
-
-// pruneFailures forgets the addresses whose allowance has refilled (they
-// would start afresh anyway), or every address when that frees nothing.
-func (t *tokenThrottle) pruneFailures(now time.Time) {
-	for k, lim := range t.failures {
-		if lim.TokensAt(now) >= float64(t.burst) {
-			delete(t.failures, k)
-		}
-	}
-	if len(t.failures) >= throttleKeysMax {
-		clear(t.failures)
-	}
-}
+func (t *tokenThrottle) failed(peer string, now time.Time) { t.failures.Spend(peer, now) }
 
 // granted remembers peer as an address that obtained a token. Only a
 // client holding a registered key gets here, so the table grows with the
