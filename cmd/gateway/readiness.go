@@ -37,16 +37,28 @@ func newReadiness(ping func(context.Context) error, now func() time.Time) *readi
 	return &readiness{ping: ping, now: now}
 }
 
+// cached returns the last answer if it is younger than readyFor.
+func (rd *readiness) cached() (ok bool, err error) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if !rd.at.IsZero() && rd.now().Sub(rd.at) < readyFor {
+		return true, rd.err
+	}
+	return false, nil
+}
+
 // check returns the database's answer, cached or fresh.
 func (rd *readiness) check(ctx context.Context) error {
-	rd.mu.Lock()
-	if !rd.at.IsZero() && rd.now().Sub(rd.at) < readyFor {
-		err := rd.err
-		rd.mu.Unlock()
+	if ok, err := rd.cached(); ok {
 		return err
 	}
-	rd.mu.Unlock()
 	ch := rd.flight.DoChan("ping", func() (any, error) {
+		// A request that found no answer above may reach the flight only
+		// after an earlier check has finished and left it: that answer
+		// is fresh, so it is the answer here too.
+		if ok, err := rd.cached(); ok {
+			return nil, err
+		}
 		// The shared check does not end with the request that started it
 		// (the client may hang up; the others still wait for the answer).
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
