@@ -40,9 +40,15 @@ const (
 	EdgeInterval = 10 * time.Second
 	// EdgeTextMax is how many bytes of attacker text are kept, before escaping.
 	EdgeTextMax = 64
-	// edgeKeysMax bounds the distinct keys of one window; beyond it, events
-	// are counted under their action and reason with source "*".
-	edgeKeysMax = 1000
+	// EdgeKeysMax bounds the distinct keys of one window, and with them
+	// the entries a window writes whatever the attacker varies: beyond it,
+	// events are counted under their action and reason with source "*".
+	// A window writes at most EdgeKeysMax entries at once and, when it
+	// closes, at most EdgeKeysMax counts plus one "*" entry per action and
+	// reason. The sources are the attacker's to choose (an IPv6 /48 holds
+	// 65,536 /64 client keys), so this, not the number of sources, is what
+	// a flood costs the trail.
+	EdgeKeysMax = 32
 )
 
 // edgeKey is what events are counted under; tenants are joined by NUL.
@@ -80,7 +86,7 @@ func (s *Service) RecordEdge(ctx context.Context, ev EdgeEvent) error {
 	case ok:
 		c.n++
 		c.text = text
-	case len(a.counts) >= edgeKeysMax:
+	case len(a.counts) >= EdgeKeysMax:
 		k.source = "*"
 		if c, ok := a.counts[k]; ok {
 			c.n++

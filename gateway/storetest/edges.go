@@ -67,6 +67,52 @@ func testEdgeAggregation(t *testing.T, h Harness) {
 	}
 }
 
+// testEdgeAggregationManySources floods from 2,000 sources, one event
+// each, as a script cycling through the /64s of an IPv6 /48 would: the
+// trail gets EdgeKeysMax entries at once and one entry with the count of
+// the rest, not one per source, and a window costs it at most
+// edgeWindowEntries entries (docs/EDGES.md).
+func testEdgeAggregationManySources(t *testing.T, h Harness) {
+	const edgeWindowEntries = 100
+	e := newEnv(t, h, Behavior{}, Behavior{})
+	before := len(e.edgeEntries())
+	const flood = 2000
+	for i := range flood {
+		if err := e.svc.RecordEdge(e.ctx, gateway.EdgeEvent{Action: "auth.bearer.refused",
+			Source: "2001:db8:0:" + strconv.FormatInt(int64(i), 16) + "::/64", Reason: "no-token"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(e.edgeEntries()) - before; got != gateway.EdgeKeysMax {
+		t.Fatalf("%d sources within one window wrote %d entries at once, want %d", flood, got, gateway.EdgeKeysMax)
+	}
+	e.clock.Advance(gateway.EdgeInterval)
+	if err := e.svc.FlushEdges(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	entries := e.edgeEntries()[before:]
+	if len(entries) > edgeWindowEntries {
+		t.Fatalf("one window of %d sources cost the trail %d entries, want at most %d", flood, len(entries), edgeWindowEntries)
+	}
+	if len(entries) != gateway.EdgeKeysMax+1 {
+		t.Fatalf("after the window: %d entries, want %d (one per tracked source, one for the rest)", len(entries), gateway.EdgeKeysMax+1)
+	}
+	total, rest := 0, 0
+	for _, en := range entries {
+		n, err := strconv.Atoi(en.Detail["count"])
+		if err != nil {
+			t.Fatalf("entry %d: count %q", en.Seq, en.Detail["count"])
+		}
+		total += n
+		if en.Detail["source"] == "*" {
+			rest += n
+		}
+	}
+	if total != flood || rest != flood-gateway.EdgeKeysMax {
+		t.Errorf("counted %d events, %d of them under source \"*\"; want %d and %d", total, rest, flood, flood-gateway.EdgeKeysMax)
+	}
+}
+
 // testEdgeAggregationForAReferral floods the aggregation with an event tied
 // to a referral (a replayed callback): its entries go to the named
 // practices' chains, naming the referral, with the outcome given; the

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("EdgeAggregation", func(t *testing.T) { testEdgeAggregation(t, h) })
 	t.Run("EdgeAggregationForAReferral", func(t *testing.T) { testEdgeAggregationForAReferral(t, h) })
+	t.Run("EdgeAggregationManySources", func(t *testing.T) { testEdgeAggregationManySources(t, h) })
 	t.Run("WitnessedTamper", func(t *testing.T) { testWitnessedTamper(t, h) })
 	t.Run("SequencerBatches", func(t *testing.T) { testSequencerBatches(t, h) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, h) })
