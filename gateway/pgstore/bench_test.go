@@ -24,3 +24,11 @@ func BenchmarkCreateAndQueueAppRole(b *testing.B) {
 func BenchmarkSequencer(b *testing.B) {
 	storetest.BenchSequencer(b, OpenFresh(b, storetest.FastQueue()))
 }
+
+// BenchmarkSequencerAppRole is BenchmarkSequencer as the app role, as
+// production runs it: the policies and the tree-node check's lookups pass
+// row-level security.
+func BenchmarkSequencerAppRole(b *testing.B) {
+	s, _ := openAppRole(b, storetest.FastQueue())
+	storetest.BenchSequencer(b, s)
+}
