@@ -75,21 +75,21 @@ func TestConnectionErrorsAreLoggedAFewLinesASecond(t *testing.T) {
 		resetAfterEHLO(t, l.Addr().String())
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for srv.connErrors.events() < 20 {
+	for srv.connErrors.Events() < 20 {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d connection errors reported by the SMTP engine", srv.connErrors.events())
+			t.Fatalf("only %d connection errors reported by the SMTP engine", srv.connErrors.Events())
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 	if lines := sink.lines("smtpin: smtp server"); len(lines) == 0 || len(lines) > 5 {
-		t.Fatalf("%d log lines for %d connection errors, want 1 to 5:\n%s", len(lines), srv.connErrors.events(), strings.Join(lines, "\n"))
+		t.Fatalf("%d log lines for %d connection errors, want 1 to 5:\n%s", len(lines), srv.connErrors.Events(), strings.Join(lines, "\n"))
 	}
 	// Once the allowance refills, the next line says how many were left out.
 	later := start.Add(time.Minute)
 	now.Store(&later)
-	before := srv.connErrors.events()
+	before := srv.connErrors.Events()
 	resetAfterEHLO(t, l.Addr().String())
-	for srv.connErrors.events() == before {
+	for srv.connErrors.Events() == before {
 		if time.Now().After(deadline) {
 			t.Fatal("the last connection error was not reported")
 		}
@@ -132,9 +132,9 @@ func TestAbortedMessagesAreLoggedAFewLinesASecond(t *testing.T) {
 		_ = c.conn.Close()
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for srv.connErrors.events() < sessions {
+	for srv.connErrors.Events() < sessions {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d aborted messages reported", srv.connErrors.events(), sessions)
+			t.Fatalf("%d of %d aborted messages reported", srv.connErrors.Events(), sessions)
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/referralgw/gateway/internal/quietlog"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 )
 
 // Config configures a Server.
@@ -97,8 +97,8 @@ type Server struct {
 	budget     *semaphore.Weighted // bytes of the messages being stored
 	receiving  *semaphore.Weighted // bytes of the message bodies being received
 	received   atomic.Int64        // the same count, readable
-	refusals   *quietLog           // connections refused by a cap, sessions and messages turned away by a limit
-	connErrors *quietLog           // sessions that ended in an error: go-smtp's error log, messages cut off
+	refusals   *quietlog.Logger    // connections refused by a cap, sessions and messages turned away by a limit
+	connErrors *quietlog.Logger    // sessions that ended in an error: go-smtp's error log, messages cut off
 
 	mu        sync.Mutex
 	listeners []*limitListener
@@ -165,7 +165,7 @@ func New(cfg Config) (*Server, error) {
 		stores:    make(chan struct{}, cfg.MaxConcurrentStores),
 		budget:    semaphore.NewWeighted(cfg.StoreBudget),
 		receiving: semaphore.NewWeighted(cfg.ReceiveBudget),
-		refusals:  newQuietLog(cfg.Logger, cfg.Now), connErrors: newQuietLog(cfg.Logger, cfg.Now)}
+		refusals:  quietlog.New(cfg.Logger, cfg.Now), connErrors: quietlog.New(cfg.Logger, cfg.Now)}
 	for _, d := range cfg.Domains {
 		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
@@ -227,60 +227,19 @@ func (s *Server) acceptsDomain(domain string) bool {
 // refused logs a connection turned away by a cap, at most a few lines a
 // second however many arrive.
 func (s *Server) refused(addr, reason string) {
-	s.refusals.warn("smtpin: connection refused", "remote_ip", addr, "reason", reason)
+	s.refusals.Warn("smtpin: connection refused", "remote_ip", addr, "reason", reason)
 }
 
 // logAdapter routes go-smtp's internal error log to slog, a few lines a
 // second at most: any client can cause a line (a connection reset in the
 // middle of a session is one). go-smtp reports only connection-level
 // errors (peer address and error), not content.
-type logAdapter struct{ q *quietLog }
+type logAdapter struct{ q *quietlog.Logger }
 
 func (a logAdapter) Printf(format string, v ...any) {
-	a.q.warn("smtpin: smtp server", "detail", fmt.Sprintf(format, v...))
+	a.q.Warn("smtpin: smtp server", "detail", fmt.Sprintf(format, v...))
 }
 
 func (a logAdapter) Println(v ...any) {
-	a.q.warn("smtpin: smtp server", "detail", fmt.Sprint(v...))
-}
-
-// quietLog writes warnings that clients can cause at will, at most a few
-// lines a second on the server's clock; the next line written after a
-// quiet spell says how many were left out.
-type quietLog struct {
-	l   *slog.Logger
-	now func() time.Time
-	lim *rate.Limiter
-
-	mu         sync.Mutex
-	seen       int // events, written or not
-	suppressed int // events left out since the last line
-}
-
-func newQuietLog(l *slog.Logger, now func() time.Time) *quietLog {
-	return &quietLog{l: l, now: now, lim: rate.NewLimiter(rate.Every(time.Second), 5)}
-}
-
-func (q *quietLog) warn(msg string, args ...any) {
-	q.mu.Lock()
-	q.seen++
-	if !q.lim.AllowN(q.now(), 1) {
-		q.suppressed++
-		q.mu.Unlock()
-		return
-	}
-	n := q.suppressed
-	q.suppressed = 0
-	q.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	q.l.Warn(msg, args...)
-}
-
-// events counts the warnings given to q, written or left out.
-func (q *quietLog) events() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.seen
+	a.q.Warn("smtpin: smtp server", "detail", fmt.Sprint(v...))
 }

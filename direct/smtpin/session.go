@@ -69,7 +69,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	// A declared size that the receive budget cannot take now is deferred
 	// before any of it is sent (RFC 1870 6.2).
 	if opts != nil && opts.Size > 0 && !ss.s.receiveFits(opts.Size) {
-		ss.s.refusals.warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent", "size", opts.Size)
+		ss.s.refusals.Warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent", "size", opts.Size)
 		return errNoStorage
 	}
 	ss.from, ss.hasFrom = from, true
@@ -83,7 +83,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	// Past the bound, any recipient ends the session, so the reply to the
 	// one that trips it tells nothing of whether it exists.
 	if ss.refused >= maxRefusedRecipients || (ss.conn != nil && !ss.conn.mayRefuse()) {
-		ss.s.refusals.warn("smtpin: session ended", "remote_ip", ss.remoteIP, "reason", "too many refused recipients")
+		ss.s.refusals.Warn("smtpin: session ended", "remote_ip", ss.remoteIP, "reason", "too many refused recipients")
 		if ss.conn != nil {
 			ss.conn.hangup("too many refused recipients")
 		}
@@ -141,7 +141,7 @@ func (ss *session) Data(r io.Reader) (err error) {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			if se == errNoStorage {
-				ss.s.refusals.warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent")
+				ss.s.refusals.Warn("smtpin: message deferred", "remote_ip", ss.remoteIP, "reason", "receive budget spent")
 			}
 			return se // 552 5.3.4 from go-smtp's size limit, or 452 4.3.1 from the receive budget
 		}
@@ -151,7 +151,7 @@ func (ss *session) Data(r io.Reader) (err error) {
 		}
 		// A client can cause this at will (by leaving in the middle of a
 		// message), so it shares the bound of connection errors.
-		ss.s.connErrors.warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
+		ss.s.connErrors.Warn("smtpin: message not received", "remote_ip", ss.remoteIP, "err", err)
 		return errStoreFailed
 	}
 	defer body.Close()

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/referralgw/gateway/internal/peer"
+	"github.com/referralgw/gateway/internal/quietlog"
 )
 
 // Limits are the server's bounds. The zero value of a field means its
@@ -112,7 +112,7 @@ func (e *Edge) Server(h http.Handler) *http.Server {
 		WriteTimeout:      e.lim.WriteTimeout,
 		IdleTimeout:       e.lim.IdleTimeout,
 		MaxHeaderBytes:    e.lim.MaxHeaderBytes,
-		ErrorLog:          log.New(&quietLog{l: e.lim.Log}, "", 0),
+		ErrorLog:          log.New(quietlog.New(e.lim.Log, nil).Writer("http server"), "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok { // served on tls.NewListener(e.Listener(l), ...)
 				c = tc.NetConn()
@@ -261,40 +261,3 @@ func hostOf(a net.Addr) string { return peer.Key(a.String()) }
 
 // clientAddr is the client a request counts against (see peer.Key).
 func clientAddr(r *http.Request) string { return peer.Key(r.RemoteAddr) }
-
-// quietLog carries net/http's error log to slog, at most quietLines lines
-// in any one-second window; the next line written after a quiet spell
-// says how many were left out.
-type quietLog struct {
-	l *slog.Logger
-
-	mu         sync.Mutex
-	window     time.Time // start of the current window
-	written    int       // lines written in it
-	suppressed int       // lines left out since the last one written
-}
-
-const quietLines = 5
-
-func (q *quietLog) Write(p []byte) (int, error) {
-	now := time.Now()
-	q.mu.Lock()
-	if now.Sub(q.window) >= time.Second {
-		q.window, q.written = now, 0
-	}
-	if q.written >= quietLines {
-		q.suppressed++
-		q.mu.Unlock()
-		return len(p), nil
-	}
-	q.written++
-	n := q.suppressed
-	q.suppressed = 0
-	q.mu.Unlock()
-	args := []any{"detail", strings.TrimSpace(string(p))}
-	if n > 0 {
-		args = append(args, "suppressed", n)
-	}
-	q.l.Warn("http server", args...)
-	return len(p), nil
-}

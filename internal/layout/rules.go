@@ -68,8 +68,9 @@ func channelOf(rel string) string {
 // Protocol lists the protocol packages: they stand alone. The HTTP
 // Retry-After parser (internal/retryafter), the client-address key of
 // the per-client limits (internal/peer), the failure allowance those
-// limits keep (internal/allowance) and the egress address rule
-// (internal/publicaddr) are four, outside the channel
+// limits keep (internal/allowance), the egress address rule
+// (internal/publicaddr) and the rate-limited warning log of the listeners
+// (internal/quietlog) are five, outside the channel
 // trees, so that the protocol packages of direct, fhir and fax may use
 // them as the gateway's own edges do.
 // The OpenSSL
@@ -81,7 +82,7 @@ var Protocol = []string{
 	"direct/certs", "direct/mdn", "direct/message", "direct/smime", "direct/smtpin", "direct/smtpout",
 	"direct/internal/osslca", "direct/dirtest",
 	"fax/packet", "fax/phaxio", "fax/faxsim", "fhir/smart",
-	"internal/retryafter", "internal/peer", "internal/publicaddr", "internal/allowance",
+	"internal/retryafter", "internal/peer", "internal/publicaddr", "internal/allowance", "internal/quietlog",
 }
 
 // AuditMayImport are the libraries outside the standard library that audit
