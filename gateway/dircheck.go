@@ -213,9 +213,10 @@ func (s *Service) faxVendorCheck(ctx context.Context, tx Tx) (CheckStatus, strin
 }
 
 // verifyDirectory queues one exclusive JobVerifyEntry per entry with a
-// channel endpoint, a page per transaction.
+// channel endpoint, a page per transaction, then records on the round
+// document how many it queued (see DirectoryRound).
 func (s *Service) verifyDirectory(ctx context.Context) error {
-	after := ""
+	after, queued := "", 0
 	for {
 		page, err := s.ListEntries(GatewayWide(ctx, PathDirectory), EntryQuery{AfterID: after, Limit: 200})
 		if err != nil {
@@ -233,8 +234,9 @@ func (s *Service) verifyDirectory(ctx context.Context) error {
 		if err := s.EnqueueJobs(ctx, jobs...); err != nil {
 			return err
 		}
+		queued += len(jobs)
 		if len(page) < 200 {
-			return nil
+			return s.roundListed(ctx, JobVerifyDirectory, queued)
 		}
 		after = page[len(page)-1].ID
 	}

@@ -22,7 +22,7 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 		defer func() { m.JobDone(j.Kind, waited, time.Since(start), jobOutcome(err)) }()
 	}
 	if s.isRound(j) {
-		if err := s.roundStarted(ctx, j.Kind); err != nil {
+		if ctx, err = s.roundStarted(ctx, j.Kind); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -90,11 +91,59 @@ func (s *Service) EnqueueJobs(ctx context.Context, jobs ...Job) error {
 //     may be merged into that round, which is fine: the round's handler
 //     runs after the count, so after the request.
 //
-// The count is the version of the round document of the kind.
+// Either way every round numbered above the count a request read started
+// after the request. The count, with the newest round's start and what
+// it queued, is the round document of the kind (roundDoc); documents
+// written before it kept the count as the document's version.
 const (
 	docRound       = "round"
 	roundRefPrefix = "requested-after-"
 )
+
+// roundDoc is the body of a kind's round document.
+type roundDoc struct {
+	// Started counts the rounds of the kind started so far; the newest
+	// is round number Started.
+	Started   int       `json:"started"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	// Items is how many item jobs the newest round queued, set once it
+	// has queued them all (Listed).
+	Items    int       `json:"items,omitempty"`
+	Listed   bool      `json:"listed,omitempty"`
+	ListedAt time.Time `json:"listedAt,omitzero"`
+}
+
+// readRound reads the round document of kind (the zero roundDoc and
+// version 0 when no round has started).
+func readRound(ctx context.Context, tx Tx, kind JobKind) (roundDoc, int, error) {
+	var rd roundDoc
+	d, err := tx.Document(ctx, docRound, string(kind))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return rd, 0, nil
+	case err != nil:
+		return rd, 0, err
+	}
+	if err := json.Unmarshal(d.Body, &rd); err != nil {
+		return rd, 0, fmt.Errorf("round document %s: %w", kind, err)
+	}
+	if rd.Started == 0 { // written before the count moved into the body
+		rd.Started = d.Version
+		if rd.StartedAt.IsZero() {
+			rd.StartedAt = d.Updated
+		}
+	}
+	return rd, d.Version, nil
+}
+
+// writeRound stores rd over version of the round document of kind.
+func (s *Service) writeRound(ctx context.Context, tx Tx, kind JobKind, rd roundDoc, version int) error {
+	body, err := json.Marshal(rd)
+	if err != nil {
+		return err
+	}
+	return tx.PutDocument(ctx, Document{Kind: docRound, ID: string(kind), Version: version + 1, Updated: s.clock.Now(), Body: body})
+}
 
 // RequestRound queues a round of the periodic kind (see Every) that
 // starts after this call, whether or not one runs at the moment: an
@@ -104,19 +153,22 @@ const (
 // names the request, and is not the handler's to read).
 func (s *Service) RequestRound(ctx context.Context, kind JobKind) error {
 	return s.store.Update(ctx, func(tx Tx) error {
-		started := 0
-		d, err := tx.Document(ctx, docRound, string(kind))
-		switch {
-		case err == nil:
-			started = d.Version
-		case !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("request %s round: %w", kind, err)
-		}
-		if err := tx.Enqueue(ctx, Job{Kind: kind, Ref: roundRefPrefix + strconv.Itoa(started), Exclusive: true}); err != nil {
-			return fmt.Errorf("request %s round: %w", kind, err)
-		}
-		return nil
+		_, err := requestRound(ctx, tx, kind)
+		return err
 	})
+}
+
+// requestRound is RequestRound inside tx. It returns how many rounds of
+// kind had started: every round numbered above it starts after tx.
+func requestRound(ctx context.Context, tx Tx, kind JobKind) (int, error) {
+	rd, _, err := readRound(ctx, tx, kind)
+	if err != nil {
+		return 0, fmt.Errorf("request %s round: %w", kind, err)
+	}
+	if err := tx.Enqueue(ctx, Job{Kind: kind, Ref: roundRefPrefix + strconv.Itoa(rd.Started), Exclusive: true}); err != nil {
+		return 0, fmt.Errorf("request %s round: %w", kind, err)
+	}
+	return rd.Started, nil
 }
 
 // isRound reports whether j is a round: a job of a kind scheduled with
@@ -135,30 +187,67 @@ func (s *Service) isRound(j Job) bool {
 	return false
 }
 
-// roundStarted counts a round of kind as started (see RequestRound).
-// Rounds of one kind starting together on two nodes both count: the
-// loser of the race reads the count again.
-func (s *Service) roundStarted(ctx context.Context, kind JobKind) error {
-	var err error
+// roundKey carries a running round's number in its handler's context.
+type roundKey struct{}
+
+// roundNumber is the number of the round whose handler runs with ctx (0:
+// not a round).
+func roundNumber(ctx context.Context) int {
+	n, _ := ctx.Value(roundKey{}).(int)
+	return n
+}
+
+// roundStarted counts a round of kind as started (see RequestRound) and
+// returns ctx carrying its number. Rounds of one kind starting together
+// on two nodes both count: the loser of the race reads the count again.
+func (s *Service) roundStarted(ctx context.Context, kind JobKind) (context.Context, error) {
+	var (
+		err error
+		n   int
+	)
 	for range 5 {
 		err = s.store.Update(ctx, func(tx Tx) error {
-			version := 1
-			d, err := tx.Document(ctx, docRound, string(kind))
-			switch {
-			case err == nil:
-				version = d.Version + 1
-			case !errors.Is(err, ErrNotFound):
+			rd, version, err := readRound(ctx, tx, kind)
+			if err != nil {
 				return err
 			}
-			now := s.clock.Now()
-			return tx.PutDocument(ctx, Document{Kind: docRound, ID: string(kind), Version: version, Updated: now, Body: []byte("{}")})
+			n = rd.Started + 1
+			return s.writeRound(ctx, tx, kind, roundDoc{Started: n, StartedAt: s.clock.Now()}, version)
 		})
 		if !errors.Is(err, ErrConflict) {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s round: count its start: %w", kind, err)
+		return ctx, fmt.Errorf("%s round: count its start: %w", kind, err)
+	}
+	return context.WithValue(ctx, roundKey{}, n), nil
+}
+
+// roundListed records that the round running with ctx has queued all its
+// items jobs, unless a newer round of kind has started since (its own
+// listing is what counts then).
+func (s *Service) roundListed(ctx context.Context, kind JobKind, items int) error {
+	n := roundNumber(ctx)
+	if n == 0 {
+		return nil // run outside a round (a test calling the handler)
+	}
+	var err error
+	for range 5 {
+		err = s.store.Update(ctx, func(tx Tx) error {
+			rd, version, err := readRound(ctx, tx, kind)
+			if err != nil || rd.Started != n {
+				return err
+			}
+			rd.Items, rd.Listed, rd.ListedAt = items, true, s.clock.Now()
+			return s.writeRound(ctx, tx, kind, rd, version)
+		})
+		if !errors.Is(err, ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s round %d: record its %d items: %w", kind, n, items, err)
 	}
 	return nil
 }

@@ -161,6 +161,12 @@ type Tx interface {
 	Audit(ctx context.Context, ev audit.Event) error
 	// Enqueue queues a job that runs after commit.
 	Enqueue(ctx context.Context, j Job) error
+	// UnfinishedJobs counts the jobs of kind not yet finished, by state
+	// (progress of a round's item jobs).
+	UnfinishedJobs(ctx context.Context, kind JobKind) (JobCounts, error)
+	// QueueWorked reports whether some process works the queue now: a
+	// `gateway serve` whose workers hold the queue's leadership.
+	QueueWorked(ctx context.Context) (bool, error)
 }
 
 // ReferralQuery filters ListReferrals. Zero fields do not filter. Results
@@ -246,6 +252,19 @@ type Job struct {
 	// nothing (River's unique jobs). Edge kinds only.
 	Exclusive bool
 }
+
+// JobCounts counts unfinished jobs by queue state.
+type JobCounts struct {
+	// Waiting jobs are due now or later (River: available, scheduled,
+	// pending).
+	Waiting int `json:"waiting"`
+	Running int `json:"running"`
+	// Retrying jobs failed and wait for their next attempt.
+	Retrying int `json:"retrying"`
+}
+
+// Total is every unfinished job counted.
+func (c JobCounts) Total() int { return c.Waiting + c.Running + c.Retrying }
 
 // JobMeta tells a handler which attempt it is on.
 type JobMeta struct {

@@ -22,6 +22,9 @@ type Behavior struct {
 	// ok), as a real channel's own check of the party's endpoint would.
 	Check       gateway.CheckStatus
 	CheckReason string
+	// CheckHold, when set, holds every CheckEndpoint until it is closed
+	// (or the check's context ends): a round caught half-way.
+	CheckHold chan struct{}
 	// AfterSend, when set, runs after each successful send (before the
 	// core records it): tests trip failures at that moment.
 	AfterSend func(attempt int)
@@ -77,11 +80,19 @@ func (c *RecordingChannel) Reachable(ctx context.Context, to *gateway.Entry) err
 // Check and CheckReason.
 func (c *RecordingChannel) CheckEndpoint(ctx context.Context, to *gateway.Entry) (gateway.CheckStatus, string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.behavior.Check == "" {
+	b := c.behavior
+	c.mu.Unlock()
+	if b.CheckHold != nil {
+		select {
+		case <-b.CheckHold:
+		case <-ctx.Done():
+			return gateway.CheckUnknown, "check cancelled"
+		}
+	}
+	if b.Check == "" {
 		return gateway.CheckOK, "answered"
 	}
-	return c.behavior.Check, c.behavior.CheckReason
+	return b.Check, b.CheckReason
 }
 
 // Blocked is signalled when a BlockFirst send is waiting.

@@ -71,6 +71,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("EdgeJobs", func(t *testing.T) { testEdgeJobs(t, h) })
 	t.Run("PeriodicJobs", func(t *testing.T) { testPeriodicJobs(t, h) })
 	t.Run("RequestRound", func(t *testing.T) { testRequestRound(t, h) })
+	t.Run("DirectoryRound", func(t *testing.T) { testDirectoryRound(t, h) })
+	t.Run("RoundCountFromOlderDocuments", func(t *testing.T) { testRoundCountFromOlderDocuments(t, h) })
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, h) })
 	t.Run("AdoptSubscriptionDocuments", func(t *testing.T) { testAdoptSubscriptionDocuments(t, h) })
 	t.Run("EntryChecks", func(t *testing.T) { testEntryChecks(t, h) })
