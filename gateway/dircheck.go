@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -106,8 +108,12 @@ const (
 	// JobVerifyDirectory queues a JobVerifyEntry for every entry with a
 	// channel endpoint; `gateway serve` schedules it with Every.
 	JobVerifyDirectory JobKind = "directory-verify"
-	// JobVerifyEntry runs CheckEntry for one entry (Ref is its id); it is
-	// exclusive, so a slow check is never run twice at once.
+	// JobVerifyEntry runs CheckEntry for one entry. Its Ref is the entry's
+	// id and the number of the round that queued it ("cardio-b@7"), and it
+	// is exclusive: a round never queues a slow check twice, and a round
+	// that starts while an earlier round's check of the entry runs (which
+	// may have read the entry before a change the new round is for)
+	// queues its own check.
 	JobVerifyEntry JobKind = "directory-verify-entry"
 )
 
@@ -226,7 +232,7 @@ func (s *Service) verifyDirectory(ctx context.Context) error {
 		for _, e := range page {
 			for _, kind := range checkedChannels {
 				if CheckedEndpoint(e, kind) != "" {
-					jobs = append(jobs, Job{Kind: JobVerifyEntry, Ref: e.ID, Exclusive: true})
+					jobs = append(jobs, Job{Kind: JobVerifyEntry, Ref: entryCheckRef(e.ID, roundNumber(ctx)), Exclusive: true})
 					break
 				}
 			}
@@ -240,4 +246,18 @@ func (s *Service) verifyDirectory(ctx context.Context) error {
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// entryCheckRef is the Ref of round's JobVerifyEntry for entry id.
+func entryCheckRef(id string, round int) string {
+	if round == 0 {
+		return id
+	}
+	return id + "@" + strconv.Itoa(round)
+}
+
+// entryCheckID is the entry a JobVerifyEntry's Ref names.
+func entryCheckID(ref string) string {
+	id, _, _ := strings.Cut(ref, "@")
+	return id
 }

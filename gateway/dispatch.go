@@ -53,7 +53,7 @@ func (s *Service) HandleJob(ctx context.Context, j Job, meta JobMeta) (err error
 	case JobVerifyDirectory:
 		return s.verifyDirectory(ctx)
 	case JobVerifyEntry:
-		_, err := s.CheckEntry(ctx, j.Ref)
+		_, err := s.CheckEntry(ctx, entryCheckID(j.Ref))
 		return err
 	}
 	if h := s.jobHandler(j.Kind); h != nil {

@@ -68,24 +68,35 @@ func testDirectoryRound(t *testing.T, h Harness) {
 	if st.Entries != 2 || st.Finished || st.Checked != 0 || st.RoundsWaiting != 0 || st.Started.IsZero() {
 		t.Fatalf("round half-way: %+v, want 2 entries queued, none checked, not finished", st)
 	}
+	// Asked for while round 1's checks run (they may have read the
+	// entries before what prompted the request), round 2 queues checks of
+	// its own rather than counting on those.
+	e.clock.Advance(time.Minute)
+	after, err := e.svc.RequestDirectoryCheck(e.ctx, e.admin, "asked again")
+	if err != nil || after != 1 {
+		t.Fatalf("request while round 1 runs: after %d, %v; want 1", after, err)
+	}
+	e.waitFor("round 2 listed", func() bool { st = e.round(); return st.Round == 2 && st.Listed })
+	if st.Entries != 2 || st.Pending.Total() != 4 || st.Finished {
+		t.Fatalf("round 2 while round 1's checks are held: %+v, want its own 2 checks pending beside round 1's 2", st)
+	}
 	close(hold)
 	e.waitFor("the round finished", func() bool { st = e.round(); return st.Finished })
-	if st.Round != 1 || st.Entries != 2 || st.Checked != 2 || st.Failed != 2 || st.OK != 0 || st.Pending.Total() != 0 ||
+	if st.Round != 2 || st.Entries != 2 || st.Checked != 2 || st.Failed != 2 || st.OK != 0 || st.Pending.Total() != 0 ||
 		!slices.Equal(st.FailedEntries, []string{"cardio-b", "dr-heart"}) || st.FinishedAt.Before(st.Started) {
 		t.Fatalf("finished round: %+v, want both entries checked and failed", st)
 	}
 
-	// The receiver's endpoint answers again; a new request gets round 2,
+	// The receiver's endpoint answers again; a new request gets round 3,
 	// which counts only its own checks.
 	e.fhir.SetBehavior(Behavior{})
 	e.clock.Advance(time.Minute)
-	after, err := e.svc.RequestDirectoryCheck(e.ctx, e.admin, "asked again")
-	if err != nil || after != 1 {
-		t.Fatalf("second request: after %d, %v; want 1", after, err)
+	if after, err = e.svc.RequestDirectoryCheck(e.ctx, e.admin, "asked again"); err != nil || after != 2 {
+		t.Fatalf("third request: after %d, %v; want 2", after, err)
 	}
-	e.waitFor("round 2 finished", func() bool { st = e.round(); return st.Round == 2 && st.Finished })
+	e.waitFor("round 3 finished", func() bool { st = e.round(); return st.Round == 3 && st.Finished })
 	if st.Checked != 2 || st.OK != 2 || st.Failed != 0 || len(st.FailedEntries) != 0 {
-		t.Fatalf("round 2: %+v, want both entries checked ok", st)
+		t.Fatalf("round 3: %+v, want both entries checked ok", st)
 	}
 }
 
