@@ -18,7 +18,7 @@ import (
 )
 
 func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := sub(args, "add", "list", "show", "set-baa", "verify", "import", "export")
+	verb, args, err := sub(args, "add", "list", "show", "set-baa", "verify", "check", "import", "export")
 	if err != nil {
 		return err
 	}
@@ -36,6 +36,7 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		fhirURL, direct, certFile, fax, channels string
 		file, state, end, method, search, kind   string
 		format                                   string
+		check                                    checkOptions
 	)
 	switch verb {
 	case "add":
@@ -61,6 +62,12 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		fs.StringVar(&file, "document", "", "reference to the signed agreement")
 	case "verify":
 		fs.StringVar(&method, "method", "", "how the contact was confirmed, e.g. \"phone call to front desk\"")
+	case "check":
+		fs.BoolVar(&check.wait, "wait", false, "follow the requested round and print its progress until it has finished (exit 1 when a check failed)")
+		fs.DurationVar(&check.timeout, "timeout", 30*time.Minute, "with --wait: stop waiting after this long (the round goes on; 0: no limit)")
+		fs.DurationVar(&check.interval, "interval", time.Second, "with --wait: how often to read the round's progress")
+		fs.BoolVar(&check.status, "status", false, "ask for nothing: show the newest round (start, end, counts, failed entries)")
+		fs.BoolVar(&check.asJSON, "json", false, "with --status: print JSON")
 	case "import":
 		fs.StringVar(&format, "format", "gateway", "gateway (our JSON: entries, BAAs, verifications), nppes (CMS NPPES endpoint CSV) or fhir (a Plan-Net style Bundle)")
 	case "export":
@@ -70,6 +77,20 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		return err
 	}
 	rest := fs.Args()
+	if verb == "check" {
+		switch {
+		case len(rest) != 0:
+			return usagef("directory check takes no arguments: a round checks every entry with an endpoint")
+		case check.status && check.wait:
+			return usagef("--status shows the newest round without asking for one; --wait asks and follows: use one")
+		case check.asJSON && !check.status:
+			return usagef("--json goes with --status")
+		case check.timeout < 0:
+			return usagef("--timeout must not be negative")
+		case check.interval <= 0:
+			return usagef("--interval must be positive")
+		}
+	}
 	a, err := openApp(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
@@ -187,6 +208,8 @@ func cmdDirectory(ctx context.Context, cfg Config, args []string, stdout, stderr
 		}
 		fmt.Fprintf(stdout, "verified %s by %s (%s)\n", e.ID, e.Verification.By, e.Verification.Method)
 		return nil
+	case "check":
+		return directoryCheck(ctx, a, who, check, stdout, stderr)
 	case "export":
 		if format != "fhir" {
 			return usagef("--format must be fhir")
@@ -228,6 +251,9 @@ func importExternal(ctx context.Context, a *app, who gateway.Actor, format, path
 		return fmt.Errorf("import %s: %w", path, err)
 	}
 	fmt.Fprintln(stdout, sum)
+	if err := requestCheckAfterImport(ctx, a, who, sum.Added+sum.Updated, stdout); err != nil {
+		return err
+	}
 	if len(sum.Skipped) > 0 {
 		return errSilent
 	}
@@ -325,6 +351,9 @@ func importDirectory(ctx context.Context, a *app, who gateway.Actor, path string
 		updated++
 	}
 	fmt.Fprintf(stdout, "imported %s: %d added, %d updated, %d unchanged, %d skipped\n", path, added, updated, unchanged, skipped)
+	if err := requestCheckAfterImport(ctx, a, who, added+updated, stdout); err != nil {
+		return err
+	}
 	if skipped > 0 {
 		return errSilent
 	}

@@ -23,7 +23,7 @@ func commands() []command {
 	return []command{
 		{"serve", "", "run the gateway: HTTP API, health and metrics, delivery workers", cmdServe},
 		{"migrate", "", "apply the embedded database migrations and exit", cmdMigrate},
-		{"directory", "add|list|show|set-baa|verify|import ...", "edit the recipient channel directory", cmdDirectory},
+		{"directory", "add|list|show|set-baa|verify|check|import|export ...", "edit the recipient channel directory; ask for a check of every entry's channels now", cmdDirectory},
 		{"consent", "add ...", "put an authorization or Part 2 consent on file", cmdConsent},
 		{"referral", "create|submit|show|list|transition|answer|override|replace|reverse|receipt ...", "create and follow referrals; refer back or onward; print a compliance receipt", cmdReferral},
 		{"report", "referrals --practice P [--from D] [--to D] [--format table|csv|json]", "practice reports: volumes, response times, exceptions, what is still open", cmdReport},
