@@ -478,5 +478,12 @@ func (s *Server) healthPage(w http.ResponseWriter, r *http.Request, ss *session)
 		s.consoleError(w, r, ss, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "health", view{Title: "Directory health", Nav: "health", Session: ss, Data: h})
+	st, err := s.svc.DirectoryRound(r.Context())
+	if err != nil {
+		s.consoleError(w, r, ss, err)
+		return
+	}
+	may, _ := accessDirectory.allowedFor(ss)
+	s.render(w, r, http.StatusOK, "health", view{Title: "Directory health", Nav: "health", Session: ss,
+		Notice: r.URL.Query().Get("notice"), Data: healthData{Health: h, Checks: st, CanRequest: may}})
 }

@@ -22,6 +22,10 @@ type ImportResult struct {
 	Updated   int                  `json:"updated"`
 	Unchanged int                  `json:"unchanged"`
 	Skipped   []dirimport.RowError `json:"skipped"`
+	// CheckRequested is true when the import changed the directory and
+	// so asked for a directory check round (GET /admin/v1/directory/checks
+	// follows it).
+	CheckRequested bool `json:"checkRequested"`
 }
 
 // importDirectory parses r in format ("nppes" or "fhir") and applies it
@@ -53,6 +57,13 @@ func (s *Server) importDirectory(ctx context.Context, ss *session, format string
 		"skipped": strconv.Itoa(len(res.Skipped))})
 	if err != nil {
 		return nil, err
+	}
+	if res.Added+res.Updated > 0 {
+		// New and changed entries are checked now, not at the next interval.
+		if _, err := s.svc.RequestDirectoryCheck(ctx, ss.actor(), "directory import"); err != nil {
+			return nil, err
+		}
+		res.CheckRequested = true
 	}
 	return res, nil
 }
@@ -103,7 +114,7 @@ func (s *Server) importSubmit(w http.ResponseWriter, r *http.Request, ss *sessio
 	}
 	d.Result = res
 	s.render(w, r, http.StatusOK, "import", view{Title: "Import into the directory", Nav: "directory", Session: ss,
-		Notice: fmt.Sprintf("Imported: %d added, %d updated, %d unchanged, %d rows skipped.", res.Added, res.Updated, res.Unchanged, len(res.Skipped)), Data: d})
+		Notice: importNotice(res), Data: d})
 }
 
 // limitBody caps the request body before any handler (or the CSRF check)
@@ -113,4 +124,13 @@ func limitBody(n int64, h http.HandlerFunc) http.HandlerFunc {
 		r.Body = http.MaxBytesReader(w, r.Body, n)
 		h(w, r)
 	}
+}
+
+// importNotice confirms an import on the console.
+func importNotice(res *ImportResult) string {
+	n := fmt.Sprintf("Imported: %d added, %d updated, %d unchanged, %d rows skipped.", res.Added, res.Updated, res.Unchanged, len(res.Skipped))
+	if res.CheckRequested {
+		n += " A check of the directory's channels is queued (see Health)."
+	}
+	return n
 }

@@ -59,7 +59,7 @@ func TestImportAPI(t *testing.T) {
 			}
 			var res admin.ImportResult
 			r.json(t, &res)
-			if res.Added != tc.added || res.Unchanged != tc.unchanged || len(res.Skipped) != tc.skipped {
+			if res.Added != tc.added || res.Unchanged != tc.unchanged || len(res.Skipped) != tc.skipped || res.CheckRequested != (tc.added > 0) {
 				t.Fatalf("result %+v", res)
 			}
 		})
@@ -70,6 +70,11 @@ func TestImportAPI(t *testing.T) {
 	}
 	if n := count(e.auditActions("gateway"), "admin.directory-imported/success"); n != 2 {
 		t.Fatalf("imports audited %d times, want 2", n)
+	}
+	// The import that added an entry asked for a directory check round;
+	// the one that changed nothing did not.
+	if got := e.checkRequests(); len(got) != 1 || got[0] != "user:oscar directory import" {
+		t.Fatalf("check rounds requested %v, want one, by the first import", got)
 	}
 	c = e.mustLogin("audrey", admin.RoleAuditor) // post sends with c's session
 	if r := post("nppes", file); r.status != http.StatusForbidden {

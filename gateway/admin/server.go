@@ -85,6 +85,7 @@ func New(svc *gateway.Service, cfg Config) *Server {
 	s.routeConsole()
 	s.routeCompliance()
 	s.routeInbox()
+	s.routeDirectoryChecks()
 	return s
 }
 
