@@ -43,11 +43,11 @@ func (s *Sender) destinations(ctx context.Context, rcpts []string) ([]destinatio
 		return nil, err
 	}
 	var dests []destination
-	var lastErr error
+	var failed hostErrors
 	for _, h := range hosts {
 		ips, err := s.cfg.Resolver.LookupHost(ctx, h)
 		if err != nil {
-			lastErr = err
+			failed.add(err)
 			continue
 		}
 		d := destination{host: h, guarded: !s.cfg.AllowPrivate}
@@ -57,7 +57,7 @@ func (s *Sender) destinations(ctx context.Context, rcpts []string) ([]destinatio
 		dests = append(dests, d)
 	}
 	if len(dests) == 0 {
-		return nil, fmt.Errorf("smtpout: resolve mail hosts of %s: %w", domain, lastErr)
+		return nil, fmt.Errorf("smtpout: resolve mail hosts of %s: %w", domain, failed.err())
 	}
 	return dests, nil
 }

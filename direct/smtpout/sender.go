@@ -123,20 +123,46 @@ func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte)
 	if err != nil {
 		return Result{}, err
 	}
-	var lastErr error
+	var failed hostErrors
 	for _, d := range dests {
 		for _, addr := range d.addrs {
 			res, err := s.sendTo(ctx, d, addr, from, to, msg)
 			if err == nil {
 				return res, nil
 			}
-			lastErr = err
 			if final(err) || ctx.Err() != nil {
 				return Result{}, err
 			}
+			failed.add(err)
 		}
 	}
-	return Result{}, lastErr
+	return Result{}, failed.err()
+}
+
+// hostErrors collects the failures of the mail hosts of one attempt. If
+// any of them may pass later (a host down, a 4xx greeting), the attempt
+// is worth retrying however the others failed: the outcome is that
+// temporary error, not whichever host happened to be tried last.
+type hostErrors struct {
+	temporary, last error
+}
+
+func (h *hostErrors) add(err error) {
+	if h.temporary == nil && IsTemporary(err) {
+		h.temporary = err
+	}
+	h.last = err
+}
+
+func (h *hostErrors) err() error {
+	switch {
+	case h.temporary == nil:
+		return h.last
+	case h.last == h.temporary:
+		return h.temporary
+	default:
+		return fmt.Errorf("%w (last mail host: %v)", h.temporary, h.last)
+	}
 }
 
 // final reports whether an error ends the attempt instead of moving on to

@@ -225,8 +225,9 @@ func TestSendConcurrent(t *testing.T) {
 
 // stubResolver answers from maps; missing names are NXDOMAIN.
 type stubResolver struct {
-	mx    map[string][]*net.MX
-	hosts map[string][]string
+	mx        map[string][]*net.MX
+	hosts     map[string][]string
+	temporary map[string]bool // host names whose lookup fails for now (SERVFAIL)
 }
 
 func (r stubResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
@@ -237,6 +238,9 @@ func (r stubResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error
 }
 
 func (r stubResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	if r.temporary[host] {
+		return nil, &net.DNSError{Err: "server misbehaving", Name: host, IsTemporary: true}
+	}
 	if h, ok := r.hosts[host]; ok {
 		return h, nil
 	}
@@ -288,6 +292,41 @@ func TestSendByMX(t *testing.T) {
 				t.Errorf("IsTemporary(%v) = true", err)
 			}
 		})
+	}
+}
+
+// TestSendSeveralMXTemporaryWins: the first mail host is down (may come
+// back), the second refuses for good (no STARTTLS). The attempt is to be
+// retried, whichever host was tried last; and the same when the host names
+// fail to resolve, one for now (SERVFAIL) and one for good (NXDOMAIN).
+func TestSendSeveralMXTemporaryWins(t *testing.T) {
+	ts := startServer(t, false) // no STARTTLS
+	_, port, _ := net.SplitHostPort(ts.addr)
+	res := stubResolver{
+		mx: map[string][]*net.MX{
+			"direct.receiver.example": {{Host: "down.test.", Pref: 10}, {Host: "plain.test.", Pref: 20}},
+			"dns.receiver.example":    {{Host: "servfail.test.", Pref: 10}, {Host: "gone.test.", Pref: 20}},
+		},
+		hosts: map[string][]string{
+			"down.test":  {"127.0.0.2"}, // nothing listens on 127.0.0.2:port
+			"plain.test": {"127.0.0.1"},
+		},
+		temporary: map[string]bool{"servfail.test": true},
+	}
+	s := newSender(t, Config{Resolver: res, Port: port, TLSConfig: &tls.Config{RootCAs: ts.roots}, DialTimeout: 5 * time.Second, AllowPrivate: true})
+	_, err := s.Send(context.Background(), "a@direct.sender.example", []string{"b@direct.receiver.example"}, []byte(testMsg))
+	if err == nil || !IsTemporary(err) {
+		t.Fatalf("first MX down, second without STARTTLS: err = %v, IsTemporary = %v; want temporary", err, IsTemporary(err))
+	}
+	if !strings.Contains(err.Error(), "STARTTLS") {
+		t.Errorf("error %q does not name the last host's refusal", err)
+	}
+	_, err = s.Send(context.Background(), "a@direct.sender.example", []string{"b@dns.receiver.example"}, []byte(testMsg))
+	if err == nil || !IsTemporary(err) {
+		t.Fatalf("one MX name SERVFAIL, one NXDOMAIN: err = %v, IsTemporary = %v; want temporary", err, IsTemporary(err))
+	}
+	if n := len(ts.messages()); n != 0 {
+		t.Fatalf("server stored %d messages without TLS", n)
 	}
 }
 
