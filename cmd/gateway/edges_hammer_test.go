@@ -305,8 +305,8 @@ func hammerHTTP(t *testing.T, n *hammerNode, client *http.Client, token string) 
 	}
 }
 
-// hammerToken posts forged client assertions from another address: 401
-// until that address's allowance is spent, then 429 with Retry-After in the
+// hammerToken posts forged client assertions from another address: 400
+// invalid_client until that address's allowance is spent, then 429 with Retry-After in the
 // OAuth error form, while the registered client still gets its tokens.
 func hammerToken(t *testing.T, n *hammerNode, ts *smart.TokenSource) {
 	t.Helper()
@@ -329,8 +329,8 @@ func hammerToken(t *testing.T, n *hammerNode, ts *smart.TokenSource) {
 		}
 		statuses = append(statuses, last.Status)
 	}
-	if statuses[0] != http.StatusUnauthorized || last.Status != http.StatusTooManyRequests || last.Code != smart.CodeInvalidClient {
-		t.Errorf("forged assertions answered %v, the last %+v; want 401s, then 429 invalid_client", statuses, last)
+	if statuses[0] != http.StatusBadRequest || last.Status != http.StatusTooManyRequests || last.Code != smart.CodeInvalidClient {
+		t.Errorf("forged assertions answered %v, the last %+v; want 400s, then 429 invalid_client", statuses, last)
 	}
 	ts.Invalidate()
 	if _, err := ts.Token(context.Background()); err != nil {

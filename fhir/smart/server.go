@@ -92,9 +92,13 @@ type TokenServerConfig struct {
 // client_credentials and a jwt-bearer client_assertion that is RS384 or
 // ES384, carries a kid from the client's JWKS and no jku, has iss = sub =
 // client_id, aud = TokenURL, an exp in the future but at most five minutes
-// ahead, an unused jti, and an optional typ of "JWT". Failed requests and
-// requests from new addresses are throttled (see throttle.go). It is safe
-// for concurrent use.
+// ahead, an unused jti, and an optional typ of "JWT". The assertion is the
+// request's only client authentication: an Authorization header or a
+// client_secret beside it is invalid_request (RFC 6749 §2.3). Errors are
+// answered 400 as RFC 6749 §5.2 has them, invalid_client included; 401
+// (with a challenge) only to a client that tried the Authorization header.
+// Failed requests and requests from new addresses are throttled (see
+// throttle.go). It is safe for concurrent use.
 type TokenServer struct {
 	cfg      TokenServerConfig
 	issuer   *issuer
@@ -280,11 +284,12 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *T
 	if err := r.ParseForm(); err != nil {
 		return tokenRequest{}, newTokenError(CodeInvalidRequest, "form body cannot be parsed")
 	}
-	return tokenRequestFromForm(r.PostForm)
+	return tokenRequestFromForm(r.PostForm, r.Header.Values("Authorization"))
 }
 
-// tokenRequestFromForm validates the parameters of a parsed form.
-func tokenRequestFromForm(form url.Values) (tokenRequest, *TokenError) {
+// tokenRequestFromForm validates the parameters of a parsed form, with the
+// request's Authorization header fields (none when it has no such header).
+func tokenRequestFromForm(form url.Values, authorization []string) (tokenRequest, *TokenError) {
 	for name, vals := range form {
 		if len(vals) > 1 {
 			return tokenRequest{}, newTokenError(CodeInvalidRequest, "parameter "+truncate(name, 40)+" is repeated")
@@ -297,11 +302,29 @@ func tokenRequestFromForm(form url.Values) (tokenRequest, *TokenError) {
 		scope:         form.Get("scope"),
 		clientID:      form.Get("client_id"),
 	}
+	// RFC 6749 §2.3: a client MUST NOT use more than one authentication
+	// method in a request. Which one to believe is not the server's guess.
+	var methods []string
+	if len(authorization) > 0 {
+		methods = append(methods, "the Authorization header")
+	}
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		methods = append(methods, "client_assertion")
+	}
+	if form.Has("client_secret") {
+		methods = append(methods, "client_secret")
+	}
+	if len(methods) > 1 {
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "more than one client authentication method ("+
+			strings.Join(methods, ", ")+"): use client_assertion alone")
+	}
 	switch {
 	case req.grantType == "":
 		return tokenRequest{}, newTokenError(CodeInvalidRequest, "grant_type is required")
 	case req.grantType != "client_credentials":
 		return tokenRequest{}, newTokenError(CodeUnsupportedGrantType, "only client_credentials is supported")
+	case len(authorization) > 0:
+		return tokenRequest{}, headerAuthRefused(authorization[0])
 	case form.Has("client_secret"):
 		return tokenRequest{}, newTokenError(CodeInvalidClient, "only private_key_jwt client authentication is supported")
 	case req.assertionType == "" || req.assertion == "":

@@ -42,36 +42,36 @@ func TestTokenServerAssertionChecks(t *testing.T) {
 		{
 			name:       "bad signature",
 			mutate:     func(s *assertionSpec) { s.key = key(t, "rsa-other") },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "signature is invalid", quiet: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "signature is invalid", quiet: true,
 		},
 		{
 			name:       "wrong kid",
 			mutate:     func(s *assertionSpec) { s.header["kid"] = "rsa-2" },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "kid is not in", quiet: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "kid is not in", quiet: true,
 		},
 		{
 			name:       "missing kid",
 			mutate:     func(s *assertionSpec) { delete(s.header, "kid") },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "no kid",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "no kid",
 		},
 		{
 			name: "expired assertion",
 			mutate: func(s *assertionSpec) {
 				s.claims["exp"] = time.Date(2026, 3, 2, 8, 59, 0, 0, time.UTC).Unix()
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "expired",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "expired",
 		},
 		{
 			name:       "missing exp",
 			mutate:     func(s *assertionSpec) { delete(s.claims, "exp") },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "lacks a required claim",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "lacks a required claim",
 		},
 		{
 			name: "exp too far ahead",
 			mutate: func(s *assertionSpec) {
 				s.claims["exp"] = time.Date(2026, 3, 2, 9, 5, 1, 0, time.UTC).Unix()
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "more than five minutes",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "more than five minutes",
 		},
 		{
 			name: "exp exactly five minutes ahead",
@@ -85,58 +85,58 @@ func TestTokenServerAssertionChecks(t *testing.T) {
 			mutate: func(s *assertionSpec) {
 				s.claims["iat"] = time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC).Unix()
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "not valid yet",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "not valid yet",
 		},
 		{
 			name:       "missing jti",
 			mutate:     func(s *assertionSpec) { delete(s.claims, "jti") },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "no jti",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "no jti",
 		},
 		{
 			name:       "wrong aud",
 			mutate:     func(s *assertionSpec) { s.claims["aud"] = "https://ehr.example.test/auth/token" },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "aud is not this token endpoint",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "aud is not this token endpoint",
 		},
 		{
 			name:       "missing aud",
 			mutate:     func(s *assertionSpec) { delete(s.claims, "aud") },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "aud",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "aud",
 		},
 		{
 			name:       "sub differs from iss",
 			mutate:     func(s *assertionSpec) { s.claims["sub"] = ecClientID },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "iss and sub",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "iss and sub",
 		},
 		{
 			name: "alg none",
 			mutate: func(s *assertionSpec) {
 				s.method, s.key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
 		},
 		{
 			name: "HS256 keyed with the client's public key",
 			mutate: func(s *assertionSpec) {
 				s.method, s.key = jwt.SigningMethodHS256, rsaDER
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
 		},
 		{
 			name:       "RS256 is not allowed",
 			mutate:     func(s *assertionSpec) { s.method = jwt.SigningMethodRS256 },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "alg must be RS384 or ES384",
 		},
 		{
 			name: "ES384 header on an RSA kid",
 			mutate: func(s *assertionSpec) {
 				s.method, s.key = jwt.SigningMethodES384, key(t, "p384")
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "does not fit alg", quiet: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "does not fit alg", quiet: true,
 		},
 		{
 			name:       "typ is not JWT",
 			mutate:     func(s *assertionSpec) { s.header["typ"] = "at+jwt" },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "typ must be JWT",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "typ must be JWT",
 		},
 		{
 			// SMART Backend Services: a jku that is not the client's
@@ -144,21 +144,21 @@ func TestTokenServerAssertionChecks(t *testing.T) {
 			// here register a JWKS document, so no jku is registered.
 			name:       "jku header",
 			mutate:     func(s *assertionSpec) { s.header["jku"] = "https://keys.example.test/jwks.json" },
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "jku",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "jku",
 		},
 		{
 			name: "unknown client",
 			mutate: func(s *assertionSpec) {
 				s.claims["iss"], s.claims["sub"] = "client-nobody", "client-nobody"
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "unknown client", quiet: true,
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "unknown client", quiet: true,
 		},
 		{
 			name: "disabled client",
 			mutate: func(s *assertionSpec) {
 				s.claims["iss"], s.claims["sub"] = disabledClientID, disabledClientID
 			},
-			wantStatus: http.StatusUnauthorized, wantCode: CodeInvalidClient, wantReason: "disabled",
+			wantStatus: http.StatusBadRequest, wantCode: CodeInvalidClient, wantReason: "disabled",
 		},
 	}
 	for _, tt := range tests {
@@ -214,16 +214,16 @@ func TestTokenServerRequestChecks(t *testing.T) {
 		{"jwt-bearer grant", form, with(func(v url.Values) {
 			v.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
 		}), 400, CodeUnsupportedGrantType},
-		{"missing assertion", form, with(func(v url.Values) { v.Del("client_assertion") }), 401, CodeInvalidClient},
-		{"missing assertion type", form, with(func(v url.Values) { v.Del("client_assertion_type") }), 401, CodeInvalidClient},
+		{"missing assertion", form, with(func(v url.Values) { v.Del("client_assertion") }), 400, CodeInvalidClient},
+		{"missing assertion type", form, with(func(v url.Values) { v.Del("client_assertion_type") }), 400, CodeInvalidClient},
 		{"saml assertion type", form, with(func(v url.Values) {
 			v.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
-		}), 401, CodeInvalidClient},
-		{"client secret", form, with(func(v url.Values) { v.Set("client_secret", "hunter2") }), 401, CodeInvalidClient},
+		}), 400, CodeInvalidClient},
+		{"client secret beside the assertion", form, with(func(v url.Values) { v.Set("client_secret", "hunter2") }), 400, CodeInvalidRequest},
 		{"repeated scope", form, with(func(v url.Values) { v.Add("scope", "system/Patient.read") }), 400, CodeInvalidRequest},
 		{"missing scope", form, with(func(v url.Values) { v.Del("scope") }), 400, CodeInvalidRequest},
-		{"client_id differs from iss", form, with(func(v url.Values) { v.Set("client_id", ecClientID) }), 401, CodeInvalidClient},
-		{"garbage assertion", form, with(func(v url.Values) { v.Set("client_assertion", "not.a.jwt") }), 401, CodeInvalidClient},
+		{"client_id differs from iss", form, with(func(v url.Values) { v.Set("client_id", ecClientID) }), 400, CodeInvalidClient},
+		{"garbage assertion", form, with(func(v url.Values) { v.Set("client_assertion", "not.a.jwt") }), 400, CodeInvalidClient},
 		{"client_id equal to iss", form, with(func(v url.Values) { v.Set("client_id", rsaClientID) }), 200, ""},
 		{"charset parameter", form + "; charset=utf-8", with(func(url.Values) {}), 200, ""},
 	}
@@ -258,15 +258,15 @@ func TestTokenServerReplay(t *testing.T) {
 		t.Fatalf("first use: HTTP %d %s %s", got.status, got.Error, got.Description)
 	}
 	got := h.postForm(t, tokenForm(assertion, "system/Task.rs"))
-	if got.status != http.StatusUnauthorized || got.Error != CodeInvalidClient || !strings.Contains(got.Description, "already used") {
-		t.Fatalf("replay: HTTP %d %s %s, want 401 invalid_client already used", got.status, got.Error, got.Description)
+	if got.status != http.StatusBadRequest || got.Error != CodeInvalidClient || !strings.Contains(got.Description, "already used") {
+		t.Fatalf("replay: HTTP %d %s %s, want 400 invalid_client already used", got.status, got.Error, got.Description)
 	}
 	// After the assertion expires the entry may lapse, but the assertion
 	// itself is then refused as expired, never accepted again.
 	h.clock.Advance(5 * time.Minute)
 	got = h.postForm(t, tokenForm(assertion, "system/Task.rs"))
-	if got.status != http.StatusUnauthorized || !strings.Contains(got.Description, "expired") {
-		t.Fatalf("after expiry: HTTP %d %s %s, want 401 expired", got.status, got.Error, got.Description)
+	if got.status != http.StatusBadRequest || !strings.Contains(got.Description, "expired") {
+		t.Fatalf("after expiry: HTTP %d %s %s, want 400 expired", got.status, got.Error, got.Description)
 	}
 }
 
@@ -417,8 +417,8 @@ func TestTokenServerRefusesNonCanonicalEncoding(t *testing.T) {
 	}
 	malleated := assertion[:len(assertion)-1] + string(alphabet[last|1])
 	got := h.postForm(t, tokenForm(malleated, "system/Task.rs"))
-	if got.status != http.StatusUnauthorized || got.Error != CodeInvalidClient {
-		t.Fatalf("non-canonical signature: HTTP %d %q, want 401 invalid_client", got.status, got.Error)
+	if got.status != http.StatusBadRequest || got.Error != CodeInvalidClient {
+		t.Fatalf("non-canonical signature: HTTP %d %q, want 400 invalid_client", got.status, got.Error)
 	}
 	// The canonical form of the same assertion is still fresh and accepted.
 	if got := h.postForm(t, tokenForm(assertion, "system/Task.rs")); got.status != http.StatusOK {

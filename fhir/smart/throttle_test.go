@@ -78,7 +78,7 @@ func TestTokenEndpointThrottlesFailuresPerAddress(t *testing.T) {
 		t.Fatalf("a valid request: %d %s", r.status, r.Description)
 	}
 	for i := range DefaultFailureBurst {
-		if r := h.send(t, attacker, h.badForm(t)); r.status != http.StatusUnauthorized {
+		if r := h.send(t, attacker, h.badForm(t)); r.status != http.StatusBadRequest {
 			t.Fatalf("failure %d within the allowance: %d %s", i+1, r.status, r.Description)
 		}
 	}
@@ -127,7 +127,7 @@ func TestTokenEndpointBoundsNewAddressesTogether(t *testing.T) {
 	// A flood from many addresses, one failure each: no address runs out of
 	// its own allowance, but the new addresses' allowance runs out.
 	for i := 1; i <= 2; i++ {
-		if r := h.send(t, fromAddr(t, "127.0.1."+strconv.Itoa(i)), h.badForm(t)); r.status != http.StatusUnauthorized {
+		if r := h.send(t, fromAddr(t, "127.0.1."+strconv.Itoa(i)), h.badForm(t)); r.status != http.StatusBadRequest {
 			t.Fatalf("new address %d within the bound: %d %s", i, r.status, r.Description)
 		}
 	}
@@ -160,7 +160,7 @@ func TestTokenEndpointCountsByPeer(t *testing.T) {
 	})
 	a, b := fromAddr(t, "127.0.2.1"), fromAddr(t, "127.0.2.2")
 	for _, c := range []*http.Client{a, b} {
-		if r := h.send(t, c, h.badForm(t)); r.status != http.StatusUnauthorized {
+		if r := h.send(t, c, h.badForm(t)); r.status != http.StatusBadRequest {
 			t.Fatalf("within the site's allowance: %d %s", r.status, r.Description)
 		}
 	}

@@ -133,12 +133,12 @@ func TestTokenSourceErrors(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"unknown client", func(s *TokenSource) { s.ClientID = "client-nobody" }, 401, CodeInvalidClient},
-		{"disabled client", func(s *TokenSource) { s.ClientID = disabledClientID }, 401, CodeInvalidClient},
-		{"wrong key", func(s *TokenSource) { s.Key = key(t, "rsa-other") }, 401, CodeInvalidClient},
-		{"wrong kid", func(s *TokenSource) { s.KeyID = "rsa-9" }, 401, CodeInvalidClient},
+		{"unknown client", func(s *TokenSource) { s.ClientID = "client-nobody" }, 400, CodeInvalidClient},
+		{"disabled client", func(s *TokenSource) { s.ClientID = disabledClientID }, 400, CodeInvalidClient},
+		{"wrong key", func(s *TokenSource) { s.Key = key(t, "rsa-other") }, 400, CodeInvalidClient},
+		{"wrong kid", func(s *TokenSource) { s.KeyID = "rsa-9" }, 400, CodeInvalidClient},
 		{"scope not allowed", func(s *TokenSource) { s.Scopes = []string{"system/Practitioner.read"} }, 400, CodeInvalidScope},
-		{"aud mismatch", func(s *TokenSource) { s.TokenURL = h.srv.URL + TokenPath + "?x=1" }, 401, CodeInvalidClient},
+		{"aud mismatch", func(s *TokenSource) { s.TokenURL = h.srv.URL + TokenPath + "?x=1" }, 400, CodeInvalidClient},
 		{"not a token endpoint", func(s *TokenSource) { s.TokenURL = h.srv.URL + "/nowhere" }, 404, ""},
 	}
 	for _, tt := range tests {

@@ -216,8 +216,8 @@ func TestTokenServerOverTheStore(t *testing.T) {
 	if code := post(); code != http.StatusOK {
 		t.Fatalf("first use: %d", code)
 	}
-	if code := post(); code != http.StatusUnauthorized {
-		t.Fatalf("replay: %d, want 401", code)
+	if code := post(); code != http.StatusBadRequest {
+		t.Fatalf("replay: %d, want 400 (invalid_client)", code)
 	}
 	other := &smart.TokenSource{TokenURL: ts.TokenURL(), ClientID: "ehr-unknown", Key: key, KeyID: "k1", Scopes: []string{"system/Task.rs"}, HTTPClient: srv.Client()}
 	var te *smart.TokenError
