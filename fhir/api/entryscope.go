@@ -19,14 +19,22 @@ type entryNeed struct {
 	method string
 	typ    string
 	op     smart.Op
+	// search is the search the entry runs before its own interaction
+	// (ifNoneExist, or criteria in the URL of a PUT, PATCH or DELETE);
+	// empty when the need is the interaction itself.
+	search string
 }
 
 // scope is the system scope that grants the need.
 func (n entryNeed) scope() string { return "system/" + n.typ + "." + n.op.String() }
 
 // transactionNeeds reads, from a transaction Bundle, what each entry's
-// request asks to do. Entries without a request or with a method that is
-// no interaction are left to the full parse, which refuses them; nothing
+// request asks to do. An entry that searches before it acts (a
+// conditional create's ifNoneExist, a conditional update or delete's
+// criteria) also needs search on the type it searches: the answer tells
+// the client whether a match exists. Entries without a request or with a
+// method that is no interaction are left to the full parse, which refuses
+// them; nothing
 // here refuses content except a body that does not decode and a POST whose
 // resource is not of the type its URL names (the URL decides what the
 // entry does, so the two must agree).
@@ -37,8 +45,9 @@ func transactionNeeds(body []byte) ([]entryNeed, error) {
 				ResourceType string `json:"resourceType"`
 			} `json:"resource"`
 			Request *struct {
-				Method string `json:"method"`
-				URL    string `json:"url"`
+				Method      string `json:"method"`
+				URL         string `json:"url"`
+				IfNoneExist string `json:"ifNoneExist"`
 			} `json:"request"`
 		} `json:"entry"`
 	}
@@ -68,6 +77,13 @@ func transactionNeeds(body []byte) ([]entryNeed, error) {
 				fmt.Sprintf("Bundle.entry[%d].request.url", i))
 		}
 		out = append(out, entryNeed{index: i, method: e.Request.Method, typ: typ, op: op})
+		_, query, _ := strings.Cut(e.Request.URL, "?")
+		switch {
+		case op == smart.Create && e.Request.IfNoneExist != "":
+			out = append(out, entryNeed{index: i, method: e.Request.Method, typ: typ, op: smart.Search, search: "ifNoneExist"})
+		case (op == smart.Update || op == smart.Delete) && query != "":
+			out = append(out, entryNeed{index: i, method: e.Request.Method, typ: typ, op: smart.Search, search: "conditional criteria"})
+		}
 	}
 	return out, nil
 }
@@ -141,10 +157,16 @@ func (h *Handler) allowEntries(ctx context.Context, c *call, needs []entryNeed) 
 			scopes = append(scopes, n.scope())
 		}
 		at := fmt.Sprintf("Bundle.entry[%d]", n.index)
-		entries = append(entries, at)
+		if !slices.Contains(entries, at) {
+			entries = append(entries, at)
+		}
+		what := fmt.Sprintf("%s (%s %s)", at, n.method, n.typ)
+		if n.search != "" {
+			what = fmt.Sprintf("%s (%s %s with %s) searches %s for a match and", at, n.method, n.typ, n.search, n.typ)
+		}
 		issues = append(issues, Issue{Severity: "error", Code: "forbidden", Expression: []string{at},
-			Diagnostics: fmt.Sprintf("%s (%s %s) needs scope %s, which the access token lacks; nothing of the transaction was stored",
-				at, n.method, n.typ, n.scope())})
+			Diagnostics: fmt.Sprintf("%s needs scope %s%s, which the access token lacks; nothing of the transaction was stored",
+				what, n.scope(), v1Hint(n.typ, n.op))})
 	}
 	h.record(ctx, audit.Event{Actor: c.actor.ID, Tenants: []string{c.p.OrgID}, Action: "auth.scope.refused",
 		Outcome: audit.OutcomeRefused, Detail: map[string]string{"needed": strings.Join(scopes, " "),

@@ -217,16 +217,62 @@ func (h *Handler) refuseToken(ctx context.Context, w http.ResponseWriter, r *htt
 // allow checks a scope and, when it is missing, audits the refusal and
 // returns the 403 to answer with.
 func (h *Handler) allow(ctx context.Context, c *call, resource string, o smart.Op) error {
+	return h.allowFor(ctx, c, resource, o, "")
+}
+
+// allowConditional checks the scope of the search a conditional create
+// runs before it creates: it searches resource for a match and tells the
+// client whether one exists, so it needs search on resource (SMART v2
+// .s, v1 read) besides the create scope. what names the condition.
+func (h *Handler) allowConditional(ctx context.Context, c *call, resource, what string) error {
+	return h.allowFor(ctx, c, resource, smart.Search, what+" searches "+resource+" for a match")
+}
+
+// allowFor is allow with why, when not empty, saying what needs the scope.
+func (h *Handler) allowFor(ctx context.Context, c *call, resource string, o smart.Op, why string) error {
 	if c.p.Allows(resource, o) {
 		return nil
 	}
 	need := resource + "." + o.String()
 	h.record(ctx, audit.Event{Actor: c.actor.ID, Tenants: []string{c.p.OrgID}, Action: "auth.scope.refused",
 		Outcome: audit.OutcomeRefused, Detail: map[string]string{"needed": "system/" + need, "token": c.p.TokenID}})
-	ae := newAPIError(http.StatusForbidden, "forbidden", "the access token lacks scope system/"+need)
+	diag := "the access token lacks scope system/" + need + v1Hint(resource, o)
+	if why != "" {
+		diag = why + ": " + diag
+	}
+	ae := newAPIError(http.StatusForbidden, "forbidden", diag)
 	// RFC 6750 §3.1: a token without the scope gets a challenge naming it.
 	ae.header = map[string]string{"WWW-Authenticate": `Bearer realm="fhir", error="insufficient_scope", scope="system/` + need + `"`}
 	return ae
+}
+
+// v1Hint names the SMART v1 scope that also grants o, for clients that
+// speak v1: read covers read and search, write create, update and delete.
+func v1Hint(resource string, o smart.Op) string {
+	switch o {
+	case smart.Read, smart.Search:
+		return " (SMART v1: system/" + resource + ".read)"
+	case smart.Create, smart.Update, smart.Delete:
+		return " (SMART v1: system/" + resource + ".write)"
+	}
+	return ""
+}
+
+// writeMatched answers a conditional create that matched an existing
+// resource of type typ: 200 with the resource when the token may read it,
+// otherwise 200 with its headers only (ETag, Location), as for
+// Prefer: return=minimal. The create and search scopes let the client
+// learn that the resource exists and where, not what it holds.
+func writeMatched(w http.ResponseWriter, c *call, typ string, res any, hdr map[string]string) {
+	if c.p.Allows(typ, smart.Read) {
+		writeJSON(w, http.StatusOK, res, hdr)
+		return
+	}
+	c.detail["body"] = "withheld: no read scope"
+	for k, v := range hdr {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // visible reports whether the client's organisation is a party to r.

@@ -19,6 +19,11 @@ func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c
 	if err := h.allow(ctx, c, "ServiceRequest", smart.Create); err != nil {
 		return 0, err
 	}
+	if r.Header.Get("If-None-Exist") != "" {
+		if err := h.allowConditional(ctx, c, "ServiceRequest", "a conditional create (If-None-Exist)"); err != nil {
+			return 0, err
+		}
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return 0, err
@@ -33,17 +38,17 @@ func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c
 		return 0, err
 	}
 	c.id, c.tenants = ref.ID, parties(ref)
-	status := http.StatusCreated
-	if existed {
-		status = http.StatusOK
-		c.detail["conditional"] = "matched"
-	}
 	sr, err := h.serviceRequest(r.Context(), ref)
 	if err != nil {
 		return 0, err
 	}
-	writeJSON(w, status, sr, h.versionHeaders("ServiceRequest", ref))
-	return status, nil
+	if existed {
+		c.detail["conditional"] = "matched"
+		writeMatched(w, c, "ServiceRequest", sr, h.versionHeaders("ServiceRequest", ref))
+		return http.StatusOK, nil
+	}
+	writeJSON(w, http.StatusCreated, sr, h.versionHeaders("ServiceRequest", ref))
+	return http.StatusCreated, nil
 }
 
 // attachTask is the second step of the two-step create: a Task focusing a
@@ -63,7 +68,7 @@ func (h *Handler) attachTask(w http.ResponseWriter, r *http.Request, c *call, li
 		case err == nil && prior.Status != gateway.StatusDraft:
 			c.id, c.tenants = prior.ID, parties(prior)
 			c.detail["conditional"] = "matched"
-			writeJSON(w, http.StatusOK, mapping.NewTask(prior), h.versionHeaders("Task", prior))
+			writeMatched(w, c, "Task", mapping.NewTask(prior), h.versionHeaders("Task", prior))
 			return http.StatusOK, nil
 		case err != nil && !errors.Is(err, gateway.ErrNotFound):
 			return 0, err

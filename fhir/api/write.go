@@ -72,6 +72,11 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err := h.allow(ctx, c, "Task", smart.Create); err != nil {
 		return 0, err
 	}
+	if r.Header.Get("If-None-Exist") != "" {
+		if err := h.allowConditional(ctx, c, "Task", "a conditional create (If-None-Exist)"); err != nil {
+			return 0, err
+		}
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return 0, err
@@ -98,13 +103,13 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 		return 0, err
 	}
 	c.id, c.tenants = ref.ID, parties(ref)
-	status := http.StatusCreated
 	if existed {
-		status = http.StatusOK
 		c.detail["conditional"] = "matched"
+		writeMatched(w, c, "Task", mapping.NewTask(ref), h.versionHeaders("Task", ref))
+		return http.StatusOK, nil
 	}
-	writeJSON(w, status, mapping.NewTask(ref), h.versionHeaders("Task", ref))
-	return status, nil
+	writeJSON(w, http.StatusCreated, mapping.NewTask(ref), h.versionHeaders("Task", ref))
+	return http.StatusCreated, nil
 }
 
 func (h *Handler) transaction(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
