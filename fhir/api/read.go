@@ -61,10 +61,12 @@ func (h *Handler) readTask(w http.ResponseWriter, r *http.Request, c *call) (int
 	return http.StatusOK, nil
 }
 
-// notModified implements If-None-Match on reads.
+// notModified implements If-None-Match on reads: "*" or a list naming the
+// current version (weak comparison, RFC 9110 §13.1.2). A field that does
+// not parse is ignored, as a read has nothing to protect.
 func notModified(r *http.Request, ref *gateway.Referral) bool {
-	inm := r.Header.Get("If-None-Match")
-	return inm != "" && (inm == etag(ref.Version) || inm == `"`+strconv.Itoa(ref.Version)+`"`)
+	p, err := readPrecondition(r, "If-None-Match", "")
+	return err == nil && p != nil && p.holds(ref.Version)
 }
 
 func (h *Handler) readServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {

@@ -106,6 +106,10 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 	}
 	id := r.PathValue("id")
 	c.detail["id"] = id
+	version, err := h.subscriptionIfMatch(r, c, id)
+	if err != nil {
+		return 0, err
+	}
 	b, err := readBody(r)
 	if err != nil {
 		return 0, err
@@ -118,10 +122,6 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request, c *
 		return 0, newAPIError(http.StatusBadRequest, "invariant", "the Subscription id must match the URL", "Subscription.id")
 	}
 	if err := h.allowNotifications(r.Context(), c, res); err != nil {
-		return 0, err
-	}
-	version, err := ifMatchVersion(r)
-	if err != nil {
 		return 0, err
 	}
 	s, err := h.subs.Update(r.Context(), c.owner(), id, version, res)
@@ -155,20 +155,25 @@ func (h *Handler) allowNotifications(ctx context.Context, c *call, res *subscrip
 	return nil
 }
 
-// ifMatchVersion reads the version a PUT is based on from If-Match, or 0
-// (last writer wins) without one; meta.versionId in the body is ignored,
-// as R4 update requires.
-func ifMatchVersion(r *http.Request) (int, error) {
-	v := r.Header.Get("If-Match")
-	if v == "" {
-		return 0, nil
+// subscriptionIfMatch checks If-Match against the organisation's
+// Subscription id before the request's content is looked at, and returns
+// the version the change must still find when stored (0: any; also
+// without If-Match, when the last writer wins). meta.versionId in a body
+// is ignored, as R4 update requires. A Subscription that does not exist
+// (for this organisation) is the 405 of an update that would create.
+func (h *Handler) subscriptionIfMatch(r *http.Request, c *call, id string) (int, error) {
+	p, err := readPrecondition(r, "If-Match", "Subscription.meta.versionId")
+	if err != nil || p == nil {
+		return 0, err
 	}
-	v = strings.Trim(strings.TrimPrefix(strings.TrimSpace(v), "W/"), `"`)
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, newAPIError(http.StatusBadRequest, "value", `If-Match must be a version ETag such as W/"3"`, "Subscription.meta.versionId")
+	cur, err := h.subs.Get(r.Context(), c.p.OrgID, id)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return 0, h.noUpdateCreate(r, "Subscription")
 	}
-	return n, nil
+	if err != nil {
+		return 0, err
+	}
+	return ifMatch(r, "Subscription", cur.Version)
 }
 
 func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
@@ -177,6 +182,22 @@ func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request, c *
 		return 0, err
 	}
 	c.detail["id"] = r.PathValue("id")
+	// If-Match makes the delete conditional on the version (RFC 9110
+	// §13.1.1): nothing there, or another version, is 412.
+	if p, err := readPrecondition(r, "If-Match", "Subscription.meta.versionId"); err != nil {
+		return 0, err
+	} else if p != nil {
+		cur, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
+		switch {
+		case errors.Is(err, gateway.ErrNotFound):
+			return 0, newAPIError(http.StatusPreconditionFailed, "conflict", "If-Match names a version, but there is no such Subscription (of yours) to delete", "Subscription.meta.versionId")
+		case err != nil:
+			return 0, err
+		case !p.holds(cur.Version):
+			return 0, newAPIError(http.StatusPreconditionFailed, "conflict", fmt.Sprintf(
+				"the Subscription is at version %d, not the one If-Match names; read it again", cur.Version), "Subscription.meta.versionId")
+		}
+	}
 	// R4: deleting what does not exist (here: nothing of the client's
 	// own by that id) is answered like a delete, so a retry is safe.
 	if err := h.subs.Delete(r.Context(), c.p.OrgID, r.PathValue("id")); err != nil && !errors.Is(err, gateway.ErrNotFound) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -215,6 +214,10 @@ func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if err != nil {
 		return 0, err
 	}
+	expect, err := ifMatch(r, "Task", cur.Version)
+	if err != nil {
+		return 0, err
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return 0, err
@@ -225,7 +228,7 @@ func (h *Handler) updateTask(w http.ResponseWriter, r *http.Request, c *call) (i
 	if json.Unmarshal(body, &id) == nil && (id.ID == nil || *id.ID == "") {
 		return 0, newAPIError(http.StatusBadRequest, "required", "Task.id is required in an update and must match the URL", "Task.id")
 	}
-	return h.applyUpdate(w, r, c, cur, body)
+	return h.applyUpdate(w, r, c, cur, expect, body)
 }
 
 func (h *Handler) patchTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
@@ -235,6 +238,10 @@ func (h *Handler) patchTask(w http.ResponseWriter, r *http.Request, c *call) (in
 		return 0, err
 	}
 	cur, err := h.load(ctx, c, r.PathValue("id"))
+	if err != nil {
+		return 0, err
+	}
+	expect, err := ifMatch(r, "Task", cur.Version)
 	if err != nil {
 		return 0, err
 	}
@@ -253,13 +260,14 @@ func (h *Handler) patchTask(w http.ResponseWriter, r *http.Request, c *call) (in
 		}
 		return 0, newAPIError(http.StatusBadRequest, "invalid", err.Error())
 	}
-	return h.applyUpdate(w, r, c, cur, patched)
+	return h.applyUpdate(w, r, c, cur, expect, patched)
 }
 
 // applyUpdate moves the referral to the status the updated Task asks for,
 // through gateway.Service (Submit for draft → requested, so the send gates
-// run; Transition otherwise).
-func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, cur *gateway.Referral, body []byte) (int, error) {
+// run; Transition otherwise). expect is the version If-Match named (0:
+// none): the change is stored only if the referral is still at it.
+func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, cur *gateway.Referral, expect int, body []byte) (int, error) {
 	ctx := r.Context()
 	next, err := mapping.ParseTaskUpdate(body)
 	if err != nil {
@@ -281,18 +289,8 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 	}
 	in := mapping.Changes(prev, next)
 	// R4 update: meta.versionId in the body is ignored; a version-aware
-	// update names the version in If-Match.
-	in.ExpectVersion = 0
-	if im := r.Header.Get("If-Match"); im != "" {
-		v, ok := parseETag(im)
-		if !ok {
-			return 0, newAPIError(http.StatusBadRequest, "value", `If-Match must be a version ETag such as W/"3"`)
-		}
-		in.ExpectVersion = v
-	}
-	if in.ExpectVersion != 0 && in.ExpectVersion != cur.Version {
-		return 0, fmt.Errorf("task %s at version %d, If-Match %d: %w", cur.ID, cur.Version, in.ExpectVersion, gateway.ErrConflict)
-	}
+	// update names the version in If-Match (checked by the caller).
+	in.ExpectVersion = expect
 	c.detail["from"], c.detail["to"] = string(cur.Status), string(next.Status)
 	if why, ok := notInLifecycle[[2]gateway.Status{cur.Status, next.Status}]; ok {
 		return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule", why, "Task.status")
@@ -307,7 +305,7 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 		case in == progress:
 			// The receiver reports progress without a lifecycle move.
 			if updated, err = h.svc.UpdateProgress(ctx, c.actor, cur.ID, in.BusinessStatus, in.ExpectVersion); err != nil {
-				return 0, err
+				return 0, unconditionalConflict(err, expect)
 			}
 		default:
 			return 0, newAPIError(http.StatusUnprocessableEntity, "business-rule",
@@ -320,15 +318,25 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 			if refusal == nil {
 				refusal = errors.New("submit failed")
 			}
-			return 0, refusal
+			return 0, unconditionalConflict(refusal, expect)
 		}
 	default:
 		if updated, err = h.svc.Transition(ctx, c.actor, cur.ID, next.Status, in); err != nil {
-			return 0, err
+			return 0, unconditionalConflict(err, expect)
 		}
 	}
 	writeJSON(w, http.StatusOK, mapping.NewTask(updated), h.versionHeaders("Task", updated))
 	return http.StatusOK, nil
+}
+
+// unconditionalConflict turns a version conflict of an update that named
+// no version (expect 0) into 409: 412 answers only a precondition the
+// client gave (If-Match), and there was none.
+func unconditionalConflict(err error, expect int) error {
+	if expect == 0 && errors.Is(err, gateway.ErrConflict) {
+		return newAPIError(http.StatusConflict, "conflict", "the Task changed while this update was applied; read it again and retry", "Task")
+	}
+	return err
 }
 
 // notInLifecycle are the Task moves R4 allows that the referral
@@ -340,16 +348,6 @@ var notInLifecycle = map[[2]gateway.Status]string{
 		"deliver the referral and is set by the gateway; a service that could not be performed is completed with a consult note saying so",
 	{gateway.StatusAccepted, gateway.StatusFailed}: "accepted → failed is not part of the referral lifecycle: failed is set by the gateway when no " +
 		"channel could deliver; a service that could not be performed is completed with a consult note saying so",
-}
-
-// parseETag reads W/"n" (or "n") as version n.
-func parseETag(s string) (int, bool) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
-	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
-		return 0, false
-	}
-	v, err := strconv.Atoi(s[1 : len(s)-1])
-	return v, err == nil && v > 0
 }
 
 // noUpdateCreate answers a PUT to an id that does not exist (for this
