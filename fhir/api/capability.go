@@ -123,7 +123,9 @@ func (h *Handler) capability() capabilityStatement {
 						"R4 moves outside it are refused: in-progress → on-hold and → failed (failed is the gateway's: no channel could deliver). " +
 						"An update changes only status, statusReason, businessStatus, note, output and executionPeriod.end; anything else is refused with 422 naming the element. " +
 						"Completion needs Task.output typed http://loinc.org|11488-4 (Consult note). Searches ignore unknown parameters (reported in an OperationOutcome entry) unless Prefer: handling=strict; " +
-						"_summary=count, _elements, _pretty and _format=json are supported. Each parameter is given once (comma-separated values match any); only _lastUpdated may repeat. History (newest first) takes _count and _since and pages with next.",
+						"_summary=count, _elements, _pretty and _format=json are supported. Each parameter is given once (comma-separated values match any); only _lastUpdated may repeat. History (newest first) takes _count and _since and pages with next. " +
+						"A conditional create (If-None-Exist: identifier=[system|]value) searches before it creates: it needs system/Task.s besides system/Task.c, and a match is answered with the Task only with system/Task.r. " +
+						"If-Match takes W/\"n\", a list or *, and is checked before the body (412); it is optional.",
 					Interaction:       interactions("read", "vread", "update", "patch", "history-instance", "create", "search-type"),
 					Versioning:        "versioned-update",
 					ReadHistory:       &yes,
@@ -163,7 +165,7 @@ func (h *Handler) capability() capabilityStatement {
 				},
 				{
 					Type:              "ServiceRequest",
-					Documentation:     "create makes a draft referral of the client's organisation (Patient, Practitioner, Consent and DocumentReferences contained); a later Task create whose focus is ServiceRequest/<id> with status requested submits it.",
+					Documentation:     "create makes a draft referral of the client's organisation (Patient, Practitioner, Consent and DocumentReferences contained); a later Task create whose focus is ServiceRequest/<id> with status requested submits it. A conditional create needs system/ServiceRequest.s besides .c.",
 					Interaction:       interactions("read", "vread", "create"),
 					Versioning:        "versioned",
 					ConditionalCreate: &yes,
