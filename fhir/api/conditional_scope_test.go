@@ -143,3 +143,30 @@ func TestConditionalCreateNeedsSearchScope(t *testing.T) {
 		wantScopeRefusal(t, res, "system/Patient.s")
 	})
 }
+
+// TestNarrowedRegistrationAppliesToIssuedTokens: a token grants what the
+// client's registration still allows at each request. Scopes an
+// administrator takes away end at once, as disabling does, and a client
+// moved to another organisation no longer acts for the first with a token
+// issued before.
+func TestNarrowedRegistrationAppliesToIssuedTokens(t *testing.T) {
+	e := newEnv(t)
+	id := e.createReferral(t, "NARROW-1", "requested")
+	key := smart.JWKS{{KID: "ehr-north-key", Key: &e.keys["ehr-north"].PublicKey}}
+	tok := e.scopedToken(t, "narrowed", "system/Task.rs", "system/ServiceRequest.r")
+	e.do(t, tok, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusOK)
+	e.do(t, tok, "GET", "/fhir/ServiceRequest/"+id, nil).want(t, http.StatusOK)
+
+	e.reg.Put(smart.Client{ID: "narrowed", OrgID: orgNorth, Scopes: []string{"system/Task.r"}, JWKS: key})
+	e.do(t, tok, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusOK)
+	wantScopeRefusal(t, e.do(t, tok, "GET", "/fhir/Task?identifier=NARROW-1", nil), "system/Task.s")
+	wantScopeRefusal(t, e.do(t, tok, "GET", "/fhir/ServiceRequest/"+id, nil), "system/ServiceRequest.r")
+
+	e.reg.Put(smart.Client{ID: "narrowed", OrgID: orgNorth, Scopes: []string{"system/Patient.r"}, JWKS: key})
+	if res := e.do(t, tok, "GET", "/fhir/Task/"+id, nil); res.status != http.StatusUnauthorized || !strings.Contains(res.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("no scope of the token left: HTTP %d %q, want 401 invalid_token", res.status, res.header.Get("WWW-Authenticate"))
+	}
+
+	e.reg.Put(smart.Client{ID: "narrowed", OrgID: orgOther, Scopes: []string{"system/Task.rs"}, JWKS: key})
+	e.do(t, tok, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusUnauthorized)
+}

@@ -127,9 +127,10 @@ type VerifierConfig struct {
 	// Clock supplies the current time; defaults to time.Now.
 	Clock func() time.Time
 	// Clients, when set, is asked on every Verify whether the token's
-	// client is still registered and enabled, so that disabling a client
-	// (or removing it) ends its tokens at once rather than when they
-	// expire.
+	// client is still registered, enabled and of the same organisation,
+	// and which of the token's scopes it is still allowed, so that
+	// disabling a client (or removing it, or narrowing its scopes) ends
+	// its tokens (or their scopes) at once rather than when they expire.
 	Clients ClientRegistry
 }
 
@@ -210,6 +211,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 			return Principal{}, fmt.Errorf("smart: verify: look up client: %w", err)
 		case c.Disabled:
 			return Principal{}, fmt.Errorf("%w: client is disabled", ErrInvalidToken)
+		case c.OrgID != claims.OrgID:
+			return Principal{}, fmt.Errorf("%w: client acts for another organisation now", ErrInvalidToken)
+		}
+		// What the registration no longer allows ends now too, not when
+		// the token expires: the token grants what both still allow.
+		if scopes = grantScopes(claims.Scope, c.Scopes); len(scopes) == 0 {
+			return Principal{}, fmt.Errorf("%w: the client is no longer allowed any of the token's scopes", ErrInvalidToken)
 		}
 	}
 	return Principal{

@@ -103,7 +103,7 @@ func TestOpaqueSigners(t *testing.T) {
 	// The token server's own key may be opaque too. (The verifier asks the
 	// registry for the token's client, so "c" is registered.)
 	reg := &MemoryRegistry{}
-	reg.Put(Client{ID: "c", OrgID: "o"})
+	reg.Put(Client{ID: "c", OrgID: "o", Scopes: []string{"system/Task.r"}})
 	ts, err := NewTokenServer(TokenServerConfig{
 		IssuerBase: "https://gw.example.test", Clients: reg, Replay: NewMemoryReplayCache(nil),
 		Key: opaqueSigner{key(t, "p256")}, Clock: h.clock.Now,

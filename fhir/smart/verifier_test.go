@@ -221,7 +221,7 @@ func (flakyRegistry) Client(context.Context, string) (Client, error) {
 // token request; a registry that cannot answer is not the token's fault.
 func TestVerifierEndsTokensOfDisabledClients(t *testing.T) {
 	reg := &MemoryRegistry{}
-	reg.Put(Client{ID: "c", OrgID: "o"})
+	reg.Put(Client{ID: "c", OrgID: "o", Scopes: []string{"system/Task.r"}})
 	ts, err := NewTokenServer(TokenServerConfig{
 		IssuerBase: "https://gw.example.test", Clients: reg, Replay: NewMemoryReplayCache(nil), Key: key(t, "p256")})
 	if err != nil {
@@ -234,7 +234,7 @@ func TestVerifierEndsTokensOfDisabledClients(t *testing.T) {
 	if _, err := ts.Verifier().Verify(t.Context(), issued.token); err != nil {
 		t.Fatalf("token of an enabled client: %v", err)
 	}
-	reg.Put(Client{ID: "c", OrgID: "o", Disabled: true})
+	reg.Put(Client{ID: "c", OrgID: "o", Scopes: []string{"system/Task.r"}, Disabled: true})
 	if _, err := ts.Verifier().Verify(t.Context(), issued.token); !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "disabled") {
 		t.Fatalf("token of a disabled client: %v; want invalid, disabled", err)
 	}
