@@ -98,3 +98,31 @@ func TestPreconditions(t *testing.T) {
 		}
 	})
 }
+
+// TestIfNoneExistWhereNotSupported: where the gateway cannot honour
+// If-None-Exist (a follow-up Task has no identifier to match; Subscription
+// has no conditional create), the condition is refused, not ignored: an
+// ignored one would turn a client's retry into a second resource.
+func TestIfNoneExistWhereNotSupported(t *testing.T) {
+	e := newEnv(t)
+	ortho := e.token(t, "ehr-ortho")
+	orig := e.createReferral(t, "INE-1", "requested")
+	e.putStatus(t, "ehr-ortho", orig, setStatus("received", nil)).want(t, http.StatusOK)
+	followUp := []byte(`{"resourceType":"Task","status":"draft","intent":"order","basedOn":[{"reference":"Task/` + orig + `"}],
+		"note":[{"text":"Back to primary care."}]}`)
+	cond := []string{"If-None-Exist", "identifier=https://ortho.example/referrals|BACK-1"}
+	wantOutcome(t, e.do(t, ortho, "POST", "/fhir/Task", followUp, cond...), http.StatusBadRequest, "not-supported")
+	if r, _, err := e.svc.Referral(t.Context(), orig); err != nil || len(r.FollowUps) != 0 {
+		t.Errorf("a refused follow-up was made: %v %v", r.FollowUps, err)
+	}
+	e.do(t, ortho, "POST", "/fhir/Task", followUp).want(t, http.StatusCreated)
+
+	sub := subscriptionBody("active", "Task?owner=Organization/org-ortho", "https://ehr.ortho.example/hook", "")
+	wantOutcome(t, e.do(t, ortho, "POST", "/fhir/Subscription", sub, "If-None-Exist", "url=https://ehr.ortho.example/hook"),
+		http.StatusBadRequest, "not-supported")
+	var b struct{ Total *int }
+	e.do(t, ortho, "GET", "/fhir/Subscription?_summary=count", nil).want(t, http.StatusOK).decode(t, &b)
+	if b.Total == nil || *b.Total != 0 {
+		t.Errorf("a refused conditional Subscription create stored one: total %v", b.Total)
+	}
+}

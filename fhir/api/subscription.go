@@ -50,6 +50,11 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request, c *
 	if err := h.allow(r.Context(), c, "Subscription", smart.Create); err != nil {
 		return 0, err
 	}
+	if r.Header.Get("If-None-Exist") != "" {
+		// Ignoring the condition would make a retry a second subscription.
+		return 0, newAPIError(http.StatusBadRequest, "not-supported",
+			"conditional create is not supported for Subscription (conditionalCreate is false in /fhir/metadata); create it without If-None-Exist")
+	}
 	b, err := readBody(r)
 	if err != nil {
 		return 0, err

@@ -84,6 +84,11 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (i
 		if err != nil {
 			return 0, err
 		}
+		if r.Header.Get("If-None-Exist") != "" {
+			// Ignoring the condition would make a retry a second referral.
+			return 0, newAPIError(http.StatusBadRequest, "not-supported",
+				"If-None-Exist is not supported on a follow-up Task (basedOn): it has no identifier to match; create it without the condition")
+		}
 		return h.followUp(w, r, c, fu)
 	}
 	if link, ok, err := mapping.ParseTaskLink(body); ok {
