@@ -206,15 +206,35 @@ func (c *controls) subset(res any) (any, error) {
 }
 
 // responseWriter applies _pretty and Prefer: return=minimal to a
-// successful response; error responses go out whole.
+// successful response, and If-None-Match to a read; error responses go
+// out whole.
 type responseWriter struct {
 	http.ResponseWriter
 	pretty, minimal bool
-	status          int
-	buf             bytes.Buffer
+	// ifNoneMatch is a read's If-None-Match: a 200 whose ETag it names
+	// goes out as 304 without a body (RFC 9110 §13.1.2).
+	ifNoneMatch *precondition
+	status      int
+	buf         bytes.Buffer
+}
+
+// unchanged reports a 200 that If-None-Match turns into a 304.
+func (w *responseWriter) unchanged(status int) bool {
+	if status != http.StatusOK || w.ifNoneMatch == nil {
+		return false
+	}
+	v, ok := parseETag(w.Header().Get("ETag"))
+	return ok && w.ifNoneMatch.holds(v)
 }
 
 func (w *responseWriter) WriteHeader(status int) {
+	if w.unchanged(status) {
+		w.status = http.StatusNotModified
+		w.Header().Del("Content-Type")
+		w.Header().Del("Content-Length")
+		w.ResponseWriter.WriteHeader(w.status)
+		return
+	}
 	w.status = status
 	if status >= 300 || (!w.pretty && !w.minimal) {
 		w.ResponseWriter.WriteHeader(status)
@@ -231,6 +251,8 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	switch {
+	case w.status == http.StatusNotModified:
+		return len(b), nil
 	case w.status >= 300 || (!w.pretty && !w.minimal):
 		return w.ResponseWriter.Write(b)
 	case w.minimal:

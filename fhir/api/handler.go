@@ -156,11 +156,19 @@ func (h *Handler) handle(pattern, action string, fn func(w http.ResponseWriter, 
 		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 		rw := &responseWriter{ResponseWriter: w, pretty: r.URL.Query().Get(paramPretty) == "true",
 			minimal: preferMinimal(r) && (action == "create" || action == "update" || action == "patch.update")}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			// A field that does not parse is ignored: a read has nothing
+			// to protect, and the full answer is always correct.
+			rw.ifNoneMatch, _ = readPrecondition(r, "If-None-Match", "")
+		}
 		defer rw.finish()
 		w = rw
 		status, err := 0, acceptable(r, strings.HasPrefix(r.URL.Path, "/fhir/Binary/"))
 		if err == nil {
 			status, err = fn(w, r, c)
+		}
+		if err == nil && rw.status == http.StatusNotModified {
+			status = rw.status
 		}
 		if err != nil {
 			o := opRead

@@ -52,6 +52,30 @@ func TestPreconditions(t *testing.T) {
 			}
 		}
 		e.do(t, ortho, "GET", "/fhir/Task/"+id, nil, "If-None-Match", tag(v+1)).want(t, http.StatusOK)
+		// Every read that answers with an ETag honours it, not the Task only.
+		paths := []string{"/fhir/ServiceRequest/" + id, "/fhir/Task/" + id + "/_history/" + strconv.Itoa(v)}
+		var doc struct {
+			Input []struct{ ValueReference struct{ Reference string } }
+		}
+		e.do(t, ortho, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusOK).decode(t, &doc)
+		if len(doc.Input) == 0 {
+			t.Fatal("the Task has no record input")
+		}
+		paths = append(paths, "/fhir/"+doc.Input[0].ValueReference.Reference)
+		for _, p := range paths {
+			first := e.do(t, ortho, "GET", p, nil).want(t, http.StatusOK)
+			etag := first.header.Get("ETag")
+			if etag == "" {
+				t.Fatalf("%s: no ETag", p)
+			}
+			if res := e.do(t, ortho, "GET", p, nil, "If-None-Match", etag); res.status != http.StatusNotModified || len(res.body) != 0 ||
+				res.header.Get("ETag") != etag {
+				t.Errorf("%s with If-None-Match %s: HTTP %d ETag %q body %q, want 304", p, etag, res.status, res.header.Get("ETag"), res.body)
+			}
+			if res := e.do(t, ortho, "GET", p, nil, "If-None-Match", `W/"999"`); res.status != http.StatusOK {
+				t.Errorf("%s with another version's ETag: HTTP %d, want 200", p, res.status)
+			}
+		}
 	})
 
 	t.Run("If-Match star and lists", func(t *testing.T) {
@@ -81,6 +105,7 @@ func TestPreconditions(t *testing.T) {
 	t.Run("Subscription", func(t *testing.T) {
 		s := e.subscribe(t, "ehr-ortho", subscriptionBody("active", "Task?owner=Organization/org-ortho", "https://ehr.ortho.example/hook", ""))
 		path := "/fhir/Subscription/" + s.ID
+		e.do(t, ortho, "GET", path, nil, "If-None-Match", `W/"1"`).want(t, http.StatusNotModified)
 		// A stale If-Match with a body that is not a Subscription at all.
 		wantOutcome(t, e.do(t, ortho, "PUT", path, []byte(`{"resourceType":"Subscription"}`), "If-Match", `W/"2"`),
 			http.StatusPreconditionFailed, "conflict")

@@ -52,21 +52,8 @@ func (h *Handler) readTask(w http.ResponseWriter, r *http.Request, c *call) (int
 	if err != nil {
 		return 0, err
 	}
-	if notModified(r, ref) {
-		w.Header().Set("ETag", etag(ref.Version))
-		w.WriteHeader(http.StatusNotModified)
-		return http.StatusNotModified, nil
-	}
 	writeJSON(w, http.StatusOK, mapping.NewTask(ref), h.versionHeaders("Task", ref))
 	return http.StatusOK, nil
-}
-
-// notModified implements If-None-Match on reads: "*" or a list naming the
-// current version (weak comparison, RFC 9110 §13.1.2). A field that does
-// not parse is ignored, as a read has nothing to protect.
-func notModified(r *http.Request, ref *gateway.Referral) bool {
-	p, err := readPrecondition(r, "If-None-Match", "")
-	return err == nil && p != nil && p.holds(ref.Version)
 }
 
 func (h *Handler) readServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
