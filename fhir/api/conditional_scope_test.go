@@ -170,3 +170,18 @@ func TestNarrowedRegistrationAppliesToIssuedTokens(t *testing.T) {
 	e.reg.Put(smart.Client{ID: "narrowed", OrgID: orgOther, Scopes: []string{"system/Task.rs"}, JWKS: key})
 	e.do(t, tok, "GET", "/fhir/Task/"+id, nil).want(t, http.StatusUnauthorized)
 }
+
+// TestIncludeNeedsReadOfTheIncluded: _include=Task:focus returns the
+// ServiceRequests, so the search needs their read scope too, and the 403
+// says which part of the search needed it.
+func TestIncludeNeedsReadOfTheIncluded(t *testing.T) {
+	e := newEnv(t)
+	e.createReferral(t, "INC-1", "requested")
+	tok := e.token(t, "ehr-readonly") // system/Task.rs only
+	e.do(t, tok, "GET", "/fhir/Task?identifier=INC-1", nil).want(t, http.StatusOK)
+	res := e.do(t, tok, "GET", "/fhir/Task?identifier=INC-1&_include=Task:focus", nil)
+	wantScopeRefusal(t, res, "system/ServiceRequest.r")
+	if !strings.Contains(string(res.body), "_include") {
+		t.Errorf("the refusal does not say the _include needs it: %s", res.body)
+	}
+}

@@ -230,7 +230,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, c *call) (int, 
 		return 0, err
 	}
 	if s.include {
-		if err := h.allow(ctx, c, "ServiceRequest", smart.Read); err != nil {
+		if err := h.allowFor(ctx, c, "ServiceRequest", smart.Read, "_include=Task:focus returns the ServiceRequests"); err != nil {
 			return 0, err
 		}
 	}
