@@ -22,14 +22,6 @@ func (p *precondition) holds(version int) bool {
 	return p.any || slices.Contains(p.versions, version)
 }
 
-// only is the one version the field names, or 0 for "*" or a list.
-func (p *precondition) only() int {
-	if p.any || len(p.versions) != 1 {
-		return 0
-	}
-	return p.versions[0]
-}
-
 // readPrecondition parses the request's field name; nil when it is absent.
 // A value that is not "*" or a list of version ETags is a 400 naming expr.
 func readPrecondition(r *http.Request, name, expr string) (*precondition, error) {
