@@ -338,7 +338,8 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 // no version (expect 0) into 409: 412 answers only a precondition the
 // client gave (If-Match), and there was none.
 func unconditionalConflict(err error, expect int) error {
-	if expect == 0 && errors.Is(err, gateway.ErrConflict) {
+	var dup *gateway.DuplicateError
+	if expect == 0 && errors.Is(err, gateway.ErrConflict) && !errors.As(err, &dup) {
 		return newAPIError(http.StatusConflict, "conflict", "the Task changed while this update was applied; read it again and retry", "Task")
 	}
 	return err
