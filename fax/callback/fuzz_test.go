@@ -26,11 +26,19 @@ type fakeCore struct {
 	receipts []gateway.Receipt
 	audits   []audit.Event
 	edges    []gateway.EdgeEvent
+	reads    int // lookups of deliveries and referrals
 }
 
 var fuzzDelivery = gateway.Delivery{ID: "d-1", ReferralID: "r-1", Channel: gateway.ChannelFax, State: gateway.DeliverySent, RemoteID: "123456"}
 
+func (c *fakeCore) read() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+}
+
 func (c *fakeCore) DeliveryByRemoteID(_ context.Context, ch gateway.ChannelKind, id string) (*gateway.Delivery, error) {
+	c.read()
 	if ch == gateway.ChannelFax && id == fuzzDelivery.RemoteID {
 		d := fuzzDelivery
 		return &d, nil
@@ -39,6 +47,7 @@ func (c *fakeCore) DeliveryByRemoteID(_ context.Context, ch gateway.ChannelKind,
 }
 
 func (c *fakeCore) Delivery(_ context.Context, id string) (*gateway.Delivery, error) {
+	c.read()
 	if id == fuzzDelivery.ID {
 		d := fuzzDelivery
 		return &d, nil
@@ -47,6 +56,7 @@ func (c *fakeCore) Delivery(_ context.Context, id string) (*gateway.Delivery, er
 }
 
 func (c *fakeCore) Referral(_ context.Context, id string) (*gateway.Referral, []*gateway.Delivery, error) {
+	c.read()
 	return &gateway.Referral{ID: id, Requester: gateway.Requester{OrgID: clinicID}, ReceiverOrgID: "cardio-org"}, nil, nil
 }
 

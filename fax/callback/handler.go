@@ -61,10 +61,11 @@ type core interface {
 
 // handler is the http.Handler Handler returns.
 type handler struct {
-	svc   core
-	cfg   Config
-	bad   error // the configuration's defect, if any
-	fails *allowance.Limit
+	svc     core
+	cfg     Config
+	bad     error // the configuration's defect, if any
+	fails   *allowance.Limit
+	settled settledCallbacks // what repeats of signed callbacks are answered with
 }
 
 // Validate reports what a configuration lacks.
@@ -170,12 +171,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest)
 		return
 	}
-	code := h.apply(ctx, cb)
+	sig := r.Header.Get(phaxio.SignatureHeader)
+	if c, ok := h.settled.get(sig, now); ok {
+		h.edge(ctx, gateway.EdgeEvent{Action: c.action, Source: c.deliveryID, Reason: c.reason, Text: cb.FaxID.String(),
+			Tenants: c.tenants, ReferralID: c.referralID, Outcome: c.outcome})
+		reply(w, c.code)
+		return
+	}
+	code := h.apply(ctx, cb, sig)
 	reply(w, code)
 }
 
-// apply records a verified callback and returns the HTTP status to answer.
-func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
+// apply records a verified callback and returns the HTTP status to answer;
+// sig is its signature, under which a settled outcome is remembered.
+func (h *handler) apply(ctx context.Context, cb *phaxio.Callback, sig string) int {
 	faxID := cb.FaxID.String()
 	base := map[string]string{"faxId": faxID, "status": string(cb.Status)}
 	if cb.Direction != "" && cb.Direction != "sent" {
@@ -198,6 +207,7 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		// Nothing to apply, and no replay key: a progress callback sent
 		// again is recorded like a replay, bounded.
 		h.repeatable(ctx, d, tenants, "fax.callback.progress", audit.OutcomeSuccess, string(cb.Status), cb)
+		h.settle(sig, d, tenants, "fax.callback.progress", audit.OutcomeSuccess, string(cb.Status))
 		return http.StatusOK
 	}
 	rc.RemoteID = faxID // recorded when the callback overtook the recording of the send
@@ -226,6 +236,8 @@ func (h *handler) apply(ctx context.Context, cb *phaxio.Callback) int {
 		h.audit(ctx, tenants, d.ReferralID, "fax.callback", audit.OutcomeFailure, base)
 		return http.StatusInternalServerError
 	}
+	// From now on every post of this callback is a replay.
+	h.settle(sig, d, tenants, "fax.callback.replay", audit.OutcomeRefused, string(cb.Status))
 	if !first {
 		h.repeatable(ctx, d, tenants, "fax.callback.replay", audit.OutcomeRefused, string(cb.Status), cb)
 		return http.StatusOK
@@ -300,6 +312,13 @@ func (h *handler) refuseUnsigned(ctx context.Context, r *http.Request, reason st
 func (h *handler) refuse(ctx context.Context, reason string, cb *phaxio.Callback) {
 	h.edge(ctx, gateway.EdgeEvent{Action: "fax.callback.refused", Source: "fax:" + cb.FaxID.String(), Reason: reason,
 		Text: string(cb.Status)})
+}
+
+// settle remembers how repeats of the callback signed sig are answered
+// (200, recorded like repeatable) without reading the database again.
+func (h *handler) settle(sig string, d *gateway.Delivery, tenants []string, action, outcome, reason string) {
+	h.settled.put(sig, settledCallback{code: http.StatusOK, deliveryID: d.ID, referralID: d.ReferralID, tenants: tenants,
+		action: action, outcome: outcome, reason: reason}, h.svc.Clock().Now())
 }
 
 // repeatable records a signed callback on delivery d that changed nothing,
