@@ -21,8 +21,15 @@ import (
 	"github.com/referralgw/gateway/internal/retryafter"
 )
 
-// DefaultScopes are requested from a receiver's token endpoint.
-var DefaultScopes = []string{"system/Task.cr", "system/ServiceRequest.c", "system/DocumentReference.c", "system/Binary.c"}
+// DefaultScopes are requested from a receiver's token endpoint: create
+// and search on every type a push creates, since each entry is a
+// conditional create (the receiver searches for an earlier copy, and a
+// strict server, this gateway's own API among them, asks for search on the
+// type for that), and read on Task to follow it. Communication is what an
+// answer to a receiver is sent as. A receiver grants what it allows of
+// these (SMART: the intersection), so asking for more breaks no one.
+var DefaultScopes = []string{"system/Task.crs", "system/ServiceRequest.cs", "system/DocumentReference.cs",
+	"system/Binary.cs", "system/Communication.cs"}
 
 // Config configures the channel. Key is needed only for receivers whose
 // entries name a token endpoint.

@@ -57,7 +57,9 @@ func newReceiver(t *testing.T) *receiver {
 		t.Fatal(err)
 	}
 	reg := &smart.MemoryRegistry{}
-	reg.Put(smart.Client{ID: "referral-gateway", OrgID: "gateway", Scopes: DefaultScopes,
+	// The receiver would grant anything; a token carries what the gateway
+	// asked for, and every push is checked against that (see transaction).
+	reg.Put(smart.Client{ID: "referral-gateway", OrgID: "gateway", Scopes: []string{"system/*.cruds"},
 		JWKS: smart.JWKS{{KID: "gw-1", Key: &rc.gwKey.PublicKey}}})
 	rc.tokens, err = smart.NewTokenServer(smart.TokenServerConfig{IssuerBase: rc.srv.URL, Clients: reg,
 		Replay: smart.NewMemoryReplayCache(nil), Key: serverKey})
@@ -83,7 +85,7 @@ func newReceiver(t *testing.T) *receiver {
 
 func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	p, err := rc.tokens.Verifier().Authenticate(r)
-	if err != nil || !p.Allows("Task", smart.Create) {
+	if err != nil {
 		http.Error(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login"}]}`, http.StatusUnauthorized)
 		return
 	}
@@ -127,6 +129,20 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 		} `json:"entry"`
 	}
 	_ = json.Unmarshal(body, &raw)
+	// As a strict server does (this gateway's own API among them), every
+	// entry needs create on its type, and a conditional create searches
+	// that type, so it needs search too.
+	if err := json.Unmarshal(body, &b); err == nil {
+		for _, e := range b.Entry {
+			typ := e.Resource.ResourceType
+			if !p.Allows(typ, smart.Create) || (e.Request.IfNoneExist != "" && !p.Allows(typ, smart.Search)) {
+				w.Header().Set("Content-Type", "application/fhir+json")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprintf(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"forbidden","diagnostics":"token lacks create or search on %s"}]}`, typ)
+				return
+			}
+		}
+	}
 	if err := json.Unmarshal(body, &b); err == nil && len(b.Entry) == 1 && b.Entry[0].Resource.ResourceType == "Communication" {
 		rc.communication(w, b.Entry[0].Request.IfNoneExist, raw.Entry[0].Resource)
 		return
