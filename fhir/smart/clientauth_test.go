@@ -113,3 +113,39 @@ func TestTokenServerOneClientAuthenticationMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenServerRefusesParametersInTheURL: RFC 6749 §2.3.1 and §3.2 keep a
+// token request's parameters, the client's credentials among them, in the
+// body, never the request URI (where proxies and access logs keep them).
+// A request that carries one in its query is refused, before the assertion
+// is used, even when the body is complete.
+func TestTokenServerRefusesParametersInTheURL(t *testing.T) {
+	h := newHarness(t)
+	for _, param := range []string{"client_assertion", "client_assertion_type", "grant_type", "scope", "client_id", "client_secret"} {
+		t.Run(param, func(t *testing.T) {
+			assertion := h.validSpec(t).sign(t)
+			form := tokenForm(assertion, "system/Task.rs")
+			req, err := http.NewRequest(http.MethodPost, h.tokenURL+"?"+url.Values{param: {"x"}}.Encode(), strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got tokenReply
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatalf("HTTP %d: %v", resp.StatusCode, err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || got.Error != CodeInvalidRequest || got.AccessToken != "" ||
+				!strings.Contains(got.Description, param) {
+				t.Fatalf("HTTP %d %q %q (token %t), want 400 invalid_request naming %s", resp.StatusCode, got.Error, got.Description, got.AccessToken != "", param)
+			}
+			if ok := h.postForm(t, form); ok.status != http.StatusOK {
+				t.Errorf("the same body without the query: HTTP %d %s %s, want 200", ok.status, ok.Error, ok.Description)
+			}
+		})
+	}
+}

@@ -280,12 +280,28 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *T
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return tokenRequest{}, newTokenError(CodeInvalidRequest, "body must be application/x-www-form-urlencoded")
 	}
+	// RFC 6749 §2.3.1, §3.2: the parameters travel in the body, never in
+	// the request URI, where proxies and access logs would keep a
+	// credential. A query is not parsed into the form; one that names a
+	// token parameter is refused rather than ignored.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return tokenRequest{}, newTokenError(CodeInvalidRequest, "the request URI's query cannot be parsed")
+	}
+	for _, name := range tokenParams {
+		if query.Has(name) {
+			return tokenRequest{}, newTokenError(CodeInvalidRequest, name+" belongs in the request body, not the URI")
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		return tokenRequest{}, newTokenError(CodeInvalidRequest, "form body cannot be parsed")
 	}
 	return tokenRequestFromForm(r.PostForm, r.Header.Values("Authorization"))
 }
+
+// tokenParams are the token request's parameters (RFC 6749, RFC 7521).
+var tokenParams = []string{"grant_type", "scope", "client_id", "client_secret", "client_assertion_type", "client_assertion"}
 
 // tokenRequestFromForm validates the parameters of a parsed form, with the
 // request's Authorization header fields (none when it has no such header).
