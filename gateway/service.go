@@ -329,6 +329,14 @@ func (s *Service) createTx(ctx context.Context, tx Tx, actor Actor, n NewReferra
 // refusal is recorded on the draft (Blocked) and in the audit trail, and
 // returned as its typed error.
 func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral, error) {
+	return s.SubmitAt(ctx, actor, id, 0)
+}
+
+// SubmitAt is Submit for a caller that saw the draft at expectVersion (a
+// FHIR update with If-Match, a Transition with ExpectVersion): if the
+// draft has changed since, nothing is sent and the error wraps ErrConflict,
+// decided in the transaction that would have sent it. 0 expects nothing.
+func (s *Service) SubmitAt(ctx context.Context, actor Actor, id string, expectVersion int) (*Referral, error) {
 	var r *Referral
 	var refusal error
 	ctx, err := s.forReferral(ctx, actor, id)
@@ -343,6 +351,9 @@ func (s *Service) Submit(ctx context.Context, actor Actor, id string) (*Referral
 		}
 		if err := s.authorize(actor, r, SideReferrer); err != nil {
 			return err
+		}
+		if expectVersion != 0 && expectVersion != r.Version {
+			return fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, expectVersion, ErrConflict)
 		}
 		if r.Status != StatusDraft {
 			return &TransitionError{Machine: "referral", From: string(r.Status), To: string(StatusRequested), Rule: "only a draft is submitted"}

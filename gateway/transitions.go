@@ -42,7 +42,7 @@ func (s *Service) Transition(ctx context.Context, actor Actor, id string, to Sta
 	if to == StatusRequested {
 		// Sending is never a bare status change: it runs the gates and
 		// queues the delivery.
-		return s.Submit(ctx, actor, id)
+		return s.SubmitAt(ctx, actor, id, in.ExpectVersion)
 	}
 	var r, refused *Referral
 	ctx, err := s.forReferral(ctx, actor, id)

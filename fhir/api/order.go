@@ -101,7 +101,8 @@ func (h *Handler) attachTask(w http.ResponseWriter, r *http.Request, c *call, li
 	ref := cur
 	if link.Submit {
 		var refusal error
-		ref, refusal = h.svc.Submit(ctx, c.actor, cur.ID)
+		// The checks above read cur: submit that version or nothing.
+		ref, refusal = h.svc.SubmitAt(ctx, c.actor, cur.ID, cur.Version)
 		if ref == nil || refusal != nil {
 			if refusal == nil {
 				refusal = errors.New("submit failed")

@@ -318,7 +318,7 @@ func (h *Handler) applyUpdate(w http.ResponseWriter, r *http.Request, c *call, c
 		}
 	case cur.Status == gateway.StatusDraft && next.Status == gateway.StatusRequested:
 		var refusal error
-		updated, refusal = h.svc.Submit(ctx, c.actor, cur.ID)
+		updated, refusal = h.svc.SubmitAt(ctx, c.actor, cur.ID, in.ExpectVersion)
 		if updated == nil || refusal != nil {
 			if refusal == nil {
 				refusal = errors.New("submit failed")

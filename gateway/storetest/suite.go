@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CancelMidSendCompletesOnce", func(t *testing.T) { testCancelMidSend(t, h) })
 	t.Run("ReceiptDeadline", func(t *testing.T) { testDeadline(t, h) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, h) })
+	t.Run("SubmitAtVersion", func(t *testing.T) { testSubmitAtVersion(t, h) })
 	t.Run("AtomicUpdate", func(t *testing.T) { testAtomic(t, h) })
 	t.Run("ListAndPage", func(t *testing.T) { testList(t, h) })
 	t.Run("AuditTamper", func(t *testing.T) { testTamper(t, h) })
