@@ -1,7 +1,6 @@
 package smart
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,20 +18,7 @@ func (h *harness) postHeaders(t *testing.T, form url.Values, hdr http.Header) to
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST token: %v", err)
-	}
-	defer resp.Body.Close()
-	var r tokenReply
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatalf("decode token response (HTTP %d): %v", resp.StatusCode, err)
-	}
-	r.status, r.header = resp.StatusCode, resp.Header
-	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", got)
-	}
-	return r
+	return h.do(t, http.DefaultClient, req)
 }
 
 // TestTokenServerOneClientAuthenticationMethod: RFC 6749 §2.3 forbids a
@@ -130,18 +116,10 @@ func TestTokenServerRefusesParametersInTheURL(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var got tokenReply
-			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
-				t.Fatalf("HTTP %d: %v", resp.StatusCode, err)
-			}
-			if resp.StatusCode != http.StatusBadRequest || got.Error != CodeInvalidRequest || got.AccessToken != "" ||
+			got := h.do(t, http.DefaultClient, req)
+			if got.status != http.StatusBadRequest || got.Error != CodeInvalidRequest || got.AccessToken != "" ||
 				!strings.Contains(got.Description, param) {
-				t.Fatalf("HTTP %d %q %q (token %t), want 400 invalid_request naming %s", resp.StatusCode, got.Error, got.Description, got.AccessToken != "", param)
+				t.Fatalf("HTTP %d %q %q (token %t), want 400 invalid_request naming %s", got.status, got.Error, got.Description, got.AccessToken != "", param)
 			}
 			if ok := h.postForm(t, form); ok.status != http.StatusOK {
 				t.Errorf("the same body without the query: HTTP %d %s %s, want 200", ok.status, ok.Error, ok.Description)

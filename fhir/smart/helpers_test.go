@@ -242,7 +242,19 @@ func (h *harness) post(t *testing.T, contentType, body string) tokenReply {
 // postWith posts a token request with client c.
 func (h *harness) postWith(t *testing.T, c *http.Client, contentType, body string) tokenReply {
 	t.Helper()
-	resp, err := c.Post(h.tokenURL, contentType, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, h.tokenURL, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return h.do(t, c, req)
+}
+
+// do sends a token request and decodes the reply, which must never be
+// cached.
+func (h *harness) do(t *testing.T, c *http.Client, req *http.Request) tokenReply {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("POST token: %v", err)
 	}
