@@ -316,8 +316,9 @@ func BAATenant(party *Entry, root string) string {
 }
 
 // BAAs lists the BAAs the caller may see: all of them on a gateway-wide
-// path, else those its practice may read (on PostgreSQL: its own, the
-// vendors' and those of practices it has referred to).
+// path, else those its practice may read (on PostgreSQL: its own and the
+// vendors'; of a practice it has referred to, the send gate gets an
+// answer per party, not a list).
 func (s *Service) BAAs(ctx context.Context) ([]*BAA, error) {
 	ctx = readScope(ctx, PathBAA)
 	var out []*BAA

@@ -13,6 +13,7 @@ import (
 	"github.com/referralgw/gateway/audit"
 	"github.com/referralgw/gateway/gateway"
 	"github.com/referralgw/gateway/gateway/pgstore"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 	"github.com/referralgw/gateway/gateway/sqlstore"
 	"github.com/referralgw/gateway/gateway/storetest"
 )
@@ -23,6 +24,7 @@ type world struct {
 	ctx     context.Context
 	s       *sqlstore.Store
 	appURL  string // the schema as the app role
+	owner   string // the schema as its owner
 	svc     *gateway.Service
 	clock   *storetest.ManualClock
 	refA    *gateway.Referral // north → east
@@ -39,14 +41,26 @@ var practiceTables = []string{"referrals", "referral_versions", "record_contents
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	s, _, appURL := openAppRoleURL(t, storetest.FastQueue())
+	return newWorldAt(t, pgtest.FreshSchema(t, "gwtest_"))
+}
+
+// newWorldAt builds the world in the schema ownerURL reaches as its owner,
+// migrated there, and works it as a fresh app role.
+func newWorldAt(t *testing.T, ownerURL string) *world {
+	t.Helper()
+	appURL := pgtest.AppRole(t, ownerURL)
+	s, err := pgstore.Open(t.Context(), appURL, storetest.FastQueue())
+	if err != nil {
+		t.Fatalf("open as app role: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
 	key := make([]byte, 32)
 	rand.Read(key)
 	sealer, err := gateway.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{ctx: t.Context(), s: s, appURL: appURL, clock: storetest.NewManualClock(time.Now())}
+	w := &world{ctx: t.Context(), s: s, appURL: appURL, owner: ownerURL, clock: storetest.NewManualClock(time.Now())}
 	w.svc = gateway.NewService(s, sealer, w.clock, gateway.DefaultConfig(), nil,
 		storetest.NewRecordingChannel(gateway.ChannelFHIR, storetest.Behavior{}))
 	admin := gateway.Actor{ID: "user:root"}
@@ -286,8 +300,9 @@ func TestIsolationMatrix(t *testing.T) {
 			for _, b := range baas {
 				parties = append(parties, b.PartyID)
 			}
-			// Its own, the vendor's, and east's (north refers to east).
-			if slices.Sort(parties); !slices.Equal(parties, []string{"east", "faxco", "north"}) {
+			// Its own and the vendor's; east's (north refers to east) only as
+			// the send gate's answer (TestPartnerReadsAreAnswersOnly).
+			if slices.Sort(parties); !slices.Equal(parties, []string{"faxco", "north"}) {
 				t.Errorf("north reads the BAAs of %v", parties)
 			}
 			if cs, err := tx.Consents(asA, "south", "MRN-south"); err != nil || len(cs) != 0 {
@@ -322,11 +337,11 @@ func TestIsolationMatrix(t *testing.T) {
 			"audit_log":          "tenant = 'north'",
 			"audit_tree_nodes":   "tenant = 'north'",
 			"audit_signed_heads": "tenant = 'north'",
-			"baas":               "tenant IN ('north', 'gateway', 'east')",
+			"baas":               "tenant IN ('north', 'gateway')",
 			"inbound_messages":   "tenant = 'north'",
 			"inbound_notices":    "inbound_id = 'in-north'",
 			"receipt_keys":       "delivery_id = '" + w.dA.ID + "'",
-			"fhir_subscriptions": "org_id IN ('north', 'south', 'east')", // its own and its partners' (read only)
+			"fhir_subscriptions": "org_id = 'north'",
 		}
 		all := gateway.GatewayWide(w.ctx, "test-count")
 		for _, table := range practiceTables {
@@ -420,8 +435,9 @@ func TestIsolationMatrix(t *testing.T) {
 	})
 
 	t.Run("shared referral", func(t *testing.T) {
-		// South → north is both practices'; south also reads north's BAA
-		// (its send gate checks the receiver's), north does not read south's.
+		// South → north is both practices'; south also gets north's BAA
+		// (its send gate checks the receiver's, as an answer, migration
+		// 031), north does not get south's.
 		for _, ctx := range []context.Context{asA, asB} {
 			if r, _, err := w.svc.Referral(ctx, w.refBA.ID); err != nil || r.ID != w.refBA.ID {
 				t.Errorf("%s cannot read the shared referral: %v", gateway.ScopeFrom(ctx).Practice, err)

@@ -134,12 +134,24 @@ func (t *tx) DeleteSubscription(ctx context.Context, id string) error {
 	return nil
 }
 
-// MatchSubscriptions reads ids and criteria only: nothing is unsealed in
-// the transaction that stores a referral version.
+// matchSubscriptionsSQL is the match on a database without row-level
+// security; with it, the other practice's subscriptions are not the
+// acting practice's to read, and the database answers with their ids
+// (gateway_referral_subscriptions, migration 031: the same match, on the
+// stored referral, for a caller that is one of its practices).
+const matchSubscriptionsSQL = `SELECT id FROM fhir_subscriptions WHERE status IN ('requested','active') AND org_id = criteria_org
+	AND ((criteria_param='owner' AND criteria_org IN ($1,$2)) OR (criteria_param='requester' AND criteria_org=$3)) ORDER BY id`
+
+// MatchSubscriptions reads ids only: nothing is unsealed in the
+// transaction that stores a referral version.
 func (t *tx) MatchSubscriptions(ctx context.Context, r *gateway.Referral) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT id FROM fhir_subscriptions WHERE status IN ('requested','active') AND org_id = criteria_org
-		AND ((criteria_param='owner' AND criteria_org IN ($1,$2)) OR (criteria_param='requester' AND criteria_org=$3)) ORDER BY id`,
-		r.ReceiverOrgID, r.ReceiverID, r.Requester.OrgID)
+	var rows Rows
+	var err error
+	if t.d.RowSecurity {
+		rows, err = t.query(ctx, `SELECT id FROM gateway_referral_subscriptions($1) AS id`, r.ID)
+	} else {
+		rows, err = t.query(ctx, matchSubscriptionsSQL, r.ReceiverOrgID, r.ReceiverID, r.Requester.OrgID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("match subscriptions: %w", err)
 	}
