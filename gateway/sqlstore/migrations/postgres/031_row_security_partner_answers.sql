@@ -28,7 +28,10 @@
 -- caller's), so a session without the gateway's token gets no answer. The
 -- functions run as the schema's owner with a fixed search_path and name
 -- every object with its schema: a caller's temporary table or function of
--- the same name is never what they read.
+-- the same name is never what they read. Their queries use generic plans
+-- (plan_cache_mode): a pooled connection plans each once, where the
+-- default made five custom plans first on every connection
+-- (docs/BENCHMARKS.md, "Partner answers").
 --
 -- FORCE ROW LEVEL SECURITY binds the owner too, inside its functions, so
 -- the owner gets the partner rule as a policy of its own (TO the owner):
@@ -67,7 +70,8 @@ BEGIN
     -- sqlstore's MatchSubscriptions ran as a plain query before).
     EXECUTE format($f$
         CREATE FUNCTION %1$s.gateway_referral_subscriptions(referral text) RETURNS SETOF text
-            LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = %1$s, pg_temp AS $$
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            SET search_path = %1$s, pg_temp SET plan_cache_mode = force_generic_plan AS $$
         DECLARE
             me       text := %1$s.gateway_practice();
             req      text;
@@ -93,7 +97,8 @@ BEGIN
     -- The fields come from the stored document, as the gateway wrote them.
     EXECUTE format($f$
         CREATE FUNCTION %1$s.gateway_partner_baa(party text) RETURNS jsonb
-            LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = %1$s, pg_temp AS $$
+            LANGUAGE plpgsql STABLE SECURITY DEFINER
+            SET search_path = %1$s, pg_temp SET plan_cache_mode = force_generic_plan AS $$
         DECLARE
             me     text := %1$s.gateway_practice();
             answer jsonb;
