@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +183,17 @@ func (s *Service) CheckEntry(ctx context.Context, id string) (*Entry, error) {
 				}
 			}
 			next = append(next, c)
+		}
+		// Channels this process did not check (not configured here, or with
+		// nothing to check) keep what another process found, as long as the
+		// entry still names the endpoint that was checked.
+		for _, prev := range cur.Checks {
+			if slices.ContainsFunc(results, func(c ChannelCheck) bool { return c.Channel == prev.Channel }) {
+				continue
+			}
+			if CheckedEndpoint(cur, prev.Channel) == prev.Endpoint {
+				next = append(next, prev)
+			}
 		}
 		if err := tx.PutEntryChecks(ctx, id, next); err != nil {
 			return err

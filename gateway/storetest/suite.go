@@ -77,6 +77,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, h) })
 	t.Run("AdoptSubscriptionDocuments", func(t *testing.T) { testAdoptSubscriptionDocuments(t, h) })
 	t.Run("EntryChecks", func(t *testing.T) { testEntryChecks(t, h) })
+	t.Run("EntryCheckKeepsOtherChannels", func(t *testing.T) { testEntryCheckKeepsOtherChannels(t, h) })
 	t.Run("PracticeReport", func(t *testing.T) { testPracticeReport(t, h) })
 	t.Run("RequestForInformation", func(t *testing.T) { testRequestForInformation(t, h) })
 	t.Run("Inbound", func(t *testing.T) { testInbound(t, h) })
