@@ -320,6 +320,15 @@ func (d SubscriptionDelivery) comparable() SubscriptionDelivery {
 // DeleteSubscription removes a subscription and its delivery state; its
 // queued jobs find it gone and do nothing.
 func (s *Service) DeleteSubscription(ctx context.Context, id string) error {
+	return s.DeleteSubscriptionIf(ctx, id, nil)
+}
+
+// DeleteSubscriptionIf is DeleteSubscription for a caller that deletes only
+// a version it accepts (a FHIR DELETE with If-Match): holds is asked in the
+// transaction that deletes, with the subscription locked, and when it says
+// no nothing is deleted and the error wraps ErrConflict. A nil holds
+// accepts any version.
+func (s *Service) DeleteSubscriptionIf(ctx context.Context, id string, holds func(version int) bool) error {
 	ctx = subscriptionScope(ctx)
 	err := s.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Subscription(ctx, id, true)
@@ -328,6 +337,9 @@ func (s *Service) DeleteSubscription(ctx context.Context, id string) error {
 		}
 		if !scopeSees(ctx, cur.OrgID) {
 			return ErrNotFound
+		}
+		if holds != nil && !holds(cur.Version) {
+			return &VersionConflict{ID: id, Version: cur.Version}
 		}
 		return tx.DeleteSubscription(ctx, id)
 	})
@@ -380,3 +392,17 @@ func scopeSees(ctx context.Context, org string) bool {
 	p := ScopeFrom(ctx).Practice
 	return p == "" || p == org
 }
+
+// VersionConflict is the error of a change conditioned on a version the
+// record is no longer at; it wraps ErrConflict.
+type VersionConflict struct {
+	ID      string
+	Version int // the version the record is at
+}
+
+func (e *VersionConflict) Error() string {
+	return fmt.Sprintf("%s is at version %d", e.ID, e.Version)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *VersionConflict) Unwrap() error { return ErrConflict }

@@ -189,19 +189,25 @@ func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request, c *
 	c.detail["id"] = r.PathValue("id")
 	// If-Match makes the delete conditional on the version (RFC 9110
 	// §13.1.1): nothing there, or another version, is 412.
+	// The version is checked where the delete happens, with the
+	// subscription locked: a change between a check and the delete would
+	// otherwise be deleted unseen.
 	if p, err := readPrecondition(r, "If-Match", "Subscription.meta.versionId"); err != nil {
 		return 0, err
 	} else if p != nil {
-		cur, err := h.subs.Get(r.Context(), c.p.OrgID, r.PathValue("id"))
+		err := h.subs.DeleteIf(r.Context(), c.p.OrgID, r.PathValue("id"), p.holds)
+		var vc *gateway.VersionConflict
 		switch {
 		case errors.Is(err, gateway.ErrNotFound):
 			return 0, newAPIError(http.StatusPreconditionFailed, "conflict", "If-Match names a version, but there is no such Subscription (of yours) to delete", "Subscription.meta.versionId")
+		case errors.As(err, &vc):
+			return 0, newAPIError(http.StatusPreconditionFailed, "conflict", fmt.Sprintf(
+				"the Subscription is at version %d, not the one If-Match names; read it again", vc.Version), "Subscription.meta.versionId")
 		case err != nil:
 			return 0, err
-		case !p.holds(cur.Version):
-			return 0, newAPIError(http.StatusPreconditionFailed, "conflict", fmt.Sprintf(
-				"the Subscription is at version %d, not the one If-Match names; read it again", cur.Version), "Subscription.meta.versionId")
 		}
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent, nil
 	}
 	// R4: deleting what does not exist (here: nothing of the client's
 	// own by that id) is answered like a delete, so a retry is safe.

@@ -273,10 +273,17 @@ func (g *Registry) Update(ctx context.Context, owner Owner, id string, ifMatch i
 
 // Delete removes a subscription of orgID and its delivery state.
 func (g *Registry) Delete(ctx context.Context, orgID, id string) error {
+	return g.DeleteIf(ctx, orgID, id, nil)
+}
+
+// DeleteIf is Delete of a version holds accepts, decided where the delete
+// happens (see gateway.Service.DeleteSubscriptionIf): a subscription at
+// another version is left alone and the error is a *gateway.VersionConflict.
+func (g *Registry) DeleteIf(ctx context.Context, orgID, id string, holds func(version int) bool) error {
 	if _, err := g.load(ctx, orgID, id); err != nil {
 		return fmt.Errorf("subscription: delete %s: %w", id, err)
 	}
-	if err := g.svc.DeleteSubscription(ctx, id); err != nil {
+	if err := g.svc.DeleteSubscriptionIf(ctx, id, holds); err != nil {
 		return fmt.Errorf("subscription: delete %s: %w", id, err)
 	}
 	return nil

@@ -117,7 +117,21 @@ func testSubscriptions(t *testing.T, h Harness) {
 	}
 	e.waitFor("the run of a changed subscription", func() bool { return slices.Contains(rec.refs(), subB.ID+"/2") })
 
-	if err := e.svc.DeleteSubscription(asB, subB.ID); err != nil {
+	// A delete of a version the subscription is no longer at deletes
+	// nothing; of the current one, deletes.
+	cur, err := e.svc.Subscription(asB, subB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := func(v int) bool { return v == cur.Version-1 }
+	var vc *gateway.VersionConflict
+	if err := e.svc.DeleteSubscriptionIf(asB, subB.ID, stale); !errors.As(err, &vc) || vc.Version != cur.Version || !errors.Is(err, gateway.ErrConflict) {
+		t.Fatalf("delete at a stale version: %v, want a VersionConflict at %d", err, cur.Version)
+	}
+	if _, err := e.svc.Subscription(asB, subB.ID); err != nil {
+		t.Fatalf("after the refused delete: %v", err)
+	}
+	if err := e.svc.DeleteSubscriptionIf(asB, subB.ID, func(v int) bool { return v == cur.Version }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Subscription(asB, subB.ID); !errors.Is(err, gateway.ErrNotFound) {
