@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,7 @@ func (p *Processor) flagRevocation(m *inMessage, out gateway.InboundOutcome) gat
 // Only the address the referral went to (or one the directory lists for
 // that party) may report on it.
 func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Report) (gateway.InboundOutcome, error) {
+	rep0 := rep
 	out := gateway.InboundOutcome{Kind: "report", From: m.from, Signer: m.signerName()}
 	d, err := p.deliveryFor(ctx, rep.OriginalMessageID)
 	if err != nil {
@@ -122,9 +124,31 @@ func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Repo
 	if err != nil {
 		return out, err
 	}
+	if !ok && rep.Kind == mdn.KindDSN {
+		// A DSN is the receiving HISP's mail system speaking, which signs
+		// as its postmaster (RFC 5321 section 4.5.1) with the domain's
+		// certificate (open checked the binding).
+		ok, err = p.fromPartyMailSystem(ctx, r.ReceiverID, m.from)
+		if err != nil {
+			return out, err
+		}
+	}
 	if !ok {
 		return out, &Refusal{Reason: ReasonNotReceiver,
 			Err: fmt.Errorf("%s reported on delivery %s but the referral went to another address", m.from, d.ID)}
+	}
+	// A report names the recipients it is about; the delivery went to one
+	// address. Only what the report says about that address counts.
+	addrs, err := p.partyAddresses(ctx, r.ReceiverID)
+	if err != nil {
+		return out, err
+	}
+	rep, ok = rep.About(func(a string) bool {
+		return slices.ContainsFunc(addrs, func(b string) bool { return strings.EqualFold(a, b) })
+	})
+	if !ok {
+		return out, &Refusal{Reason: ReasonRecipientNotSent,
+			Err: fmt.Errorf("%s %s about delivery %s names no recipient that delivery went to", reportKind(rep0.Kind), rep0.MessageID, d.ID)}
 	}
 	rc, extend := p.receipt(rep, receiver)
 	rc.RemoteID = rep.OriginalMessageID // recorded when the send's recording has not happened
@@ -155,13 +179,24 @@ func (p *Processor) receipt(rep *mdn.Report, receiver *gateway.Entry) (gateway.R
 		return gateway.Receipt{Kind: gateway.ReceiptFailed, At: now, Final: true,
 			Detail: string(rep.Kind) + " failed: " + cleanRemote(rep.Reason)}, 0
 	case rep.Kind == mdn.KindDSN:
-		// A delivered or relayed DSN shows progress, not final delivery.
-		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "dsn " + firstAction(rep)}, 0
+		// A delivered, relayed or expanded DSN shows progress, not final
+		// delivery; a delayed one says the reporting MTA is still trying
+		// (RFC 3464: transient, not a failure). Neither moves the deadline.
+		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: dsnDetailPrefix + dsnAction(rep)}, 0
 	case rep.Disposition == mdn.Processed:
 		if p.ch.FinalDelivery() && !processedOnly {
 			return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn processed"}, dispatchedWithin
 		}
 		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Final: true, Detail: "mdn processed"}, 0
+	case rep.Disposition == mdn.Dispatched && p.ch.FinalDelivery() && !processedOnly && !rep.FinalDelivery:
+		// We asked for final delivery notification: the guide's receiving
+		// HISP answers it with a dispatched MDN that carries the
+		// X-DIRECT-FINAL-DESTINATION-DELIVERY field. One without it (a
+		// user agent's, or a HISP that does not take part) proves the
+		// receiving side has the message, as processed does, not that it
+		// reached its final destination: the wait for the real one stands.
+		return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now,
+			Detail: "mdn dispatched without " + mdn.FinalDeliveryField}, dispatchedWithin
 	case rep.Disposition == mdn.Dispatched, rep.Disposition == mdn.Displayed:
 		return gateway.Receipt{Kind: gateway.ReceiptDispatched, At: now, Final: true, Detail: "mdn " + string(rep.Disposition)}, 0
 	case rep.Disposition == mdn.Deleted:
@@ -170,11 +205,24 @@ func (p *Processor) receipt(rep *mdn.Report, receiver *gateway.Entry) (gateway.R
 	return gateway.Receipt{Kind: gateway.ReceiptProcessed, At: now, Detail: "mdn " + cleanRemote(string(rep.Disposition))}, 0
 }
 
-func firstAction(rep *mdn.Report) string {
-	if len(rep.Recipients) > 0 {
-		return string(rep.Recipients[0].Action)
+// dsnDetailPrefix starts the detail of a receipt a DSN recorded as
+// progress: such a receipt is no acknowledgement by the receiving HISP.
+const dsnDetailPrefix = "dsn "
+
+// dsnAction is the action a DSN reports for our recipient, for the trail.
+func dsnAction(rep *mdn.Report) string {
+	if a := rep.Action(); a != "" {
+		return string(a)
 	}
 	return "report"
+}
+
+// reportKind names a report kind in refusal texts.
+func reportKind(k mdn.Kind) string {
+	if k == mdn.KindDSN {
+		return "DSN"
+	}
+	return "MDN"
 }
 
 // cleanRemote keeps remote text fit for a trail field: printable and short.

@@ -26,7 +26,7 @@ func (p *Processor) plainReport(ctx context.Context, m *inMessage) (out gateway.
 		return out, false, nil
 	}
 	m.kind = "report"
-	d, why, err := p.plainFailure(ctx, m, rep)
+	d, rep, why, err := p.plainFailure(ctx, m, rep)
 	if err != nil {
 		return out, true, err
 	}
@@ -46,58 +46,55 @@ func (p *Processor) plainReport(ctx context.Context, m *inMessage) (out gateway.
 	return out, true, nil
 }
 
-// plainFailure returns the delivery an unauthenticated report may fail, or
-// nil and why it may not. The rule: a DSN (an MDN comes from a HISP, which
-// signs), sent with the null reverse-path DSNs use (RFC 5321 section
-// 4.5.5), to the address the delivery left from, about the Message-ID of
-// one of our Direct deliveries (its returned header, its envelope id or
-// its In-Reply-To), reporting the action failed for exactly the address
-// that delivery went to (the receiver's Direct address, or a parent's the
+// plainFailure returns the delivery an unauthenticated report may fail,
+// with the report narrowed to that delivery's recipient, or nil and why it
+// may not. The rule: a DSN (an MDN comes from a HISP, which signs), sent
+// with the null reverse-path DSNs use (RFC 5321 section 4.5.5), to the
+// address the delivery left from, about the Message-ID of one of our
+// Direct deliveries (its returned header, its envelope id or its
+// In-Reply-To), reporting the action failed for exactly the address that
+// delivery went to (the receiver's Direct address, or a parent's the
 // directory lists), for a delivery the receiving HISP has not already
 // acknowledged with a signed receipt. Nothing else in an unauthenticated
 // report is taken: never a success, never a delivery to another address.
-func (p *Processor) plainFailure(ctx context.Context, m *inMessage, rep *mdn.Report) (*gateway.Delivery, string, error) {
+func (p *Processor) plainFailure(ctx context.Context, m *inMessage, rep *mdn.Report) (*gateway.Delivery, *mdn.Report, string, error) {
 	switch {
 	case rep.Kind != mdn.KindDSN:
-		return nil, "an MDN must come signed and encrypted", nil
+		return nil, nil, "an MDN must come signed and encrypted", nil
 	case m.stored.MailFrom != "":
-		return nil, "an unsigned DSN must come with the null reverse-path, not " + m.stored.MailFrom, nil
+		return nil, nil, "an unsigned DSN must come with the null reverse-path, not " + m.stored.MailFrom, nil
 	}
 	d, err := p.deliveryFor(ctx, rep.OriginalMessageID)
 	if err != nil || d == nil {
-		return nil, fmt.Sprintf("unsigned DSN about %q, which is none of our Direct deliveries", rep.OriginalMessageID), err
+		return nil, nil, fmt.Sprintf("unsigned DSN about %q, which is none of our Direct deliveries", rep.OriginalMessageID), err
 	}
 	r, _, err := p.svc.Referral(ctx, d.ReferralID)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	sender, err := p.svc.Entry(ctx, r.Requester.OrgID)
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	from := p.cfg.Channel.SenderAddress(sender)
 	if !slices.ContainsFunc(m.stored.RcptTo, func(a string) bool { return strings.EqualFold(a, from) }) {
-		return nil, fmt.Sprintf("unsigned DSN about delivery %s sent to %v, not to %s the delivery left from", d.ID, m.stored.RcptTo, from), nil
+		return nil, nil, fmt.Sprintf("unsigned DSN about delivery %s sent to %v, not to %s the delivery left from", d.ID, m.stored.RcptTo, from), nil
 	}
-	var failedFor bool
-	for _, rs := range rep.Recipients {
-		if rs.Action != mdn.ActionFailed {
-			continue
-		}
-		_, ok, err := p.fromParty(ctx, r.ReceiverID, rs.FinalRecipient)
-		if err != nil {
-			return nil, "", err
-		}
-		failedFor = failedFor || ok
+	addrs, err := p.partyAddresses(ctx, r.ReceiverID)
+	if err != nil {
+		return nil, nil, "", err
 	}
-	if !failedFor {
-		return nil, fmt.Sprintf("unsigned DSN about delivery %s reports no failure for the address it went to", d.ID), nil
+	ours, ok := rep.About(func(a string) bool {
+		return slices.ContainsFunc(addrs, func(b string) bool { return strings.EqualFold(a, b) })
+	})
+	if !ok || !ours.Failed() {
+		return nil, nil, fmt.Sprintf("unsigned DSN about delivery %s reports no failure for the address it went to", d.ID), nil
 	}
 	for _, rc := range d.Receipts {
-		if rc.Kind == gateway.ReceiptProcessed || rc.Kind == gateway.ReceiptDispatched {
-			return nil, fmt.Sprintf("unsigned DSN about delivery %s, which the receiving HISP acknowledged with a signed %s receipt", d.ID, rc.Kind), nil
+		if (rc.Kind == gateway.ReceiptProcessed || rc.Kind == gateway.ReceiptDispatched) && !strings.HasPrefix(rc.Detail, dsnDetailPrefix) {
+			return nil, nil, fmt.Sprintf("unsigned DSN about delivery %s, which the receiving HISP acknowledged with a signed %s receipt", d.ID, rc.Kind), nil
 		}
 	}
 	m.referralID, m.tenants = r.ID, []string{r.Requester.OrgID}
-	return d, "", nil
+	return d, ours, "", nil
 }

@@ -195,7 +195,7 @@ func (p *Processor) refusal(m *inMessage, ref *Refusal) gateway.InboundOutcome {
 // the From address, refused for what it asked (answering for another
 // address), or a message we could not process.
 func authenticatedRefusal(r Reason) bool {
-	return r == ReasonNotReceiver || r == ReasonProcessingFailed
+	return r == ReasonNotReceiver || r == ReasonProcessingFailed || r == ReasonRecipientNotSent
 }
 
 // SendNotice implements gateway.InboundHandler: it sends one sealed MDN to

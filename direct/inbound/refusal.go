@@ -39,6 +39,10 @@ const (
 	// S/MIME and is not a failure DSN tied to one of our deliveries (see
 	// Processor.plainFailure): it changes nothing.
 	ReasonUnverifiedReport Reason = "unverified-report"
+	// ReasonRecipientNotSent: a verified report (MDN or DSN) about one of
+	// our deliveries names none of the addresses that delivery went to:
+	// what it says about other recipients changes nothing.
+	ReasonRecipientNotSent Reason = "recipient-not-sent"
 	// ReasonProcessingFailed: processing failed Config.MaxAttempts passes
 	// in a row for a reason that is not the message's fault.
 	ReasonProcessingFailed Reason = "processing-failed"

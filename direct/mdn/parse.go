@@ -36,9 +36,13 @@ const (
 // RecipientStatus is one per-recipient block of a DSN.
 type RecipientStatus struct {
 	FinalRecipient string // address without type prefix
-	Action         Action
-	Status         string // enhanced status code, e.g. "5.1.1"
-	DiagnosticCode string // e.g. "smtp; 550 5.1.1 user unknown"
+	// OriginalRecipient is the address the sender gave (its RCPT TO), when
+	// the reporting MTA kept it: the block's Original-Recipient, without
+	// type prefix.
+	OriginalRecipient string
+	Action            Action
+	Status            string // enhanced status code, e.g. "5.1.1"
+	DiagnosticCode    string // e.g. "smtp; 550 5.1.1 user unknown"
 }
 
 // Report is a parsed MDN or DSN.
@@ -238,10 +242,11 @@ func parseDSN(body, returned []byte) (*Report, error) {
 	}
 	for _, b := range blocks[1:] {
 		rs := RecipientStatus{
-			FinalRecipient: addressValue(b["final-recipient"]),
-			Action:         Action(strings.ToLower(strings.TrimSpace(stripComments(b["action"])))),
-			Status:         strings.TrimSpace(stripComments(b["status"])),
-			DiagnosticCode: b["diagnostic-code"],
+			FinalRecipient:    addressValue(b["final-recipient"]),
+			OriginalRecipient: addressValue(b["original-recipient"]),
+			Action:            Action(strings.ToLower(strings.TrimSpace(stripComments(b["action"])))),
+			Status:            strings.TrimSpace(stripComments(b["status"])),
+			DiagnosticCode:    b["diagnostic-code"],
 		}
 		if rs.FinalRecipient == "" && rs.Action == "" {
 			continue

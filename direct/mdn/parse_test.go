@@ -28,10 +28,11 @@ func TestParseDSNFile(t *testing.T) {
 		t.Fatalf("got %d recipients, want 2", len(r.Recipients))
 	}
 	want := RecipientStatus{
-		FinalRecipient: "nobody@direct.receiver.example",
-		Action:         ActionFailed,
-		Status:         "5.1.1",
-		DiagnosticCode: "smtp; 550 5.1.1 <nobody@direct.receiver.example>: Recipient address rejected",
+		FinalRecipient:    "nobody@direct.receiver.example",
+		OriginalRecipient: "nobody@direct.receiver.example",
+		Action:            ActionFailed,
+		Status:            "5.1.1",
+		DiagnosticCode:    "smtp; 550 5.1.1 <nobody@direct.receiver.example>: Recipient address rejected",
 	}
 	if r.Recipients[1] != want {
 		t.Errorf("recipient[1] = %+v, want %+v", r.Recipients[1], want)
