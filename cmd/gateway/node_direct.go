@@ -217,7 +217,7 @@ func (d *directEdge) attach(svc *gateway.Service, log *slog.Logger) error {
 		return fmt.Errorf("direct inbound: %w", err)
 	}
 	d.smtp, err = smtpin.New(smtpin.Config{Hostname: "mx." + d.domain, Domains: []string{d.domain}, Spool: inbound.NewReceiver(svc),
-		Mailboxes: inbound.NewMailboxes(d.keys, d.domain), TLSConfig: d.serverTLS, RequireTLS: true, Logger: log,
+		Mailboxes: d.proc.Mailboxes(), TLSConfig: d.serverTLS, RequireTLS: true, Logger: log,
 		TempDir: d.bodies, MaxMessageBytes: int64(d.ec.SMTPMaxMessageMB) << 20,
 		MaxConnections: d.ec.SMTPMaxSessions, MaxConnectionsPerAddr: d.ec.SMTPMaxSessionsPerAddr,
 		ReceiveBudget: int64(d.ec.SMTPReceiveBudgetMB) << 20})

@@ -147,6 +147,7 @@ func TestEndToEnd(t *testing.T) {
 func TestReplyFromStrangerRefused(t *testing.T) {
 	a, b := pair(t)
 	seedA(t, a, b)
+	seedB(t, b)
 	// Cardio-b's directory entry names another domain: B is a stranger to it.
 	e, err := a.svc.Entry(t.Context(), "cardio-b")
 	if err != nil {
@@ -198,6 +199,7 @@ func TestReplyFromStrangerRefused(t *testing.T) {
 func TestFailedMDNFallsBack(t *testing.T) {
 	a, b := pair(t)
 	seedA(t, a, b)
+	seedB(t, b)
 	r := create(t, a)
 	var msgID string
 	eventually(t, "sent", func() bool {
@@ -463,6 +465,8 @@ func envelope(t *testing.T, plain, entity []byte, cert *x509.Certificate) []byte
 func TestEnvelopeMustMatchSignedHeader(t *testing.T) {
 	a, b := pair(t)
 	seedB(t, b)
+	put(t, b, &gateway.Entry{ID: "billing-b", Kind: gateway.KindOrganization, Name: "Synthetic Billing",
+		Direct: &gateway.DirectEndpoint{Address: "billing@" + domainB}}) // a mailbox B accepts at RCPT TO
 	msg := func(cc ...string) []byte {
 		return compose(t, message.Outbound{From: addrA, To: append([]string{addrB}, cc...), Subject: "Referral [ref:x9]",
 			MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral text."})

@@ -147,7 +147,7 @@ func (n *node) startSMTP(t *testing.T, serverTLS *tls.Config) {
 	t.Helper()
 	srv, err := smtpin.New(smtpin.Config{
 		Hostname: "mx." + n.domain, Domains: []string{n.domain}, Spool: inbound.NewReceiver(n.svc),
-		Mailboxes: inbound.NewMailboxes(n.keys, n.domain), TLSConfig: serverTLS, RequireTLS: true,
+		Mailboxes: n.proc.Mailboxes(), TLSConfig: serverTLS, RequireTLS: true,
 	})
 	if err != nil {
 		t.Fatal(err)

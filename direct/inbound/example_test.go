@@ -28,6 +28,6 @@ func ExampleNewMailboxes() {
 	fmt.Println(m.Accepts(context.Background(), "intake@direct.cardio-b.example"))
 	fmt.Println(m.Accepts(context.Background(), "intake@direct.elsewhere.example"))
 	// Output:
-	// true
-	// false
+	// true <nil>
+	// false <nil>
 }

@@ -71,6 +71,8 @@ func TestFailedMDNForQuarantinedMessage(t *testing.T) {
 	a, b := igPair(t, nil)
 	r, d := sentDirect(t, a)
 	other := "billing@" + domainB
+	put(t, b, &gateway.Entry{ID: "billing-b", Kind: gateway.KindOrganization, Name: "Synthetic Billing",
+		Direct: &gateway.DirectEndpoint{Address: other}}) // B receives the answers at other
 	replyID := message.NewMessageID(domainB)
 	sendSealed(t, b, other, a.identity.Cert, addrA, compose(t, message.Outbound{From: other, To: []string{addrA},
 		Subject: "Re: Referral [ref:" + r.ID + "]", MessageID: replyID, InReplyTo: d.RemoteID, Date: b.clock.Now(),

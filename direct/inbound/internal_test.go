@@ -97,8 +97,8 @@ func TestMailboxes(t *testing.T) {
 		"someone@sub.a.example":   false,
 	}
 	for addr, want := range cases {
-		if got := m.Accepts(context.Background(), addr); got != want {
-			t.Errorf("Accepts(%q) = %v, want %v", addr, got, want)
+		if got, err := m.Accepts(context.Background(), addr); got != want || err != nil {
+			t.Errorf("Accepts(%q) = %v, %v, want %v", addr, got, err, want)
 		}
 	}
 }

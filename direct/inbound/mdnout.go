@@ -17,7 +17,8 @@ import (
 )
 
 // mdns seals the MDNs that answer a verified message, for each of its
-// recipients of ours (an MDN reports one Final-Recipient): processed
+// recipients of ours (an MDN reports one Final-Recipient): failed alone
+// for a recipient no party receives at (see deliverable); else processed
 // always (the Applicability Statement asks for one for every message
 // received and trusted, whether or not Disposition-Notification-To was
 // present); when the sender asked for final delivery, failed when failure
@@ -52,8 +53,17 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 		events  []audit.Event
 	)
 	for _, ours := range recipients {
-		disps := []mdn.Disposition{mdn.Processed}
+		disps, failure := []mdn.Disposition{mdn.Processed}, failure
+		ok, err := p.deliverable(ctx, ours)
+		if err != nil {
+			return nil, nil, fmt.Errorf("direct inbound: %w", err)
+		}
 		switch {
+		case !ok:
+			// No party receives at ours: "processed" would say we took
+			// responsibility for a message we cannot deliver. The sender
+			// gets failed for this recipient alone, asked for or not.
+			disps, failure = []mdn.Disposition{mdn.Failed}, failureUnknownRecipient
 		case in.FinalDelivery && failure != "":
 			disps = append(disps, mdn.Failed)
 		case in.FinalDelivery && reached:
@@ -160,6 +170,10 @@ func (p *Processor) answerCert(ctx context.Context, m *inMessage) (*x509.Certifi
 func failureText(reason Reason) string {
 	return "not delivered: quarantined by the receiving HISP (" + string(reason) + ")"
 }
+
+// failureUnknownRecipient is the Failure field of the failed MDN that
+// answers for a recipient of ours no party receives at.
+const failureUnknownRecipient = "not delivered: no such recipient at the receiving HISP (5.1.1)"
 
 // failureIf is failure for a failed MDN, "" for any other.
 func failureIf(disp mdn.Disposition, failure string) string {

@@ -25,6 +25,7 @@ func igPair(t *testing.T, party func(*gateway.Entry)) (a, b *node) {
 	t.Helper()
 	a, b = pair(t)
 	seedA(t, a, b)
+	seedB(t, b) // B's practice receives at addrB, or B refuses it at RCPT TO
 	stopWorkers(t, b)
 	if party != nil {
 		e, err := a.svc.Entry(t.Context(), "cardio-b")
@@ -214,12 +215,14 @@ func TestDeliveryNotificationCases(t *testing.T) {
 
 // TestDispatchedOnlyWhenAvailable (issue case 3): B answers a message with
 // "dispatched" only when it was made available — here, in the inbox of a
-// practice B's directory knows. Mail for an address no practice owns is
-// answered "processed" only, and kept for the gateway's operators.
+// practice B's directory knows. Mail B accepts that no practice receives
+// (its own sending address, where receipts come back) is answered
+// "processed" only, and kept for the gateway's operators; an address no
+// party receives at is refused at RCPT TO (TestUnknownRecipientRefusedAtRCPT).
 func TestDispatchedOnlyWhenAvailable(t *testing.T) {
 	a, b := pair(t)
-	msg := func() []byte {
-		return compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x5]",
+	msg := func(to string) []byte {
+		return compose(t, message.Outbound{From: addrA, To: []string{to}, Subject: "Referral [ref:x5]",
 			MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
 			DispositionNotificationTo: addrA, FinalDelivery: true})
 	}
@@ -235,14 +238,15 @@ func TestDispatchedOnlyWhenAvailable(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	sendSealed(t, a, addrA, b.identity.Cert, addrB, msg()) // no practice owns addrB yet
+	gatewayBox := "referrals@" + domainB // B's default sending address: no practice's
+	sendSealed(t, a, addrA, b.identity.Cert, gatewayBox, msg(gatewayBox))
 	b.processUntil(t, "first processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
 	first := b.inbox(t, gateway.InboundNew)[0]
 	if got := dispositions(first.ID); !slices.Equal(got, []string{"processed"}) || !slices.Equal(first.Tenants, []string{inbound.UnknownTenant}) {
-		t.Fatalf("unowned address: notices %v, tenants %v", got, first.Tenants)
+		t.Fatalf("the gateway's own address: notices %v, tenants %v", got, first.Tenants)
 	}
 	seedB(t, b)
-	sendSealed(t, a, addrA, b.identity.Cert, addrB, msg())
+	sendSealed(t, a, addrA, b.identity.Cert, addrB, msg(addrB))
 	b.processUntil(t, "second processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 2 })
 	second := b.inbox(t, gateway.InboundNew)[1]
 	if got := dispositions(second.ID); !slices.Equal(got, []string{"dispatched", "processed"}) {
@@ -382,14 +386,14 @@ func TestMDNForASigningOnlyCertificate(t *testing.T) {
 }
 
 // TestMDNsForEachRecipient: a message to two of B's addresses (one a known
-// practice's, the other no practice's) is answered for each recipient, as
-// RFC 8098 reports one Final-Recipient per MDN: processed for both, and
-// dispatched, since final delivery was asked, only for the address a
-// practice owns.
+// practice's, the other B's own sending address, which no practice owns)
+// is answered for each recipient, as RFC 8098 reports one Final-Recipient
+// per MDN: processed for both, and dispatched, since final delivery was
+// asked, only for the address a practice owns.
 func TestMDNsForEachRecipient(t *testing.T) {
 	a, b := pair(t)
 	seedB(t, b)
-	other := "nobody@" + domainB
+	other := "referrals@" + domainB
 	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB, other}, Subject: "Referral [ref:m2]",
 		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
 		DispositionNotificationTo: addrA, FinalDelivery: true})

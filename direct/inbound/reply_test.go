@@ -17,6 +17,8 @@ import (
 func TestReplies(t *testing.T) {
 	a, b := pair(t)
 	seedA(t, a, b)
+	seedB(t, b)       // B accepts the referrals at addrB...
+	stopWorkers(t, b) // ...and does not answer them: the replies below are B's only word
 	declined, noted := create(t, a), create(t, a)
 	sent := map[string]string{} // referral id → Message-ID
 	eventually(t, "both sent", func() bool {

@@ -2,6 +2,8 @@ package smtpin
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -125,5 +127,28 @@ func TestRefusedRecipientAllowanceHoldsAcrossSessions(t *testing.T) {
 	clock.Store(&later)
 	if n := harvest(t, dialLinesFrom(t, "127.0.0.1", f.addr)); n != 1 {
 		t.Fatalf("after one refill period: %d refused before the 421, want 1", n)
+	}
+}
+
+// failingMailboxes cannot answer: its directory is down.
+type failingMailboxes struct{}
+
+func (failingMailboxes) Accepts(context.Context, string) (bool, error) {
+	return false, errors.New("directory unavailable")
+}
+
+// TestRecipientLookupFailureIsTemporary: when the recipient lookup fails
+// the recipient gets 451 4.3.0 (try again), never 550 5.1.1 (which would
+// bounce mail for an address that exists), and the failure is ours, not
+// the client's: it spends none of the refused-recipient allowance.
+func TestRecipientLookupFailureIsTemporary(t *testing.T) {
+	f := start(t, func(c *Config) { c.Mailboxes = failingMailboxes{} })
+	c := dialLinesFrom(t, "127.0.0.1", f.addr)
+	c.cmd("EHLO client.example", "250")
+	c.cmd("MAIL FROM:<a@direct.sender.example>", "250")
+	for i := range 3 * maxRefusedRecipients {
+		if reply := c.cmd(fmt.Sprintf("RCPT TO:<intake%d@direct.receiver.example>", i), "451"); !strings.HasPrefix(reply, "451 4.3.0 ") {
+			t.Fatalf("RCPT %d: %q, want 451 4.3.0", i, reply)
+		}
 	}
 }

@@ -35,7 +35,9 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 // mailboxSet accepts the listed addresses.
 type mailboxSet map[string]bool
 
-func (m mailboxSet) Accepts(_ context.Context, addr string) bool { return m[strings.ToLower(addr)] }
+func (m mailboxSet) Accepts(_ context.Context, addr string) (bool, error) {
+	return m[strings.ToLower(addr)], nil
+}
 
 // failingSpool refuses every message and counts attempts.
 type failingSpool struct{ calls atomic.Int32 }

@@ -19,6 +19,7 @@ var (
 	errStoreFailed = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
 	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long (RFC 5321 allows 1000 octets)"}
 	errNoStorage   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	errLookup      = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Recipient lookup failed, try again later"}
 	// errTooManyRefused is the reply when the session cannot be closed
 	// at once (served without the limit listener); hangup says it otherwise.
 	errTooManyRefused = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many refused recipients, closing connection"}
@@ -89,7 +90,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 		return errTooManyRefused
 	}
-	if err := ss.check(to); err != nil {
+	if err := ss.check(to); err == errLookup {
+		return err // our failure, not the client's: no refusal spent
+	} else if err != nil {
 		ss.refused++
 		if ss.conn != nil {
 			ss.conn.spendRefusal()
@@ -112,7 +115,13 @@ func (ss *session) check(to string) error {
 	if mb := ss.s.cfg.Mailboxes; mb != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.StoreTimeout)
 		defer cancel()
-		if !mb.Accepts(ctx, to) {
+		ok, err := mb.Accepts(ctx, to)
+		if err != nil {
+			// The error may name the address: not logged (see the package doc).
+			ss.s.connErrors.warn("smtpin: recipient lookup failed", "remote_ip", ss.remoteIP)
+			return errLookup
+		}
+		if !ok {
 			return errUnknownUser
 		}
 	}

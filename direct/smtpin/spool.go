@@ -26,7 +26,9 @@ type Spool interface {
 	Store(ctx context.Context, env Envelope, msg *io.SectionReader) (id string, err error)
 }
 
-// Mailboxes decides whether an address in one of our domains exists.
+// Mailboxes decides whether an address in one of our domains exists. An
+// error is a lookup that failed, not an answer: the recipient gets 451
+// 4.3.0 (try again later), which does not count as a refused recipient.
 type Mailboxes interface {
-	Accepts(ctx context.Context, addr string) bool
+	Accepts(ctx context.Context, addr string) (bool, error)
 }
