@@ -102,7 +102,13 @@ func (p *Processor) applyReport(ctx context.Context, m *inMessage, rep *mdn.Repo
 	}
 	if d == nil {
 		if n, err := p.svc.Notice(ctx, rep.OriginalMessageID); err == nil && n.Disposition == "reply" && strings.EqualFold(n.To, m.from) {
-			// A receipt for a reply we sent: it matches that reply.
+			// A receipt for a reply we sent: it matches that reply, if it
+			// is about the address the reply went to.
+			if _, ok := rep.About(func(a string) bool { return strings.EqualFold(a, n.To) }); !ok {
+				m.referralID, m.tenants = n.ReferralID, n.Tenants
+				return out, &Refusal{Reason: ReasonRecipientNotSent,
+					Err: fmt.Errorf("%s %s about reply %s names no recipient that reply went to", reportKind(rep.Kind), rep.MessageID, n.ID)}
+			}
 			out.State, out.ReferralID, out.Applied = gateway.InboundMatched, n.ReferralID, string(rep.Kind)+" "+string(rep.Disposition)+" for our reply"
 			out.Events = []audit.Event{{Actor: "system", ReferralID: n.ReferralID, Action: "direct.reply-receipt", Outcome: audit.OutcomeSuccess,
 				Detail: clean(map[string]string{"inbound": m.id, "reply": n.ID, "disposition": string(rep.Disposition), "from": m.from})}}

@@ -138,3 +138,49 @@ func TestMDNForAnotherRecipient(t *testing.T) {
 		t.Fatalf("referral %s, delivery %s with %d receipts, %d deliveries", st, dl.State, len(dl.Receipts), len(ds))
 	}
 }
+
+// TestReplyReceiptForAnotherRecipient: a receipt for a reply we sent
+// counts only when it is about the address the reply went to; one whose
+// recipient fields name another is quarantined as recipient-not-sent.
+func TestReplyReceiptForAnotherRecipient(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	sendSealed(t, a, addrA, b.identity.Cert, addrB, compose(t, message.Outbound{From: addrA, To: []string{addrB},
+		Subject: "Referral [ref:q1]", MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic question."}))
+	b.processUntil(t, "B's inbox", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
+	replyID, err := b.proc.Reply(t.Context(), gateway.Actor{ID: "user:nurse", OrgID: "cardio-b"}, b.inbox(t, gateway.InboundNew)[0].ID,
+		addrB, "Synthetic answer.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := "someone@direct.elsewhere.example"
+	raw, err := mdn.Build(mdn.Notification{From: addrA, To: addrB, MessageID: message.NewMessageID(domainA), Date: a.clock.Now(),
+		ReportingUA: domainA + "; test", OriginalRecipient: stranger, FinalRecipient: stranger, OriginalMessageID: replyID,
+		Disposition: mdn.Processed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendSealed(t, a, addrA, b.identity.Cert, addrB, raw)
+	var reports []*gateway.InboundMessage
+	b.processUntil(t, "A's genuine MDN and the stranger's at B", func() bool {
+		reports = reports[:0]
+		for _, it := range b.inbox(t, "") {
+			if it.Kind == "report" && it.State != gateway.InboundReceived {
+				reports = append(reports, it)
+			}
+		}
+		return len(reports) == 2
+	})
+	var matched, refused int
+	for _, it := range reports {
+		switch {
+		case it.State == gateway.InboundMatched:
+			matched++
+		case it.State == gateway.InboundQuarantined && it.Reason == string(inbound.ReasonRecipientNotSent):
+			refused++
+		}
+	}
+	if matched != 1 || refused != 1 {
+		t.Fatalf("%d matched, %d refused as recipient-not-sent; want 1 and 1: %+v", matched, refused, reports)
+	}
+}
