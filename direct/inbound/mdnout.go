@@ -101,7 +101,8 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 // dispatchedFor reports whether a message made available (matched to a
 // referral, or in a known practice's inbox) reached the recipient ours:
 // its only recipient of ours, or, among several, one whose address the
-// directory lists (an address no practice owns gets processed only).
+// directory lists (our default sending address or the postmaster, which
+// we accept but no practice owns, get processed only).
 func (p *Processor) dispatchedFor(ctx context.Context, ours string, recipients int) (bool, error) {
 	if recipients == 1 {
 		return true, nil
