@@ -118,7 +118,7 @@ func (ss *session) check(to string) error {
 		ok, err := mb.Accepts(ctx, to)
 		if err != nil {
 			// The error may name the address: not logged (see the package doc).
-			ss.s.connErrors.warn("smtpin: recipient lookup failed", "remote_ip", ss.remoteIP)
+			ss.s.connErrors.Warn("smtpin: recipient lookup failed", "remote_ip", ss.remoteIP)
 			return errLookup
 		}
 		if !ok {
