@@ -206,17 +206,29 @@ func (s *Service) EntriesWithDirectAddress(ctx context.Context, addr string) ([]
 // directory's search matches addresses by substring, so its hits are
 // narrowed to the exact address.
 func entriesWithDirectAddress(ctx context.Context, tx Tx, addr string) ([]*Entry, error) {
-	hits, err := tx.ListEntries(ctx, EntryQuery{Search: addr, Limit: 20})
-	if err != nil {
-		return nil, err
-	}
-	var out []*Entry
-	for _, e := range hits {
-		if e.Direct != nil && strings.EqualFold(e.Direct.Address, addr) {
-			out = append(out, e)
+	// The search matches substrings (of names and ids too): every page is
+	// read, or an exact match could sort after entries that merely contain
+	// addr ("a@x" is in "ana@x") and be missed.
+	const page = 100
+	var (
+		out   []*Entry
+		after string
+	)
+	for {
+		hits, err := tx.ListEntries(ctx, EntryQuery{Search: addr, Limit: page, AfterID: after})
+		if err != nil {
+			return nil, err
 		}
+		for _, e := range hits {
+			if e.Direct != nil && strings.EqualFold(e.Direct.Address, addr) {
+				out = append(out, e)
+			}
+		}
+		if len(hits) < page {
+			return out, nil
+		}
+		after = hits[len(hits)-1].ID
 	}
-	return out, nil
 }
 
 // BAAChange is a requested BAA transition.

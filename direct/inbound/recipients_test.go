@@ -3,6 +3,7 @@ package inbound_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -126,5 +127,22 @@ func TestFailedOnlyForTheUndeliverableRecipient(t *testing.T) {
 	}
 	if failed == nil || failed.FinalRecipient != derm || !failed.FinalDelivery || failed.Reason == "" {
 		t.Fatalf("failed MDN: %+v", failed)
+	}
+}
+
+// TestRecipientAmongManyLookAlikes: the directory search for an address
+// matches substrings, so "a@" is in every "…a@" of the domain; a practice
+// whose address sorts after many look-alikes is still found, and its mail
+// accepted at RCPT TO.
+func TestRecipientAmongManyLookAlikes(t *testing.T) {
+	_, b := pair(t)
+	for i := range 30 {
+		put(t, b, &gateway.Entry{ID: fmt.Sprintf("lookalike-%02d", i), Kind: gateway.KindOrganization, Name: "Synthetic Look-alike",
+			Direct: &gateway.DirectEndpoint{Address: fmt.Sprintf("x%da@%s", i, domainB)}})
+	}
+	put(t, b, &gateway.Entry{ID: "zz-practice", Kind: gateway.KindOrganization, Name: "Synthetic Practice",
+		Direct: &gateway.DirectEndpoint{Address: "a@" + domainB}})
+	if se := rcptReply(t, b, "a@"+domainB); se != nil {
+		t.Fatalf("RCPT for a practice's address: %d %v %s, want 250", se.Code, se.EnhancedCode, se.Message)
 	}
 }
