@@ -60,7 +60,8 @@ type Report struct {
 	Disposition Disposition
 	Modifiers   []string // MDN disposition modifiers, e.g. "error"
 	// FinalDelivery reports that the MDN carries the Direct
-	// X-DIRECT-FINAL-DESTINATION-DELIVERY extension field.
+	// X-DIRECT-FINAL-DESTINATION-DELIVERY extension field (among its
+	// disposition-notification fields, or in its own header).
 	FinalDelivery bool
 	// Reason is the MDN Failure/Error text or the first failed (else first)
 	// DSN recipient's Diagnostic-Code or Status. It is remote text: treat it
@@ -130,6 +131,11 @@ func Parse(raw []byte) (*Report, error) {
 		r, err = parseMDN(p.mdn)
 		if err == nil && r.OriginalMessageID == "" {
 			r.OriginalMessageID = msgID(e.Header.Get("In-Reply-To"))
+		}
+		if err == nil && e.Header.Has(FinalDeliveryField) {
+			// The guide's field belongs among the notification's fields;
+			// some HISPs put it in the MDN's own header instead.
+			r.FinalDelivery = true
 		}
 	case p.dsn != nil:
 		r, err = parseDSN(p.dsn, p.returned)

@@ -42,3 +42,33 @@ func TestReportAbout(t *testing.T) {
 		t.Fatal("an MDN that names no recipient is about the one it came from")
 	}
 }
+
+// TestFinalDeliveryFieldInHeader: the X-DIRECT-FINAL-DESTINATION-DELIVERY
+// field is read among the disposition-notification fields and, as some
+// HISPs write it, in the MDN's own header; a dispatched MDN with neither
+// does not carry it.
+func TestFinalDeliveryFieldInHeader(t *testing.T) {
+	mdnWith := func(header, field string) []byte {
+		return []byte("From: b@b.example\r\nTo: a@a.example\r\nMessage-ID: <n1@b.example>\r\n" + header + "MIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/report; report-type=disposition-notification; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: message/disposition-notification\r\n\r\nReporting-UA: b.example; t\r\n" +
+			"Final-Recipient: rfc822;b@b.example\r\nOriginal-Message-ID: <m1@a.example>\r\n" +
+			"Disposition: automatic-action/MDN-sent-automatically; dispatched\r\n" + field + "--b--\r\n")
+	}
+	for _, c := range []struct {
+		name, header, field string
+		want                bool
+	}{
+		{"in the fields", "", mdn.FinalDeliveryField + ":\r\n", true},
+		{"in the header", mdn.FinalDeliveryField + ": \r\n", "", true},
+		{"nowhere", "", "", false},
+	} {
+		rep, err := mdn.Parse(mdnWith(c.header, c.field))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if rep.FinalDelivery != c.want || rep.Disposition != mdn.Dispatched {
+			t.Errorf("%s: final delivery %v, disposition %s; want %v", c.name, rep.FinalDelivery, rep.Disposition, c.want)
+		}
+	}
+}
