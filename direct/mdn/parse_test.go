@@ -185,6 +185,13 @@ func FuzzParse(f *testing.F) {
 			if len(r.Recipients) == 0 {
 				t.Fatal("DSN without recipients")
 			}
+			// Narrowing keeps a subset, and what fails a recipient fails
+			// the whole report.
+			first := r.Recipients[0].FinalRecipient
+			if n, ok := r.About(func(a string) bool { return a == first }); ok &&
+				(len(n.Recipients) > len(r.Recipients) || n.Failed() && !r.Failed()) {
+				t.Fatalf("narrowed %+v of %+v", n, r)
+			}
 		default:
 			t.Fatalf("unknown kind %q", r.Kind)
 		}
