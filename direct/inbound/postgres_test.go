@@ -15,7 +15,9 @@ var onPostgres bool
 // when available, processed always and to the sender, the revocation
 // outage, duplicates, the delivery notification cases, refusals, replies,
 // AIA for a signer, a send killed before its recording, the failed MDN for
-// a quarantined message, unsigned DSNs) on PostgreSQL as
+// a quarantined message, unsigned DSNs, signed DSNs read per recipient,
+// recipients refused at RCPT TO or answered failed, the MDN order) on
+// PostgreSQL as
 // well as on the embedded store.
 func TestOnPostgres(t *testing.T) {
 	onPostgres = true
@@ -40,6 +42,11 @@ func TestOnPostgres(t *testing.T) {
 		{"FailedMDNForQuarantinedMessage", TestFailedMDNForQuarantinedMessage},
 		{"UnsignedFailureDSN", TestUnsignedFailureDSN},
 		{"UnsignedReportsRefused", TestUnsignedReportsRefused},
+		{"SignedDSNPerRecipient", TestSignedDSNPerRecipient},
+		{"UnknownRecipientRefusedAtRCPT", TestUnknownRecipientRefusedAtRCPT},
+		{"RecipientAmongManyLookAlikes", TestRecipientAmongManyLookAlikes},
+		{"FailedOnlyForTheUndeliverableRecipient", TestFailedOnlyForTheUndeliverableRecipient},
+		{"ProcessedBeforeDispatched", TestProcessedBeforeDispatched},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each its own schemas, ports and clocks
