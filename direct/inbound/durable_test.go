@@ -2,9 +2,13 @@ package inbound_test
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/referralgw/gateway/direct/message"
 	"github.com/referralgw/gateway/direct/smtpout"
@@ -93,16 +97,64 @@ func TestDuplicateOverSMTP(t *testing.T) {
 	}
 }
 
-// TestDatabaseDownAtEndOfData: when B's database is gone at the end of
-// DATA, B answers 451 (try again), never 250, and nothing is half stored.
+// TestDatabaseDownAtEndOfData: B's database is up while the client names
+// its recipient (RCPT looks the address up), then goes down before the
+// message ends. The end of DATA is answered 451, never 250, and nothing is
+// stored: the client keeps the message and retries.
 func TestDatabaseDownAtEndOfData(t *testing.T) {
+	a, b := pair(t)
+	seedB(t, b)
+	stopWorkers(t, b)
+	msg := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x8]",
+		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral."})
+	wire, err := a.ch.Seal(addrA, b.identity.Cert, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Loopback, a test certificate made for this run.
+	c, err := smtp.DialStartTLS(b.listener.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail(addrA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(addrB, nil); err != nil {
+		t.Fatalf("RCPT with B's database up: %v", err)
+	}
+	if err := b.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatalf("DATA: %v", err)
+	}
+	if _, err := w.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	err = w.Close()
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 451 {
+		t.Fatalf("end of DATA with B's database down: %v, want 451", err)
+	}
+	b.open(t)
+	if list := b.inbox(t, ""); len(list) != 0 {
+		t.Fatalf("stored although refused: %+v", list)
+	}
+}
+
+// TestDatabaseDownAtRCPT: with B's database down from the start, the
+// recipient cannot be looked up: 451 at RCPT (temporary, as the sender
+// sees it), no refusal counted, nothing stored.
+func TestDatabaseDownAtRCPT(t *testing.T) {
 	a, b := pair(t)
 	seedB(t, b)
 	stopWorkers(t, b)
 	if err := b.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	msg := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x8]",
+	msg := compose(t, message.Outbound{From: addrA, To: []string{addrB}, Subject: "Referral [ref:x9]",
 		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral."})
 	wire, err := a.ch.Seal(addrA, b.identity.Cert, msg)
 	if err != nil {
