@@ -115,6 +115,11 @@ type Notice struct {
 	Tenants     []string `json:"tenants,omitempty"`
 	ReferralID  string   `json:"referralId,omitempty"`
 	State       string   `json:"state"` // NoticeQueued, NoticeSent or NoticeFailed
+	// After names a notice about the same message that must go out first
+	// (a Direct processed MDN before the dispatched or failed one). This
+	// notice's job is queued in the transaction that finishes that one,
+	// and NoticeAfterWait after it was asked for at the latest.
+	After string `json:"after,omitempty"`
 	// Wanted counts the times the notice was asked for (once, plus once
 	// per duplicate of its message); Sends the times it went out.
 	Wanted  int       `json:"wanted"`
@@ -125,6 +130,10 @@ type Notice struct {
 	Updated time.Time `json:"updated"`
 	Wire    []byte    `json:"-"`
 }
+
+// NoticeAfterWait bounds how long a notice waits for the one it comes
+// After: one stuck in retries holds the other back no longer.
+const NoticeAfterWait = 10 * time.Minute
 
 // Notice states.
 const (

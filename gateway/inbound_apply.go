@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -172,7 +173,13 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 			if err := tx.PutNotice(ctx, &n); err != nil {
 				return err
 			}
-			if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: n.ID}); err != nil {
+			job := Job{Kind: JobNotice, Ref: n.ID}
+			if n.After != "" && slices.ContainsFunc(out.Notices, func(o Notice) bool { return o.ID == n.After }) {
+				// Woken when n.After is finished (finishNotice); this
+				// job is the bound.
+				job.RunAt = now.Add(NoticeAfterWait)
+			}
+			if err := tx.Enqueue(ctx, job); err != nil {
 				return err
 			}
 		}

@@ -75,6 +75,7 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 				disps = append(disps, mdn.Dispatched)
 			}
 		}
+		first := "" // the processed MDN to ours, which goes out before the others
 		for _, disp := range disps {
 			id := mdnID(in.MessageID, ours, disp, channel.Domain(ours))
 			raw, err := mdn.Build(mdn.Notification{
@@ -91,8 +92,14 @@ func (p *Processor) mdns(ctx context.Context, m *inMessage, in *message.Inbound,
 				events = append(events, skip(string(disp), err.Error()))
 				continue
 			}
-			notices = append(notices, gateway.Notice{ID: id, Disposition: string(disp), From: ours, To: m.from,
-				Tenants: m.tenants, ReferralID: m.referralID, Wire: wire})
+			n := gateway.Notice{ID: id, Disposition: string(disp), From: ours, To: m.from,
+				Tenants: m.tenants, ReferralID: m.referralID, Wire: wire}
+			if disp == mdn.Processed {
+				first = id
+			} else {
+				n.After = first // the guide's order: processed, then dispatched or failed
+			}
+			notices = append(notices, n)
 		}
 	}
 	return notices, events, nil
