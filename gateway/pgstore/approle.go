@@ -79,6 +79,11 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 		}
 		stmts = append(stmts, `GRANT SELECT, INSERT, UPDATE, DELETE ON `+t+` TO `+name)
 	}
+	// The partner answers run as the owner; PUBLIC may not call them
+	// (migration 033), the application role may.
+	for _, fn := range partnerAnswers {
+		stmts = append(stmts, `GRANT EXECUTE ON FUNCTION `+q+`.`+fn+` TO `+name)
+	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("pgstore: app role %s: %w", name, err)
@@ -89,6 +94,10 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 	}
 	return nil
 }
+
+// partnerAnswers are the SECURITY DEFINER functions that give a practice
+// the answers it needs about its partners' rows (migration 031).
+var partnerAnswers = []string{"gateway_referral_subscriptions(text)", "gateway_partner_baa(text)"}
 
 // schemaTables lists the ordinary and partitioned tables of schema.
 func schemaTables(ctx context.Context, tx pgx.Tx, schema string) ([]string, error) {
