@@ -31,7 +31,7 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 	if !roleName.MatchString(name) {
 		return fmt.Errorf("pgstore: app role %q: want a lowercase identifier ([a-z_][a-z0-9_]*)", name)
 	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("pgstore: app role: connect: %w", err)
 	}

@@ -55,7 +55,7 @@ func RegisterCaller(ctx context.Context, url, token string) error {
 	if token == "" {
 		return fmt.Errorf("pgstore: register caller: empty token")
 	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("pgstore: register caller: connect: %w", err)
 	}

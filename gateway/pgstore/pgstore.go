@@ -29,10 +29,11 @@ const migrationLock = `SELECT pg_advisory_xact_lock(72100001)`
 // callers (RegisterCaller) when opts do not name one of them (WithCaller)
 // and url's user does not own the schema.
 func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...Option) (*sqlstore.Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
+		return nil, err
 	}
+	pinned := !namesSearchPath(url)
 	for _, o := range opts {
 		o(cfg.ConnConfig)
 	}
@@ -56,6 +57,9 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...O
 	}
 	if err := b.migrate(ctx); err != nil {
 		pool.Close()
+		if pinned {
+			return nil, fmt.Errorf("%w (the URL names no search_path, so the gateway's schema is looked up on PostgreSQL's default, %s, not on the role's own default: name the schema in the URL, ?search_path=<schema>)", err, defaultSearchPath)
+		}
 		return nil, err
 	}
 	if err := b.checkCaller(ctx); err != nil {
@@ -63,6 +67,49 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...O
 		return nil, err
 	}
 	return sqlstore.New(b, queue), nil
+}
+
+// defaultSearchPath is PostgreSQL's built-in search_path, which the
+// gateway's sessions use when the URL names none. It is sent in the
+// startup packet, which takes precedence over the role's own default: an
+// ordinary role may change that default itself (ALTER ROLE CURRENT_USER
+// SET search_path), so with the role's password alone one could otherwise
+// put a schema of its own in front of the gateway's unqualified names,
+// inside sessions that carry the caller token (docs/tenancy.md).
+const defaultSearchPath = `"$user", public`
+
+// poolConfig parses url and pins the session's search_path: the one the
+// URL names, or defaultSearchPath.
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
+	}
+	if !namesSearchPath(url) {
+		cfg.ConnConfig.RuntimeParams["search_path"] = defaultSearchPath
+	}
+	return cfg, nil
+}
+
+// Connect opens one connection to url with the search_path pinned as Open
+// pins it, so that every connection of the gateway (the owner's grants and
+// caller registration among them) sees the same schema.
+func Connect(ctx context.Context, url string) (*pgx.Conn, error) {
+	cfg, err := poolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
+}
+
+// namesSearchPath reports whether url sets search_path, as a parameter of
+// its own or in options (-c search_path=...).
+func namesSearchPath(url string) bool {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return false
+	}
+	return cfg.RuntimeParams["search_path"] != "" || strings.Contains(cfg.RuntimeParams["options"], "search_path")
 }
 
 // defaultMaxConns is the pool size when the URL does not set
