@@ -432,6 +432,19 @@ func sendSealed(t *testing.T, n *node, from string, cert *x509.Certificate, to s
 	sendRaw(t, n, from, to, wire)
 }
 
+// sendSealedToAll seals entity once for cert and sends it to every
+// address of to in one transaction.
+func sendSealedToAll(t *testing.T, n *node, from string, cert *x509.Certificate, entity []byte, to ...string) {
+	t.Helper()
+	wire, err := n.ch.Seal(from, cert, entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.ch.Config().Transport.Send(t.Context(), from, to, wire); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func sendRaw(t *testing.T, n *node, from, to string, wire []byte) {
 	t.Helper()
 	if _, err := n.ch.Config().Transport.Send(t.Context(), from, []string{to}, wire); err != nil {

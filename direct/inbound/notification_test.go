@@ -397,13 +397,7 @@ func TestMDNsForEachRecipient(t *testing.T) {
 	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB, other}, Subject: "Referral [ref:m2]",
 		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
 		DispositionNotificationTo: addrA, FinalDelivery: true})
-	wire, err := a.ch.Seal(addrA, b.identity.Cert, plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.ch.Config().Transport.Send(t.Context(), addrA, []string{addrB, other}, wire); err != nil {
-		t.Fatal(err)
-	}
+	sendSealedToAll(t, a, addrA, b.identity.Cert, plain, addrB, other)
 	b.processUntil(t, "processed", func() bool { return len(b.inbox(t, gateway.InboundNew)) == 1 })
 	ns, err := b.svc.Notices(t.Context(), b.inbox(t, gateway.InboundNew)[0].ID)
 	if err != nil {

@@ -76,13 +76,7 @@ func TestFailedOnlyForTheUndeliverableRecipient(t *testing.T) {
 	plain := compose(t, message.Outbound{From: addrA, To: []string{addrB, derm}, Subject: "Referral [ref:m3]",
 		MessageID: message.NewMessageID(domainA), Date: a.clock.Now(), SummaryText: "Synthetic referral.",
 		DispositionNotificationTo: addrA, FinalDelivery: true})
-	wire, err := a.ch.Seal(addrA, b.identity.Cert, plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.ch.Config().Transport.Send(t.Context(), addrA, []string{addrB, derm}, wire); err != nil {
-		t.Fatal(err)
-	}
+	sendSealedToAll(t, a, addrA, b.identity.Cert, plain, addrB, derm)
 	// The dermatology practice moves to another address before B
 	// processes the message.
 	put(t, b, &gateway.Entry{ID: "derm-b", Kind: gateway.KindOrganization, Name: "Synthetic Dermatology",
