@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -48,15 +49,11 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 	if name == owner {
 		return fmt.Errorf("pgstore: app role %q is the role migrating the schema: use a separate role for the application", name)
 	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("pgstore: app role: %w", err)
+	stmt, err := appRoleStatement(ctx, tx, name)
+	if err != nil {
+		return err
 	}
-	verb := "ALTER"
-	if !exists {
-		verb = "CREATE"
-	}
-	stmts := []string{verb + ` ROLE ` + name + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION`}
+	stmts := []string{stmt}
 	if password != "" {
 		stmts = append(stmts, `ALTER ROLE `+name+` PASSWORD `+quoteLiteral(password))
 	}
@@ -124,4 +121,61 @@ func quoteLiteral(s string) string {
 		out = append(out, s[i])
 	}
 	return string(append(out, '\''))
+}
+
+// appRoleStatement creates name as the app role, or makes an existing
+// role one. PostgreSQL lets only a superuser name SUPERUSER, BYPASSRLS or
+// REPLICATION in ALTER ROLE, even to switch them off, and a managed
+// database's owner is no superuser: an existing role's attributes are read
+// and only what differs is stated, so running the grant again works as
+// such an owner. A role that has one of those three is refused with what
+// to do, unless the caller is a superuser, who takes it away.
+func appRoleStatement(ctx context.Context, tx pgx.Tx, name string) (string, error) {
+	var (
+		exists                                           bool
+		super, bypass, repl, createRole, createDB, login bool
+		callerSuper                                      bool
+	)
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = $1), false),
+		coalesce((SELECT rolbypassrls FROM pg_roles WHERE rolname = $1), false),
+		coalesce((SELECT rolreplication FROM pg_roles WHERE rolname = $1), false),
+		coalesce((SELECT rolcreaterole FROM pg_roles WHERE rolname = $1), false),
+		coalesce((SELECT rolcreatedb FROM pg_roles WHERE rolname = $1), false),
+		coalesce((SELECT rolcanlogin FROM pg_roles WHERE rolname = $1), false),
+		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`, name).
+		Scan(&exists, &super, &bypass, &repl, &createRole, &createDB, &login, &callerSuper)
+	if err != nil {
+		return "", fmt.Errorf("pgstore: app role: %w", err)
+	}
+	if !exists {
+		return `CREATE ROLE ` + name + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION`, nil
+	}
+	var change []string
+	for _, a := range []struct {
+		has  bool
+		word string
+	}{{super, "SUPERUSER"}, {bypass, "BYPASSRLS"}, {repl, "REPLICATION"}} {
+		if !a.has {
+			continue
+		}
+		if !callerSuper {
+			return "", fmt.Errorf("pgstore: app role %s has %s, which row-level security does not survive, and only a superuser may take it away: "+
+				"run ALTER ROLE %s NO%s as one, or migrate as a superuser", name, a.word, name, a.word)
+		}
+		change = append(change, "NO"+a.word)
+	}
+	if !login {
+		change = append(change, "LOGIN")
+	}
+	if createRole {
+		change = append(change, "NOCREATEROLE")
+	}
+	if createDB {
+		change = append(change, "NOCREATEDB")
+	}
+	if len(change) == 0 {
+		return `SELECT 1`, nil // already what the app role must be
+	}
+	return `ALTER ROLE ` + name + ` ` + strings.Join(change, " "), nil
 }
