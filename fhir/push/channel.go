@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,13 @@ import (
 // these (SMART: the intersection), so asking for more breaks no one.
 var DefaultScopes = []string{"system/Task.crs", "system/ServiceRequest.cs", "system/DocumentReference.cs",
 	"system/Binary.cs", "system/Communication.cs"}
+
+// NarrowScopes are asked for instead of DefaultScopes from a receiver
+// whose token endpoint refused those with invalid_scope, as a server that
+// grants nothing it was not registered for may, rather than granting what
+// it allows of them: the scopes the gateway asked for before it asked for
+// search, which such a receiver may have registered it with.
+var NarrowScopes = []string{"system/Task.cr", "system/ServiceRequest.c", "system/DocumentReference.c", "system/Binary.c"}
 
 // Config configures the channel. Key is needed only for receivers whose
 // entries name a token endpoint.
@@ -57,14 +65,16 @@ type Config struct {
 // Channel pushes referrals to receivers' FHIR servers. It is safe for
 // concurrent use.
 type Channel struct {
-	cfg    Config
-	mu     sync.Mutex
-	tokens map[string]*smart.TokenSource // by token URL + client id
+	cfg           Config
+	defaultScopes bool // cfg.Scopes is DefaultScopes: NarrowScopes may replace it per receiver
+	mu            sync.Mutex
+	tokens        map[string]*smart.TokenSource // by token URL + client id
 }
 
 // New returns the FHIR channel.
 func New(cfg Config) *Channel {
-	if len(cfg.Scopes) == 0 {
+	defaultScopes := len(cfg.Scopes) == 0
+	if defaultScopes {
 		cfg.Scopes = DefaultScopes
 	}
 	if cfg.HTTPClient == nil {
@@ -73,7 +83,7 @@ func New(cfg Config) *Channel {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Channel{cfg: cfg, tokens: map[string]*smart.TokenSource{}}
+	return &Channel{cfg: cfg, defaultScopes: defaultScopes, tokens: map[string]*smart.TokenSource{}}
 }
 
 // Kind is gateway.ChannelFHIR.
@@ -177,6 +187,13 @@ func (c *Channel) exchange(ctx context.Context, to *gateway.Entry, method, path 
 	if to.FHIR.TokenURL != "" {
 		ts = c.tokenSource(to.FHIR)
 		tok, err := ts.Token(ctx)
+		var refused *smart.TokenError
+		if errors.As(err, &refused) && refused.Code == smart.CodeInvalidScope {
+			if narrow := c.narrowScopes(to.FHIR, ts); narrow != nil {
+				ts = narrow
+				tok, err = ts.Token(ctx)
+			}
+		}
 		if err != nil {
 			var te *smart.TokenError
 			if errors.As(err, &te) && te.Status >= 400 && te.Status < 500 && !retryableStatus(te.Status) {
@@ -236,6 +253,28 @@ func (c *Channel) tokenSource(ep *gateway.FHIREndpoint) *smart.TokenSource {
 			Scopes: c.cfg.Scopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
 		c.tokens[k] = ts
 	}
+	return ts
+}
+
+// narrowScopes replaces the token source of a receiver that refused
+// DefaultScopes with one asking for NarrowScopes, once, and returns it;
+// nil when the scopes were configured, or were narrowed already.
+func (c *Channel) narrowScopes(ep *gateway.FHIREndpoint, refused *smart.TokenSource) *smart.TokenSource {
+	if !c.defaultScopes {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := ep.TokenURL + " " + ep.ClientID
+	if cur := c.tokens[k]; cur != nil && slices.Equal(cur.Scopes, NarrowScopes) {
+		if cur == refused {
+			return nil // refused narrow too: the registration is the operator's to mend
+		}
+		return cur // narrowed meanwhile by another push
+	}
+	ts := &smart.TokenSource{TokenURL: ep.TokenURL, ClientID: ep.ClientID, Key: c.cfg.Key, KeyID: c.cfg.KeyID,
+		Scopes: NarrowScopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
+	c.tokens[k] = ts
 	return ts
 }
 

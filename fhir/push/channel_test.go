@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -157,5 +158,35 @@ func TestReachable(t *testing.T) {
 				t.Errorf("Reachable = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestNarrowScopesForAStrictTokenEndpoint: a receiver's token endpoint that
+// refuses a request naming any scope it did not register (invalid_scope)
+// instead of granting what it allows still gets the referral: the gateway
+// asks once more with NarrowScopes, the set it asked for before search was
+// added, and keeps asking for those from that receiver.
+func TestNarrowScopesForAStrictTokenEndpoint(t *testing.T) {
+	rc := newReceiver(t)
+	rc.mu.Lock()
+	rc.onlyScopes = NarrowScopes
+	rc.mu.Unlock()
+	c := rc.channel()
+	for i := range 2 {
+		if _, err := c.Send(t.Context(), outbound(rc.entry(), fmt.Sprintf("dlv-narrow-%d", i))); err != nil {
+			t.Fatalf("push %d to a receiver that registered the narrow scopes: %v", i+1, err)
+		}
+	}
+	if n := rc.taskCount(); n != 2 {
+		t.Fatalf("receiver holds %d tasks, want 2", n)
+	}
+	// Configured scopes are the operator's: not narrowed behind their back.
+	rc2 := newReceiver(t)
+	rc2.mu.Lock()
+	rc2.onlyScopes = NarrowScopes
+	rc2.mu.Unlock()
+	c2 := New(Config{Key: rc2.gwKey, KeyID: "gw-1", Scopes: []string{"system/Task.crs"}, HTTPClient: rc2.srv.Client(), AllowHTTP: true})
+	if _, err := c2.Send(t.Context(), outbound(rc2.entry(), "dlv-configured")); err == nil {
+		t.Fatal("a push with configured scopes the receiver refused went through")
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +43,10 @@ type receiver struct {
 	// capability is what GET metadata answers with (404 when empty).
 	capability string
 	down       int // answer this many more Task reads with 503
+	// onlyScopes, when set, makes the token endpoint strict: a request
+	// naming any other scope is refused with invalid_scope (as servers that
+	// grant only what they registered do), and pushes need create only.
+	onlyScopes []string
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -66,7 +73,25 @@ func newReceiver(t *testing.T) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle(smart.TokenPath, rc.tokens)
+	mux.HandleFunc(smart.TokenPath, func(w http.ResponseWriter, r *http.Request) {
+		rc.mu.Lock()
+		only := rc.onlyScopes
+		rc.mu.Unlock()
+		if only != nil {
+			body, _ := io.ReadAll(r.Body)
+			form, _ := url.ParseQuery(string(body))
+			for _, sc := range strings.Fields(form.Get("scope")) {
+				if !slices.Contains(only, sc) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					fmt.Fprint(w, `{"error":"invalid_scope","error_description":"scope not registered for this client"}`)
+					return
+				}
+			}
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		rc.tokens.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("POST /fhir", rc.transaction)
 	mux.HandleFunc("GET /fhir/Task/{id}", rc.readTask)
 	mux.HandleFunc("GET /fhir/metadata", func(w http.ResponseWriter, r *http.Request) {
@@ -133,9 +158,12 @@ func (rc *receiver) transaction(w http.ResponseWriter, r *http.Request) {
 	// entry needs create on its type, and a conditional create searches
 	// that type, so it needs search too.
 	if err := json.Unmarshal(body, &b); err == nil {
+		rc.mu.Lock()
+		createOnly := rc.onlyScopes != nil
+		rc.mu.Unlock()
 		for _, e := range b.Entry {
 			typ := e.Resource.ResourceType
-			if !p.Allows(typ, smart.Create) || (e.Request.IfNoneExist != "" && !p.Allows(typ, smart.Search)) {
+			if !p.Allows(typ, smart.Create) || (e.Request.IfNoneExist != "" && !createOnly && !p.Allows(typ, smart.Search)) {
 				w.Header().Set("Content-Type", "application/fhir+json")
 				w.WriteHeader(http.StatusForbidden)
 				fmt.Fprintf(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"forbidden","diagnostics":"token lacks create or search on %s"}]}`, typ)
