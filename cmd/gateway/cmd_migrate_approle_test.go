@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	neturl "net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 )
 
 // TestMigrateAppRoleRegistersTheCaller: `migrate --app-role` registers
@@ -23,18 +19,7 @@ func TestMigrateAppRoleRegistersTheCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(drop)
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	role := "gwtest_app_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, testPGURL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			_ = c.Close(ctx)
-		}
-	})
+	role := pgtest.RoleName(t, "gwtest_app_")
 	dir := t.TempDir()
 	out, errs, code := gw(t, dir, "migrate", "--db", urls[0], "--app-role", role)
 	if code != 0 || !strings.Contains(out, "registered this gateway's caller token") {

@@ -10,15 +10,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/referralgw/gateway/gateway/pgstore/pgtest"
 )
 
 // testPGURL is the PostgreSQL the tests use (GATEWAY_TEST_PG overrides).
-func testPGURL() string {
-	if u := os.Getenv("GATEWAY_TEST_PG"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+func testPGURL() string { return pgtest.URL() }
 
 // requirePG skips without PostgreSQL, except under CI=true where it fails.
 func requirePG(t testing.TB) string {

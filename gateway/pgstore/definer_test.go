@@ -151,9 +151,8 @@ func TestPartnerAnswersAreTheAppRolesAlone(t *testing.T) {
 	w := newWorld(t)
 	ctx := t.Context()
 	_, schema := urlParts(t, w.appURL)
-	other := randomName("gwtest_other_")
-	asSuperuser(t, []string{`CREATE ROLE ` + other + ` LOGIN`, `GRANT USAGE ON SCHEMA ` + schema + ` TO ` + other},
-		`DROP OWNED BY `+other, `DROP ROLE IF EXISTS `+other)
+	other := pgtest.RoleName(t, "gwtest_other_")
+	asSuperuser(t, []string{`CREATE ROLE ` + other + ` LOGIN`, `GRANT USAGE ON SCHEMA ` + schema + ` TO ` + other})
 	u, err := url.Parse(w.appURL)
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,10 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,9 +30,7 @@ func plainOwnerSchema(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	role := "gwtest_owner_" + hex.EncodeToString(b)
+	role := pgtest.RoleName(t, "gwtest_owner_") // dropping it drops the schema it owns
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -49,16 +44,6 @@ func plainOwnerSchema(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, pgtest.URL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			_ = c.Close(ctx)
-		}
-	})
 	u.User = url.User(role)
 	return u.String()
 }

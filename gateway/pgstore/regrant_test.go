@@ -1,12 +1,8 @@
 package pgstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,18 +26,7 @@ func TestGrantAppRoleAgainAsAnOrdinaryOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	role := "gwtest_app_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, pgtest.URL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			_ = c.Close(ctx)
-		}
-	})
+	role := pgtest.RoleName(t, "gwtest_app_")
 	for run := 1; run <= 2; run++ {
 		if err := pgstore.GrantAppRole(ctx, owner, role, "synthetic-password"); err != nil {
 			t.Fatalf("grant, run %d: %v", run, err)

@@ -1,13 +1,9 @@
 package pgstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,20 +27,10 @@ func TestRoleOwnSearchPathIsNotBelieved(t *testing.T) {
 		t.Fatalf("PostgreSQL: %v", err)
 	}
 	defer admin.Close(ctx)
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	role := "gwtest_sp_" + hex.EncodeToString(b)
+	role := pgtest.RoleName(t, "gwtest_sp_")
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			_ = c.Close(ctx)
-		}
-	})
 	// What the role's password alone can do.
 	as := func(query string) string {
 		u, err := url.Parse(base)

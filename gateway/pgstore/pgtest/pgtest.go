@@ -81,21 +81,10 @@ func AppRole(t testing.TB, ownerURL string) string {
 		t.Fatal(err)
 	}
 	owner.Close()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	role := "gwtest_app_" + hex.EncodeToString(b)
+	role := RoleName(t, "gwtest_app_")
 	if err := pgstore.GrantAppRole(ctx, ownerURL, role, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, URL()); err == nil {
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
-			_ = c.Close(ctx)
-		}
-	})
 	// As `gateway migrate --app-role` does, register the gateway's caller
 	// token; the URL carries it (a runtime parameter, as pgstore.WithCaller
 	// sends it), so that the store and the tests' own connections are the
@@ -115,4 +104,24 @@ func AppRole(t testing.TB, ownerURL string) string {
 	q.Set("gateway.caller", token)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// RoleName returns a fresh role name, prefix plus random hex, and drops
+// whatever role of that name exists, with what it owns, when the test
+// ends. The test creates the role (or has the code under test create it).
+func RoleName(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	role := prefix + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, URL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
+			_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+			_ = c.Close(ctx)
+		}
+	})
+	return role
 }
