@@ -2,7 +2,6 @@ package inbound_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -111,15 +110,7 @@ func TestDatabaseDownAtEndOfData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Loopback, a test certificate made for this run.
-	c, err := smtp.DialStartTLS(b.listener.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail(addrA, nil); err != nil {
-		t.Fatal(err)
-	}
+	c := mailFromA(t, b)
 	if err := c.Rcpt(addrB, nil); err != nil {
 		t.Fatalf("RCPT with B's database up: %v", err)
 	}

@@ -14,20 +14,26 @@ import (
 	"github.com/referralgw/gateway/gateway"
 )
 
-// rcptReply dials n's listener over TCP with STARTTLS and returns the
-// reply to RCPT TO:<to>, nil for 250.
-func rcptReply(t *testing.T, n *node, to string) *smtp.SMTPError {
+// mailFromA dials n's listener over TCP with STARTTLS and starts a
+// transaction from A's address; the session closes when the test ends.
+func mailFromA(t *testing.T, n *node) *smtp.Client {
 	t.Helper()
 	// Loopback, a test certificate made for this run.
 	c, err := smtp.DialStartTLS(n.listener.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
 	if err := c.Mail(addrA, nil); err != nil {
 		t.Fatal(err)
 	}
-	err = c.Rcpt(to, nil)
+	return c
+}
+
+// rcptReply returns n's reply to RCPT TO:<to>, nil for 250.
+func rcptReply(t *testing.T, n *node, to string) *smtp.SMTPError {
+	t.Helper()
+	err := mailFromA(t, n).Rcpt(to, nil)
 	var se *smtp.SMTPError
 	if err != nil && !errors.As(err, &se) {
 		t.Fatalf("RCPT TO:<%s>: %v", to, err)
