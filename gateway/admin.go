@@ -202,33 +202,22 @@ func (s *Service) EntriesWithDirectAddress(ctx context.Context, addr string) ([]
 	return out, nil
 }
 
-// entriesWithDirectAddress is EntriesWithDirectAddress inside tx: the
-// directory's search matches addresses by substring, so its hits are
-// narrowed to the exact address.
+// entriesWithDirectAddress is EntriesWithDirectAddress inside tx: one
+// indexed lookup of the exact address. It runs for every recipient of
+// every received message and at RCPT TO, so it must not scan the directory.
 func entriesWithDirectAddress(ctx context.Context, tx Tx, addr string) ([]*Entry, error) {
-	// The search matches substrings (of names and ids too): every page is
-	// read, or an exact match could sort after entries that merely contain
-	// addr ("a@x" is in "ana@x") and be missed.
-	const page = 100
-	var (
-		out   []*Entry
-		after string
-	)
-	for {
-		hits, err := tx.ListEntries(ctx, EntryQuery{Search: addr, Limit: page, AfterID: after})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range hits {
-			if e.Direct != nil && strings.EqualFold(e.Direct.Address, addr) {
-				out = append(out, e)
-			}
-		}
-		if len(hits) < page {
-			return out, nil
-		}
-		after = hits[len(hits)-1].ID
+	hits, err := tx.ListEntries(ctx, EntryQuery{DirectAddress: addr})
+	if err != nil {
+		return nil, err
 	}
+	out := hits[:0]
+	for _, e := range hits {
+		// The database folds ASCII case (SQLite's lower()); Go folds the rest.
+		if e.Direct != nil && strings.EqualFold(e.Direct.Address, addr) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // BAAChange is a requested BAA transition.

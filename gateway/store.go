@@ -208,6 +208,9 @@ type EntryQuery struct {
 	Kind     EntryKind
 	ParentID string
 	Search   string // case-insensitive match on name, NPI, Direct address or id
+	// DirectAddress, when set, keeps the entries whose Direct address is
+	// exactly it, case-insensitively (an index lookup, not a search).
+	DirectAddress string
 	AfterID  string
 	Limit    int
 }

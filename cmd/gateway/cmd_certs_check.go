@@ -100,7 +100,7 @@ func pinnedFor(ctx context.Context, cfg Config, addr string, stdout io.Writer) *
 		return nil
 	}
 	defer a.Close()
-	list, err := a.svc.ListEntries(ctx, gateway.EntryQuery{Search: addr})
+	list, err := a.svc.EntriesWithDirectAddress(ctx, addr)
 	if err != nil {
 		fmt.Fprintf(stdout, "directory: not consulted (%v)\n", err)
 		return nil

@@ -647,6 +647,10 @@ func (t *tx) ListEntries(ctx context.Context, q gateway.EntryQuery) ([]*gateway.
 		n := len(args)
 		where = append(where, fmt.Sprintf("(lower(name) LIKE $%d OR lower(id) LIKE $%d OR npi LIKE $%d OR lower(direct_address) LIKE $%d)", n, n, n, n))
 	}
+	if q.DirectAddress != "" {
+		args = append(args, q.DirectAddress)
+		where = append(where, fmt.Sprintf("lower(direct_address) = lower($%d)", len(args)))
+	}
 	if q.AfterID != "" {
 		args = append(args, q.AfterID)
 		where = append(where, fmt.Sprintf("id > $%d", len(args)))
