@@ -211,8 +211,8 @@ type EntryQuery struct {
 	// DirectAddress, when set, keeps the entries whose Direct address is
 	// exactly it, case-insensitively (an index lookup, not a search).
 	DirectAddress string
-	AfterID  string
-	Limit    int
+	AfterID       string
+	Limit         int
 }
 
 // AuditQuery filters AuditEntries. A filtered stream is for export; only an
