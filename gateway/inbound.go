@@ -270,26 +270,30 @@ func (s *Service) answerDuplicate(ctx context.Context, tx Tx, m *InboundMessage,
 	if err != nil {
 		return err
 	}
-	resent := 0
+	var again []*Notice
+	queued := map[string]bool{}
 	for _, listed := range notices {
 		n, err := tx.Notice(ctx, listed.ID, true) // its latest state, held until commit
 		if err != nil {
 			return err
 		}
-		if n.State == NoticeFailed {
-			continue
+		if n.State != NoticeFailed {
+			again, queued[n.ID] = append(again, n), true
 		}
+	}
+	now := s.clock.Now()
+	for _, n := range again {
 		n.State = NoticeQueued
 		n.Wanted++
-		n.Updated = s.clock.Now()
+		n.Updated = now
 		if err := tx.PutNotice(ctx, n); err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: n.ID}); err != nil {
+		if err := tx.Enqueue(ctx, noticeJob(n, queued, now)); err != nil { // in order, as the first time
 			return err
 		}
-		resent++
 	}
+	resent := len(again)
 	return tx.Audit(ctx, audit.Event{Time: s.clock.Now(), Actor: System.ID, Tenants: m.Tenants, ReferralID: m.ReferralID,
 		Action: "inbound.duplicate", Outcome: audit.OutcomeSuccess,
 		Detail: map[string]string{"inbound": m.ID, "messageId": m.MessageID, "match": why, "noticesAgain": fmt.Sprint(resent)}})

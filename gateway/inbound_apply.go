@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/referralgw/gateway/audit"
@@ -141,6 +140,10 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 		if err := tx.UpdateInbound(ctx, m, sealed); err != nil {
 			return err
 		}
+		queued := map[string]bool{}
+		for _, n := range out.Notices {
+			queued[n.ID] = true
+		}
 		for _, n := range out.Notices {
 			// One notice per id (ids derive from what they answer). A
 			// message processed again after an operator's release keeps
@@ -159,7 +162,7 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 				if err := tx.PutNotice(ctx, prev); err != nil {
 					return err
 				}
-				if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: prev.ID}); err != nil {
+				if err := tx.Enqueue(ctx, noticeJob(prev, queued, now)); err != nil {
 					return err
 				}
 				continue
@@ -173,13 +176,7 @@ func (s *Service) applyInbound(ctx context.Context, id string, out InboundOutcom
 			if err := tx.PutNotice(ctx, &n); err != nil {
 				return err
 			}
-			job := Job{Kind: JobNotice, Ref: n.ID}
-			if n.After != "" && slices.ContainsFunc(out.Notices, func(o Notice) bool { return o.ID == n.After }) {
-				// Woken when n.After is finished (finishNotice); this
-				// job is the bound.
-				job.RunAt = now.Add(NoticeAfterWait)
-			}
-			if err := tx.Enqueue(ctx, job); err != nil {
+			if err := tx.Enqueue(ctx, noticeJob(&n, queued, now)); err != nil {
 				return err
 			}
 		}
@@ -235,4 +232,16 @@ func (s *Service) openSummary(ctx context.Context, tx Tx, m *InboundMessage, sea
 	}
 	m.Summary = &InboundSummary{}
 	return json.Unmarshal(b, m.Summary)
+}
+
+// noticeJob is the job that sends n, queued at now with the notices named
+// in queued. A notice that comes After one of those waits for it: finishNotice
+// queues it once that one is sent or failed, and this job, NoticeAfterWait
+// later, is the bound.
+func noticeJob(n *Notice, queued map[string]bool, now time.Time) Job {
+	j := Job{Kind: JobNotice, Ref: n.ID}
+	if n.After != "" && queued[n.After] {
+		j.RunAt = now.Add(NoticeAfterWait)
+	}
+	return j
 }

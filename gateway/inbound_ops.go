@@ -90,19 +90,8 @@ func (s *Service) finishNotice(ctx context.Context, id, state, reply, reason str
 		if err := tx.PutNotice(ctx, n); err != nil {
 			return err
 		}
-		if n.State != NoticeQueued {
-			// The notices waiting for this one go now.
-			sibs, err := tx.Notices(ctx, n.InboundID)
-			if err != nil {
-				return err
-			}
-			for _, sib := range sibs {
-				if sib.After == n.ID && sib.State == NoticeQueued {
-					if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: sib.ID}); err != nil {
-						return err
-					}
-				}
-			}
+		if err := wakeAfter(ctx, tx, n); err != nil {
+			return err
 		}
 		detail := map[string]string{"notice": n.ID, "inbound": n.InboundID, "disposition": n.Disposition,
 			"to": n.To, "reply": reply, "error": n.Error, "sends": fmt.Sprint(n.Sends)}
@@ -336,4 +325,21 @@ func (s *Service) Notice(ctx context.Context, id string) (*Notice, error) {
 	}
 	n.Wire = nil
 	return n, nil
+}
+
+// wakeAfter queues the notices that wait for n (Notice.After) now that n
+// was sent, or failed for good: they need wait no longer.
+func wakeAfter(ctx context.Context, tx Tx, n *Notice) error {
+	sibs, err := tx.Notices(ctx, n.InboundID)
+	if err != nil {
+		return err
+	}
+	for _, sib := range sibs {
+		if sib.After == n.ID && sib.State == NoticeQueued {
+			if err := tx.Enqueue(ctx, Job{Kind: JobNotice, Ref: sib.ID}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -202,11 +202,6 @@ func authenticatedRefusal(r Reason) bool {
 // the sender of the message it answers. A temporary SMTP failure retries
 // the job (and gives up on the last attempt); a permanent one is recorded.
 func (p *Processor) SendNotice(ctx context.Context, n *gateway.Notice, meta gateway.JobMeta) error {
-	if wait, err := p.processedPending(ctx, n); err != nil {
-		return fmt.Errorf("direct inbound: send mdn %s: %w", n.ID, err)
-	} else if wait {
-		return &gateway.SnoozeError{Delay: processedFirstPoll}
-	}
 	res, err := p.ch.Transport.Send(ctx, n.From, []string{n.To}, n.Wire)
 	switch {
 	case err == nil:
@@ -216,37 +211,6 @@ func (p *Processor) SendNotice(ctx context.Context, n *gateway.Notice, meta gate
 	default:
 		return p.svc.NoticeFailed(ctx, n.ID, err.Error())
 	}
-}
-
-// processedFirstPoll is how soon a dispatched or failed MDN asks again
-// whether the processed MDN before it went out; processedFirstFor bounds
-// that wait, so a processed MDN stuck in retries holds the other back no
-// longer.
-const (
-	processedFirstPoll = time.Second
-	processedFirstFor  = 10 * time.Minute
-)
-
-// processedPending reports whether n, a dispatched or failed MDN, must wait
-// for the processed MDN of the same message and recipient, still queued:
-// the Delivery Notification guide's order is processed, then dispatched
-// (or failed), and the two are separate jobs that could otherwise overtake
-// each other.
-func (p *Processor) processedPending(ctx context.Context, n *gateway.Notice) (bool, error) {
-	if n.Disposition == "processed" || n.Disposition == "reply" || n.InboundID == "" {
-		return false, nil
-	}
-	siblings, err := p.svc.Notices(ctx, n.InboundID)
-	if err != nil {
-		return false, err
-	}
-	for _, s := range siblings {
-		if s.Disposition == "processed" && strings.EqualFold(s.From, n.From) && s.State == gateway.NoticeQueued &&
-			s.Sends < s.Wanted && p.now().Sub(s.Updated) < processedFirstFor {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // clean drops empty values from an audit detail.
