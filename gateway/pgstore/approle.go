@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -53,7 +54,10 @@ func GrantAppRole(ctx context.Context, url, name, password string) error {
 	if err != nil {
 		return err
 	}
-	stmts := []string{stmt}
+	var stmts []string
+	if stmt != "" {
+		stmts = append(stmts, stmt)
+	}
 	if password != "" {
 		stmts = append(stmts, `ALTER ROLE `+name+` PASSWORD `+quoteLiteral(password))
 	}
@@ -131,25 +135,18 @@ func quoteLiteral(s string) string {
 // such an owner. A role that has one of those three is refused with what
 // to do, unless the caller is a superuser, who takes it away.
 func appRoleStatement(ctx context.Context, tx pgx.Tx, name string) (string, error) {
-	var (
-		exists                                           bool
-		super, bypass, repl, createRole, createDB, login bool
-		callerSuper                                      bool
-	)
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-		coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = $1), false),
-		coalesce((SELECT rolbypassrls FROM pg_roles WHERE rolname = $1), false),
-		coalesce((SELECT rolreplication FROM pg_roles WHERE rolname = $1), false),
-		coalesce((SELECT rolcreaterole FROM pg_roles WHERE rolname = $1), false),
-		coalesce((SELECT rolcreatedb FROM pg_roles WHERE rolname = $1), false),
-		coalesce((SELECT rolcanlogin FROM pg_roles WHERE rolname = $1), false),
-		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`, name).
-		Scan(&exists, &super, &bypass, &repl, &createRole, &createDB, &login, &callerSuper)
-	if err != nil {
+	var callerSuper bool
+	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&callerSuper); err != nil {
 		return "", fmt.Errorf("pgstore: app role: %w", err)
 	}
-	if !exists {
+	var super, bypass, repl, createRole, createDB, login bool
+	err := tx.QueryRow(ctx, `SELECT rolsuper, rolbypassrls, rolreplication, rolcreaterole, rolcreatedb, rolcanlogin
+		FROM pg_roles WHERE rolname = $1`, name).Scan(&super, &bypass, &repl, &createRole, &createDB, &login)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return `CREATE ROLE ` + name + ` LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION`, nil
+	case err != nil:
+		return "", fmt.Errorf("pgstore: app role: %w", err)
 	}
 	var change []string
 	for _, a := range []struct {
@@ -175,7 +172,7 @@ func appRoleStatement(ctx context.Context, tx pgx.Tx, name string) (string, erro
 		change = append(change, "NOCREATEDB")
 	}
 	if len(change) == 0 {
-		return `SELECT 1`, nil // already what the app role must be
+		return "", nil // already what the app role must be
 	}
 	return `ALTER ROLE ` + name + ` ` + strings.Join(change, " "), nil
 }

@@ -29,11 +29,10 @@ const migrationLock = `SELECT pg_advisory_xact_lock(72100001)`
 // callers (RegisterCaller) when opts do not name one of them (WithCaller)
 // and url's user does not own the schema.
 func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...Option) (*sqlstore.Store, error) {
-	cfg, err := poolConfig(url)
+	cfg, pinned, err := poolConfig(url)
 	if err != nil {
 		return nil, err
 	}
-	pinned := !namesSearchPath(url)
 	for _, o := range opts {
 		o(cfg.ConnConfig)
 	}
@@ -79,37 +78,29 @@ func Open(ctx context.Context, url string, queue sqlstore.QueueConfig, opts ...O
 const defaultSearchPath = `"$user", public`
 
 // poolConfig parses url and pins the session's search_path: the one the
-// URL names, or defaultSearchPath.
-func poolConfig(url string) (*pgxpool.Config, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+// URL names (as a parameter of its own or in options, -c search_path=...),
+// or defaultSearchPath, in which case pinned is true.
+func poolConfig(url string) (cfg *pgxpool.Config, pinned bool, err error) {
+	cfg, err = pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: parse database URL: %w", err)
+		return nil, false, fmt.Errorf("pgstore: parse database URL: %w", err)
 	}
-	if !namesSearchPath(url) {
-		cfg.ConnConfig.RuntimeParams["search_path"] = defaultSearchPath
+	p := cfg.ConnConfig.RuntimeParams
+	if p["search_path"] == "" && !strings.Contains(p["options"], "search_path") {
+		p["search_path"], pinned = defaultSearchPath, true
 	}
-	return cfg, nil
+	return cfg, pinned, nil
 }
 
 // Connect opens one connection to url with the search_path pinned as Open
 // pins it, so that every connection of the gateway (the owner's grants and
 // caller registration among them) sees the same schema.
 func Connect(ctx context.Context, url string) (*pgx.Conn, error) {
-	cfg, err := poolConfig(url)
+	cfg, _, err := poolConfig(url)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.ConnectConfig(ctx, cfg.ConnConfig)
-}
-
-// namesSearchPath reports whether url sets search_path, as a parameter of
-// its own or in options (-c search_path=...).
-func namesSearchPath(url string) bool {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return false
-	}
-	return cfg.RuntimeParams["search_path"] != "" || strings.Contains(cfg.RuntimeParams["options"], "search_path")
 }
 
 // defaultMaxConns is the pool size when the URL does not set
