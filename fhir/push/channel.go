@@ -65,16 +65,14 @@ type Config struct {
 // Channel pushes referrals to receivers' FHIR servers. It is safe for
 // concurrent use.
 type Channel struct {
-	cfg           Config
-	defaultScopes bool // cfg.Scopes is DefaultScopes: NarrowScopes may replace it per receiver
-	mu            sync.Mutex
-	tokens        map[string]*smart.TokenSource // by token URL + client id
+	cfg    Config
+	mu     sync.Mutex
+	tokens map[string]*smart.TokenSource // by tokenKey
 }
 
 // New returns the FHIR channel.
 func New(cfg Config) *Channel {
-	defaultScopes := len(cfg.Scopes) == 0
-	if defaultScopes {
+	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = DefaultScopes
 	}
 	if cfg.HTTPClient == nil {
@@ -83,7 +81,7 @@ func New(cfg Config) *Channel {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Channel{cfg: cfg, defaultScopes: defaultScopes, tokens: map[string]*smart.TokenSource{}}
+	return &Channel{cfg: cfg, tokens: map[string]*smart.TokenSource{}}
 }
 
 // Kind is gateway.ChannelFHIR.
@@ -246,34 +244,41 @@ func retryableStatus(status int) bool {
 func (c *Channel) tokenSource(ep *gateway.FHIREndpoint) *smart.TokenSource {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := ep.TokenURL + " " + ep.ClientID
+	k := tokenKey(ep)
 	ts, ok := c.tokens[k]
 	if !ok {
-		ts = &smart.TokenSource{TokenURL: ep.TokenURL, ClientID: ep.ClientID, Key: c.cfg.Key, KeyID: c.cfg.KeyID,
-			Scopes: c.cfg.Scopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
+		ts = c.newTokenSource(ep, c.cfg.Scopes)
 		c.tokens[k] = ts
 	}
 	return ts
+}
+
+// tokenKey names a receiver's token source: its token endpoint and our
+// client id there.
+func tokenKey(ep *gateway.FHIREndpoint) string { return ep.TokenURL + " " + ep.ClientID }
+
+func (c *Channel) newTokenSource(ep *gateway.FHIREndpoint, scopes []string) *smart.TokenSource {
+	return &smart.TokenSource{TokenURL: ep.TokenURL, ClientID: ep.ClientID, Key: c.cfg.Key, KeyID: c.cfg.KeyID,
+		Scopes: scopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
 }
 
 // narrowScopes replaces the token source of a receiver that refused
 // DefaultScopes with one asking for NarrowScopes, once, and returns it;
 // nil when the scopes were configured, or were narrowed already.
 func (c *Channel) narrowScopes(ep *gateway.FHIREndpoint, refused *smart.TokenSource) *smart.TokenSource {
-	if !c.defaultScopes {
+	if !slices.Equal(c.cfg.Scopes, DefaultScopes) {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := ep.TokenURL + " " + ep.ClientID
+	k := tokenKey(ep)
 	if cur := c.tokens[k]; cur != nil && slices.Equal(cur.Scopes, NarrowScopes) {
 		if cur == refused {
 			return nil // refused narrow too: the registration is the operator's to mend
 		}
 		return cur // narrowed meanwhile by another push
 	}
-	ts := &smart.TokenSource{TokenURL: ep.TokenURL, ClientID: ep.ClientID, Key: c.cfg.Key, KeyID: c.cfg.KeyID,
-		Scopes: NarrowScopes, HTTPClient: c.cfg.HTTPClient, Clock: c.cfg.Clock}
+	ts := c.newTokenSource(ep, NarrowScopes)
 	c.tokens[k] = ts
 	return ts
 }
