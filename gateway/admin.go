@@ -77,7 +77,7 @@ func (s *Service) PutEntry(ctx context.Context, actor Actor, e *Entry) (*Entry, 
 		default:
 			action = "directory.changed"
 			if e.Version != 0 && e.Version != old.Version {
-				return fmt.Errorf("entry %s is at version %d, not %d: %w", e.ID, old.Version, e.Version, ErrConflict)
+				return &VersionConflict{ID: "entry " + e.ID, Version: old.Version, Want: e.Version}
 			}
 			e.Version = old.Version + 1
 			if e.Verification == nil && sameContacts(old, e) {

@@ -28,7 +28,7 @@ func (s *Service) UpdateProgress(ctx context.Context, actor Actor, id, businessS
 			return err
 		}
 		if expectVersion != 0 && expectVersion != r.Version {
-			return fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, expectVersion, ErrConflict)
+			return &VersionConflict{ID: "referral " + id, Version: r.Version, Want: expectVersion}
 		}
 		if err := s.authorize(actor, r, SideReceiver); err != nil {
 			return err

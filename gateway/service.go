@@ -353,7 +353,7 @@ func (s *Service) SubmitAt(ctx context.Context, actor Actor, id string, expectVe
 			return err
 		}
 		if expectVersion != 0 && expectVersion != r.Version {
-			return fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, expectVersion, ErrConflict)
+			return &VersionConflict{ID: "referral " + id, Version: r.Version, Want: expectVersion}
 		}
 		if r.Status != StatusDraft {
 			return &TransitionError{Machine: "referral", From: string(r.Status), To: string(StatusRequested), Rule: "only a draft is submitted"}

@@ -339,7 +339,7 @@ func (s *Service) DeleteSubscriptionIf(ctx context.Context, id string, holds fun
 			return ErrNotFound
 		}
 		if holds != nil && !holds(cur.Version) {
-			return &VersionConflict{ID: id, Version: cur.Version}
+			return &VersionConflict{ID: "subscription " + id, Version: cur.Version}
 		}
 		return tx.DeleteSubscription(ctx, id)
 	})
@@ -396,12 +396,16 @@ func scopeSees(ctx context.Context, org string) bool {
 // VersionConflict is the error of a change conditioned on a version the
 // record is no longer at; it wraps ErrConflict.
 type VersionConflict struct {
-	ID      string
-	Version int // the version the record is at
+	ID      string // what the record is, e.g. "referral r-1"
+	Version int    // the version the record is at
+	Want    int    // the version the change named; 0 when it named versions otherwise (If-Match lists)
 }
 
 func (e *VersionConflict) Error() string {
-	return fmt.Sprintf("%s is at version %d", e.ID, e.Version)
+	if e.Want == 0 {
+		return fmt.Sprintf("%s is at version %d", e.ID, e.Version)
+	}
+	return fmt.Sprintf("%s is at version %d, not %d", e.ID, e.Version, e.Want)
 }
 
 // Unwrap makes errors.Is(err, ErrConflict) hold.

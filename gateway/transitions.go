@@ -72,7 +72,7 @@ func (s *Service) transitionTx(ctx context.Context, tx Tx, actor Actor, id strin
 		return nil, nil, err
 	}
 	if in.ExpectVersion != 0 && in.ExpectVersion != r.Version {
-		return nil, nil, fmt.Errorf("referral %s is at version %d, not %d: %w", id, r.Version, in.ExpectVersion, ErrConflict)
+		return nil, nil, &VersionConflict{ID: "referral " + id, Version: r.Version, Want: in.ExpectVersion}
 	}
 	side, err := s.sideFor(actor, r, to)
 	if err != nil {
