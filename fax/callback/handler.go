@@ -135,9 +135,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusInternalServerError)
 		return
 	}
-	addr := clientAddr(r)
+	client := peer.Key(r.RemoteAddr)
 	now := h.svc.Clock().Now()
-	if wait := h.fails.Wait(peer.Key(addr), now); wait > 0 {
+	if wait := h.fails.Wait(client, now); wait > 0 {
 		// Counted in memory by the edge record; at most one entry per
 		// window is written however fast they come.
 		h.refuseUnsigned(ctx, r, "throttled")
@@ -146,7 +146,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		h.fails.Spend(peer.Key(addr), now)
+		h.fails.Spend(client, now)
 		h.refuseUnsigned(ctx, r, "method")
 		w.Header().Set("Allow", http.MethodPost)
 		reply(w, http.StatusMethodNotAllowed)
@@ -155,7 +155,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
 	cb, err := phaxio.VerifyCallback(r, h.cfg.CallbackURL, h.cfg.Token)
 	if err != nil {
-		h.fails.Spend(peer.Key(addr), now)
+		h.fails.Spend(client, now)
 	}
 	switch {
 	case errors.Is(err, phaxio.ErrMissingSignature):
@@ -173,8 +173,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sig := r.Header.Get(phaxio.SignatureHeader)
 	if c, ok := h.settled.get(sig, now); ok {
-		h.edge(ctx, gateway.EdgeEvent{Action: c.action, Source: c.deliveryID, Reason: c.reason, Text: cb.FaxID.String(),
-			Tenants: c.tenants, ReferralID: c.referralID, Outcome: c.outcome})
+		ev := c.ev
+		ev.Text = cb.FaxID.String()
+		h.edge(ctx, ev)
 		reply(w, c.code)
 		return
 	}
@@ -317,16 +318,22 @@ func (h *handler) refuse(ctx context.Context, reason string, cb *phaxio.Callback
 // settle remembers how repeats of the callback signed sig are answered
 // (200, recorded like repeatable) without reading the database again.
 func (h *handler) settle(sig string, d *gateway.Delivery, tenants []string, action, outcome, reason string) {
-	h.settled.put(sig, settledCallback{code: http.StatusOK, deliveryID: d.ID, referralID: d.ReferralID, tenants: tenants,
-		action: action, outcome: outcome, reason: reason}, h.svc.Clock().Now())
+	h.settled.put(sig, settledCallback{code: http.StatusOK, ev: repeatEvent(d, tenants, action, outcome, reason)}, h.svc.Clock().Now())
 }
 
 // repeatable records a signed callback on delivery d that changed nothing,
 // in the referral's practices' trails, per delivery and reason (which names
 // the status); the text is the fax id.
 func (h *handler) repeatable(ctx context.Context, d *gateway.Delivery, tenants []string, action, outcome, reason string, cb *phaxio.Callback) {
-	h.edge(ctx, gateway.EdgeEvent{Action: action, Source: d.ID, Reason: reason, Text: cb.FaxID.String(),
-		Tenants: tenants, ReferralID: d.ReferralID, Outcome: outcome})
+	ev := repeatEvent(d, tenants, action, outcome, reason)
+	ev.Text = cb.FaxID.String()
+	h.edge(ctx, ev)
+}
+
+// repeatEvent is the edge record of a callback on d that changed nothing,
+// without its text.
+func repeatEvent(d *gateway.Delivery, tenants []string, action, outcome, reason string) gateway.EdgeEvent {
+	return gateway.EdgeEvent{Action: action, Source: d.ID, Reason: reason, Tenants: tenants, ReferralID: d.ReferralID, Outcome: outcome}
 }
 
 func (h *handler) edge(ctx context.Context, ev gateway.EdgeEvent) {

@@ -3,6 +3,8 @@ package callback
 import (
 	"sync"
 	"time"
+
+	"github.com/referralgw/gateway/gateway"
 )
 
 // A signed callback that anyone may send again (a captured callback
@@ -23,14 +25,9 @@ const (
 
 // settledCallback is what a repeat of a callback is answered with.
 type settledCallback struct {
-	code       int
-	deliveryID string
-	referralID string
-	tenants    []string
-	action     string // the edge record's action, outcome and reason
-	outcome    string
-	reason     string
-	expires    time.Time
+	code    int
+	ev      gateway.EdgeEvent // recorded again for each repeat, with the fax id as its text
+	expires time.Time
 }
 
 // settledCallbacks is the bounded memory of settled callbacks.
