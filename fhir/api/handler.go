@@ -228,6 +228,18 @@ func (h *Handler) allow(ctx context.Context, c *call, resource string, o smart.O
 	return h.allowFor(ctx, c, resource, o, "")
 }
 
+// allowCreate checks the scopes a POST creating resource needs: create,
+// and search as well when If-None-Exist makes it a conditional create.
+func (h *Handler) allowCreate(ctx context.Context, c *call, r *http.Request, resource string) error {
+	if err := h.allow(ctx, c, resource, smart.Create); err != nil {
+		return err
+	}
+	if r.Header.Get("If-None-Exist") == "" {
+		return nil
+	}
+	return h.allowConditional(ctx, c, resource, "a conditional create (If-None-Exist)")
+}
+
 // allowConditional checks the scope of the search a conditional create
 // runs before it creates: it searches resource for a match and tells the
 // client whether one exists, so it needs search on resource (SMART v2

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/referralgw/gateway/fhir/mapping"
-	"github.com/referralgw/gateway/fhir/smart"
 	"github.com/referralgw/gateway/gateway"
 )
 
@@ -16,13 +15,8 @@ import (
 func (h *Handler) createServiceRequest(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	c.resource = "ServiceRequest"
 	ctx := r.Context()
-	if err := h.allow(ctx, c, "ServiceRequest", smart.Create); err != nil {
+	if err := h.allowCreate(ctx, c, r, "ServiceRequest"); err != nil {
 		return 0, err
-	}
-	if r.Header.Get("If-None-Exist") != "" {
-		if err := h.allowConditional(ctx, c, "ServiceRequest", "a conditional create (If-None-Exist)"); err != nil {
-			return 0, err
-		}
 	}
 	body, err := readBody(r)
 	if err != nil {

@@ -68,13 +68,8 @@ func parseIfNoneExist(q string) (string, error) {
 func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	c.resource = "Task"
 	ctx := r.Context()
-	if err := h.allow(ctx, c, "Task", smart.Create); err != nil {
+	if err := h.allowCreate(ctx, c, r, "Task"); err != nil {
 		return 0, err
-	}
-	if r.Header.Get("If-None-Exist") != "" {
-		if err := h.allowConditional(ctx, c, "Task", "a conditional create (If-None-Exist)"); err != nil {
-			return 0, err
-		}
 	}
 	body, err := readBody(r)
 	if err != nil {
