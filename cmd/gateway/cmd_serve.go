@@ -187,7 +187,7 @@ func (a *app) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n"+buildinfo.Read().String()+"\n")
 	})
-	mux.Handle("GET /readyz", newReadiness(a.store.Ping, time.Now))
+	mux.Handle("GET /readyz", newReadiness(a.store.Ping, a.svc.Clock().Now))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	for pattern, h := range a.protocolHandlers() {
 		mux.Handle(pattern, h)
